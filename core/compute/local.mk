@@ -1,0 +1,2 @@
+# Compute engine: tensors, graphs, autodiff, AdamW, scheduler.
+libslmops_la_SOURCES +=

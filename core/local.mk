@@ -1,0 +1,28 @@
+# libslmops: the core library. Sources of each part are added by that part's
+# fragment (core/registry/local.mk, core/compute/local.mk).
+lib_LTLIBRARIES += libslmops.la
+libslmops_la_SOURCES = \
+	core/util/error.c \
+	core/util/log.c \
+	core/util/types.c \
+	core/util/ops.c \
+	core/util/version.c \
+	core/internal/device.h \
+	core/internal/util.h \
+	core/internal/types.h
+libslmops_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+libslmops_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)
+libslmops_la_LDFLAGS = -version-info $(SLMOPS_LT_VERSION) -no-undefined \
+	-export-symbols-regex '^slm_[a-z0-9]'
+
+slmopsinclude_HEADERS += \
+	core/include/slmops/slmops.h \
+	core/include/slmops/error.h \
+	core/include/slmops/log.h \
+	core/include/slmops/types.h \
+	core/include/slmops/ops.h \
+	core/include/slmops/registry.h \
+	core/include/slmops/device.h \
+	core/include/slmops/graph.h \
+	core/include/slmops/sched.h
+nodist_slmopsinclude_HEADERS += core/include/slmops/version.h

@@ -1,0 +1,1 @@
+# CPU backend: one source tree built once per ISA variant.

@@ -1,0 +1,71 @@
+/* Format plugin interface: sniff, read and write model containers. A reader
+ * reports metadata and tensors to a sink the host provides; a writer pulls them
+ * from a source the host provides. The core never names a format.
+ *
+ * Interface versions:
+ *   1  probe, read (into a sink), write (from a source). */
+#ifndef SLMOPS_PLUGIN_FORMAT_H
+#define SLMOPS_PLUGIN_FORMAT_H
+
+#include <slmops/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SLM_FORMAT_IFACE_VERSION 1u
+
+typedef enum slm_value_type {
+    SLM_VALUE_U8 = 0, SLM_VALUE_I8 = 1, SLM_VALUE_U16 = 2, SLM_VALUE_I16 = 3,
+    SLM_VALUE_U32 = 4, SLM_VALUE_I32 = 5, SLM_VALUE_F32 = 6, SLM_VALUE_BOOL = 7,
+    SLM_VALUE_STRING = 8, SLM_VALUE_ARRAY = 9, SLM_VALUE_U64 = 10, SLM_VALUE_I64 = 11,
+    SLM_VALUE_F64 = 12
+} slm_value_type_t;  /* same ids as GGUF metadata value types */
+
+/* Host side of a read: the plugin reports what it found. Returning non-zero aborts. */
+typedef struct slm_format_sink {
+    uint32_t struct_size;
+    void *ctx;
+    /* Scalar or string metadata (for strings `value` is char*, `len` bytes). */
+    int (*set_value)(void *ctx, const char *key, int32_t type, const void *value, uint64_t len);
+    /* Array metadata: n elements of elem_type; strings are passed as const char *const[] with lens. */
+    int (*set_array)(void *ctx, const char *key, int32_t elem_type, const void *values,
+                     const uint64_t *lens, uint64_t n);
+    /* A tensor whose bytes stay valid until the mapping is released by the host. */
+    int (*add_tensor)(void *ctx, const char *name, int32_t type, int32_t n_dims,
+                      const int64_t *ne, const void *data, uint64_t nbytes);
+    /* Hand the host the resources backing tensor bytes (e.g. an mmap) and how to free them. */
+    int (*set_mapping)(void *ctx, void *mapping, void (*release)(void *mapping));
+    void *reserved[8];
+} slm_format_sink_t;
+
+/* Host side of a write: the plugin pulls what to store. */
+typedef struct slm_format_source {
+    uint32_t struct_size;
+    void *ctx;
+    uint64_t (*n_values)(void *ctx);
+    /* Metadata entry i; arrays have type SLM_VALUE_ARRAY and elem_type set. */
+    int (*get_value)(void *ctx, uint64_t i, const char **key, int32_t *type, int32_t *elem_type,
+                     const void **value, const uint64_t **lens, uint64_t *n);
+    uint64_t (*n_tensors)(void *ctx);
+    int (*get_tensor)(void *ctx, uint64_t i, const char **name, int32_t *type, int32_t *n_dims,
+                      const int64_t **ne, const void **data, uint64_t *nbytes);
+    void *reserved[8];
+} slm_format_source_t;
+
+typedef struct slm_format_iface {
+    uint32_t struct_size;
+    uint32_t iface_version;
+    /* 0..100: how sure the plugin is that `path` (first bytes in head) is its format. */
+    int (*probe)(const char *path, const uint8_t *head, size_t head_len);
+    /* Optional (NULL: cannot read). */
+    int (*read)(const char *path, const slm_format_sink_t *sink, slm_error_t *err);
+    /* Optional (NULL: cannot write). Writes atomically (temp name, fsync, rename). */
+    int (*write)(const char *path, const slm_format_source_t *source, slm_error_t *err);
+    void *reserved[8];
+} slm_format_iface_t;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+# tests/compute build fragment.

@@ -1,0 +1,1 @@
+# tests/conform build fragment.

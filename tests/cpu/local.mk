@@ -1,0 +1,1 @@
+# tests/cpu build fragment.
