@@ -1,0 +1,11 @@
+/* The `slmops` command's verbs: each is a thin shell over library calls in a
+ * file of its own (cli/VERB.c), called with argv[0] = the verb name. */
+#ifndef SLMOPS_CLI_VERBS_H
+#define SLMOPS_CLI_VERBS_H
+
+/* Each returns the process exit status. */
+int slm_cli_plugins(int argc, char **argv);
+int slm_cli_devices(int argc, char **argv);
+int slm_cli_selftest(int argc, char **argv);
+
+#endif

@@ -1,0 +1,32 @@
+/* The CPU backend's matrix-product kernel contract: the op layer (ops-*.c) packs
+ * operands into this layout and calls cpu_mul_mat_2d from every pool thread. */
+#ifndef SLMOPS_CPU_MATMUL_H
+#define SLMOPS_CPU_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* dst[m,n] = sum_k A[k,m] * B[k,n] for one 2-D slice.
+ * A: M rows of K elements of type a_type (f32, f16 or bf16), row m at
+ *    (const char *)a + m * a_row_bytes, contiguous along k.
+ * B: N columns of K f32, column n at (const char *)b + n * b_col_bytes, contiguous along k.
+ * C: f32, element (m,n) at (char *)c + n * c_col_bytes + m * sizeof(float). */
+typedef struct cpu_gemm_args {
+    int a_type;
+    const void *a;
+    size_t a_row_bytes;
+    const float *b;
+    size_t b_col_bytes;
+    float *c;
+    size_t c_col_bytes;
+    int64_t K, M, N;
+} cpu_gemm_args_t;
+
+/* Thread ith of nth computes its share of the slice (the kernel decides the split:
+ * along M for matrix-vector, in tiles for matrix-matrix). All nth threads call it. */
+void cpu_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth);
+
+/* Name of the kernel family compiled into this variant ("avx512", "avx2", "scalar"). */
+const char *cpu_mul_mat_isa(void);
+
+#endif

@@ -1,0 +1,1 @@
+# Packaging tests: manifest schema, exported symbols, install layout.
