@@ -12,8 +12,12 @@ libslmops_la_SOURCES = \
 	core/internal/types.h
 libslmops_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 libslmops_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)
+# Exactly the symbols listed are exported (tests/packaging/exported-symbols.sh
+# compares the list with the library and the public headers).
 libslmops_la_LDFLAGS = -version-info $(SLMOPS_LT_VERSION) -no-undefined \
-	-export-symbols-regex '^slm_[a-z0-9]'
+	-export-symbols $(srcdir)/core/libslmops.sym
+EXTRA_libslmops_la_DEPENDENCIES = core/libslmops.sym
+EXTRA_DIST += core/libslmops.sym
 
 slmopsinclude_HEADERS += \
 	core/include/slmops/slmops.h \

@@ -1,3 +1,46 @@
 # Manifests of in-tree plugins: manifests/NAME.json.in -> installed with the
 # library directory substituted, and an uninstalled copy for the build tree's tests
 # (tests point SLMOPS_PLUGIN_PATH at manifests/uninstalled).
+# Only plugins this configuration builds get manifests.
+
+manifest_sources = \
+	manifests/cpu-x86-64.json.in \
+	manifests/cpu-avx2.json.in \
+	manifests/cpu-avx512.json.in \
+	manifests/cpu-generic.json.in
+EXTRA_DIST += $(manifest_sources)
+
+manifest_built =
+manifest_uninstalled =
+if HOST_X86_64
+manifest_built += manifests/cpu-x86-64.json
+manifest_uninstalled += manifests/uninstalled/cpu-x86-64.json
+if BUILD_CPU_AVX2
+manifest_built += manifests/cpu-avx2.json
+manifest_uninstalled += manifests/uninstalled/cpu-avx2.json
+endif
+if BUILD_CPU_AVX512
+manifest_built += manifests/cpu-avx512.json
+manifest_uninstalled += manifests/uninstalled/cpu-avx512.json
+endif
+else
+manifest_built += manifests/cpu-generic.json
+manifest_uninstalled += manifests/uninstalled/cpu-generic.json
+endif
+
+manifest_DATA += $(manifest_built)
+# Built by `all` so that tests and developers can run from the build tree.
+noinst_DATA = $(manifest_uninstalled)
+CLEANFILES += $(manifest_built) $(manifest_uninstalled)
+
+# Installed manifests name the installed library; uninstalled ones the built one.
+manifest_subst = $(SED) -e 's|[@]PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
+
+manifests/uninstalled/%.json: manifests/%.json.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) manifests/uninstalled && \
+	$(manifest_subst) -e 's|[@]PLUGIN_DIR[@]|$(abs_top_builddir)/plugins/backend-cpu/.libs|g' \
+		$< > $@.tmp && mv -f $@.tmp $@
+
+manifests/%.json: manifests/%.json.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) manifests && \
+	$(manifest_subst) -e 's|[@]PLUGIN_DIR[@]|$(plugindir)|g' $< > $@.tmp && mv -f $@.tmp $@

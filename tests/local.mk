@@ -2,7 +2,7 @@
 # Every test runs against the uninstalled plugins of this build tree.
 AM_TESTS_ENVIRONMENT = \
 	SLMOPS_PLUGIN_PATH='$(abs_top_builddir)/manifests/uninstalled'; export SLMOPS_PLUGIN_PATH; \
-	SLMOPS_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; export SLMOPS_FIXTURES; \
+	SLMOPS_FIXTURES='$(SLMOPS_FIXTURES)'; export SLMOPS_FIXTURES; \
 	top_builddir='$(abs_top_builddir)'; export top_builddir; \
 	top_srcdir='$(abs_top_srcdir)'; export top_srcdir; \
 	CK_DEFAULT_TIMEOUT=120; export CK_DEFAULT_TIMEOUT;

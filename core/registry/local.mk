@@ -1,2 +1,11 @@
 # Plugin registry: manifests, discovery, capability table, loading, devices.
-libslmops_la_SOURCES +=
+# slm_registry_sources is also compiled into tests/registry's internal test.
+slm_registry_sources = \
+	core/registry/manifest.c \
+	core/registry/discover.c \
+	core/registry/registry.c \
+	core/registry/loader.c \
+	core/registry/device.c \
+	core/registry/cpu_features.c \
+	core/internal/registry.h
+libslmops_la_SOURCES += $(slm_registry_sources)

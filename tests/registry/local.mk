@@ -1,1 +1,87 @@
-# tests/registry build fragment.
+# tests/registry: the plugin registry, devices API and `slmops plugins/devices`
+# against fake plugin libraries built here in several broken variants.
+fake_plugin_ldflags = -module -avoid-version -shared -no-undefined -rpath /nowhere
+fake_plugin_src = tests/registry/fake-plugin.c
+
+check_LTLIBRARIES += \
+	tests/registry/fake-good.la \
+	tests/registry/fake-other.la \
+	tests/registry/fake-noentry.la \
+	tests/registry/fake-abi0.la \
+	tests/registry/fake-abi99.la \
+	tests/registry/fake-wrongname.la \
+	tests/registry/fake-wrongkind.la \
+	tests/registry/fake-wrongversion.la \
+	tests/registry/fake-nulliface.la
+
+tests_registry_fake_good_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_good_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-good"'
+tests_registry_fake_good_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_other_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_other_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-other"' \
+	-DFAKE_SCORE=50 -DFAKE_TYPE=SLM_DEVICE_DGPU
+tests_registry_fake_other_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_noentry_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_noentry_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-broken"' -DFAKE_NO_ENTRY
+tests_registry_fake_noentry_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_abi0_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_abi0_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-broken"' -DFAKE_ABI=0
+tests_registry_fake_abi0_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_abi99_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_abi99_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-broken"' -DFAKE_ABI=99
+tests_registry_fake_abi99_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_wrongname_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_wrongname_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-wrongname"' \
+	-DFAKE_DESC_NAME='"fake-impostor"'
+tests_registry_fake_wrongname_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_wrongkind_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_wrongkind_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-wrongkind"' \
+	-DFAKE_KIND=SLM_PLUGIN_KIND_QUANTIZER
+tests_registry_fake_wrongkind_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_wrongversion_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_wrongversion_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-wrongversion"' \
+	-DFAKE_VERSION='"9.9.9"'
+tests_registry_fake_wrongversion_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_nulliface_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_nulliface_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-nulliface"' \
+	-DFAKE_NULL_IFACE=1
+tests_registry_fake_nulliface_la_LDFLAGS = $(fake_plugin_ldflags)
+
+registry_test_helpers = tests/registry/helpers.c tests/registry/helpers.h
+
+check_PROGRAMS += tests/registry/test-isolation
+TESTS += tests/registry/test-isolation
+tests_registry_test_isolation_SOURCES = tests/registry/test-isolation.c $(registry_test_helpers)
+tests_registry_test_isolation_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
+tests_registry_test_isolation_LDADD = $(test_libs) $(JANSSON_LIBS)
+
+check_PROGRAMS += tests/registry/test-discovery
+TESTS += tests/registry/test-discovery
+tests_registry_test_discovery_SOURCES = tests/registry/test-discovery.c $(registry_test_helpers)
+tests_registry_test_discovery_CFLAGS = $(test_cflags)
+tests_registry_test_discovery_LDADD = $(test_libs)
+
+check_PROGRAMS += tests/registry/test-variants
+TESTS += tests/registry/test-variants
+tests_registry_test_variants_SOURCES = tests/registry/test-variants.c $(registry_test_helpers)
+tests_registry_test_variants_CFLAGS = $(test_cflags)
+tests_registry_test_variants_LDADD = $(test_libs)
+
+check_PROGRAMS += tests/registry/test-devices
+TESTS += tests/registry/test-devices
+tests_registry_test_devices_SOURCES = tests/registry/test-devices.c $(registry_test_helpers)
+tests_registry_test_devices_CFLAGS = $(test_cflags)
+tests_registry_test_devices_LDADD = $(test_libs)
+
+# Internal entry points are not exported from libslmops.so: this test compiles
+# the registry and the core utilities it needs into itself.
+check_PROGRAMS += tests/registry/test-internal
+TESTS += tests/registry/test-internal
+tests_registry_test_internal_SOURCES = tests/registry/test-internal.c $(registry_test_helpers) \
+	$(slm_registry_sources) core/util/error.c core/util/log.c core/util/types.c core/util/ops.c
+tests_registry_test_internal_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
+tests_registry_test_internal_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
+
+# Acceptance: `slmops plugins` next to each kind of broken manifest.
+TESTS += tests/registry/cli-broken-manifests.sh
+EXTRA_DIST += tests/registry/cli-broken-manifests.sh

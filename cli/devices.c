@@ -1,0 +1,132 @@
+/* `slmops devices [--json] [--threads N]`: every device the usable backends
+ * offer, which plugin variant serves it and why, and what "auto" picks. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <slmops/device.h>
+
+#include "cli/common.h"
+#include "cli/verbs.h"
+
+static void devices_usage(void)
+{
+    printf("Usage: slmops devices [--json] [--threads N]\n"
+           "List the devices of every usable backend plugin and the one\n"
+           "--device auto would pick (SLMOPS_DEVICE overrides it).\n"
+           "  --json       machine-readable output\n"
+           "  --threads N  open the automatic device with N threads to check it works\n");
+}
+
+static void print_table(const slm_device_info_t *v, size_t n, const char *auto_id)
+{
+    if (n == 0) {
+        printf("No devices: no usable backend plugin (see 'slmops plugins').\n");
+        return;
+    }
+    printf("%-10s %-16s %-6s %10s %6s  %s\n", "ID", "PLUGIN", "TYPE", "MEMORY(MiB)", "SCORE",
+           "NAME");
+    for (size_t i = 0; i < n; i++) {
+        printf("%-10s %-16s %-6s %10llu %6d  %s%s\n", v[i].id, v[i].plugin, v[i].type,
+               (unsigned long long)(v[i].memory_total >> 20), v[i].score, v[i].name,
+               strcmp(v[i].id, auto_id) == 0 ? "  [auto]" : "");
+        printf("    description: %s\n    why: %s\n", v[i].description, v[i].why);
+    }
+    printf("\nauto: %s\n", auto_id);
+}
+
+static json_t *device_json(const slm_device_info_t *d)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:s, s:s}", "id", d->id, "plugin",
+                     d->plugin, "name", d->name, "type", d->type, "memory_total",
+                     (json_int_t)d->memory_total, "memory_free", (json_int_t)d->memory_free,
+                     "score", (int)d->score, "description", d->description, "why", d->why);
+}
+
+static int print_json(const slm_device_info_t *v, size_t n, const char *auto_id)
+{
+    json_t *arr = json_array();
+    json_t *doc = json_pack("{s:s, s:o}", "auto", auto_id, "devices", arr);
+    if (!doc)
+        return SLM_CLI_FAILED;
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = device_json(&v[i]);
+        if (!d || json_array_append_new(arr, d) != 0) {
+            json_decref(doc);
+            return SLM_CLI_FAILED;
+        }
+    }
+    int rc = json_dumpf(doc, stdout, JSON_INDENT(2)) == 0 ? SLM_CLI_OK : SLM_CLI_FAILED;
+    printf("\n");
+    json_decref(doc);
+    return rc;
+}
+
+/* --threads: prove the automatic device opens with that many threads. */
+static int try_open(slm_registry_t *reg, long threads)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_device_options_t opts = {.struct_size = sizeof opts, .n_threads = (int32_t)threads};
+    slm_device_t *dev = slm_device_open(reg, NULL, &opts, &err);
+    if (!dev) {
+        fprintf(stderr, "slmops devices: cannot open the automatic device: %s\n", err.message);
+        return SLM_CLI_FAILED;
+    }
+    slm_device_close(dev);
+    return SLM_CLI_OK;
+}
+
+static int run(slm_registry_t *reg, bool as_json, long threads)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_device_info_t *v = NULL;
+    size_t n = 0;
+    if (slm_devices_list(reg, &v, &n, &err) != SLM_OK) {
+        fprintf(stderr, "slmops devices: %s\n", err.message);
+        return SLM_CLI_FAILED;
+    }
+    slm_device_info_t pick;
+    slm_error_init(&err);
+    const char *auto_id = "";
+    if (n > 0 && slm_device_resolve(reg, NULL, &pick, &err) == SLM_OK)
+        auto_id = pick.id;
+    else if (n > 0)
+        fprintf(stderr, "slmops devices: SLMOPS_DEVICE: %s\n", err.message);
+    int rc = as_json ? print_json(v, n, auto_id) : (print_table(v, n, auto_id), SLM_CLI_OK);
+    free(v);
+    if (rc == SLM_CLI_OK && threads > 0 && n > 0)
+        rc = try_open(reg, threads);
+    return rc;
+}
+
+int slm_cli_devices(int argc, char **argv)
+{
+    bool as_json = false;
+    long threads = 0;
+    for (int i = 1; i < argc; i++) {
+        if (slm_cli_is_help(argv[i])) {
+            devices_usage();
+            return SLM_CLI_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            as_json = true;
+        } else if (strcmp(argv[i], "--threads") == 0) {
+            if (i + 1 >= argc || !slm_cli_parse_int(argv[i + 1], 1, 4096, &threads))
+                return slm_cli_usage_error("devices", "--threads needs a number 1..4096");
+            i++;
+        } else {
+            return slm_cli_usage_error("devices", "unknown argument '%s'", argv[i]);
+        }
+    }
+    slm_registry_t *reg = slm_cli_registry_open();
+    if (!reg)
+        return SLM_CLI_FAILED;
+    int rc = run(reg, as_json, threads);
+    slm_registry_free(reg);
+    return rc;
+}

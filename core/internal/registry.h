@@ -1,0 +1,97 @@
+/* Internal view of the plugin registry: one row per manifest found, the parsed
+ * manifest, the loaded library, and the helpers the registry files share. */
+#ifndef SLMOPS_INTERNAL_REGISTRY_H
+#define SLMOPS_INTERNAL_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <slmops/device.h>
+#include <slmops/registry.h>
+#include <slmops/plugin.h>
+
+/* Longest accepted plugin name (fits slm_device_info_t.plugin with its NUL). */
+#define SLM__NAME_MAX 63
+/* Manifests larger than this are refused before parsing. */
+#define SLM__MANIFEST_MAX_BYTES (1024 * 1024)
+
+/* What a manifest says, once validated. */
+typedef struct slm__manifest {
+    char *name;
+    char *kind;                 /* "backend" | ... */
+    int kind_id;                /* slm_plugin_kind_t */
+    char *version;
+    uint32_t abi_version;
+    char *description;
+    char *library_path;         /* resolved absolute */
+    int32_t priority;
+    char *backend;              /* provides.backend, or "" */
+    char **cpu_features;        /* requires.cpu_features */
+    size_t n_cpu_features;
+    char *unknown_require;      /* first "requires" key this host cannot check, or NULL */
+    struct json_t *provides;    /* owned jansson reference */
+    char *provides_json;        /* compact dump of provides */
+} slm__manifest_t;
+
+typedef struct slm__plugin {
+    slm_plugin_info_t info;     /* the public row; strings point into this struct */
+    char *file_stem;            /* manifest file name without ".json" */
+    char *manifest_path;
+    bool manifest_ok;
+    slm__manifest_t m;
+    /* Verdicts that never change once made; the remaining rows get AVAILABLE,
+     * LOADED or SUPERSEDED from variant selection. */
+    int fixed_state;            /* -1, or DISABLED / SHADOWED / UNSUPPORTED */
+    char reason[512];
+    char shadowed_by[4096];
+    char why[256];              /* backends: why this variant serves its family */
+    void *dl;                   /* dlopen handle once loaded */
+    const slm_plugin_descriptor_t *desc;
+} slm__plugin_t;
+
+struct slm_registry {
+    char *search_path;
+    slm__plugin_t **rows;
+    size_t n_rows;
+    size_t cap_rows;
+    bool use_env;
+    char *prefer;               /* forced variant (slm_registry_prefer) */
+    char prefer_source[32];     /* "slm_registry_prefer" | "SLMOPS_CPU_VARIANT" */
+    slm_host_t host;
+};
+
+/* manifest.c: parse and validate one manifest file. On failure returns a negative
+ * status and writes a one-line reason (without the file name) into reason. */
+int slm__manifest_load(const char *path, slm__manifest_t *m, char *reason, size_t reason_size);
+void slm__manifest_clear(slm__manifest_t *m);
+/* True when this manifest's provides.ops lists `type` for `op` (NULL: any). */
+bool slm__manifest_has_op(const slm__manifest_t *m, const char *op, const char *type);
+
+/* discover.c: the search path as a NULL-terminated array of folders. */
+char **slm__search_path_build(const slm_registry_options_t *opts, bool *use_env);
+void slm__search_path_free(char **dirs);
+/* Sorted *.json file names of one folder; NULL + *n = 0 when none or unreadable. */
+char **slm__folder_list(const char *dir, size_t *n);
+
+/* registry.c */
+bool slm__plugin_usable(const slm__plugin_t *p);
+void slm__registry_select(slm_registry_t *reg);
+slm__plugin_t *slm__registry_row(const slm_registry_t *reg, const char *name);
+/* Mark a row DISABLED with a reason and log "MANIFEST: reason". */
+void slm__plugin_disable(slm_registry_t *reg, slm__plugin_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The usable variant serving a backend family, or NULL. */
+slm__plugin_t *slm__registry_family_winner(const slm_registry_t *reg, const char *family);
+
+/* loader.c: dlopen the row's library and check its descriptor (idempotent). */
+int slm__plugin_load(slm_registry_t *reg, slm__plugin_t *p, slm_error_t *err);
+void slm__plugin_unload(slm__plugin_t *p);
+/* The kind-specific interface of a loaded plugin. */
+const void *slm__plugin_iface(const slm__plugin_t *p);
+
+/* Open the highest-scoring usable device of type SLM_DEVICE_CPU: the scheduler's
+ * fallback for ops another device lacks (the core never names a backend). */
+slm_device_t *slm__device_open_cpu_fallback(slm_registry_t *reg, const slm_device_options_t *opts,
+                                            slm_error_t *err);
+
+#endif

@@ -1,0 +1,280 @@
+/* Reading and writing model files through format plugins: probing, the sink a
+ * reader fills, the source a writer pulls from. The core names no format here. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/model-file.h"
+#include "internal/plugin-access.h"
+#include "internal/util.h"
+
+/* Bytes every format plugin's probe sees. */
+#define HEAD_BYTES 64
+#define MAX_FORMATS 64
+
+/* ---- sink: what a reader reports ---- */
+
+__attribute__((format(printf, 2, 3)))
+static int refuse(slm_model_file_t *mf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mf->sink_error, sizeof mf->sink_error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int sink_set_value(void *ctx, const char *key, int32_t type, const void *value,
+                          uint64_t len)
+{
+    slm_model_file_t *mf = ctx;
+    slm_error_t e;
+    slm_error_init(&e);
+    if (slm_model_file_find_value(mf, key, NULL) >= 0)
+        return refuse(mf, "duplicate metadata key '%s'", key ? key : "");
+    if (slm_model_file_set_value(mf, key, type, value, len, &e) != SLM_OK)
+        return refuse(mf, "%s", e.message);
+    return 0;
+}
+
+static int sink_set_array(void *ctx, const char *key, int32_t elem_type, const void *values,
+                          const uint64_t *lens, uint64_t n)
+{
+    slm_model_file_t *mf = ctx;
+    slm_error_t e;
+    slm_error_init(&e);
+    if (slm_model_file_find_value(mf, key, NULL) >= 0)
+        return refuse(mf, "duplicate metadata key '%s'", key ? key : "");
+    if (elem_type == SLM_MF_STRING && n && !lens)
+        return refuse(mf, "string array '%s' reported without lengths", key ? key : "");
+    if (slm_model_file_set_array(mf, key, elem_type, values, lens, n, &e) != SLM_OK)
+        return refuse(mf, "%s", e.message);
+    return 0;
+}
+
+static int sink_add_tensor(void *ctx, const char *name, int32_t type, int32_t n_dims,
+                           const int64_t *ne, const void *data, uint64_t nbytes)
+{
+    slm_model_file_t *mf = ctx;
+    slm_error_t e;
+    slm_error_init(&e);
+    if (slm_model_file_add_tensor(mf, name, type, n_dims, ne, data, nbytes, SLM_MF_BORROW, &e))
+        return refuse(mf, "%s", e.message);
+    return 0;
+}
+
+static int sink_set_mapping(void *ctx, void *mapping, void (*release)(void *))
+{
+    slm_model_file_t *mf = ctx;
+    if (slm__mf_add_mapping(mf, mapping, release) != SLM_OK)
+        return refuse(mf, "out of memory keeping the file mapping");
+    return 0;
+}
+
+/* ---- source: what a writer pulls ---- */
+
+static uint64_t src_n_values(void *ctx)
+{
+    return ((const slm_model_file_t *)ctx)->n_values;
+}
+
+/* Strings: value is the NUL-terminated bytes and *n their length; scalars: *n = 1;
+ * arrays: the elements (string arrays: char *[] with lens) and their count. */
+static int src_get_value(void *ctx, uint64_t i, const char **key, int32_t *type,
+                         int32_t *elem_type, const void **value, const uint64_t **lens,
+                         uint64_t *n)
+{
+    const slm_model_file_t *mf = ctx;
+    if (i >= mf->n_values)
+        return -1;
+    const slm__mf_value_t *v = &mf->values[i];
+    *key = v->key;
+    *type = v->type;
+    *elem_type = v->elem_type;
+    *value = v->data;
+    *lens = v->lens;
+    *n = v->n;
+    return 0;
+}
+
+static uint64_t src_n_tensors(void *ctx)
+{
+    return ((const slm_model_file_t *)ctx)->n_tensors;
+}
+
+static int src_get_tensor(void *ctx, uint64_t i, const char **name, int32_t *type,
+                          int32_t *n_dims, const int64_t **ne, const void **data,
+                          uint64_t *nbytes)
+{
+    const slm_model_file_t *mf = ctx;
+    if (i >= mf->n_tensors)
+        return -1;
+    const slm__mf_tensor_t *t = &mf->tensors[i];
+    *name = t->name;
+    *type = t->type;
+    *n_dims = t->n_dims;
+    *ne = t->ne;
+    *data = t->data;
+    *nbytes = t->nbytes;
+    return 0;
+}
+
+/* ---- choosing a plugin ---- */
+
+static int read_head(const char *path, uint8_t *head, size_t *len, slm_error_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return slm__fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
+                         "%s: cannot open: %s", path, strerror(errno));
+    ssize_t got;
+    size_t have = 0;
+    while (have < HEAD_BYTES && (got = read(fd, head + have, HEAD_BYTES - have)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+            close(fd);
+            return slm__fail(err, SLM_E_IO, path, (int64_t)have, "%s: cannot read: %s", path,
+                             strerror(e));
+        }
+        have += (size_t)got;
+    }
+    close(fd);
+    *len = have;
+    return SLM_OK;
+}
+
+/* The most confident reader of path; ties go to the earlier registry row. */
+static int probe_format(slm_registry_t *reg, const char *path, const char **name,
+                        slm_error_t *err)
+{
+    uint8_t head[HEAD_BYTES];
+    size_t head_len = 0;
+    int rc = read_head(path, head, &head_len, err);
+    if (rc)
+        return rc;
+    const char *names[MAX_FORMATS];
+    size_t n = slm__format_plugins(reg, false, names, MAX_FORMATS);
+    if (!n)
+        return slm__fail(err, SLM_E_UNSUPPORTED, path, -1,
+                         "%s: no format plugin that reads files is available (search path: %s)",
+                         path, slm_registry_search_path(reg));
+    int best = 0;
+    char tried[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        const slm_format_iface_t *f = slm__format_iface(reg, names[i], NULL);
+        if (!f || !f->read)
+            continue;   /* the registry logged why and disabled it */
+        int score = f->probe(path, head, head_len);
+        slm_log(SLM_LOG_DEBUG, "model", "%s: format %s scores %d", path, names[i], score);
+        size_t used = strlen(tried);
+        snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", names[i]);
+        if (score > best) {
+            best = score;
+            *name = names[i];
+        }
+    }
+    if (best <= 0)
+        return slm__fail(err, SLM_E_UNSUPPORTED, path, 0,
+                         "%s: no format plugin recognises this file (tried: %s)", path,
+                         tried[0] ? tried : "none loadable");
+    return SLM_OK;
+}
+
+/* A plugin that failed without saying why still gets a message naming it. */
+static int plugin_failed(int rc, const char *plugin, const char *what, const char *path,
+                         slm_error_t *err)
+{
+    if (rc > 0 || rc < SLM_E_STATE)
+        rc = SLM_E_PLUGIN;
+    if (err && err->struct_size >= offsetof(slm_error_t, path) && err->code == SLM_OK)
+        slm__fail(err, rc, path, -1, "%s: format plugin %s failed to %s it", path, plugin, what);
+    return rc;
+}
+
+int slm_model_file_open(slm_registry_t *reg, const char *path, const char *format,
+                        slm_model_file_t **out, slm_error_t *err)
+{
+    if (out)
+        *out = NULL;
+    if (!reg || !path || !out)
+        return slm__fail(err, SLM_E_INVALID, path, -1, "model file open: no registry, path or result");
+    const char *name = format;
+    int rc = name ? SLM_OK : probe_format(reg, path, &name, err);
+    if (rc)
+        return rc;
+    const slm_format_iface_t *f = slm__format_iface(reg, name, err);
+    if (!f)
+        return err && err->code ? err->code : SLM_E_PLUGIN;
+    if (!f->read)
+        return slm__fail(err, SLM_E_UNSUPPORTED, path, -1, "format plugin %s cannot read files", name);
+    slm_model_file_t *mf = slm_model_file_new();
+    if (!mf || !(mf->format = strdup(name))) {
+        slm_model_file_free(mf);
+        return slm__fail(err, SLM_E_NOMEM, path, -1, "out of memory opening %s", path);
+    }
+    slm_format_sink_t sink = {.struct_size = sizeof sink, .ctx = mf,
+                              .set_value = sink_set_value, .set_array = sink_set_array,
+                              .add_tensor = sink_add_tensor, .set_mapping = sink_set_mapping};
+    if (err && err->struct_size >= offsetof(slm_error_t, message))
+        err->code = SLM_OK;
+    rc = f->read(path, &sink, err);
+    if (rc != SLM_OK) {
+        if (mf->sink_error[0])   /* the container refused: its reason is the useful one */
+            slm__fail(err, SLM_E_FORMAT, path, -1, "%s: %s", path, mf->sink_error);
+        rc = mf->sink_error[0] ? SLM_E_FORMAT : plugin_failed(rc, name, "read", path, err);
+        slm_model_file_free(mf);
+        return rc;
+    }
+    slm_log(SLM_LOG_INFO, "model", "%s: read by %s: %zu metadata entries, %zu tensors", path, name,
+            mf->n_values, mf->n_tensors);
+    *out = mf;
+    return SLM_OK;
+}
+
+static int writer_for(slm_registry_t *reg, const char *path, const char **name, slm_error_t *err)
+{
+    const char *names[MAX_FORMATS];
+    size_t n = slm__format_plugins(reg, true, names, MAX_FORMATS);
+    for (size_t i = 0; i < n; i++)
+        if (slm__format_has_extension(reg, names[i], path)) {
+            *name = names[i];
+            return SLM_OK;
+        }
+    return slm__fail(err, SLM_E_UNSUPPORTED, path, -1,
+                     "%s: no available format plugin writes files with this extension", path);
+}
+
+int slm_model_file_save(const slm_model_file_t *mf, slm_registry_t *reg, const char *path,
+                        const char *format, slm_error_t *err)
+{
+    if (!mf || !reg || !path)
+        return slm__fail(err, SLM_E_INVALID, path, -1, "model file save: no container, registry or path");
+    const char *name = format;
+    int rc = name ? SLM_OK : writer_for(reg, path, &name, err);
+    if (rc)
+        return rc;
+    const slm_format_iface_t *f = slm__format_iface(reg, name, err);
+    if (!f)
+        return err && err->code ? err->code : SLM_E_PLUGIN;
+    if (!f->write)
+        return slm__fail(err, SLM_E_UNSUPPORTED, path, -1, "format plugin %s cannot write files", name);
+    /* The source only reads through ctx; the interface has no const slot for it. */
+    slm_format_source_t src = {.struct_size = sizeof src, .ctx = (void *)mf,
+                               .n_values = src_n_values, .get_value = src_get_value,
+                               .n_tensors = src_n_tensors, .get_tensor = src_get_tensor};
+    if (err && err->struct_size >= offsetof(slm_error_t, message))
+        err->code = SLM_OK;
+    rc = f->write(path, &src, err);
+    if (rc != SLM_OK)
+        return plugin_failed(rc, name, "write", path, err);
+    slm_log(SLM_LOG_INFO, "model", "%s: written by %s", path, name);
+    return SLM_OK;
+}

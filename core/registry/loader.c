@@ -1,0 +1,216 @@
+/* Lazy loading of a plugin library: dlopen, the entry symbol, interface-version
+ * negotiation and the checks that the descriptor agrees with the manifest. */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <slmops/plugin-backend.h>
+#include <slmops/plugin-format.h>
+#include <slmops/plugin-quantizer.h>
+#include <slmops/plugin-trainer.h>
+
+#include <jansson.h>
+
+#include "internal/registry.h"
+#include "internal/util.h"
+
+/* The host table's log slot: plugins format, the core's handler filters. */
+__attribute__((format(printf, 3, 4)))
+static void host_log(slm_log_level_t level, const char *category, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    slm_log(level, category, "%s", msg);
+}
+
+static const slm_host_t host_table = {
+    .struct_size = sizeof(slm_host_t),
+    .abi_version = SLM_PLUGIN_ABI_VERSION,
+    .log = host_log,
+};
+
+/* The slots a version-1 interface of each kind cannot do without. */
+static const char *check_backend(const slm_backend_iface_t *b)
+{
+    if (b->struct_size < offsetof(slm_backend_iface_t, synchronize))
+        return "backend interface struct_size is too small";
+    if (!b->device_count || !b->device_props || !b->device_open || !b->device_close ||
+        !b->supports_node || !b->buffer_alloc || !b->buffer_free || !b->buffer_set ||
+        !b->buffer_get || !b->buffer_clear || !b->graph_compute)
+        return "backend interface leaves a required slot NULL";
+    return NULL;
+}
+
+static const char *check_quantizer(const slm__plugin_t *p, const slm_quantizer_iface_t *q)
+{
+    if (q->struct_size < offsetof(slm_quantizer_iface_t, reserved))
+        return "quantizer interface struct_size is too small";
+    if (!q->quantize_row || !q->dequantize_row || !q->vec_dot_f32 || !q->type_name)
+        return "quantizer interface leaves a required slot NULL";
+    json_t *types = json_object_get(p->m.provides, "types");
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t)
+        if (json_integer_value(json_object_get(t, "id")) == q->type &&
+            strcmp(json_string_value(json_object_get(t, "name")), q->type_name) == 0)
+            return NULL;
+    return "quantizer interface defines a type the manifest does not list";
+}
+
+static const char *check_iface(const slm__plugin_t *p, const void *iface)
+{
+    const uint32_t *head = iface;   /* every interface starts with struct_size, iface_version */
+    if (head[0] < 2 * sizeof(uint32_t) || head[1] == 0)
+        return "interface has no struct_size or iface_version";
+    switch (p->m.kind_id) {
+    case SLM_PLUGIN_KIND_BACKEND: return check_backend(iface);
+    case SLM_PLUGIN_KIND_QUANTIZER: return check_quantizer(p, iface);
+    case SLM_PLUGIN_KIND_TRAINER: {
+        const slm_trainer_iface_t *t = iface;
+        if (t->struct_size < offsetof(slm_trainer_iface_t, reserved) || !t->methods)
+            return "trainer interface is too small or lists no methods";
+        return NULL;
+    }
+    default: {
+        const slm_format_iface_t *f = iface;
+        if (f->struct_size < offsetof(slm_format_iface_t, reserved) || !f->probe)
+            return "format interface is too small or has no probe";
+        return NULL;
+    }
+    }
+}
+
+static const char *kind_name(int32_t kind)
+{
+    switch (kind) {
+    case SLM_PLUGIN_KIND_BACKEND: return "backend";
+    case SLM_PLUGIN_KIND_QUANTIZER: return "quantizer";
+    case SLM_PLUGIN_KIND_TRAINER: return "trainer";
+    case SLM_PLUGIN_KIND_FORMAT: return "format";
+    default: return "unknown";
+    }
+}
+
+/* Returns NULL when the descriptor is acceptable, else why not (into buf). */
+static const char *check_descriptor(const slm__plugin_t *p, const slm_plugin_descriptor_t *d,
+                                    char *buf, size_t size, int *code)
+{
+    *code = SLM_E_PLUGIN;
+    if (d->struct_size < offsetof(slm_plugin_descriptor_t, reserved))
+        return "descriptor struct_size is too small";
+    if (d->abi_version < SLM_PLUGIN_ABI_MIN_VERSION || d->abi_version > SLM_PLUGIN_ABI_VERSION) {
+        *code = SLM_E_ABI;
+        snprintf(buf, size, "plugin speaks ABI version %u, this host accepts %u..%u",
+                 d->abi_version, SLM_PLUGIN_ABI_MIN_VERSION, SLM_PLUGIN_ABI_VERSION);
+        return buf;
+    }
+    if (d->abi_version != p->m.abi_version) {
+        snprintf(buf, size, "descriptor abi_version %u disagrees with the manifest's %u",
+                 d->abi_version, p->m.abi_version);
+        return buf;
+    }
+    if (d->kind != p->m.kind_id) {
+        snprintf(buf, size, "descriptor kind %s disagrees with the manifest's %s",
+                 kind_name(d->kind), p->m.kind);
+        return buf;
+    }
+    if (!d->name || strcmp(d->name, p->m.name) != 0) {
+        snprintf(buf, size, "descriptor name \"%.64s\" disagrees with the manifest's \"%s\"",
+                 d->name ? d->name : "(null)", p->m.name);
+        return buf;
+    }
+    if (!d->version || strcmp(d->version, p->m.version) != 0) {
+        snprintf(buf, size, "descriptor version \"%.64s\" disagrees with the manifest's \"%s\"",
+                 d->version ? d->version : "(null)", p->m.version);
+        return buf;
+    }
+    if (!d->iface)
+        return "descriptor has a NULL interface";
+    return check_iface(p, d->iface);
+}
+
+static int fail_load(slm_registry_t *reg, slm__plugin_t *p, void *dl, int code, slm_error_t *err,
+                     const char *why)
+{
+    if (dl)
+        dlclose(dl);
+    slm__plugin_disable(reg, p, "%s", why);
+    return slm__fail(err, code, p->manifest_path, -1, "%s: %s", p->manifest_path, p->reason);
+}
+
+static int refuse_state(slm__plugin_t *p, slm_error_t *err)
+{
+    int code = p->info.state == SLM_PLUGIN_UNSUPPORTED ? SLM_E_UNSUPPORTED : SLM_E_PLUGIN;
+    return slm__fail(err, code, p->manifest_path, -1, "%s: plugin %s is %s: %s",
+                     p->manifest_path, p->info.name, slm_plugin_state_name(p->info.state),
+                     p->reason);
+}
+
+int slm__plugin_load(slm_registry_t *reg, slm__plugin_t *p, slm_error_t *err)
+{
+    if (p->dl)
+        return SLM_OK;
+    if (p->fixed_state >= 0)
+        return refuse_state(p, err);
+    char why[600];
+    struct stat st;
+    if (stat(p->m.library_path, &st) != 0) {
+        snprintf(why, sizeof why, "library %s: %s", p->m.library_path, strerror(errno));
+        return fail_load(reg, p, NULL, SLM_E_NOT_FOUND, err, why);
+    }
+    dlerror();
+    void *dl = dlopen(p->m.library_path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char *e = dlerror();
+        snprintf(why, sizeof why, "cannot load library: %s", e ? e : "unknown dlopen error");
+        return fail_load(reg, p, NULL, SLM_E_PLUGIN, err, why);
+    }
+    slm_plugin_entry_fn entry;
+    /* POSIX sanctions this object-to-function pointer conversion for dlsym. */
+    *(void **)&entry = dlsym(dl, SLM_PLUGIN_ENTRY_SYMBOL);
+    if (!entry) {
+        snprintf(why, sizeof why, "library %s has no %s symbol", p->m.library_path,
+                 SLM_PLUGIN_ENTRY_SYMBOL);
+        return fail_load(reg, p, dl, SLM_E_PLUGIN, err, why);
+    }
+    const slm_plugin_descriptor_t *d = entry(&host_table, SLM_PLUGIN_ABI_VERSION);
+    if (!d) {
+        snprintf(why, sizeof why, "%s refused this host (ABI version %u)",
+                 SLM_PLUGIN_ENTRY_SYMBOL, SLM_PLUGIN_ABI_VERSION);
+        return fail_load(reg, p, dl, SLM_E_ABI, err, why);
+    }
+    int code;
+    const char *bad = check_descriptor(p, d, why, sizeof why, &code);
+    if (bad) {
+        if (bad != why)
+            snprintf(why, sizeof why, "%s", bad);
+        return fail_load(reg, p, dl, code, err, why);
+    }
+    p->dl = dl;
+    p->desc = d;
+    slm__registry_select(reg);
+    slm_log(SLM_LOG_DEBUG, "registry", "%s: loaded %s", p->manifest_path, p->m.library_path);
+    return SLM_OK;
+}
+
+void slm__plugin_unload(slm__plugin_t *p)
+{
+    if (!p->dl)
+        return;
+    dlclose(p->dl);
+    p->dl = NULL;
+    p->desc = NULL;
+}
+
+const void *slm__plugin_iface(const slm__plugin_t *p)
+{
+    return p->desc ? p->desc->iface : NULL;
+}

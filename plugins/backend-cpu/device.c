@@ -1,0 +1,270 @@
+/* The CPU device: what it is called, how much memory it has, and buffers that are
+ * plain 64-byte-aligned host memory. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "device.h"
+#include "matmul.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#define CPU_BUFFER_ALIGN 64
+
+/* Features this build was compiled for, as the compiler saw them. */
+static const char *const build_features[] = {
+#ifdef __AVX512F__
+    "avx512f",
+#endif
+#ifdef __AVX512BW__
+    "avx512bw",
+#endif
+#ifdef __AVX512VL__
+    "avx512vl",
+#endif
+#ifdef __AVX512DQ__
+    "avx512dq",
+#endif
+#ifdef __AVX2__
+    "avx2",
+#endif
+#ifdef __FMA__
+    "fma",
+#endif
+#ifdef __F16C__
+    "f16c",
+#endif
+    NULL
+};
+
+const char *cpu_missing_feature(void)
+{
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    __builtin_cpu_init();
+#ifdef __AVX512F__
+    if (!__builtin_cpu_supports("avx512f"))
+        return "avx512f";
+#endif
+#ifdef __AVX512BW__
+    if (!__builtin_cpu_supports("avx512bw"))
+        return "avx512bw";
+#endif
+#ifdef __AVX512VL__
+    if (!__builtin_cpu_supports("avx512vl"))
+        return "avx512vl";
+#endif
+#ifdef __AVX512DQ__
+    if (!__builtin_cpu_supports("avx512dq"))
+        return "avx512dq";
+#endif
+#ifdef __AVX2__
+    if (!__builtin_cpu_supports("avx2"))
+        return "avx2";
+#endif
+#ifdef __FMA__
+    if (!__builtin_cpu_supports("fma"))
+        return "fma";
+#endif
+#ifdef __F16C__
+    if (!__builtin_cpu_supports("f16c"))
+        return "f16c";
+#endif
+#endif
+    return NULL;
+}
+
+int cpu_device_count(void)
+{
+    return 1;
+}
+
+static void trim_copy(char *dst, size_t cap, const char *src)
+{
+    while (isspace((unsigned char)*src))
+        src++;
+    snprintf(dst, cap, "%s", src);
+    size_t n = strlen(dst);
+    while (n > 0 && isspace((unsigned char)dst[n - 1]))
+        dst[--n] = '\0';
+}
+
+/* "model name" from /proc/cpuinfo, else the cpuid brand string, else "CPU". */
+static void cpu_model_name(char *out, size_t cap)
+{
+    snprintf(out, cap, "CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            char *colon = strchr(line, ':');
+            if (strncmp(line, "model name", 10) == 0 && colon) {
+                trim_copy(out, cap, colon + 1);
+                fclose(f);
+                return;
+            }
+        }
+        fclose(f);
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned regs[12];
+    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+        for (unsigned i = 0; i < 3; i++)
+            __get_cpuid(0x80000002u + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2],
+                        &regs[4 * i + 3]);
+        char brand[49];
+        memcpy(brand, regs, 48);
+        brand[48] = '\0';
+        trim_copy(out, cap, brand);
+    }
+#endif
+}
+
+/* MemAvailable from /proc/meminfo in bytes, or 0. */
+static uint64_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024u;
+}
+
+static void describe(char *out, size_t cap)
+{
+    char isa[128] = "";
+    size_t used = 0;
+    for (size_t i = 0; build_features[i] && used < sizeof isa; i++)
+        used += (size_t)snprintf(isa + used, sizeof isa - used, "%s%s", i ? " " : "",
+                                 build_features[i]);
+    snprintf(out, cap, "%s build, ISA: %s; matmul kernels: %s; %d cores", CPU_VARIANT_NAME,
+             isa[0] ? isa : "baseline", cpu_mul_mat_isa(), cpu_online_cores());
+}
+
+int cpu_device_props(int index, slm_device_props_t *props)
+{
+    if (index != 0 || !props || props->struct_size < sizeof *props)
+        return SLM_E_INVALID;
+    char model[96];
+    cpu_model_name(model, sizeof model);
+    memset(props, 0, sizeof *props);
+    props->struct_size = sizeof *props;
+    snprintf(props->name, sizeof props->name, "%s (%s)", model, CPU_VARIANT_NAME);
+    props->type = SLM_DEVICE_CPU;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    props->memory_total = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    props->memory_free = mem_available();
+    if (props->memory_free == 0) {
+        long avail = sysconf(_SC_AVPHYS_PAGES);
+        props->memory_free = avail > 0 && page > 0 ? (uint64_t)avail * (uint64_t)page : 0;
+    }
+    props->score = 10;   /* below any GPU, so auto prefers accelerators */
+    props->host_visible = 1;
+    describe(props->description, sizeof props->description);
+    return SLM_OK;
+}
+
+int cpu_device_open(int index, const slm_device_config_t *cfg, void **dev)
+{
+    if (index != 0 || !dev)
+        return SLM_E_INVALID;
+    int n_threads = 0;
+    if (cfg && cfg->struct_size >= offsetof(slm_device_config_t, n_threads) + sizeof(int32_t))
+        n_threads = cfg->n_threads;
+    cpu_device_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return SLM_E_NOMEM;
+    d->pool = cpu_pool_new(n_threads);
+    if (!d->pool) {
+        free(d);
+        return SLM_E_NOMEM;
+    }
+    cpu_log(SLM_LOG_DEBUG, "device opened with %d threads", cpu_pool_size(d->pool));
+    *dev = d;
+    return SLM_OK;
+}
+
+void cpu_device_close(void *dev)
+{
+    cpu_device_t *d = dev;
+    if (!d)
+        return;
+    cpu_pool_free(d->pool);
+    free(d->scratch);
+    free(d->nodes);
+    free(d);
+}
+
+int cpu_buffer_alloc(void *dev, uint64_t size, void **buffer, void **base)
+{
+    if (!buffer || size > SIZE_MAX - CPU_BUFFER_ALIGN)
+        return SLM_E_INVALID;
+    cpu_buffer_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return SLM_E_NOMEM;
+    /* A zero-byte buffer still gets a unique address. */
+    size_t bytes = size ? (size_t)size : 1;
+    if (posix_memalign(&b->base, CPU_BUFFER_ALIGN, bytes) != 0) {
+        free(b);
+        return SLM_E_NOMEM;
+    }
+    b->size = size;
+    *buffer = b;
+    if (base)
+        *base = b->base;
+    return SLM_OK;
+}
+
+void cpu_buffer_free(void *dev, void *buffer)
+{
+    cpu_buffer_t *b = buffer;
+    if (!b)
+        return;
+    free(b->base);
+    free(b);
+}
+
+/* The range [offset, offset+size) lies inside the buffer. */
+static bool in_range(const cpu_buffer_t *b, uint64_t offset, uint64_t size)
+{
+    return b && offset <= b->size && size <= b->size - offset;
+}
+
+int cpu_buffer_set(void *dev, void *buffer, uint64_t offset, const void *src, uint64_t size)
+{
+    cpu_buffer_t *b = buffer;
+    if (!in_range(b, offset, size) || (size && !src))
+        return SLM_E_INVALID;
+    if (size)
+        memcpy((char *)b->base + offset, src, size);
+    return SLM_OK;
+}
+
+int cpu_buffer_get(void *dev, void *buffer, uint64_t offset, void *dst, uint64_t size)
+{
+    cpu_buffer_t *b = buffer;
+    if (!in_range(b, offset, size) || (size && !dst))
+        return SLM_E_INVALID;
+    if (size)
+        memcpy(dst, (char *)b->base + offset, size);
+    return SLM_OK;
+}
+
+int cpu_buffer_clear(void *dev, void *buffer, uint64_t offset, uint64_t size, uint8_t value)
+{
+    cpu_buffer_t *b = buffer;
+    if (!in_range(b, offset, size))
+        return SLM_E_INVALID;
+    if (size)
+        memset((char *)b->base + offset, value, size);
+    return SLM_OK;
+}

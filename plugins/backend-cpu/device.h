@@ -1,0 +1,37 @@
+/* The CPU backend's vtable slots: device description, host-memory buffers and
+ * graph execution (compute.c). */
+#ifndef SLMOPS_CPU_DEVICE_H
+#define SLMOPS_CPU_DEVICE_H
+
+#include "cpu.h"
+
+typedef struct cpu_device {
+    cpu_pool_t *pool;
+    void *scratch;             /* 64-byte aligned, grown on demand */
+    size_t scratch_size;
+    slm_node_t *nodes;         /* copies of the nodes being run, data pointers resolved */
+    size_t nodes_cap;
+} cpu_device_t;
+
+/* Host memory handed out as buffers. */
+typedef struct cpu_buffer {
+    void *base;
+    uint64_t size;
+} cpu_buffer_t;
+
+/* The first CPU feature this build needs and the CPU lacks, or NULL. */
+const char *cpu_missing_feature(void);
+
+int cpu_device_count(void);
+int cpu_device_props(int index, slm_device_props_t *props);
+int cpu_device_open(int index, const slm_device_config_t *cfg, void **dev);
+void cpu_device_close(void *dev);
+bool cpu_supports_node(void *dev, const slm_node_t *node);
+int cpu_buffer_alloc(void *dev, uint64_t size, void **buffer, void **base);
+void cpu_buffer_free(void *dev, void *buffer);
+int cpu_buffer_set(void *dev, void *buffer, uint64_t offset, const void *src, uint64_t size);
+int cpu_buffer_get(void *dev, void *buffer, uint64_t offset, void *dst, uint64_t size);
+int cpu_buffer_clear(void *dev, void *buffer, uint64_t offset, uint64_t size, uint8_t value);
+int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes);
+
+#endif

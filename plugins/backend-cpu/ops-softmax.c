@@ -1,0 +1,120 @@
+/* Softmax along ne0 with scale, optional additive mask and causal masking, and
+ * its backward pass. Rows that end up fully masked become zeros, not NaN. */
+#include "config.h"
+
+#include <math.h>
+
+#include "cpu.h"
+
+static bool check_soft_max(const slm_node_t *n)
+{
+    const slm_tensor_desc_t *x = &n->src[0];
+    if (n->n_src < 1 || n->n_src > 2 || !cpu_desc_ok(&n->dst, SLM_TYPE_F32) ||
+        !cpu_desc_ok(x, SLM_TYPE_F32) || !cpu_same_shape(&n->dst, x) || !isfinite(n->fp[0]))
+        return false;
+    if (n->ip[0] != 0 && n->ip[0] != 1)
+        return false;
+    if (n->n_src == 1)
+        return true;
+    const slm_tensor_desc_t *m = &n->src[1];
+    return cpu_desc_ok(m, SLM_TYPE_F32) && m->ne[0] == x->ne[0] && cpu_nelements(m) > 0;
+}
+
+static bool check_soft_max_back(const slm_node_t *n)
+{
+    return n->n_src == 2 && cpu_desc_ok(&n->dst, SLM_TYPE_F32) &&
+           cpu_desc_ok(&n->src[0], SLM_TYPE_F32) && cpu_desc_ok(&n->src[1], SLM_TYPE_F32) &&
+           cpu_same_shape(&n->dst, &n->src[0]) && cpu_same_shape(&n->dst, &n->src[1]) &&
+           isfinite(n->fp[0]);
+}
+
+static size_t row_bytes(const slm_node_t *n)
+{
+    return (size_t)n->dst.ne[0] * 3 * sizeof(float);
+}
+
+static size_t scratch_sm(const slm_node_t *n, int nth)
+{
+    if ((uint64_t)n->dst.ne[0] > SIZE_MAX / 16)
+        return SIZE_MAX;
+    return cpu_scratch_per_thread(row_bytes(n), nth);
+}
+
+/* d = softmax(v) in place-safe form; v already holds scaled, masked logits. */
+static void softmax_row(float *d, const float *v, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        mx = v[i] > mx ? v[i] : mx;
+    if (mx == -INFINITY) {
+        memset(d, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float e = expf(v[i] - mx);
+        d[i] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        d[i] *= inv;
+}
+
+static void run_soft_max(const cpu_op_ctx_t *c)
+{
+    const slm_node_t *n = c->node;
+    const slm_tensor_desc_t *dst = &n->dst, *x = &n->src[0];
+    const slm_tensor_desc_t *m = n->n_src > 1 ? &n->src[1] : NULL;
+    int64_t ne0 = dst->ne[0];
+    float *bx = cpu_thread_scratch(c, row_bytes(n)), *bm = bx + ne0, *bd = bm + ne0;
+    float scale = n->fp[0];
+    bool causal = n->ip[0] == 1;
+    int64_t n_past = n->ip[1];
+    int64_t r0, r1;
+    cpu_split(cpu_nrows(dst), c->ith, c->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        cpu_unravel_row(dst, r, &i1, &i2, &i3);
+        const float *px = cpu_row_in(x, cpu_row(x, i1, i2, i3), bx);
+        const float *pm = m ? cpu_row_in(m, cpu_row(m, i1 % m->ne[1], i2 % m->ne[2],
+                                                    i3 % m->ne[3]), bm)
+                            : NULL;
+        char *drow = cpu_row(dst, i1, i2, i3);
+        float *pd = cpu_row_out(dst, drow, bd);
+        /* v goes into bx (px may be bx already: same element read before written). */
+        for (int64_t i = 0; i < ne0; i++)
+            bx[i] = px[i] * scale + (pm ? pm[i] : 0.0f);
+        if (causal)
+            for (int64_t i = (n_past + i1 + 1 > 0 ? n_past + i1 + 1 : 0); i < ne0; i++)
+                bx[i] = -INFINITY;
+        softmax_row(pd, bx, ne0);
+        cpu_row_flush(dst, drow, bd, pd);
+    }
+}
+
+static void run_soft_max_back(const cpu_op_ctx_t *c)
+{
+    const slm_node_t *n = c->node;
+    const slm_tensor_desc_t *dst = &n->dst, *y = &n->src[0], *dy = &n->src[1];
+    int64_t ne0 = dst->ne[0];
+    float *by = cpu_thread_scratch(c, row_bytes(n)), *bdy = by + ne0, *bd = bdy + ne0;
+    float scale = n->fp[0];
+    int64_t r0, r1;
+    cpu_split(cpu_nrows(dst), c->ith, c->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        cpu_unravel_row(dst, r, &i1, &i2, &i3);
+        const float *py = cpu_row_in(y, cpu_row(y, i1, i2, i3), by);
+        const float *pdy = cpu_row_in(dy, cpu_row(dy, i1, i2, i3), bdy);
+        char *drow = cpu_row(dst, i1, i2, i3);
+        float *pd = cpu_row_out(dst, drow, bd);
+        float dot = cpu_dot_f32(py, pdy, ne0);
+        for (int64_t i = 0; i < ne0; i++)
+            pd[i] = scale * py[i] * (pdy[i] - dot);
+        cpu_row_flush(dst, drow, bd, pd);
+    }
+}
+
+const cpu_op_def_t cpu_op_soft_max = {check_soft_max, scratch_sm, run_soft_max};
+const cpu_op_def_t cpu_op_soft_max_back = {check_soft_max_back, scratch_sm, run_soft_max_back};

@@ -1,0 +1,132 @@
+/* Small helpers shared by the CPU ops: descriptor checks, strided row conversion
+ * and reductions written so the compiler vectorises them. */
+#include "config.h"
+
+#include "cpu.h"
+
+bool cpu_same_shape(const slm_tensor_desc_t *a, const slm_tensor_desc_t *b)
+{
+    for (int i = 0; i < SLM_MAX_DIMS; i++)
+        if (a->ne[i] != b->ne[i])
+            return false;
+    return true;
+}
+
+bool cpu_can_repeat(const slm_tensor_desc_t *a, const slm_tensor_desc_t *b)
+{
+    for (int i = 0; i < SLM_MAX_DIMS; i++)
+        if (b->ne[i] <= 0 || a->ne[i] % b->ne[i] != 0)
+            return false;
+    return true;
+}
+
+bool cpu_desc_ok(const slm_tensor_desc_t *t, int type)
+{
+    if (t->type != type)
+        return false;
+    for (int i = 0; i < SLM_MAX_DIMS; i++)
+        if (t->ne[i] < 0 || t->nb[i] < 0)
+            return false;
+    return true;
+}
+
+bool cpu_is_contiguous(const slm_tensor_desc_t *t)
+{
+    int64_t expect = (int64_t)cpu_type_size(t->type);
+    for (int i = 0; i < SLM_MAX_DIMS; i++) {
+        if (t->ne[i] != 1 && t->nb[i] != expect)
+            return false;
+        expect *= t->ne[i];
+    }
+    return true;
+}
+
+void cpu_row_to_f32(int type, const char *src, int64_t stride, float *restrict dst, int64_t n)
+{
+    size_t es = cpu_type_size(type);
+    if ((size_t)stride == es) {
+        if (type == SLM_TYPE_F32)
+            memcpy(dst, src, (size_t)n * sizeof(float));
+        else if (type == SLM_TYPE_F16)
+            cpu_row_f16_to_f32((const uint16_t *)(const void *)src, dst, n);
+        else
+            cpu_row_bf16_to_f32((const uint16_t *)(const void *)src, dst, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = cpu_load(type, src + i * stride);
+}
+
+void cpu_row_from_f32(int type, char *dst, int64_t stride, const float *src, int64_t n)
+{
+    if (type == SLM_TYPE_F32 && stride == (int64_t)sizeof(float)) {
+        memmove(dst, src, (size_t)n * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        cpu_store(type, dst + i * stride, src[i]);
+}
+
+#define ACC 16
+
+float cpu_sum_f32(const float *restrict x, int64_t n)
+{
+    float acc[ACC] = {0};
+    int64_t i = 0;
+    for (; i + ACC <= n; i += ACC)
+        for (int j = 0; j < ACC; j++)
+            acc[j] += x[i + j];
+    double s = 0.0;
+    for (; i < n; i++)
+        s += x[i];
+    for (int j = 0; j < ACC; j++)
+        s += acc[j];
+    return (float)s;
+}
+
+float cpu_dot_f32(const float *restrict x, const float *restrict y, int64_t n)
+{
+    float acc[ACC] = {0};
+    int64_t i = 0;
+    for (; i + ACC <= n; i += ACC)
+        for (int j = 0; j < ACC; j++)
+            acc[j] += x[i + j] * y[i + j];
+    double s = 0.0;
+    for (; i < n; i++)
+        s += (double)x[i] * y[i];
+    for (int j = 0; j < ACC; j++)
+        s += acc[j];
+    return (float)s;
+}
+
+size_t cpu_scratch_per_thread(size_t per_thread, int nth)
+{
+    size_t one = cpu_align64(per_thread);
+    if (one < per_thread || (nth > 0 && one > SIZE_MAX / (size_t)nth))
+        return SIZE_MAX;
+    return one * (size_t)(nth > 0 ? nth : 1);
+}
+
+static bool packed_f32(const slm_tensor_desc_t *t)
+{
+    return t->type == SLM_TYPE_F32 && (t->ne[0] <= 1 || t->nb[0] == (int64_t)sizeof(float));
+}
+
+const float *cpu_row_in(const slm_tensor_desc_t *t, const char *row, float *buf)
+{
+    if (packed_f32(t))
+        return (const float *)(const void *)row;
+    cpu_row_to_f32(t->type, row, t->nb[0], buf, t->ne[0]);
+    return buf;
+}
+
+float *cpu_row_out(const slm_tensor_desc_t *t, char *row, float *buf)
+{
+    return packed_f32(t) ? (float *)(void *)row : buf;
+}
+
+void cpu_row_flush(const slm_tensor_desc_t *t, char *row, const float *buf, const float *out)
+{
+    if (out == buf)
+        cpu_row_from_f32(t->type, row, t->nb[0], buf, t->ne[0]);
+}

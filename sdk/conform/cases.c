@@ -1,0 +1,538 @@
+/* The forward cases of the conformance suite: for each op and src0 type, shapes
+ * with odd sizes and operands laid out contiguous, padded, permuted or transposed. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <slmops/types.h>
+
+#include "internal.h"
+#include "reference.h"
+
+#define F32 SLM_TYPE_F32
+#define I32 SLM_TYPE_I32
+
+uint64_t slm_conform__rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double slm_conform__uniform(uint64_t *state, double lo, double hi)
+{
+    return lo + (hi - lo) * (double)(slm_conform__rand(state) >> 11) * 0x1.0p-53;
+}
+
+void slm_conform__layout(conform_tensor_t *t, int type, int64_t ne0, int64_t ne1, int64_t ne2,
+                         int64_t ne3, int layout)
+{
+    static const int orders[][4] = {
+        [LAYOUT_CONTIG] = {0, 1, 2, 3},
+        [LAYOUT_PADDED] = {0, 1, 2, 3},
+        [LAYOUT_PERMUTED] = {0, 2, 1, 3},
+        [LAYOUT_TRANSPOSED] = {1, 0, 2, 3},
+    };
+    int64_t es = (int64_t)slm_conform_type_size(type);
+    int64_t pad = layout == LAYOUT_PADDED ? 3 : 0;
+    int64_t off = layout == LAYOUT_PADDED ? 5 : layout == LAYOUT_TRANSPOSED ? 1 : 0;
+    t->type = type;
+    t->ne[0] = ne0;
+    t->ne[1] = ne1;
+    t->ne[2] = ne2;
+    t->ne[3] = ne3;
+    t->layout = layout;
+    int64_t stride = es;
+    for (int k = 0; k < 4; k++) {
+        int d = orders[layout][k];
+        t->nb[d] = stride;
+        stride *= t->ne[d] + (k == 0 ? pad : 0);
+    }
+    t->offset = (uint64_t)(off * es);
+    t->bytes = t->offset + (uint64_t)stride;
+    if (t->fill == FILL_UNIFORM && t->lo == 0 && t->hi == 0) {
+        t->lo = -1.0;
+        t->hi = 1.0;
+    }
+}
+
+/* Builders keep the case tables short. */
+static conform_tensor_t *src(conform_case_t *c, int i, int type, int64_t ne0, int64_t ne1,
+                             int64_t ne2, int64_t ne3, int layout)
+{
+    slm_conform__layout(&c->src[i], type, ne0, ne1, ne2, ne3, layout);
+    if (c->n_src <= i)
+        c->n_src = i + 1;
+    return &c->src[i];
+}
+
+static void dst(conform_case_t *c, int type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)
+{
+    slm_conform__layout(&c->dst, type, ne0, ne1, ne2, ne3, LAYOUT_CONTIG);
+}
+
+static void dst_like(conform_case_t *c, int i)
+{
+    const int64_t *ne = c->src[i].ne;
+    dst(c, F32, ne[0], ne[1], ne[2], ne[3]);
+}
+
+static conform_case_t *next(conform_case_t *out, size_t max, size_t *n, int op)
+{
+    static conform_case_t scratch;
+    conform_case_t *c = *n < max ? &out[*n] : &scratch;
+    memset(c, 0, sizeof *c);
+    c->op = op;
+    c->dst_alias = -1;
+    c->seed = 0x5eed0000ull + (uint64_t)op * 977 + *n;
+    (*n)++;
+    return c;
+}
+
+static const int64_t shapes[][4] = {
+    {1, 1, 1, 1}, {7, 5, 3, 1}, {33, 4, 2, 2}, {67, 3, 1, 1},
+};
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+static const int layouts[] = {LAYOUT_CONTIG, LAYOUT_PADDED, LAYOUT_PERMUTED, LAYOUT_TRANSPOSED};
+
+/* One or two same-shaped f32 operands (scale, silu, gelu, swiglu, *_back of those). */
+static size_t cases_elementwise(int op, int n_src, conform_case_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < N_SHAPES; s++)
+        for (size_t l = 0; l < 4; l++) {
+            if (s == 0 && l > 0)
+                continue;
+            const int64_t *ne = shapes[s];
+            conform_case_t *c = next(out, max, &n, op);
+            for (int i = 0; i < n_src; i++) {
+                int lay = i == 0 ? layouts[l] : layouts[(l + 2 * i) % 4];
+                conform_tensor_t *t = src(c, i, F32, ne[0], ne[1], ne[2], ne[3], lay);
+                t->lo = op == SLM_OP_SILU || op == SLM_OP_GELU ? -6.0 : -1.5;
+                t->hi = op == SLM_OP_SILU || op == SLM_OP_GELU ? 6.0 : 1.5;
+            }
+            dst_like(c, 0);
+            c->fp[0] = s % 2 ? 0.37f : -1.75f;
+        }
+    return n;
+}
+
+static size_t cases_binary(int op, conform_case_t *out, size_t max)
+{
+    /* src1 shapes broadcasting onto src0 [7,6,3,2]: full, bias row, column, batch. */
+    static const int64_t b1[][4] = {
+        {7, 6, 3, 2}, {7, 1, 1, 1}, {1, 6, 1, 1}, {7, 6, 1, 2}, {7, 3, 3, 1}, {1, 1, 1, 1},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof b1 / sizeof b1[0]; s++)
+        for (size_t l = 0; l < 4; l++) {
+            if (s > 1 && l > 1)
+                continue;
+            conform_case_t *c = next(out, max, &n, op);
+            src(c, 0, F32, 7, 6, 3, 2, layouts[l]);
+            src(c, 1, F32, b1[s][0], b1[s][1], b1[s][2], b1[s][3], layouts[(l + 3) % 4]);
+            dst_like(c, 0);
+        }
+    conform_case_t *c = next(out, max, &n, op);
+    src(c, 0, F32, 67, 5, 1, 1, LAYOUT_CONTIG);
+    src(c, 1, F32, 67, 5, 1, 1, LAYOUT_CONTIG);
+    dst_like(c, 0);
+    return n;
+}
+
+static size_t cases_mul_mat(int type, conform_case_t *out, size_t max)
+{
+    /* K, M, N, A batch (b2,b3), B batch (c2,c3), layout of A, layout of B */
+    static const int64_t mm[][9] = {
+        {1, 1, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {7, 5, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {33, 17, 9, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {64, 16, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {67, 13, 4, 1, 1, 2, 3, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {16, 8, 5, 2, 1, 4, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {35, 9, 6, 1, 1, 2, 1, LAYOUT_PADDED, LAYOUT_PADDED},
+        {19, 7, 5, 2, 1, 2, 1, LAYOUT_PERMUTED, LAYOUT_PERMUTED},
+        {24, 6, 7, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_TRANSPOSED},
+        {256, 24, 19, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {128, 33, 40, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
+        const int64_t *p = mm[s];
+        conform_case_t *c = next(out, max, &n, SLM_OP_MUL_MAT);
+        src(c, 0, type, p[0], p[1], p[3], p[4], (int)p[7]);
+        src(c, 1, F32, p[0], p[2], p[5], p[6], (int)p[8]);
+        dst(c, F32, p[1], p[2], p[5], p[6]);
+        c->reduce = p[0];
+    }
+    return n;
+}
+
+static size_t cases_out_prod(conform_case_t *out, size_t max)
+{
+    /* P, K, Q, X/Y batch (c2,c3), dst batch (b2,b3), layout of X, of Y */
+    static const int64_t op[][9] = {
+        {5, 7, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {16, 33, 9, 2, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {6, 11, 4, 2, 3, 2, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {7, 9, 5, 2, 1, 2, 1, LAYOUT_PADDED, LAYOUT_TRANSPOSED},
+        {1, 1, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof op / sizeof op[0]; s++) {
+        const int64_t *p = op[s];
+        conform_case_t *c = next(out, max, &n, SLM_OP_OUT_PROD);
+        src(c, 0, F32, p[0], p[1], p[3], p[4], (int)p[7]);
+        src(c, 1, F32, p[2], p[1], p[3], p[4], (int)p[8]);
+        dst(c, F32, p[0], p[2], p[5], p[6]);
+        c->reduce = p[1] * (p[3] / p[5]) * (p[4] / p[6]);
+    }
+    return n;
+}
+
+static size_t cases_rms_norm(int op, conform_case_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < N_SHAPES; s++)
+        for (size_t l = 0; l < 4; l++) {
+            if (s == 0 && l > 0)
+                continue;
+            /* One-element rows make the backward a difference of equal terms (eps
+             * aside): no precision is left to compare, so it gets two-element rows. */
+            static const int64_t pair[4] = {2, 1, 1, 1};
+            const int64_t *ne = s == 0 && op == SLM_OP_RMS_NORM_BACK ? pair : shapes[s];
+            conform_case_t *c = next(out, max, &n, op);
+            src(c, 0, F32, ne[0], ne[1], ne[2], ne[3], layouts[l]);
+            if (op == SLM_OP_RMS_NORM_BACK)
+                src(c, 1, F32, ne[0], ne[1], ne[2], ne[3], layouts[(l + 1) % 4]);
+            dst_like(c, 0);
+            c->fp[0] = s % 2 ? 1e-5f : 1e-6f;
+            c->reduce = ne[0];
+        }
+    return n;
+}
+
+static size_t cases_rope(int op, conform_case_t *out, size_t max)
+{
+    /* D, H, T, B, n_dims, mode, layout */
+    static const int64_t rp[][7] = {
+        {8, 3, 5, 1, 8, SLM_ROPE_NORMAL, LAYOUT_CONTIG},
+        {8, 3, 5, 1, 8, SLM_ROPE_NEOX, LAYOUT_CONTIG},
+        {10, 2, 4, 2, 6, SLM_ROPE_NORMAL, LAYOUT_CONTIG},
+        {10, 2, 4, 2, 6, SLM_ROPE_NEOX, LAYOUT_CONTIG},
+        {16, 4, 3, 1, 16, SLM_ROPE_NEOX, LAYOUT_PERMUTED},
+        {12, 3, 7, 1, 8, SLM_ROPE_NORMAL, LAYOUT_PADDED},
+        {2, 1, 1, 1, 2, SLM_ROPE_NORMAL, LAYOUT_CONTIG},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof rp / sizeof rp[0]; s++) {
+        const int64_t *p = rp[s];
+        conform_case_t *c = next(out, max, &n, op);
+        src(c, 0, F32, p[0], p[1], p[2], p[3], (int)p[6]);
+        conform_tensor_t *pos = src(c, 1, I32, p[2], 1, 1, 1, LAYOUT_CONTIG);
+        pos->fill = FILL_IDS;
+        pos->range = 48;
+        dst_like(c, 0);
+        c->ip[0] = p[4];
+        c->ip[1] = p[5];
+        c->fp[0] = s % 2 ? 10000.0f : 500.0f;
+        c->fp[1] = s % 3 == 2 ? 0.5f : 1.0f;
+    }
+    return n;
+}
+
+static size_t cases_soft_max(conform_case_t *out, size_t max)
+{
+    /* C, R, b2, b3, mask rows (0: none), causal, n_past, layout */
+    static const int64_t sm[][8] = {
+        {7, 5, 1, 1, 0, 0, 0, LAYOUT_CONTIG},
+        {33, 4, 2, 1, 4, 0, 0, LAYOUT_CONTIG},
+        {5, 5, 2, 1, 0, 1, 0, LAYOUT_CONTIG},
+        {9, 6, 1, 2, 8, 1, 3, LAYOUT_CONTIG},
+        {67, 3, 1, 1, 3, 0, 0, LAYOUT_PADDED},
+        {16, 4, 3, 1, 0, 1, 2, LAYOUT_PERMUTED},
+        {11, 3, 1, 1, 3, 0, 0, LAYOUT_TRANSPOSED},
+        {1, 1, 1, 1, 0, 0, 0, LAYOUT_CONTIG},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof sm / sizeof sm[0]; s++) {
+        const int64_t *p = sm[s];
+        conform_case_t *c = next(out, max, &n, SLM_OP_SOFT_MAX);
+        conform_tensor_t *x = src(c, 0, F32, p[0], p[1], p[2], p[3], (int)p[7]);
+        x->lo = -4.0;
+        x->hi = 4.0;
+        if (p[4]) {
+            conform_tensor_t *m = src(c, 1, F32, p[0], p[4], 1, 1, LAYOUT_CONTIG);
+            m->fill = FILL_MASK;
+        }
+        dst_like(c, 0);
+        c->fp[0] = s % 2 ? 0.125f : 1.0f;
+        c->ip[0] = p[5];
+        c->ip[1] = p[6];
+        c->reduce = p[0];
+    }
+    return n;
+}
+
+static size_t cases_soft_max_back(conform_case_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < N_SHAPES; s++)
+        for (size_t l = 0; l < 3; l++) {
+            const int64_t *ne = shapes[s];
+            conform_case_t *c = next(out, max, &n, SLM_OP_SOFT_MAX_BACK);
+            src(c, 0, F32, ne[0], ne[1], ne[2], ne[3], layouts[l])->fill = FILL_PROB;
+            src(c, 1, F32, ne[0], ne[1], ne[2], ne[3], layouts[(l + 1) % 3]);
+            dst_like(c, 0);
+            c->fp[0] = s % 2 ? 0.125f : 1.0f;
+            c->reduce = ne[0];
+        }
+    return n;
+}
+
+static size_t cases_get_rows(int op, int type, conform_case_t *out, size_t max)
+{
+    /* E, R, N, B, layout of the table (or of the gradient) */
+    static const int64_t gr[][5] = {
+        {7, 5, 4, 1, LAYOUT_CONTIG}, {33, 9, 6, 2, LAYOUT_CONTIG}, {1, 1, 1, 1, LAYOUT_CONTIG},
+        {67, 4, 9, 1, LAYOUT_PADDED}, {5, 6, 3, 2, LAYOUT_TRANSPOSED},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof gr / sizeof gr[0]; s++) {
+        const int64_t *p = gr[s];
+        conform_case_t *c = next(out, max, &n, op);
+        if (op == SLM_OP_GET_ROWS) {
+            src(c, 0, type, p[0], p[1], 1, 1, (int)p[4]);
+            dst(c, F32, p[0], p[2], p[3], 1);
+        } else {
+            src(c, 0, F32, p[0], p[2], p[3], 1, (int)p[4]);
+            dst(c, F32, p[0], p[1], 1, 1);
+            c->reduce = p[2] * p[3];
+        }
+        conform_tensor_t *ids = src(c, 1, I32, p[2], p[3], 1, 1, LAYOUT_CONTIG);
+        ids->fill = FILL_IDS;
+        ids->range = p[1];
+    }
+    return n;
+}
+
+static size_t cases_cpy(int type, conform_case_t *out, size_t max)
+{
+    static const int dtypes[] = {SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16};
+    size_t n = 0;
+    for (size_t t = 0; t < 3; t++) {
+        for (size_t l = 0; l < 4; l++) {
+            conform_case_t *c = next(out, max, &n, SLM_OP_CPY);
+            src(c, 0, type, 7, 5, 3, 1, layouts[l]);
+            dst(c, dtypes[t], 7, 5, 3, 1);
+        }
+        /* Into a padded view of dst, and across shapes with the same count. */
+        conform_case_t *c = next(out, max, &n, SLM_OP_CPY);
+        src(c, 0, type, 33, 4, 2, 1, LAYOUT_CONTIG);
+        slm_conform__layout(&c->dst, dtypes[t], 33, 4, 2, 1, LAYOUT_PADDED);
+        c = next(out, max, &n, SLM_OP_CPY);
+        src(c, 0, type, 6, 4, 1, 1, LAYOUT_TRANSPOSED);
+        dst(c, dtypes[t], 24, 1, 1, 1);
+        c = next(out, max, &n, SLM_OP_CPY);
+        src(c, 0, type, 67, 1, 1, 1, LAYOUT_CONTIG);
+        dst(c, dtypes[t], 67, 1, 1, 1);
+    }
+    return n;
+}
+
+static size_t cases_cross_entropy(int op, conform_case_t *out, size_t max)
+{
+    static const int64_t ce[][3] = {
+        {7, 3, LAYOUT_CONTIG}, {33, 5, LAYOUT_CONTIG}, {1, 2, LAYOUT_CONTIG},
+        {67, 4, LAYOUT_PADDED}, {9, 6, LAYOUT_TRANSPOSED},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof ce / sizeof ce[0]; s++) {
+        const int64_t *p = ce[s];
+        conform_case_t *c = next(out, max, &n, op);
+        conform_tensor_t *l = src(c, 0, F32, p[0], p[1], 1, 1, (int)p[2]);
+        l->lo = -3.0;
+        l->hi = 3.0;
+        src(c, 1, F32, p[0], p[1], 1, 1, LAYOUT_CONTIG)->fill = FILL_PROB;
+        if (op == SLM_OP_CROSS_ENTROPY_BACK) {
+            conform_tensor_t *d = src(c, 2, F32, 1, 1, 1, 1, LAYOUT_CONTIG);
+            d->lo = 0.5;
+            d->hi = 2.0;
+            dst_like(c, 0);
+        } else {
+            dst(c, F32, 1, 1, 1, 1);
+        }
+        c->reduce = p[0] * p[1];
+    }
+    return n;
+}
+
+static size_t cases_sum(conform_case_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < N_SHAPES; s++)
+        for (size_t l = 0; l < 4; l++) {
+            if (s == 0 && l > 0)
+                continue;
+            const int64_t *ne = shapes[s];
+            conform_case_t *c = next(out, max, &n, SLM_OP_SUM);
+            src(c, 0, F32, ne[0], ne[1], ne[2], ne[3], layouts[l])->lo = 0.0;
+            dst(c, F32, 1, 1, 1, 1);
+            c->reduce = ne[0] * ne[1] * ne[2] * ne[3];
+        }
+    return n;
+}
+
+static size_t cases_repeat_back(conform_case_t *out, size_t max)
+{
+    static const int64_t rb[][4] = {
+        {7, 1, 3, 1}, {1, 6, 1, 1}, {7, 3, 1, 1}, {7, 6, 3, 2}, {1, 1, 1, 1},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof rb / sizeof rb[0]; s++)
+        for (size_t l = 0; l < 2; l++) {
+            conform_case_t *c = next(out, max, &n, SLM_OP_REPEAT_BACK);
+            src(c, 0, F32, 7, 6, 3, 2, l ? LAYOUT_PERMUTED : LAYOUT_CONTIG);
+            dst(c, F32, rb[s][0], rb[s][1], rb[s][2], rb[s][3]);
+            c->reduce = 7 * 6 * 3 * 2 / (rb[s][0] * rb[s][1] * rb[s][2] * rb[s][3]);
+        }
+    return n;
+}
+
+static size_t cases_acc(conform_case_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t l = 0; l < 2; l++) {
+        conform_case_t *c = next(out, max, &n, SLM_OP_ACC);
+        src(c, 0, F32, 7, 5, 3, 1, l ? LAYOUT_PADDED : LAYOUT_CONTIG);
+        src(c, 1, F32, 3, 2, 2, 1, l ? LAYOUT_TRANSPOSED : LAYOUT_CONTIG);
+        dst_like(c, 0);
+        c->ip[0] = 7 * 4;
+        c->ip[1] = 35 * 4;
+        c->ip[2] = 105 * 4;
+        c->ip[3] = (1 + 7 * 2) * 4;
+    }
+    /* A 1-D slice: the gradient of a row view. */
+    conform_case_t *c = next(out, max, &n, SLM_OP_ACC);
+    src(c, 0, F32, 33, 4, 1, 1, LAYOUT_CONTIG);
+    src(c, 1, F32, 33, 1, 1, 1, LAYOUT_CONTIG);
+    dst_like(c, 0);
+    c->ip[0] = 33 * 4;
+    c->ip[1] = 132 * 4;
+    c->ip[2] = 132 * 4;
+    c->ip[3] = 33 * 2 * 4;
+    return n;
+}
+
+static size_t cases_adamw(conform_case_t *out, size_t max)
+{
+    static const int64_t aw[][3] = {{7, 5, 0}, {67, 3, 1}, {1, 1, 2}};
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof aw / sizeof aw[0]; s++) {
+        conform_case_t *c = next(out, max, &n, SLM_OP_ADAMW_STEP);
+        for (int i = 0; i < 4; i++)
+            src(c, i, F32, aw[s][0], aw[s][1], 1, 1, LAYOUT_CONTIG);
+        c->src[3].lo = 0.0;   /* second moments are never negative */
+        conform_tensor_t *h = src(c, 4, F32, 7, 1, 1, 1, LAYOUT_CONTIG);
+        h->fill = FILL_VALUES;
+        double t = (double)(aw[s][2] * 10 + 3);
+        double v[7] = {1e-2, 0.9, 0.999, 1e-8, s == 1 ? 0.0 : 0.1, 1.0 / (1.0 - pow(0.9, t)),
+                       1.0 / (1.0 - pow(0.999, t))};
+        memcpy(c->values, v, sizeof v);
+        c->dst = c->src[0];
+        c->dst_alias = 0;
+        c->outputs = (1u << 2) | (1u << 3);
+    }
+    return n;
+}
+
+size_t slm_conform__cases(int op, int type, conform_case_t *out, size_t max)
+{
+    bool f32 = type == SLM_TYPE_F32;
+    bool fl = f32 || type == SLM_TYPE_F16 || type == SLM_TYPE_BF16;
+    switch (op) {
+    case SLM_OP_GET_ROWS: return fl ? cases_get_rows(op, type, out, max) : 0;
+    case SLM_OP_GET_ROWS_BACK: return f32 ? cases_get_rows(op, type, out, max) : 0;
+    case SLM_OP_MUL_MAT: return fl ? cases_mul_mat(type, out, max) : 0;
+    case SLM_OP_OUT_PROD: return f32 ? cases_out_prod(out, max) : 0;
+    case SLM_OP_ADD:
+    case SLM_OP_MUL: return f32 ? cases_binary(op, out, max) : 0;
+    case SLM_OP_SCALE:
+    case SLM_OP_SILU:
+    case SLM_OP_GELU: return f32 ? cases_elementwise(op, 1, out, max) : 0;
+    case SLM_OP_SILU_BACK:
+    case SLM_OP_GELU_BACK:
+    case SLM_OP_SWIGLU: return f32 ? cases_elementwise(op, 2, out, max) : 0;
+    case SLM_OP_RMS_NORM:
+    case SLM_OP_RMS_NORM_BACK: return f32 ? cases_rms_norm(op, out, max) : 0;
+    case SLM_OP_ROPE:
+    case SLM_OP_ROPE_BACK: return f32 ? cases_rope(op, out, max) : 0;
+    case SLM_OP_SOFT_MAX: return f32 ? cases_soft_max(out, max) : 0;
+    case SLM_OP_SOFT_MAX_BACK: return f32 ? cases_soft_max_back(out, max) : 0;
+    case SLM_OP_CPY: return fl ? cases_cpy(type, out, max) : 0;
+    case SLM_OP_CROSS_ENTROPY:
+    case SLM_OP_CROSS_ENTROPY_BACK: return f32 ? cases_cross_entropy(op, out, max) : 0;
+    case SLM_OP_SUM: return f32 ? cases_sum(out, max) : 0;
+    case SLM_OP_REPEAT_BACK: return f32 ? cases_repeat_back(out, max) : 0;
+    case SLM_OP_ACC: return f32 ? cases_acc(out, max) : 0;
+    case SLM_OP_ADAMW_STEP: return f32 ? cases_adamw(out, max) : 0;
+    default: return 0;
+    }
+}
+
+bool slm_conform__unit_strides(const conform_case_t *c)
+{
+    for (int i = 0; i < c->n_src; i++)
+        if (c->src[i].ne[0] > 1 && (size_t)c->src[i].nb[0] != slm_conform_type_size(c->src[i].type))
+            return false;
+    return c->dst.ne[0] <= 1 || (size_t)c->dst.nb[0] == slm_conform_type_size(c->dst.type);
+}
+
+static size_t describe_tensor(char *s, size_t cap, const char *name, const conform_tensor_t *t)
+{
+    int k = snprintf(s, cap, "%s[%lld,%lld,%lld,%lld] nb[%lld,%lld,%lld,%lld]", name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                     (long long)t->ne[3], (long long)t->nb[0], (long long)t->nb[1],
+                     (long long)t->nb[2], (long long)t->nb[3]);
+    if (k < 0 || (size_t)k >= cap)
+        return cap;
+    if (t->offset) {
+        int k2 = snprintf(s + k, cap - (size_t)k, " @%llu", (unsigned long long)t->offset);
+        if (k2 > 0)
+            k += k2;
+    }
+    return (size_t)k < cap ? (size_t)k : cap;
+}
+
+void slm_conform__describe(const conform_case_t *c, slm_conform_result_t *res)
+{
+    size_t used = 0, cap = sizeof res->types;
+    res->types[0] = 0;
+    for (int i = 0; i < c->n_src && used < cap; i++) {
+        int k = snprintf(res->types + used, cap - used, "%s%s", i ? "," : "",
+                         slm_type_name(c->src[i].type));
+        used += k > 0 ? (size_t)k : 0;
+    }
+    if (used < cap)
+        snprintf(res->types + used, cap - used, "->%s", slm_type_name(c->dst.type));
+    snprintf(res->op, sizeof res->op, "%s", slm_op_name(c->op));
+
+    char *s = res->shape;
+    cap = sizeof res->shape;
+    used = 0;
+    for (int i = 0; i <= c->n_src && used + 2 < cap; i++) {
+        const conform_tensor_t *t = i < c->n_src ? &c->src[i] : &c->dst;
+        char name[16] = "d";
+        if (i < c->n_src)
+            snprintf(name, sizeof name, "s%d", i);
+        if (i)
+            s[used++] = ' ';
+        used += describe_tensor(s + used, cap - used, name, t);
+    }
+    if (used < cap)
+        s[used] = 0;
+    else
+        s[cap - 1] = 0;
+}

@@ -1,0 +1,91 @@
+/* Helpers shared by the compute tests: registry and scheduler set-up against the
+ * build tree, seeded data, and a log handler that keeps lines for assertions. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+slm_registry_t *tc_registry(const char *extra_dir)
+{
+    const char *env = getenv("SLMOPS_PLUGIN_PATH");
+    const char *top = getenv("top_builddir");
+    char path[4096];
+    if (env && *env)
+        snprintf(path, sizeof path, "%s%s%s", extra_dir ? extra_dir : "", extra_dir ? ":" : "", env);
+    else
+        snprintf(path, sizeof path, "%s%s%s/manifests/uninstalled", extra_dir ? extra_dir : "",
+                 extra_dir ? ":" : "", top ? top : ".");
+    slm_registry_options_t o = {.struct_size = sizeof o, .search_path = path,
+                                .ignore_environment = true};
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_registry_t *reg = slm_registry_new(&o, &err);
+    ck_assert_msg(reg != NULL, "registry on %s: %s", path, err.message);
+    return reg;
+}
+
+slm_sched_t *tc_sched(slm_registry_t *reg, const char *device)
+{
+    const char *env = getenv("SLMOPS_TEST_DEVICE");
+    if (!device)
+        device = env && *env ? env : "cpu";
+    slm_sched_options_t o = {.struct_size = sizeof o, .device = device, .n_threads = 2};
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_sched_t *s = slm_sched_new(reg, &o, &err);
+    ck_assert_msg(s != NULL, "no device '%s': %s", o.device, err.message);
+    return s;
+}
+
+float tc_rand(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((*state >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
+}
+
+void tc_fill(float *x, size_t n, uint64_t *state, float scale)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = scale * tc_rand(state);
+}
+
+void tc_set(slm_tensor_t *t, const void *data, size_t bytes)
+{
+    int rc = slm_tensor_set_data(t, data, 0, bytes);
+    ck_assert_msg(rc == SLM_OK, "set_data '%s': %s", slm_tensor_name(t), slm_strerror(rc));
+}
+
+void tc_get(const slm_tensor_t *t, void *data, size_t bytes)
+{
+    int rc = slm_tensor_get_data(t, data, 0, bytes);
+    ck_assert_msg(rc == SLM_OK, "get_data '%s': %s", slm_tensor_name(t), slm_strerror(rc));
+}
+
+static char log_lines[64][512];
+static int n_log_lines;
+
+static void keep_line(slm_log_level_t level, const char *category, const char *msg, void *user)
+{
+    (void)user;
+    fprintf(stderr, "[%s] %s: %s\n", slm_log_level_name(level), category, msg);
+    if (n_log_lines < 64)
+        snprintf(log_lines[n_log_lines++], sizeof log_lines[0], "%s: %s", category, msg);
+}
+
+void tc_log_capture(void)
+{
+    n_log_lines = 0;
+    slm_log_set_handler(keep_line, NULL);
+    slm_log_set_level(SLM_LOG_INFO);
+}
+
+int tc_log_contains(const char *a, const char *b)
+{
+    int n = 0;
+    for (int i = 0; i < n_log_lines; i++)
+        if (strstr(log_lines[i], a) && (!b || strstr(log_lines[i], b)))
+            n++;
+    return n;
+}
