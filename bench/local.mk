@@ -8,7 +8,7 @@ if HAVE_OPENBLAS
 bench_matmul_bench_CFLAGS += $(OPENBLAS_CFLAGS) -DHAVE_OPENBLAS=1
 bench_matmul_bench_LDADD += $(OPENBLAS_LIBS)
 endif
-EXTRA_DIST += bench/matmul
+EXTRA_DIST += bench/matmul bench/generate
 
 # What bench/* scripts need, without building (or waiting for) the rest of the tree.
 .PHONY: bench-deps

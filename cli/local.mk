@@ -7,6 +7,14 @@ slmops_SOURCES = \
 	cli/verbs.h \
 	cli/plugins.c \
 	cli/devices.c \
-	cli/selftest.c
+	cli/selftest.c \
+	cli/info.c \
+	cli/convert.c \
+	cli/tokenize.c \
+	cli/generate.c \
+	cli/chat.c \
+	cli/eval.c \
+	cli/session.c \
+	cli/session.h
 slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS)
+slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) -lm

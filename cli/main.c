@@ -20,6 +20,12 @@ static const verb_t verbs[] = {
     {"plugins", slm_cli_plugins, "list plugin manifests found and their state"},
     {"devices", slm_cli_devices, "list devices and which one \"auto\" picks"},
     {"selftest", slm_cli_selftest, "run the op conformance suite on every device"},
+    {"info", slm_cli_info, "describe a model file: format, size, tensors, tokenizer"},
+    {"tokenize", slm_cli_tokenize, "print the token ids a vocabulary gives a text"},
+    {"generate", slm_cli_generate, "continue a prompt with a model, streaming the text"},
+    {"chat", slm_cli_chat, "talk with a model in its chat template"},
+    {"eval", slm_cli_eval, "perplexity of a text file, as llama.cpp computes it"},
+    {"convert", slm_cli_convert, "convert a model between formats (GGUF, safetensors)"},
 };
 
 static void usage(FILE *f)

@@ -7,5 +7,11 @@
 int slm_cli_plugins(int argc, char **argv);
 int slm_cli_devices(int argc, char **argv);
 int slm_cli_selftest(int argc, char **argv);
+int slm_cli_info(int argc, char **argv);
+int slm_cli_convert(int argc, char **argv);
+int slm_cli_tokenize(int argc, char **argv);
+int slm_cli_generate(int argc, char **argv);
+int slm_cli_chat(int argc, char **argv);
+int slm_cli_eval(int argc, char **argv);
 
 #endif

@@ -10,7 +10,7 @@ libslmops_la_SOURCES = \
 	core/internal/device.h \
 	core/internal/util.h \
 	core/internal/types.h
-libslmops_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+libslmops_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PCRE2_CFLAGS) $(UTF8PROC_CFLAGS)
 libslmops_la_LIBADD = $(JANSSON_LIBS) $(PTHREAD_LIBS)
 # Exactly the symbols listed are exported (tests/packaging/exported-symbols.sh
 # compares the list with the library and the public headers).

@@ -7,11 +7,20 @@ manifest_sources = \
 	manifests/cpu-x86-64.json.in \
 	manifests/cpu-avx2.json.in \
 	manifests/cpu-avx512.json.in \
-	manifests/cpu-generic.json.in
+	manifests/cpu-generic.json.in \
+	manifests/format-gguf.json.in \
+	manifests/format-llama2c.json.in \
+	manifests/format-sentencepiece.json.in \
+	manifests/format-safetensors.json.in
 EXTRA_DIST += $(manifest_sources)
 
-manifest_built =
-manifest_uninstalled =
+manifest_built = manifests/format-gguf.json
+manifest_built += manifests/format-safetensors.json
+manifest_built += manifests/format-llama2c.json manifests/format-sentencepiece.json
+manifest_uninstalled = manifests/uninstalled/format-gguf.json
+manifest_uninstalled += manifests/uninstalled/format-safetensors.json
+manifest_uninstalled += manifests/uninstalled/format-llama2c.json \
+	manifests/uninstalled/format-sentencepiece.json
 if HOST_X86_64
 manifest_built += manifests/cpu-x86-64.json
 manifest_uninstalled += manifests/uninstalled/cpu-x86-64.json
@@ -33,12 +42,14 @@ manifest_DATA += $(manifest_built)
 noinst_DATA = $(manifest_uninstalled)
 CLEANFILES += $(manifest_built) $(manifest_uninstalled)
 
-# Installed manifests name the installed library; uninstalled ones the built one.
+# Installed manifests name the installed library; uninstalled ones the built one,
+# in the folder plugin_builddir_NAME names (dashes as underscores; default the CPU
+# backend's), set by the plugin's own fragment.
 manifest_subst = $(SED) -e 's|[@]PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
 
 manifests/uninstalled/%.json: manifests/%.json.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) manifests/uninstalled && \
-	$(manifest_subst) -e 's|[@]PLUGIN_DIR[@]|$(abs_top_builddir)/plugins/backend-cpu/.libs|g' \
+	$(manifest_subst) -e 's|[@]PLUGIN_DIR[@]|$(abs_top_builddir)/$(or $(plugin_builddir_$(subst -,_,$*)),plugins/backend-cpu)/.libs|g' \
 		$< > $@.tmp && mv -f $@.tmp $@
 
 manifests/%.json: manifests/%.json.in Makefile

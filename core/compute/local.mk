@@ -4,4 +4,5 @@ libslmops_la_SOURCES += \
 	core/compute/tensor.c \
 	core/compute/ops.c \
 	core/compute/autodiff.c \
-	core/compute/sched.c
+	core/compute/sched.c \
+	core/compute/buffer.c

@@ -49,6 +49,7 @@ typedef struct segment {
 typedef struct root_plan {
     bool is_root;
     bool persistent;
+    bool bound;                 /* lives in a slm_buffer_t: never allocated nor cleared */
     int home;                   /* device slot, -1 until known */
     size_t producer;            /* plan node position producing it, or SIZE_MAX for leaves */
     size_t last_use;            /* last plan node position reading or writing it */
@@ -128,6 +129,11 @@ void slm_sched_free(slm_sched_t *s)
     for (int i = MAX_DEVS - 1; i >= 0; i--)
         slm_device_close(s->dev[i]);
     free(s);
+}
+
+slm_device_t *slm__sched_primary(slm_sched_t *s)
+{
+    return s->dev[DEV_PRIMARY];
 }
 
 const slm_device_info_t *slm_sched_device(const slm_sched_t *s)
@@ -320,6 +326,7 @@ static void liveness(struct slm__plan *p)
         /* Leaves (caller data, constants, moments) and what the caller reads stay. */
         r->persistent = !is_node(t) || (t->flags & (SLM_TENSOR_OUTPUT | SLM_TENSOR_INPUT |
                                                     SLM_TENSOR_PARAM));
+        r->bound = r->is_root && t->bound != NULL;
     }
     for (size_t k = 0; k < p->n_nodes; k++) {
         slm_tensor_t *t = p->node_t[k];
@@ -371,8 +378,9 @@ static void assign_homes(struct slm__plan *p)
                 r->home = p->node_dev[k];
         }
     }
+    /* Bound storage is on the primary device whoever reads it; others get mirrors. */
     for (size_t i = 0; i < p->graph->n_tensors; i++)
-        if (p->roots[i].is_root && p->roots[i].home == -1)
+        if (p->roots[i].is_root && (p->roots[i].home == -1 || p->roots[i].bound))
             p->roots[i].home = DEV_PRIMARY;
 }
 
@@ -508,6 +516,17 @@ static int region_alloc(slm_device_t *dev, region_t *r, uint64_t size, slm_error
     return SLM_OK;
 }
 
+/* The region holding a root at its home; r->offset is relative to it. */
+static region_t home_region(struct slm__plan *p, slm_tensor_t *root)
+{
+    root_plan_t *r = &p->roots[root->index];
+    if (r->bound) {
+        r->offset = root->bound_offset;
+        return (region_t){root->bound->buffer, root->bound->base, root->bound->size};
+    }
+    return r->persistent ? p->persist[r->home] : p->arena[r->home];
+}
+
 static void place(region_t *r, uint64_t offset, void **buffer, uint64_t *off, void **data)
 {
     *buffer = r->buffer;
@@ -552,7 +571,7 @@ static int allocate(slm_sched_t *s, struct slm__plan *p, slm_error_t *err)
     }
     for (size_t i = 0; i < g->n_tensors; i++) {
         root_plan_t *r = &p->roots[i];
-        if (!r->is_root || !r->persistent)
+        if (!r->is_root || !r->persistent || r->bound)
             continue;
         r->offset = persist_size[r->home];
         persist_size[r->home] += r->size;
@@ -577,9 +596,9 @@ static int allocate(slm_sched_t *s, struct slm__plan *p, slm_error_t *err)
         slm_tensor_t *t = g->tensors[i];
         slm_tensor_t *root = slm__tensor_root(t);
         root_plan_t *r = &p->roots[root->index];
-        region_t *reg = r->persistent ? &p->persist[r->home] : &p->arena[r->home];
+        region_t reg = home_region(p, root);
         t->dev = r->home;
-        place(reg, r->offset + t->view_offs, &t->buffer, &t->offset, &t->data);
+        place(&reg, r->offset + t->view_offs, &t->buffer, &t->offset, &t->data);
     }
     slm_log(SLM_LOG_DEBUG, "sched", "plan: %zu nodes in %zu segments, intermediates %llu bytes "
             "(%llu without reuse), persistent %llu + %llu bytes", p->n_nodes, p->n_segs,
@@ -651,7 +670,7 @@ static saved_t *save_leaves(slm_graph_t *g, size_t *n_saved)
         return NULL;
     for (size_t i = 0; i < g->n_tensors; i++) {
         slm_tensor_t *t = g->tensors[i];
-        if (is_node(t) || t->view_src || t->role != SLM__ROLE_NONE || t->dev < 0)
+        if (is_node(t) || t->view_src || t->role != SLM__ROLE_NONE || t->dev < 0 || t->bound)
             continue;
         void *buf = malloc(slm_tensor_nbytes(t) ? slm_tensor_nbytes(t) : 1);
         if (!buf || slm_tensor_get_data(t, buf, 0, slm_tensor_nbytes(t)) < 0) {
@@ -706,6 +725,10 @@ int slm_sched_alloc(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "sched_alloc: NULL argument");
     if (g->status != SLM_OK)
         return slm_graph_status(g, err);
+    for (size_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i]->bound && g->tensors[i]->bound->sched != s)
+            return slm__fail(err, SLM_E_INVALID, NULL, -1, "sched_alloc: '%s' is bound to a "
+                             "buffer of another scheduler", g->tensors[i]->name);
     size_t n_saved = 0;
     saved_t *saved = save_leaves(g, &n_saved);
     if (g->plan)
@@ -793,11 +816,11 @@ static int transfer(slm_sched_t *s, struct slm__plan *p, const xfer_t *x, slm_er
     const mirror_t *m = &p->mirrors[x->mirror];
     const root_plan_t *r = &p->roots[m->root->index];
     slm_device_t *home = s->dev[r->home], *other = s->dev[m->dev];
-    region_t *home_reg = r->persistent ? &p->persist[r->home] : &p->arena[r->home];
+    region_t home_reg = home_region(p, m->root);
     region_t *mir_reg = &p->persist[m->dev];
     slm_device_t *from = x->to_home ? other : home, *to = x->to_home ? home : other;
-    void *from_buf = x->to_home ? mir_reg->buffer : home_reg->buffer;
-    void *to_buf = x->to_home ? home_reg->buffer : mir_reg->buffer;
+    void *from_buf = x->to_home ? mir_reg->buffer : home_reg.buffer;
+    void *to_buf = x->to_home ? home_reg.buffer : mir_reg->buffer;
     uint64_t from_off = x->to_home ? m->offset : r->offset;
     uint64_t to_off = x->to_home ? r->offset : m->offset;
     uint64_t size = slm_tensor_nbytes(m->root);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <slmops/graph.h>
 #include <slmops/plugin-backend.h>
+#include <slmops/sched.h>
 
 struct slm__plan;
 
@@ -52,6 +53,10 @@ struct slm_tensor {
     slm_tensor_t *grad;
     bool needs_grad;
     char name[64];
+    /* Persistent storage set by slm_tensor_bind (leaves only): the plan places
+     * the tensor there instead of in graph-owned memory. */
+    struct slm_buffer *bound;
+    uint64_t bound_offset;
     /* Placement, written by the scheduler's plan. */
     int dev;                        /* home device slot of the storage, -1 if none */
     void *buffer;
@@ -100,6 +105,19 @@ slm_tensor_t *slm__acc(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *b, int64_t
 size_t slm__tensor_span(const slm_tensor_t *t);
 /* Fill a backend description of t (placement fields left as they are in t). */
 void slm__tensor_desc(const slm_tensor_t *t, slm_tensor_desc_t *d);
+
+/* Persistent device memory outliving graphs (slm_buffer_t of sched.h). */
+struct slm_buffer {
+    slm_sched_t *sched;
+    struct slm_device *dev;         /* the scheduler's primary device */
+    void *buffer;                   /* the backend's handle */
+    void *base;                     /* its address when host visible, else NULL */
+    uint64_t size;
+    bool zero_copy;                 /* wraps caller memory (buffer_from_host) */
+};
+
+/* The primary device of a scheduler. */
+struct slm_device *slm__sched_primary(slm_sched_t *s);
 
 /* Detach a graph from its scheduler plan (the plan is freed). */
 void slm__plan_release(struct slm__plan *plan);

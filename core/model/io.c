@@ -138,6 +138,8 @@ static int read_head(const char *path, uint8_t *head, size_t *len, slm_error_t *
     while (have < HEAD_BYTES && (got = read(fd, head + have, HEAD_BYTES - have)) != 0) {
         if (got < 0 && errno == EINTR)
             continue;
+        if (got < 0 && errno == EISDIR)
+            break;   /* a folder (e.g. a Hugging Face model): probes see no bytes */
         if (got < 0) {
             int e = errno;
             close(fd);

@@ -224,12 +224,30 @@ int cpu_buffer_alloc(void *dev, uint64_t size, void **buffer, void **base)
     return SLM_OK;
 }
 
+/* Host memory is what this device computes on, so a file mapping is used as is. */
+int cpu_buffer_from_host(void *dev, void *ptr, uint64_t size, void **buffer, void **base)
+{
+    if (!buffer || (!ptr && size))
+        return SLM_E_INVALID;
+    cpu_buffer_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return SLM_E_NOMEM;
+    b->base = ptr;
+    b->size = size;
+    b->wrapped = true;
+    *buffer = b;
+    if (base)
+        *base = ptr;
+    return SLM_OK;
+}
+
 void cpu_buffer_free(void *dev, void *buffer)
 {
     cpu_buffer_t *b = buffer;
     if (!b)
         return;
-    free(b->base);
+    if (!b->wrapped)
+        free(b->base);
     free(b);
 }
 

@@ -17,6 +17,7 @@ typedef struct cpu_device {
 typedef struct cpu_buffer {
     void *base;
     uint64_t size;
+    bool wrapped;              /* base is the caller's memory: never freed here */
 } cpu_buffer_t;
 
 /* The first CPU feature this build needs and the CPU lacks, or NULL. */
@@ -29,6 +30,7 @@ void cpu_device_close(void *dev);
 bool cpu_supports_node(void *dev, const slm_node_t *node);
 int cpu_buffer_alloc(void *dev, uint64_t size, void **buffer, void **base);
 void cpu_buffer_free(void *dev, void *buffer);
+int cpu_buffer_from_host(void *dev, void *ptr, uint64_t size, void **buffer, void **base);
 int cpu_buffer_set(void *dev, void *buffer, uint64_t offset, const void *src, uint64_t size);
 int cpu_buffer_get(void *dev, void *buffer, uint64_t offset, void *dst, uint64_t size);
 int cpu_buffer_clear(void *dev, void *buffer, uint64_t offset, uint64_t size, uint8_t value);

@@ -22,6 +22,7 @@ static const slm_backend_iface_t cpu_iface = {
     .buffer_clear = cpu_buffer_clear,
     .graph_compute = cpu_graph_compute,
     .synchronize = NULL,
+    .buffer_from_host = cpu_buffer_from_host,
 };
 
 static const slm_plugin_descriptor_t cpu_descriptor = {

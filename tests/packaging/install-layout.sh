@@ -45,9 +45,12 @@ for h in "$top_srcdir"/core/internal/*.h; do
     [ -e "$i" ] && cmp -s "$h" "$i" && bad "internal header core/internal/$(basename "$h") installed"
 done
 
-# Plugins: at least the baseline CPU backend; each manifest's library is installed
-# where the manifest says, and that is $(pkglibdir)/plugins.
-need "$slm_pkglibdir/plugins/cpu-x86-64.so"
+# Plugins: every manifest this build made is installed; each names a library
+# installed where the manifest says, and that is $(pkglibdir)/plugins.
+for m in "$top_builddir"/manifests/*.json; do
+    [ -e "$m" ] || { bad "no manifests built in $top_builddir/manifests"; break; }
+    need "$slm_pkgdatadir/plugins/$(basename "$m")"
+done
 n=0
 for m in "$D$slm_pkgdatadir"/plugins/*.json; do
     [ -e "$m" ] || { bad "no manifests in $slm_pkgdatadir/plugins"; break; }

@@ -4,6 +4,7 @@
 #ifndef SLMOPS_SCHED_H
 #define SLMOPS_SCHED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <slmops/device.h>
@@ -39,6 +40,29 @@ int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err);
 size_t slm_sched_n_fallback(const slm_sched_t *s);
 /* Bytes of device memory the plan uses for intermediates (after reuse) and in total. */
 uint64_t slm_sched_compute_bytes(const slm_sched_t *s);
+
+/* Persistent storage on the scheduler's primary device that outlives graphs:
+ * model weights and KV caches, shared by every graph the scheduler runs. */
+typedef struct slm_buffer slm_buffer_t;
+
+/* size bytes of device memory, zero-filled. */
+slm_buffer_t *slm_buffer_new(slm_sched_t *s, uint64_t size, slm_error_t *err);
+/* Host memory (e.g. a read-only file mapping) used in place when the device can
+ * (backend buffer_from_host), else copied into a new device buffer. `data` must
+ * outlive the buffer. */
+slm_buffer_t *slm_buffer_from_host(slm_sched_t *s, const void *data, uint64_t size,
+                                   slm_error_t *err);
+void slm_buffer_free(slm_buffer_t *b);
+uint64_t slm_buffer_size(const slm_buffer_t *b);
+/* True when the buffer uses the caller's host memory without a copy. */
+bool slm_buffer_is_zero_copy(const slm_buffer_t *b);
+int slm_buffer_set(slm_buffer_t *b, uint64_t offset, const void *data, uint64_t size);
+int slm_buffer_get(const slm_buffer_t *b, uint64_t offset, void *data, uint64_t size);
+
+/* Make leaf t (of a graph not yet allocated) live in b at offset instead of in
+ * graph-owned memory. The scheduler neither allocates nor clears it; slm_cpy into
+ * a view of it (e.g. appending to a KV cache) updates b itself. */
+int slm_tensor_bind(slm_tensor_t *t, slm_buffer_t *b, uint64_t offset, slm_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,8 @@
  *
  * Interface versions:
  *   1  device enumeration and props, buffers (alloc/free/set/get/clear),
- *      supports_node, graph_compute, synchronize (optional).
+ *      supports_node, graph_compute, synchronize (optional),
+ *      buffer_from_host (optional: use host memory such as a file mapping in place).
  *
  * The core owns the graph; a backend receives the nodes the scheduler placed on
  * one of its devices, in execution order, with every operand already resident in
@@ -107,6 +108,10 @@ typedef struct slm_backend_iface {
     int (*graph_compute)(void *dev, const slm_node_t *const *nodes, size_t n_nodes);
     /* Optional: wait for queued work. */
     int (*synchronize)(void *dev);
+    /* Optional: wrap `size` bytes of host memory at `ptr` as a buffer without copying
+     * (host_visible devices; the memory may be read-only and outlives the buffer).
+     * buffer_free releases the wrapper only. NULL or SLM_E_UNSUPPORTED: the host copies. */
+    int (*buffer_from_host)(void *dev, void *ptr, uint64_t size, void **buffer, void **base);
 
     void *reserved[8];
 } slm_backend_iface_t;

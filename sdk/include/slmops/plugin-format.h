@@ -44,7 +44,8 @@ typedef struct slm_format_source {
     uint32_t struct_size;
     void *ctx;
     uint64_t (*n_values)(void *ctx);
-    /* Metadata entry i; arrays have type SLM_VALUE_ARRAY and elem_type set. */
+    /* Metadata entry i; arrays have type SLM_VALUE_ARRAY and elem_type set. *n is the
+     * element count of an array, the byte length of a string, 1 for a scalar. */
     int (*get_value)(void *ctx, uint64_t i, const char **key, int32_t *type, int32_t *elem_type,
                      const void **value, const uint64_t **lens, uint64_t *n);
     uint64_t (*n_tensors)(void *ctx);

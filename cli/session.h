@@ -1,0 +1,76 @@
+/* What `generate`, `chat` and `eval` share: loading a model with its tokenizer and a
+ * context, the sampling options, and the token loop that streams text. */
+#ifndef SLMOPS_CLI_SESSION_H
+#define SLMOPS_CLI_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <slmops/model.h>
+#include <slmops/sampler.h>
+#include <slmops/tokenizer.h>
+
+typedef struct slm_cli_model_opts {
+    const char *model;         /* -m */
+    const char *tokenizer;     /* --tokenizer: a file the model lacks */
+    const char *device;        /* --device */
+    long threads;              /* --threads, 0: backend default */
+    long n_ctx;                /* --ctx, 0: the runtime's default */
+} slm_cli_model_opts_t;
+
+typedef struct slm_cli_session {
+    const char *verb;
+    slm_registry_t *reg;
+    slm_model_t *model;
+    slm_tokenizer_t *tok;
+    slm_context_t *ctx;        /* only when opened with a context */
+    double load_ms;
+} slm_cli_session_t;
+
+/* Consumes the model options (-m, --tokenizer, --device, --threads, --ctx) at
+ * argv[*i]: 1 when taken, 0 when argv[*i] is something else, -1 after a usage error. */
+int slm_cli_model_option(int argc, char **argv, int *i, slm_cli_model_opts_t *o,
+                         const char *verb);
+/* The same for sampling options (--temp, --top-k, --top-p, --min-p, --seed,
+ * --repeat-penalty, --repeat-last-n, --frequency-penalty, --presence-penalty). */
+int slm_cli_sampler_option(int argc, char **argv, int *i, slm_sampler_params_t *p,
+                           bool *seed_given, const char *verb);
+/* Help text lines for both option sets. */
+extern const char slm_cli_model_help[];
+extern const char slm_cli_sampler_help[];
+
+/* Load model, tokenizer and (with_context) a context; prints why on failure and
+ * returns an exit status. Close even after a failure. */
+int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bool with_context,
+                         const char *verb);
+void slm_cli_session_close(slm_cli_session_t *s);
+
+/* Encode text (flags: SLM_TOKENIZE_*); prints why on failure. */
+int slm_cli_encode(slm_cli_session_t *s, const char *text, size_t len, unsigned flags,
+                   int32_t **ids, size_t *n_ids);
+
+/* Called with each piece of text that is ready to show. */
+typedef void (*slm_cli_emit_fn)(void *user, const char *text, size_t len);
+
+typedef struct slm_cli_gen {
+    int32_t *tokens;           /* generated ids (the EOG token excluded) */
+    size_t n_tokens, cap_tokens;
+    char *text;                /* the text emitted, stop strings cut */
+    size_t len, cap;
+    const char *stop_reason;   /* "length", "eos", "stop" or "context" */
+    size_t n_prompt;
+    double prompt_ms, gen_ms;
+} slm_cli_gen_t;
+
+/* Decode the prompt ids after what the context holds, then sample up to n_predict
+ * tokens (the prompt is accepted into the sampler's history first). continues:
+ * the text continues earlier text (keep the first piece's leading space). */
+int slm_cli_session_generate(slm_cli_session_t *s, slm_sampler_t *smp, slm_stop_t *stop,
+                     const int32_t *prompt, size_t n_prompt, long n_predict, bool continues,
+                     slm_cli_emit_fn emit, void *user, slm_cli_gen_t *out);
+void slm_cli_gen_free(slm_cli_gen_t *g);
+
+/* Milliseconds on a monotonic clock. */
+double slm_cli_now_ms(void);
+
+#endif

@@ -1,0 +1,146 @@
+/* Hugging Face safetensors folders: the pieces the plugin's files share (the
+ * .safetensors parser, metadata staging, name mapping, tokenizer files, errors). */
+#ifndef SLMOPS_FORMAT_SAFETENSORS_H
+#define SLMOPS_FORMAT_SAFETENSORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <slmops/plugin-format.h>
+
+/* The reference implementation's cap on the JSON header. */
+#define ST_MAX_HEADER 100000000ull
+/* Side files (config.json, tokenizer.json, vocab.json, merges.txt, ...). */
+#define ST_MAX_SIDE_FILE (256ull << 20)
+#define ST_MAX_DIMS 4
+/* Token ids beyond this are refused before anything is allocated for them. */
+#define ST_MAX_VOCAB (1u << 24)
+
+/* GGUF token types (llama.cpp's llama_token_type). */
+enum { ST_TOK_NORMAL = 1, ST_TOK_UNKNOWN = 2, ST_TOK_CONTROL = 3, ST_TOK_USER = 4,
+       ST_TOK_UNUSED = 5, ST_TOK_BYTE = 6 };
+
+/* ---- errors and logging (plugin.c) ---- */
+
+/* Fill err as the core would; the message starts with the path and, when
+ * offset >= 0, the byte offset. Returns code. */
+int st_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void st_log(slm_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The host's services, or NULL when the sources are compiled into a test. */
+extern const slm_host_t *st_host;
+
+/* ---- one .safetensors file (header.c) ---- */
+
+typedef struct st_dtype {
+    const char *name;   /* as safetensors spells it */
+    uint32_t size;      /* bytes per element */
+    int32_t type;       /* slm_type_t, or -1 when slmops has no such type */
+} st_dtype_t;
+
+const st_dtype_t *st_dtype_by_name(const char *name);
+/* The safetensors dtype that stores slm type `type`, or NULL. */
+const st_dtype_t *st_dtype_by_type(int32_t type);
+
+typedef struct st_entry {
+    const char *name;          /* points into the parsed header */
+    const st_dtype_t *dtype;
+    int n_dims;
+    int64_t shape[ST_MAX_DIMS];  /* row-major, as stored */
+    uint64_t begin, end;       /* relative to the data section */
+} st_entry_t;
+
+typedef struct st_file {
+    char *path;
+    void *map;
+    size_t map_len;
+    const uint8_t *data;       /* the data section */
+    uint64_t data_len;
+    uint64_t data_at;          /* file offset of the data section */
+    json_t *header;
+    json_t *metadata;          /* the __metadata__ object, or NULL */
+    st_entry_t *entries;       /* in header order */
+    size_t n_entries;
+} st_file_t;
+
+/* Map and validate a whole file: header length, JSON, every entry, and that the
+ * tensors tile the data section exactly. */
+int st_file_open(const char *path, st_file_t **out, slm_error_t *err);
+void st_file_close(st_file_t *f);
+
+/* ---- reading side files ---- */
+
+/* Load a JSON file (size-capped, duplicate keys refused). */
+int st_json_load(const char *path, json_t **out, slm_error_t *err);
+/* Read a whole small file into a NUL-terminated buffer. */
+int st_slurp(const char *path, char **out, size_t *len, slm_error_t *err);
+bool st_exists(const char *dir, const char *name);
+/* dir + "/" + name, or NULL when out of memory. */
+char *st_join(const char *dir, const char *name);
+
+/* ---- metadata staging (meta.c): later sets replace earlier ones ---- */
+
+typedef struct st_meta st_meta_t;
+
+st_meta_t *st_meta_new(void);
+void st_meta_free(st_meta_t *m);
+int st_meta_u32(st_meta_t *m, const char *key, uint32_t v);
+int st_meta_f32(st_meta_t *m, const char *key, float v);
+int st_meta_bool(st_meta_t *m, const char *key, bool v);
+int st_meta_str(st_meta_t *m, const char *key, const char *s, size_t len);
+/* Takes ownership of values (and of lens and each string for string arrays). */
+int st_meta_array(st_meta_t *m, const char *key, int32_t elem_type, void *values,
+                  uint64_t *lens, uint64_t n);
+bool st_meta_has(const st_meta_t *m, const char *key);
+int st_meta_flush(const st_meta_t *m, const slm_format_sink_t *sink);
+
+/* ---- names and the llama q/k permutation (names.c) ---- */
+
+/* HF tensor name -> GGUF name (unknown names pass through). out has room for cap. */
+void st_name_to_gguf(const char *hf, char *out, size_t cap);
+/* GGUF name -> HF name for architecture arch. */
+void st_name_to_hf(const char *gguf, const char *arch, char *out, size_t cap);
+/* Whether arch's q/k rows are permuted between HF and GGUF (llama.cpp's LlamaModel). */
+bool st_arch_permutes(const char *arch);
+/* Reorder the rows of a [rows, row_bytes] matrix between HF and GGUF layout for
+ * n_head heads: to_gguf mirrors convert_hf_to_gguf.py's permute, !to_gguf undoes it.
+ * Returns false when rows is not a multiple of 2 * n_head. */
+bool st_permute_rows(const uint8_t *src, uint8_t *dst, uint64_t rows, uint64_t row_bytes,
+                     uint32_t n_head, bool to_gguf);
+
+/* ---- tokenizer files (tokenizer-read.c, tokenizer-write.c) ---- */
+
+/* Read whichever tokenizer files dir holds into m; *found says whether there were any. */
+int st_tokenizer_read(const char *dir, st_meta_t *m, bool *found, slm_error_t *err);
+
+/* What the writer needs from the source's tokenizer.* keys. */
+typedef struct st_tok_src {
+    const char *model;                 /* tokenizer.ggml.model */
+    const char *pre;                   /* tokenizer.ggml.pre or NULL */
+    const char *const *tokens;
+    const uint64_t *token_lens;
+    uint64_t n_tokens;
+    const int32_t *types;              /* or NULL */
+    const float *scores;               /* or NULL */
+    const char *const *merges;         /* or NULL */
+    const uint64_t *merge_lens;
+    uint64_t n_merges;
+    int64_t bos, eos, unk, pad;        /* -1 when absent */
+    int add_bos, add_eos;              /* -1 when absent */
+    const char *chat_template;         /* or NULL */
+    int64_t ctx;                       /* model_max_length, or -1 */
+} st_tok_src_t;
+
+/* tokenizer.json and tokenizer_config.json as HF's tokenizers would write them. */
+int st_tokenizer_json(const st_tok_src_t *t, json_t **out, const char **why);
+json_t *st_tokenizer_config_json(const st_tok_src_t *t);
+
+/* ---- the plugin's entry points ---- */
+
+int st_probe(const char *path, const uint8_t *head, size_t head_len);
+int st_read(const char *path, const slm_format_sink_t *sink, slm_error_t *err);
+int st_write(const char *path, const slm_format_source_t *source, slm_error_t *err);
+
+#endif

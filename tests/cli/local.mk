@@ -1,0 +1,26 @@
+# tests/cli: the sampler, chat templates and the model verbs of `slmops`
+# (info, tokenize, generate, chat, eval, convert) on the shared fixtures.
+check_PROGRAMS += tests/cli/test-sampler
+TESTS += tests/cli/test-sampler
+tests_cli_test_sampler_SOURCES = tests/cli/test-sampler.c
+tests_cli_test_sampler_CFLAGS = $(test_cflags)
+tests_cli_test_sampler_LDADD = $(test_libs) -lm
+
+check_PROGRAMS += tests/cli/test-chat
+TESTS += tests/cli/test-chat
+tests_cli_test_chat_SOURCES = tests/cli/test-chat.c
+tests_cli_test_chat_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
+tests_cli_test_chat_LDADD = $(test_libs) $(JANSSON_LIBS)
+
+# The verbs on the shared fixtures (acceptance 1, 2, 3, 7) and on bad input.
+TESTS += \
+	tests/cli/cli-generate.sh \
+	tests/cli/cli-roundtrip.sh \
+	tests/cli/cli-eval.sh \
+	tests/cli/cli-verbs.sh
+EXTRA_DIST += \
+	tests/cli/lib.sh \
+	tests/cli/cli-generate.sh \
+	tests/cli/cli-roundtrip.sh \
+	tests/cli/cli-eval.sh \
+	tests/cli/cli-verbs.sh
