@@ -1,0 +1,39 @@
+/* The CPU backend's contract for quantized weight types: one table entry per
+ * block type, holding the kernels this ISA variant compiled for it. ops-matmul.c
+ * and ops-getrows.c dispatch through it; each type family lives in its own file. */
+#ifndef SLMOPS_CPU_QUANT_H
+#define SLMOPS_CPU_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* slmops-only type ids (outside GGUF's range, see docs/quantization.md). */
+#define CPU_TYPE_NF4 1024
+
+typedef struct cpu_qtype {
+    int type;                  /* slm_type_t id (GGUF's for GGUF types) */
+    const char *name;          /* "q4_0" */
+    int block;                 /* elements per block */
+    size_t block_bytes;        /* bytes per block, exactly GGUF's layout */
+    int act_type;              /* what activations are converted to before the dot:
+                                * SLM_TYPE_Q8_0, SLM_TYPE_Q8_K (or another q8 layout
+                                * private to the backend), or SLM_TYPE_F32 */
+    int act_block;             /* elements per activation block */
+    size_t act_block_bytes;    /* bytes per activation block */
+    /* Convert k f32 activations (k a multiple of act_block) into act_type blocks. */
+    void (*quantize_act)(const float *x, void *y, int64_t k);
+    /* Dot product of one weight row and one converted activation row, k elements. */
+    float (*vec_dot)(int64_t k, const void *w, const void *a);
+    /* Optional (NULL: vec_dot per pair). nr weight rows x nc activation columns:
+     * c[j * c_col + i] = dot(w row i, a column j); nr <= 4 and nc <= 4 at most,
+     * the op layer tiles the rest. */
+    void (*dot_tile)(int64_t k, const void *w, size_t w_row_bytes, const void *a,
+                     size_t a_col_bytes, float *c, size_t c_col, int nr, int nc);
+    /* Expand one row of k elements to f32 (get_rows, fallbacks). */
+    void (*dequantize_row)(const void *w, float *y, int64_t k);
+} cpu_qtype_t;
+
+/* The entry for `type` in this variant, or NULL when it has none. */
+const cpu_qtype_t *cpu_qtype_get(int type);
+
+#endif
