@@ -14,6 +14,9 @@ slmops_SOURCES = \
 	cli/generate.c \
 	cli/chat.c \
 	cli/eval.c \
+	cli/quantize.c \
+	cli/init.c \
+	cli/bench.c \
 	cli/session.c \
 	cli/session.h
 slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

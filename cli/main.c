@@ -26,6 +26,9 @@ static const verb_t verbs[] = {
     {"chat", slm_cli_chat, "talk with a model in its chat template"},
     {"eval", slm_cli_eval, "perplexity of a text file, as llama.cpp computes it"},
     {"convert", slm_cli_convert, "convert a model between formats (GGUF, safetensors)"},
+    {"quantize", slm_cli_quantize, "quantize a model's weights into a GGUF file, with a report"},
+    {"init", slm_cli_init, "write a model of a named shape with random weights"},
+    {"bench", slm_cli_bench, "prompt and generation tokens/s, as llama-bench reports them"},
 };
 
 static void usage(FILE *f)

@@ -13,5 +13,8 @@ int slm_cli_tokenize(int argc, char **argv);
 int slm_cli_generate(int argc, char **argv);
 int slm_cli_chat(int argc, char **argv);
 int slm_cli_eval(int argc, char **argv);
+int slm_cli_quantize(int argc, char **argv);
+int slm_cli_init(int argc, char **argv);
+int slm_cli_bench(int argc, char **argv);
 
 #endif

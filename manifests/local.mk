@@ -7,11 +7,21 @@ manifest_sources = \
 	manifests/cpu-x86-64.json.in \
 	manifests/cpu-avx2.json.in \
 	manifests/cpu-avx512.json.in \
+	manifests/cpu-avx512-vnni.json.in \
 	manifests/cpu-generic.json.in \
 	manifests/format-gguf.json.in \
 	manifests/format-llama2c.json.in \
 	manifests/format-sentencepiece.json.in \
-	manifests/format-safetensors.json.in
+	manifests/format-safetensors.json.in \
+	manifests/quantizer-q4_0.json.in \
+	manifests/quantizer-q4_1.json.in \
+	manifests/quantizer-q5_0.json.in \
+	manifests/quantizer-q5_1.json.in \
+	manifests/quantizer-q8_0.json.in \
+	manifests/quantizer-q4_k.json.in \
+	manifests/quantizer-q5_k.json.in \
+	manifests/quantizer-q6_k.json.in \
+	manifests/quantizer-nf4.json.in
 EXTRA_DIST += $(manifest_sources)
 
 manifest_built = manifests/format-gguf.json
@@ -21,6 +31,27 @@ manifest_uninstalled = manifests/uninstalled/format-gguf.json
 manifest_uninstalled += manifests/uninstalled/format-safetensors.json
 manifest_uninstalled += manifests/uninstalled/format-llama2c.json \
 	manifests/uninstalled/format-sentencepiece.json
+# Quantizers: one manifest per block type (libraries in plugins/quantizers).
+manifest_built += \
+	manifests/quantizer-q4_0.json \
+	manifests/quantizer-q4_1.json \
+	manifests/quantizer-q5_0.json \
+	manifests/quantizer-q5_1.json \
+	manifests/quantizer-q8_0.json \
+	manifests/quantizer-q4_k.json \
+	manifests/quantizer-q5_k.json \
+	manifests/quantizer-q6_k.json \
+	manifests/quantizer-nf4.json
+manifest_uninstalled += \
+	manifests/uninstalled/quantizer-q4_0.json \
+	manifests/uninstalled/quantizer-q4_1.json \
+	manifests/uninstalled/quantizer-q5_0.json \
+	manifests/uninstalled/quantizer-q5_1.json \
+	manifests/uninstalled/quantizer-q8_0.json \
+	manifests/uninstalled/quantizer-q4_k.json \
+	manifests/uninstalled/quantizer-q5_k.json \
+	manifests/uninstalled/quantizer-q6_k.json \
+	manifests/uninstalled/quantizer-nf4.json
 if HOST_X86_64
 manifest_built += manifests/cpu-x86-64.json
 manifest_uninstalled += manifests/uninstalled/cpu-x86-64.json
@@ -31,6 +62,10 @@ endif
 if BUILD_CPU_AVX512
 manifest_built += manifests/cpu-avx512.json
 manifest_uninstalled += manifests/uninstalled/cpu-avx512.json
+endif
+if BUILD_CPU_AVX512_VNNI
+manifest_built += manifests/cpu-avx512-vnni.json
+manifest_uninstalled += manifests/uninstalled/cpu-avx512-vnni.json
 endif
 else
 manifest_built += manifests/cpu-generic.json

@@ -91,9 +91,11 @@ slm_tensor_t *slm_get_rows(slm_graph_t *g, slm_tensor_t *table, slm_tensor_t *id
 {
     if (!USABLE(g, "get_rows", table, ids) || !need_type(g, "get_rows", ids, SLM_TYPE_I32))
         return NULL;
-    if (!is_float_type(table->type))
-        return slm__graph_fail(g, SLM_E_INVALID, "get_rows: table '%s' is %s, needs f32, f16 "
-                               "or bf16", table->name, slm_type_name(table->type));
+    const slm_type_traits_t *tt = slm_type_get_traits(table->type);
+    /* Block-quantized tables too: the backend expands the picked rows. */
+    if (!is_float_type(table->type) && !(tt && tt->is_quantized))
+        return slm__graph_fail(g, SLM_E_INVALID, "get_rows: table '%s' is %s, needs f32, f16, "
+                               "bf16 or a quantized type", table->name, slm_type_name(table->type));
     if (table->ne[2] != 1 || table->ne[3] != 1 || ids->ne[2] != 1 || ids->ne[3] != 1)
         return slm__graph_fail(g, SLM_E_INVALID, "get_rows: table must be 2-D and ids at most 2-D");
     const int64_t ne[SLM_MAX_DIMS] = {table->ne[0], ids->ne[0], ids->ne[1], 1};

@@ -76,6 +76,9 @@ struct slm__plan {
     region_t arena[MAX_DEVS];
     void *staging;
     uint64_t staging_size;
+    /* Built on the first slm__sched_move_view: plan positions of the nodes reading
+     * or being each tensor, users[user_at[i] .. user_at[i + 1]) for tensor index i. */
+    size_t *user_at, *users;
 };
 
 struct slm_sched {
@@ -195,6 +198,8 @@ void slm__plan_release(struct slm__plan *plan)
     free(plan->nodes);
     free(plan->node_ptrs);
     free(plan->staging);
+    free(plan->user_at);
+    free(plan->users);
     free(plan);
 }
 
@@ -619,6 +624,68 @@ static void build_nodes(struct slm__plan *p)
             desc_on(p, t->src[i], dev, &n->src[i]);
         p->node_ptrs[k] = n;
     }
+}
+
+static bool index_users(struct slm__plan *p)
+{
+    size_t n = p->n_tensors, total = 0;
+    p->user_at = calloc(n + 1, sizeof *p->user_at);
+    if (!p->user_at)
+        return false;
+    for (size_t k = 0; k < p->n_nodes; k++) {
+        slm_tensor_t *t = p->node_t[k];
+        p->user_at[t->index + 1]++;
+        for (int i = 0; i < t->n_src_node; i++)
+            p->user_at[t->src[i]->index + 1]++;
+    }
+    for (size_t i = 0; i < n; i++)
+        p->user_at[i + 1] += p->user_at[i];
+    total = p->user_at[n];
+    size_t *fill = calloc(n + 1, sizeof *fill);
+    p->users = malloc((total ? total : 1) * sizeof *p->users);
+    if (!fill || !p->users) {
+        free(fill);
+        free(p->user_at);
+        free(p->users);
+        p->user_at = p->users = NULL;
+        return false;
+    }
+    for (size_t k = 0; k < p->n_nodes; k++) {
+        slm_tensor_t *t = p->node_t[k];
+        size_t i = t->index;
+        p->users[p->user_at[i] + fill[i]++] = k;
+        for (int j = 0; j < t->n_src_node; j++) {
+            i = t->src[j]->index;
+            p->users[p->user_at[i] + fill[i]++] = k;
+        }
+    }
+    free(fill);
+    return true;
+}
+
+int slm__sched_move_view(slm_tensor_t *t, size_t offs)
+{
+    if (!t || !t->view_src || !t->graph || !t->graph->plan)
+        return SLM_E_INVALID;
+    struct slm__plan *p = t->graph->plan;
+    slm_tensor_t *root = t->view_src;
+    size_t span = slm__tensor_span(t), avail = slm__tensor_span(root);
+    if (offs > avail || span > avail - offs || t->index >= p->n_tensors)
+        return SLM_E_INVALID;
+    if (!p->user_at && !index_users(p))
+        return SLM_E_NOMEM;
+    t->view_offs = offs;
+    t->offset = root->offset + offs;
+    t->data = root->data ? (char *)root->data + offs : NULL;
+    for (size_t u = p->user_at[t->index]; u < p->user_at[t->index + 1]; u++) {
+        size_t k = p->users[u];
+        slm_tensor_t *n = p->node_t[k];
+        slm_node_t *d = &p->nodes[k];
+        desc_on(p, n, p->node_dev[k], &d->dst);
+        for (int i = 0; i < n->n_src_node; i++)
+            desc_on(p, n->src[i], p->node_dev[k], &d->src[i]);
+    }
+    return SLM_OK;
 }
 
 static int fill_role(slm_sched_t *s, slm_tensor_t *t, float value)

@@ -119,6 +119,11 @@ struct slm_buffer {
 /* The primary device of a scheduler. */
 struct slm_device *slm__sched_primary(slm_sched_t *s);
 
+/* Point an allocated view (or an in-place op writing into one) at another offset of
+ * its storage, keeping the plan: how a reused decode graph writes the next KV cells.
+ * SLM_E_INVALID when it would leave its storage or t is no view of an allocated graph. */
+int slm__sched_move_view(slm_tensor_t *t, size_t offs);
+
 /* Detach a graph from its scheduler plan (the plan is freed). */
 void slm__plan_release(struct slm__plan *plan);
 

@@ -4,6 +4,9 @@
  * Names are those of /proc/cpuinfo's flags line ("avx2", "avx512f", "sse4_2",
  * "avx512_vnni"), with two aliases accepted by slm_cpu_has_feature:
  * "sse4.1"/"sse4.2" (Intel's spelling) and "sse3" for cpuinfo's "pni".
+ * AMX ("amx_tile", "amx_int8", "amx_bf16") counts only when XCR0 enables the tile
+ * state and the kernel grants this process the tile data (arch_prctl
+ * ARCH_REQ_XCOMP_PERM, which Linux requires before the first tile instruction).
  * On non-x86 hosts no feature is reported. */
 #include "config.h"
 
@@ -15,6 +18,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #define SLM_X86 1
+#endif
+#if defined(SLM_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 #include <slmops/registry.h>
@@ -40,7 +47,7 @@ typedef struct feature_bit {
     const char *name;
     uint8_t reg;      /* 0 eax, 1 ebx, 2 ecx, 3 edx */
     uint8_t bit;
-    uint8_t state;    /* OS state needed: 0 none, 1 YMM, 2 ZMM + opmask */
+    uint8_t state;    /* OS state needed: 0 none, 1 YMM, 2 ZMM + opmask, 3 AMX tiles */
 } feature_bit_t;
 
 /* Leaf 1 */
@@ -60,6 +67,7 @@ static const feature_bit_t leaf7[] = {
     {"gfni", 2, 8, 0},           {"vaes", 2, 9, 1},           {"vpclmulqdq", 2, 10, 1},
     {"avx512_vnni", 2, 11, 2},   {"avx512_bitalg", 2, 12, 2}, {"avx512_vpopcntdq", 2, 14, 2},
     {"avx512_fp16", 3, 23, 2},
+    {"amx_bf16", 3, 22, 3},      {"amx_tile", 3, 24, 3},      {"amx_int8", 3, 25, 3},
 };
 
 /* Leaf 7, sub-leaf 1 */
@@ -75,12 +83,29 @@ static uint64_t read_xcr0(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
-static void add_bits(const feature_bit_t *t, size_t n, const uint32_t r[4], bool ymm, bool zmm)
+/* Which register states the OS saves and lets this process use. */
+typedef struct os_state {
+    bool ymm, zmm, tiles;
+} os_state_t;
+
+/* Linux hands out the 8 KiB tile data state only on request (since 5.16). */
+static bool amx_permitted(void)
+{
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return false;
+#endif
+}
+
+static void add_bits(const feature_bit_t *t, size_t n, const uint32_t r[4], const os_state_t *os)
 {
     for (size_t i = 0; i < n; i++) {
         if (!(r[t[i].reg] & (1u << t[i].bit)))
             continue;
-        if ((t[i].state == 1 && !ymm) || (t[i].state == 2 && !zmm))
+        if ((t[i].state == 1 && !os->ymm) || (t[i].state == 2 && !os->zmm) ||
+            (t[i].state == 3 && !os->tiles))
             continue;
         append(t[i].name);
     }
@@ -91,22 +116,26 @@ static void detect(void)
     uint32_t r[4];
     if (!__get_cpuid(1, &r[0], &r[1], &r[2], &r[3]))
         return;
-    bool ymm = false, zmm = false;
+    os_state_t os = {false, false, false};
+    bool tile_state = false;
     if (r[2] & (1u << 27)) {   /* OSXSAVE: xgetbv is usable */
         uint64_t xcr0 = read_xcr0();
-        ymm = (xcr0 & 0x6) == 0x6;            /* XMM + YMM */
-        zmm = ymm && (xcr0 & 0xe0) == 0xe0;   /* opmask + ZMM_Hi256 + Hi16_ZMM */
+        os.ymm = (xcr0 & 0x6) == 0x6;               /* XMM + YMM */
+        os.zmm = os.ymm && (xcr0 & 0xe0) == 0xe0;   /* opmask + ZMM_Hi256 + Hi16_ZMM */
+        tile_state = (xcr0 & 0x60000) == 0x60000;   /* XTILECFG + XTILEDATA */
     }
-    add_bits(leaf1, SLM__ARRAY_LEN(leaf1), r, ymm, zmm);
+    add_bits(leaf1, SLM__ARRAY_LEN(leaf1), r, &os);
     uint32_t max_leaf = __get_cpuid_max(0, NULL);
     if (max_leaf < 7)
         return;
     __cpuid_count(7, 0, r[0], r[1], r[2], r[3]);
     uint32_t max_sub = r[0];
-    add_bits(leaf7, SLM__ARRAY_LEN(leaf7), r, ymm, zmm);
+    /* Ask for the tile state only on CPUs that have tiles at all. */
+    os.tiles = tile_state && (r[3] & (1u << 24)) && amx_permitted();
+    add_bits(leaf7, SLM__ARRAY_LEN(leaf7), r, &os);
     if (max_sub >= 1) {
         __cpuid_count(7, 1, r[0], r[1], r[2], r[3]);
-        add_bits(leaf7_1, SLM__ARRAY_LEN(leaf7_1), r, ymm, zmm);
+        add_bits(leaf7_1, SLM__ARRAY_LEN(leaf7_1), r, &os);
     }
 }
 #else

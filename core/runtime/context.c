@@ -1,6 +1,6 @@
 /* Decoding contexts: the KV cache (bound buffers the graphs append to), the cells
- * that say which sequence and position each cache row holds, and one graph per
- * micro-batch that embeds, attends over the cache and projects to logits. */
+ * that say which sequence and position each cache row holds, and the graphs that
+ * embed, attend over the cache and project to logits, kept and reused per shape. */
 #include "config.h"
 
 #include <math.h>
@@ -11,13 +11,31 @@
 #include <slmops/graph.h>
 #include <slmops/types.h>
 
+#include "internal/graph.h"
 #include "internal/util.h"
 #include "runtime/runtime.h"
+
+/* Attention spans a multiple of this many cells (the rest masked out), so one graph
+ * serves this many decode steps; llama.cpp pads the same way. */
+#define KV_PAD 64u
+/* Graphs kept per context: decode, prompt chunks, and the tail of a prompt. */
+#define N_CACHED 4
 
 typedef struct kv_cell {
     int32_t pos;
     int32_t seq;               /* -1: free */
 } kv_cell_t;
+
+/* An allocated graph and the handles a run needs: its shape is the key. */
+typedef struct cached_graph {
+    slm_graph_t *g;
+    int32_t n, n_out;
+    uint32_t n_kv;
+    uint32_t head;             /* cells its cache writes currently target */
+    uint64_t last_use;
+    slm_tensor_t *tokens, *pos, *mask, *out_ids, *logits;
+    slm_tensor_t **kv_writes;  /* per layer: K copy, K view, V copy, V view */
+} cached_graph_t;
 
 struct slm_context {
     slm_model_t *m;
@@ -38,6 +56,8 @@ struct slm_context {
     float *mask;
     size_t mask_cap;
     int32_t *out_ids;
+    cached_graph_t graphs[N_CACHED];
+    uint64_t n_runs;
 };
 
 void slm_context_params_default(slm_context_params_t *p)
@@ -65,6 +85,14 @@ static int alloc_cache(slm_context_t *c, slm_error_t *err)
     c->v = c->k ? slm_buffer_new(c->m->sched, total, err) : NULL;
     if (!c->v)
         return err ? err->code : SLM_E_NOMEM;
+    /* Padded attention reads cells never written: they must hold finite values. */
+    static const char zeros[65536];
+    for (uint64_t off = 0; off < total; off += sizeof zeros) {
+        uint64_t n = total - off < sizeof zeros ? total - off : sizeof zeros;
+        if (slm_buffer_set(c->k, off, zeros, n) < 0 || slm_buffer_set(c->v, off, zeros, n) < 0)
+            return slm__fail(err, SLM_E_DEVICE, NULL, -1, "context: clearing the KV cache "
+                             "failed");
+    }
     slm_log(SLM_LOG_DEBUG, "context", "KV cache: %u cells, %s, %llu bytes", c->n_ctx,
             slm_type_name(c->type_kv), (unsigned long long)(2 * total));
     return SLM_OK;
@@ -121,10 +149,19 @@ int slm_context_new(slm_model_t *m, const slm_context_params_t *p, slm_context_t
     return SLM_OK;
 }
 
+static void drop_graph(cached_graph_t *cg)
+{
+    slm_graph_free(cg->g);
+    free(cg->kv_writes);
+    memset(cg, 0, sizeof *cg);
+}
+
 void slm_context_free(slm_context_t *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < N_CACHED; i++)
+        drop_graph(&c->graphs[i]);
     slm_buffer_free(c->k);
     slm_buffer_free(c->v);
     free(c->cells);
@@ -181,6 +218,7 @@ typedef struct builder {
     slm_graph_t *g;
     const ubatch_t *ub;
     slm_tensor_t *pos, *mask;
+    slm_tensor_t **kv_writes;  /* 4 per layer, see cached_graph_t */
     slm_error_t *err;
     int rc;
 } builder_t;
@@ -273,9 +311,12 @@ static slm_tensor_t *attention(builder_t *b, int il, slm_tensor_t *cur)
         return NULL;
     uint64_t head = b->ub->head;
     const int64_t kdne[2] = {KV, T}, kdnb[2] = {es, KV * es};
-    slm_cpy(g, slm_reshape(g, k, 2, kdne), cache_view(b, kc, 2, kdne, kdnb, head * KV * es));
+    slm_tensor_t **w = b->kv_writes + 4 * il;
+    w[1] = cache_view(b, kc, 2, kdne, kdnb, head * KV * es);
+    w[0] = slm_cpy(g, slm_reshape(g, k, 2, kdne), w[1]);
     const int64_t vdne[2] = {T, KV}, vdnb[2] = {es, n_ctx * es};
-    slm_cpy(g, slm_transpose(g, v), cache_view(b, vc, 2, vdne, vdnb, head * es));
+    w[3] = cache_view(b, vc, 2, vdne, vdnb, head * es);
+    w[2] = slm_cpy(g, slm_transpose(g, v), w[3]);
 
     /* Graphs run their nodes in creation order, so these reads follow the copies. */
     const int64_t kne[3] = {hd, n_kv, Hkv}, knb[3] = {es, KV * es, hd * es};
@@ -358,42 +399,99 @@ static int fill_mask(slm_context_t *c, const ubatch_t *ub)
     return SLM_OK;
 }
 
+/* Build and allocate the graph of ub's shape into cg. */
+static int build_graph(slm_context_t *c, const ubatch_t *ub, cached_graph_t *cg, slm_error_t *err)
+{
+    const slm_model_t *m = c->m;
+    cg->g = slm_graph_new((size_t)m->hp.n_layer * 64 + 64);
+    cg->kv_writes = calloc((size_t)m->hp.n_layer * 4, sizeof *cg->kv_writes);
+    if (!cg->g || !cg->kv_writes)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "decode: out of memory");
+    builder_t b = {.c = c, .g = cg->g, .ub = ub, .kv_writes = cg->kv_writes, .err = err};
+    cg->logits = build(&b, &cg->tokens, &cg->out_ids);
+    cg->pos = b.pos;
+    cg->mask = b.mask;
+    int rc = b.rc;
+    if (rc == SLM_OK && !cg->logits)
+        rc = slm_graph_status(cg->g, err);
+    if (rc == SLM_OK)
+        rc = slm_sched_alloc(m->sched, cg->g, err);
+    if (rc != SLM_OK)
+        return rc;
+    cg->n = ub->n;
+    cg->n_out = ub->n_out;
+    cg->n_kv = ub->n_kv;
+    cg->head = ub->head;
+    return SLM_OK;
+}
+
+/* The graph for ub's shape: a kept one (its cache writes moved to ub's cells), or
+ * a new one replacing the least recently used. */
+static cached_graph_t *graph_for(slm_context_t *c, const ubatch_t *ub, int *rc, slm_error_t *err)
+{
+    cached_graph_t *cg = NULL, *victim = &c->graphs[0];
+    for (int i = 0; i < N_CACHED && !cg; i++) {
+        cached_graph_t *x = &c->graphs[i];
+        if (x->g && x->n == ub->n && x->n_out == ub->n_out && x->n_kv == ub->n_kv)
+            cg = x;
+        else if (!x->g || (victim->g && x->last_use < victim->last_use))
+            victim = x;
+    }
+    if (!cg) {
+        drop_graph(victim);
+        if ((*rc = build_graph(c, ub, victim, err)) != SLM_OK) {
+            drop_graph(victim);
+            return NULL;
+        }
+        cg = victim;
+    }
+    cg->last_use = ++c->n_runs;
+    if (cg->head == ub->head)
+        return cg;
+    size_t kv = (size_t)c->m->hp.n_head_kv * (size_t)c->m->hp.head_dim * c->es;
+    for (int il = 0; il < c->m->hp.n_layer; il++) {
+        slm_tensor_t **w = cg->kv_writes + 4 * il;
+        size_t ko = ub->head * kv, vo = ub->head * c->es;
+        if (slm__sched_move_view(w[0], ko) || slm__sched_move_view(w[1], ko) ||
+            slm__sched_move_view(w[2], vo) || slm__sched_move_view(w[3], vo)) {
+            *rc = slm__fail(err, SLM_E_STATE, NULL, -1, "decode: moving the cache writes of a "
+                            "kept graph failed");
+            drop_graph(cg);
+            return NULL;
+        }
+    }
+    cg->head = ub->head;
+    return cg;
+}
+
 static int run_ubatch(slm_context_t *c, const ubatch_t *ub, const int8_t *want, int32_t row0,
                       slm_error_t *err)
 {
     const slm_model_t *m = c->m;
-    slm_graph_t *g = slm_graph_new((size_t)m->hp.n_layer * 64 + 64);
-    if (!g)
-        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "decode: out of memory");
-    builder_t b = {.c = c, .g = g, .ub = ub, .err = err};
-    slm_tensor_t *tokens, *out_ids;
-    slm_tensor_t *logits = build(&b, &tokens, &out_ids);
-    int rc = b.rc;
-    if (rc == SLM_OK && !logits)
-        rc = slm_graph_status(g, err);
-    if (rc == SLM_OK)
-        rc = slm_sched_alloc(m->sched, g, err);
-    if (rc == SLM_OK && (rc = fill_mask(c, ub)) != SLM_OK)
-        slm__fail(err, rc, NULL, -1, "decode: out of memory");
+    int rc = SLM_OK;
+    cached_graph_t *cg = graph_for(c, ub, &rc, err);
+    if (!cg)
+        return rc;
+    if ((rc = fill_mask(c, ub)) != SLM_OK)
+        return slm__fail(err, rc, NULL, -1, "decode: out of memory");
     int32_t k = 0;
     for (int32_t t = 0; t < ub->n; t++)
         if (want[t])
             c->out_ids[k++] = t;
-    if (rc == SLM_OK &&
-        (slm_tensor_set_data(tokens, ub->token, 0, (size_t)ub->n * 4) < 0 ||
-         slm_tensor_set_data(b.pos, ub->pos, 0, (size_t)ub->n * 4) < 0 ||
-         slm_tensor_set_data(b.mask, c->mask, 0, (size_t)ub->n * ub->n_kv * 4) < 0 ||
-         (out_ids && slm_tensor_set_data(out_ids, c->out_ids, 0, (size_t)ub->n_out * 4) < 0)))
-        rc = slm__fail(err, SLM_E_DEVICE, NULL, -1, "decode: setting the inputs failed");
-    if (rc == SLM_OK)
-        rc = slm_sched_compute(m->sched, g, err);
+    if (slm_tensor_set_data(cg->tokens, ub->token, 0, (size_t)ub->n * 4) < 0 ||
+        slm_tensor_set_data(cg->pos, ub->pos, 0, (size_t)ub->n * 4) < 0 ||
+        slm_tensor_set_data(cg->mask, c->mask, 0, (size_t)ub->n * ub->n_kv * 4) < 0 ||
+        (cg->out_ids &&
+         slm_tensor_set_data(cg->out_ids, c->out_ids, 0, (size_t)ub->n_out * 4) < 0))
+        return slm__fail(err, SLM_E_DEVICE, NULL, -1, "decode: setting the inputs failed");
+    if ((rc = slm_sched_compute(m->sched, cg->g, err)) != SLM_OK)
+        return rc;
     size_t V = (size_t)m->hp.n_vocab;
-    if (rc == SLM_OK && ub->n_out > 0 &&
-        slm_tensor_get_data(logits, c->logits + (size_t)row0 * V, 0,
+    if (ub->n_out > 0 &&
+        slm_tensor_get_data(cg->logits, c->logits + (size_t)row0 * V, 0,
                             (size_t)ub->n_out * V * sizeof(float)) < 0)
-        rc = slm__fail(err, SLM_E_DEVICE, NULL, -1, "decode: reading the logits failed");
-    slm_graph_free(g);
-    return rc;
+        return slm__fail(err, SLM_E_DEVICE, NULL, -1, "decode: reading the logits failed");
+    return SLM_OK;
 }
 
 /* ---- decode ---- */
@@ -416,6 +514,12 @@ static uint32_t used_extent(const slm_context_t *c)
     while (n > 0 && c->cells[n - 1].seq < 0)
         n--;
     return n;
+}
+
+static uint32_t pad_kv(const slm_context_t *c, uint32_t n)
+{
+    uint32_t p = (n + KV_PAD - 1) / KV_PAD * KV_PAD;
+    return p < c->n_ctx ? p : c->n_ctx;
 }
 
 static int check_batch(slm_context_t *c, const slm_batch_t *bt, slm_error_t *err)
@@ -510,7 +614,7 @@ static int32_t run_all(slm_context_t *c, const slm_batch_t *bt, const int32_t *p
             c->cells[ub.head + (uint32_t)t] = (kv_cell_t){.pos = ub.pos[t], .seq = ub.seq[t]};
         heads[u] = ub.head;
         sizes[u] = ub.n;
-        ub.n_kv = used_extent(c);
+        ub.n_kv = pad_kv(c, used_extent(c));
         for (int32_t t = 0; t < ub.n; t++)
             ub.n_out += want[i0 + t];
         *rc = run_ubatch(c, &ub, want + i0, row, err);

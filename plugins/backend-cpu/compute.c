@@ -1,10 +1,11 @@
 /* Graph execution on the CPU: checks each node against the op table, sizes the
- * shared scratch, then runs all nodes on the pool with a barrier after each. */
+ * shared scratch, then runs the nodes on the pool with barriers only where needed. */
 #include "config.h"
 
 #include <stdlib.h>
 
 #include "device.h"
+#include "quant.h"
 
 static const cpu_op_def_t *const op_table[SLM_OP_COUNT] = {
     [SLM_OP_GET_ROWS] = &cpu_op_get_rows,
@@ -53,11 +54,18 @@ bool cpu_supports_node(void *dev, const slm_node_t *node)
     return def && def->check(node);
 }
 
-/* Bytes from the tensor's first element to one past its last. */
+/* Bytes from the tensor's first element to one past its last. A block type's
+ * first dimension counts as one packed row of blocks. */
 static bool extent(const slm_tensor_desc_t *t, uint64_t *out)
 {
     uint64_t end = cpu_type_size(t->type);
-    for (int i = 0; i < SLM_MAX_DIMS; i++) {
+    int first = 0;
+    const cpu_qtype_t *q = cpu_qtype_get(t->type);
+    if (q && q->block > 0 && t->ne[0] > 0) {
+        end = (uint64_t)(t->ne[0] / q->block) * q->block_bytes;
+        first = 1;
+    }
+    for (int i = first; i < SLM_MAX_DIMS; i++) {
         if (t->ne[i] == 0) {
             *out = 0;
             return true;
@@ -72,22 +80,34 @@ static bool extent(const slm_tensor_desc_t *t, uint64_t *out)
 }
 
 /* Point data at the buffer when the host left it NULL, and check the tensor fits. */
-static bool resolve(slm_tensor_desc_t *t)
+static bool resolve(slm_tensor_desc_t *t, uintptr_t *lo, uintptr_t *hi)
 {
     const cpu_buffer_t *b = t->buffer;
     uint64_t bytes;
     if (!extent(t, &bytes))
         return false;
-    if (!b)
-        return t->data != NULL || bytes == 0;
-    if (t->offset > b->size || bytes > b->size - t->offset)
+    if (!b && !t->data && bytes != 0)
         return false;
-    if (!t->data)
+    if (b && (t->offset > b->size || bytes > b->size - t->offset))
+        return false;
+    if (b && !t->data)
         t->data = (char *)b->base + t->offset;
+    *lo = (uintptr_t)t->data;
+    *hi = *lo + (uintptr_t)bytes;
     return true;
 }
 
-static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy, size_t *scratch)
+/* What the run loop needs besides the node: whether one thread runs it alone, whether
+ * every thread must meet before it, and the byte ranges it reads and writes. */
+typedef struct node_plan {
+    bool serial;
+    bool barrier;
+    bool scratch;
+    uintptr_t lo[SLM_MAX_SRC + 1], hi[SLM_MAX_SRC + 1];   /* [0]: dst */
+} node_plan_t;
+
+static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy, size_t *scratch,
+                        node_plan_t *np)
 {
     if (!cpu_supports_node(d, src)) {
         cpu_log(SLM_LOG_WARN, "node with op %d: types, shapes or parameters not supported",
@@ -96,12 +116,13 @@ static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy
     }
     memcpy(copy, src, sizeof *copy);
     copy->struct_size = sizeof *copy;
+    memset(np, 0, sizeof *np);
     if (copy->op == SLM_OP_NONE)
         return SLM_OK;
-    if (!resolve(&copy->dst))
+    if (!resolve(&copy->dst, &np->lo[0], &np->hi[0]))
         return SLM_E_INVALID;
     for (int i = 0; i < copy->n_src; i++)
-        if (!resolve(&copy->src[i]))
+        if (!resolve(&copy->src[i], &np->lo[i + 1], &np->hi[i + 1]))
             return SLM_E_INVALID;
     const cpu_op_def_t *def = cpu_op_get(copy->op);
     if (def->scratch) {
@@ -110,8 +131,89 @@ static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy
             return SLM_E_NOMEM;
         if (s > *scratch)
             *scratch = s;
+        np->scratch = s > 0;
     }
     return SLM_OK;
+}
+
+/* Rough work of a node in multiply-adds; below CPU_SERIAL_WORK one thread does it
+ * faster than the pool can split it and meet again. */
+#define CPU_SERIAL_WORK 32768
+
+static uint64_t node_work(const slm_node_t *n)
+{
+    const slm_tensor_desc_t *d = &n->dst;
+    uint64_t out = (uint64_t)cpu_nelements(d);
+    switch (n->op) {
+    case SLM_OP_MUL_MAT:
+        return out * (uint64_t)n->src[0].ne[0];
+    case SLM_OP_OUT_PROD:
+        return out * (uint64_t)n->src[0].ne[1];
+    case SLM_OP_SOFT_MAX:
+    case SLM_OP_ROPE:
+    case SLM_OP_SILU:
+    case SLM_OP_GELU:
+    case SLM_OP_SWIGLU:
+        return out * 8;
+    case SLM_OP_CPY:
+        /* A strided copy (the transposed V cache) walks element by element. */
+        return cpu_rows_packed(&n->src[0]) && cpu_rows_packed(d) ? out : out * 8;
+    default:
+        return out * 2;
+    }
+}
+
+/* Ops whose per-thread results are combined by thread 0 after an internal barrier
+ * read every thread's scratch; they are never worth running alone anyway. */
+static bool must_split(int op)
+{
+    return op == SLM_OP_SUM || op == SLM_OP_CROSS_ENTROPY || op == SLM_OP_ADAMW_STEP;
+}
+
+static bool overlap(uintptr_t alo, uintptr_t ahi, uintptr_t blo, uintptr_t bhi)
+{
+    return alo < bhi && blo < ahi;
+}
+
+/* Whether node b (later) must wait for node a (earlier, since the last barrier):
+ * one writes what the other touches, and they may run on different threads. */
+static bool conflicts(const slm_node_t *na, const node_plan_t *a, const slm_node_t *nb,
+                      const node_plan_t *b)
+{
+    if (a->serial && b->serial)
+        return false;   /* both on thread 0, in order */
+    if (a->scratch && b->scratch)
+        return true;
+    for (int i = 0; i <= nb->n_src; i++)
+        if (overlap(a->lo[0], a->hi[0], b->lo[i], b->hi[i]))
+            return true;
+    for (int i = 1; i <= na->n_src; i++)
+        if (overlap(b->lo[0], b->hi[0], a->lo[i], a->hi[i]))
+            return true;
+    return false;
+}
+
+/* Barriers only where a dependency crosses threads: independent nodes (the q, k, v
+ * projections; gate and up) run back to back, and small ones stay on thread 0. */
+static void plan_barriers(cpu_device_t *d, size_t n_nodes)
+{
+    int nth = cpu_pool_size(d->pool);
+    size_t group = 0;   /* first node since the last barrier */
+    for (size_t i = 0; i < n_nodes; i++) {
+        const slm_node_t *n = &d->nodes[i];
+        node_plan_t *p = &d->plans[i];
+        p->barrier = false;
+        if (n->op == SLM_OP_NONE)
+            continue;
+        p->serial = nth > 1 && !must_split(n->op) && node_work(n) < CPU_SERIAL_WORK;
+        for (size_t j = group; j < i; j++) {
+            if (d->nodes[j].op != SLM_OP_NONE && conflicts(&d->nodes[j], &d->plans[j], n, p)) {
+                p->barrier = true;
+                group = i;
+                break;
+            }
+        }
+    }
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t align)
@@ -133,22 +235,41 @@ typedef struct graph_job {
     atomic_int status;
 } graph_job_t;
 
+/* Every thread walks the same nodes and meets at the same barriers; a failure is
+ * recorded and reported, never a reason to leave early (the others would wait). */
 static void run_graph(void *arg, int ith, int nth)
 {
     graph_job_t *job = arg;
     cpu_device_t *d = job->dev;
     for (size_t i = 0; i < job->n_nodes; i++) {
         const slm_node_t *node = &d->nodes[i];
+        const node_plan_t *p = &d->plans[i];
         if (node->op == SLM_OP_NONE)
             continue;
-        cpu_op_ctx_t c = {.node = node, .ith = ith, .nth = nth, .pool = d->pool,
-                          .scratch = d->scratch, .status = &job->status};
+        if (p->barrier)
+            cpu_pool_barrier(d->pool);
+        if (p->serial && ith != 0)
+            continue;
+        cpu_op_ctx_t c = {.node = node, .ith = p->serial ? 0 : ith, .nth = p->serial ? 1 : nth,
+                          .pool = p->serial ? NULL : d->pool, .scratch = d->scratch,
+                          .status = &job->status};
         cpu_op_get(node->op)->run(&c);
-        cpu_pool_barrier(d->pool);
-        /* Every thread reads the same value after the barrier, so all stop together. */
-        if (atomic_load(&job->status) != 0)
-            return;
     }
+}
+
+static int reserve(cpu_device_t *d, size_t n_nodes)
+{
+    if (n_nodes <= d->nodes_cap)
+        return SLM_OK;
+    size_t nb = d->nodes_cap * sizeof(slm_node_t), pb = d->nodes_cap * sizeof(node_plan_t);
+    void *np = d->nodes, *pp = d->plans;
+    int rc = grow(&np, &nb, n_nodes * sizeof(slm_node_t), 64);
+    d->nodes = np;
+    if (rc == SLM_OK)
+        rc = grow(&pp, &pb, n_nodes * sizeof(node_plan_t), 64);
+    d->plans = pp;
+    d->nodes_cap = rc == SLM_OK ? n_nodes : 0;
+    return rc;
 }
 
 int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
@@ -158,20 +279,17 @@ int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
         return SLM_E_INVALID;
     if (n_nodes == 0)
         return SLM_OK;
-    size_t cap_bytes = d->nodes_cap * sizeof(slm_node_t);
-    void *np = d->nodes;
-    if (grow(&np, &cap_bytes, n_nodes * sizeof(slm_node_t), 64) != SLM_OK)
+    if (reserve(d, n_nodes) != SLM_OK)
         return SLM_E_NOMEM;
-    d->nodes = np;
-    d->nodes_cap = cap_bytes / sizeof(slm_node_t);
     size_t scratch = 0;
     for (size_t i = 0; i < n_nodes; i++) {
-        int rc = prepare_node(d, nodes[i], &d->nodes[i], &scratch);
+        int rc = prepare_node(d, nodes[i], &d->nodes[i], &scratch, &d->plans[i]);
         if (rc != SLM_OK)
             return rc;
     }
     if (grow(&d->scratch, &d->scratch_size, scratch, 64) != SLM_OK)
         return SLM_E_NOMEM;
+    plan_barriers(d, n_nodes);
     graph_job_t job = {.dev = d, .n_nodes = n_nodes};
     atomic_init(&job.status, 0);
     cpu_pool_run(d->pool, run_graph, &job);

@@ -62,6 +62,10 @@ const char *cpu_missing_feature(void)
     if (!__builtin_cpu_supports("avx512dq"))
         return "avx512dq";
 #endif
+#ifdef __AVX512VNNI__
+    if (!__builtin_cpu_supports("avx512vnni"))
+        return "avx512_vnni";
+#endif
 #ifdef __AVX2__
     if (!__builtin_cpu_supports("avx2"))
         return "avx2";
@@ -201,6 +205,7 @@ void cpu_device_close(void *dev)
     cpu_pool_free(d->pool);
     free(d->scratch);
     free(d->nodes);
+    free(d->plans);
     free(d);
 }
 

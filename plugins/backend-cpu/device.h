@@ -10,7 +10,8 @@ typedef struct cpu_device {
     void *scratch;             /* 64-byte aligned, grown on demand */
     size_t scratch_size;
     slm_node_t *nodes;         /* copies of the nodes being run, data pointers resolved */
-    size_t nodes_cap;
+    struct node_plan *plans;   /* per node: threads and barriers (compute.c) */
+    size_t nodes_cap;          /* of both arrays */
 } cpu_device_t;
 
 /* Host memory handed out as buffers. */

@@ -7,13 +7,25 @@ cpu_matmul_sources = \
 	plugins/backend-cpu/matmul.h \
 	plugins/backend-cpu/matmul.c
 
+# Quantized weight types (contract: quant.h; the table: quant.c).
+cpu_quant_sources = \
+	plugins/backend-cpu/quant.h \
+	plugins/backend-cpu/quant-types.h \
+	plugins/backend-cpu/quant.c \
+	plugins/backend-cpu/quant-legacy.c \
+	plugins/backend-cpu/quant-k.c \
+	plugins/backend-cpu/quant-nf4.c
+
 cpu_backend_sources = \
 	plugins/backend-cpu/cpu.h \
 	plugins/backend-cpu/convert.h \
 	plugins/backend-cpu/device.h \
 	plugins/backend-cpu/threadpool.h \
+	plugins/backend-cpu/vmath.h \
 	plugins/backend-cpu/threadpool.c \
 	plugins/backend-cpu/plugin.c \
+	plugins/backend-cpu/probe.h \
+	plugins/backend-cpu/probe.c \
 	plugins/backend-cpu/device.c \
 	plugins/backend-cpu/compute.c \
 	plugins/backend-cpu/util.c \
@@ -27,7 +39,8 @@ cpu_backend_sources = \
 	plugins/backend-cpu/ops-loss.c \
 	plugins/backend-cpu/ops-reduce.c \
 	plugins/backend-cpu/ops-optim.c \
-	$(cpu_matmul_sources)
+	$(cpu_matmul_sources) \
+	$(cpu_quant_sources)
 
 cpu_backend_ldflags = $(plugin_ldflags) -export-symbols-regex '^slm_plugin_entry$$'
 cpu_backend_libadd = $(PTHREAD_LIBS)
@@ -56,6 +69,16 @@ plugins_backend_cpu_cpu_avx512_la_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_VARIANT_NAME='
 plugins_backend_cpu_cpu_avx512_la_CFLAGS = $(plugin_cflags) $(SLM_AVX512_CFLAGS)
 plugins_backend_cpu_cpu_avx512_la_LDFLAGS = $(cpu_backend_ldflags)
 plugins_backend_cpu_cpu_avx512_la_LIBADD = $(cpu_backend_libadd)
+endif
+
+if BUILD_CPU_AVX512_VNNI
+plugin_LTLIBRARIES += plugins/backend-cpu/cpu-avx512-vnni.la
+plugins_backend_cpu_cpu_avx512_vnni_la_SOURCES = $(cpu_backend_sources)
+plugins_backend_cpu_cpu_avx512_vnni_la_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DCPU_VARIANT_NAME='"cpu-avx512-vnni"'
+plugins_backend_cpu_cpu_avx512_vnni_la_CFLAGS = $(plugin_cflags) $(SLM_AVX512_VNNI_CFLAGS)
+plugins_backend_cpu_cpu_avx512_vnni_la_LDFLAGS = $(cpu_backend_ldflags)
+plugins_backend_cpu_cpu_avx512_vnni_la_LIBADD = $(cpu_backend_libadd)
 endif
 else
 plugin_LTLIBRARIES += plugins/backend-cpu/cpu-generic.la

@@ -5,37 +5,53 @@
 #include <math.h>
 
 #include "cpu.h"
+#include "vmath.h"
 
 /* Row kernel: d = f(a, b; p). d may alias a or b exactly. */
 typedef void (*row_kernel_fn)(float *d, const float *a, const float *b, int64_t n, float p);
 
+/* Chunked loops through a local buffer: d may alias a or b exactly, which the
+ * compiler cannot rule out, and a whole chunk is read before it is written. */
+#define CHUNKED(expr)                                                        \
+    do {                                                                     \
+        float t_[CPU_VW];                                                    \
+        int64_t i = 0;                                                       \
+        for (; i + CPU_VW <= n; i += CPU_VW) {                               \
+            for (int j_ = 0; j_ < CPU_VW; j_++) {                            \
+                int64_t k = i + j_;                                          \
+                t_[j_] = (expr);                                             \
+            }                                                                \
+            memcpy(d + i, t_, sizeof t_);                                    \
+        }                                                                    \
+        for (; i < n; i++) {                                                 \
+            int64_t k = i;                                                   \
+            d[k] = (expr);                                                   \
+        }                                                                    \
+    } while (0)
+
 static void k_add(float *d, const float *a, const float *b, int64_t n, float p)
 {
-    for (int64_t i = 0; i < n; i++)
-        d[i] = a[i] + b[i];
+    CHUNKED(a[k] + b[k]);
 }
 
 static void k_mul(float *d, const float *a, const float *b, int64_t n, float p)
 {
-    for (int64_t i = 0; i < n; i++)
-        d[i] = a[i] * b[i];
+    CHUNKED(a[k] * b[k]);
 }
 
 static void k_scale(float *d, const float *a, const float *b, int64_t n, float p)
 {
-    for (int64_t i = 0; i < n; i++)
-        d[i] = a[i] * p;
+    CHUNKED(a[k] * p);
 }
 
 static inline float silu1(float x)
 {
-    return x / (1.0f + expf(-x));
+    return x / (1.0f + cpu_expf(-x));
 }
 
 static void k_silu(float *d, const float *a, const float *b, int64_t n, float p)
 {
-    for (int64_t i = 0; i < n; i++)
-        d[i] = silu1(a[i]);
+    CHUNKED(silu1(a[k]));
 }
 
 static void k_silu_back(float *d, const float *a, const float *b, int64_t n, float p)
@@ -69,8 +85,7 @@ static void k_gelu_back(float *d, const float *a, const float *b, int64_t n, flo
 
 static void k_swiglu(float *d, const float *a, const float *b, int64_t n, float p)
 {
-    for (int64_t i = 0; i < n; i++)
-        d[i] = silu1(a[i]) * b[i];
+    CHUNKED(silu1(a[k]) * b[k]);
 }
 
 /* ---- checks ---- */

@@ -1,13 +1,24 @@
-/* GET_ROWS (embedding lookup from f32/f16/bf16 tables) and its backward pass, a
- * scatter-add split by columns so threads never write the same element. */
+/* GET_ROWS (embedding lookup from float or quantized tables) and its backward pass,
+ * a scatter-add split by columns so threads never write the same element. */
 #include "config.h"
 
 #include "cpu.h"
+#include "quant-types.h"
+
+/* The table's block type when it has kernels here and whole, packed blocks per row. */
+static const cpu_qtype_t *quant_table(const slm_tensor_desc_t *t)
+{
+    const cpu_qtype_t *q = cpu_qtype_get(t->type);
+    if (!q || q->block <= 0 || t->ne[0] % q->block ||
+        (t->ne[0] > 0 && t->nb[0] != (int64_t)q->block_bytes))
+        return NULL;
+    return q;
+}
 
 static bool check_get_rows(const slm_node_t *n)
 {
     const slm_tensor_desc_t *t = &n->src[0], *ids = &n->src[1], *d = &n->dst;
-    return n->n_src == 2 && cpu_is_float(t->type) && cpu_desc_ok(t, t->type) &&
+    return n->n_src == 2 && (cpu_is_float(t->type) || quant_table(t)) && cpu_desc_ok(t, t->type) &&
            cpu_desc_ok(ids, SLM_TYPE_I32) && cpu_desc_ok(d, SLM_TYPE_F32) && ids->ne[3] == 1 &&
            d->ne[0] == t->ne[0] && d->ne[1] == ids->ne[0] && d->ne[2] == ids->ne[1] &&
            d->ne[3] == ids->ne[2] && t->ne[2] > 0 && t->ne[3] > 0 &&
@@ -33,10 +44,20 @@ static int32_t row_id(const slm_tensor_desc_t *ids, int64_t i0, int64_t i1, int6
     return id;
 }
 
+static size_t scratch_get_rows(const slm_node_t *n, int nth)
+{
+    if (!quant_table(&n->src[0]) || n->dst.nb[0] == (int64_t)sizeof(float))
+        return 0;
+    if ((uint64_t)n->dst.ne[0] > SIZE_MAX / 16)
+        return SIZE_MAX;
+    return cpu_scratch_per_thread((size_t)n->dst.ne[0] * sizeof(float), nth);
+}
+
 static void run_get_rows(const cpu_op_ctx_t *c)
 {
     const slm_node_t *n = c->node;
     const slm_tensor_desc_t *t = &n->src[0], *ids = &n->src[1], *d = &n->dst;
+    const cpu_qtype_t *q = quant_table(t);
     int64_t r0, r1;
     cpu_split(cpu_nrows(d), c->ith, c->nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
@@ -51,6 +72,14 @@ static void run_get_rows(const cpu_op_ctx_t *c)
             continue;
         }
         const char *trow = cpu_row(t, id, i2 % t->ne[2], i3 % t->ne[3]);
+        if (q) {
+            float *buf = d->nb[0] == (int64_t)sizeof(float)
+                ? NULL : cpu_thread_scratch(c, (size_t)d->ne[0] * sizeof(float));
+            float *out = cpu_row_out(d, drow, buf);
+            q->dequantize_row(trow, out, d->ne[0]);
+            cpu_row_flush(d, drow, buf, out);
+            continue;
+        }
         if (d->nb[0] == (int64_t)sizeof(float)) {
             cpu_row_to_f32(t->type, trow, t->nb[0], (float *)(void *)drow, d->ne[0]);
             continue;
@@ -103,5 +132,5 @@ static void run_get_rows_back(const cpu_op_ctx_t *c)
     }
 }
 
-const cpu_op_def_t cpu_op_get_rows = {check_get_rows, NULL, run_get_rows};
+const cpu_op_def_t cpu_op_get_rows = {check_get_rows, scratch_get_rows, run_get_rows};
 const cpu_op_def_t cpu_op_get_rows_back = {check_get_rows_back, NULL, run_get_rows_back};

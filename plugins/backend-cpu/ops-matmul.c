@@ -1,14 +1,26 @@
-/* MUL_MAT (any float weight x f32, batch broadcast) and OUT_PROD, the product its
- * backward pass needs. Strided operands are packed into the kernel layout first. */
+/* MUL_MAT (float or quantized weights x f32, batch broadcast) and OUT_PROD, the
+ * product its backward pass needs. Strided operands are packed into the kernel
+ * layout first; quantized weights meet activations converted once to their blocks. */
 #include "config.h"
 
 #include "cpu.h"
 #include "matmul.h"
+#include "quant-types.h"
+
+/* The quantized-weight kernels when A has a block type with whole blocks per row. */
+static const cpu_qtype_t *quant_of(const slm_tensor_desc_t *a)
+{
+    const cpu_qtype_t *q = cpu_qtype_get(a->type);
+    if (!q || q->block <= 0 || q->act_block <= 0 || a->ne[0] % q->block ||
+        a->ne[0] % q->act_block || (a->ne[0] > 0 && a->nb[0] != (int64_t)q->block_bytes))
+        return NULL;
+    return q;
+}
 
 static bool check_mul_mat(const slm_node_t *n)
 {
     const slm_tensor_desc_t *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
-    return n->n_src == 2 && cpu_is_float(a->type) && cpu_desc_ok(a, a->type) &&
+    return n->n_src == 2 && (cpu_is_float(a->type) || quant_of(a)) && cpu_desc_ok(a, a->type) &&
            cpu_desc_ok(b, SLM_TYPE_F32) && cpu_desc_ok(d, SLM_TYPE_F32) &&
            a->ne[0] == b->ne[0] && d->ne[0] == a->ne[1] && d->ne[1] == b->ne[1] &&
            d->ne[2] == b->ne[2] && d->ne[3] == b->ne[3] && a->ne[2] > 0 && a->ne[3] > 0 &&
@@ -47,8 +59,67 @@ static bool mm_plan(const slm_node_t *n, mm_layout_t *L)
            add_region(&L->total, L->temp_c ? bd : 0, &L->c_off);
 }
 
+/* ---- quantized weights ----
+ * Scratch: every column of B converted to act blocks (act_off), then one f32 row
+ * per thread for columns that are not packed (row_off), then C when its rows are
+ * not packed (c_off). */
+typedef struct mq_layout {
+    size_t act_row, act_off, row_off, row_bytes, c_off, total;
+    bool temp_c;
+    bool gemm;                 /* prompt-sized: dequantized rows through the f32 GEMM */
+    size_t dq_off, dq_bytes;   /* per thread: MQ_DQ_ROWS dequantized rows */
+} mq_layout_t;
+
+/* From this many columns on, expanding a block of weight rows to f32 once and
+ * running the register-blocked f32 GEMM over all columns beats int8 dot products,
+ * whose per-block scaling costs as much as the products themselves. */
+#define MQ_GEMM_MIN_N 16
+#define MQ_DQ_ROWS 128
+
+static bool mq_gemm_plan(const slm_node_t *n, int nth, mq_layout_t *L)
+{
+    const slm_tensor_desc_t *a = &n->src[0], *d = &n->dst;
+    L->gemm = true;
+    L->total = 0;
+    L->temp_c = false;
+    if ((uint64_t)a->ne[0] > SIZE_MAX / (4 * MQ_DQ_ROWS) / 64)
+        return false;
+    L->dq_bytes = (size_t)a->ne[0] * 4 * MQ_DQ_ROWS;
+    size_t all = cpu_scratch_per_thread(L->dq_bytes, nth);
+    return all != SIZE_MAX && d->nb[1] % (int64_t)sizeof(float) == 0 &&
+           add_region(&L->total, all, &L->dq_off);
+}
+
+static bool mq_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, mq_layout_t *L)
+{
+    const slm_tensor_desc_t *b = &n->src[1], *d = &n->dst;
+    if (b->ne[1] >= MQ_GEMM_MIN_N && cpu_rows_packed(b) && cpu_rows_packed(d) &&
+        d->nb[1] % (int64_t)sizeof(float) == 0 && b->nb[1] % (int64_t)sizeof(float) == 0)
+        return mq_gemm_plan(n, nth, L);
+    L->gemm = false;
+    uint64_t cols = (uint64_t)cpu_nrows(b), K = (uint64_t)b->ne[0], act, rows, cb;
+    if (K > SIZE_MAX / 64 || (uint64_t)q->act_block_bytes > SIZE_MAX / 64)
+        return false;
+    L->act_row = cpu_qtype_act_row_bytes(q, (int64_t)K);
+    L->row_bytes = (size_t)K * sizeof(float);
+    L->temp_c = !cpu_rows_packed(d) || d->nb[1] % (int64_t)sizeof(float) != 0;
+    L->total = 0;
+    if (__builtin_mul_overflow(cols, (uint64_t)L->act_row, &act) ||
+        __builtin_mul_overflow((uint64_t)cpu_align64(L->row_bytes), (uint64_t)nth, &rows) ||
+        __builtin_mul_overflow((uint64_t)cpu_nelements(d), 4u, &cb))
+        return false;
+    return add_region(&L->total, act, &L->act_off) &&
+           add_region(&L->total, cpu_rows_packed(b) ? 0 : rows, &L->row_off) &&
+           add_region(&L->total, L->temp_c ? cb : 0, &L->c_off);
+}
+
 static size_t scratch_mul_mat(const slm_node_t *n, int nth)
 {
+    const cpu_qtype_t *q = quant_of(&n->src[0]);
+    if (q) {
+        mq_layout_t Q;
+        return mq_plan(n, nth, q, &Q) ? Q.total : SIZE_MAX;
+    }
     mm_layout_t L;
     return mm_plan(n, &L) ? L.total : SIZE_MAX;
 }
@@ -116,10 +187,166 @@ static void copy_out(const cpu_op_ctx_t *c, const char *tmp)
     }
 }
 
+/* This thread's share of B's columns, converted to the weight type's act blocks. */
+static void mq_convert(const cpu_op_ctx_t *c, const cpu_qtype_t *q, const mq_layout_t *L)
+{
+    const slm_tensor_desc_t *b = &c->node->src[1];
+    float *buf = (float *)(void *)(c->scratch + L->row_off +
+                                   (size_t)c->ith * cpu_align64(L->row_bytes));
+    int64_t r0, r1;
+    cpu_split(cpu_nrows(b), c->ith, c->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        cpu_unravel_row(b, r, &i1, &i2, &i3);
+        const float *x = cpu_row_in(b, cpu_row(b, i1, i2, i3), buf);
+        q->quantize_act(x, c->scratch + L->act_off + (size_t)r * L->act_row, b->ne[0]);
+    }
+}
+
+/* One slice's product over rows [m0, m1) x columns [n0, n1): 4 x 4 tiles, columns
+ * taken in chunks so that their act blocks stay in cache while the rows stream. */
+typedef struct mq_slice {
+    const char *a;             /* weight row 0 of the slice */
+    size_t a_row;
+    const char *act;           /* converted column 0 of the slice */
+    size_t act_row;
+    float *c;                  /* C column 0 of the slice */
+    size_t c_col;              /* floats between C columns */
+    int64_t K;
+} mq_slice_t;
+
+#define MQ_COL_CHUNK 64
+
+static void mq_range(const cpu_qtype_t *q, const mq_slice_t *s, int64_t m0, int64_t m1,
+                     int64_t n0, int64_t n1)
+{
+    for (int64_t nc = n0; nc < n1; nc += MQ_COL_CHUNK) {
+        int64_t ne = nc + MQ_COL_CHUNK < n1 ? nc + MQ_COL_CHUNK : n1;
+        for (int64_t m = m0; m < m1; m += 4) {
+            int nr = (int)(m1 - m < 4 ? m1 - m : 4);
+            const char *w = s->a + (size_t)m * s->a_row;
+            for (int64_t j = nc; j < ne; j += 4) {
+                int cols = (int)(ne - j < 4 ? ne - j : 4);
+                const char *x = s->act + (size_t)j * s->act_row;
+                float *out = s->c + (size_t)j * s->c_col + (size_t)m;
+                if (q->dot_tile) {
+                    q->dot_tile(s->K, w, s->a_row, x, s->act_row, out, s->c_col, nr, cols);
+                    continue;
+                }
+                for (int jj = 0; jj < cols; jj++)
+                    for (int i = 0; i < nr; i++)
+                        out[(size_t)jj * s->c_col + (size_t)i] =
+                            q->vec_dot(s->K, w + (size_t)i * s->a_row, x + (size_t)jj * s->act_row);
+            }
+        }
+    }
+}
+
+static void mq_slice(const cpu_op_ctx_t *c, const mq_layout_t *L, char *cbase, size_t c_nb1,
+                     size_t c_nb2, size_t c_nb3, int64_t s, mq_slice_t *out)
+{
+    const slm_tensor_desc_t *a = &c->node->src[0], *b = &c->node->src[1];
+    int64_t i2 = s % b->ne[2], i3 = s / b->ne[2];
+    int64_t a2 = i2 / (b->ne[2] / a->ne[2]), a3 = i3 / (b->ne[3] / a->ne[3]);
+    *out = (mq_slice_t){
+        .a = (const char *)a->data + a2 * a->nb[2] + a3 * a->nb[3],
+        .a_row = (size_t)a->nb[1],
+        .act = c->scratch + L->act_off + (size_t)(s * b->ne[1]) * L->act_row,
+        .act_row = L->act_row,
+        .c = (float *)(void *)(cbase + (size_t)i2 * c_nb2 + (size_t)i3 * c_nb3),
+        .c_col = c_nb1 / sizeof(float),
+        .K = a->ne[0],
+    };
+}
+
+/* Prompt-sized products: this thread's rows of every slice, MQ_DQ_ROWS at a time,
+ * expanded to f32 and multiplied by all columns with the f32 GEMM. */
+static void run_mul_mat_q_gemm(const cpu_op_ctx_t *c, const cpu_qtype_t *q, const mq_layout_t *L)
+{
+    const slm_tensor_desc_t *a = &c->node->src[0], *b = &c->node->src[1], *d = &c->node->dst;
+    float *rows = (float *)(void *)(c->scratch + L->dq_off + (size_t)c->ith * cpu_align64(L->dq_bytes));
+    int64_t M = a->ne[1], K = a->ne[0], units = (M + 3) / 4;
+    int64_t per = (units + c->nth - 1) / c->nth, m0 = 4 * per * c->ith;
+    int64_t m1 = 4 * per * (c->ith + 1) < M ? 4 * per * (c->ith + 1) : M;
+    for (int64_t s = 0; s < b->ne[2] * b->ne[3]; s++) {
+        int64_t i2 = s % b->ne[2], i3 = s / b->ne[2];
+        const char *aslice = (const char *)a->data + i2 / (b->ne[2] / a->ne[2]) * a->nb[2] +
+                             i3 / (b->ne[3] / a->ne[3]) * a->nb[3];
+        for (int64_t m = m0; m < m1; m += MQ_DQ_ROWS) {
+            int64_t rows_n = m1 - m < MQ_DQ_ROWS ? m1 - m : MQ_DQ_ROWS;
+            for (int64_t r = 0; r < rows_n; r++)
+                q->dequantize_row(aslice + (m + r) * a->nb[1], rows + r * K, K);
+            cpu_gemm_args_t g = {
+                .a_type = SLM_TYPE_F32,
+                .a = rows,
+                .a_row_bytes = (size_t)K * sizeof(float),
+                .b = (const float *)(const void *)((const char *)b->data + i2 * b->nb[2] + i3 * b->nb[3]),
+                .b_col_bytes = (size_t)b->nb[1],
+                .c = (float *)(void *)((char *)d->data + i2 * d->nb[2] + i3 * d->nb[3]) + m,
+                .c_col_bytes = (size_t)d->nb[1],
+                .K = K, .M = rows_n, .N = b->ne[1],
+            };
+            cpu_mul_mat_2d(&g, 0, 1);
+        }
+    }
+}
+
+static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
+{
+    const slm_tensor_desc_t *b = &c->node->src[1], *d = &c->node->dst;
+    mq_layout_t L;
+    if (!mq_plan(c->node, c->nth, q, &L)) {
+        cpu_fail(c, SLM_E_NOMEM);
+        return;
+    }
+    if (L.gemm) {
+        run_mul_mat_q_gemm(c, q, &L);
+        return;
+    }
+    mq_convert(c, q, &L);
+    cpu_pool_barrier(c->pool);
+    char *cbase = L.temp_c ? c->scratch + L.c_off : d->data;
+    size_t nb1 = L.temp_c ? (size_t)d->ne[0] * 4 : (size_t)d->nb[1];
+    size_t nb2 = L.temp_c ? nb1 * (size_t)d->ne[1] : (size_t)d->nb[2];
+    size_t nb3 = L.temp_c ? nb2 * (size_t)d->ne[2] : (size_t)d->nb[3];
+    int64_t slices = b->ne[2] * b->ne[3], M = d->ne[0], N = d->ne[1];
+    bool by_slice = c->nth > 1 && (slices >= 4 * c->nth || slices % c->nth == 0);
+    mq_slice_t sl;
+    if (by_slice) {
+        int64_t s0, s1;
+        cpu_split(slices, c->ith, c->nth, &s0, &s1);
+        for (int64_t s = s0; s < s1; s++) {
+            mq_slice(c, &L, cbase, nb1, nb2, nb3, s, &sl);
+            mq_range(q, &sl, 0, M, 0, N);
+        }
+    } else {
+        /* Rows in groups of four per thread; columns only when rows are too few. */
+        bool by_rows = M >= 4 * (int64_t)c->nth || N < c->nth;
+        int64_t units = by_rows ? (M + 3) / 4 : N, per = (units + c->nth - 1) / c->nth;
+        int64_t u0 = per * c->ith, u1 = u0 + per < units ? u0 + per : units;
+        for (int64_t s = 0; s < slices && u0 < u1; s++) {
+            mq_slice(c, &L, cbase, nb1, nb2, nb3, s, &sl);
+            if (by_rows)
+                mq_range(q, &sl, 4 * u0, 4 * u1 < M ? 4 * u1 : M, 0, N);
+            else
+                mq_range(q, &sl, 0, M, u0, u1);
+        }
+    }
+    if (!L.temp_c)
+        return;
+    cpu_pool_barrier(c->pool);
+    copy_out(c, c->scratch + L.c_off);
+}
+
 static void run_mul_mat(const cpu_op_ctx_t *c)
 {
     const slm_node_t *n = c->node;
     const slm_tensor_desc_t *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
+    const cpu_qtype_t *q = quant_of(a);
+    if (q) {
+        run_mul_mat_q(c, q);
+        return;
+    }
     mm_layout_t L;
     if (!mm_plan(n, &L)) {
         cpu_fail(c, SLM_E_NOMEM);

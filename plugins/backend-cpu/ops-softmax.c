@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "cpu.h"
+#include "vmath.h"
 
 static bool check_soft_max(const slm_node_t *n)
 {
@@ -40,24 +41,68 @@ static size_t scratch_sm(const slm_node_t *n, int nth)
     return cpu_scratch_per_thread(row_bytes(n), nth);
 }
 
-/* d = softmax(v) in place-safe form; v already holds scaled, masked logits. */
-static void softmax_row(float *d, const float *v, int64_t n)
+static float max_f32(const float *v, int64_t n)
 {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        mx = v[i] > mx ? v[i] : mx;
+    enum { ACC = 16 };
+    float m[ACC];
+    for (int j = 0; j < ACC; j++)
+        m[j] = -INFINITY;
+    int64_t i = 0;
+    for (; i + ACC <= n; i += ACC)
+        for (int j = 0; j < ACC; j++)
+            m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
+    for (; i < n; i++)
+        m[0] = v[i] > m[0] ? v[i] : m[0];
+    float mx = m[0];
+    for (int j = 1; j < ACC; j++)
+        mx = m[j] > mx ? m[j] : mx;
+    return mx;
+}
+
+/* bx = px * scale + pm (pm may be NULL); px may be bx itself. */
+static void scale_add(float *bx, const float *px, const float *pm, float scale, int64_t n)
+{
+    enum { W = 16 };
+    float t[W];   /* whole chunks are read before written: px == bx is fine */
+    int64_t i = 0;
+    if (pm) {
+        for (; i + W <= n; i += W) {
+            for (int j = 0; j < W; j++)
+                t[j] = px[i + j] * scale + pm[i + j];
+            memcpy(bx + i, t, sizeof t);
+        }
+    } else {
+        for (; i + W <= n; i += W) {
+            for (int j = 0; j < W; j++)
+                t[j] = px[i + j] * scale;
+            memcpy(bx + i, t, sizeof t);
+        }
+    }
+    for (; i < n; i++)
+        bx[i] = px[i] * scale + (pm ? pm[i] : 0.0f);
+}
+
+/* d = softmax(v) in place-safe form; v already holds scaled, masked logits. */
+static void softmax_row(float *restrict d, const float *restrict v, int64_t n)
+{
+    float mx = max_f32(v, n);
     if (mx == -INFINITY) {
         memset(d, 0, (size_t)n * sizeof(float));
         return;
     }
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        float e = expf(v[i] - mx);
-        d[i] = e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++)
+    /* Fixed-length inner loops: -O2's cost model vectorises only those. */
+    enum { W = 16 };
+    int64_t i = 0;
+    for (; i + W <= n; i += W)
+        for (int j = 0; j < W; j++)
+            d[i + j] = cpu_expf(v[i + j] - mx);
+    for (; i < n; i++)
+        d[i] = cpu_expf(v[i] - mx);
+    float inv = 1.0f / cpu_sum_f32(d, n);
+    for (i = 0; i + W <= n; i += W)
+        for (int j = 0; j < W; j++)
+            d[i + j] *= inv;
+    for (; i < n; i++)
         d[i] *= inv;
 }
 
@@ -83,8 +128,7 @@ static void run_soft_max(const cpu_op_ctx_t *c)
         char *drow = cpu_row(dst, i1, i2, i3);
         float *pd = cpu_row_out(dst, drow, bd);
         /* v goes into bx (px may be bx already: same element read before written). */
-        for (int64_t i = 0; i < ne0; i++)
-            bx[i] = px[i] * scale + (pm ? pm[i] : 0.0f);
+        scale_add(bx, px, pm, scale, ne0);
         if (causal)
             for (int64_t i = (n_past + i1 + 1 > 0 ? n_past + i1 + 1 : 0); i < ne0; i++)
                 bx[i] = -INFINITY;

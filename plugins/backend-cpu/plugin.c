@@ -4,6 +4,7 @@
 
 #include "cpu.h"
 #include "device.h"
+#include "probe.h"
 
 const slm_host_t *cpu_host;
 
@@ -48,6 +49,12 @@ static const slm_plugin_descriptor_t *cpu_entry(const slm_host_t *host, uint32_t
     const char *missing = cpu_missing_feature();
     if (missing) {
         cpu_log(SLM_LOG_ERROR, "this CPU lacks %s, which this build needs", missing);
+        return NULL;
+    }
+    char why[160];
+    const char *fault = cpu_probe_isa(why, sizeof why);
+    if (fault) {
+        cpu_log(SLM_LOG_WARN, "%s: %s", CPU_VARIANT_NAME, fault);
         return NULL;
     }
     return &cpu_descriptor;

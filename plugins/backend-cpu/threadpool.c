@@ -1,31 +1,44 @@
-/* Persistent worker threads for the CPU backend: workers spin briefly (nodes follow
- * each other fast) and then sleep on a condition variable so idle pools cost nothing. */
+/* Persistent worker threads for the CPU backend. A waiting thread spins for a short,
+ * time-bounded while, yields, then sleeps (futex on Linux) so a loaded machine is not starved. */
 #include "config.h"
 
+#include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #include "threadpool.h"
 
-/* Rough bound of a few tens of microseconds before a waiting thread sleeps. */
-#define CPU_SPIN_ITERS 4000
 #define CPU_MAX_THREADS 512
+/* Decode nodes take a few microseconds each: a partner usually arrives well within
+ * this. Past it the partner is most likely preempted, and burning the core it may
+ * be queued on only delays it, so the waiter yields and then sleeps. */
+static long CPU_SPIN_NS = 30000, CPU_YIELD_NS = 200000;
 
 struct cpu_pool {
     int n;
     pthread_t *threads;
-    pthread_mutex_t mu;
-    pthread_cond_t job_cv;
-    pthread_cond_t bar_cv;
     cpu_task_fn fn;
     void *arg;
-    atomic_uint job_gen;
+    /* Each on its own cache line: workers poll job_gen while the barrier counts. */
+    _Alignas(64) atomic_uint job_gen;
     atomic_bool stop;
-    atomic_int bar_count;
-    atomic_uint bar_gen;
+    _Alignas(64) atomic_int bar_count;
+    _Alignas(64) atomic_uint bar_gen;
+    _Alignas(64) atomic_int sleepers;
+#ifndef __linux__
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+#endif
 };
 
 typedef struct worker_arg {
@@ -40,40 +53,92 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Wait until *gen differs from seen: spin, then sleep on cv. */
-static void wait_change(cpu_pool_t *pool, atomic_uint *gen, unsigned seen, pthread_cond_t *cv)
+static int64_t now_ns(void)
 {
-    for (int i = 0; i < CPU_SPIN_ITERS; i++) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Sleep while *w == seen. Callers have announced themselves in pool->sleepers. */
+static void sleep_on(cpu_pool_t *pool, atomic_uint *w, unsigned seen)
+{
+#ifdef __linux__
+    (void)pool;
+    while (atomic_load(w) == seen)
+        syscall(SYS_futex, (unsigned *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&pool->mu);
+    while (atomic_load(w) == seen)
+        pthread_cond_wait(&pool->cv, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
+#endif
+}
+
+static void wake_all(cpu_pool_t *pool, atomic_uint *w)
+{
+#ifdef __linux__
+    (void)pool;
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)w;
+    pthread_mutex_lock(&pool->mu);
+    pthread_cond_broadcast(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+#endif
+}
+
+/* Wait until *gen differs from seen: spin, then yield, then sleep. */
+static void wait_change(cpu_pool_t *pool, atomic_uint *gen, unsigned seen)
+{
+    for (int i = 0; i < 64; i++) {
         if (atomic_load_explicit(gen, memory_order_acquire) != seen)
             return;
         cpu_relax();
     }
-    pthread_mutex_lock(&pool->mu);
-    while (atomic_load_explicit(gen, memory_order_acquire) == seen)
-        pthread_cond_wait(cv, &pool->mu);
-    pthread_mutex_unlock(&pool->mu);
+    int64_t t0 = now_ns(), t;
+    do {
+        for (int i = 0; i < 32; i++) {
+            if (atomic_load_explicit(gen, memory_order_acquire) != seen)
+                return;
+            cpu_relax();
+        }
+        t = now_ns() - t0;
+        if (t > CPU_SPIN_NS)
+            sched_yield();
+    } while (t < CPU_YIELD_NS);
+    /* seq_cst on both sides: either the publisher sees us counted, or we see its
+     * new generation here and do not sleep. */
+    atomic_fetch_add(&pool->sleepers, 1);
+    sleep_on(pool, gen, seen);
+    atomic_fetch_sub(&pool->sleepers, 1);
 }
 
-/* Publish under the mutex so a thread about to sleep cannot miss the change. */
-static void bump(cpu_pool_t *pool, atomic_uint *gen, pthread_cond_t *cv)
+/* Publish a new generation; the futex call is made only when someone sleeps. */
+static void bump(cpu_pool_t *pool, atomic_uint *gen)
 {
+#ifndef __linux__
     pthread_mutex_lock(&pool->mu);
-    atomic_fetch_add_explicit(gen, 1, memory_order_acq_rel);
-    pthread_cond_broadcast(cv);
+#endif
+    atomic_fetch_add(gen, 1);
+#ifndef __linux__
     pthread_mutex_unlock(&pool->mu);
+#endif
+    if (atomic_load(&pool->sleepers) > 0)
+        wake_all(pool, gen);
 }
 
 void cpu_pool_barrier(cpu_pool_t *pool)
 {
-    if (pool->n <= 1)
+    if (!pool || pool->n <= 1)
         return;
     unsigned gen = atomic_load_explicit(&pool->bar_gen, memory_order_acquire);
     if (atomic_fetch_add_explicit(&pool->bar_count, 1, memory_order_acq_rel) == pool->n - 1) {
         atomic_store_explicit(&pool->bar_count, 0, memory_order_relaxed);
-        bump(pool, &pool->bar_gen, &pool->bar_cv);
+        bump(pool, &pool->bar_gen);
         return;
     }
-    wait_change(pool, &pool->bar_gen, gen, &pool->bar_cv);
+    wait_change(pool, &pool->bar_gen, gen);
 }
 
 static void *worker_main(void *p)
@@ -84,7 +149,7 @@ static void *worker_main(void *p)
     free(wa);
     unsigned seen = 0;
     for (;;) {
-        wait_change(pool, &pool->job_gen, seen, &pool->job_cv);
+        wait_change(pool, &pool->job_gen, seen);
         seen = atomic_load_explicit(&pool->job_gen, memory_order_acquire);
         if (atomic_load(&pool->stop))
             return NULL;
@@ -117,19 +182,23 @@ cpu_pool_t *cpu_pool_new(int n_threads)
 {
     if (n_threads <= 0)
         n_threads = cpu_online_cores();
+    if (getenv("XSPIN")) CPU_SPIN_NS = atol(getenv("XSPIN"));
+    if (getenv("XYIELD")) CPU_YIELD_NS = atol(getenv("XYIELD"));
     if (n_threads > CPU_MAX_THREADS)
         n_threads = CPU_MAX_THREADS;
-    cpu_pool_t *pool = calloc(1, sizeof *pool);
-    if (!pool)
+    cpu_pool_t *pool = NULL;
+    if (posix_memalign((void **)&pool, 64, sizeof *pool) != 0)
         return NULL;
+    *pool = (cpu_pool_t){0};
     pool->threads = calloc((size_t)n_threads, sizeof *pool->threads);
     if (!pool->threads) {
         free(pool);
         return NULL;
     }
+#ifndef __linux__
     pthread_mutex_init(&pool->mu, NULL);
-    pthread_cond_init(&pool->job_cv, NULL);
-    pthread_cond_init(&pool->bar_cv, NULL);
+    pthread_cond_init(&pool->cv, NULL);
+#endif
     /* Thread 0 is the caller; a worker that cannot start shrinks the pool. */
     pool->n = 1;
     for (int i = 1; i < n_threads; i++) {
@@ -145,12 +214,13 @@ void cpu_pool_free(cpu_pool_t *pool)
     if (!pool)
         return;
     atomic_store(&pool->stop, true);
-    bump(pool, &pool->job_gen, &pool->job_cv);
+    bump(pool, &pool->job_gen);
     for (int i = 1; i < pool->n; i++)
         pthread_join(pool->threads[i], NULL);
-    pthread_cond_destroy(&pool->bar_cv);
-    pthread_cond_destroy(&pool->job_cv);
+#ifndef __linux__
+    pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
+#endif
     free(pool->threads);
     free(pool);
 }
@@ -168,7 +238,7 @@ void cpu_pool_run(cpu_pool_t *pool, cpu_task_fn fn, void *arg)
     }
     pool->fn = fn;
     pool->arg = arg;
-    bump(pool, &pool->job_gen, &pool->job_cv);
+    bump(pool, &pool->job_gen);
     fn(arg, 0, pool->n);
     cpu_pool_barrier(pool);
 }

@@ -16,7 +16,8 @@ int cpu_pool_size(const cpu_pool_t *pool);
 /* Run fn on all threads and return when every thread has finished it. */
 void cpu_pool_run(cpu_pool_t *pool, cpu_task_fn fn, void *arg);
 
-/* Inside a task: wait until every thread of the pool has reached this point. */
+/* Inside a task: wait until every thread of the pool has reached this point.
+ * NULL (an op run on one thread alone) returns at once. */
 void cpu_pool_barrier(cpu_pool_t *pool);
 
 /* Online cores, at least 1. */

@@ -68,3 +68,97 @@ tests_cpu_backend_generic_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-gen
 tests_cpu_backend_generic_CFLAGS = $(test_cflags)
 tests_cpu_backend_generic_LDADD = $(test_libs)
 endif
+
+# K-quant and NF4 kernels: quant-k.c and quant-nf4.c built once per ISA with their
+# table entries renamed; one program checks every build this CPU can run.
+kq_sources = plugins/backend-cpu/quant-k.c plugins/backend-cpu/quant-nf4.c
+kq_rename = -Dcpu_qtype_q4_k=kq_$(1)_q4_k -Dcpu_qtype_q5_k=kq_$(1)_q5_k \
+	-Dcpu_qtype_q6_k=kq_$(1)_q6_k -Dcpu_qtype_nf4=kq_$(1)_nf4
+check_LTLIBRARIES += tests/cpu/libkq-scalar.la
+tests_cpu_libkq_scalar_la_SOURCES = $(kq_sources)
+tests_cpu_libkq_scalar_la_CFLAGS = $(AM_CFLAGS) $(call kq_rename,scalar)
+check_PROGRAMS += tests/cpu/test-kquants
+TESTS += tests/cpu/test-kquants
+tests_cpu_test_kquants_SOURCES = tests/cpu/test-kquants.c
+tests_cpu_test_kquants_CFLAGS = $(test_cflags)
+tests_cpu_test_kquants_LDADD = tests/cpu/libkq-scalar.la $(test_libs)
+if BUILD_CPU_AVX2
+check_LTLIBRARIES += tests/cpu/libkq-avx2.la
+tests_cpu_libkq_avx2_la_SOURCES = $(kq_sources)
+tests_cpu_libkq_avx2_la_CFLAGS = $(AM_CFLAGS) $(SLM_AVX2_CFLAGS) $(call kq_rename,avx2)
+tests_cpu_test_kquants_CFLAGS += -DKQ_HAVE_AVX2
+tests_cpu_test_kquants_LDADD += tests/cpu/libkq-avx2.la
+endif
+if BUILD_CPU_AVX512
+check_LTLIBRARIES += tests/cpu/libkq-avx512.la
+tests_cpu_libkq_avx512_la_SOURCES = $(kq_sources)
+tests_cpu_libkq_avx512_la_CFLAGS = $(AM_CFLAGS) $(SLM_AVX512_CFLAGS) $(call kq_rename,avx512)
+tests_cpu_test_kquants_CFLAGS += -DKQ_HAVE_AVX512
+tests_cpu_test_kquants_LDADD += tests/cpu/libkq-avx512.la
+endif
+if BUILD_CPU_AVX512_VNNI
+check_LTLIBRARIES += tests/cpu/libkq-avx512vnni.la
+tests_cpu_libkq_avx512vnni_la_SOURCES = $(kq_sources)
+tests_cpu_libkq_avx512vnni_la_CFLAGS = $(AM_CFLAGS) $(SLM_AVX512_VNNI_CFLAGS) \
+	$(call kq_rename,avx512vnni)
+tests_cpu_test_kquants_CFLAGS += -DKQ_HAVE_AVX512VNNI
+tests_cpu_test_kquants_LDADD += tests/cpu/libkq-avx512vnni.la
+endif
+
+# Quantized-weight kernels (quant-legacy.c and the op layer), one program per
+# variant this configuration builds; a variant this CPU cannot run skips.
+cpu_quant_test_sources = \
+	tests/cpu/quant-ops.c \
+	tests/cpu/backend-harness.c \
+	tests/cpu/backend-harness.h
+if HOST_X86_64
+check_PROGRAMS += tests/cpu/quant-x86-64
+TESTS += tests/cpu/quant-x86-64
+tests_cpu_quant_x86_64_SOURCES = $(cpu_quant_test_sources)
+tests_cpu_quant_x86_64_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-x86-64"' \
+	-DCPU_TEST_FEATURES='"sse2"'
+tests_cpu_quant_x86_64_CFLAGS = $(test_cflags)
+tests_cpu_quant_x86_64_LDADD = $(test_libs)
+if BUILD_CPU_AVX2
+check_PROGRAMS += tests/cpu/quant-avx2
+TESTS += tests/cpu/quant-avx2
+tests_cpu_quant_avx2_SOURCES = $(cpu_quant_test_sources)
+tests_cpu_quant_avx2_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-avx2"' \
+	-DCPU_TEST_FEATURES='"avx2 fma f16c"'
+tests_cpu_quant_avx2_CFLAGS = $(test_cflags)
+tests_cpu_quant_avx2_LDADD = $(test_libs)
+endif
+if BUILD_CPU_AVX512
+check_PROGRAMS += tests/cpu/quant-avx512
+TESTS += tests/cpu/quant-avx512
+tests_cpu_quant_avx512_SOURCES = $(cpu_quant_test_sources)
+tests_cpu_quant_avx512_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-avx512"' \
+	-DCPU_TEST_FEATURES='"avx512f avx512bw avx512vl avx512dq avx2 fma f16c"'
+tests_cpu_quant_avx512_CFLAGS = $(test_cflags)
+tests_cpu_quant_avx512_LDADD = $(test_libs)
+endif
+if BUILD_CPU_AVX512_VNNI
+check_PROGRAMS += tests/cpu/quant-avx512-vnni
+TESTS += tests/cpu/quant-avx512-vnni
+tests_cpu_quant_avx512_vnni_SOURCES = $(cpu_quant_test_sources)
+tests_cpu_quant_avx512_vnni_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-avx512-vnni"' \
+	-DCPU_TEST_FEATURES='"avx512f avx512bw avx512vl avx512dq avx512_vnni avx2 fma f16c"'
+tests_cpu_quant_avx512_vnni_CFLAGS = $(test_cflags)
+tests_cpu_quant_avx512_vnni_LDADD = $(test_libs)
+endif
+else
+check_PROGRAMS += tests/cpu/quant-generic
+TESTS += tests/cpu/quant-generic
+tests_cpu_quant_generic_SOURCES = $(cpu_quant_test_sources)
+tests_cpu_quant_generic_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-generic"' \
+	-DCPU_TEST_FEATURES='""'
+tests_cpu_quant_generic_CFLAGS = $(test_cflags)
+tests_cpu_quant_generic_LDADD = $(test_libs)
+endif
+
+# CPU feature names (core/registry/cpu_features.c) against /proc/cpuinfo.
+check_PROGRAMS += tests/cpu/cpu-features
+TESTS += tests/cpu/cpu-features
+tests_cpu_cpu_features_SOURCES = tests/cpu/cpu-features.c
+tests_cpu_cpu_features_CFLAGS = $(test_cflags)
+tests_cpu_cpu_features_LDADD = $(test_libs)

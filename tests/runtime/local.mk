@@ -23,3 +23,11 @@ tests_runtime_test_model_llama2c_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DMODEL_REL='"llama2c/stories260K.bin"' -DSKIP_UNLESS_READABLE
 tests_runtime_test_model_llama2c_CFLAGS = $(tests_runtime_test_model_CFLAGS)
 tests_runtime_test_model_llama2c_LDADD = $(tests_runtime_test_model_LDADD)
+
+# The decode fast paths (kept graphs, padded attention, thread counts) against
+# plain runs of stories260K.
+check_PROGRAMS += tests/runtime/test-decode-reuse
+TESTS += tests/runtime/test-decode-reuse
+tests_runtime_test_decode_reuse_SOURCES = tests/runtime/test-decode-reuse.c
+tests_runtime_test_decode_reuse_CFLAGS = $(test_cflags)
+tests_runtime_test_decode_reuse_LDADD = $(test_libs) -lm

@@ -1,0 +1,152 @@
+/* Model jobs that write or measure whole model files: quantizing a model (with an
+ * optional before/after evaluation), making a random model of a named shape, and
+ * timing prompt processing and generation as llama-bench does. */
+#ifndef SLMOPS_JOBS_H
+#define SLMOPS_JOBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <slmops/error.h>
+#include <slmops/model.h>
+#include <slmops/registry.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Called as a job advances: `done` of `total` units of work (bytes of tensor data
+ * for quantize/init, chunks for an evaluation), `item` the tensor or stage. */
+typedef void (*slm_job_progress_fn)(void *user, const char *stage, uint64_t done,
+                                    uint64_t total, const char *item);
+
+/* ---- quantize ---- */
+
+/* Tensors whose name matches `pattern` (POSIX extended regex, searched anywhere in
+ * the name, as llama-quantize's --tensor-type) get `type`; the first match wins. */
+typedef struct slm_tensor_type_rule {
+    const char *pattern;
+    int32_t type;
+} slm_tensor_type_rule_t;
+
+typedef struct slm_quantize_params {
+    uint32_t struct_size;
+    int32_t type;                        /* type of the 2-D weights (slm_type_t id) */
+    const slm_tensor_type_rule_t *rules; /* optional per-tensor overrides */
+    size_t n_rules;
+    bool pure;                           /* no output/embedding default: every weight gets `type` */
+    const char *eval_file;               /* optional text: perplexity before/after and KL */
+    int32_t eval_ctx;                    /* tokens per evaluation chunk; 0: 512 */
+    int32_t n_threads;                   /* <= 0: the number of online CPUs */
+    const char *format;                  /* output format plugin; NULL: by OUT's extension */
+    slm_job_progress_fn progress;        /* optional */
+    void *user;
+    const volatile int *cancel;          /* optional: nonzero stops with SLM_E_CANCELLED */
+} slm_quantize_params_t;
+
+/* What happened to one tensor. */
+typedef struct slm_quantize_tensor {
+    char *name;
+    int32_t type_in, type_out;
+    int32_t n_dims;
+    int64_t ne[4];
+    uint64_t bytes_in, bytes_out;
+    char *kept;        /* NULL, or why it did not get the type it asked for */
+} slm_quantize_tensor_t;
+
+typedef struct slm_quantize_report {
+    uint32_t struct_size;
+    int32_t type;                   /* the requested type */
+    int32_t file_type;              /* general.file_type written (LLAMA_FTYPE), -1 none */
+    uint64_t file_bytes_in, file_bytes_out;   /* sizes of the two files */
+    uint64_t data_bytes_in, data_bytes_out;   /* tensor data only */
+    uint64_t n_weights;             /* elements of every tensor */
+    double bpw_in, bpw_out;         /* tensor data bits per element */
+    size_t n_tensors;
+    slm_quantize_tensor_t *tensors; /* in file order */
+    size_t n_kept;                  /* tensors with a `kept` reason */
+    double seconds;                 /* quantizing and writing, evaluation excluded */
+    /* With eval_file: both models scored on the same chunks (llama-perplexity's
+     * method), and the KL divergence of the quantized model's next-token
+     * distribution from the original's, averaged over the scored positions. */
+    bool has_eval;
+    int32_t eval_ctx, eval_chunks;
+    uint64_t eval_scored;
+    double ppl_before, ppl_after;
+    double kld_mean, kld_max;
+    double top1_agree;              /* fraction of positions with the same argmax */
+    double eval_seconds;
+} slm_quantize_report_t;
+
+void slm_quantize_params_default(slm_quantize_params_t *p);
+/* Read in_path with any format plugin, quantize its 2-D weights, write out_path
+ * atomically. Rows the chosen type's block does not divide keep a wider type (see
+ * docs/quantization.md, "Tensors kept in a wider type") and are listed in the
+ * report. out_path may not be in_path; the evaluation text is read and checked
+ * before anything is written, so a refused request leaves no file. An evaluation
+ * that fails after the write (e.g. no backend runs the new types) returns its
+ * error and leaves the complete OUT in place. The report is filled on success
+ * only; free it with slm_quantize_report_free. */
+int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out_path,
+                       const slm_quantize_params_t *p, slm_quantize_report_t *report,
+                       slm_error_t *err);
+void slm_quantize_report_free(slm_quantize_report_t *r);
+
+/* ---- random models of a named shape ---- */
+
+typedef struct slm_init_params {
+    uint32_t struct_size;
+    const char *arch;          /* "llama" */
+    const char *preset;        /* "smollm2-135m", "stories15m" (slm_init_preset_name) */
+    int32_t type;              /* type of the 2-D weights */
+    uint64_t seed;
+    int32_t n_threads;         /* <= 0: the number of online CPUs */
+    const char *format;        /* NULL: by the path's extension */
+    slm_job_progress_fn progress;
+    void *user;
+    const volatile int *cancel;
+} slm_init_params_t;
+
+void slm_init_params_default(slm_init_params_t *p);
+/* Name of preset i, or NULL past the last. */
+const char *slm_init_preset_name(size_t i);
+/* Write a model with the preset's shapes, N(0, 0.02) weights, norms of 1 and a
+ * synthetic SentencePiece-style vocabulary of the preset's size (docs/slmops.1). */
+int slm_model_init_random(slm_registry_t *reg, const char *out_path, const slm_init_params_t *p,
+                          slm_error_t *err);
+
+/* ---- benchmark ---- */
+
+typedef struct slm_bench_params {
+    uint32_t struct_size;
+    int32_t n_prompt;          /* pp test: tokens decoded as one batch; 0: skip */
+    int32_t n_gen;             /* tg test: tokens decoded one at a time; 0: skip */
+    int32_t reps;              /* repetitions of each test; 0: 5 */
+    int32_t n_batch;           /* 0: 512 */
+    uint64_t seed;
+    const volatile int *cancel;
+} slm_bench_params_t;
+
+/* One test's tokens/s over repetitions (a warm-up run is not counted). */
+typedef struct slm_bench_stat {
+    int32_t n_tokens;
+    int32_t reps;
+    double mean, stddev;       /* tokens per second */
+    double mean_ms;
+} slm_bench_stat_t;
+
+typedef struct slm_bench_result {
+    uint32_t struct_size;
+    slm_bench_stat_t pp, tg;
+} slm_bench_result_t;
+
+void slm_bench_params_default(slm_bench_params_t *p);
+/* pp: a fresh context decodes n_prompt random tokens in one batch; tg: a fresh
+ * context decodes BOS and then n_gen tokens, one per decode. */
+int slm_bench_run(slm_model_t *m, const slm_bench_params_t *p, slm_bench_result_t *out,
+                  slm_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,268 @@
+/* `slmops init`: a Llama model with the shapes of a named preset, seeded random
+ * weights and a synthetic vocabulary, for benchmarks and tests. */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <slmops/jobs.h>
+#include <slmops/model-file.h>
+#include <slmops/types.h>
+
+#include "internal/util.h"
+#include "jobs/jobs.h"
+#include "jobs/vocab.h"
+
+typedef struct preset {
+    const char *name;
+    uint32_t n_embd, n_ff, n_layer, n_head, n_head_kv, n_vocab, n_ctx;
+    float rope_base, rms_eps;
+    bool tied;
+} preset_t;
+
+static const preset_t presets[] = {
+    {"smollm2-135m", 576, 1536, 30, 9, 3, 49152, 8192, 100000.0f, 1e-5f, true},
+    {"stories15m", 288, 768, 6, 6, 6, 32000, 256, 10000.0f, 1e-5f, false},
+};
+
+/* Standard deviation of the weights, as a transformer initialisation uses. */
+#define INIT_STD 0.02
+
+typedef struct ijob {
+    slm_registry_t *reg;
+    slm_init_params_t p;
+    const preset_t *ps;
+    slm_model_file_t *mf;
+    void **bufs;
+    size_t n_bufs, cap_bufs;
+    uint64_t done, total;
+    slm_error_t *err;
+} ijob_t;
+
+void slm_init_params_default(slm_init_params_t *p)
+{
+    if (p)
+        *p = (slm_init_params_t){.struct_size = sizeof *p, .arch = "llama",
+                                 .preset = "stories15m", .type = SLM_TYPE_F32, .seed = 42};
+}
+
+const char *slm_init_preset_name(size_t i)
+{
+    return i < SLM__ARRAY_LEN(presets) ? presets[i].name : NULL;
+}
+
+/* splitmix64: one stream per tensor, so the result does not depend on threads. */
+static uint64_t next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double next_unit(uint64_t *s)
+{
+    return ((double)(next_u64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+static uint64_t name_seed(uint64_t seed, const char *name)
+{
+    uint64_t h = 1469598103934665603ull ^ seed;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = (h ^ *c) * 1099511628211ull;
+    return h;
+}
+
+/* Box-Muller, two normals per pair of uniforms. */
+static void fill_normal(float *x, size_t n, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i += 2) {
+        double r = sqrt(-2.0 * log(next_unit(&s))) * INIT_STD, a = 2.0 * M_PI * next_unit(&s);
+        x[i] = (float)(r * cos(a));
+        if (i + 1 < n)
+            x[i + 1] = (float)(r * sin(a));
+    }
+}
+
+static int keep(ijob_t *j, void *buf)
+{
+    if (j->n_bufs == j->cap_bufs) {
+        size_t cap = j->cap_bufs ? 2 * j->cap_bufs : 64;
+        void **nb = realloc(j->bufs, cap * sizeof *nb);
+        if (!nb) {
+            free(buf);
+            return slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "init: out of memory");
+        }
+        j->bufs = nb;
+        j->cap_bufs = cap;
+    }
+    j->bufs[j->n_bufs++] = buf;
+    return SLM_OK;
+}
+
+/* A norm vector of ones (f32), or a matrix [ne0, ne1] of N(0, INIT_STD) values
+ * in the type the quantize policy gives it. */
+static int add_tensor(ijob_t *j, const char *name, int64_t ne0, int64_t ne1, bool is_output)
+{
+    if (j->p.cancel && *j->p.cancel)
+        return slm__fail(j->err, SLM_E_CANCELLED, NULL, -1, "init: cancelled");
+    size_t n = (size_t)ne0 * (size_t)(ne1 ? ne1 : 1);
+    int64_t ne[2] = {ne0, ne1};
+    float *x = malloc(n * sizeof *x);
+    if (!x)
+        return slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "init: out of memory");
+    int rc;
+    if (ne1 == 0) {
+        for (size_t i = 0; i < n; i++)
+            x[i] = 1.0f;
+        if ((rc = keep(j, x)))
+            return rc;
+        rc = slm_model_file_add_tensor(j->mf, name, SLM_TYPE_F32, 1, ne, x, n * sizeof *x,
+                                       SLM_MF_BORROW, j->err);
+    } else {
+        fill_normal(x, n, name_seed(j->p.seed, name));
+        int32_t type = slm__jobs_fit_type(is_output ? slm__jobs_output_type(j->p.type) : j->p.type,
+                                          ne0, NULL, 0);
+        size_t nbytes = slm_type_row_size(type, ne0) * (size_t)ne1;
+        void *q = type == SLM_TYPE_F32 ? x : malloc(nbytes ? nbytes : 1);
+        if (!q) {
+            free(x);
+            return slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "init: out of memory");
+        }
+        rc = q == x ? SLM_OK : slm__jobs_convert(j->reg, SLM_TYPE_F32, x, type, q, ne1, ne0,
+                                                 j->p.n_threads, j->err);
+        if (q != x)
+            free(x);
+        if (rc || (rc = keep(j, q)))
+            return rc;
+        rc = slm_model_file_add_tensor(j->mf, name, type, 2, ne, q, nbytes, SLM_MF_BORROW, j->err);
+    }
+    if (rc < 0)
+        return rc;
+    j->done += n * sizeof(float);
+    if (j->p.progress)
+        j->p.progress(j->p.user, "init", j->done, j->total, name);
+    return SLM_OK;
+}
+
+static int set_u32(ijob_t *j, const char *key, uint32_t v)
+{
+    int rc = slm_model_file_set_value(j->mf, key, SLM_MF_U32, &v, 0, j->err);
+    return rc < 0 ? rc : SLM_OK;
+}
+
+static int set_f32(ijob_t *j, const char *key, float v)
+{
+    int rc = slm_model_file_set_value(j->mf, key, SLM_MF_F32, &v, 0, j->err);
+    return rc < 0 ? rc : SLM_OK;
+}
+
+static int hparams(ijob_t *j)
+{
+    const preset_t *p = j->ps;
+    char name[96];
+    snprintf(name, sizeof name, "%s (random, seed %llu)", p->name, (unsigned long long)j->p.seed);
+    int32_t ft = slm__jobs_file_type(j->p.type);
+    int rc;
+    if ((rc = slm_model_file_set_string(j->mf, "general.architecture", "llama", j->err)) < 0 ||
+        (rc = slm_model_file_set_string(j->mf, "general.name", name, j->err)) < 0 ||
+        (ft >= 0 && (rc = set_u32(j, "general.file_type", (uint32_t)ft))) ||
+        (rc = set_u32(j, "general.quantization_version", 2)) ||
+        (rc = set_u32(j, "llama.context_length", p->n_ctx)) ||
+        (rc = set_u32(j, "llama.embedding_length", p->n_embd)) ||
+        (rc = set_u32(j, "llama.block_count", p->n_layer)) ||
+        (rc = set_u32(j, "llama.feed_forward_length", p->n_ff)) ||
+        (rc = set_u32(j, "llama.rope.dimension_count", p->n_embd / p->n_head)) ||
+        (rc = set_u32(j, "llama.attention.head_count", p->n_head)) ||
+        (rc = set_u32(j, "llama.attention.head_count_kv", p->n_head_kv)) ||
+        (rc = set_f32(j, "llama.attention.layer_norm_rms_epsilon", p->rms_eps)) ||
+        (rc = set_f32(j, "llama.rope.freq_base", p->rope_base)) ||
+        (rc = set_u32(j, "llama.vocab_size", p->n_vocab)))
+        return rc < 0 ? rc : SLM_OK;
+    return slm__jobs_write_vocab(j->mf, p->n_vocab, j->err);
+}
+
+static int layer(ijob_t *j, uint32_t il)
+{
+    const preset_t *p = j->ps;
+    int64_t E = p->n_embd, KV = (int64_t)p->n_embd / p->n_head * p->n_head_kv, F = p->n_ff;
+    const struct { const char *n; int64_t ne0, ne1; } t[] = {
+        {"attn_norm", E, 0}, {"attn_q", E, E},  {"attn_k", E, KV},   {"attn_v", E, KV},
+        {"attn_output", E, E}, {"ffn_norm", E, 0}, {"ffn_gate", E, F}, {"ffn_up", E, F},
+        {"ffn_down", F, E},
+    };
+    char name[64];
+    for (size_t i = 0; i < SLM__ARRAY_LEN(t); i++) {
+        snprintf(name, sizeof name, "blk.%u.%s.weight", il, t[i].n);
+        int rc = add_tensor(j, name, t[i].ne0, t[i].ne1, false);
+        if (rc)
+            return rc;
+    }
+    return SLM_OK;
+}
+
+static uint64_t total_elements(const preset_t *p)
+{
+    uint64_t E = p->n_embd, KV = (uint64_t)p->n_embd / p->n_head * p->n_head_kv, F = p->n_ff;
+    uint64_t per_layer = 2 * E + 2 * E * E + 2 * E * KV + 3 * E * F;
+    return E * p->n_vocab * (p->tied ? 1 : 2) + E + per_layer * p->n_layer;
+}
+
+static int build(ijob_t *j)
+{
+    const preset_t *p = j->ps;
+    j->total = total_elements(p) * sizeof(float);
+    int rc = hparams(j);
+    if (rc || (rc = add_tensor(j, "token_embd.weight", p->n_embd, p->n_vocab, p->tied)))
+        return rc;
+    for (uint32_t il = 0; il < p->n_layer; il++)
+        if ((rc = layer(j, il)))
+            return rc;
+    if ((rc = add_tensor(j, "output_norm.weight", p->n_embd, 0, false)))
+        return rc;
+    return p->tied ? SLM_OK : add_tensor(j, "output.weight", p->n_embd, p->n_vocab, true);
+}
+
+static int check(const slm_init_params_t *p, const preset_t **ps, slm_error_t *err)
+{
+    if (!p->arch || strcmp(p->arch, "llama") != 0)
+        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "init: architecture '%s' is not "
+                         "supported (llama)", p->arch ? p->arch : "(none)");
+    for (size_t i = 0; p->preset && i < SLM__ARRAY_LEN(presets); i++)
+        if (strcmp(p->preset, presets[i].name) == 0)
+            *ps = &presets[i];
+    if (!*ps)
+        return slm__fail(err, SLM_E_NOT_FOUND, NULL, -1, "init: unknown preset '%s' "
+                         "(smollm2-135m, stories15m)", p->preset ? p->preset : "(none)");
+    const slm_type_traits_t *t = slm_type_get_traits(p->type);
+    if (!t || (!t->is_quantized && p->type != SLM_TYPE_F32 && p->type != SLM_TYPE_F16 &&
+               p->type != SLM_TYPE_BF16))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "init: type %d (%s) is not a weight "
+                         "type this build knows", p->type, slm_type_name(p->type));
+    return SLM_OK;
+}
+
+int slm_model_init_random(slm_registry_t *reg, const char *out_path, const slm_init_params_t *p,
+                          slm_error_t *err)
+{
+    if (!reg || !out_path || !p)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "init: NULL argument");
+    ijob_t j = {.reg = reg, .err = err};
+    slm_init_params_default(&j.p);
+    memcpy(&j.p, p, p->struct_size < sizeof j.p ? p->struct_size : sizeof j.p);
+    int rc = check(&j.p, &j.ps, err);
+    if (rc)
+        return rc;
+    j.mf = slm_model_file_new();
+    rc = j.mf ? build(&j) : slm__fail(err, SLM_E_NOMEM, NULL, -1, "init: out of memory");
+    if (rc == SLM_OK)
+        rc = slm_model_file_save(j.mf, reg, out_path, j.p.format, err);
+    slm_model_file_free(j.mf);
+    for (size_t i = 0; i < j.n_bufs; i++)
+        free(j.bufs[i]);
+    free(j.bufs);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* What the job files (quantize, init, bench) share: the rule that picks each
+ * tensor's type, threaded row conversion, and atomic-write helpers. */
+#ifndef SLMOPS_JOBS_INTERNAL_H
+#define SLMOPS_JOBS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <slmops/error.h>
+#include <slmops/jobs.h>
+#include <slmops/model-file.h>
+#include <slmops/registry.h>
+
+/* Whether a tensor is a weight matrix that quantization changes (llama-quantize's
+ * rule: a name ending in "weight", two or more dims, not a norm). */
+bool slm__jobs_is_quantizable(const char *name, int32_t n_dims);
+
+/* The type a quantizable tensor gets: `wanted` (the requested type, or an override)
+ * unless its row length ne0 is not a multiple of that type's block, in which case
+ * the fallback of docs/quantization.md applies; `why` (cap bytes) then says why. */
+int32_t slm__jobs_fit_type(int32_t wanted, int64_t ne0, char *why, size_t cap);
+
+/* llama.cpp's default for the output matrix (or the tied embedding): a wider
+ * type than the bulk of the weights. Returns `requested` when it has none. */
+int32_t slm__jobs_output_type(int32_t requested);
+
+/* LLAMA_FTYPE id for general.file_type, or -1 when the type has none. */
+int32_t slm__jobs_file_type(int32_t type);
+
+/* Convert n_rows rows of ne0 elements from type `src_type` to `dst_type` using up
+ * to n_threads threads. Either type may be f32, f16, bf16 or a quantized type
+ * whose plugin is available. */
+int slm__jobs_convert(slm_registry_t *reg, int32_t src_type, const void *src, int32_t dst_type,
+                      void *dst, int64_t n_rows, int64_t ne0, int n_threads, slm_error_t *err);
+
+/* Tokenize the evaluation text with in's vocabulary; it must hold two chunks. */
+int slm__jobs_eval_tokens(const slm_model_file_t *in, const char *path, int32_t n_ctx,
+                          int32_t **tokens, size_t *n_tokens, slm_error_t *err);
+/* Score the original (in) and the written model (out_path) on the tokens and
+ * fill the evaluation fields of the report. */
+int slm__jobs_eval(slm_registry_t *reg, const slm_model_file_t *in, const char *out_path,
+                   const int32_t *tokens, size_t n_tokens, const slm_quantize_params_t *p,
+                   slm_quantize_report_t *rep, slm_error_t *err);
+
+/* Online CPUs when n <= 0, else n (at most 256). */
+int slm__jobs_threads(int n);
+
+#endif

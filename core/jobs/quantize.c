@@ -1,0 +1,320 @@
+/* The quantize job: read a model with any format plugin, give each weight matrix
+ * its type (docs/quantization.md), write the result atomically, report it. */
+#include "config.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <slmops/jobs.h>
+#include <slmops/log.h>
+#include <slmops/model-file.h>
+#include <slmops/types.h>
+
+#include "internal/util.h"
+#include "jobs/jobs.h"
+
+/* GGUF's general.quantization_version of the current ggml block layouts. */
+#define QUANT_VERSION 2u
+
+typedef struct qjob {
+    slm_registry_t *reg;
+    slm_quantize_params_t p;
+    regex_t *re;
+    size_t n_re;
+    slm_model_file_t *in, *out;
+    void **bufs;               /* converted tensor data, owned until the save */
+    size_t n_bufs;
+    bool has_output;
+    uint64_t done, total;
+    slm_quantize_report_t *rep;
+    slm_error_t *err;
+} qjob_t;
+
+void slm_quantize_params_default(slm_quantize_params_t *p)
+{
+    if (p)
+        *p = (slm_quantize_params_t){.struct_size = sizeof *p, .type = SLM_TYPE_Q8_0};
+}
+
+void slm_quantize_report_free(slm_quantize_report_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        free(r->tensors[i].name);
+        free(r->tensors[i].kept);
+    }
+    free(r->tensors);
+    r->tensors = NULL;
+    r->n_tensors = 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return strcmp(a, b) == 0 || (stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+                                 sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
+
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* A type a weight may be written in: known, and not an integer/f64 type. */
+static int check_type(int32_t type, const char *what, slm_error_t *err)
+{
+    const slm_type_traits_t *t = slm_type_get_traits(type);
+    if (!t || (!t->is_quantized && type != SLM_TYPE_F32 && type != SLM_TYPE_F16 &&
+               type != SLM_TYPE_BF16))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: %s: type %d (%s) is not a "
+                         "weight type this build knows (f32, f16, bf16 or a quantizer "
+                         "plugin's type)", what, type, slm_type_name(type));
+    return SLM_OK;
+}
+
+static int compile_rules(qjob_t *j)
+{
+    if (j->p.n_rules && !j->p.rules)
+        return slm__fail(j->err, SLM_E_INVALID, NULL, -1, "quantize: rules is NULL");
+    j->re = calloc(j->p.n_rules + 1, sizeof *j->re);
+    if (!j->re)
+        return slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "quantize: out of memory");
+    for (size_t i = 0; i < j->p.n_rules; i++) {
+        const slm_tensor_type_rule_t *r = &j->p.rules[i];
+        if (!r->pattern)
+            return slm__fail(j->err, SLM_E_INVALID, NULL, -1, "quantize: rule %zu has no "
+                             "pattern", i + 1);
+        int rc = check_type(r->type, r->pattern, j->err);
+        if (rc)
+            return rc;
+        int e = regcomp(&j->re[i], r->pattern, REG_EXTENDED | REG_NOSUB);
+        if (e) {
+            char msg[128];
+            regerror(e, &j->re[i], msg, sizeof msg);
+            return slm__fail(j->err, SLM_E_INVALID, NULL, -1, "quantize: bad regular "
+                             "expression '%s': %s", r->pattern, msg);
+        }
+        j->n_re++;
+    }
+    return SLM_OK;
+}
+
+/* Metadata are copied in order; the quantization keys are then set. */
+static int copy_value(qjob_t *j, const slm_model_value_t *v)
+{
+    if (v->type == SLM_MF_ARRAY)
+        return slm_model_file_set_array(j->out, v->key, v->elem_type, v->data, v->lens, v->n,
+                                        j->err);
+    return slm_model_file_set_value(j->out, v->key, v->type, v->data,
+                                    v->type == SLM_MF_STRING ? v->n : 0, j->err);
+}
+
+static int copy_metadata(qjob_t *j)
+{
+    size_t n = slm_model_file_n_values(j->in);
+    for (size_t i = 0; i < n; i++) {
+        slm_model_value_t v = {.struct_size = sizeof v};
+        int rc = slm_model_file_value(j->in, i, &v);
+        if (rc < 0 || (rc = copy_value(j, &v)) < 0)
+            return rc;
+    }
+    int32_t ft = slm__jobs_file_type(j->p.type);
+    uint32_t qv = QUANT_VERSION, ftu = (uint32_t)ft;
+    j->rep->file_type = ft;
+    /* A type llama.cpp has no LLAMA_FTYPE for: no claim about the mix at all. */
+    if (ft < 0)
+        slm_model_file_remove_value(j->out, "general.file_type");
+    int rc = ft < 0 ? SLM_OK
+                    : slm_model_file_set_value(j->out, "general.file_type", SLM_MF_U32, &ftu, 0,
+                                               j->err);
+    if (rc >= 0)
+        rc = slm_model_file_set_value(j->out, "general.quantization_version", SLM_MF_U32, &qv, 0,
+                                      j->err);
+    return rc < 0 ? rc : SLM_OK;
+}
+
+/* The type tensor t gets, and (in why) the reason when it is not the one asked for. */
+static int32_t choose_type(qjob_t *j, const slm_model_tensor_t *t, char *why, size_t cap)
+{
+    why[0] = '\0';
+    if (!slm__jobs_is_quantizable(t->name, t->n_dims))
+        return t->type;
+    int32_t wanted = j->p.type;
+    bool ruled = false;
+    for (size_t i = 0; i < j->n_re && !ruled; i++)
+        if (regexec(&j->re[i], t->name, 0, NULL, 0) == 0) {
+            wanted = j->p.rules[i].type;
+            ruled = true;
+        }
+    bool is_output = strcmp(t->name, "output.weight") == 0 ||
+                     (!j->has_output && strcmp(t->name, "token_embd.weight") == 0);
+    if (!ruled && !j->p.pure && is_output)
+        wanted = slm__jobs_output_type(wanted);
+    return slm__jobs_fit_type(wanted, t->ne[0], why, cap);
+}
+
+static int add_report_entry(qjob_t *j, const slm_model_tensor_t *t, int32_t type,
+                            uint64_t bytes_out, const char *why)
+{
+    slm_quantize_tensor_t *e = &j->rep->tensors[j->rep->n_tensors];
+    *e = (slm_quantize_tensor_t){.name = slm__strdup(t->name), .type_in = t->type,
+                                 .type_out = type, .n_dims = t->n_dims, .bytes_in = t->nbytes,
+                                 .bytes_out = bytes_out};
+    memcpy(e->ne, t->ne, sizeof e->ne);
+    if (why[0])
+        e->kept = slm__strdup(why);
+    j->rep->n_tensors++;
+    if (!e->name || (why[0] && !e->kept))
+        return slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "quantize: out of memory");
+    if (why[0]) {
+        j->rep->n_kept++;
+        slm_log(SLM_LOG_INFO, "quantize", "%s: %s", t->name, why);
+    }
+    return SLM_OK;
+}
+
+static int quantize_tensor(qjob_t *j, const slm_model_tensor_t *t)
+{
+    char why[256];
+    int32_t type = choose_type(j, t, why, sizeof why);
+    uint64_t rows = (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+    size_t row_out = slm_type_row_size(type, t->ne[0]);
+    uint64_t nbytes = type == t->type ? t->nbytes : 0;
+    int rc;
+    if (type == t->type) {
+        rc = slm_model_file_add_tensor(j->out, t->name, type, t->n_dims, t->ne, t->data,
+                                       t->nbytes, SLM_MF_BORROW, j->err);
+    } else {
+        void *buf = NULL;
+        if (!row_out || !slm__mul_overflow_u64(rows, row_out, &nbytes) || nbytes > SIZE_MAX ||
+            !(buf = malloc(nbytes ? (size_t)nbytes : 1)))
+            return slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "quantize: %s: cannot hold %s "
+                             "data of shape [%lld, %llu]", t->name, slm_type_name(type),
+                             (long long)t->ne[0], (unsigned long long)rows);
+        j->bufs[j->n_bufs++] = buf;
+        rc = slm__jobs_convert(j->reg, t->type, t->data, type, buf, (int64_t)rows, t->ne[0],
+                               j->p.n_threads, j->err);
+        if (rc == SLM_OK)
+            rc = slm_model_file_add_tensor(j->out, t->name, type, t->n_dims, t->ne, buf,
+                                           nbytes, SLM_MF_BORROW, j->err);
+    }
+    if (rc < 0)
+        return rc;
+    return add_report_entry(j, t, type, nbytes, why);
+}
+
+static int quantize_tensors(qjob_t *j)
+{
+    size_t n = slm_model_file_n_tensors(j->in);
+    j->has_output = slm_model_file_find_tensor(j->in, "output.weight", NULL) >= 0;
+    j->bufs = calloc(n + 1, sizeof *j->bufs);
+    j->rep->tensors = calloc(n + 1, sizeof *j->rep->tensors);
+    if (!j->bufs || !j->rep->tensors)
+        return slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "quantize: out of memory");
+    slm_model_tensor_t t = {.struct_size = sizeof t};
+    for (size_t i = 0; i < n; i++)
+        if (slm_model_file_tensor(j->in, i, &t) >= 0)
+            j->total += t.nbytes;
+    for (size_t i = 0; i < n; i++) {
+        if (j->p.cancel && *j->p.cancel)
+            return slm__fail(j->err, SLM_E_CANCELLED, NULL, -1, "quantize: cancelled");
+        int rc = slm_model_file_tensor(j->in, i, &t);
+        if (rc < 0 || (rc = quantize_tensor(j, &t)) < 0)
+            return rc;
+        j->done += t.nbytes;
+        j->rep->n_weights += (uint64_t)t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3];
+        j->rep->data_bytes_in += t.nbytes;
+        j->rep->data_bytes_out += j->rep->tensors[j->rep->n_tensors - 1].bytes_out;
+        if (j->p.progress)
+            j->p.progress(j->p.user, "quantize", j->done, j->total, t.name);
+    }
+    return SLM_OK;
+}
+
+static void qjob_free(qjob_t *j)
+{
+    for (size_t i = 0; i < j->n_re; i++)
+        regfree(&j->re[i]);
+    free(j->re);
+    slm_model_file_free(j->out);
+    for (size_t i = 0; i < j->n_bufs; i++)
+        free(j->bufs[i]);
+    free(j->bufs);
+    slm_model_file_free(j->in);
+}
+
+static int check_args(slm_registry_t *reg, const char *in_path, const char *out_path,
+                      const slm_quantize_params_t *p, slm_quantize_report_t *report,
+                      slm_error_t *err)
+{
+    if (!reg || !in_path || !out_path || !p || !report)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: NULL argument");
+    if (same_file(in_path, out_path))
+        return slm__fail(err, SLM_E_INVALID, out_path, -1, "quantize: the output would "
+                         "overwrite the input");
+    if (p->eval_ctx < 0 || (p->eval_ctx > 0 && p->eval_ctx < 8))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: evaluation context %d is "
+                         "too small (at least 8)", p->eval_ctx);
+    return check_type(p->type, "--type", err);
+}
+
+int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out_path,
+                       const slm_quantize_params_t *p, slm_quantize_report_t *report,
+                       slm_error_t *err)
+{
+    int rc = check_args(reg, in_path, out_path, p, report, err);
+    if (rc)
+        return rc;
+    qjob_t j = {.reg = reg, .err = err};
+    slm_quantize_params_default(&j.p);
+    memcpy(&j.p, p, p->struct_size < sizeof j.p ? p->struct_size : sizeof j.p);
+    slm_quantize_report_t rep = {.struct_size = sizeof rep, .type = j.p.type, .file_type = -1};
+    j.rep = &rep;
+    double t0 = now_s();
+    if ((rc = compile_rules(&j)) == SLM_OK &&
+        (rc = slm_model_file_open(reg, in_path, NULL, &j.in, err)) == SLM_OK) {
+        j.out = slm_model_file_new();
+        rc = j.out ? copy_metadata(&j)
+                   : slm__fail(err, SLM_E_NOMEM, NULL, -1, "quantize: out of memory");
+    }
+    int32_t *tokens = NULL;
+    size_t n_tokens = 0;
+    /* The text is checked before anything is written. */
+    if (rc == SLM_OK && j.p.eval_file)
+        rc = slm__jobs_eval_tokens(j.in, j.p.eval_file, j.p.eval_ctx > 0 ? j.p.eval_ctx : 512,
+                                   &tokens, &n_tokens, err);
+    if (rc == SLM_OK)
+        rc = quantize_tensors(&j);
+    if (rc == SLM_OK)
+        rc = slm_model_file_save(j.out, reg, out_path, j.p.format, err);
+    if (rc == SLM_OK) {
+        rep.seconds = now_s() - t0;
+        rep.file_bytes_in = file_size(in_path);
+        rep.file_bytes_out = file_size(out_path);
+        rep.bpw_in = rep.n_weights ? 8.0 * (double)rep.data_bytes_in / (double)rep.n_weights : 0;
+        rep.bpw_out = rep.n_weights ? 8.0 * (double)rep.data_bytes_out / (double)rep.n_weights : 0;
+        if (j.p.eval_file)
+            rc = slm__jobs_eval(reg, j.in, out_path, tokens, n_tokens, &j.p, &rep, err);
+    }
+    free(tokens);
+    qjob_free(&j);
+    if (rc != SLM_OK) {
+        slm_quantize_report_free(&rep);
+        return rc;
+    }
+    *report = rep;
+    return SLM_OK;
+}

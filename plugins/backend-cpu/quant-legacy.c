@@ -1,0 +1,494 @@
+/* Kernels for GGUF's legacy block types (q8_0, q4_0, q4_1, q5_0, q5_1): activations
+ * become int8 blocks, products run on integers (VNNI, AVX-512BW, AVX2 or scalar). */
+#include "config.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include <slmops/types.h>
+
+#include "convert.h"
+#include "quant-types.h"
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+/* Every weight value is read as an unsigned byte u (the nibble, the 5-bit value, or
+ * the int8 shifted by 128 where VNNI needs an unsigned operand) and the block's
+ * value is d * (u - off) or d * u + m. So a block's share of a dot product is
+ *   dw * dx * sum(u * qx)  +  c * s,   c = -off * dw or m,  s = dx * sum(qx),
+ * and the second term is one short float dot product per row and column. */
+enum lt { LT_Q4_0, LT_Q4_1, LT_Q5_0, LT_Q5_1, LT_Q8_0 };
+
+#define QK 32
+#if defined(__AVX512VNNI__)
+#define Q8_OFF 128    /* VNNI multiplies unsigned by signed bytes: shift q8_0 up */
+#else
+#define Q8_OFF 0      /* maddubs would saturate: q8_0 uses the sign trick instead */
+#endif
+
+static inline __attribute__((always_inline)) size_t lt_bytes(int t)
+{
+    static const size_t bytes[] = {18, 20, 22, 24, 34};
+    return bytes[t];
+}
+
+/* Offset of qs inside a block. */
+static inline __attribute__((always_inline)) size_t lt_qs(int t)
+{
+    static const size_t at[] = {2, 4, 6, 8, 2};
+    return at[t];
+}
+
+static inline __attribute__((always_inline)) bool lt_has_min(int t)
+{
+    return t == LT_Q4_1 || t == LT_Q5_1;
+}
+
+static inline __attribute__((always_inline)) bool lt_has_qh(int t)
+{
+    return t == LT_Q5_0 || t == LT_Q5_1;
+}
+
+/* Multiplier of sum(c * s): -off for symmetric types, 1 for types with a min. */
+static inline __attribute__((always_inline)) float lt_coef(int t)
+{
+    switch (t) {
+    case LT_Q4_0:
+        return -8.0f;
+    case LT_Q5_0:
+        return -16.0f;
+    case LT_Q8_0:
+        return -(float)Q8_OFF;
+    default:
+        return 1.0f;
+    }
+}
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* ---- activations: the layout documented in quant-types.h ---- */
+
+static inline void act_parts(void *y, int64_t k, int8_t **qs, float **d, float **s)
+{
+    *qs = y;
+    *d = (float *)(void *)((char *)y + k);
+    *s = *d + k / QK;
+}
+
+/* x * id rounds to nearest-even in every build (cvtps2dq, or the 1.5 * 2^23 trick in
+ * the baseline build, which has no FMA that could fuse the two steps). */
+static void quantize_act(const float *x, void *y, int64_t k)
+{
+    int8_t *qs;
+    float *d, *s;
+    act_parts(y, k, &qs, &d, &s);
+    for (int64_t b = 0; b < k / QK; b++, x += QK, qs += QK) {
+#if defined(__AVX512F__)
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
+        _mm_storeu_si128((__m128i *)(void *)qs, _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(void *)(qs + 16), _mm512_cvtsepi32_epi8(q1));
+        int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+#elif defined(__AVX2__)
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        __m256 v[4];
+        __m256 m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        __m256i q[4];
+        for (int i = 0; i < 4; i++)
+            q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], _mm256_set1_ps(id)));
+        __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i t4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0x4e));
+        t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0xb1));
+        int sum = _mm_cvtsi128_si32(t4);
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)qs, p);
+#else
+        float amax = 0.0f;
+        for (int i = 0; i < QK; i++) {
+            float a = x[i] < 0 ? -x[i] : x[i];
+            amax = a > amax ? a : amax;
+        }
+        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        int sum = 0;
+        for (int i = 0; i < QK; i++) {
+            float r = x[i] * id + 12582912.0f;
+            uint32_t bits;
+            memcpy(&bits, &r, 4);
+            int q = (int)(bits & 0x007fffff) - 0x00400000;
+            qs[i] = (int8_t)q;
+            sum += q;
+        }
+#endif
+        d[b] = dd;
+        s[b] = dd * (float)sum;
+    }
+}
+
+/* ---- weights: one block's values as bytes, and its scales ---- */
+
+/* u[32] of the block (signed int8 for q8_0 when Q8_OFF is 0). */
+static inline __attribute__((always_inline)) void unpack_scalar(int t, const uint8_t *blk, int u[QK])
+{
+    const uint8_t *qs = blk + lt_qs(t);
+    if (t == LT_Q8_0) {
+        for (int i = 0; i < QK; i++)
+            u[i] = (int)(int8_t)qs[i] + Q8_OFF;
+        return;
+    }
+    uint32_t qh = lt_has_qh(t) ? rd32(blk + (t == LT_Q5_0 ? 2 : 4)) : 0;
+    for (int i = 0; i < QK / 2; i++) {
+        u[i] = (qs[i] & 0x0f) | (int)(((qh >> i) & 1u) << 4);
+        u[i + 16] = (qs[i] >> 4) | (int)(((qh >> (i + 16)) & 1u) << 4);
+    }
+}
+
+/* d (and m) of every block of a row segment, as floats. */
+static inline __attribute__((always_inline)) void row_scales(int t, const uint8_t *w, int64_t nb,
+                                                             float *wd, float *wc)
+{
+    for (int64_t b = 0; b < nb; b++, w += lt_bytes(t)) {
+        wd[b] = cpu_f16_to_f32(rd16(w));
+        if (lt_has_min(t))
+            wc[b] = cpu_f16_to_f32(rd16(w + 2));
+    }
+}
+
+#if defined(__AVX2__)
+
+/* One block in element order as 32 bytes (u8, or s8 for q8_0 without VNNI). */
+static inline __attribute__((always_inline)) __m256i unpack1(int t, const uint8_t *blk)
+{
+    const uint8_t *qs = blk + lt_qs(t);
+    if (t == LT_Q8_0) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)qs);
+        return Q8_OFF ? _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)) : v;
+    }
+    __m128i q = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+    if (!lt_has_qh(t))
+        return v;
+    uint32_t qh = rd32(blk + (t == LT_Q5_0 ? 2 : 4));
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    return _mm256_mask_add_epi8(v, (__mmask32)qh, v, _mm256_set1_epi8(0x10));
+#else
+    /* Spread bit i of qh to byte i, then keep 0x10 where it was set. */
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    bytes = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+    return _mm256_or_si256(v, _mm256_and_si256(bytes, _mm256_set1_epi8(0x10)));
+#endif
+}
+
+/* Eight partial sums of w * x over one block. */
+static inline __attribute__((always_inline)) __m256i dp1(int t, __m256i w, __m256i x)
+{
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
+#else
+    if (t == LT_Q8_0) {
+        x = _mm256_sign_epi8(x, w);
+        w = _mm256_sign_epi8(w, w);
+    }
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
+#endif
+}
+
+static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#endif
+
+#if defined(__AVX512F__)
+
+/* Two blocks as 64 bytes. Nibble types come out as 16-byte lanes
+ * [b0 0-15, b1 0-15, b0 16-31, b1 16-31] (the cheapest unpacking); q8_0 in order. */
+static inline __attribute__((always_inline)) __m512i unpack2(int t, const uint8_t *blk)
+{
+    const uint8_t *q0 = blk + lt_qs(t), *q1 = q0 + lt_bytes(t);
+    if (t == LT_Q8_0) {
+        __m512i v = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)q0)),
+            _mm256_loadu_si256((const __m256i *)(const void *)q1), 1);
+        return Q8_OFF ? _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)) : v;
+    }
+    __m256i a = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)q0)),
+        _mm_loadu_si128((const __m128i *)(const void *)q1), 1);
+    __m512i v = _mm512_and_si512(
+        _mm512_inserti64x4(_mm512_castsi256_si512(a), _mm256_srli_epi16(a, 4), 1),
+        _mm512_set1_epi8(0x0f));
+    if (!lt_has_qh(t))
+        return v;
+    size_t at = t == LT_Q5_0 ? 2 : 4;
+    uint64_t h0 = rd32(blk + at), h1 = rd32(blk + lt_bytes(t) + at);
+    uint64_t m = (h0 & 0xffff) | (h1 & 0xffff) << 16 | (h0 >> 16) << 32 | (h1 >> 16) << 48;
+    return _mm512_mask_add_epi8(v, (__mmask64)m, v, _mm512_set1_epi8(0x10));
+}
+
+/* Two activation blocks in the lane order unpack2 gives the weights. */
+static inline __attribute__((always_inline)) __m512i act2(int t, const int8_t *qs)
+{
+    __m512i x = _mm512_loadu_si512(qs);
+    return t == LT_Q8_0 ? x : _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Two per-block floats spread over the sixteen int32 lanes of that lane order. */
+static inline __attribute__((always_inline)) __m512 spread2(int t, const float *p)
+{
+    __m512 v = _mm512_castps128_ps512(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+    __m512i idx = t == LT_Q8_0
+        ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+        : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    return _mm512_permutexvar_ps(idx, v);
+}
+
+static inline __attribute__((always_inline)) __m512i dp2(int t, __m512i w, __m512i x)
+{
+#if defined(__AVX512VNNI__)
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x);
+#else
+    if (t == LT_Q8_0) {
+        __mmask64 neg = _mm512_movepi8_mask(w);
+        x = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+        w = _mm512_abs_epi8(w);
+    }
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(w, x), _mm512_set1_epi16(1));
+#endif
+}
+
+#endif
+
+/* ---- the tile: NR weight rows x NC activation columns over one K segment ---- */
+
+/* Blocks per segment: the per-row scale arrays live on the stack. */
+#define SEG 64
+
+typedef struct tile_io {
+    const uint8_t *w[4];       /* weight rows, at the segment's first block */
+    const int8_t *xq[4];       /* activation qs, at the segment's first element */
+    const float *xd[4], *xs[4];
+} tile_io_t;
+
+static inline __attribute__((always_inline)) void
+tile_seg(int t, int NR, int NC, const tile_io_t *io, int64_t nb, float out[4][4])
+{
+    float wd[4][SEG], wc[4][SEG];
+    for (int i = 0; i < NR; i++)
+        row_scales(t, io->w[i], nb, wd[i], lt_has_min(t) ? wc[i] : NULL);
+    int64_t b = 0;
+#if defined(__AVX512F__)
+    __m512 acc[4][4];
+    for (int i = 0; i < NR; i++)
+        for (int j = 0; j < NC; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    for (; b + 2 <= nb; b += 2) {
+        __m512i xv[4];
+        __m512 xd[4];
+        for (int j = 0; j < NC; j++) {
+            xv[j] = act2(t, io->xq[j] + b * QK);
+            xd[j] = spread2(t, io->xd[j] + b);
+        }
+        for (int i = 0; i < NR; i++) {
+            __m512i w = unpack2(t, io->w[i] + b * lt_bytes(t));
+            __m512 d = spread2(t, wd[i] + b);
+            for (int j = 0; j < NC; j++)
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp2(t, w, xv[j])),
+                                            _mm512_mul_ps(d, xd[j]), acc[i][j]);
+        }
+    }
+    for (int i = 0; i < NR; i++)
+        for (int j = 0; j < NC; j++)
+            out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+#endif
+#if defined(__AVX2__)
+    __m256 acc1[4][4];
+    for (int i = 0; i < NR; i++)
+        for (int j = 0; j < NC; j++)
+            acc1[i][j] = _mm256_setzero_ps();
+    for (; b < nb; b++) {
+        __m256i xv[4];
+        for (int j = 0; j < NC; j++)
+            xv[j] = _mm256_loadu_si256((const __m256i *)(const void *)(io->xq[j] + b * QK));
+        for (int i = 0; i < NR; i++) {
+            __m256i w = unpack1(t, io->w[i] + b * lt_bytes(t));
+            for (int j = 0; j < NC; j++)
+                acc1[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dp1(t, w, xv[j])),
+                                             _mm256_set1_ps(wd[i][b] * io->xd[j][b]), acc1[i][j]);
+        }
+    }
+    for (int i = 0; i < NR; i++)
+        for (int j = 0; j < NC; j++)
+            out[i][j] += hsum256(acc1[i][j]);
+#else
+    for (; b < nb; b++) {
+        for (int i = 0; i < NR; i++) {
+            int u[QK];
+            unpack_scalar(t, io->w[i] + b * lt_bytes(t), u);
+            for (int j = 0; j < NC; j++) {
+                const int8_t *x = io->xq[j] + b * QK;
+                int dp = 0;
+                for (int e = 0; e < QK; e++)
+                    dp += u[e] * x[e];
+                out[i][j] += (float)dp * (wd[i][b] * io->xd[j][b]);
+            }
+        }
+    }
+#endif
+    float coef = lt_coef(t);
+    if (coef == 0.0f)
+        return;
+    for (int i = 0; i < NR; i++) {
+        const float *c = lt_has_min(t) ? wc[i] : wd[i];
+        for (int j = 0; j < NC; j++) {
+            float sum = 0.0f;
+            for (int64_t e = 0; e < nb; e++)
+                sum += c[e] * io->xs[j][e];
+            out[i][j] += coef * sum;
+        }
+    }
+}
+
+/* c[j * c_col + i] for i < nr, j < nc; rows and columns past nr/nc repeat the
+ * last one so the NR x NC kernel is the only shape compiled per type. */
+static inline __attribute__((always_inline)) void
+tile(int t, int NR, int NC, int64_t k, const void *w, size_t w_row_bytes, const void *a,
+     size_t a_col_bytes, float *c, size_t c_col, int nr, int nc)
+{
+    const int64_t nb = k / QK;
+    tile_io_t io;
+    const float *xd[4], *xs[4];
+    for (int j = 0; j < NC; j++) {
+        int8_t *qs;
+        float *d, *s;
+        act_parts((char *)a + (size_t)(j < nc ? j : nc - 1) * a_col_bytes, k, &qs, &d, &s);
+        io.xq[j] = qs;
+        xd[j] = d;
+        xs[j] = s;
+    }
+    float out[4][4] = {{0}};
+    for (int64_t b0 = 0; b0 < nb; b0 += SEG) {
+        int64_t n = nb - b0 < SEG ? nb - b0 : SEG;
+        for (int i = 0; i < NR; i++)
+            io.w[i] = (const uint8_t *)w + (size_t)(i < nr ? i : nr - 1) * w_row_bytes +
+                      (size_t)b0 * lt_bytes(t);
+        for (int j = 0; j < NC; j++) {
+            io.xd[j] = xd[j] + b0;
+            io.xs[j] = xs[j] + b0;
+        }
+        float part[4][4] = {{0}};
+        tile_seg(t, NR, NC, &io, n, part);
+        for (int i = 0; i < NR; i++)
+            for (int j = 0; j < NC; j++)
+                out[i][j] += part[i][j];
+        for (int j = 0; j < NC; j++)
+            io.xq[j] += n * QK;
+    }
+    for (int j = 0; j < nc; j++)
+        for (int i = 0; i < nr; i++)
+            c[(size_t)j * c_col + (size_t)i] = out[i][j];
+}
+
+/* ---- expanding rows (get_rows) ---- */
+
+static inline __attribute__((always_inline)) void dequant(int t, const void *w, float *y, int64_t k)
+{
+    const uint8_t *blk = w;
+    for (int64_t b = 0; b < k / QK; b++, blk += lt_bytes(t), y += QK) {
+        float d = cpu_f16_to_f32(rd16(blk));
+        if (t == LT_Q8_0) {
+            const int8_t *qs = (const int8_t *)(blk + 2);
+            for (int i = 0; i < QK; i++)
+                y[i] = (float)qs[i] * d;
+            continue;
+        }
+        int u[QK];
+        const uint8_t *qs = blk + lt_qs(t);
+        uint32_t qh = lt_has_qh(t) ? rd32(blk + (t == LT_Q5_0 ? 2 : 4)) : 0;
+        for (int i = 0; i < QK / 2; i++) {
+            u[i] = (qs[i] & 0x0f) | (int)(((qh >> i) & 1u) << 4);
+            u[i + 16] = (qs[i] >> 4) | (int)(((qh >> (i + 16)) & 1u) << 4);
+        }
+        if (lt_has_min(t)) {
+            float m = cpu_f16_to_f32(rd16(blk + 2));
+            for (int i = 0; i < QK; i++)
+                y[i] = (float)u[i] * d + m;
+        } else {
+            int off = t == LT_Q4_0 ? 8 : 16;
+            for (int i = 0; i < QK; i++)
+                y[i] = (float)(u[i] - off) * d;
+        }
+    }
+}
+
+/* ---- one set of entry points per type ---- */
+
+#define LEGACY_TYPE(N, T, ID, BYTES)                                                      \
+    static void N##_tile(int64_t k, const void *w, size_t wrb, const void *a, size_t acb,   \
+                            float *c, size_t c_col, int nr, int nc)                           \
+    {                                                                                         \
+        if (nr <= 0 || nc <= 0)                                                               \
+            return;                                                                           \
+        if (nc == 1 && nr == 1)                                                               \
+            tile(T, 1, 1, k, w, wrb, a, acb, c, c_col, nr, nc);                               \
+        else if (nc == 1)                                                                     \
+            tile(T, 4, 1, k, w, wrb, a, acb, c, c_col, nr, nc);                               \
+        else                                                                                  \
+            tile(T, 4, 4, k, w, wrb, a, acb, c, c_col, nr, nc);                               \
+    }                                                                                         \
+    static float N##_vec_dot(int64_t k, const void *w, const void *a)                      \
+    {                                                                                         \
+        float c = 0.0f;                                                                       \
+        tile(T, 1, 1, k, w, 0, a, 0, &c, 1, 1, 1);                                            \
+        return c;                                                                             \
+    }                                                                                         \
+    static void N##_dequant(const void *w, float *y, int64_t k)                            \
+    {                                                                                         \
+        dequant(T, w, y, k);                                                                  \
+    }                                                                                         \
+    const cpu_qtype_t cpu_qtype_##N = {                                                    \
+        .type = ID, .name = #N, .block = QK, .block_bytes = BYTES,                         \
+        .act_type = CPU_ACT_Q8X, .act_block = CPU_ACT_Q8X_BLOCK,                              \
+        .act_block_bytes = CPU_ACT_Q8X_BYTES, .quantize_act = quantize_act,                   \
+        .vec_dot = N##_vec_dot, .dot_tile = N##_tile, .dequantize_row = N##_dequant, \
+    };
+
+LEGACY_TYPE(q4_0, LT_Q4_0, SLM_TYPE_Q4_0, 18)
+LEGACY_TYPE(q4_1, LT_Q4_1, SLM_TYPE_Q4_1, 20)
+LEGACY_TYPE(q5_0, LT_Q5_0, SLM_TYPE_Q5_0, 22)
+LEGACY_TYPE(q5_1, LT_Q5_1, SLM_TYPE_Q5_1, 24)
+LEGACY_TYPE(q8_0, LT_Q8_0, SLM_TYPE_Q8_0, 34)

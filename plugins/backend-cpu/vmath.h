@@ -1,0 +1,33 @@
+/* Vectorisable math for the CPU ops: expf in plain arithmetic (libm's is a call per
+ * element, which keeps softmax and SiLU loops scalar) and a chunk width for loops. */
+#ifndef SLMOPS_CPU_VMATH_H
+#define SLMOPS_CPU_VMATH_H
+
+#include <stdint.h>
+
+/* Loops over fixed chunks of this many floats: -O2's cost model vectorises those. */
+#define CPU_VW 16
+
+/* e^x, Cephes' polynomial, within 2 ulp of expf for x in [-87, 88]; 0 below
+ * (softmax's masked -inf included), e^88 above. */
+static inline float cpu_expf(float x)
+{
+    union {
+        float f;
+        int32_t i;
+    } u;
+    float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round */
+    float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    u.i = ((int32_t)n + 127) << 23;
+    return x < -87.0f ? 0.0f : p * u.f;
+}
+
+#endif
