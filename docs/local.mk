@@ -5,4 +5,5 @@ dist_pkgdata_DATA = docs/manifest.schema.json
 EXTRA_DIST += \
 	docs/plugin-authoring.md \
 	docs/decisions.md \
-	docs/compute.md
+	docs/compute.md \
+	docs/quantization.md

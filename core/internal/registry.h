@@ -15,6 +15,18 @@
 /* Manifests larger than this are refused before parsing. */
 #define SLM__MANIFEST_MAX_BYTES (1024 * 1024)
 
+/* One entry of a quantizer manifest's provides.types (file format 1.1 adds the
+ * last three). Strings point into the manifest's `provides`. */
+typedef struct slm__quant_type {
+    const char *name;
+    int32_t id;
+    uint32_t block;             /* elements per block */
+    uint32_t bytes;             /* bytes per block */
+    const char *fallback;       /* type a row the block does not divide gets, or NULL */
+    const char *output_type;    /* the output matrix's type in a model of this type, or NULL */
+    int32_t gguf_file_type;     /* general.file_type of a model of this type, or -1 */
+} slm__quant_type_t;
+
 /* What a manifest says, once validated. */
 typedef struct slm__manifest {
     char *name;
@@ -29,6 +41,8 @@ typedef struct slm__manifest {
     char **cpu_features;        /* requires.cpu_features */
     size_t n_cpu_features;
     char *unknown_require;      /* first "requires" key this host cannot check, or NULL */
+    slm__quant_type_t *types;   /* quantizers: provides.types */
+    size_t n_types;
     struct json_t *provides;    /* owned jansson reference */
     char *provides_json;        /* compact dump of provides */
 } slm__manifest_t;
@@ -80,6 +94,9 @@ slm__plugin_t *slm__registry_row(const slm_registry_t *reg, const char *name);
 /* Mark a row DISABLED with a reason and log "MANIFEST: reason". */
 void slm__plugin_disable(slm_registry_t *reg, slm__plugin_t *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The provides.types entry of the first usable quantizer defining type id `type`
+ * (the plugin slm_quantize_rows would use), or NULL. */
+const slm__quant_type_t *slm__registry_quant_type(const slm_registry_t *reg, int32_t type);
 /* The usable variant serving a backend family, or NULL. */
 slm__plugin_t *slm__registry_family_winner(const slm_registry_t *reg, const char *family);
 

@@ -124,8 +124,8 @@ static int add_tensor(ijob_t *j, const char *name, int64_t ne0, int64_t ne1, boo
                                        SLM_MF_BORROW, j->err);
     } else {
         fill_normal(x, n, name_seed(j->p.seed, name));
-        int32_t type = slm__jobs_fit_type(is_output ? slm__jobs_output_type(j->p.type) : j->p.type,
-                                          ne0, NULL, 0);
+        int32_t wanted = is_output ? slm__jobs_output_type(j->reg, j->p.type) : j->p.type;
+        int32_t type = slm__jobs_fit_type(j->reg, wanted, ne0, NULL, 0);
         size_t nbytes = slm_type_row_size(type, ne0) * (size_t)ne1;
         void *q = type == SLM_TYPE_F32 ? x : malloc(nbytes ? nbytes : 1);
         if (!q) {
@@ -165,7 +165,7 @@ static int hparams(ijob_t *j)
     const preset_t *p = j->ps;
     char name[96];
     snprintf(name, sizeof name, "%s (random, seed %llu)", p->name, (unsigned long long)j->p.seed);
-    int32_t ft = slm__jobs_file_type(j->p.type);
+    int32_t ft = slm__jobs_file_type(j->reg, j->p.type);
     int rc;
     if ((rc = slm_model_file_set_string(j->mf, "general.architecture", "llama", j->err)) < 0 ||
         (rc = slm_model_file_set_string(j->mf, "general.name", name, j->err)) < 0 ||

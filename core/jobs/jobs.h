@@ -17,15 +17,18 @@ bool slm__jobs_is_quantizable(const char *name, int32_t n_dims);
 
 /* The type a quantizable tensor gets: `wanted` (the requested type, or an override)
  * unless its row length ne0 is not a multiple of that type's block, in which case
- * the fallback of docs/quantization.md applies; `why` (cap bytes) then says why. */
-int32_t slm__jobs_fit_type(int32_t wanted, int64_t ne0, char *why, size_t cap);
+ * the type's manifest "fallback" applies if its block divides the row, else f16
+ * (docs/quantization.md); `why` (cap bytes) then says why. */
+int32_t slm__jobs_fit_type(slm_registry_t *reg, int32_t wanted, int64_t ne0, char *why,
+                           size_t cap);
 
-/* llama.cpp's default for the output matrix (or the tied embedding): a wider
- * type than the bulk of the weights. Returns `requested` when it has none. */
-int32_t slm__jobs_output_type(int32_t requested);
+/* The output matrix's (or the tied embedding's) type in a model of `requested`:
+ * the "output_type" of that type's manifest, else `requested`. */
+int32_t slm__jobs_output_type(slm_registry_t *reg, int32_t requested);
 
-/* LLAMA_FTYPE id for general.file_type, or -1 when the type has none. */
-int32_t slm__jobs_file_type(int32_t type);
+/* LLAMA_FTYPE id for general.file_type (the manifest's "gguf_file_type" for a
+ * quantized type), or -1 when the type has none. */
+int32_t slm__jobs_file_type(slm_registry_t *reg, int32_t type);
 
 /* Convert n_rows rows of ne0 elements from type `src_type` to `dst_type` using up
  * to n_threads threads. Either type may be f32, f16, bf16 or a quantized type

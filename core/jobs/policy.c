@@ -11,27 +11,16 @@
 #include <slmops/quantize.h>
 #include <slmops/types.h>
 
+#include "internal/registry.h"
 #include "internal/util.h"
 #include "jobs/jobs.h"
 
-/* llama.cpp's fallbacks for super-block types whose 256 does not divide a row
- * (llama-quant.cpp, "convert_incompatible_tensor"); data, matched by name. */
-static const struct { const char *from, *to; } fallbacks[] = {
-    {"q4_k", "q5_0"},
-    {"q5_k", "q5_1"},
-    {"q6_k", "q8_0"},
-};
-
-/* llama.cpp gives the output matrix q6_k unless the model is q8_0 already. */
-static const char output_type_name[] = "q6_k";
-static const char *const output_keeps[] = {"q8_0", "q6_k"};
-
-/* LLAMA_FTYPE ids (llama.h) of a model made mostly of one type; q4_k and q5_k
- * files are the "_S" mixes, the nearest to a plain --type. */
-static const struct { int32_t type, ftype; } ftypes[] = {
-    {SLM_TYPE_F32, 0},   {SLM_TYPE_F16, 1},    {SLM_TYPE_Q4_0, 2},  {SLM_TYPE_Q4_1, 3},
-    {SLM_TYPE_Q8_0, 7},  {SLM_TYPE_Q5_0, 8},   {SLM_TYPE_Q5_1, 9},  {SLM_TYPE_Q4_K, 14},
-    {SLM_TYPE_Q5_K, 16}, {SLM_TYPE_Q6_K, 18},  {SLM_TYPE_BF16, 32},
+/* general.file_type of the types the core itself converts; a quantized type's
+ * comes from its manifest (provides.types[].gguf_file_type). */
+static const struct { int32_t type, ftype; } core_ftypes[] = {
+    {SLM_TYPE_F32, 0},
+    {SLM_TYPE_F16, 1},
+    {SLM_TYPE_BF16, 32},
 };
 
 bool slm__jobs_is_quantizable(const char *name, int32_t n_dims)
@@ -48,43 +37,43 @@ static bool divides(int32_t type, int64_t ne0)
     return t && t->block > 0 && ne0 % t->block == 0;
 }
 
-int32_t slm__jobs_fit_type(int32_t wanted, int64_t ne0, char *why, size_t cap)
+/* The manifest names a type by name; one no plugin registered counts as absent. */
+static int32_t named_type(const char *name)
+{
+    return name ? slm_type_from_name(name) : -1;
+}
+
+int32_t slm__jobs_fit_type(slm_registry_t *reg, int32_t wanted, int64_t ne0, char *why,
+                           size_t cap)
 {
     if (why && cap)
         why[0] = '\0';
     if (divides(wanted, ne0))
         return wanted;
     const slm_type_traits_t *t = slm_type_get_traits(wanted);
-    int32_t out = SLM_TYPE_F16;
-    for (size_t i = 0; i < SLM__ARRAY_LEN(fallbacks); i++) {
-        int32_t fb = slm_type_from_name(fallbacks[i].to);
-        if (strcmp(slm_type_name(wanted), fallbacks[i].from) == 0 && fb >= 0 && divides(fb, ne0))
-            out = fb;
-    }
+    const slm__quant_type_t *q = slm__registry_quant_type(reg, wanted);
+    int32_t fb = named_type(q ? q->fallback : NULL);
+    int32_t out = fb >= 0 && divides(fb, ne0) ? fb : SLM_TYPE_F16;
     if (why)
         snprintf(why, cap, "row length %lld is not a multiple of %s's block of %u: kept in %s",
                  (long long)ne0, slm_type_name(wanted), t ? t->block : 0, slm_type_name(out));
     return out;
 }
 
-int32_t slm__jobs_output_type(int32_t requested)
+int32_t slm__jobs_output_type(slm_registry_t *reg, int32_t requested)
 {
-    const slm_type_traits_t *t = slm_type_get_traits(requested);
-    if (!t || !t->is_quantized)
-        return requested;
-    for (size_t i = 0; i < SLM__ARRAY_LEN(output_keeps); i++)
-        if (strcmp(slm_type_name(requested), output_keeps[i]) == 0)
-            return requested;
-    int32_t o = slm_type_from_name(output_type_name);
+    const slm__quant_type_t *q = slm__registry_quant_type(reg, requested);
+    int32_t o = named_type(q ? q->output_type : NULL);
     return o >= 0 ? o : requested;
 }
 
-int32_t slm__jobs_file_type(int32_t type)
+int32_t slm__jobs_file_type(slm_registry_t *reg, int32_t type)
 {
-    for (size_t i = 0; i < SLM__ARRAY_LEN(ftypes); i++)
-        if (ftypes[i].type == type)
-            return ftypes[i].ftype;
-    return -1;
+    for (size_t i = 0; i < SLM__ARRAY_LEN(core_ftypes); i++)
+        if (core_ftypes[i].type == type)
+            return core_ftypes[i].ftype;
+    const slm__quant_type_t *q = slm__registry_quant_type(reg, type);
+    return q ? q->gguf_file_type : -1;
 }
 
 int slm__jobs_threads(int n)

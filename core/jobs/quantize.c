@@ -131,7 +131,7 @@ static int copy_metadata(qjob_t *j)
         if (rc < 0 || (rc = copy_value(j, &v)) < 0)
             return rc;
     }
-    int32_t ft = slm__jobs_file_type(j->p.type);
+    int32_t ft = slm__jobs_file_type(j->reg, j->p.type);
     uint32_t qv = QUANT_VERSION, ftu = (uint32_t)ft;
     j->rep->file_type = ft;
     /* A type llama.cpp has no LLAMA_FTYPE for: no claim about the mix at all. */
@@ -162,8 +162,8 @@ static int32_t choose_type(qjob_t *j, const slm_model_tensor_t *t, char *why, si
     bool is_output = strcmp(t->name, "output.weight") == 0 ||
                      (!j->has_output && strcmp(t->name, "token_embd.weight") == 0);
     if (!ruled && !j->p.pure && is_output)
-        wanted = slm__jobs_output_type(wanted);
-    return slm__jobs_fit_type(wanted, t->ne[0], why, cap);
+        wanted = slm__jobs_output_type(j->reg, wanted);
+    return slm__jobs_fit_type(j->reg, wanted, t->ne[0], why, cap);
 }
 
 static int add_report_entry(qjob_t *j, const slm_model_tensor_t *t, int32_t type,

@@ -18,7 +18,8 @@
 #include "internal/util.h"
 
 #define MANIFEST_MAJOR 1
-#define MANIFEST_MINOR 0
+/* 1.1 adds provides.types[].fallback, output_type and gguf_file_type. */
+#define MANIFEST_MINOR 1
 
 typedef struct parse_ctx {
     const char *path;
@@ -325,35 +326,74 @@ static int provides_backend(parse_ctx_t *c, const json_t *pv, slm__manifest_t *m
     return member(c, pv, "provides.", "training", JSON_TRUE, false, &v);
 }
 
-static int provides_quantizer(parse_ctx_t *c, const json_t *pv)
+/* An integer member of provides.types[i] within lo..hi; *out keeps its value when
+ * the member is optional and absent. */
+static int type_integer(parse_ctx_t *c, const json_t *t, size_t i, const char *key, bool required,
+                        json_int_t lo, json_int_t hi, json_int_t *out)
+{
+    json_t *v = json_object_get(t, key);
+    if (!v && !required)
+        return SLM_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return bad(c, SLM_E_FORMAT, "provides.types[%zu].%s must be an integer %lld..%lld", i,
+                   key, (long long)lo, (long long)hi);
+    *out = json_integer_value(v);
+    return SLM_OK;
+}
+
+/* A type-name member of provides.types[i]; *out stays NULL when optional and absent. */
+static int type_name(parse_ctx_t *c, const json_t *t, size_t i, const char *key, bool required,
+                     const char **out)
+{
+    json_t *v = json_object_get(t, key);
+    if (!v && !required)
+        return SLM_OK;
+    if (!json_is_string(v) || !valid_name(json_string_value(v)))
+        return bad(c, SLM_E_FORMAT, "provides.types[%zu].%s must be a type name", i, key);
+    *out = json_string_value(v);
+    return SLM_OK;
+}
+
+static int quant_type(parse_ctx_t *c, const json_t *t, size_t i, slm__quant_type_t *q)
+{
+    json_int_t id = 0, block = 0, bytes = 0, ftype = -1;
+    int rc;
+    *q = (slm__quant_type_t){0};
+    if (!json_is_object(t))
+        return bad(c, SLM_E_FORMAT, "provides.types[%zu] must be an object", i);
+    if ((rc = type_name(c, t, i, "name", true, &q->name)) ||
+        (rc = type_integer(c, t, i, "id", true, 0, SLM_TYPE_COUNT_MAX - 1, &id)) ||
+        (rc = type_integer(c, t, i, "block", true, 1, 65536, &block)) ||
+        (rc = type_integer(c, t, i, "bytes", true, 1, 65536, &bytes)) ||
+        (rc = type_name(c, t, i, "fallback", false, &q->fallback)) ||
+        (rc = type_name(c, t, i, "output_type", false, &q->output_type)) ||
+        (rc = type_integer(c, t, i, "gguf_file_type", false, 0, 65535, &ftype)))
+        return rc;
+    /* A type cannot stand in for itself when its own block does not fit. */
+    if (q->fallback && strcmp(q->fallback, q->name) == 0)
+        return bad(c, SLM_E_FORMAT, "provides.types[%zu].fallback names the type itself", i);
+    q->id = (int32_t)id;
+    q->block = (uint32_t)block;
+    q->bytes = (uint32_t)bytes;
+    q->gguf_file_type = (int32_t)ftype;
+    return SLM_OK;
+}
+
+static int provides_quantizer(parse_ctx_t *c, const json_t *pv, slm__manifest_t *m)
 {
     json_t *types;
     int rc = member(c, pv, "provides.", "types", JSON_ARRAY, true, &types);
     if (rc)
         return rc;
-    if (json_array_size(types) == 0)
+    size_t n = json_array_size(types);
+    if (n == 0)
         return bad(c, SLM_E_FORMAT, "field \"provides.types\" is empty");
-    size_t i;
-    json_t *t;
-    json_array_foreach(types, i, t) {
-        if (!json_is_object(t))
-            return bad(c, SLM_E_FORMAT, "provides.types[%zu] must be an object", i);
-        json_t *name = json_object_get(t, "name");
-        json_t *id = json_object_get(t, "id");
-        json_t *block = json_object_get(t, "block");
-        json_t *bytes = json_object_get(t, "bytes");
-        if (!json_is_string(name) || !valid_name(json_string_value(name)))
-            return bad(c, SLM_E_FORMAT, "provides.types[%zu].name must be a type name", i);
-        if (!json_is_integer(id) || json_integer_value(id) < 0 ||
-            json_integer_value(id) >= SLM_TYPE_COUNT_MAX)
-            return bad(c, SLM_E_FORMAT, "provides.types[%zu].id must be an integer 0..%d", i,
-                       SLM_TYPE_COUNT_MAX - 1);
-        if (!json_is_integer(block) || json_integer_value(block) < 1 ||
-            json_integer_value(block) > 65536)
-            return bad(c, SLM_E_FORMAT, "provides.types[%zu].block must be an integer 1..65536", i);
-        if (!json_is_integer(bytes) || json_integer_value(bytes) < 1 ||
-            json_integer_value(bytes) > 65536)
-            return bad(c, SLM_E_FORMAT, "provides.types[%zu].bytes must be an integer 1..65536", i);
+    if (!(m->types = calloc(n, sizeof *m->types)))
+        return bad(c, SLM_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = quant_type(c, json_array_get(types, i), i, &m->types[i])))
+            return rc;
+        m->n_types = i + 1;
     }
     return SLM_OK;
 }
@@ -391,7 +431,7 @@ static int parse_provides(parse_ctx_t *c, const json_t *root, slm__manifest_t *m
         return rc;
     switch (m->kind_id) {
     case SLM_PLUGIN_KIND_BACKEND: rc = provides_backend(c, pv, m); break;
-    case SLM_PLUGIN_KIND_QUANTIZER: rc = provides_quantizer(c, pv); break;
+    case SLM_PLUGIN_KIND_QUANTIZER: rc = provides_quantizer(c, pv, m); break;
     case SLM_PLUGIN_KIND_TRAINER: rc = provides_trainer(c, pv); break;
     default: rc = provides_format(c, pv); break;
     }
@@ -480,6 +520,7 @@ void slm__manifest_clear(slm__manifest_t *m)
         free(m->cpu_features[i]);
     free(m->cpu_features);
     free(m->unknown_require);
+    free(m->types);
     json_decref(m->provides);
     free(m->provides_json);
     memset(m, 0, sizeof *m);

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "internal/registry.h"
 #include "internal/types.h"
 #include "internal/util.h"
@@ -137,25 +135,34 @@ static void judge_requires(slm__plugin_t *p)
  * table is global. */
 static void register_types(slm_registry_t *reg, slm__plugin_t *p)
 {
-    json_t *types = json_object_get(p->m.provides, "types");
-    size_t i;
-    json_t *t;
-    json_array_foreach(types, i, t) {
-        int id = (int)json_integer_value(json_object_get(t, "id"));
-        const char *name = json_string_value(json_object_get(t, "name"));
-        uint32_t block = (uint32_t)json_integer_value(json_object_get(t, "block"));
-        uint32_t bytes = (uint32_t)json_integer_value(json_object_get(t, "bytes"));
-        const slm_type_traits_t *have = slm_type_get_traits(id);
-        if (have && strcmp(have->name, name) == 0 && have->block == block && have->size == bytes)
+    for (size_t i = 0; i < p->m.n_types; i++) {
+        const slm__quant_type_t *t = &p->m.types[i];
+        const slm_type_traits_t *have = slm_type_get_traits(t->id);
+        if (have && strcmp(have->name, t->name) == 0 && have->block == t->block &&
+            have->size == t->bytes)
             continue;
-        char *keep = strdup(name);
-        if (!keep || slm__type_register(id, keep, block, bytes) != 0) {
+        char *keep = strdup(t->name);
+        if (!keep || slm__type_register(t->id, keep, t->block, t->bytes) != 0) {
             free(keep);
             slm__plugin_disable(reg, p, "type %s (id %d) conflicts with the registered type %s",
-                                name, id, have ? have->name : "?");
+                                t->name, t->id, have ? have->name : "?");
             return;
         }
     }
+}
+
+const slm__quant_type_t *slm__registry_quant_type(const slm_registry_t *reg, int32_t type)
+{
+    for (size_t r = 0; reg && r < reg->n_rows; r++) {
+        const slm__plugin_t *p = reg->rows[r];
+        if (!p->manifest_ok || p->m.kind_id != SLM_PLUGIN_KIND_QUANTIZER ||
+            !slm__plugin_usable(p))
+            continue;
+        for (size_t i = 0; i < p->m.n_types; i++)
+            if (p->m.types[i].id == type)
+                return &p->m.types[i];
+    }
+    return NULL;
 }
 
 static void add_manifest(slm_registry_t *reg, const char *dir, const char *file)

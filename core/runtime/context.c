@@ -85,14 +85,8 @@ static int alloc_cache(slm_context_t *c, slm_error_t *err)
     c->v = c->k ? slm_buffer_new(c->m->sched, total, err) : NULL;
     if (!c->v)
         return err ? err->code : SLM_E_NOMEM;
-    /* Padded attention reads cells never written: they must hold finite values. */
-    static const char zeros[65536];
-    for (uint64_t off = 0; off < total; off += sizeof zeros) {
-        uint64_t n = total - off < sizeof zeros ? total - off : sizeof zeros;
-        if (slm_buffer_set(c->k, off, zeros, n) < 0 || slm_buffer_set(c->v, off, zeros, n) < 0)
-            return slm__fail(err, SLM_E_DEVICE, NULL, -1, "context: clearing the KV cache "
-                             "failed");
-    }
+    /* Padded attention reads cells never written: slm_buffer_new's zeros are finite
+     * (and a backend may keep them unbacked until used). */
     slm_log(SLM_LOG_DEBUG, "context", "KV cache: %u cells, %s, %llu bytes", c->n_ctx,
             slm_type_name(c->type_kv), (unsigned long long)(2 * total));
     return SLM_OK;

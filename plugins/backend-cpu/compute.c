@@ -82,7 +82,7 @@ static bool extent(const slm_tensor_desc_t *t, uint64_t *out)
 /* Point data at the buffer when the host left it NULL, and check the tensor fits. */
 static bool resolve(slm_tensor_desc_t *t, uintptr_t *lo, uintptr_t *hi)
 {
-    const cpu_buffer_t *b = t->buffer;
+    cpu_buffer_t *b = t->buffer;
     uint64_t bytes;
     if (!extent(t, &bytes))
         return false;
@@ -92,6 +92,8 @@ static bool resolve(slm_tensor_desc_t *t, uintptr_t *lo, uintptr_t *hi)
         return false;
     if (b && !t->data)
         t->data = (char *)b->base + t->offset;
+    if (b)   /* ops may write any operand (in-place copies, optimizer moments) */
+        b->pristine = false;
     *lo = (uintptr_t)t->data;
     *hi = *lo + (uintptr_t)bytes;
     return true;
@@ -102,11 +104,11 @@ static bool resolve(slm_tensor_desc_t *t, uintptr_t *lo, uintptr_t *hi)
 typedef struct node_plan {
     bool serial;
     bool barrier;
-    bool scratch;
+    size_t scratch, scratch_off;   /* bytes it needs; where its slice starts */
     uintptr_t lo[SLM_MAX_SRC + 1], hi[SLM_MAX_SRC + 1];   /* [0]: dst */
 } node_plan_t;
 
-static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy, size_t *scratch,
+static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy,
                         node_plan_t *np)
 {
     if (!cpu_supports_node(d, src)) {
@@ -127,18 +129,16 @@ static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy
     const cpu_op_def_t *def = cpu_op_get(copy->op);
     if (def->scratch) {
         size_t s = def->scratch(copy, cpu_pool_size(d->pool));
-        if (s == SIZE_MAX)
+        if (s == SIZE_MAX || s > SIZE_MAX / 4)
             return SLM_E_NOMEM;
-        if (s > *scratch)
-            *scratch = s;
-        np->scratch = s > 0;
+        np->scratch = s;
     }
     return SLM_OK;
 }
 
 /* Rough work of a node in multiply-adds; below CPU_SERIAL_WORK one thread does it
  * faster than the pool can split it and meet again. */
-#define CPU_SERIAL_WORK 32768
+#define CPU_SERIAL_WORK 65536
 
 static uint64_t node_work(const slm_node_t *n)
 {
@@ -181,9 +181,7 @@ static bool conflicts(const slm_node_t *na, const node_plan_t *a, const slm_node
                       const node_plan_t *b)
 {
     if (a->serial && b->serial)
-        return false;   /* both on thread 0, in order */
-    if (a->scratch && b->scratch)
-        return true;
+        return false;   /* both on thread 0, in order; scratch slices never overlap */
     for (int i = 0; i <= nb->n_src; i++)
         if (overlap(a->lo[0], a->hi[0], b->lo[i], b->hi[i]))
             return true;
@@ -194,11 +192,17 @@ static bool conflicts(const slm_node_t *na, const node_plan_t *a, const slm_node
 }
 
 /* Barriers only where a dependency crosses threads: independent nodes (the q, k, v
- * projections; gate and up) run back to back, and small ones stay on thread 0. */
-static void plan_barriers(cpu_device_t *d, size_t n_nodes)
+ * projections; gate and up) run back to back, and small ones stay on thread 0.
+ * Nodes between two barriers get disjoint slices of the scratch (q, k and v each
+ * quantize their input without waiting for each other); *scratch is the total.
+ * Returns whether any node uses the other threads at all. */
+static bool plan_barriers(cpu_device_t *d, size_t n_nodes, size_t *scratch)
 {
     int nth = cpu_pool_size(d->pool);
     size_t group = 0;   /* first node since the last barrier */
+    size_t used = 0;    /* scratch taken since the last barrier */
+    bool parallel = false;
+    *scratch = 0;
     for (size_t i = 0; i < n_nodes; i++) {
         const slm_node_t *n = &d->nodes[i];
         node_plan_t *p = &d->plans[i];
@@ -206,14 +210,22 @@ static void plan_barriers(cpu_device_t *d, size_t n_nodes)
         if (n->op == SLM_OP_NONE)
             continue;
         p->serial = nth > 1 && !must_split(n->op) && node_work(n) < CPU_SERIAL_WORK;
+        parallel = parallel || !p->serial;
         for (size_t j = group; j < i; j++) {
             if (d->nodes[j].op != SLM_OP_NONE && conflicts(&d->nodes[j], &d->plans[j], n, p)) {
                 p->barrier = true;
                 group = i;
+                used = 0;
                 break;
             }
         }
+        p->scratch_off = used;
+        used = cpu_align64(p->scratch) > SIZE_MAX / 2 - used ? SIZE_MAX / 2
+                                                             : used + cpu_align64(p->scratch);
+        if (used > *scratch)
+            *scratch = used;   /* SIZE_MAX / 2: more than grow() can give */
     }
+    return parallel;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t align)
@@ -232,6 +244,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t align)
 typedef struct graph_job {
     cpu_device_t *dev;
     size_t n_nodes;
+    bool alone;                /* every node is serial: thread 0 runs the graph alone */
     atomic_int status;
 } graph_job_t;
 
@@ -246,13 +259,13 @@ static void run_graph(void *arg, int ith, int nth)
         const node_plan_t *p = &d->plans[i];
         if (node->op == SLM_OP_NONE)
             continue;
-        if (p->barrier)
+        if (p->barrier && !job->alone)
             cpu_pool_barrier(d->pool);
         if (p->serial && ith != 0)
             continue;
         cpu_op_ctx_t c = {.node = node, .ith = p->serial ? 0 : ith, .nth = p->serial ? 1 : nth,
-                          .pool = p->serial ? NULL : d->pool, .scratch = d->scratch,
-                          .status = &job->status};
+                          .pool = p->serial ? NULL : d->pool,
+                          .scratch = (char *)d->scratch + p->scratch_off, .status = &job->status};
         cpu_op_get(node->op)->run(&c);
     }
 }
@@ -281,17 +294,21 @@ int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
         return SLM_OK;
     if (reserve(d, n_nodes) != SLM_OK)
         return SLM_E_NOMEM;
-    size_t scratch = 0;
     for (size_t i = 0; i < n_nodes; i++) {
-        int rc = prepare_node(d, nodes[i], &d->nodes[i], &scratch, &d->plans[i]);
+        int rc = prepare_node(d, nodes[i], &d->nodes[i], &d->plans[i]);
         if (rc != SLM_OK)
             return rc;
     }
+    size_t scratch;
+    bool parallel = plan_barriers(d, n_nodes, &scratch);
     if (grow(&d->scratch, &d->scratch_size, scratch, 64) != SLM_OK)
         return SLM_E_NOMEM;
-    plan_barriers(d, n_nodes);
-    graph_job_t job = {.dev = d, .n_nodes = n_nodes};
+    graph_job_t job = {.dev = d, .n_nodes = n_nodes, .alone = !parallel};
     atomic_init(&job.status, 0);
-    cpu_pool_run(d->pool, run_graph, &job);
+    /* A graph of small nodes (a tiny model's decode step) need not wake anyone. */
+    if (job.alone)
+        run_graph(&job, 0, 1);
+    else
+        cpu_pool_run(d->pool, run_graph, &job);
     return atomic_load(&job.status);
 }

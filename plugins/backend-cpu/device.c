@@ -2,6 +2,8 @@
  * plain 64-byte-aligned host memory. */
 #include "config.h"
 
+#include <sys/mman.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,7 +220,14 @@ int cpu_buffer_alloc(void *dev, uint64_t size, void **buffer, void **base)
         return SLM_E_NOMEM;
     /* A zero-byte buffer still gets a unique address. */
     size_t bytes = size ? (size_t)size : 1;
-    if (posix_memalign(&b->base, CPU_BUFFER_ALIGN, bytes) != 0) {
+    if (size >= CPU_MAP_MIN) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) {
+            b->base = p;
+            b->mapped = b->pristine = true;
+        }
+    }
+    if (!b->base && posix_memalign(&b->base, CPU_BUFFER_ALIGN, bytes) != 0) {
         free(b);
         return SLM_E_NOMEM;
     }
@@ -251,7 +260,9 @@ void cpu_buffer_free(void *dev, void *buffer)
     cpu_buffer_t *b = buffer;
     if (!b)
         return;
-    if (!b->wrapped)
+    if (b->mapped)
+        munmap(b->base, (size_t)b->size);
+    else if (!b->wrapped)
         free(b->base);
     free(b);
 }
@@ -267,8 +278,10 @@ int cpu_buffer_set(void *dev, void *buffer, uint64_t offset, const void *src, ui
     cpu_buffer_t *b = buffer;
     if (!in_range(b, offset, size) || (size && !src))
         return SLM_E_INVALID;
-    if (size)
+    if (size) {
         memcpy((char *)b->base + offset, src, size);
+        b->pristine = false;
+    }
     return SLM_OK;
 }
 
@@ -287,7 +300,11 @@ int cpu_buffer_clear(void *dev, void *buffer, uint64_t offset, uint64_t size, ui
     cpu_buffer_t *b = buffer;
     if (!in_range(b, offset, size))
         return SLM_E_INVALID;
-    if (size)
+    /* The clear that follows an allocation (slm_buffer_new) is free for a fresh
+     * mapping; later ones write, since the memory may have been written through
+     * its address since. */
+    if (size && !(b->pristine && value == 0))
         memset((char *)b->base + offset, value, size);
+    b->pristine = false;
     return SLM_OK;
 }

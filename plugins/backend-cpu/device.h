@@ -19,7 +19,13 @@ typedef struct cpu_buffer {
     void *base;
     uint64_t size;
     bool wrapped;              /* base is the caller's memory: never freed here */
+    bool mapped;               /* base is an anonymous mapping of its own */
+    bool pristine;             /* fresh mapping, not yet set nor cleared: all zero */
 } cpu_buffer_t;
+
+/* Buffers from this size up are mapped: the kernel hands out zero pages lazily, so a
+ * cleared but untouched buffer (a long KV cache) costs no memory until it is used. */
+#define CPU_MAP_MIN ((uint64_t)1 << 20)
 
 /* The first CPU feature this build needs and the CPU lacks, or NULL. */
 const char *cpu_missing_feature(void);

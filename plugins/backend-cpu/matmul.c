@@ -177,6 +177,29 @@ static void dot4(int type, const void *const r[4], const float *b, int64_t K, fl
     out[3] = _mm512_reduce_add_ps(_mm512_add_ps(s3, t3));
 }
 
+/* One row against one column, eight accumulators: decode walks the rows in
+ * address order, one long stream the hardware prefetcher follows. */
+static inline __attribute__((always_inline)) float dot1(int type, const void *r, const float *b,
+                                                        int64_t K)
+{
+    __m512 s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 128 <= K; k += 128)
+        for (int i = 0; i < 8; i++)
+            s[i] = _mm512_fmadd_ps(load16(type, r, k + 16 * i), _mm512_loadu_ps(b + k + 16 * i),
+                                   s[i]);
+    for (; k < K; k += 16) {
+        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        s[0] = _mm512_fmadd_ps(load16_mask(type, r, k, m), _mm512_maskz_loadu_ps(m, b + k), s[0]);
+    }
+    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])),
+                             _mm512_add_ps(_mm512_add_ps(s[4], s[5]), _mm512_add_ps(s[6], s[7])));
+    return _mm512_reduce_add_ps(t);
+}
+#define HAVE_DOT1 1
+
 #elif defined(__AVX2__)
 
 static inline __m256 load8(int type, const void *row, int64_t k)
@@ -233,6 +256,28 @@ static void dot4(int type, const void *const r[4], const float *b, int64_t K, fl
     }
 }
 
+/* As the AVX-512 dot1: one row at a time, in address order. */
+static inline __attribute__((always_inline)) float dot1(int type, const void *r, const float *b,
+                                                        int64_t K)
+{
+    __m256 s[8];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 64 <= K; k += 64)
+        for (int i = 0; i < 8; i++)
+            s[i] = _mm256_fmadd_ps(load8(type, r, k + 8 * i), _mm256_loadu_ps(b + k + 8 * i), s[i]);
+    for (; k + 8 <= K; k += 8)
+        s[0] = _mm256_fmadd_ps(load8(type, r, k), _mm256_loadu_ps(b + k), s[0]);
+    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3])),
+                             _mm256_add_ps(_mm256_add_ps(s[4], s[5]), _mm256_add_ps(s[6], s[7])));
+    float out = hsum8(t);
+    for (; k < K; k++)
+        out += load_elem(type, r, k) * b[k];
+    return out;
+}
+#define HAVE_DOT1 1
+
 #else
 
 /* Eight independent partial sums per row let the compiler vectorise with SSE2. */
@@ -261,6 +306,28 @@ static void dot4(int type, const void *const r[4], const float *b, int64_t K, fl
  * last row so dot4 stays the only kernel; the duplicates are not stored. */
 static void mv_range(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
 {
+#ifdef HAVE_DOT1
+    /* Short rows (attention over a few cells) amortise the reduction better in dot4. */
+    if (n1 - n0 == 1 && g->K >= 256) {
+        const float *b = b_col(g, n0);
+        float *c = c_col(g, n0);
+        switch (g->a_type) {
+        case MM_F16:
+            for (int64_t m = m0; m < m1; m++)
+                c[m] = dot1(MM_F16, a_row(g, m), b, g->K);
+            return;
+        case MM_BF16:
+            for (int64_t m = m0; m < m1; m++)
+                c[m] = dot1(MM_BF16, a_row(g, m), b, g->K);
+            return;
+        default:
+            for (int64_t m = m0; m < m1; m++)
+                c[m] = dot1(MM_F32, a_row(g, m), b, g->K);
+            return;
+        }
+    }
+#endif
+
     for (int64_t m = m0; m < m1; m += 4) {
         int64_t rows = min64(4, m1 - m);
         const void *r[4];

@@ -7,6 +7,8 @@
 
 #include <slmops/plugin-format.h>
 
+#include "../common/plugin-util.h"
+
 #define GGUF_MAGIC "GGUF"
 #define GGUF_VERSION 3u
 #define GGUF_DEFAULT_ALIGNMENT 32u
@@ -32,8 +34,7 @@ const char *gguf_value_type_name(int64_t type);
 
 /* Fill err as the core would (respecting err->struct_size); returns code. The
  * message starts with the path and, when offset >= 0, the byte offset. */
-int gguf_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+#define gguf_fail plugin_fail
 
 /* Round up to a multiple of align (a power of two); false on overflow. */
 static inline int gguf_align_up(uint64_t v, uint64_t align, uint64_t *out)

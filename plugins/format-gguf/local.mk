@@ -9,6 +9,7 @@ gguf_plugin_sources = \
 plugin_LTLIBRARIES += plugins/format-gguf/format-gguf.la
 plugins_format_gguf_format_gguf_la_SOURCES = $(gguf_plugin_sources)
 plugins_format_gguf_format_gguf_la_CFLAGS = $(plugin_cflags)
+plugins_format_gguf_format_gguf_la_LIBADD = plugins/common/libslmplugin_common.la
 plugins_format_gguf_format_gguf_la_LDFLAGS = $(plugin_ldflags) \
 	-export-symbols-regex '^slm_plugin_entry$$'
 # Where manifests/local.mk finds the built library for the uninstalled manifest.

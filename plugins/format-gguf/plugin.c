@@ -2,9 +2,7 @@
  * and metadata types that the reader and writer share. */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
 
 #include "gguf.h"
 
@@ -51,28 +49,6 @@ const char *gguf_value_type_name(int64_t type)
     static const char *const names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
                                         "bool", "string", "array", "u64", "i64", "f64"};
     return type >= 0 && (uint64_t)type < sizeof names / sizeof names[0] ? names[type] : "unknown";
-}
-
-int gguf_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt, ...)
-{
-    if (!err || err->struct_size < offsetof(slm_error_t, path))
-        return code;
-    char what[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    err->code = code;
-    if (offset >= 0)
-        snprintf(err->message, sizeof err->message, "%s: offset %lld: %s", path ? path : "",
-                 (long long)offset, what);
-    else
-        snprintf(err->message, sizeof err->message, "%s: %s", path ? path : "", what);
-    if (err->struct_size >= offsetof(slm_error_t, offset))
-        snprintf(err->path, sizeof err->path, "%s", path ? path : "");
-    if (err->struct_size >= sizeof(slm_error_t))
-        err->offset = offset;
-    return code;
 }
 
 const slm_host_t *gguf_host;

@@ -3,8 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -316,20 +314,6 @@ static void emit(writer_t *w, const plan_t *p)
 
 /* ---- the atomic file dance ---- */
 
-static int sync_folder(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 static int write_file(const char *path, const plan_t *p, slm_error_t *err)
 {
     size_t len = strlen(path);
@@ -362,7 +346,7 @@ static int write_file(const char *path, const plan_t *p, slm_error_t *err)
         rc = gguf_fail(err, SLM_E_IO, path, -1, "cannot write: %s", strerror(w->failed_errno));
         goto out;
     }
-    if (sync_folder(path) != 0 && gguf_host && gguf_host->log)
+    if (plugin_sync_parent(path) != 0 && gguf_host && gguf_host->log)
         gguf_host->log(SLM_LOG_WARN, "format-gguf", "%s: cannot fsync its folder: %s", path,
                        strerror(errno));
 out:

@@ -1,73 +1,26 @@
-/* The llama2.c format plugin's file mapping and error helper, and the probe and
+/* The llama2.c format plugin's file mapping (plugins/common), and the probe and
  * read slots that tell checkpoints from tokenizer.bin files. */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "llama2c.h"
 
 const slm_host_t *l2c_host;
 
-int l2c_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt, ...)
-{
-    if (!err || err->struct_size < offsetof(slm_error_t, path))
-        return code;
-    char what[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    err->code = code;
-    if (offset >= 0)
-        snprintf(err->message, sizeof err->message, "%s: offset %lld: %s", path ? path : "",
-                 (long long)offset, what);
-    else
-        snprintf(err->message, sizeof err->message, "%s: %s", path ? path : "", what);
-    if (err->struct_size >= offsetof(slm_error_t, offset))
-        snprintf(err->path, sizeof err->path, "%s", path ? path : "");
-    if (err->struct_size >= sizeof(slm_error_t))
-        err->offset = offset;
-    return code;
-}
-
 int l2c_map(const char *path, l2c_file_t *f, slm_error_t *err)
 {
-    *f = (l2c_file_t){.path = path};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return l2c_fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
-                        "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return l2c_fail(err, SLM_E_IO, path, -1, "not a regular file");
-    }
-    if ((uint64_t)st.st_size > SIZE_MAX) {
-        close(fd);
-        return l2c_fail(err, SLM_E_IO, path, -1, "too large to map");
-    }
-    f->size = (uint64_t)st.st_size;
-    void *p = f->size ? mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-    int e = errno;
-    close(fd);
-    if (p == MAP_FAILED)
-        return l2c_fail(err, SLM_E_IO, path, -1, "cannot map: %s", strerror(e));
-    f->base = p;
-    return SLM_OK;
+    plugin_map_t m;
+    int rc = plugin_map_file(path, &m, err);
+    *f = (l2c_file_t){.path = path, .base = m.base, .size = m.size};
+    return rc;
 }
 
 void l2c_unmap(l2c_file_t *f)
 {
-    if (f->base)
-        munmap((void *)f->base, (size_t)f->size);
+    plugin_unmap_file(&(plugin_map_t){.base = f->base, .size = f->size});
     f->base = NULL;
 }
 

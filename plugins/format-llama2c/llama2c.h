@@ -8,6 +8,8 @@
 
 #include <slmops/plugin-format.h>
 
+#include "../common/plugin-util.h"
+
 /* "ak42" read as a little-endian uint32: the magic of v1 and v2 checkpoints. */
 #define L2C_MAGIC 0x616b3432u
 /* v1/v2 header size (magic, version, 7 params, flags, zero padding). */
@@ -29,8 +31,7 @@ void l2c_unmap(l2c_file_t *f);
 
 /* Fill err as the core would (respecting err->struct_size); returns code. The
  * message starts with the path and, when offset >= 0, the byte offset. */
-int l2c_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+#define l2c_fail plugin_fail
 
 static inline uint32_t l2c_u32(const uint8_t *p)
 {

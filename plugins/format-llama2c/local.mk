@@ -13,6 +13,6 @@ plugins_format_llama2c_format_llama2c_la_SOURCES = $(llama2c_plugin_sources) \
 plugins_format_llama2c_format_llama2c_la_CFLAGS = $(plugin_cflags)
 plugins_format_llama2c_format_llama2c_la_LDFLAGS = $(plugin_ldflags) \
 	-export-symbols-regex '^slm_plugin_entry$$'
-plugins_format_llama2c_format_llama2c_la_LIBADD = -lm
+plugins_format_llama2c_format_llama2c_la_LIBADD = plugins/common/libslmplugin_common.la -lm
 # Where manifests/local.mk finds the built library for the uninstalled manifest.
 plugin_builddir_format_llama2c = plugins/format-llama2c

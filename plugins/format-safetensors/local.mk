@@ -15,7 +15,7 @@ safetensors_plugin_sources = \
 plugin_LTLIBRARIES += plugins/format-safetensors/format-safetensors.la
 plugins_format_safetensors_format_safetensors_la_SOURCES = $(safetensors_plugin_sources)
 plugins_format_safetensors_format_safetensors_la_CFLAGS = $(plugin_cflags) $(JANSSON_CFLAGS)
-plugins_format_safetensors_format_safetensors_la_LIBADD = $(JANSSON_LIBS)
+plugins_format_safetensors_format_safetensors_la_LIBADD = plugins/common/libslmplugin_common.la $(JANSSON_LIBS)
 plugins_format_safetensors_format_safetensors_la_LDFLAGS = $(plugin_ldflags) \
 	-export-symbols-regex '^slm_plugin_entry$$'
 # Where manifests/local.mk finds the built library for the uninstalled manifest.

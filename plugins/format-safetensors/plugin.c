@@ -16,28 +16,6 @@
 
 const slm_host_t *st_host;
 
-int st_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt, ...)
-{
-    if (!err || err->struct_size < offsetof(slm_error_t, path))
-        return code;
-    char what[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    err->code = code;
-    if (offset >= 0)
-        snprintf(err->message, sizeof err->message, "%s: offset %lld: %s", path ? path : "",
-                 (long long)offset, what);
-    else
-        snprintf(err->message, sizeof err->message, "%s: %s", path ? path : "", what);
-    if (err->struct_size >= offsetof(slm_error_t, offset))
-        snprintf(err->path, sizeof err->path, "%s", path ? path : "");
-    if (err->struct_size >= sizeof(slm_error_t))
-        err->offset = offset;
-    return code;
-}
-
 void st_log(slm_log_level_t level, const char *fmt, ...)
 {
     if (!st_host || !st_host->log)

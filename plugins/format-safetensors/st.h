@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <slmops/plugin-format.h>
 
+#include "../common/plugin-util.h"
+
 /* The reference implementation's cap on the JSON header. */
 #define ST_MAX_HEADER 100000000ull
 /* Side files (config.json, tokenizer.json, vocab.json, merges.txt, ...). */
@@ -26,8 +28,7 @@ enum { ST_TOK_NORMAL = 1, ST_TOK_UNKNOWN = 2, ST_TOK_CONTROL = 3, ST_TOK_USER = 
 
 /* Fill err as the core would; the message starts with the path and, when
  * offset >= 0, the byte offset. Returns code. */
-int st_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+#define st_fail plugin_fail
 void st_log(slm_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The host's services, or NULL when the sources are compiled into a test. */
 extern const slm_host_t *st_host;

@@ -419,20 +419,64 @@ static const char *token_content(json_t *v)
                              : json_string_value(json_object_get(v, "content"));
 }
 
+/* The special-token roles a tokenizer config names by content, and their keys. */
+static const char *const roles[][2] = {
+    {"bos_token", "tokenizer.ggml.bos_token_id"}, {"eos_token", "tokenizer.ggml.eos_token_id"},
+    {"unk_token", "tokenizer.ggml.unknown_token_id"},
+    {"pad_token", "tokenizer.ggml.padding_token_id"}};
+#define ROLE_UNK 2
+#define N_ROLES (sizeof roles / sizeof roles[0])
+
+/* Role i is the token whose text is s (NULL: nothing to set). */
+static int set_role(tok_t *t, size_t i, const char *s, st_meta_t *m)
+{
+    int64_t id = s ? tok_find(t, s) : -1;
+    if (s && id < 0)
+        st_log(SLM_LOG_WARN, "%s '%s' is not in the vocabulary", roles[i][0], s);
+    if (id >= 0 && i == ROLE_UNK)
+        t->unk = id;
+    if (id >= 0 && st_meta_u32(m, roles[i][1], (uint32_t)id))
+        return SLM_E_NOMEM;
+    return SLM_OK;
+}
+
 static int special_ids(tok_t *t, json_t *cfg, st_meta_t *m)
 {
-    static const char *const roles[][2] = {
-        {"bos_token", "tokenizer.ggml.bos_token_id"}, {"eos_token", "tokenizer.ggml.eos_token_id"},
-        {"unk_token", "tokenizer.ggml.unknown_token_id"},
-        {"pad_token", "tokenizer.ggml.padding_token_id"}};
-    for (size_t i = 0; i < 4; i++) {
-        const char *s = token_content(json_object_get(cfg, roles[i][0]));
-        int64_t id = s ? tok_find(t, s) : -1;
-        if (s && id < 0)
-            st_log(SLM_LOG_WARN, "%s '%s' is not in the vocabulary", roles[i][0], s);
-        if (id >= 0 && i == 2)
-            t->unk = id;
-        if (id >= 0 && st_meta_u32(m, roles[i][1], (uint32_t)id))
+    for (size_t i = 0; i < N_ROLES; i++)
+        if (set_role(t, i, token_content(json_object_get(cfg, roles[i][0])), m))
+            return SLM_E_NOMEM;
+    return SLM_OK;
+}
+
+/* The special tokens transformers' tokenizer classes have when their config does not
+ * name them (each class's __init__ defaults), in roles' order; NULL: none. */
+static const struct {
+    const char *cls;
+    const char *role[N_ROLES];
+} class_defaults[] = {
+    {"GPT2Tokenizer", {"<|endoftext|>", "<|endoftext|>", "<|endoftext|>", NULL}},
+    {"Qwen2Tokenizer", {NULL, "<|endoftext|>", "<|endoftext|>", "<|endoftext|>"}},
+};
+
+/* A class default applies to a role no file states: a config key set even to null
+ * wins, as does an id from config.json or generation_config.json. A byte-level BPE
+ * folder that names no class is GPT-2's own layout (vocab.json + merges.txt, or
+ * encoder.json + vocab.bpe), which transformers reads with GPT2Tokenizer. */
+static int default_ids(tok_t *t, const char *cls, json_t *tcfg, json_t *smap, st_meta_t *m)
+{
+    if (!cls && strcmp(t->model, "gpt2") == 0 && t->pre && strcmp(t->pre, "gpt-2") == 0)
+        cls = "GPT2Tokenizer";
+    size_t c = 0, n = sizeof class_defaults / sizeof class_defaults[0];
+    while (cls && c < n && strncmp(cls, class_defaults[c].cls, strlen(class_defaults[c].cls)))
+        c++;
+    if (!cls || c == n)
+        return SLM_OK;
+    for (size_t i = 0; i < N_ROLES; i++) {
+        const char *s = class_defaults[c].role[i];
+        if (!s || json_object_get(tcfg, roles[i][0]) || json_object_get(smap, roles[i][0]) ||
+            st_meta_has(m, roles[i][1]) || tok_find(t, s) < 0)
+            continue;
+        if (set_role(t, i, s, m))
             return SLM_E_NOMEM;
     }
     return SLM_OK;
@@ -440,17 +484,17 @@ static int special_ids(tok_t *t, json_t *cfg, st_meta_t *m)
 
 static int ids_from(json_t *cfg, st_meta_t *m)
 {
-    static const char *const roles[][2] = {
+    static const char *const id_keys[][2] = {
         {"bos_token_id", "tokenizer.ggml.bos_token_id"},
         {"eos_token_id", "tokenizer.ggml.eos_token_id"},
         {"pad_token_id", "tokenizer.ggml.padding_token_id"}};
-    for (size_t i = 0; i < 3; i++) {
-        json_t *v = json_object_get(cfg, roles[i][0]);
+    for (size_t i = 0; i < sizeof id_keys / sizeof id_keys[0]; i++) {
+        json_t *v = json_object_get(cfg, id_keys[i][0]);
         if (json_is_array(v))
             v = json_array_get(v, 0);   /* several EOS ids: the first is the main one */
         if (json_is_integer(v) && json_integer_value(v) >= 0 &&
             json_integer_value(v) <= UINT32_MAX &&
-            st_meta_u32(m, roles[i][1], (uint32_t)json_integer_value(v)))
+            st_meta_u32(m, id_keys[i][1], (uint32_t)json_integer_value(v)))
             return SLM_E_NOMEM;
     }
     return SLM_OK;
@@ -621,6 +665,8 @@ static int apply_configs(tok_t *t, const char *dir, st_meta_t *m, slm_error_t *e
         rc = ids_from(cfg, m) | ids_from(gen, m);
     if (!rc && t->model)
         rc = special_ids(t, smap, m) | special_ids(t, tcfg, m);
+    if (!rc && t->model)
+        rc = default_ids(t, cls, tcfg, smap, m);
     json_t *ab = json_object_get(tcfg, "add_bos_token"), *ae = json_object_get(tcfg, "add_eos_token");
     if (json_is_boolean(ab))
         t->add_bos = json_is_true(ab);
@@ -658,6 +704,10 @@ int st_tokenizer_read(const char *dir, st_meta_t *m, bool *found, slm_error_t *e
         if (!rc && t.pre && strcmp(t.pre, "llama3") == 0 && !st_meta_has(m, "tokenizer.ggml.bos_token_id"))
             rc = st_meta_u32(m, "tokenizer.ggml.bos_token_id", LLAMA3_N_BPE) |
                  st_meta_u32(m, "tokenizer.ggml.eos_token_id", LLAMA3_N_BPE + 1);
+        /* A byte-level BPE vocabulary without a BOS token cannot start with one. */
+        if (!rc && strcmp(t.model, "gpt2") == 0 && t.add_bos < 0 &&
+            !st_meta_has(m, "tokenizer.ggml.bos_token_id"))
+            t.add_bos = 0;
         if (!rc && t.add_bos >= 0)
             rc = st_meta_bool(m, "tokenizer.ggml.add_bos_token", t.add_bos);
         if (!rc && t.add_eos >= 0)

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -584,20 +583,10 @@ static int check_target(writer_t *w, const char *path, bool *exists)
     return rc;
 }
 
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* tmp becomes path in one step; an earlier output is swapped out, then removed. */
 static int move_into_place(writer_t *w, const char *tmp, const char *path, bool exists)
 {
-    if (sync_dir(tmp) != 0)
+    if (plugin_sync_dir(tmp) != 0)
         return st_fail(w->err, SLM_E_IO, tmp, -1, "cannot sync: %s", strerror(errno));
     if (!exists) {
         if (rename(tmp, path) != 0)
@@ -621,10 +610,7 @@ static int move_into_place(writer_t *w, const char *tmp, const char *path, bool 
         if (rc)
             return rc;
     }
-    char *copy = strdup(path);
-    if (copy)
-        sync_dir(dirname(copy));
-    free(copy);
+    plugin_sync_parent(path);
     return SLM_OK;
 }
 
@@ -676,10 +662,8 @@ static int write_file(writer_t *w, const char *path)
         if (rc)
             unlink(tmp);
     }
-    char *copy = rc ? NULL : strdup(path);
-    if (copy)
-        sync_dir(dirname(copy));
-    free(copy);
+    if (!rc)
+        plugin_sync_parent(path);
     free(tmp);
     return rc;
 }

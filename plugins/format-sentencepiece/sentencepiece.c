@@ -11,18 +11,13 @@
  * segmentation, and reading them as merge priorities would tokenize wrongly. */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "../common/plugin-util.h"
 #include "sentencepiece.h"
 
 const slm_host_t *spm_host;
@@ -72,24 +67,10 @@ static const char *const id_keys[4] = {
 __attribute__((format(printf, 4, 5)))
 static int fail(const reader_t *r, int code, int64_t offset, const char *fmt, ...)
 {
-    slm_error_t *err = r->err;
-    if (!err || err->struct_size < offsetof(slm_error_t, path))
-        return code;
-    char what[400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    code = plugin_vfail(r->err, code, r->path, offset, fmt, ap);
     va_end(ap);
-    err->code = code;
-    if (offset >= 0)
-        snprintf(err->message, sizeof err->message, "%s: offset %lld: %s", r->path,
-                 (long long)offset, what);
-    else
-        snprintf(err->message, sizeof err->message, "%s: %s", r->path, what);
-    if (err->struct_size >= offsetof(slm_error_t, offset))
-        snprintf(err->path, sizeof err->path, "%s", r->path);
-    if (err->struct_size >= sizeof(slm_error_t))
-        err->offset = offset;
     return code;
 }
 
@@ -335,30 +316,15 @@ static int check_spec(const reader_t *r, const spec_t *s)
 
 static int map_file(reader_t *r, const char *path, slm_error_t *err)
 {
-    *r = (reader_t){.path = path, .err = err};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(r, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, -1, "cannot open: %s",
-                    strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > SIZE_MAX) {
-        close(fd);
-        return fail(r, SLM_E_IO, -1, "not a regular file of a size that can be mapped");
-    }
-    r->size = (uint64_t)st.st_size;
-    void *p = r->size ? mmap(NULL, (size_t)r->size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-    int e = errno;
-    close(fd);
-    if (p == MAP_FAILED)
-        return fail(r, SLM_E_IO, -1, "cannot map: %s", strerror(e));
-    r->base = p;
-    return 0;
+    plugin_map_t m;
+    int rc = plugin_map_file(path, &m, err);
+    *r = (reader_t){.path = path, .base = m.base, .size = m.size, .err = err};
+    return rc;
 }
 
 static void unmap_file(reader_t *r)
 {
-    if (r->base)
-        munmap((void *)r->base, (size_t)r->size);
+    plugin_unmap_file(&(plugin_map_t){.base = r->base, .size = r->size});
     r->base = NULL;
 }
 

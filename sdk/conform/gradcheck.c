@@ -20,6 +20,92 @@
 /* Where each operand of the backward node comes from. */
 enum { B_NONE = 0, B_FWD, B_FWD_T, B_Y, B_W };
 
+/* One operand of a gradient case (ne[0] == 0: none): its type and shape, how it is
+ * filled when not uniform in [-1, 1], and for a backward operand where its values
+ * come from (B_FWD*: forward operand `from_idx`). */
+typedef struct gc_operand {
+    int type;
+    int64_t ne[3];
+    int fill;
+    double lo, hi;
+    int64_t range;
+    int from, from_idx;
+} gc_operand_t;
+
+/* dL/d(operand `wrt` of the forward op) from the backward op, whose output has that
+ * operand's shape. `variant` tells apart the random data of cases of one op. */
+typedef struct gc_table_row {
+    const char *label;
+    int fwd_op, bwd_op, wrt, variant;
+    gc_operand_t fwd[SLM_MAX_SRC], bwd[SLM_MAX_SRC];
+    int64_t fwd_dst[3], bwd_dst[3];
+    int64_t fwd_ip[2], bwd_ip[2];
+    float fwd_fp[2], bwd_fp[2];
+} gc_table_row_t;
+
+#define SHAPE(t, a, b, c) .type = t, .ne = {a, b, c}
+#define FROM(kind, idx) .from = kind, .from_idx = idx
+/* f(x) with backward op(x, dy); rms_norm reads its epsilon from fp[0], the rest ignore it. */
+#define UNARY(label, fop, bop)                                                            \
+    {label, fop, bop, 0, 0, .fwd = {{SHAPE(F32, 5, 3, 1), .lo = -3.0, .hi = 3.0}},        \
+     .fwd_dst = {5, 3, 1}, .fwd_fp = {1e-5f},                                             \
+     .bwd = {{SHAPE(F32, 5, 3, 1), FROM(B_FWD, 0)}, {SHAPE(F32, 5, 3, 1), FROM(B_W, 0)}}, \
+     .bwd_dst = {5, 3, 1}, .bwd_fp = {1e-5f}}
+/* ip: causal (the variant), n_past 2; fp: scale. The additive mask is optional. */
+#define SOFT_MAX_MASK {SHAPE(F32, 7, 3, 1), .fill = FILL_MASK}
+#define SOFT_MAX(label, variant, mask, scale)                                              \
+    {label, SLM_OP_SOFT_MAX, SLM_OP_SOFT_MAX_BACK, 0, variant,                             \
+     .fwd = {{SHAPE(F32, 7, 3, 1)}, mask}, .fwd_dst = {7, 3, 1}, .fwd_ip = {variant, 2},    \
+     .fwd_fp = {scale},                                                                    \
+     .bwd = {{SHAPE(F32, 7, 3, 1), FROM(B_Y, 0)}, {SHAPE(F32, 7, 3, 1), FROM(B_W, 0)}},    \
+     .bwd_dst = {7, 3, 1}, .bwd_fp = {scale}}
+/* ip: dims rotated, mode; fp: freq_base, freq_scale; positions below 20. */
+#define ROPE(label, variant, mode)                                                         \
+    {label, SLM_OP_ROPE, SLM_OP_ROPE_BACK, 0, variant,                                     \
+     .fwd = {{SHAPE(F32, 6, 2, 3)}, {SHAPE(I32, 3, 1, 1), .fill = FILL_IDS, .range = 20}}, \
+     .fwd_dst = {6, 2, 3}, .fwd_ip = {4, mode}, .fwd_fp = {10000.0f, 1.0f},               \
+     .bwd = {{SHAPE(F32, 6, 2, 3), FROM(B_W, 0)}, {SHAPE(I32, 3, 1, 1), FROM(B_FWD, 1)}}, \
+     .bwd_dst = {6, 2, 3}, .bwd_ip = {4, mode}, .bwd_fp = {10000.0f, 1.0f}}
+
+static const gc_table_row_t gc_table[] = {
+    UNARY("silu", SLM_OP_SILU, SLM_OP_SILU_BACK),
+    UNARY("gelu", SLM_OP_GELU, SLM_OP_GELU_BACK),
+    UNARY("rms_norm", SLM_OP_RMS_NORM, SLM_OP_RMS_NORM_BACK),
+    SOFT_MAX("plain", 0, {0}, 1.0f),
+    SOFT_MAX("mask, causal", 1, SOFT_MAX_MASK, 0.5f),
+    ROPE("normal", 0, SLM_ROPE_NORMAL),
+    ROPE("neox", 1, SLM_ROPE_NEOX),
+    {"cross_entropy", SLM_OP_CROSS_ENTROPY, SLM_OP_CROSS_ENTROPY_BACK, 0, 0,
+     .fwd = {{SHAPE(F32, 5, 3, 1), .lo = -2.0, .hi = 2.0},
+             {SHAPE(F32, 5, 3, 1), .fill = FILL_PROB}},
+     .fwd_dst = {1, 1, 1},
+     .bwd = {{SHAPE(F32, 5, 3, 1), FROM(B_FWD, 0)}, {SHAPE(F32, 5, 3, 1), FROM(B_FWD, 1)},
+             {SHAPE(F32, 1, 1, 1), FROM(B_W, 0)}},
+     .bwd_dst = {5, 3, 1}},
+    /* 12 ids over 3 rows: repeats exercise the scatter-add. */
+    {"get_rows", SLM_OP_GET_ROWS, SLM_OP_GET_ROWS_BACK, 0, 0,
+     .fwd = {{SHAPE(F32, 4, 3, 1)}, {SHAPE(I32, 6, 2, 1), .fill = FILL_IDS, .range = 3}},
+     .fwd_dst = {4, 6, 2},
+     .bwd = {{SHAPE(F32, 4, 6, 2), FROM(B_W, 0)}, {SHAPE(I32, 6, 2, 1), FROM(B_FWD, 1)}},
+     .bwd_dst = {4, 3, 1}},
+    {"add broadcast", SLM_OP_ADD, SLM_OP_REPEAT_BACK, 1, 0,
+     .fwd = {{SHAPE(F32, 7, 6, 3)}, {SHAPE(F32, 7, 1, 3)}}, .fwd_dst = {7, 6, 3},
+     .bwd = {{SHAPE(F32, 7, 6, 3), FROM(B_W, 0)}}, .bwd_dst = {7, 1, 3}},
+    /* dA of dst = A^T B: OUT_PROD(B, dY), batches of B summed onto a broadcast A. */
+    {"mul_mat dA", SLM_OP_MUL_MAT, SLM_OP_OUT_PROD, 0, 0,
+     .fwd = {{SHAPE(F32, 6, 4, 1)}, {SHAPE(F32, 6, 3, 2)}}, .fwd_dst = {4, 3, 2},
+     .bwd = {{SHAPE(F32, 6, 3, 2), FROM(B_FWD, 1)}, {SHAPE(F32, 4, 3, 2), FROM(B_W, 0)}},
+     .bwd_dst = {6, 4, 1}},
+    /* dB of dst = A^T B: MUL_MAT(cont(A^T), dY). */
+    {"mul_mat dB", SLM_OP_MUL_MAT, SLM_OP_MUL_MAT, 1, 0,
+     .fwd = {{SHAPE(F32, 6, 4, 1)}, {SHAPE(F32, 6, 3, 2)}}, .fwd_dst = {4, 3, 2},
+     .bwd = {{SHAPE(F32, 4, 6, 1), FROM(B_FWD_T, 0)}, {SHAPE(F32, 4, 3, 2), FROM(B_W, 0)}},
+     .bwd_dst = {6, 3, 2}},
+};
+
+/* The most rows one backward op has in gc_table. */
+#define GC_MAX_PER_OP 2
+
 typedef struct grad_spec {
     const char *label;
     conform_case_t fwd;
@@ -29,206 +115,60 @@ typedef struct grad_spec {
     int bind_idx[SLM_MAX_SRC];
 } grad_spec_t;
 
-static conform_tensor_t *gsrc(conform_case_t *c, int i, int type, int64_t ne0, int64_t ne1,
-                              int64_t ne2)
+static void case_from(conform_case_t *c, int op, const gc_operand_t *src, const int64_t *dst,
+                      const int64_t *ip, const float *fp, uint64_t seed)
 {
-    slm_conform__layout(&c->src[i], type, ne0, ne1, ne2, 1, LAYOUT_CONTIG);
-    if (c->n_src <= i)
-        c->n_src = i + 1;
-    return &c->src[i];
-}
-
-static void gdst(conform_case_t *c, int64_t ne0, int64_t ne1, int64_t ne2)
-{
-    slm_conform__layout(&c->dst, F32, ne0, ne1, ne2, 1, LAYOUT_CONTIG);
-}
-
-static void spec_init(grad_spec_t *s, const char *label, int fwd_op, int bwd_op, int wrt)
-{
-    memset(s, 0, sizeof *s);
-    s->label = label;
-    s->fwd.op = fwd_op;
-    s->bwd.op = bwd_op;
-    s->fwd.dst_alias = s->bwd.dst_alias = -1;
-    s->fwd.seed = 0x67ad0000ull + (uint64_t)bwd_op * 131;
-    s->bwd.seed = s->fwd.seed + 1;
-    s->wrt = wrt;
-}
-
-static void bind(grad_spec_t *s, int k, int kind, int idx)
-{
-    s->bind[k] = kind;
-    s->bind_idx[k] = idx;
-}
-
-/* Unary forward op f(x) with backward op(x, dy). */
-static size_t specs_unary(int op, int fwd_op, grad_spec_t *out)
-{
-    grad_spec_t *s = &out[0];
-    spec_init(s, slm_op_name(fwd_op), fwd_op, op, 0);
-    conform_tensor_t *x = gsrc(&s->fwd, 0, F32, 5, 3, 1);
-    x->lo = -3.0;
-    x->hi = 3.0;
-    gdst(&s->fwd, 5, 3, 1);
-    s->fwd.fp[0] = 1e-5f;
-    s->bwd.fp[0] = 1e-5f;
-    gsrc(&s->bwd, 0, F32, 5, 3, 1);
-    gsrc(&s->bwd, 1, F32, 5, 3, 1);
-    gdst(&s->bwd, 5, 3, 1);
-    bind(s, 0, B_FWD, 0);
-    bind(s, 1, B_W, 0);
-    return 1;
-}
-
-static size_t specs_soft_max(grad_spec_t *out)
-{
-    for (int v = 0; v < 2; v++) {
-        grad_spec_t *s = &out[v];
-        spec_init(s, v ? "mask, causal" : "plain", SLM_OP_SOFT_MAX, SLM_OP_SOFT_MAX_BACK, 0);
-        s->fwd.seed += (uint64_t)v;
-        gsrc(&s->fwd, 0, F32, 7, 3, 1);
-        if (v)
-            gsrc(&s->fwd, 1, F32, 7, 3, 1)->fill = FILL_MASK;
-        gdst(&s->fwd, 7, 3, 1);
-        s->fwd.fp[0] = s->bwd.fp[0] = v ? 0.5f : 1.0f;
-        s->fwd.ip[0] = v;
-        s->fwd.ip[1] = 2;
-        gsrc(&s->bwd, 0, F32, 7, 3, 1);
-        gsrc(&s->bwd, 1, F32, 7, 3, 1);
-        gdst(&s->bwd, 7, 3, 1);
-        bind(s, 0, B_Y, 0);
-        bind(s, 1, B_W, 0);
-    }
-    return 2;
-}
-
-static size_t specs_rope(grad_spec_t *out)
-{
-    for (int v = 0; v < 2; v++) {
-        grad_spec_t *s = &out[v];
-        spec_init(s, v ? "neox" : "normal", SLM_OP_ROPE, SLM_OP_ROPE_BACK, 0);
-        s->fwd.seed += (uint64_t)v;
-        gsrc(&s->fwd, 0, F32, 6, 2, 3);
-        conform_tensor_t *pos = gsrc(&s->fwd, 1, I32, 3, 1, 1);
-        pos->fill = FILL_IDS;
-        pos->range = 20;
-        gdst(&s->fwd, 6, 2, 3);
-        for (conform_case_t *c = &s->fwd; c; c = c == &s->fwd ? &s->bwd : NULL) {
-            c->ip[0] = 4;
-            c->ip[1] = v ? SLM_ROPE_NEOX : SLM_ROPE_NORMAL;
-            c->fp[0] = 10000.0f;
-            c->fp[1] = 1.0f;
+    memset(c, 0, sizeof *c);
+    c->op = op;
+    c->dst_alias = -1;
+    c->seed = seed;
+    for (int i = 0; i < SLM_MAX_SRC && src[i].ne[0]; i++) {
+        conform_tensor_t *t = &c->src[i];
+        slm_conform__layout(t, src[i].type, src[i].ne[0], src[i].ne[1], src[i].ne[2], 1,
+                            LAYOUT_CONTIG);
+        t->fill = src[i].fill;
+        t->range = src[i].range;
+        if (src[i].lo != 0 || src[i].hi != 0) {
+            t->lo = src[i].lo;
+            t->hi = src[i].hi;
         }
-        gsrc(&s->bwd, 0, F32, 6, 2, 3);
-        gsrc(&s->bwd, 1, I32, 3, 1, 1);
-        gdst(&s->bwd, 6, 2, 3);
-        bind(s, 0, B_W, 0);
-        bind(s, 1, B_FWD, 1);
+        c->n_src = i + 1;
     }
-    return 2;
+    slm_conform__layout(&c->dst, F32, dst[0], dst[1], dst[2], 1, LAYOUT_CONTIG);
+    for (int k = 0; k < 2; k++) {
+        c->ip[k] = ip[k];
+        c->fp[k] = fp[k];
+    }
 }
 
-static size_t specs_cross_entropy(grad_spec_t *out)
+static void spec_from(const gc_table_row_t *row, grad_spec_t *s)
 {
-    grad_spec_t *s = &out[0];
-    spec_init(s, "cross_entropy", SLM_OP_CROSS_ENTROPY, SLM_OP_CROSS_ENTROPY_BACK, 0);
-    conform_tensor_t *l = gsrc(&s->fwd, 0, F32, 5, 3, 1);
-    l->lo = -2.0;
-    l->hi = 2.0;
-    gsrc(&s->fwd, 1, F32, 5, 3, 1)->fill = FILL_PROB;
-    gdst(&s->fwd, 1, 1, 1);
-    gsrc(&s->bwd, 0, F32, 5, 3, 1);
-    gsrc(&s->bwd, 1, F32, 5, 3, 1);
-    gsrc(&s->bwd, 2, F32, 1, 1, 1);
-    gdst(&s->bwd, 5, 3, 1);
-    bind(s, 0, B_FWD, 0);
-    bind(s, 1, B_FWD, 1);
-    bind(s, 2, B_W, 0);
-    return 1;
+    uint64_t seed = 0x67ad0000ull + (uint64_t)row->bwd_op * 131;
+    memset(s, 0, sizeof *s);
+    s->label = row->label;
+    s->wrt = row->wrt;
+    case_from(&s->fwd, row->fwd_op, row->fwd, row->fwd_dst, row->fwd_ip, row->fwd_fp,
+              seed + (uint64_t)row->variant);
+    case_from(&s->bwd, row->bwd_op, row->bwd, row->bwd_dst, row->bwd_ip, row->bwd_fp, seed + 1);
+    for (int k = 0; k < SLM_MAX_SRC; k++) {
+        s->bind[k] = row->bwd[k].from;
+        s->bind_idx[k] = row->bwd[k].from_idx;
+    }
 }
 
-static size_t specs_get_rows_back(grad_spec_t *out)
-{
-    grad_spec_t *s = &out[0];
-    spec_init(s, "get_rows", SLM_OP_GET_ROWS, SLM_OP_GET_ROWS_BACK, 0);
-    gsrc(&s->fwd, 0, F32, 4, 3, 1);
-    conform_tensor_t *ids = gsrc(&s->fwd, 1, I32, 6, 2, 1);
-    ids->fill = FILL_IDS;   /* 12 ids over 3 rows: repeats exercise the scatter-add */
-    ids->range = 3;
-    gdst(&s->fwd, 4, 6, 2);
-    gsrc(&s->bwd, 0, F32, 4, 6, 2);
-    gsrc(&s->bwd, 1, I32, 6, 2, 1);
-    gdst(&s->bwd, 4, 3, 1);
-    bind(s, 0, B_W, 0);
-    bind(s, 1, B_FWD, 1);
-    return 1;
-}
-
-static size_t specs_repeat_back(grad_spec_t *out)
-{
-    grad_spec_t *s = &out[0];
-    spec_init(s, "add broadcast", SLM_OP_ADD, SLM_OP_REPEAT_BACK, 1);
-    gsrc(&s->fwd, 0, F32, 7, 6, 3);
-    gsrc(&s->fwd, 1, F32, 7, 1, 3);
-    gdst(&s->fwd, 7, 6, 3);
-    gsrc(&s->bwd, 0, F32, 7, 6, 3);
-    gdst(&s->bwd, 7, 1, 3);
-    bind(s, 0, B_W, 0);
-    return 1;
-}
-
-/* dA of dst = A^T B: OUT_PROD(B, dY), batches of B summed onto a broadcast A. */
-static size_t specs_out_prod(grad_spec_t *out)
-{
-    grad_spec_t *s = &out[0];
-    spec_init(s, "mul_mat dA", SLM_OP_MUL_MAT, SLM_OP_OUT_PROD, 0);
-    gsrc(&s->fwd, 0, F32, 6, 4, 1);
-    gsrc(&s->fwd, 1, F32, 6, 3, 2);
-    gdst(&s->fwd, 4, 3, 2);
-    gsrc(&s->bwd, 0, F32, 6, 3, 2);
-    gsrc(&s->bwd, 1, F32, 4, 3, 2);
-    gdst(&s->bwd, 6, 4, 1);
-    bind(s, 0, B_FWD, 1);
-    bind(s, 1, B_W, 0);
-    return 1;
-}
-
-/* dB of dst = A^T B: MUL_MAT(cont(A^T), dY). */
-static size_t specs_mul_mat(grad_spec_t *out)
-{
-    grad_spec_t *s = &out[0];
-    spec_init(s, "mul_mat dB", SLM_OP_MUL_MAT, SLM_OP_MUL_MAT, 1);
-    gsrc(&s->fwd, 0, F32, 6, 4, 1);
-    gsrc(&s->fwd, 1, F32, 6, 3, 2);
-    gdst(&s->fwd, 4, 3, 2);
-    gsrc(&s->bwd, 0, F32, 4, 6, 1);
-    gsrc(&s->bwd, 1, F32, 4, 3, 2);
-    gdst(&s->bwd, 6, 3, 2);
-    bind(s, 0, B_FWD_T, 0);
-    bind(s, 1, B_W, 0);
-    return 1;
-}
-
+/* The gradient cases of backward op `op`: at most GC_MAX_PER_OP. */
 static size_t specs_for(int op, grad_spec_t *out)
 {
-    switch (op) {
-    case SLM_OP_SILU_BACK: return specs_unary(op, SLM_OP_SILU, out);
-    case SLM_OP_GELU_BACK: return specs_unary(op, SLM_OP_GELU, out);
-    case SLM_OP_RMS_NORM_BACK: return specs_unary(op, SLM_OP_RMS_NORM, out);
-    case SLM_OP_SOFT_MAX_BACK: return specs_soft_max(out);
-    case SLM_OP_ROPE_BACK: return specs_rope(out);
-    case SLM_OP_CROSS_ENTROPY_BACK: return specs_cross_entropy(out);
-    case SLM_OP_GET_ROWS_BACK: return specs_get_rows_back(out);
-    case SLM_OP_REPEAT_BACK: return specs_repeat_back(out);
-    case SLM_OP_OUT_PROD: return specs_out_prod(out);
-    case SLM_OP_MUL_MAT: return specs_mul_mat(out);
-    default: return 0;
-    }
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof gc_table / sizeof gc_table[0] && n < GC_MAX_PER_OP; i++)
+        if (gc_table[i].bwd_op == op)
+            spec_from(&gc_table[i], &out[n++]);
+    return n;
 }
 
 bool slm_conform__has_gradcheck(int op, int *forward_op)
 {
-    grad_spec_t s[2];
+    grad_spec_t s[GC_MAX_PER_OP];
     if (specs_for(op, s) == 0)
         return false;
     *forward_op = s[0].fwd.op;
@@ -430,7 +370,7 @@ static int run_spec(const slm_backend_iface_t *be, void *dev, const grad_spec_t 
 int slm_conform__gradcheck(const slm_backend_iface_t *be, void *dev, int op, conform_add_fn add,
                            void *user)
 {
-    grad_spec_t specs[2];
+    grad_spec_t specs[GC_MAX_PER_OP];
     size_t n = specs_for(op, specs);
     for (size_t i = 0; i < n; i++) {
         slm_conform_result_t res;

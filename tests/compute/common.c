@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -37,6 +38,55 @@ slm_sched_t *tc_sched(slm_registry_t *reg, const char *device)
     slm_sched_t *s = slm_sched_new(reg, &o, &err);
     ck_assert_msg(s != NULL, "no device '%s': %s", o.device, err.message);
     return s;
+}
+
+void tc_alloc(slm_sched_t *s, slm_graph_t *g)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_msg(slm_sched_alloc(s, g, &err) == SLM_OK, "alloc: %s", err.message);
+}
+
+void tc_compute(slm_sched_t *s, slm_graph_t *g)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_msg(slm_sched_compute(s, g, &err) == SLM_OK, "compute: %s", err.message);
+}
+
+static char testbe_dir[256];
+
+static void testbe_manifest_path(char *path, size_t size)
+{
+    snprintf(path, size, "%s/testbe.json", testbe_dir);
+}
+
+const char *tc_testbe_dir(void)
+{
+    const char *top = getenv("top_builddir"), *tmp = getenv("TMPDIR");
+    snprintf(testbe_dir, sizeof testbe_dir, "%s/slmops-testbe-XXXXXX", tmp ? tmp : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(testbe_dir));
+    char path[512];
+    testbe_manifest_path(path, sizeof path);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"file_format_version\": \"1.0.0\", \"name\": \"testbe\", \"kind\": \"backend\",\n"
+               " \"version\": \"0.1.0\", \"abi_version\": 1,\n"
+               " \"library_path\": \"%s/tests/compute/.libs/testbe.so\",\n"
+               " \"description\": \"add/scale-only test backend\",\n"
+               " \"provides\": {\"backend\": \"testbe\", \"device_types\": [\"accel\"],\n"
+               "   \"ops\": {\"add\": [\"f32\"], \"scale\": [\"f32\"]}, \"training\": false}}\n",
+            top ? top : ".");
+    fclose(f);
+    return testbe_dir;
+}
+
+void tc_testbe_remove(void)
+{
+    char path[512];
+    testbe_manifest_path(path, sizeof path);
+    unlink(path);
+    rmdir(testbe_dir);
 }
 
 float tc_rand(uint64_t *state)

@@ -15,6 +15,14 @@ slm_sched_t *tc_sched(slm_registry_t *reg, const char *device);
 /* Uniform in [-1, 1), deterministic for a given state. */
 float tc_rand(uint64_t *state);
 void tc_fill(float *x, size_t n, uint64_t *state, float scale);
+/* Allocate and run a graph on a scheduler, failing the test with the error message. */
+void tc_alloc(slm_sched_t *s, slm_graph_t *g);
+void tc_compute(slm_sched_t *s, slm_graph_t *g);
+/* A fresh folder holding a manifest for the test backend tests/compute/testbe.la,
+ * which runs only add and scale on f32, so that everything else falls back to the
+ * CPU; pass it to tc_registry. tc_testbe_remove deletes it. */
+const char *tc_testbe_dir(void);
+void tc_testbe_remove(void);
 /* Set host data into a tensor, failing the test on error. */
 void tc_set(slm_tensor_t *t, const void *data, size_t bytes);
 void tc_get(const slm_tensor_t *t, void *data, size_t bytes);

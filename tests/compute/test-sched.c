@@ -2,10 +2,8 @@
  * re-allocation after the graph grows, and CPU fallback from a partial backend. */
 #include <check.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common.h"
 
@@ -24,20 +22,6 @@ static void teardown(void)
     slm_registry_free(reg);
 }
 
-static void alloc_ok(slm_sched_t *s, slm_graph_t *g)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    ck_assert_msg(slm_sched_alloc(s, g, &err) == SLM_OK, "alloc: %s", err.message);
-}
-
-static void compute_ok(slm_sched_t *s, slm_graph_t *g)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    ck_assert_msg(slm_sched_compute(s, g, &err) == SLM_OK, "compute: %s", err.message);
-}
-
 START_TEST(set_get_round_trip_and_bounds)
 {
     slm_graph_t *g = slm_graph_new(0);
@@ -46,7 +30,7 @@ START_TEST(set_get_round_trip_and_bounds)
     float in[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[8] = {0};
     /* Before allocation there is nowhere to put data. */
     ck_assert_int_eq(slm_tensor_set_data(a, in, 0, sizeof in), SLM_E_STATE);
-    alloc_ok(sched, g);
+    tc_alloc(sched, g);
     tc_set(a, in, sizeof in);
     ck_assert_int_eq(slm_tensor_get_data(a, out, 4 * sizeof(float), 4 * sizeof(float)), SLM_OK);
     ck_assert(out[0] == 5.0f && out[3] == 8.0f);
@@ -68,7 +52,7 @@ START_TEST(views_share_storage)
     /* A transposed copy reads a's storage through non-contiguous strides. */
     slm_tensor_t *t = slm_cont(g, slm_transpose(g, a));
     slm_tensor_set_flags(t, SLM_TENSOR_OUTPUT);
-    alloc_ok(sched, g);
+    tc_alloc(sched, g);
     float in[12], out[12];
     for (int i = 0; i < 12; i++)
         in[i] = (float)i;
@@ -82,7 +66,7 @@ START_TEST(views_share_storage)
     tc_set(row2, nine, sizeof nine);
     tc_get(a, out, sizeof out);
     ck_assert(out[6] == 90.0f && out[8] == 92.0f && out[5] == 5.0f && out[9] == 9.0f);
-    compute_ok(sched, g);
+    tc_compute(sched, g);
     tc_get(t, out, sizeof out);
     /* t is [4,3]: t[r][c] = a[c][r]. */
     ck_assert(out[0 * 4 + 2] == 90.0f);
@@ -101,7 +85,7 @@ START_TEST(memory_plan_reuses_intermediates)
     for (int i = 0; i < STEPS; i++)
         y = slm_scale(g, y, 1.5f);
     slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
-    alloc_ok(sched, g);
+    tc_alloc(sched, g);
     /* STEPS - 1 intermediates of N floats; a chain needs only two live at a time. */
     uint64_t sum = (uint64_t)(STEPS - 1) * N * sizeof(float);
     uint64_t used = slm_sched_compute_bytes(sched);
@@ -111,8 +95,8 @@ START_TEST(memory_plan_reuses_intermediates)
     for (int i = 0; i < N; i++)
         in[i] = (float)(i % 7) - 3.0f;
     tc_set(x, in, N * sizeof *in);
-    compute_ok(sched, g);
-    compute_ok(sched, g);   /* the static graph runs again with the same plan */
+    tc_compute(sched, g);
+    tc_compute(sched, g);   /* the static graph runs again with the same plan */
     tc_get(y, out, N * sizeof *out);
     double f = pow(1.5, STEPS);
     for (int i = 0; i < N; i++)
@@ -129,7 +113,7 @@ START_TEST(grown_graph_needs_new_alloc_and_keeps_data)
     slm_tensor_t *p = slm_tensor_new_1d(g, SLM_TYPE_F32, 4);
     slm_tensor_set_flags(p, SLM_TENSOR_PARAM);
     slm_tensor_t *y = slm_scale(g, p, 3.0f);
-    alloc_ok(sched, g);
+    tc_alloc(sched, g);
     const float in[4] = {1, 2, 3, 4};
     tc_set(p, in, sizeof in);
     slm_tensor_t *loss = slm_sum(g, slm_mul(g, y, y));
@@ -137,8 +121,8 @@ START_TEST(grown_graph_needs_new_alloc_and_keeps_data)
     slm_error_init(&err);
     ck_assert_int_eq(slm_graph_backward(g, loss, &err), SLM_OK);
     ck_assert_int_eq(slm_sched_compute(sched, g, &err), SLM_E_STATE);
-    alloc_ok(sched, g);
-    compute_ok(sched, g);
+    tc_alloc(sched, g);
+    tc_compute(sched, g);
     float l, grad[4];
     tc_get(loss, &l, sizeof l);
     tc_get(slm_tensor_grad(p), grad, sizeof grad);
@@ -163,10 +147,10 @@ START_TEST(adamw_updates_params_in_place)
     slm_adamw_params_default(&hp);
     hp.lr = 0.1f;
     ck_assert_int_eq(slm_graph_add_adamw(g, &hp, &err), SLM_OK);
-    alloc_ok(sched, g);
+    tc_alloc(sched, g);
     const float in[3] = {1.0f, -2.0f, 0.5f};
     tc_set(p, in, sizeof in);
-    compute_ok(sched, g);
+    tc_compute(sched, g);
     float out[3];
     tc_get(p, out, sizeof out);
     /* The first bias-corrected Adam step moves each weight by lr against its gradient's sign. */
@@ -185,7 +169,7 @@ START_TEST(adamw_updates_params_in_place)
             ref[i] -= 0.1 * mh / (sqrt(vh) + 1e-8);
         }
         if (t > 1)
-            compute_ok(sched, g);
+            tc_compute(sched, g);
     }
     tc_get(p, out, sizeof out);
     for (int i = 0; i < 3; i++)
@@ -196,41 +180,10 @@ END_TEST
 
 /* ---- fallback through the add/scale-only test backend ---- */
 
-static char manifest_dir[256];
-
-static void write_testbe_manifest(void)
-{
-    const char *top = getenv("top_builddir");
-    snprintf(manifest_dir, sizeof manifest_dir, "%s/slmops-testbe-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(manifest_dir));
-    char path[512];
-    snprintf(path, sizeof path, "%s/testbe.json", manifest_dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "{\"file_format_version\": \"1.0.0\", \"name\": \"testbe\", \"kind\": \"backend\",\n"
-               " \"version\": \"0.1.0\", \"abi_version\": 1,\n"
-               " \"library_path\": \"%s/tests/compute/.libs/testbe.so\",\n"
-               " \"description\": \"add/scale-only test backend\",\n"
-               " \"provides\": {\"backend\": \"testbe\", \"device_types\": [\"accel\"],\n"
-               "   \"ops\": {\"add\": [\"f32\"], \"scale\": [\"f32\"]}, \"training\": false}}\n",
-            top ? top : ".");
-    fclose(f);
-}
-
-static void remove_testbe_manifest(void)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/testbe.json", manifest_dir);
-    unlink(path);
-    rmdir(manifest_dir);
-}
-
 START_TEST(fallback_runs_mul_mat_on_cpu)
 {
-    write_testbe_manifest();
     tc_log_capture();
-    slm_registry_t *r = tc_registry(manifest_dir);
+    slm_registry_t *r = tc_registry(tc_testbe_dir());
     slm_sched_t *s = tc_sched(r, "testbe:0");
     ck_assert_str_eq(slm_sched_device(s)->id, "testbe:0");
     slm_graph_t *g = slm_graph_new(0);
@@ -244,7 +197,7 @@ START_TEST(fallback_runs_mul_mat_on_cpu)
     slm_tensor_t *h = slm_add(g, slm_mul_mat(g, w, slm_scale(g, x, 2.0f)), b);
     slm_tensor_t *y = slm_scale(g, slm_mul_mat(g, h, h), 0.5f);
     slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
-    alloc_ok(s, g);
+    tc_alloc(s, g);
     ck_assert_uint_eq(slm_sched_n_fallback(s), 2);
     ck_assert_msg(tc_log_contains("mul_mat", "cpu:0") == 1,
                   "one info line names mul_mat, its types and both devices");
@@ -253,7 +206,7 @@ START_TEST(fallback_runs_mul_mat_on_cpu)
     tc_set(w, wv, sizeof wv);
     tc_set(x, xv, sizeof xv);
     tc_set(b, bv, sizeof bv);
-    compute_ok(s, g);
+    tc_compute(s, g);
     /* Host reference. */
     float hr[2][2], yr[2][2], out[4];
     for (int n = 0; n < 2; n++)
@@ -272,7 +225,7 @@ START_TEST(fallback_runs_mul_mat_on_cpu)
     slm_graph_free(g);
     slm_sched_free(s);
     slm_registry_free(r);
-    remove_testbe_manifest();
+    tc_testbe_remove();
     slm_log_set_handler(NULL, NULL);
 }
 END_TEST
@@ -280,8 +233,7 @@ END_TEST
 START_TEST(fallback_training_step)
 {
     /* Backward and AdamW nodes also fall back; params updated on cpu:0 are written home. */
-    write_testbe_manifest();
-    slm_registry_t *r = tc_registry(manifest_dir);
+    slm_registry_t *r = tc_registry(tc_testbe_dir());
     slm_sched_t *s = tc_sched(r, "testbe:0");
     slm_graph_t *g = slm_graph_new(0);
     slm_tensor_t *p = slm_tensor_new_1d(g, SLM_TYPE_F32, 3);
@@ -294,11 +246,11 @@ START_TEST(fallback_training_step)
     slm_adamw_params_default(&hp);
     hp.lr = 0.1f;
     ck_assert_int_eq(slm_graph_add_adamw(g, &hp, &err), SLM_OK);
-    alloc_ok(s, g);
+    tc_alloc(s, g);
     ck_assert_uint_gt(slm_sched_n_fallback(s), 0);
     const float in[3] = {1.0f, -2.0f, 0.5f};
     tc_set(p, in, sizeof in);
-    compute_ok(s, g);
+    tc_compute(s, g);
     float out[3], l;
     tc_get(loss, &l, sizeof l);
     ck_assert_float_eq_tol(l, 2.0f * (1 + 4 + 0.25f), 1e-5f);
@@ -308,7 +260,7 @@ START_TEST(fallback_training_step)
     slm_graph_free(g);
     slm_sched_free(s);
     slm_registry_free(r);
-    remove_testbe_manifest();
+    tc_testbe_remove();
 }
 END_TEST
 

@@ -26,49 +26,6 @@ tests_cpu_matmul_kernel_CFLAGS += -DMMK_HAVE_AVX512
 tests_cpu_matmul_kernel_LDADD += tests/cpu/libmmk-avx512.la
 endif
 
-# The CPU backend plugin itself: one program per variant, each loading that
-# variant's .so from the build tree. A variant this CPU cannot run exits 77 (SKIP)
-# naming the missing feature.
-cpu_backend_test_sources = \
-	tests/cpu/backend-ops.c \
-	tests/cpu/backend-harness.c \
-	tests/cpu/backend-harness.h
-if HOST_X86_64
-check_PROGRAMS += tests/cpu/backend-x86-64
-TESTS += tests/cpu/backend-x86-64
-tests_cpu_backend_x86_64_SOURCES = $(cpu_backend_test_sources)
-tests_cpu_backend_x86_64_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-x86-64"' \
-	-DCPU_TEST_FEATURES='"sse2"'
-tests_cpu_backend_x86_64_CFLAGS = $(test_cflags)
-tests_cpu_backend_x86_64_LDADD = $(test_libs)
-if BUILD_CPU_AVX2
-check_PROGRAMS += tests/cpu/backend-avx2
-TESTS += tests/cpu/backend-avx2
-tests_cpu_backend_avx2_SOURCES = $(cpu_backend_test_sources)
-tests_cpu_backend_avx2_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-avx2"' \
-	-DCPU_TEST_FEATURES='"avx2 fma f16c"'
-tests_cpu_backend_avx2_CFLAGS = $(test_cflags)
-tests_cpu_backend_avx2_LDADD = $(test_libs)
-endif
-if BUILD_CPU_AVX512
-check_PROGRAMS += tests/cpu/backend-avx512
-TESTS += tests/cpu/backend-avx512
-tests_cpu_backend_avx512_SOURCES = $(cpu_backend_test_sources)
-tests_cpu_backend_avx512_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-avx512"' \
-	-DCPU_TEST_FEATURES='"avx512f avx512bw avx512vl avx512dq avx2 fma f16c"'
-tests_cpu_backend_avx512_CFLAGS = $(test_cflags)
-tests_cpu_backend_avx512_LDADD = $(test_libs)
-endif
-else
-check_PROGRAMS += tests/cpu/backend-generic
-TESTS += tests/cpu/backend-generic
-tests_cpu_backend_generic_SOURCES = $(cpu_backend_test_sources)
-tests_cpu_backend_generic_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-generic"' \
-	-DCPU_TEST_FEATURES='""'
-tests_cpu_backend_generic_CFLAGS = $(test_cflags)
-tests_cpu_backend_generic_LDADD = $(test_libs)
-endif
-
 # K-quant and NF4 kernels: quant-k.c and quant-nf4.c built once per ISA with their
 # table entries renamed; one program checks every build this CPU can run.
 kq_sources = plugins/backend-cpu/quant-k.c plugins/backend-cpu/quant-nf4.c
@@ -105,56 +62,76 @@ tests_cpu_test_kquants_CFLAGS += -DKQ_HAVE_AVX512VNNI
 tests_cpu_test_kquants_LDADD += tests/cpu/libkq-avx512vnni.la
 endif
 
-# Quantized-weight kernels (quant-legacy.c and the op layer), one program per
-# variant this configuration builds; a variant this CPU cannot run skips.
+# The CPU backend plugin itself (backend-ops.c) and its quantized-weight kernels
+# (quant-ops.c: quant-legacy.c and the op layer): one program of each per variant
+# this configuration builds, loading that variant's .so from the build tree. A
+# variant this CPU cannot run exits 77 (SKIP) naming the missing feature.
+cpu_backend_test_sources = \
+	tests/cpu/backend-ops.c \
+	tests/cpu/backend-harness.c \
+	tests/cpu/backend-harness.h
 cpu_quant_test_sources = \
 	tests/cpu/quant-ops.c \
 	tests/cpu/backend-harness.c \
 	tests/cpu/backend-harness.h
+# $(call cpu_variant,NAME,FEATURES): the variant a program loads, and what it needs.
+cpu_variant = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-$(1)"' -DCPU_TEST_FEATURES='"$(2)"'
+cpu_features_avx2 = avx2 fma f16c
+cpu_features_avx512 = avx512f avx512bw avx512vl avx512dq $(cpu_features_avx2)
 if HOST_X86_64
-check_PROGRAMS += tests/cpu/quant-x86-64
-TESTS += tests/cpu/quant-x86-64
+cpu_variant_tests = tests/cpu/backend-x86-64 tests/cpu/quant-x86-64
+tests_cpu_backend_x86_64_SOURCES = $(cpu_backend_test_sources)
+tests_cpu_backend_x86_64_CPPFLAGS = $(call cpu_variant,x86-64,sse2)
+tests_cpu_backend_x86_64_CFLAGS = $(test_cflags)
+tests_cpu_backend_x86_64_LDADD = $(test_libs)
 tests_cpu_quant_x86_64_SOURCES = $(cpu_quant_test_sources)
-tests_cpu_quant_x86_64_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-x86-64"' \
-	-DCPU_TEST_FEATURES='"sse2"'
+tests_cpu_quant_x86_64_CPPFLAGS = $(call cpu_variant,x86-64,sse2)
 tests_cpu_quant_x86_64_CFLAGS = $(test_cflags)
 tests_cpu_quant_x86_64_LDADD = $(test_libs)
 if BUILD_CPU_AVX2
-check_PROGRAMS += tests/cpu/quant-avx2
-TESTS += tests/cpu/quant-avx2
+cpu_variant_tests += tests/cpu/backend-avx2 tests/cpu/quant-avx2
+tests_cpu_backend_avx2_SOURCES = $(cpu_backend_test_sources)
+tests_cpu_backend_avx2_CPPFLAGS = $(call cpu_variant,avx2,$(cpu_features_avx2))
+tests_cpu_backend_avx2_CFLAGS = $(test_cflags)
+tests_cpu_backend_avx2_LDADD = $(test_libs)
 tests_cpu_quant_avx2_SOURCES = $(cpu_quant_test_sources)
-tests_cpu_quant_avx2_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-avx2"' \
-	-DCPU_TEST_FEATURES='"avx2 fma f16c"'
+tests_cpu_quant_avx2_CPPFLAGS = $(call cpu_variant,avx2,$(cpu_features_avx2))
 tests_cpu_quant_avx2_CFLAGS = $(test_cflags)
 tests_cpu_quant_avx2_LDADD = $(test_libs)
 endif
 if BUILD_CPU_AVX512
-check_PROGRAMS += tests/cpu/quant-avx512
-TESTS += tests/cpu/quant-avx512
+cpu_variant_tests += tests/cpu/backend-avx512 tests/cpu/quant-avx512
+tests_cpu_backend_avx512_SOURCES = $(cpu_backend_test_sources)
+tests_cpu_backend_avx512_CPPFLAGS = $(call cpu_variant,avx512,$(cpu_features_avx512))
+tests_cpu_backend_avx512_CFLAGS = $(test_cflags)
+tests_cpu_backend_avx512_LDADD = $(test_libs)
 tests_cpu_quant_avx512_SOURCES = $(cpu_quant_test_sources)
-tests_cpu_quant_avx512_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-avx512"' \
-	-DCPU_TEST_FEATURES='"avx512f avx512bw avx512vl avx512dq avx2 fma f16c"'
+tests_cpu_quant_avx512_CPPFLAGS = $(call cpu_variant,avx512,$(cpu_features_avx512))
 tests_cpu_quant_avx512_CFLAGS = $(test_cflags)
 tests_cpu_quant_avx512_LDADD = $(test_libs)
 endif
+# VNNI changes only the quantized kernels (quant-legacy.c, quant-k.c) of its variant.
 if BUILD_CPU_AVX512_VNNI
-check_PROGRAMS += tests/cpu/quant-avx512-vnni
-TESTS += tests/cpu/quant-avx512-vnni
+cpu_variant_tests += tests/cpu/quant-avx512-vnni
 tests_cpu_quant_avx512_vnni_SOURCES = $(cpu_quant_test_sources)
-tests_cpu_quant_avx512_vnni_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-avx512-vnni"' \
-	-DCPU_TEST_FEATURES='"avx512f avx512bw avx512vl avx512dq avx512_vnni avx2 fma f16c"'
+tests_cpu_quant_avx512_vnni_CPPFLAGS = \
+	$(call cpu_variant,avx512-vnni,avx512_vnni $(cpu_features_avx512))
 tests_cpu_quant_avx512_vnni_CFLAGS = $(test_cflags)
 tests_cpu_quant_avx512_vnni_LDADD = $(test_libs)
 endif
 else
-check_PROGRAMS += tests/cpu/quant-generic
-TESTS += tests/cpu/quant-generic
+cpu_variant_tests = tests/cpu/backend-generic tests/cpu/quant-generic
+tests_cpu_backend_generic_SOURCES = $(cpu_backend_test_sources)
+tests_cpu_backend_generic_CPPFLAGS = $(call cpu_variant,generic,)
+tests_cpu_backend_generic_CFLAGS = $(test_cflags)
+tests_cpu_backend_generic_LDADD = $(test_libs)
 tests_cpu_quant_generic_SOURCES = $(cpu_quant_test_sources)
-tests_cpu_quant_generic_CPPFLAGS = $(AM_CPPFLAGS) -DCPU_TEST_VARIANT='"cpu-generic"' \
-	-DCPU_TEST_FEATURES='""'
+tests_cpu_quant_generic_CPPFLAGS = $(call cpu_variant,generic,)
 tests_cpu_quant_generic_CFLAGS = $(test_cflags)
 tests_cpu_quant_generic_LDADD = $(test_libs)
 endif
+check_PROGRAMS += $(cpu_variant_tests)
+TESTS += $(cpu_variant_tests)
 
 # CPU feature names (core/registry/cpu_features.c) against /proc/cpuinfo.
 check_PROGRAMS += tests/cpu/cpu-features

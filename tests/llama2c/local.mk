@@ -9,7 +9,8 @@ tests_llama2c_test_llama2c_LDADD = $(test_libs) -lm
 # Malformed files through the registry and the dlopen'ed plugins ...
 check_PROGRAMS += tests/llama2c/test-llama2c-malformed
 TESTS += tests/llama2c/test-llama2c-malformed
-tests_llama2c_test_llama2c_malformed_SOURCES = tests/llama2c/test-llama2c-malformed.c
+tests_llama2c_test_llama2c_malformed_SOURCES = tests/llama2c/test-llama2c-malformed.c \
+	tests/common/bytebuf.c tests/common/bytebuf.h
 tests_llama2c_test_llama2c_malformed_CFLAGS = $(test_cflags)
 tests_llama2c_test_llama2c_malformed_LDADD = $(test_libs) -lm
 
@@ -19,7 +20,8 @@ llama2c_asan_flags = -fsanitize=address,undefined -fno-sanitize-recover=all -fno
 check_PROGRAMS += tests/llama2c/test-llama2c-asan
 TESTS += tests/llama2c/test-llama2c-asan
 tests_llama2c_test_llama2c_asan_SOURCES = tests/llama2c/test-llama2c-malformed.c \
-	$(llama2c_plugin_sources) $(spm_plugin_sources)
+	tests/common/bytebuf.c tests/common/bytebuf.h \
+	$(llama2c_plugin_sources) $(spm_plugin_sources) $(plugin_common_sources)
 tests_llama2c_test_llama2c_asan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) -DL2C_DIRECT
 tests_llama2c_test_llama2c_asan_CFLAGS = $(test_cflags) $(llama2c_asan_flags)
 tests_llama2c_test_llama2c_asan_LDFLAGS = $(llama2c_asan_flags)

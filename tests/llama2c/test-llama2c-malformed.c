@@ -21,31 +21,9 @@
 #include <slmops/model-file.h>
 #endif
 
+#include "../common/bytebuf.h"
+
 /* ---- byte builder ---- */
-
-typedef struct buf {
-    uint8_t *p;
-    size_t n, cap;
-} buf_t;
-
-static void b_bytes(buf_t *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        ck_assert_ptr_nonnull(b->p);
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void b_le(buf_t *b, uint64_t v, unsigned n)
-{
-    uint8_t x[8];
-    for (unsigned i = 0; i < n; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    b_bytes(b, x, n);
-}
 
 static void b_f32(buf_t *b, float f)
 {
@@ -58,12 +36,6 @@ static void b_floats(buf_t *b, size_t n, float seed)
 {
     for (size_t i = 0; i < n; i++)
         b_f32(b, seed + 0.001f * (float)(i % 97) - 0.05f);
-}
-
-static void b_free(buf_t *b)
-{
-    free(b->p);
-    *b = (buf_t){0};
 }
 
 /* ---- reading, through the registry or directly ---- */

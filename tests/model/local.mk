@@ -14,7 +14,8 @@ tests_model_test_model_file_LDADD = $(test_libs)
 # Malformed GGUF files through the registry and the dlopen'ed plugin ...
 check_PROGRAMS += tests/model/test-gguf-malformed
 TESTS += tests/model/test-gguf-malformed
-tests_model_test_gguf_malformed_SOURCES = tests/model/test-gguf-malformed.c
+tests_model_test_gguf_malformed_SOURCES = tests/model/test-gguf-malformed.c \
+	tests/common/bytebuf.c tests/common/bytebuf.h
 tests_model_test_gguf_malformed_CFLAGS = $(test_cflags)
 tests_model_test_gguf_malformed_LDADD = $(test_libs)
 
@@ -23,7 +24,9 @@ tests_model_test_gguf_malformed_LDADD = $(test_libs)
 gguf_asan_flags = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 check_PROGRAMS += tests/model/test-gguf-asan
 TESTS += tests/model/test-gguf-asan
-tests_model_test_gguf_asan_SOURCES = tests/model/test-gguf-malformed.c $(gguf_plugin_sources)
+tests_model_test_gguf_asan_SOURCES = tests/model/test-gguf-malformed.c \
+	tests/common/bytebuf.c tests/common/bytebuf.h \
+	$(gguf_plugin_sources) $(plugin_common_sources)
 tests_model_test_gguf_asan_CPPFLAGS = $(AM_CPPFLAGS) -DGGUF_DIRECT
 tests_model_test_gguf_asan_CFLAGS = $(test_cflags) $(gguf_asan_flags)
 tests_model_test_gguf_asan_LDFLAGS = $(gguf_asan_flags)

@@ -16,31 +16,9 @@
 #include <slmops/model-file.h>
 #endif
 
+#include "../common/bytebuf.h"
+
 /* ---- a GGUF byte builder ---- */
-
-typedef struct buf {
-    uint8_t *p;
-    size_t n, cap;
-} buf_t;
-
-static void b_bytes(buf_t *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        ck_assert_ptr_nonnull(b->p);
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void b_le(buf_t *b, uint64_t v, unsigned n)
-{
-    uint8_t x[8];
-    for (unsigned i = 0; i < n; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    b_bytes(b, x, n);
-}
 
 static void b_str(buf_t *b, const char *s)
 {
@@ -385,7 +363,7 @@ START_TEST(huge_strings)
 }
 END_TEST
 
-/* A file with one f32 tensor of ne[0] x ne[1] at `offset`, plus `extra` bytes of data. */
+/* A file with one tensor 't' of `type` at `offset`, then `data` bytes of data. */
 static void one_tensor(buf_t *b, uint32_t n_dims, const uint64_t *ne, uint32_t type,
                        uint64_t offset, size_t data)
 {
@@ -395,16 +373,36 @@ static void one_tensor(buf_t *b, uint32_t n_dims, const uint64_t *ne, uint32_t t
     b_fill(b, data, 3);
 }
 
-START_TEST(offsets_past_end)
+/* Files of one tensor that its info alone makes unreadable. */
+static const struct {
+    const char *name;
+    uint32_t n_dims;
+    uint64_t ne[5];
+    uint32_t type;
+    uint64_t offset;
+    size_t data;
+    const char *needle;
+} bad_infos[] = {
+    {"short-data", 2, {8, 2}, 0, 0, 63, "past end of file"},   /* needs 64 */
+    {"offset-overflow", 2, {8, 2}, 0, UINT64_MAX - 31, 64, "past end of file"},
+    {"offset-past-end", 2, {8, 2}, 0, 4096, 64, "past end of file"},
+    {"misaligned", 1, {4}, 0, 4, 64, "misaligned"},
+    {"n-dims-0", 0, {2, 2, 2, 2, 2}, 0, 0, 64, "n_dims 0"},
+    {"n-dims-5", 5, {2, 2, 2, 2, 2}, 0, 0, 256, "n_dims 5"},
+    {"dims-overflow", 3, {UINT64_C(1) << 31, UINT64_C(1) << 31, UINT64_C(1) << 31}, 0, 0, 64,
+     "overflows"},
+    {"dims-negative", 2, {4, (uint64_t)-4}, 0, 0, 64, "negative"},
+    {"unknown-type", 1, {32}, 77, 0, 256, "unknown tensor type 77"},
+    {"retired-type", 1, {32}, 4, 0, 256, "unknown tensor type 4"},   /* Q4_2 */
+    {"partial-block", 1, {31}, 8, 0, 256, "whole number of q8_0 blocks"},
+};
+
+START_TEST(bad_tensor_info)
 {
     buf_t b = {0};
-    const uint64_t ne[2] = {8, 2};
-    one_tensor(&b, 2, ne, 0, 0, 63);   /* needs 64 */
-    expect_bad(&b, "short-data", "past end of file");
-    one_tensor(&b, 2, ne, 0, UINT64_MAX - 31, 64);
-    expect_bad(&b, "offset-overflow", "past end of file");
-    one_tensor(&b, 2, ne, 0, 4096, 64);
-    expect_bad(&b, "offset-past-end", "past end of file");
+    one_tensor(&b, bad_infos[_i].n_dims, bad_infos[_i].ne, bad_infos[_i].type,
+               bad_infos[_i].offset, bad_infos[_i].data);
+    expect_bad(&b, bad_infos[_i].name, bad_infos[_i].needle);
 }
 END_TEST
 
@@ -418,46 +416,6 @@ START_TEST(overlapping_tensors)
     b_pad(&b, 32);
     b_fill(&b, 96, 0);
     expect_bad(&b, "overlap", "overlaps");
-}
-END_TEST
-
-START_TEST(misaligned_offset)
-{
-    buf_t b = {0};
-    const uint64_t ne[1] = {4};
-    one_tensor(&b, 1, ne, 0, 4, 64);
-    expect_bad(&b, "misaligned", "misaligned");
-}
-END_TEST
-
-START_TEST(bad_dims)
-{
-    buf_t b = {0};
-    const uint64_t ne[5] = {2, 2, 2, 2, 2};
-    one_tensor(&b, 0, ne, 0, 0, 64);
-    expect_bad(&b, "n-dims-0", "n_dims 0");
-    one_tensor(&b, 5, ne, 0, 0, 256);
-    expect_bad(&b, "n-dims-5", "n_dims 5");
-    const uint64_t big[3] = {UINT64_C(1) << 31, UINT64_C(1) << 31, UINT64_C(1) << 31};
-    one_tensor(&b, 3, big, 0, 0, 64);
-    expect_bad(&b, "dims-overflow", "overflows");
-    const uint64_t neg[2] = {4, (uint64_t)-4};
-    one_tensor(&b, 2, neg, 0, 0, 64);
-    expect_bad(&b, "dims-negative", "negative");
-}
-END_TEST
-
-START_TEST(bad_types)
-{
-    buf_t b = {0};
-    const uint64_t ne[1] = {32};
-    one_tensor(&b, 1, ne, 77, 0, 256);
-    expect_bad(&b, "unknown-type", "unknown tensor type 77");
-    one_tensor(&b, 1, ne, 4, 0, 256);   /* retired Q4_2 */
-    expect_bad(&b, "retired-type", "unknown tensor type 4");
-    const uint64_t odd[1] = {31};
-    one_tensor(&b, 1, odd, 8, 0, 256);
-    expect_bad(&b, "partial-block", "whole number of q8_0 blocks");
 }
 END_TEST
 
@@ -565,11 +523,8 @@ int main(void)
     tcase_add_test(tc, bad_versions);
     tcase_add_test(tc, huge_counts);
     tcase_add_test(tc, huge_strings);
-    tcase_add_test(tc, offsets_past_end);
+    tcase_add_loop_test(tc, bad_tensor_info, 0, sizeof bad_infos / sizeof bad_infos[0]);
     tcase_add_test(tc, overlapping_tensors);
-    tcase_add_test(tc, misaligned_offset);
-    tcase_add_test(tc, bad_dims);
-    tcase_add_test(tc, bad_types);
     tcase_add_test(tc, duplicates);
     tcase_add_test(tc, bad_alignment);
     tcase_add_test(tc, bad_values);

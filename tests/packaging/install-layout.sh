@@ -39,6 +39,13 @@ need "$slm_libdir/pkgconfig/slmops-plugin.pc"
 for h in "$top_srcdir"/core/include/slmops/*.h "$top_srcdir"/sdk/include/slmops/*.h version.h; do
     need "$slm_includedir/slmops/$(basename "$h")"
 done
+# The umbrella header is the one include an application needs: it names them all.
+for h in "$top_srcdir"/core/include/slmops/*.h version.h; do
+    b=$(basename "$h")
+    [ "$b" = slmops.h ] && continue
+    grep -q "^#include <slmops/$b>" "$top_srcdir/core/include/slmops/slmops.h" ||
+        bad "slmops/slmops.h does not include slmops/$b"
+done
 # Internal headers share some public names (device.h, types.h): compare contents.
 for h in "$top_srcdir"/core/internal/*.h; do
     i="$D$slm_includedir/slmops/$(basename "$h")"

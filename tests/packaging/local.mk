@@ -30,6 +30,8 @@ packaging_invalid_manifests = \
 	tests/packaging/manifests/invalid/missing-name.json \
 	tests/packaging/manifests/invalid/missing-provides.json \
 	tests/packaging/manifests/invalid/not-json.json \
+	tests/packaging/manifests/invalid/quantizer-fallback-in-1.0.json \
+	tests/packaging/manifests/invalid/quantizer-fallback-not-a-type.json \
 	tests/packaging/manifests/invalid/quantizer-zero-block.json \
 	tests/packaging/manifests/invalid/unknown-key-in-1.0.json \
 	tests/packaging/manifests/invalid/unknown-kind.json \

@@ -14,7 +14,7 @@ for t in q8_0 q4_0; do
     "$slmops" quantize "$fx/gguf/stories260K.gguf" "$work/$t.gguf" --type $t >/dev/null \
         2>"$work/err" || { cat "$work/err"; exit 1; }
 done
-"$python" "$top_srcdir/tests/qcli/llama-cpp-compat.py" "$prompt" 16 "$work/s15.gguf" \
+"$python" "$top_srcdir/tests/qcli/llama-cpp-compat.py" greedy "$prompt" 16 "$work/s15.gguf" \
     "$work/q8_0.gguf" "$work/q4_0.gguf" >"$work/llama" 2>"$work/err" || { not_ok "llama.cpp cannot load them"; cat "$work/err"; }
 
 for f in s15 q8_0 q4_0; do

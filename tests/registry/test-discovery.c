@@ -223,6 +223,43 @@ START_TEST(quantizer_types_registered)
 }
 END_TEST
 
+/* Manifest 1.1's policy keys are checked like every other field: a bad one
+ * disables that quantizer with a reason naming the key. */
+START_TEST(quantizer_policy_keys_validated)
+{
+    static const struct { const char *extra, *cause; } cases[] = {
+        {"\"fallback\": \"q9_self\"", "fallback names the type itself"},
+        {"\"fallback\": \"Q5_0\"", "provides.types[0].fallback must be a type name"},
+        {"\"output_type\": 6", "provides.types[0].output_type must be a type name"},
+        {"\"gguf_file_type\": -1", "provides.types[0].gguf_file_type must be an integer"},
+    };
+    char *dir = th_tmpdir();
+    char name[32], file[32], types[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(name, sizeof name, "q-bad%zu", i);
+        snprintf(file, sizeof file, "bad%zu.json", i);
+        snprintf(types, sizeof types,
+                 "[{\"name\": \"q9_self\", \"id\": 1501, \"block\": 32, \"bytes\": 20, %s}]",
+                 cases[i].extra);
+        quantizer(dir, file, name, types);
+    }
+    quantizer(dir, "good.json", "q-good",
+              "[{\"name\": \"q9_good\", \"id\": 1502, \"block\": 32, \"bytes\": 20,"
+              " \"fallback\": \"q8_0\", \"output_type\": \"q6_k\", \"gguf_file_type\": 7}]");
+    slm_registry_t *reg = th_open(dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(name, sizeof name, "q-bad%zu", i);
+        const slm_plugin_info_t *p = th_row(reg, name);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(p->state, SLM_PLUGIN_DISABLED);
+        ck_assert_msg(strstr(p->reason, cases[i].cause), "reason '%s' lacks '%s'", p->reason,
+                      cases[i].cause);
+    }
+    ck_assert_int_eq(slm_registry_find(reg, "quantizer", "q-good")->state, SLM_PLUGIN_AVAILABLE);
+    slm_registry_free(reg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("registry-discovery");
@@ -235,6 +272,7 @@ static Suite *suite(void)
     tcase_add_test(tc, missing_folder_skipped_silently);
     tcase_add_test(tc, library_path_relative_to_manifest);
     tcase_add_test(tc, quantizer_types_registered);
+    tcase_add_test(tc, quantizer_policy_keys_validated);
     suite_add_tcase(s, tc);
     return s;
 }

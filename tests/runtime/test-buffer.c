@@ -1,10 +1,8 @@
 /* Persistent buffers and bound tensors: weights shared by graphs, a cache appended
  * by successive graphs, zero-copy host memory on the CPU and the copying fallback. */
 #include <check.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../compute/common.h"
 
@@ -21,20 +19,6 @@ static void teardown(void)
 {
     slm_sched_free(sched);
     slm_registry_free(reg);
-}
-
-static void alloc_ok(slm_sched_t *s, slm_graph_t *g)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    ck_assert_msg(slm_sched_alloc(s, g, &err) == SLM_OK, "alloc: %s", err.message);
-}
-
-static void compute_ok(slm_sched_t *s, slm_graph_t *g)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    ck_assert_msg(slm_sched_compute(s, g, &err) == SLM_OK, "compute: %s", err.message);
 }
 
 static void bind_ok(slm_tensor_t *t, slm_buffer_t *b, uint64_t offset)
@@ -87,13 +71,13 @@ START_TEST(bound_weights_shared_by_two_graphs)
     slm_tensor_set_flags(y2, SLM_TENSOR_OUTPUT);
     bind_ok(w1, b, 64);
     bind_ok(w2, b, 64);
-    alloc_ok(sched, g1);
-    alloc_ok(sched, g2);
+    tc_alloc(sched, g1);
+    tc_alloc(sched, g2);
 
     const float x[3] = {1, 0, -1};
     tc_set(x1, x, sizeof x);
-    compute_ok(sched, g1);
-    compute_ok(sched, g2);
+    tc_compute(sched, g1);
+    tc_compute(sched, g2);
     float o1[2], o2[6];
     tc_get(y1, o1, sizeof o1);
     tc_get(y2, o2, sizeof o2);
@@ -104,8 +88,8 @@ START_TEST(bound_weights_shared_by_two_graphs)
     /* The graphs read the buffer itself: a change shows in both, no re-allocation. */
     const float w_new[3] = {10, 0, 0};
     ck_assert_int_eq(slm_buffer_set(b, 64, w_new, sizeof w_new), SLM_OK);
-    compute_ok(sched, g1);
-    compute_ok(sched, g2);
+    tc_compute(sched, g1);
+    tc_compute(sched, g2);
     tc_get(y1, o1, sizeof o1);
     tc_get(y2, o2, sizeof o2);
     ck_assert_float_eq(o1[0], 10.0f);
@@ -147,18 +131,18 @@ START_TEST(cache_appended_by_successive_graphs)
     slm_tensor_t *x, *sum;
     float total;
     slm_graph_t *g1 = append_graph(cache, 0, 2, &x, &sum);
-    alloc_ok(sched, g1);
+    tc_alloc(sched, g1);
     const float a[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     tc_set(x, a, sizeof a);
-    compute_ok(sched, g1);
+    tc_compute(sched, g1);
     tc_get(sum, &total, sizeof total);
     ck_assert_float_eq(total, 36.0f);
 
     slm_graph_t *g2 = append_graph(cache, 2, 1, &x, &sum);
-    alloc_ok(sched, g2);
+    tc_alloc(sched, g2);
     const float b[4] = {-1, -1, 0.5f, 100};
     tc_set(x, b, sizeof b);
-    compute_ok(sched, g2);
+    tc_compute(sched, g2);
     tc_get(sum, &total, sizeof total);
     ck_assert_float_eq(total, 134.5f);
 
@@ -172,7 +156,7 @@ START_TEST(cache_appended_by_successive_graphs)
     for (int i = 12; i < 32; i++)
         ck_assert_uint_eq(raw[i], 0);
     /* Re-running the first graph rewrites rows 0..1 only; row 2 survives it. */
-    compute_ok(sched, g1);
+    tc_compute(sched, g1);
     ck_assert_int_eq(slm_buffer_get(cache, 0, raw, sizeof raw), SLM_OK);
     ck_assert_float_eq(slm_f16_to_f32(raw[11]), 100.0f);
     slm_graph_free(g1);
@@ -196,13 +180,13 @@ START_TEST(host_memory_is_used_in_place_on_cpu)
     bind_ok(w, b, 0);
     slm_tensor_t *s = slm_sum(g, w);
     slm_tensor_set_flags(s, SLM_TENSOR_OUTPUT);
-    alloc_ok(sched, g);
-    compute_ok(sched, g);
+    tc_alloc(sched, g);
+    tc_compute(sched, g);
     float out;
     tc_get(s, &out, sizeof out);
     ck_assert_float_eq(out, 10.0f);
     host[3] = 100.0f;   /* no copy was made: the graph sees the change */
-    compute_ok(sched, g);
+    tc_compute(sched, g);
     tc_get(s, &out, sizeof out);
     ck_assert_float_eq(out, 106.0f);
     slm_graph_free(g);
@@ -228,7 +212,7 @@ START_TEST(bind_refuses_bad_requests)
     ck_assert_ptr_nonnull(strstr(err.message, "leaf"));
     bind_ok(a, b, 0);
     slm_tensor_set_flags(node, SLM_TENSOR_OUTPUT);
-    alloc_ok(sched, g);
+    tc_alloc(sched, g);
     ck_assert_int_eq(slm_tensor_bind(big, b, 0, &err), SLM_E_STATE);
     /* A buffer of another scheduler cannot back a graph allocated here. */
     slm_sched_t *other = tc_sched(reg, "cpu");
@@ -246,40 +230,9 @@ END_TEST
 
 /* ---- a backend without buffer_from_host: the host copies ---- */
 
-static char manifest_dir[256];
-
-static void write_testbe_manifest(void)
-{
-    const char *top = getenv("top_builddir");
-    snprintf(manifest_dir, sizeof manifest_dir, "%s/slmops-rt-testbe-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(manifest_dir));
-    char path[512];
-    snprintf(path, sizeof path, "%s/testbe.json", manifest_dir);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "{\"file_format_version\": \"1.0.0\", \"name\": \"testbe\", \"kind\": \"backend\",\n"
-               " \"version\": \"0.1.0\", \"abi_version\": 1,\n"
-               " \"library_path\": \"%s/tests/compute/.libs/testbe.so\",\n"
-               " \"description\": \"add/scale-only test backend\",\n"
-               " \"provides\": {\"backend\": \"testbe\", \"device_types\": [\"accel\"],\n"
-               "   \"ops\": {\"add\": [\"f32\"], \"scale\": [\"f32\"]}, \"training\": false}}\n",
-            top ? top : ".");
-    fclose(f);
-}
-
-static void remove_testbe_manifest(void)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/testbe.json", manifest_dir);
-    unlink(path);
-    rmdir(manifest_dir);
-}
-
 START_TEST(host_memory_is_copied_without_the_slot)
 {
-    write_testbe_manifest();
-    slm_registry_t *r = tc_registry(manifest_dir);
+    slm_registry_t *r = tc_registry(tc_testbe_dir());
     slm_sched_t *s = tc_sched(r, "testbe:0");
     float host[6] = {1, 2, 3, 4, 5, 6};
     slm_error_t err;
@@ -300,11 +253,11 @@ START_TEST(host_memory_is_copied_without_the_slot)
     slm_tensor_t *y = slm_mul_mat(g, w, x);
     slm_tensor_set_flags(sw, SLM_TENSOR_OUTPUT);
     slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
-    alloc_ok(s, g);
+    tc_alloc(s, g);
     ck_assert_uint_eq(slm_sched_n_fallback(s), 1);
     const float xv[3] = {1, 1, 1};
     tc_set(x, xv, sizeof xv);
-    compute_ok(s, g);
+    tc_compute(s, g);
     float o[6], yo[2];
     tc_get(sw, o, sizeof o);
     tc_get(y, yo, sizeof yo);
@@ -316,7 +269,7 @@ START_TEST(host_memory_is_copied_without_the_slot)
     slm_buffer_free(b);
     slm_sched_free(s);
     slm_registry_free(r);
-    remove_testbe_manifest();
+    tc_testbe_remove();
 }
 END_TEST
 

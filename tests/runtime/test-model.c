@@ -11,19 +11,9 @@
 #include <slmops/eval.h>
 #include <slmops/model.h>
 #include <slmops/slmops.h>
+#include <slmops/tokenizer.h>
 
 #include "../compute/common.h"
-
-/* From slmops/tokenizer.h, declared weak here: while the tokenizer is not part of
- * the library yet, its absence skips one test instead of breaking the link. */
-typedef struct slm_tokenizer slm_tokenizer_t;
-#define SLM_TOKENIZE_ADD_BOS (1u << 0)
-int slm_tokenizer_from_model_file(const slm_model_file_t *mf, slm_tokenizer_t **out,
-                                  slm_error_t *err) __attribute__((weak));
-int slm_tokenizer_encode(const slm_tokenizer_t *tok, const char *text, size_t len,
-                         unsigned flags, int32_t **ids, size_t *n_ids, slm_error_t *err)
-    __attribute__((weak));
-void slm_tokenizer_free(slm_tokenizer_t *tok) __attribute__((weak));
 
 #ifndef MODEL_REL
 #define MODEL_REL "gguf/stories260K.gguf"
@@ -343,10 +333,6 @@ START_TEST(perplexity_of_tinystories_sample)
     static char text[1 << 20];
     size_t len = fread(text, 1, sizeof text - 1, f);
     fclose(f);
-    if (!slm_tokenizer_from_model_file || !slm_tokenizer_encode || !slm_tokenizer_free) {
-        fprintf(stderr, "SKIP part: the library has no tokenizer yet\n");
-        return;
-    }
     slm_tokenizer_t *tok = NULL;
     slm_error_t err;
     slm_error_init(&err);

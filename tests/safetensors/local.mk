@@ -19,7 +19,8 @@ tests_safetensors_test_st_malformed_LDADD = $(test_libs)
 st_asan_flags = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 check_PROGRAMS += tests/safetensors/test-st-asan
 TESTS += tests/safetensors/test-st-asan
-tests_safetensors_test_st_asan_SOURCES = tests/safetensors/test-st-malformed.c $(safetensors_plugin_sources)
+tests_safetensors_test_st_asan_SOURCES = tests/safetensors/test-st-malformed.c $(safetensors_plugin_sources) \
+	$(plugin_common_sources)
 tests_safetensors_test_st_asan_CPPFLAGS = $(AM_CPPFLAGS) -DST_DIRECT
 tests_safetensors_test_st_asan_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS) $(st_asan_flags)
 tests_safetensors_test_st_asan_LDFLAGS = $(st_asan_flags)

@@ -331,14 +331,26 @@ END_TEST
 
 /* ---- HF tokenizers ---- */
 
+/* The value of an integer key, or -1 when the file does not have it. */
+static int64_t int_or_absent(const slm_model_file_t *mf, const char *key)
+{
+    int64_t v = -1;
+    int rc = slm_model_file_get_int(mf, key, &v, NULL);
+    ck_assert_msg(rc == SLM_OK || rc == SLM_E_NOT_FOUND, "%s: status %d", key, rc);
+    return rc == SLM_OK ? v : -1;
+}
+
+/* Special ids (-1: the key must be absent). GPT-2's folder has no config: its BOS,
+ * EOS and UNK are GPT2Tokenizer's "<|endoftext|>"; Qwen2.5's config names EOS by
+ * content and has no BOS; Llama 3's are its first two special tokens. */
 static const struct {
     const char *dir, *pre;
     uint64_t n_tokens, n_merges;
-    int64_t eos;
+    int64_t bos, eos, unk;
 } hf_tokenizers[] = {
-    {"hf/gpt2-tokenizer", "gpt-2", 50257, 50000, -1},
-    {"hf/qwen2.5-tokenizer", "qwen2", 151665, 151387, 151645},
-    {"hf/llama3.2-bpe", "llama3", 128256, 280147, 128001},
+    {"hf/gpt2-tokenizer", "gpt-2", 50257, 50000, 50256, 50256, 50256},
+    {"hf/qwen2.5-tokenizer", "qwen2", 151665, 151387, -1, 151645, -1},
+    {"hf/llama3.2-bpe", "llama3", 128256, 280147, 128000, 128001, -1},
 };
 
 START_TEST(hf_tokenizer_loads)
@@ -352,8 +364,9 @@ START_TEST(hf_tokenizer_loads)
     ck_assert_uint_eq(array_len(mf, "tokenizer.ggml.tokens"), hf_tokenizers[_i].n_tokens);
     ck_assert_uint_eq(array_len(mf, "tokenizer.ggml.token_type"), hf_tokenizers[_i].n_tokens);
     ck_assert_uint_eq(array_len(mf, "tokenizer.ggml.merges"), hf_tokenizers[_i].n_merges);
-    if (hf_tokenizers[_i].eos >= 0)
-        ck_assert_int_eq(get_int(mf, "tokenizer.ggml.eos_token_id"), hf_tokenizers[_i].eos);
+    ck_assert_int_eq(int_or_absent(mf, "tokenizer.ggml.bos_token_id"), hf_tokenizers[_i].bos);
+    ck_assert_int_eq(int_or_absent(mf, "tokenizer.ggml.eos_token_id"), hf_tokenizers[_i].eos);
+    ck_assert_int_eq(int_or_absent(mf, "tokenizer.ggml.unknown_token_id"), hf_tokenizers[_i].unk);
     slm_model_file_free(mf);
 }
 END_TEST

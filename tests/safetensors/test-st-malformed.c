@@ -216,22 +216,58 @@ END_TEST
 
 /* ---- folders ---- */
 
-static const char *config_llama =
-    "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":4,\"num_attention_heads\":1,"
-    "\"num_hidden_layers\":1,\"intermediate_size\":8,\"rms_norm_eps\":1e-5}";
+#define CONFIG_LLAMA                                                                        \
+    "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":4,\"num_attention_heads\":1," \
+    "\"num_hidden_layers\":1,\"intermediate_size\":8,\"rms_norm_eps\":1e-5}"
 
-static void make_folder(char *dir, size_t size, const char *name)
-{
-    snprintf(dir, size, "%s/%s", tmpdir, name);
-    ck_assert_int_eq(mkdir(dir, 0755), 0);
-}
+/* A folder of text files and at most one .safetensors file, and what its refusal says. */
+static const struct {
+    const char *dir;
+    struct {
+        const char *name, *text;
+    } files[3];
+    const char *st_name, *st_header;
+    size_t st_data;
+    const char *needle;
+} folders[] = {
+    {"sharded",
+     {{"config.json", CONFIG_LLAMA},
+      {"model.safetensors.index.json",
+       "{\"metadata\":{},\"weight_map\":{\"model.norm.weight\":\"model-00001-of-00002.safetensors\","
+       "\"lm_head.weight\":\"model-00002-of-00002.safetensors\"}}"}},
+     "model-00001-of-00002.safetensors",
+     "{\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16,
+     "model-00002-of-00002.safetensors', which is missing"},
+    {"escape",
+     {{"config.json", CONFIG_LLAMA},
+      {"model.safetensors.index.json", "{\"weight_map\":{\"x\":\"../../etc/passwd\"}}"}},
+     NULL, NULL, 0, "names no plain shard file"},
+    {"gptj", {{"config.json", "{\"architectures\":[\"GPTJForCausalLM\"]}"}}, NULL, NULL, 0,
+     "architecture 'GPTJForCausalLM' is not supported"},
+    {"badq",
+     {{"config.json",
+       "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":6,\"num_attention_heads\":2}"}},
+     "model.safetensors",
+     "{\"model.layers.0.self_attn.q_proj.weight\":{\"dtype\":\"F32\",\"shape\":[6,1],"
+     "\"data_offsets\":[0,24]}}", 24, "cannot be split into 2 heads"},
+    {"tokconflict",
+     {{"vocab.json", "{\"a\":0,\"b\":1}"}, {"merges.txt", "a b\n"},
+      {"added_tokens.json", "{\"<x>\":1}"}},
+     NULL, NULL, 0, "token id 1 is both"},
+    {"badmerge", {{"vocab.json", "{\"a\":0,\"b\":1}"}, {"merges.txt", "#version: 0.2\na b\nab\n"}},
+     NULL, NULL, 0, "line 3 is not a merge"},
+    {"hugeid", {{"vocab.json", "{\"a\":0,\"b\":9000000000}"}, {"merges.txt", "a b\n"}}, NULL, NULL,
+     0, "outside [0,"},
+    {"dupcfg", {{"config.json", "{\"hidden_size\":4,\"hidden_size\":8}"}}, NULL, NULL, 0,
+     "duplicate"},
+};
 
 static void clear_folder(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        char p[600];
+        char p[1024];
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         if (e->d_name[0] != '.')
             unlink(p);
@@ -241,96 +277,19 @@ static void clear_folder(const char *dir)
     rmdir(dir);
 }
 
-START_TEST(index_names_missing_shard)
+START_TEST(broken_folder)
 {
     char dir[400], p[600];
-    make_folder(dir, sizeof dir, "sharded");
-    write_text(dir, "config.json", config_llama);
-    write_text(dir, "model.safetensors.index.json",
-               "{\"metadata\":{},\"weight_map\":{\"model.norm.weight\":\"model-00001-of-00002.safetensors\","
-               "\"lm_head.weight\":\"model-00002-of-00002.safetensors\"}}");
-    snprintf(p, sizeof p, "%s/model-00001-of-00002.safetensors", dir);
-    write_st(p, "{\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 0, 16);
-    expect_refused(dir, "model-00002-of-00002.safetensors', which is missing");
-    clear_folder(dir);
-}
-END_TEST
-
-START_TEST(index_shard_escapes_folder)
-{
-    char dir[400];
-    make_folder(dir, sizeof dir, "escape");
-    write_text(dir, "config.json", config_llama);
-    write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{\"x\":\"../../etc/passwd\"}}");
-    expect_refused(dir, "names no plain shard file");
-    clear_folder(dir);
-}
-END_TEST
-
-START_TEST(unsupported_architecture)
-{
-    char dir[400];
-    make_folder(dir, sizeof dir, "gptj");
-    write_text(dir, "config.json", "{\"architectures\":[\"GPTJForCausalLM\"]}");
-    expect_refused(dir, "architecture 'GPTJForCausalLM' is not supported");
-    clear_folder(dir);
-}
-END_TEST
-
-START_TEST(qk_rows_not_divisible)
-{
-    char dir[400], p[600];
-    make_folder(dir, sizeof dir, "badq");
-    write_text(dir, "config.json",
-               "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":6,\"num_attention_heads\":2}");
-    snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    write_st(p, "{\"model.layers.0.self_attn.q_proj.weight\":{\"dtype\":\"F32\",\"shape\":[6,1],"
-                "\"data_offsets\":[0,24]}}", 0, 24);
-    expect_refused(dir, "cannot be split into 2 heads");
-    clear_folder(dir);
-}
-END_TEST
-
-START_TEST(token_id_conflict)
-{
-    char dir[400];
-    make_folder(dir, sizeof dir, "tokconflict");
-    write_text(dir, "vocab.json", "{\"a\":0,\"b\":1}");
-    write_text(dir, "merges.txt", "a b\n");
-    write_text(dir, "added_tokens.json", "{\"<x>\":1}");
-    expect_refused(dir, "token id 1 is both");
-    clear_folder(dir);
-}
-END_TEST
-
-START_TEST(bad_merge_line)
-{
-    char dir[400];
-    make_folder(dir, sizeof dir, "badmerge");
-    write_text(dir, "vocab.json", "{\"a\":0,\"b\":1}");
-    write_text(dir, "merges.txt", "#version: 0.2\na b\nab\n");
-    expect_refused(dir, "line 3 is not a merge");
-    clear_folder(dir);
-}
-END_TEST
-
-START_TEST(huge_token_id)
-{
-    char dir[400];
-    make_folder(dir, sizeof dir, "hugeid");
-    write_text(dir, "vocab.json", "{\"a\":0,\"b\":9000000000}");
-    write_text(dir, "merges.txt", "a b\n");
-    expect_refused(dir, "outside [0,");
-    clear_folder(dir);
-}
-END_TEST
-
-START_TEST(duplicate_json_key_in_config)
-{
-    char dir[400];
-    make_folder(dir, sizeof dir, "dupcfg");
-    write_text(dir, "config.json", "{\"hidden_size\":4,\"hidden_size\":8}");
-    expect_refused(dir, "duplicate");
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, folders[_i].dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    for (size_t k = 0; k < sizeof folders[0].files / sizeof folders[0].files[0]; k++)
+        if (folders[_i].files[k].name)
+            write_text(dir, folders[_i].files[k].name, folders[_i].files[k].text);
+    if (folders[_i].st_name) {
+        snprintf(p, sizeof p, "%s/%s", dir, folders[_i].st_name);
+        write_st(p, folders[_i].st_header, 0, folders[_i].st_data);
+    }
+    expect_refused(dir, folders[_i].needle);
     clear_folder(dir);
 }
 END_TEST
@@ -377,14 +336,7 @@ int main(void)
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("folders");
     tcase_add_checked_fixture(tf, setup, teardown);
-    tcase_add_test(tf, index_names_missing_shard);
-    tcase_add_test(tf, index_shard_escapes_folder);
-    tcase_add_test(tf, unsupported_architecture);
-    tcase_add_test(tf, qk_rows_not_divisible);
-    tcase_add_test(tf, token_id_conflict);
-    tcase_add_test(tf, bad_merge_line);
-    tcase_add_test(tf, huge_token_id);
-    tcase_add_test(tf, duplicate_json_key_in_config);
+    tcase_add_loop_test(tf, broken_folder, 0, sizeof folders / sizeof folders[0]);
     suite_add_tcase(s, tf);
 #ifdef ST_DIRECT
     TCase *tg = tcase_create("fixtures");

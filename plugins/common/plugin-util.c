@@ -1,0 +1,103 @@
+/* Helpers the in-tree plugins share: the error object filler, read-only file maps
+ * and folder sync after an atomic rename. See plugin-util.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plugin-util.h"
+
+int plugin_vfail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt,
+                 va_list ap)
+{
+    /* The object may come from an older host: write only the fields it has. */
+    if (!err || err->struct_size < offsetof(slm_error_t, path))
+        return code;
+    char what[400];
+    vsnprintf(what, sizeof what, fmt, ap);
+    if (!path)
+        path = "";
+    err->code = code;
+    if (offset >= 0)
+        snprintf(err->message, sizeof err->message, "%s: offset %lld: %s", path,
+                 (long long)offset, what);
+    else
+        snprintf(err->message, sizeof err->message, "%s: %s", path, what);
+    if (err->struct_size >= offsetof(slm_error_t, offset))
+        snprintf(err->path, sizeof err->path, "%s", path);
+    if (err->struct_size >= sizeof(slm_error_t))
+        err->offset = offset;
+    return code;
+}
+
+int plugin_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt,
+                ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    code = plugin_vfail(err, code, path, offset, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int plugin_map_file(const char *path, plugin_map_t *m, slm_error_t *err)
+{
+    *m = (plugin_map_t){0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return plugin_fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
+                           "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return plugin_fail(err, SLM_E_IO, path, -1, "not a regular file");
+    }
+    if ((uint64_t)st.st_size > SIZE_MAX) {
+        close(fd);
+        return plugin_fail(err, SLM_E_IO, path, -1, "too large to map");
+    }
+    size_t size = (size_t)st.st_size;
+    void *p = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return plugin_fail(err, SLM_E_IO, path, -1, "cannot map: %s", strerror(e));
+    m->base = p;
+    m->size = size;
+    return SLM_OK;
+}
+
+void plugin_unmap_file(plugin_map_t *m)
+{
+    if (m->base)
+        munmap((void *)m->base, (size_t)m->size);
+    *m = (plugin_map_t){0};
+}
+
+int plugin_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int plugin_sync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    int rc = plugin_sync_dir(dirname(copy));
+    free(copy);
+    return rc;
+}

@@ -1,0 +1,31 @@
+/* Helpers the in-tree plugins share (libslmplugin_common.la, linked into each
+ * module; plugins never link libslmops): error objects, file maps, folder sync. */
+#ifndef SLMOPS_PLUGIN_UTIL_H
+#define SLMOPS_PLUGIN_UTIL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include <slmops/error.h>
+
+/* Fills err (when its struct_size has room) with "path: [offset N: ]message" and
+ * returns code, so a reader can `return plugin_fail(...)`. */
+int plugin_fail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+int plugin_vfail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 5, 0)));
+
+/* A whole regular file mapped read-only; an empty file maps to base NULL. */
+typedef struct plugin_map {
+    const uint8_t *base;
+    uint64_t size;
+} plugin_map_t;
+
+int plugin_map_file(const char *path, plugin_map_t *m, slm_error_t *err);
+void plugin_unmap_file(plugin_map_t *m);
+
+/* fsync a folder, or the folder holding path, so a rename into it is durable. */
+int plugin_sync_dir(const char *dir);
+int plugin_sync_parent(const char *path);
+
+#endif
