@@ -423,6 +423,132 @@ tile(int t, int NR, int NC, int64_t k, const void *w, size_t w_row_bytes, const 
             c[(size_t)j * c_col + (size_t)i] = out[i][j];
 }
 
+/* ---- decode (one activation column) with VNNI: q4_0 and q8_0 ----
+ * Generation is one matrix-vector product per weight, bound by how few
+ * instructions each weight block costs. Here the offset correction stays in the
+ * integer domain (the accumulator starts at -off * sum(x), computed once per
+ * activation step for all rows), the f16 scales are picked out of the block bytes
+ * and converted together, and up to four rows share each activation step. */
+
+#if defined(__AVX512VNNI__)
+
+/* Bytes [0, n) of p, zero elsewhere (masked: nothing past n is read). */
+static inline __attribute__((always_inline)) __m512i ld_n(const void *p, int64_t n, bool full)
+{
+    if (full)
+        return _mm512_loadu_si512(p);
+    __mmask64 m = n >= 64 ? ~(__mmask64)0 : n <= 0 ? 0 : ((__mmask64)1 << n) - 1;
+    return _mm512_maskz_loadu_epi8(m, p);
+}
+
+/* Per step: q4_0 takes four blocks, q8_0 two; lanes group by block as below. */
+static inline __attribute__((always_inline)) int dec_step(int t)
+{
+    return t == LT_Q8_0 ? 2 : 4;
+}
+
+/* One step of the activation: its int8 values in the lanes the weights use, the
+ * offset correction per int32 lane, and the block scales spread to those lanes.
+ * q4_0: lo = elements 0-15 of blocks 0-3 (one 16-byte lane each), hi = 16-31;
+ * q8_0: lo = blocks 0 and 1 in element order (hi unused). */
+typedef struct dec_act {
+    __m512i lo, hi, corr;
+    __m512 d;
+} dec_act_t;
+
+static inline __attribute__((always_inline)) void
+dec_act(int t, const int8_t *xq, const float *xd, int nbk, bool full, dec_act_t *a)
+{
+    __m512i zero = _mm512_setzero_si512();
+    (void)full;
+    __m512 d = _mm512_castps128_ps512(_mm_maskz_loadu_ps((__mmask8)((1u << nbk) - 1), xd));
+    if (t == LT_Q8_0) {
+        a->lo = ld_n(xq, (int64_t)nbk * QK, full);
+        a->hi = zero;
+        a->corr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)0x80),
+                                                          a->lo));
+        a->d = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), d);
+        return;
+    }
+    __m512i x0 = ld_n(xq, (int64_t)nbk * QK, full), x1 = ld_n(xq + 64, (int64_t)nbk * QK - 64, full);
+    a->lo = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
+    a->hi = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
+    const __m512i eight = _mm512_set1_epi8(8);
+    a->corr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, eight, a->lo), eight, a->hi));
+    a->d = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), d);
+}
+
+/* acc += one row's step: the block bytes come in with two overlapping loads; one
+ * word permute gathers the quants, another spreads the f16 scales to their lanes. */
+static inline __attribute__((always_inline)) __m512
+dec_row(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m512 acc)
+{
+    int64_t n = (int64_t)nbk * (int64_t)lt_bytes(t);
+    int64_t skew = t == LT_Q8_0 ? 4 : 8;   /* the second load ends at the step's end */
+    __m512i A = ld_n(w, n, full), B = ld_n(w + skew, n - skew, full);
+    __m512i q, sidx, p;
+    if (t == LT_Q8_0) {
+        /* block 0: qs at bytes 2-33 (A words 1-16); block 1: 36-67 (B words 16-31). */
+        q = _mm512_permutex2var_epi16(A, _mm512_setr_epi32(
+                0x00020001, 0x00040003, 0x00060005, 0x00080007, 0x000a0009, 0x000c000b,
+                0x000e000d, 0x0010000f, 0x00310030, 0x00330032, 0x00350034, 0x00370036,
+                0x00390038, 0x003b003a, 0x003d003c, 0x003f003e), B);
+        sidx = _mm512_setr_epi32(0, 0, 0, 0, 0x00110011, 0x00110011, 0x00110011, 0x00110011,
+                                 0, 0, 0, 0, 0, 0, 0, 0);
+        p = _mm512_dpbusd_epi32(a->corr, _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)), a->lo);
+    } else {
+        /* qs at bytes 2, 20, 38 (A words 1, 10, 19) and 56 (B words 24-31). */
+        q = _mm512_permutex2var_epi16(A, _mm512_setr_epi32(
+                0x00020001, 0x00040003, 0x00060005, 0x00080007, 0x000b000a, 0x000d000c,
+                0x000f000e, 0x00110010, 0x00140013, 0x00160015, 0x00180017, 0x001a0019,
+                0x00390038, 0x003b003a, 0x003d003c, 0x003f003e), B);
+        sidx = _mm512_setr_epi32(0, 0, 0x00090009, 0x00090009, 0x00120012, 0x00120012,
+                                 0x001b001b, 0x001b001b, 0, 0, 0, 0, 0, 0, 0, 0);
+        const __m512i m4 = _mm512_set1_epi8(0x0f);
+        p = _mm512_dpbusd_epi32(a->corr, _mm512_and_si512(q, m4), a->lo);
+        p = _mm512_dpbusd_epi32(p, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), a->hi);
+    }
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, A)));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, a->d), acc);
+}
+
+/* c[i] = dot(row i, x) for i < nr <= 4; rows past nr repeat the last. */
+static inline __attribute__((always_inline)) void
+dec_rows(int t, int NR, int64_t k, const uint8_t *w, size_t wrb, const void *x, float *c, int nr)
+{
+    int8_t *xq;
+    float *xd, *xs;
+    act_parts((void *)(uintptr_t)x, k, &xq, &xd, &xs);
+    const uint8_t *row[4];
+    for (int i = 0; i < NR; i++)
+        row[i] = w + (size_t)(i < nr ? i : nr - 1) * wrb;
+    __m512 acc[4];
+    for (int i = 0; i < NR; i++)
+        acc[i] = _mm512_setzero_ps();
+    const int64_t nb = k / QK, step = dec_step(t);
+    const size_t sb = lt_bytes(t) * (size_t)step;
+    int64_t b = 0;
+    dec_act_t a;
+    for (; b + step <= nb; b += step) {
+        dec_act(t, xq + b * QK, xd + b, (int)step, true, &a);
+        for (int i = 0; i < NR; i++) {
+            acc[i] = dec_row(t, row[i], (int)step, true, &a, acc[i]);
+            row[i] += sb;
+        }
+    }
+    if (b < nb) {
+        int nbk = (int)(nb - b);
+        dec_act(t, xq + b * QK, xd + b, nbk, false, &a);
+        for (int i = 0; i < NR; i++)
+            acc[i] = dec_row(t, row[i], nbk, false, &a, acc[i]);
+    }
+    for (int i = 0; i < nr; i++)
+        c[i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+#define HAVE_DEC 1
+#endif
+
 /* ---- expanding rows (get_rows) ---- */
 
 static inline __attribute__((always_inline)) void dequant(int t, const void *w, float *y, int64_t k)
@@ -455,6 +581,30 @@ static inline __attribute__((always_inline)) void dequant(int t, const void *w, 
     }
 }
 
+/* Whether a type has the decode kernel in this build. */
+static inline __attribute__((always_inline)) bool dec_ok(int t)
+{
+#if defined(HAVE_DEC)
+    return t == LT_Q4_0 || t == LT_Q8_0;
+#else
+    (void)t;
+    return false;
+#endif
+}
+
+static inline __attribute__((always_inline)) void
+dec_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, float *c, int nr)
+{
+#if defined(HAVE_DEC)
+    if (nr == 1)
+        dec_rows(t, 1, k, w, wrb, a, c, nr);
+    else
+        dec_rows(t, 4, k, w, wrb, a, c, nr);
+#else
+    (void)t, (void)k, (void)w, (void)wrb, (void)a, (void)c, (void)nr;
+#endif
+}
+
 /* ---- one set of entry points per type ---- */
 
 #define LEGACY_TYPE(N, T, ID, BYTES)                                                      \
@@ -463,6 +613,10 @@ static inline __attribute__((always_inline)) void dequant(int t, const void *w, 
     {                                                                                         \
         if (nr <= 0 || nc <= 0)                                                               \
             return;                                                                           \
+        if (nc == 1 && dec_ok(T)) {                                                           \
+            dec_tile(T, k, w, wrb, a, c, nr);                                                 \
+            return;                                                                           \
+        }                                                                                     \
         if (nc == 1 && nr == 1)                                                               \
             tile(T, 1, 1, k, w, wrb, a, acb, c, c_col, nr, nc);                               \
         else if (nc == 1)                                                                     \
@@ -473,7 +627,10 @@ static inline __attribute__((always_inline)) void dequant(int t, const void *w, 
     static float N##_vec_dot(int64_t k, const void *w, const void *a)                      \
     {                                                                                         \
         float c = 0.0f;                                                                       \
-        tile(T, 1, 1, k, w, 0, a, 0, &c, 1, 1, 1);                                            \
+        if (dec_ok(T))                                                                        \
+            dec_tile(T, k, w, 0, a, &c, 1);                                                   \
+        else                                                                                  \
+            tile(T, 1, 1, k, w, 0, a, 0, &c, 1, 1, 1);                                        \
         return c;                                                                             \
     }                                                                                         \
     static void N##_dequant(const void *w, float *y, int64_t k)                            \

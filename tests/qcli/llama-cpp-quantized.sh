@@ -10,26 +10,32 @@ helper="$top_srcdir/tests/qcli/llama-cpp-compat.py"
 prompt="Once upon a time"
 ftypes="Q8_0 Q4_0 Q4_K_M"
 
-# llama.cpp keeps stories260K's 172-wide ffn_down rows in f16 and quantizes the rest.
+# llama.cpp keeps stories260K's 172-wide ffn_down rows in f16 and quantizes the rest
+# (older releases refuse the file instead: those types are left out, with a note).
 # stories15m's 288-wide rows push Q4_K_M to q5_0/q8_0 fallbacks, its 768-wide ones
 # to q4_k and q6_k: between them every type slmops reads from llama.cpp appears.
 "$slmops" init --arch llama --preset stories15m --random --type f32 --seed 3 "$work/s15.gguf" \
     2>"$work/err" || { cat "$work/err"; exit 1; }
-for model in s260:"$fx/gguf/stories260K.gguf" s15:"$work/s15.gguf"; do
-    for t in $ftypes; do
-        "$python" "$helper" quantize "${model#*:}" "$work/${model%%:*}-$t.gguf" "$t" \
-            >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
-    done
+s260_types=
+for t in $ftypes; do
+    if "$python" "$helper" quantize "$fx/gguf/stories260K.gguf" "$work/s260-$t.gguf" "$t" \
+        >/dev/null 2>"$work/err"; then
+        s260_types="$s260_types $t"
+    else
+        echo "# llama.cpp does not quantize stories260K to $t: left out"
+    fi
+    "$python" "$helper" quantize "$work/s15.gguf" "$work/s15-$t.gguf" "$t" >/dev/null \
+        2>"$work/err" || { cat "$work/err"; exit 1; }
 done
 
 # stories260K is trained: its greedy continuation has clear winners, so the text and
 # token ids must be exactly llama.cpp's.
 files=
-for t in $ftypes; do files="$files $work/s260-$t.gguf"; done
+for t in $s260_types; do files="$files $work/s260-$t.gguf"; done
 # shellcheck disable=SC2086 # one argument per file
-"$python" "$helper" greedy "$prompt" 32 $files >"$work/llama" 2>"$work/err" ||
-    { cat "$work/err"; exit 1; }
-for t in $ftypes; do
+[ -z "$files" ] || "$python" "$helper" greedy "$prompt" 32 $files >"$work/llama" \
+    2>"$work/err" || { cat "$work/err"; exit 1; }
+for t in $s260_types; do
     f=$work/s260-$t.gguf
     line=$(grep "\"$f\"" "$work/llama")
     ids=$("$slmops" tokenize -m "$f" --ids --bos "$prompt" 2>/dev/null | tr ' ' ',' | tr -d '\n')
