@@ -16,6 +16,7 @@ sdk_conform_libslmconform_la_SOURCES = \
 	sdk/conform/reference.c \
 	sdk/conform/cases.c \
 	sdk/conform/suite.c \
+	sdk/conform/quant.c \
 	sdk/conform/gradcheck.c
 sdk_conform_libslmconform_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 sdk_conform_libslmconform_la_LIBADD = $(JANSSON_LIBS)

@@ -27,6 +27,19 @@ double slm_conform__uniform(uint64_t *state, double lo, double hi)
     return lo + (hi - lo) * (double)(slm_conform__rand(state) >> 11) * 0x1.0p-53;
 }
 
+/* Block types store dim 0 as whole blocks (nb[0] is a block's bytes), so only rows
+ * move: padded rows gain one block and element 0 starts one block in. */
+static void layout_blocks(conform_tensor_t *t, const slm_type_traits_t *tr)
+{
+    int64_t pad = t->layout == LAYOUT_PADDED ? 1 : 0;
+    t->nb[0] = tr->size;
+    t->nb[1] = (t->ne[0] / tr->block + pad) * tr->size;
+    t->nb[2] = t->nb[1] * t->ne[1];
+    t->nb[3] = t->nb[2] * t->ne[2];
+    t->offset = (uint64_t)(pad * tr->size);
+    t->bytes = t->offset + (uint64_t)(t->nb[3] * t->ne[3]);
+}
+
 void slm_conform__layout(conform_tensor_t *t, int type, int64_t ne0, int64_t ne1, int64_t ne2,
                          int64_t ne3, int layout)
 {
@@ -53,6 +66,8 @@ void slm_conform__layout(conform_tensor_t *t, int type, int64_t ne0, int64_t ne1
     }
     t->offset = (uint64_t)(off * es);
     t->bytes = t->offset + (uint64_t)stride;
+    if (slm_conform__is_block_type(type))
+        layout_blocks(t, slm_type_get_traits(type));
     if (t->fill == FILL_UNIFORM && t->lo == 0 && t->hi == 0) {
         t->lo = -1.0;
         t->hi = 1.0;
@@ -167,6 +182,43 @@ static size_t cases_mul_mat(int type, conform_case_t *out, size_t max)
         src(c, 1, F32, p[0], p[2], p[5], p[6], (int)p[8]);
         dst(c, F32, p[1], p[2], p[5], p[6]);
         c->reduce = p[0];
+    }
+    return n;
+}
+
+/* Smallest K of a block type's cases: one block (two for types with tiny blocks,
+ * so a kernel walking blocks is exercised too). */
+static int64_t one_block(int type)
+{
+    const slm_type_traits_t *tr = slm_type_get_traits(type);
+    return tr && tr->block >= 64 ? tr->block : 64;
+}
+
+/* Quantized weights: K a multiple of every block size (256) unless 0 (one_block),
+ * odd M and N, decode- and prompt-sized N (backends often take two paths). */
+static size_t cases_mul_mat_q(int type, conform_case_t *out, size_t max)
+{
+    /* K, M, N, A batch (b2,b3), B batch (c2,c3), layout of A, layout of B */
+    static const int64_t mm[][9] = {
+        {0, 1, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 3, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {512, 17, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 17, 17, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 3, 17, 2, 1, 4, 3, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 17, 3, 1, 1, 2, 3, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 17, 3, 2, 1, 2, 1, LAYOUT_PADDED, LAYOUT_PADDED},
+        {256, 3, 17, 1, 1, 1, 1, LAYOUT_PADDED, LAYOUT_PERMUTED},
+        {256, 3, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_TRANSPOSED},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
+        const int64_t *p = mm[s];
+        int64_t K = p[0] ? p[0] : one_block(type);
+        conform_case_t *c = next(out, max, &n, SLM_OP_MUL_MAT);
+        src(c, 0, type, K, p[1], p[3], p[4], (int)p[7]);
+        src(c, 1, F32, K, p[2], p[5], p[6], (int)p[8]);
+        dst(c, F32, p[1], p[2], p[5], p[6]);
+        c->reduce = K;
     }
     return n;
 }
@@ -319,6 +371,29 @@ static size_t cases_get_rows(int op, int type, conform_case_t *out, size_t max)
     return n;
 }
 
+/* Quantized tables: rows of whole blocks, ids broadcast over table batches. */
+static size_t cases_get_rows_q(int type, conform_case_t *out, size_t max)
+{
+    /* E (0: one_block), R, N, B, table batch, layout of the table */
+    static const int64_t gr[][6] = {
+        {0, 5, 3, 1, 1, LAYOUT_CONTIG}, {256, 17, 17, 1, 1, LAYOUT_CONTIG},
+        {512, 3, 1, 1, 1, LAYOUT_CONTIG}, {256, 5, 3, 4, 2, LAYOUT_CONTIG},
+        {256, 9, 3, 1, 1, LAYOUT_PADDED},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof gr / sizeof gr[0]; s++) {
+        const int64_t *p = gr[s];
+        int64_t E = p[0] ? p[0] : one_block(type);
+        conform_case_t *c = next(out, max, &n, SLM_OP_GET_ROWS);
+        src(c, 0, type, E, p[1], p[4], 1, (int)p[5]);
+        dst(c, F32, E, p[2], p[3], 1);
+        conform_tensor_t *ids = src(c, 1, I32, p[2], p[3], 1, 1, LAYOUT_CONTIG);
+        ids->fill = FILL_IDS;
+        ids->range = p[1];
+    }
+    return n;
+}
+
 static size_t cases_cpy(int type, conform_case_t *out, size_t max)
 {
     static const int dtypes[] = {SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16};
@@ -453,6 +528,11 @@ size_t slm_conform__cases(int op, int type, conform_case_t *out, size_t max)
 {
     bool f32 = type == SLM_TYPE_F32;
     bool fl = f32 || type == SLM_TYPE_F16 || type == SLM_TYPE_BF16;
+    if (!fl && slm_conform__is_block_type(type)) {
+        if (op == SLM_OP_MUL_MAT)
+            return cases_mul_mat_q(type, out, max);
+        return op == SLM_OP_GET_ROWS ? cases_get_rows_q(type, out, max) : 0;
+    }
     switch (op) {
     case SLM_OP_GET_ROWS: return fl ? cases_get_rows(op, type, out, max) : 0;
     case SLM_OP_GET_ROWS_BACK: return f32 ? cases_get_rows(op, type, out, max) : 0;
@@ -483,10 +563,17 @@ size_t slm_conform__cases(int op, int type, conform_case_t *out, size_t max)
     }
 }
 
+/* Bytes between consecutive dim-0 items: elements, or blocks for block types. */
+static size_t unit_stride(int type)
+{
+    const slm_type_traits_t *tr = slm_type_get_traits(type);
+    return slm_conform__is_block_type(type) ? tr->size : slm_conform_type_size(type);
+}
+
 bool slm_conform__unit_strides(const conform_case_t *c)
 {
     for (int i = 0; i < c->n_src; i++)
-        if (c->src[i].ne[0] > 1 && (size_t)c->src[i].nb[0] != slm_conform_type_size(c->src[i].type))
+        if (c->src[i].ne[0] > 1 && (size_t)c->src[i].nb[0] != unit_stride(c->src[i].type))
             return false;
     return c->dst.ne[0] <= 1 || (size_t)c->dst.nb[0] == slm_conform_type_size(c->dst.type);
 }

@@ -25,7 +25,9 @@ typedef struct slm_conform_result {
     char types[64];            /* "f16,f32->f32" */
     char shape[384];           /* every operand's ne, nb and offset */
     int status;                /* slm_conform_status_t */
-    double max_err;            /* max |got - want| / max |want| */
+    /* max |got - want| / max |want|; quantized weights: per element, over
+     * sum_k |w_k x_k| (mul_mat) or one ulp of want (get_rows) */
+    double max_err;
     double tol;
     char detail[256];          /* where the worst element is, or why it failed */
 } slm_conform_result_t;

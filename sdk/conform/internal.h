@@ -104,6 +104,27 @@ void slm_conform__describe(const conform_case_t *c, slm_conform_result_t *res);
 /* True when every operand has a unit innermost stride. */
 bool slm_conform__unit_strides(const conform_case_t *c);
 
+/* Block-type (quantized) operands. The device gets the quantized bytes; the
+ * reference gets them dequantized, so only the backend's kernel is under test. */
+typedef struct conform_quant {
+    float *deq[SLM_MAX_SRC];   /* contiguous f32 rows of each block-type src, or NULL */
+    double *unit;              /* per dst element (logical order): its error unit, or NULL */
+} conform_quant_t;
+
+bool slm_conform__is_block_type(int type);
+/* 0 when reg can quantize `type`; SLM_E_UNSUPPORTED (err says why) when no usable
+ * quantizer plugin provides it. */
+int slm_conform__quant_probe(slm_registry_t *reg, int type, slm_error_t *err);
+/* Quantize random rows into every block-type src of h (after slm_conform__host_new). */
+int slm_conform__quant_fill(slm_registry_t *reg, const conform_case_t *c, conform_host_t *h,
+                            conform_quant_t *q, slm_error_t *err);
+/* Point the reference node's block-type srcs at their dequantized rows. */
+void slm_conform__quant_node(const conform_case_t *c, const conform_quant_t *q, slm_node_t *node);
+/* After the reference ran: each dst element's error unit, sum |w*x| for MUL_MAT (a
+ * backend may round activations) and one ulp of the result for GET_ROWS. */
+int slm_conform__quant_units(const conform_case_t *c, const slm_node_t *ref, conform_quant_t *q);
+void slm_conform__quant_free(conform_quant_t *q);
+
 /* Finite-difference checks of backward op `op` (a *_BACK op, OUT_PROD or
  * REPEAT_BACK); appends results through add. */
 typedef int (*conform_add_fn)(void *user, const slm_conform_result_t *res);

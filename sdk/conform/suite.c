@@ -15,6 +15,11 @@
 #include "reference.h"
 
 #define MAX_CASES 64
+/* Quantized mul_mat, in units of sum_k |w_k x_k|. Rounding activations to 8-bit
+ * blocks errs like a random walk, ~3e-4 * sqrt(256 / K) per element; a wrong scale
+ * or nibble order errs like ~1 / sqrt(K). This sits 4x above the first and far
+ * below the second at every K the cases use. */
+#define QUANT_MUL_MAT_TOL(K) (0.08 / sqrt((double)(K)))
 
 static int fail(slm_error_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -236,6 +241,8 @@ void slm_conform__dev_free(conform_dev_t *d)
 /* Precision the backend may lose against the double reference. */
 static double tolerance(const conform_case_t *c)
 {
+    if (slm_conform__is_block_type(c->src[0].type))
+        return c->op == SLM_OP_MUL_MAT ? QUANT_MUL_MAT_TOL(c->src[0].ne[0]) : 1.0;   /* ulps */
     double tol = 1e-5;
     if (c->op == SLM_OP_ROPE || c->op == SLM_OP_ROPE_BACK)
         tol = 1e-4;   /* theta = pos * base^x evaluated in float */
@@ -261,10 +268,11 @@ static double elem_err(double got, double want, double scale)
     return fabs(got - want) / scale;
 }
 
-/* Max relative error of t's view in got vs want; bytes outside the view must
- * be untouched. Returns the error (INFINITY for stray writes), detail says where. */
+/* Max relative error of t's view in got vs want: against max |want|, or against
+ * unit[] per element (logical order) when given; bytes outside the view must be
+ * untouched. Returns the error (INFINITY for stray writes), detail says where. */
 static double compare_tensor(const conform_tensor_t *t, const char *name, const uint8_t *got,
-                             const uint8_t *want, char *detail, size_t cap)
+                             const uint8_t *want, const double *unit, char *detail, size_t cap)
 {
     uint8_t *in_view = calloc(t->bytes ? t->bytes : 1, 1);
     if (!in_view) {
@@ -293,24 +301,30 @@ static double compare_tensor(const conform_tensor_t *t, const char *name, const 
             return INFINITY;
         }
     free(in_view);
+    size_t at = 0;
+    double worst_scale = scale;
     CONFORM_FOR4(t->ne, i) {
         double a = slm_conform_ref_load(&g, i), b = slm_conform_ref_load(&w, i);
-        double e = elem_err(a, b, scale);
+        double u = unit ? unit[at] : scale;
+        double e = elem_err(a, b, u);
+        at++;
         if (e > err || (e == err && err == 0 && i[0] + i[1] + i[2] + i[3] == 0)) {
             err = e;
             memcpy(worst, i, sizeof worst);
             gv = a;
             wv = b;
+            worst_scale = u;
         }
     }
-    snprintf(detail, cap, "%s[%lld,%lld,%lld,%lld] = %.9g, reference %.9g (scale %.4g)", name,
+    snprintf(detail, cap, "%s[%lld,%lld,%lld,%lld] = %.9g, reference %.9g (%s %.4g)", name,
              (long long)worst[0], (long long)worst[1], (long long)worst[2], (long long)worst[3],
-             gv, wv, scale);
+             gv, wv, unit ? "unit" : "scale", worst_scale);
     return err;
 }
 
 static void check_outputs(const conform_case_t *c, const conform_host_t *got,
-                          const conform_host_t *want, slm_conform_result_t *res)
+                          const conform_host_t *want, const double *dst_unit,
+                          slm_conform_result_t *res)
 {
     res->max_err = 0;
     res->status = SLM_CONFORM_PASS;
@@ -331,7 +345,8 @@ static void check_outputs(const conform_case_t *c, const conform_host_t *got,
             continue;
         }
         const conform_tensor_t *t = k == CONFORM_DST ? &c->dst : &c->src[k];
-        double e = compare_tensor(t, name, got->buf[k], want->buf[k], detail, sizeof detail);
+        double e = compare_tensor(t, name, got->buf[k], want->buf[k],
+                                  k == CONFORM_DST ? dst_unit : NULL, detail, sizeof detail);
         if (e > res->max_err || (k == CONFORM_DST && res->max_err == 0)) {
             res->max_err = e;
             memcpy(res->detail, detail, sizeof detail);
@@ -341,49 +356,76 @@ static void check_outputs(const conform_case_t *c, const conform_host_t *got,
         res->status = SLM_CONFORM_FAIL;
 }
 
-static void run_case(const slm_backend_iface_t *be, void *dev, const conform_case_t *c, bool strict,
-                     slm_conform_result_t *res)
+/* The backend's half of a case whose host copies and reference are ready. */
+static void run_on_device(const slm_backend_iface_t *be, void *dev, const conform_case_t *c,
+                          bool strict, conform_host_t *h, const conform_host_t *ref,
+                          const double *dst_unit, slm_conform_result_t *res)
 {
-    conform_host_t h, ref;
     conform_dev_t d;
-    slm_node_t node;
-    memset(res, 0, sizeof *res);
-    snprintf(res->check, sizeof res->check, "forward");
-    slm_conform__describe(c, res);
-    res->tol = tolerance(c);
-    res->status = SLM_CONFORM_FAIL;
-    if (slm_conform__host_new(c, &h) < 0) {
-        snprintf(res->detail, sizeof res->detail, "out of memory");
-        return;
-    }
-    if (slm_conform__host_copy(c, &h, &ref) < 0) {
-        snprintf(res->detail, sizeof res->detail, "out of memory");
-        slm_conform__host_free(&h);
-        return;
-    }
-    slm_conform__host_node(c, &ref, &node);
-    int rc = slm_conform_ref_compute(&node);
+    int rc = slm_conform__dev_new(be, dev, c, h, &d);
     if (rc < 0) {
-        snprintf(res->detail, sizeof res->detail, "the reference rejects this case: %s",
-                 slm_strerror(rc));
-        goto out_host;
-    }
-    if ((rc = slm_conform__dev_new(be, dev, c, &h, &d)) < 0) {
         snprintf(res->detail, sizeof res->detail, "buffer_alloc failed: %s", slm_strerror(rc));
-        goto out_host;
+        return;
     }
     if (!be->supports_node(dev, &d.node)) {
         bool optional = !strict && !slm_conform__unit_strides(c);
         res->status = optional ? SLM_CONFORM_SKIP : SLM_CONFORM_REFUSED;
         snprintf(res->detail, sizeof res->detail, "supports_node refused %s",
                  optional ? "this layout (non-unit innermost stride)" : "a declared op x type");
-    } else if ((rc = slm_conform__dev_run(&d, c, &h)) < 0) {
+    } else if ((rc = slm_conform__dev_run(&d, c, h)) < 0) {
         snprintf(res->detail, sizeof res->detail, "the backend failed: %s", slm_strerror(rc));
     } else {
-        check_outputs(c, &h, &ref, res);
+        check_outputs(c, h, ref, dst_unit, res);
     }
     slm_conform__dev_free(&d);
-out_host:
+}
+
+/* Host copies (block-type operands quantized through reg) and the reference result. */
+static int prepare(slm_registry_t *reg, const conform_case_t *c, conform_host_t *h,
+                   conform_host_t *ref, conform_quant_t *q, slm_conform_result_t *res)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_node_t node;
+    memset(q, 0, sizeof *q);
+    memset(ref, 0, sizeof *ref);
+    int rc = slm_conform__host_new(c, h);
+    if (rc == 0 && (rc = slm_conform__quant_fill(reg, c, h, q, &err)) < 0) {
+        snprintf(res->detail, sizeof res->detail, "quantizing the weights failed: %.200s",
+                 err.code ? err.message : slm_strerror(rc));
+        return rc;
+    }
+    if (rc == 0)
+        rc = slm_conform__host_copy(c, h, ref);
+    if (rc < 0) {
+        snprintf(res->detail, sizeof res->detail, "out of memory");
+        return rc;
+    }
+    slm_conform__host_node(c, ref, &node);
+    slm_conform__quant_node(c, q, &node);
+    if ((rc = slm_conform_ref_compute(&node)) < 0) {
+        snprintf(res->detail, sizeof res->detail, "the reference rejects this case: %s",
+                 slm_strerror(rc));
+        return rc;
+    }
+    if ((rc = slm_conform__quant_units(c, &node, q)) < 0)
+        snprintf(res->detail, sizeof res->detail, "out of memory");
+    return rc;
+}
+
+static void run_case(slm_registry_t *reg, const slm_backend_iface_t *be, void *dev,
+                     const conform_case_t *c, bool strict, slm_conform_result_t *res)
+{
+    conform_host_t h, ref;
+    conform_quant_t q;
+    memset(res, 0, sizeof *res);
+    snprintf(res->check, sizeof res->check, "forward");
+    slm_conform__describe(c, res);
+    res->tol = tolerance(c);
+    res->status = SLM_CONFORM_FAIL;
+    if (prepare(reg, c, &h, &ref, &q, res) == 0)
+        run_on_device(be, dev, c, strict, &h, &ref, q.unit, res);
+    slm_conform__quant_free(&q);
     slm_conform__host_free(&ref);
     slm_conform__host_free(&h);
 }
@@ -417,10 +459,14 @@ void slm_conform_report_free(slm_conform_report_t *rep)
     memset(rep, 0, sizeof *rep);
 }
 
-/* Every op x type pair the manifest declares, in op-id order: ops[op] is a bit
- * set of declared f32/f16/bf16 types, others[] the rest for reporting. */
+/* Every op x type pair the manifest declares, in op-id order: types[op] is a bit
+ * set of declared f32/f16/bf16 types, other[op] the names of the rest. */
+#define MAX_OTHER_TYPES 16
+
 typedef struct declared {
     unsigned types[SLM_OP_COUNT];
+    size_t n_other[SLM_OP_COUNT];
+    char other[SLM_OP_COUNT][MAX_OTHER_TYPES][32];
 } declared_t;
 
 enum { T_F32 = 1, T_F16 = 2, T_BF16 = 4, T_OTHER = 8 };
@@ -434,6 +480,15 @@ static unsigned type_bit(const char *name)
     if (!strcmp(name, "bf16"))
         return T_BF16;
     return T_OTHER;
+}
+
+static void declare(declared_t *dcl, int op, const char *name)
+{
+    unsigned bit = type_bit(name);
+    dcl->types[op] |= bit;
+    if (bit != T_OTHER || dcl->n_other[op] >= MAX_OTHER_TYPES || strlen(name) >= 32)
+        return;
+    snprintf(dcl->other[op][dcl->n_other[op]++], 32, "%s", name);
 }
 
 static int read_declared(const slm_plugin_info_t *p, declared_t *dcl, slm_error_t *err)
@@ -457,14 +512,21 @@ static int read_declared(const slm_plugin_info_t *p, declared_t *dcl, slm_error_
         json_t *v;
         json_array_foreach(arr, i, v)
             if (json_is_string(v))
-                dcl->types[op] |= type_bit(json_string_value(v));
+                declare(dcl, op, json_string_value(v));
     }
     json_decref(prov);
     return 0;
 }
 
-static int run_op_type(const slm_backend_iface_t *be, void *dev, int op, int type,
-                       const slm_conform_options_t *o, slm_conform_report_t *rep)
+typedef struct run_ctx {
+    slm_registry_t *reg;
+    const slm_backend_iface_t *be;
+    void *dev;
+    const slm_conform_options_t *o;
+    slm_conform_report_t *rep;
+} run_ctx_t;
+
+static int run_op_type(const run_ctx_t *r, int op, int type)
 {
     conform_case_t *cases = calloc(MAX_CASES, sizeof *cases);
     if (!cases)
@@ -473,33 +535,61 @@ static int run_op_type(const slm_backend_iface_t *be, void *dev, int op, int typ
     int rc = 0;
     for (size_t i = 0; i < n && i < MAX_CASES && rc == 0; i++) {
         slm_conform_result_t res;
-        run_case(be, dev, &cases[i], o->strict_layouts, &res);
-        rc = report_add(rep, &res);
+        run_case(r->reg, r->be, r->dev, &cases[i], r->o->strict_layouts, &res);
+        rc = report_add(r->rep, &res);
     }
     free(cases);
     return rc;
 }
 
+static int add_skip(const run_ctx_t *r, int op, const char *type, const char *why)
+{
+    slm_conform_result_t res = {.check = "forward", .status = SLM_CONFORM_SKIP};
+    snprintf(res.op, sizeof res.op, "%s", slm_op_name(op));
+    snprintf(res.types, sizeof res.types, "%s", type);
+    snprintf(res.detail, sizeof res.detail, "%s", why);
+    return report_add(r->rep, &res);
+}
+
+/* A declared block type: its cases when a quantizer plugin can make its weights,
+ * else one skip naming the quantizer that is missing (not the backend's fault). */
+static int run_quantized(const run_ctx_t *r, int op, const char *name)
+{
+    char why[sizeof ((slm_conform_result_t *)0)->detail];
+    if (op != SLM_OP_MUL_MAT && op != SLM_OP_GET_ROWS)
+        return add_skip(r, op, name, "the suite has quantized cases for mul_mat and get_rows only");
+    int type = slm_type_from_name(name);
+    slm_error_t err;
+    slm_error_init(&err);
+    int rc = type < 0 ? SLM_E_UNSUPPORTED : slm_conform__quant_probe(r->reg, type, &err);
+    if (rc == SLM_E_UNSUPPORTED) {
+        snprintf(why, sizeof why, "no quantizer for %s: no usable quantizer plugin provides %s",
+                 name, type < 0 ? "this type" : "it");
+        return add_skip(r, op, name, why);
+    }
+    if (rc < 0) {
+        slm_conform_result_t res = {.check = "forward", .status = SLM_CONFORM_FAIL};
+        snprintf(res.op, sizeof res.op, "%s", slm_op_name(op));
+        snprintf(res.types, sizeof res.types, "%s", name);
+        snprintf(res.detail, sizeof res.detail, "quantizer for %s: %.200s", name, err.message);
+        return report_add(r->rep, &res);
+    }
+    return run_op_type(r, op, type);
+}
+
 static const int scalar_types[] = {SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16};
 
-static int run_declared(const slm_backend_iface_t *be, void *dev, const declared_t *dcl,
-                        const slm_conform_options_t *o, slm_conform_report_t *rep)
+static int run_declared(const run_ctx_t *r, const declared_t *dcl)
 {
     int rc = 0;
     for (int op = 1; op < SLM_OP_COUNT && rc == 0; op++) {
-        if (o->op && strcmp(o->op, slm_op_name(op)) != 0)
+        if (r->o->op && strcmp(r->o->op, slm_op_name(op)) != 0)
             continue;
         for (int t = 0; t < 3 && rc == 0; t++)
             if (dcl->types[op] & (1u << t))
-                rc = run_op_type(be, dev, op, scalar_types[t], o, rep);
-        if (rc == 0 && (dcl->types[op] & T_OTHER)) {
-            slm_conform_result_t res = {.check = "forward", .status = SLM_CONFORM_SKIP};
-            snprintf(res.op, sizeof res.op, "%s", slm_op_name(op));
-            snprintf(res.types, sizeof res.types, "quantized");
-            snprintf(res.detail, sizeof res.detail,
-                     "quantized types are checked by the quantizer plugins' own tests");
-            rc = report_add(rep, &res);
-        }
+                rc = run_op_type(r, op, scalar_types[t]);
+        for (size_t t = 0; t < dcl->n_other[op] && rc == 0; t++)
+            rc = run_quantized(r, op, dcl->other[op][t]);
     }
     return rc;
 }
@@ -542,7 +632,8 @@ int slm_conform_run(slm_registry_t *reg, slm_device_t *dev, const slm_conform_op
     int rc = read_declared(p, &dcl, err);
     if (rc < 0)
         return rc;
-    if ((rc = run_declared(be, ctx, &dcl, &o, rep)) == 0 && !o.no_gradcheck)
+    run_ctx_t r = {.reg = reg, .be = be, .dev = ctx, .o = &o, .rep = rep};
+    if ((rc = run_declared(&r, &dcl)) == 0 && !o.no_gradcheck)
         rc = run_gradchecks(be, ctx, &dcl, &o, rep);
     if (rc < 0) {
         slm_conform_report_free(rep);

@@ -63,6 +63,47 @@ START_TEST(op_conforms)
 }
 END_TEST
 
+/* The block types the CPU manifests declare for mul_mat, each made by a quantizer
+ * plugin this tree always builds: none may fall back to "skipped". */
+static const char *const quant_types[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+                                          "q4_k", "q5_k", "q6_k", "nf4"};
+
+START_TEST(quantized_mul_mat_runs)
+{
+    const char *type = quant_types[_i];
+    slm_registry_t *reg = open_registry();
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_device_t *dev = slm_device_open(reg, CONFORM_VARIANT ":0", NULL, &err);
+    ck_assert_msg(dev != NULL, "open %s:0: %s", CONFORM_VARIANT, err.message);
+    slm_conform_options_t opts;
+    slm_conform_options_default(&opts);
+    opts.op = "mul_mat";
+    opts.no_gradcheck = true;
+    opts.strict_layouts = true;
+    slm_conform_report_t rep;
+    ck_assert_msg(slm_conform_run(reg, dev, &opts, &rep, &err) == 0, "%s", err.message);
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%s,f32->", type);
+    size_t passed = 0, other = 0;
+    for (size_t i = 0; i < rep.n_results; i++) {
+        const slm_conform_result_t *r = &rep.results[i];
+        if (strncmp(r->types, prefix, strlen(prefix)) != 0 && strcmp(r->types, type) != 0)
+            continue;
+        ck_assert_msg(r->status != SLM_CONFORM_SKIP, "mul_mat %s skipped: %s", type, r->detail);
+        if (r->status == SLM_CONFORM_PASS)
+            passed++;
+        else
+            other++;
+    }
+    ck_assert_msg(passed > 0 && other == 0, "mul_mat %s on %s: %zu passed, %zu not", type,
+                  CONFORM_VARIANT, passed, other);
+    slm_conform_report_free(&rep);
+    slm_device_close(dev);
+    slm_registry_free(reg);
+}
+END_TEST
+
 /* Exit 77 (automake's SKIP) naming why, when the variant cannot run here. */
 static void skip_if_unusable(void)
 {
@@ -94,6 +135,11 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, op_conforms, 1, SLM_OP_COUNT);
     suite_add_tcase(s, tc);
+    TCase *tq = tcase_create("quantized");
+    tcase_set_timeout(tq, 120);
+    tcase_add_loop_test(tq, quantized_mul_mat_runs, 0,
+                        (int)(sizeof quant_types / sizeof quant_types[0]));
+    suite_add_tcase(s, tq);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
