@@ -60,11 +60,13 @@ static bool mm_plan(const slm_node_t *n, mm_layout_t *L)
 }
 
 /* ---- quantized weights ----
- * Scratch: every column of B converted to act blocks (act_off), then one f32 row
- * per thread for columns that are not packed (row_off), then C when its rows are
- * not packed (c_off). */
+ * Scratch: every column of B converted to act blocks (act_off; one copy per thread
+ * for decode-sized B, see MQ_OWN_ACT_COLS), then one f32 row per thread for
+ * columns that are not packed (row_off), then C when its rows are not packed
+ * (c_off). */
 typedef struct mq_layout {
     size_t act_row, act_off, row_off, row_bytes, c_off, total;
+    size_t act_own;            /* bytes between threads' own act copies, 0 if shared */
     bool temp_c;
     bool gemm;                 /* prompt-sized: dequantized rows through the f32 GEMM */
     size_t dq_off, dq_bytes;   /* per thread: MQ_DQ_ROWS dequantized rows */
@@ -74,6 +76,9 @@ typedef struct mq_layout {
  * running the register-blocked f32 GEMM over all columns beats int8 dot products,
  * whose per-block scaling costs as much as the products themselves. */
 #define MQ_GEMM_MIN_N 16
+/* Up to this many columns (decode), every thread converts all of them into its
+ * own copy: a few microseconds of duplicated work instead of a barrier. */
+#define MQ_OWN_ACT_COLS 4
 #define MQ_DQ_ROWS 128
 
 static bool mq_gemm_plan(const slm_node_t *n, int nth, mq_layout_t *L)
@@ -104,8 +109,15 @@ static bool mq_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, mq_layou
     L->row_bytes = (size_t)K * sizeof(float);
     L->temp_c = !cpu_rows_packed(d) || d->nb[1] % (int64_t)sizeof(float) != 0;
     L->total = 0;
-    if (__builtin_mul_overflow(cols, (uint64_t)L->act_row, &act) ||
-        __builtin_mul_overflow((uint64_t)cpu_align64(L->row_bytes), (uint64_t)nth, &rows) ||
+    L->act_own = 0;
+    if (__builtin_mul_overflow(cols, (uint64_t)L->act_row, &act))
+        return false;
+    if (nth > 1 && cols <= MQ_OWN_ACT_COLS) {
+        L->act_own = cpu_align64((size_t)act);
+        if (__builtin_mul_overflow((uint64_t)L->act_own, (uint64_t)nth, &act))
+            return false;
+    }
+    if (__builtin_mul_overflow((uint64_t)cpu_align64(L->row_bytes), (uint64_t)nth, &rows) ||
         __builtin_mul_overflow((uint64_t)cpu_nelements(d), 4u, &cb))
         return false;
     return add_region(&L->total, act, &L->act_off) &&
@@ -187,19 +199,28 @@ static void copy_out(const cpu_op_ctx_t *c, const char *tmp)
     }
 }
 
-/* This thread's share of B's columns, converted to the weight type's act blocks. */
+/* Where this thread reads the converted columns. */
+static char *mq_act(const cpu_op_ctx_t *c, const mq_layout_t *L)
+{
+    return c->scratch + L->act_off + (size_t)c->ith * L->act_own;
+}
+
+/* This thread's share of B's columns (all of them when each thread has its own
+ * copy), converted to the weight type's act blocks. */
 static void mq_convert(const cpu_op_ctx_t *c, const cpu_qtype_t *q, const mq_layout_t *L)
 {
     const slm_tensor_desc_t *b = &c->node->src[1];
     float *buf = (float *)(void *)(c->scratch + L->row_off +
                                    (size_t)c->ith * cpu_align64(L->row_bytes));
-    int64_t r0, r1;
-    cpu_split(cpu_nrows(b), c->ith, c->nth, &r0, &r1);
+    int64_t r0 = 0, r1 = cpu_nrows(b);
+    if (!L->act_own)
+        cpu_split(r1, c->ith, c->nth, &r0, &r1);
+    char *act = mq_act(c, L);
     for (int64_t r = r0; r < r1; r++) {
         int64_t i1, i2, i3;
         cpu_unravel_row(b, r, &i1, &i2, &i3);
         const float *x = cpu_row_in(b, cpu_row(b, i1, i2, i3), buf);
-        q->quantize_act(x, c->scratch + L->act_off + (size_t)r * L->act_row, b->ne[0]);
+        q->quantize_act(x, act + (size_t)r * L->act_row, b->ne[0]);
     }
 }
 
@@ -251,7 +272,7 @@ static void mq_slice(const cpu_op_ctx_t *c, const mq_layout_t *L, char *cbase, s
     *out = (mq_slice_t){
         .a = (const char *)a->data + a2 * a->nb[2] + a3 * a->nb[3],
         .a_row = (size_t)a->nb[1],
-        .act = c->scratch + L->act_off + (size_t)(s * b->ne[1]) * L->act_row,
+        .act = mq_act(c, L) + (size_t)(s * b->ne[1]) * L->act_row,
         .act_row = L->act_row,
         .c = (float *)(void *)(cbase + (size_t)i2 * c_nb2 + (size_t)i3 * c_nb3),
         .c_col = c_nb1 / sizeof(float),
@@ -304,7 +325,8 @@ static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
         return;
     }
     mq_convert(c, q, &L);
-    cpu_pool_barrier(c->pool);
+    if (!L.act_own)
+        cpu_pool_barrier(c->pool);
     char *cbase = L.temp_c ? c->scratch + L.c_off : d->data;
     size_t nb1 = L.temp_c ? (size_t)d->ne[0] * 4 : (size_t)d->nb[1];
     size_t nb2 = L.temp_c ? nb1 * (size_t)d->ne[1] : (size_t)d->nb[2];

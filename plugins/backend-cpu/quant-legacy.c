@@ -298,6 +298,12 @@ static inline __attribute__((always_inline)) __m512i dp2(int t, __m512i w, __m51
 /* Blocks per segment: the per-row scale arrays live on the stack. */
 #define SEG 64
 
+/* Decode reads four weight rows at a time; rows of a small K are a few cache
+ * lines each, too short for the hardware prefetcher to follow four of them at
+ * once, so the kernels fetch the rows this many rows on themselves (measured: 8
+ * and 32 do worse than 16 on 576- and 1536-wide rows). */
+#define DEC_PF_ROWS 16
+
 typedef struct tile_io {
     const uint8_t *w[4];       /* weight rows, at the segment's first block */
     const int8_t *xq[4];       /* activation qs, at the segment's first element */
@@ -410,6 +416,10 @@ tile(int t, int NR, int NC, int64_t k, const void *w, size_t w_row_bytes, const 
             io.xd[j] = xd[j] + b0;
             io.xs[j] = xs[j] + b0;
         }
+        if (NC == 1 && NR > 1)
+            for (int i = 0; i < NR; i++)
+                for (size_t o = 0; o < (size_t)n * lt_bytes(t); o += 64)
+                    __builtin_prefetch(io.w[i] + DEC_PF_ROWS * w_row_bytes + o);
         float part[4][4] = {{0}};
         tile_seg(t, NR, NC, &io, n, part);
         for (int i = 0; i < NR; i++)
@@ -460,48 +470,66 @@ static inline __attribute__((always_inline)) void
 dec_act(int t, const int8_t *xq, const float *xd, int nbk, bool full, dec_act_t *a)
 {
     __m512i zero = _mm512_setzero_si512();
-    (void)full;
     __m512 d = _mm512_castps128_ps512(_mm_maskz_loadu_ps((__mmask8)((1u << nbk) - 1), xd));
     if (t == LT_Q8_0) {
         a->lo = ld_n(xq, (int64_t)nbk * QK, full);
         a->hi = zero;
-        a->corr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)0x80),
-                                                          a->lo));
-        a->d = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), d);
+        a->corr = _mm512_sub_epi32(
+            zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)0x80), a->lo));
+        a->d = _mm512_permutexvar_ps(
+            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), d);
         return;
     }
-    __m512i x0 = ld_n(xq, (int64_t)nbk * QK, full), x1 = ld_n(xq + 64, (int64_t)nbk * QK - 64, full);
+    __m512i x0 = ld_n(xq, (int64_t)nbk * QK, full);
+    __m512i x1 = ld_n(xq + 64, (int64_t)nbk * QK - 64, full);
     a->lo = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
     a->hi = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
     const __m512i eight = _mm512_set1_epi8(8);
-    a->corr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, eight, a->lo), eight, a->hi));
-    a->d = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), d);
+    a->corr = _mm512_sub_epi32(
+        zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, eight, a->lo), eight, a->hi));
+    a->d = _mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), d);
 }
 
-/* acc += one row's step: the block bytes come in with two overlapping loads; one
- * word permute gathers the quants, another spreads the f16 scales to their lanes. */
+/* acc += one row's step. A word permute of the step's first 64 bytes spreads the
+ * f16 scales to their lanes; the quants come with plain loads, or, in the last
+ * (partial) step, with masked loads and a word permute so nothing past the row is
+ * read. Plain loads measured faster than the permute on whole steps. */
 static inline __attribute__((always_inline)) __m512
 dec_row(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m512 acc)
 {
     int64_t n = (int64_t)nbk * (int64_t)lt_bytes(t);
-    int64_t skew = t == LT_Q8_0 ? 4 : 8;   /* the second load ends at the step's end */
-    __m512i A = ld_n(w, n, full), B = ld_n(w + skew, n - skew, full);
+    int64_t skew = t == LT_Q8_0 ? 4 : 8;   /* B ends where a whole step would end */
+    __m512i A = ld_n(w, n, full), B = full ? A : ld_n(w + skew, n - skew, full);
     __m512i q, sidx, p;
     if (t == LT_Q8_0) {
         /* block 0: qs at bytes 2-33 (A words 1-16); block 1: 36-67 (B words 16-31). */
-        q = _mm512_permutex2var_epi16(A, _mm512_setr_epi32(
-                0x00020001, 0x00040003, 0x00060005, 0x00080007, 0x000a0009, 0x000c000b,
-                0x000e000d, 0x0010000f, 0x00310030, 0x00330032, 0x00350034, 0x00370036,
-                0x00390038, 0x003b003a, 0x003d003c, 0x003f003e), B);
+        if (full)
+            q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
+                                       (const __m256i *)(const void *)(w + 2))),
+                                   _mm256_loadu_si256((const __m256i *)(const void *)(w + 36)), 1);
+        else
+            q = _mm512_permutex2var_epi16(A, _mm512_setr_epi32(
+                    0x00020001, 0x00040003, 0x00060005, 0x00080007, 0x000a0009, 0x000c000b,
+                    0x000e000d, 0x0010000f, 0x00310030, 0x00330032, 0x00350034, 0x00370036,
+                    0x00390038, 0x003b003a, 0x003d003c, 0x003f003e), B);
         sidx = _mm512_setr_epi32(0, 0, 0, 0, 0x00110011, 0x00110011, 0x00110011, 0x00110011,
                                  0, 0, 0, 0, 0, 0, 0, 0);
-        p = _mm512_dpbusd_epi32(a->corr, _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)), a->lo);
+        q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
+        p = _mm512_dpbusd_epi32(a->corr, q, a->lo);
     } else {
-        /* qs at bytes 2, 20, 38 (A words 1, 10, 19) and 56 (B words 24-31). */
-        q = _mm512_permutex2var_epi16(A, _mm512_setr_epi32(
-                0x00020001, 0x00040003, 0x00060005, 0x00080007, 0x000b000a, 0x000d000c,
-                0x000f000e, 0x00110010, 0x00140013, 0x00160015, 0x00180017, 0x001a0019,
-                0x00390038, 0x003b003a, 0x003d003c, 0x003f003e), B);
+        /* qs at bytes 2, 20, 38, 56: one 16-byte lane each. */
+        if (full) {
+            q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(w + 2)));
+            q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(w + 20)), 1);
+            q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(w + 38)), 2);
+            q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(const void *)(w + 56)), 3);
+        } else {
+            q = _mm512_permutex2var_epi16(A, _mm512_setr_epi32(
+                    0x00020001, 0x00040003, 0x00060005, 0x00080007, 0x000b000a, 0x000d000c,
+                    0x000f000e, 0x00110010, 0x00140013, 0x00160015, 0x00180017, 0x001a0019,
+                    0x00390038, 0x003b003a, 0x003d003c, 0x003f003e), B);
+        }
         sidx = _mm512_setr_epi32(0, 0, 0x00090009, 0x00090009, 0x00120012, 0x00120012,
                                  0x001b001b, 0x001b001b, 0, 0, 0, 0, 0, 0, 0, 0);
         const __m512i m4 = _mm512_set1_epi8(0x0f);
@@ -529,9 +557,14 @@ dec_rows(int t, int NR, int64_t k, const uint8_t *w, size_t wrb, const void *x, 
     const size_t sb = lt_bytes(t) * (size_t)step;
     int64_t b = 0;
     dec_act_t a;
+    const size_t pfd = NR > 1 ? DEC_PF_ROWS * wrb : 0;
     for (; b + step <= nb; b += step) {
         dec_act(t, xq + b * QK, xd + b, (int)step, true, &a);
         for (int i = 0; i < NR; i++) {
+            if (pfd) {
+                __builtin_prefetch(row[i] + pfd);
+                __builtin_prefetch(row[i] + pfd + 64);
+            }
             acc[i] = dec_row(t, row[i], (int)step, true, &a, acc[i]);
             row[i] += sb;
         }
