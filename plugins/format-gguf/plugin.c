@@ -24,6 +24,9 @@ static const gguf_type_t types[] = {
     [28] = {"f64", 1, 8},        [29] = {"iq1_m", 256, 56},
     [30] = {"bf16", 1, 2},       [34] = {"tq1_0", 256, 54},
     [35] = {"tq2_0", 256, 66},   [39] = {"mxfp4", 32, 17},
+    /* slmops-only ids (SLM_TYPE_SLMOPS_BASE and up, docs/quantization.md): GGUF
+     * files holding them are slmops' own; llama.cpp refuses them. */
+    [1024] = {"nf4", 64, 34},
 };
 
 const gguf_type_t *gguf_type_get(int64_t id)

@@ -25,6 +25,15 @@ grep -E '^  file size: +[0-9]+ -> [0-9]+ bytes' "$work/out" >/dev/null &&
 grep -E '"kept": \[' "$work/j" >/dev/null && grep -E '"q8_0": 11' "$work/j" >/dev/null &&
     ok "--json report with the override applied" || { not_ok "--json"; cat "$work/j" "$work/err"; }
 
+# nf4 is slmops-only (type id 1024): the GGUF it writes is read back and runs.
+if "$slmops" quantize "$m" "$work/nf4.gguf" --type nf4 >"$work/out" 2>"$work/err" &&
+    "$slmops" generate -m "$work/nf4.gguf" --temp 0 -n 16 >"$work/gen" 2>"$work/err"; then
+    grep -q '^Once upon a time' "$work/gen" && ok "an nf4 GGUF is written, read back and generates" \
+        || { not_ok "nf4 text"; cat "$work/gen"; }
+else
+    not_ok "nf4 quantize or generate failed"; cat "$work/err"
+fi
+
 if "$slmops" quantize "$m" "$work/e.gguf" --type q8_0 --eval "$txt" --ctx 128 >"$work/out" \
     2>"$work/err"; then
     grep -E '^  perplexity: +[0-9.]+ -> [0-9.]+' "$work/out" >/dev/null &&
