@@ -205,4 +205,14 @@ float *cpu_row_out(const slm_tensor_desc_t *t, char *row, float *buf);
 /* ... and, when it was buf, write buf back into the row. */
 void cpu_row_flush(const slm_tensor_desc_t *t, char *row, const float *buf, const float *out);
 
+/* One row of a row-wise op: out = f(a, b) over ne0 elements (b is NULL for unary ops). */
+typedef void (*cpu_row_fn)(float *out, const float *a, const float *b, int64_t ne0,
+                           const slm_node_t *n);
+/* Run f on this thread's share of dst's rows, reading the same row of a and of b
+ * (both shaped like dst; b may be NULL) as packed f32. Needs 3 rows of scratch per
+ * thread: cpu_map_rows_scratch. */
+void cpu_map_rows(const cpu_op_ctx_t *c, const slm_tensor_desc_t *a, const slm_tensor_desc_t *b,
+                  cpu_row_fn f);
+size_t cpu_map_rows_scratch(const slm_node_t *n, int nth);
+
 #endif

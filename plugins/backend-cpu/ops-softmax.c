@@ -29,16 +29,10 @@ static bool check_soft_max_back(const slm_node_t *n)
            isfinite(n->fp[0]);
 }
 
+/* Scratch per thread: x, mask and output rows (cpu_map_rows_scratch's size). */
 static size_t row_bytes(const slm_node_t *n)
 {
     return (size_t)n->dst.ne[0] * 3 * sizeof(float);
-}
-
-static size_t scratch_sm(const slm_node_t *n, int nth)
-{
-    if ((uint64_t)n->dst.ne[0] > SIZE_MAX / 16)
-        return SIZE_MAX;
-    return cpu_scratch_per_thread(row_bytes(n), nth);
 }
 
 static float max_f32(const float *v, int64_t n)
@@ -137,28 +131,19 @@ static void run_soft_max(const cpu_op_ctx_t *c)
     }
 }
 
-static void run_soft_max_back(const cpu_op_ctx_t *c)
+static void row_soft_max_back(float *pd, const float *py, const float *pdy, int64_t ne0,
+                              const slm_node_t *n)
 {
-    const slm_node_t *n = c->node;
-    const slm_tensor_desc_t *dst = &n->dst, *y = &n->src[0], *dy = &n->src[1];
-    int64_t ne0 = dst->ne[0];
-    float *by = cpu_thread_scratch(c, row_bytes(n)), *bdy = by + ne0, *bd = bdy + ne0;
     float scale = n->fp[0];
-    int64_t r0, r1;
-    cpu_split(cpu_nrows(dst), c->ith, c->nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t i1, i2, i3;
-        cpu_unravel_row(dst, r, &i1, &i2, &i3);
-        const float *py = cpu_row_in(y, cpu_row(y, i1, i2, i3), by);
-        const float *pdy = cpu_row_in(dy, cpu_row(dy, i1, i2, i3), bdy);
-        char *drow = cpu_row(dst, i1, i2, i3);
-        float *pd = cpu_row_out(dst, drow, bd);
-        float dot = cpu_dot_f32(py, pdy, ne0);
-        for (int64_t i = 0; i < ne0; i++)
-            pd[i] = scale * py[i] * (pdy[i] - dot);
-        cpu_row_flush(dst, drow, bd, pd);
-    }
+    float dot = cpu_dot_f32(py, pdy, ne0);
+    for (int64_t i = 0; i < ne0; i++)
+        pd[i] = scale * py[i] * (pdy[i] - dot);
 }
 
-const cpu_op_def_t cpu_op_soft_max = {check_soft_max, scratch_sm, run_soft_max};
-const cpu_op_def_t cpu_op_soft_max_back = {check_soft_max_back, scratch_sm, run_soft_max_back};
+static void run_soft_max_back(const cpu_op_ctx_t *c)
+{
+    cpu_map_rows(c, &c->node->src[0], &c->node->src[1], row_soft_max_back);
+}
+
+const cpu_op_def_t cpu_op_soft_max = {check_soft_max, cpu_map_rows_scratch, run_soft_max};
+const cpu_op_def_t cpu_op_soft_max_back = {check_soft_max_back, cpu_map_rows_scratch, run_soft_max_back};

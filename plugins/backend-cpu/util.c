@@ -130,3 +130,31 @@ void cpu_row_flush(const slm_tensor_desc_t *t, char *row, const float *buf, cons
     if (out == buf)
         cpu_row_from_f32(t->type, row, t->nb[0], buf, t->ne[0]);
 }
+
+size_t cpu_map_rows_scratch(const slm_node_t *n, int nth)
+{
+    if ((uint64_t)n->dst.ne[0] > SIZE_MAX / 16)
+        return SIZE_MAX;
+    return cpu_scratch_per_thread((size_t)n->dst.ne[0] * 3 * sizeof(float), nth);
+}
+
+void cpu_map_rows(const cpu_op_ctx_t *c, const slm_tensor_desc_t *a, const slm_tensor_desc_t *b,
+                  cpu_row_fn f)
+{
+    const slm_tensor_desc_t *dst = &c->node->dst;
+    int64_t ne0 = dst->ne[0];
+    float *ba = cpu_thread_scratch(c, (size_t)ne0 * 3 * sizeof(float)), *bb = ba + ne0,
+          *bd = bb + ne0;
+    int64_t r0, r1;
+    cpu_split(cpu_nrows(dst), c->ith, c->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        cpu_unravel_row(dst, r, &i1, &i2, &i3);
+        const float *pa = cpu_row_in(a, cpu_row(a, i1, i2, i3), ba);
+        const float *pb = b ? cpu_row_in(b, cpu_row(b, i1, i2, i3), bb) : NULL;
+        char *drow = cpu_row(dst, i1, i2, i3);
+        float *pd = cpu_row_out(dst, drow, bd);
+        f(pd, pa, pb, ne0, c->node);
+        cpu_row_flush(dst, drow, bd, pd);
+    }
+}
