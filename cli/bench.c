@@ -13,6 +13,7 @@
 #include <slmops/types.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/session.h"
 #include "cli/verbs.h"
 
@@ -22,67 +23,44 @@ typedef struct opts {
     bool json;
 } opts_t;
 
-static void bench_usage(void)
-{
-    printf("Usage: slmops bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [-b N]\n"
-           "                    [--device DEV] [--json]\n"
-           "Tokens per second as llama-bench measures them, mean +- standard deviation\n"
-           "over REPS runs after one warm-up run:\n"
-           "  ppN  a fresh KV cache decodes BOS and N-1 random tokens as one batch\n"
-           "  tgN  a fresh KV cache decodes BOS, then N tokens one per decode\n"
-           "  -p N        prompt tokens (default 512; 0 skips the test)\n"
-           "  -n N        generated tokens (default 128; 0 skips the test)\n"
-           "  -t N        threads (default: the backend's)\n"
-           "  -r N        repetitions (default 5)\n"
-           "  -b N        batch size (default 512)\n"
-           "  --json      one JSON document\n");
-}
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"-p, --n-prompt", "N", SLM_CLI_I32, OFF(bp.n_prompt), 0, 1 << 20,
+     "prompt tokens (default 512; 0 skips the test)"},
+    {"-n, --n-gen", "N", SLM_CLI_I32, OFF(bp.n_gen), 0, 1 << 20,
+     "generated tokens (default 128; 0 skips the test)"},
+    {"-r, --repetitions", "N", SLM_CLI_I32, OFF(bp.reps), 1, 100000,
+     "repetitions (default 5)"},
+    {"-b, --batch-size", "N", SLM_CLI_I32, OFF(bp.n_batch), 1, 1 << 16,
+     "batch size (default 512)"},
+    SLM_CLI_CTX_OPT(OFF(model.n_ctx), SLM_CLI_CTX_HELP_MODEL),
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "one JSON document"},
+    {0},
+};
 
-static int num(int argc, char **argv, int *i, long lo, long hi, long *out)
-{
-    const char *name = argv[*i], *v = slm_cli_value(argc, argv, i, "bench");
-    if (!v)
-        return SLM_CLI_USAGE;
-    if (!slm_cli_parse_int(v, lo, hi, out))
-        return slm_cli_usage_error("bench", "%s needs a number %ld..%ld", name, lo, hi);
-    return SLM_CLI_OK;
-}
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Model options", slm_cli_model_opts, OFF(model)},
+    {0},
+};
+
+static const slm_cli_spec_t spec = {
+    .verb = "bench",
+    .synopsis = "-m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [-b N] [--device DEV] [--json]",
+    .about = "Tokens per second as llama-bench measures them, mean +- standard deviation\n"
+             "over REPS runs after one warm-up run:\n"
+             "  ppN  a fresh KV cache decodes BOS and N-1 random tokens as one batch\n"
+             "  tgN  a fresh KV cache decodes BOS, then N tokens one per decode\n",
+    .groups = groups,
+};
 
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
     slm_bench_params_default(&o->bp);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long v = 0;
-        int rc = SLM_CLI_OK;
-        if (slm_cli_is_help(a)) {
-            bench_usage();
-            return -1;
-        }
-        if (strcmp(a, "-t") == 0)
-            argv[i] = "--threads";
-        int took = slm_cli_model_option(argc, argv, &i, &o->model, "bench");
-        if (took < 0)
-            return SLM_CLI_USAGE;
-        if (took)
-            continue;
-        if (strcmp(a, "--json") == 0)
-            o->json = true;
-        else if (strcmp(a, "-p") == 0 && (rc = num(argc, argv, &i, 0, 1 << 20, &v)) == 0)
-            o->bp.n_prompt = (int32_t)v;
-        else if (strcmp(a, "-n") == 0 && (rc = num(argc, argv, &i, 0, 1 << 20, &v)) == 0)
-            o->bp.n_gen = (int32_t)v;
-        else if (strcmp(a, "-r") == 0 && (rc = num(argc, argv, &i, 1, 100000, &v)) == 0)
-            o->bp.reps = (int32_t)v;
-        else if (strcmp(a, "-b") == 0 && (rc = num(argc, argv, &i, 1, 1 << 16, &v)) == 0)
-            o->bp.n_batch = (int32_t)v;
-        else if (rc == SLM_CLI_OK && strcmp(a, "-p") && strcmp(a, "-n") && strcmp(a, "-r") &&
-                 strcmp(a, "-b"))
-            return slm_cli_usage_error("bench", "unknown argument '%s'", a);
-        if (rc != SLM_CLI_OK)
-            return rc;
-    }
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
     if (!o->model.model)
         return slm_cli_usage_error("bench", "missing -m MODEL");
     if (o->bp.n_prompt == 0 && o->bp.n_gen == 0)
@@ -176,7 +154,7 @@ int slm_cli_bench(int argc, char **argv)
     opts_t o;
     int rc = parse(argc, argv, &o);
     if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_cli_session_t s;
     rc = slm_cli_session_open(&s, &o.model, false, "bench");
     if (rc == SLM_CLI_OK) {

@@ -11,13 +11,13 @@
 #include <slmops/chat.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/session.h"
 #include "cli/verbs.h"
 
 typedef struct opts {
     slm_cli_model_opts_t model;
-    slm_sampler_params_t sampler;
-    bool seed_given;
+    slm_cli_sampling_t sampling;
     const char *template_name, *system;
     long n_predict;
 } opts_t;
@@ -29,58 +29,48 @@ typedef struct convo {
     size_t formatted_len;      /* bytes of the formatted history already decoded */
 } convo_t;
 
-static void chat_usage(void)
-{
-    printf("Usage: slmops chat -m MODEL [--chat-template NAME] [--system TEXT] [OPTIONS]\n"
-           "Talk with the model: each line read from stdin is a user message, the reply\n"
-           "is streamed to stdout. End with end-of-file (Ctrl-D). The prompt is built\n"
-           "with the model's chat template (tokenizer.chat_template), recognised as one\n"
-           "of the built-in formats, and the KV cache is kept across turns.\n"
-           "  --chat-template NAME  use this built-in format: chatml, llama2, llama2-sys,\n"
-           "                        llama3, mistral-v1, mistral-v3, mistral-v7, phi3,\n"
-           "                        phi4, zephyr, gemma, falcon3, vicuna, deepseek, ...\n"
-           "  --system TEXT         a system message first\n"
-           "  -n, --n-predict N     most tokens a reply may have (default 1024)\n"
-           "%s%s", slm_cli_model_help, slm_cli_sampler_help);
-}
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"--chat-template", "NAME", SLM_CLI_STR, OFF(template_name), 0, 0,
+     "use this built-in format: chatml, llama2, llama2-sys, llama3,\n"
+     "mistral-v1, mistral-v3, mistral-v7, phi3, phi4, zephyr, gemma,\n"
+     "falcon3, vicuna, deepseek, ..."},
+    {"--system", "TEXT", SLM_CLI_STR, OFF(system), 0, 0, "a system message first"},
+    {"-n, --n-predict", "N", SLM_CLI_LONG, OFF(n_predict), -1, 1 << 24,
+     "most tokens a reply may have; -1 = until the end of the text\n"
+     "or a full context (default 1024)"},
+    SLM_CLI_CTX_OPT(OFF(model.n_ctx), SLM_CLI_CTX_HELP_MODEL),
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Model options", slm_cli_model_opts, OFF(model)},
+    {"Sampling options", slm_cli_sampling_opts, OFF(sampling)},
+    {0},
+};
+
+static const slm_cli_spec_t spec = {
+    .verb = "chat",
+    .synopsis = "-m MODEL [--chat-template NAME] [--system TEXT] [OPTIONS]",
+    .about = "Talk with the model: each line read from stdin is a user message, the reply\n"
+             "is streamed to stdout. End with end-of-file (Ctrl-D). The prompt is built\n"
+             "with the model's chat template (tokenizer.chat_template), recognised as one\n"
+             "of the built-in formats, and the KV cache is kept across turns.\n",
+    .groups = groups,
+};
 
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    slm_sampler_params_default(&o->sampler);
+    slm_cli_sampling_init(&o->sampling);
     o->n_predict = 1024;
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            chat_usage();
-            return -1;
-        }
-        int took = slm_cli_model_option(argc, argv, &i, &o->model, "chat");
-        if (took == 0)
-            took = slm_cli_sampler_option(argc, argv, &i, &o->sampler, &o->seed_given, "chat");
-        if (took < 0)
-            return SLM_CLI_USAGE;
-        if (took)
-            continue;
-        const char *a = argv[i], *v;
-        if (strcmp(a, "--chat-template") == 0) {
-            if (!(o->template_name = slm_cli_value(argc, argv, &i, "chat")))
-                return SLM_CLI_USAGE;
-        } else if (strcmp(a, "--system") == 0) {
-            if (!(o->system = slm_cli_value(argc, argv, &i, "chat")))
-                return SLM_CLI_USAGE;
-        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
-            if (!(v = slm_cli_value(argc, argv, &i, "chat")))
-                return SLM_CLI_USAGE;
-            if (!slm_cli_parse_int(v, 1, 1L << 24, &o->n_predict))
-                return slm_cli_usage_error("chat", "-n needs a number 1..16777216");
-        } else {
-            return slm_cli_usage_error("chat", "unknown argument '%s'", a);
-        }
-    }
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
     if (!o->model.model)
         return slm_cli_usage_error("chat", "missing -m MODEL");
-    if (!o->seed_given)
-        o->sampler.seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL);
+    slm_cli_sampling_seed(&o->sampling);
     return SLM_CLI_OK;
 }
 
@@ -160,7 +150,7 @@ static int converse(slm_cli_session_t *s, const opts_t *o, const char *tmpl)
     convo_t c = {0};
     slm_error_t err;
     slm_error_init(&err);
-    slm_sampler_t *smp = slm_sampler_new(&o->sampler, &err);
+    slm_sampler_t *smp = slm_sampler_new(&o->sampling.p, &err);
     slm_stop_t *stop = smp ? slm_stop_new(NULL, 0, &err) : NULL;
     int rc = stop ? SLM_CLI_OK : slm_cli_fail("chat", &err);
     if (rc == SLM_CLI_OK && o->system && !add_message(&c, "system", o->system, strlen(o->system)))
@@ -197,7 +187,7 @@ int slm_cli_chat(int argc, char **argv)
     opts_t o;
     int rc = parse(argc, argv, &o);
     if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_cli_session_t s;
     rc = slm_cli_session_open(&s, &o.model, true, "chat");
     const char *tmpl = NULL;

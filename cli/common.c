@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <math.h>
@@ -58,7 +61,7 @@ int slm_cli_usage_error(const char *verb, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'slmops %s --help'.\n", verb);
+    fprintf(stderr, " (see 'slmops %s --help')\n", verb);
     return SLM_CLI_USAGE;
 }
 
@@ -80,15 +83,6 @@ bool slm_cli_parse_float(const char *s, double lo, double hi, double *out)
     return true;
 }
 
-const char *slm_cli_value(int argc, char **argv, int *i, const char *verb)
-{
-    if (*i + 1 >= argc) {
-        slm_cli_usage_error(verb, "%s needs a value", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 int slm_cli_fail(const char *verb, const slm_error_t *err)
 {
     const char *msg = err && err->message[0] ? err->message : slm_strerror(err ? err->code : 0);
@@ -102,15 +96,151 @@ int slm_cli_fail(const char *verb, const slm_error_t *err)
     return SLM_CLI_FAILED;
 }
 
+/* The text a value above INT64_MAX is held as until printing (see slm_cli_json_u64);
+ * JSON_ENSURE_ASCII writes its first byte as \u0001. */
+#define U64_MARK "\x01u64:"
+#define U64_MARK_DUMPED "\"\\u0001u64:"
+
+json_t *slm_cli_json_u64(uint64_t v)
+{
+    if (v <= INT64_MAX)
+        return json_integer((json_int_t)v);
+    char buf[32];
+    snprintf(buf, sizeof buf, U64_MARK "%llu", (unsigned long long)v);
+    return json_string(buf);
+}
+
+/* Writes text with each marked string "\u0001u64:DIGITS" as the bare DIGITS. */
+static void put_unmarked(const char *text)
+{
+    const char *p = text, *m;
+    while ((m = strstr(p, U64_MARK_DUMPED))) {
+        fwrite(p, 1, (size_t)(m - p), stdout);
+        m += strlen(U64_MARK_DUMPED);
+        size_t digits = strspn(m, "0123456789");
+        fwrite(m, 1, digits, stdout);
+        p = m + digits + (m[digits] == '"');
+    }
+    fputs(p, stdout);
+}
+
 int slm_cli_print_json(struct json_t *doc)
 {
     if (!doc)
         return SLM_CLI_FAILED;
-    int rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0 ? SLM_CLI_OK
-                                                                              : SLM_CLI_FAILED;
-    printf("\n");
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(doc);
-    return rc;
+    if (!text)
+        return SLM_CLI_FAILED;
+    put_unmarked(text);
+    printf("\n");
+    free(text);
+    return SLM_CLI_OK;
+}
+
+const char *slm_cli_file_kind(unsigned mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR: return "a directory";
+    case S_IFIFO: return "a FIFO (named pipe)";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFLNK: return "a symbolic link";
+    default: return "not a regular file";
+    }
+}
+
+/* Larger text inputs are refused: they are tokenized whole. */
+#define MAX_TEXT_BYTES (1ull << 30)
+
+static char *slurp(const char *verb, const char *path, int fd, size_t *len)
+{
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            cap = cap ? cap * 2 : 1 << 16;
+            char *b = cap <= MAX_TEXT_BYTES + 65536 ? realloc(buf, cap) : NULL;
+            if (!b) {
+                fprintf(stderr, "slmops %s: %s: larger than %llu MiB or out of memory\n", verb,
+                        path, MAX_TEXT_BYTES >> 20);
+                free(buf);
+                return NULL;
+            }
+            buf = b;
+        }
+        ssize_t got = read(fd, buf + n, 65536);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            fprintf(stderr, "slmops %s: %s: cannot read: %s\n", verb, path, strerror(errno));
+            free(buf);
+            return NULL;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+char *slm_cli_read_text(const char *verb, const char *path, size_t *len)
+{
+    if (strcmp(path, "-") == 0)
+        return slurp(verb, "standard input", STDIN_FILENO, len);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer before fstat says what it is. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        fprintf(stderr, "slmops %s: %s: cannot open: %s\n", verb, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fd, &st) != 0)
+        fprintf(stderr, "slmops %s: %s: cannot stat: %s\n", verb, path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        fprintf(stderr, "slmops %s: %s: is %s; give a regular text file\n", verb, path,
+                slm_cli_file_kind(st.st_mode));
+    else if (fcntl(fd, F_SETFL, 0) != 0)
+        fprintf(stderr, "slmops %s: %s: %s\n", verb, path, strerror(errno));
+    else
+        text = slurp(verb, path, fd, len);
+    close(fd);
+    return text;
+}
+
+int slm_cli_prompt_text(const char *verb, const char *arg, const char *file, char **text,
+                        size_t *len)
+{
+    *text = NULL;
+    *len = 0;
+    const char *path = file ? file : arg && strcmp(arg, "-") == 0 ? "-" : NULL;
+    if (path) {
+        *text = slm_cli_read_text(verb, path, len);
+        return *text ? SLM_CLI_OK : SLM_CLI_FAILED;
+    }
+    if (!arg)
+        return SLM_CLI_OK;
+    *len = strlen(arg);
+    *text = strdup(arg);
+    return *text ? SLM_CLI_OK : SLM_CLI_FAILED;
+}
+
+int slm_cli_close_stdout(int status)
+{
+    /* fclose reports what fflush found and any earlier error the stream kept. */
+    bool failed = ferror(stdout) != 0;
+    errno = 0;
+    int saved = 0;
+    if (fclose(stdout) != 0 || failed) {
+        saved = errno ? errno : EIO;
+        fprintf(stderr, "slmops: write error: %s\n", strerror(saved));
+        return status == SLM_CLI_OK ? SLM_CLI_FAILED : status;
+    }
+    return status;
 }
 
 /* Length of the valid UTF-8 character at s (n bytes left), or 0. */

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <slmops/error.h>
 #include <slmops/registry.h>
 
@@ -32,10 +33,6 @@ bool slm_cli_is_help(const char *arg);
 /* Parse a whole finite decimal number in [lo, hi]; false when s is anything else. */
 bool slm_cli_parse_float(const char *s, double lo, double hi, double *out);
 
-/* The value of option argv[*i] (advancing *i), or NULL after a usage message when
- * it is the last argument. */
-const char *slm_cli_value(int argc, char **argv, int *i, const char *verb);
-
 /* Print "slmops VERB: message" for a failed library call (err's message names the
  * file, the field and the offset where there is one); returns SLM_CLI_FAILED. */
 int slm_cli_fail(const char *verb, const slm_error_t *err);
@@ -46,5 +43,26 @@ struct json_t *slm_cli_json_text(const char *s, size_t n);
 
 /* Print a JSON document (taking its reference) and a newline on stdout. */
 int slm_cli_print_json(struct json_t *doc);
+
+/* A JSON number for any unsigned 64-bit value (jansson's integers are signed:
+ * larger values are written exactly by slm_cli_print_json). */
+struct json_t *slm_cli_json_u64(uint64_t v);
+
+/* The whole contents of a text file, or of standard input for "-", NUL-terminated;
+ * anything but a regular file (a folder, a FIFO, a device) is refused, as is a file
+ * over 1 GiB. Prints "slmops VERB: PATH: why" and returns NULL on failure. */
+char *slm_cli_read_text(const char *verb, const char *path, size_t *len);
+
+/* The prompt a verb was given: -p TEXT (TEXT "-" reads standard input), -f FILE, or
+ * none (*text NULL). Returns an exit status; *text is owned by the caller. */
+int slm_cli_prompt_text(const char *verb, const char *arg, const char *file, char **text,
+                        size_t *len);
+
+/* What a file of mode st_mode is, for "PATH: is a directory"-style messages. */
+const char *slm_cli_file_kind(unsigned mode);
+
+/* Flush and close standard output and report a failure the way coreutils does
+ * ("slmops: write error: No space left on device"): the exit status to use. */
+int slm_cli_close_stdout(int status);
 
 #endif

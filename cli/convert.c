@@ -10,17 +10,44 @@
 #include <slmops/model-file.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/verbs.h"
 
-static void convert_usage(void)
-{
-    printf("Usage: slmops convert IN OUT [--to FORMAT] [--from FORMAT]\n"
-           "Convert a model file between formats: IN is read by the format plugin\n"
-           "that recognises it (or --from), OUT is written by the plugin for its\n"
-           "extension (or --to) under a temporary name, then renamed into place.\n"
-           "FORMAT: gguf, safetensors (a Hugging Face folder), llama2c, or a format\n"
-           "plugin's full name (see 'slmops plugins'). OUT may not be IN.\n");
-}
+typedef struct opts {
+    const char *to, *from;
+    slm_cli_strs_t files;
+    long threads;
+} opts_t;
+
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"--to", "FORMAT", SLM_CLI_STR, OFF(to), 0, 0,
+     "write OUT in this format (default: the one its extension names)"},
+    {"--from", "FORMAT", SLM_CLI_STR, OFF(from), 0, 0,
+     "read IN in this format (default: the one that recognises it)"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Common options", slm_cli_threads_opt, OFF(threads)},
+    {0},
+};
+
+static const slm_cli_spec_t spec = {
+    .verb = "convert",
+    .synopsis = "IN OUT [--to FORMAT] [--from FORMAT]",
+    .about = "Convert a model file between formats: IN is read by the format plugin\n"
+             "that recognises it (or --from), OUT is written by the plugin for its\n"
+             "extension (or --to) under a temporary name, then renamed into place.\n"
+             "FORMAT: gguf, safetensors (a Hugging Face folder), or a format plugin's\n"
+             "full name (see 'slmops plugins'). OUT may not be IN.\n",
+    .groups = groups,
+    .operand_names = "IN and OUT",
+    .min_operands = 2,
+    .max_operands = 2,
+    .operands_offset = OFF(files),
+};
 
 /* "gguf" -> "format-gguf" when such a plugin is known; else the name as given. */
 static const char *plugin_name(slm_registry_t *reg, const char *fmt, char *buf, size_t cap)
@@ -40,28 +67,11 @@ static bool same_file(const char *a, const char *b)
 
 int slm_cli_convert(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *to = NULL, *from = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            convert_usage();
-            return SLM_CLI_OK;
-        }
-        if (strcmp(argv[i], "--to") == 0 || strcmp(argv[i], "--from") == 0) {
-            const char **dst = argv[i][2] == 't' ? &to : &from;
-            if (!(*dst = slm_cli_value(argc, argv, &i, "convert")))
-                return SLM_CLI_USAGE;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return slm_cli_usage_error("convert", "unknown option '%s'", argv[i]);
-        } else if (!in) {
-            in = argv[i];
-        } else if (!out) {
-            out = argv[i];
-        } else {
-            return slm_cli_usage_error("convert", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!in || !out)
-        return slm_cli_usage_error("convert", "needs IN and OUT");
+    opts_t o = {0};
+    int rc = slm_cli_parse(&spec, argc, argv, &o);
+    if (rc != SLM_CLI_OK)
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
+    const char *in = o.files.v[0], *out = o.files.v[1], *to = o.to, *from = o.from;
     if (strcmp(in, out) == 0 || same_file(in, out)) {
         fprintf(stderr, "slmops convert: %s: refusing to overwrite the input\n", out);
         return SLM_CLI_FAILED;
@@ -73,7 +83,6 @@ int slm_cli_convert(int argc, char **argv)
     slm_error_t err;
     slm_error_init(&err);
     slm_model_file_t *mf = NULL;
-    int rc = SLM_CLI_OK;
     if (slm_model_file_open(reg, in, plugin_name(reg, from, from_buf, sizeof from_buf), &mf,
                             &err) != SLM_OK) {
         rc = slm_cli_fail("convert", &err);

@@ -10,16 +10,31 @@
 #include <slmops/device.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/verbs.h"
 
-static void devices_usage(void)
-{
-    printf("Usage: slmops devices [--json] [--threads N]\n"
-           "List the devices of every usable backend plugin and the one\n"
-           "--device auto would pick (SLMOPS_DEVICE overrides it).\n"
-           "  --json       machine-readable output\n"
-           "  --threads N  open the automatic device with N threads to check it works\n");
-}
+typedef struct opts {
+    bool json;
+    long threads;
+} opts_t;
+
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "machine-readable output"},
+    {"-t, --threads", "N", SLM_CLI_LONG, OFF(threads), 1, 4096,
+     "open the automatic device with N threads to check it works"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {{"Options", own_opts, 0}, {0}};
+
+static const slm_cli_spec_t spec = {
+    .verb = "devices",
+    .synopsis = "[--json] [--threads N]",
+    .about = "List the devices of every usable backend plugin and the one\n"
+             "--device auto would pick (SLMOPS_DEVICE overrides it).\n",
+    .groups = groups,
+};
 
 static void print_table(const slm_device_info_t *v, size_t n, const char *auto_id)
 {
@@ -106,27 +121,14 @@ static int run(slm_registry_t *reg, bool as_json, long threads)
 
 int slm_cli_devices(int argc, char **argv)
 {
-    bool as_json = false;
-    long threads = 0;
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            devices_usage();
-            return SLM_CLI_OK;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            as_json = true;
-        } else if (strcmp(argv[i], "--threads") == 0) {
-            if (i + 1 >= argc || !slm_cli_parse_int(argv[i + 1], 1, 4096, &threads))
-                return slm_cli_usage_error("devices", "--threads needs a number 1..4096");
-            i++;
-        } else {
-            return slm_cli_usage_error("devices", "unknown argument '%s'", argv[i]);
-        }
-    }
+    opts_t o = {0};
+    int rc = slm_cli_parse(&spec, argc, argv, &o);
+    if (rc != SLM_CLI_OK)
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;
-    int rc = run(reg, as_json, threads);
+    rc = run(reg, o.json, o.threads);
     slm_registry_free(reg);
     return rc;
 }

@@ -11,11 +11,9 @@
 #include <slmops/eval.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/session.h"
 #include "cli/verbs.h"
-
-/* Larger text files are refused: the whole file is tokenized at once. */
-#define MAX_TEXT_BYTES (1ull << 30)
 
 typedef struct opts {
     slm_cli_model_opts_t model;
@@ -29,89 +27,46 @@ typedef struct progress {
     json_t *running;
 } progress_t;
 
-static void eval_usage(void)
-{
-    printf("Usage: slmops eval -m MODEL --perplexity FILE [--ctx N] [--batch N] [--json]\n"
-           "Perplexity of the text in FILE as llama.cpp's llama-perplexity computes it:\n"
-           "the text is tokenized with BOS, cut into chunks of N tokens (--ctx, default\n"
-           "512; at least 2 chunks are needed), each chunk starts with BOS, and the\n"
-           "second half of each chunk is scored. Prints the running value after each\n"
-           "chunk, then the final estimate.\n"
-           "  --batch N            tokens per forward pass (default: --ctx)\n"
-           "  --json               one JSON document instead\n"
-           "%s", slm_cli_model_help);
-}
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"--perplexity, -f, --file", "FILE", SLM_CLI_STR, OFF(file), 0, 0,
+     "the text whose perplexity is measured"},
+    SLM_CLI_CTX_OPT(OFF(model.n_ctx), "tokens per chunk (default 512)"),
+    {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 1 << 24,
+     "tokens per forward pass (default: --ctx)"},
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "one JSON document instead"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Model options", slm_cli_model_opts, OFF(model)},
+    {0},
+};
+
+static const slm_cli_spec_t spec = {
+    .verb = "eval",
+    .synopsis = "-m MODEL --perplexity FILE [--ctx N] [--batch N] [--json]",
+    .about = "Perplexity of the text in FILE as llama.cpp's llama-perplexity computes it:\n"
+             "the text is tokenized with BOS, cut into chunks of --ctx tokens (at least 2\n"
+             "chunks are needed), each chunk starts with BOS, and the second half of each\n"
+             "chunk is scored. Prints the running value after each chunk, then the final\n"
+             "estimate.\n",
+    .groups = groups,
+};
 
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
     o->model.n_ctx = 512;
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            eval_usage();
-            return -1;
-        }
-        int took = slm_cli_model_option(argc, argv, &i, &o->model, "eval");
-        if (took < 0)
-            return SLM_CLI_USAGE;
-        if (took)
-            continue;
-        const char *v;
-        if (strcmp(argv[i], "--perplexity") == 0 || strcmp(argv[i], "-f") == 0) {
-            if (!(o->file = slm_cli_value(argc, argv, &i, "eval")))
-                return SLM_CLI_USAGE;
-        } else if (strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "-b") == 0) {
-            if (!(v = slm_cli_value(argc, argv, &i, "eval")))
-                return SLM_CLI_USAGE;
-            if (!slm_cli_parse_int(v, 1, 1L << 24, &o->batch))
-                return slm_cli_usage_error("eval", "--batch needs a number 1..16777216");
-        } else if (strcmp(argv[i], "--json") == 0) {
-            o->json = true;
-        } else {
-            return slm_cli_usage_error("eval", "unknown argument '%s'", argv[i]);
-        }
-    }
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
     if (!o->model.model)
         return slm_cli_usage_error("eval", "missing -m MODEL");
     if (!o->file)
         return slm_cli_usage_error("eval", "missing --perplexity FILE");
     return SLM_CLI_OK;
-}
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "slmops eval: %s: cannot open: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0, got;
-    do {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *b = cap <= MAX_TEXT_BYTES ? realloc(buf, cap) : NULL;
-            if (!b) {
-                fprintf(stderr, "slmops eval: %s: too large or out of memory\n", path);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = b;
-        }
-        got = fread(buf + n, 1, 65536, f);
-        n += got;
-    } while (got > 0);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "slmops eval: %s: read error\n", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
 }
 
 static void on_chunk(void *user, int32_t chunk, int32_t n_chunks, double ppl)
@@ -130,7 +85,7 @@ static void on_chunk(void *user, int32_t chunk, int32_t n_chunks, double ppl)
 static int run(const opts_t *o, slm_cli_session_t *s)
 {
     size_t len = 0, n_tokens = 0;
-    char *text = read_text(o->file, &len);
+    char *text = slm_cli_read_text("eval", o->file, &len);
     if (!text)
         return SLM_CLI_FAILED;
     int32_t *tokens = NULL;
@@ -184,7 +139,7 @@ int slm_cli_eval(int argc, char **argv)
     opts_t o;
     int rc = parse(argc, argv, &o);
     if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_cli_session_t s;
     rc = slm_cli_session_open(&s, &o.model, false, "eval");
     if (rc == SLM_CLI_OK)

@@ -1,4 +1,4 @@
-/* `slmops generate -m MODEL [-p TEXT] [-n N] [sampling] [--stop S]... [--json]`:
+/* `slmops generate -m MODEL [-p TEXT | -f FILE] [-n N] [sampling] [--stop S]... [--json]`:
  * continue a prompt (or BOS alone), streaming whole UTF-8 characters as they come. */
 #include "config.h"
 
@@ -12,110 +12,77 @@
 #include <jansson.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/session.h"
 #include "cli/verbs.h"
 
-#define MAX_STOPS 16
-
 typedef struct opts {
     slm_cli_model_opts_t model;
-    slm_sampler_params_t sampler;
-    bool seed_given, json, special;
-    const char *prompt;
+    slm_cli_sampling_t sampling;
+    bool json, special;
+    const char *prompt_arg, *file;
+    char *prompt;              /* the prompt's text, from -p, -p - or -f; owned */
+    size_t prompt_len;
     long n_predict;
-    const char *stops[MAX_STOPS];
-    size_t n_stops;
+    slm_cli_strs_t stops;
 } opts_t;
 
-static void generate_usage(void)
-{
-    printf("Usage: slmops generate -m MODEL [-p TEXT] [-n N] [OPTIONS]\n"
-           "Continue TEXT (or, without -p, start from the BOS token alone) and print\n"
-           "the text as it is generated, then a newline. Statistics go to stderr.\n"
-           "  -p, --prompt TEXT    the prompt (BOS is added when the vocabulary wants it)\n"
-           "  -n, --n-predict N    tokens to generate (default 128)\n"
-           "  --stop STR           stop before this text (may be repeated)\n"
-           "  --special            parse special tokens' text in the prompt\n"
-           "  --json               print one JSON document: text, token ids, timings\n"
-           "%s%s", slm_cli_model_help, slm_cli_sampler_help);
-}
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"-p, --prompt", "TEXT", SLM_CLI_STR, OFF(prompt_arg), 0, 0,
+     "the prompt (BOS is added when the vocabulary wants it);\n"
+     "'-' reads it from standard input"},
+    {"-f, --file", "FILE", SLM_CLI_STR, OFF(file), 0, 0, "read the prompt from FILE"},
+    {"-n, --n-predict", "N", SLM_CLI_LONG, OFF(n_predict), -1, 1 << 24,
+     "tokens to generate; -1 = until the end of the text or a\n"
+     "full context (default 128)"},
+    SLM_CLI_CTX_OPT(OFF(model.n_ctx), SLM_CLI_CTX_HELP_MODEL),
+    {"--stop", "STR", SLM_CLI_STRS, OFF(stops), 0, 0, "stop before this text (may be repeated)"},
+    {"--special", NULL, SLM_CLI_FLAG, OFF(special), 0, 0,
+     "parse special tokens' text in the prompt"},
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0,
+     "print one JSON document: text, token ids, timings"},
+    {0},
+};
 
-static uint64_t fresh_seed(void)
-{
-    uint64_t s = 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (read(fd, &s, sizeof s) != (ssize_t)sizeof s)
-            s = 0;
-        close(fd);
-    }
-    if (!s)
-        s = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    return s;
-}
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Model options", slm_cli_model_opts, OFF(model)},
+    {"Sampling options", slm_cli_sampling_opts, OFF(sampling)},
+    {0},
+};
 
-static int parse_own(int argc, char **argv, int *i, opts_t *o)
-{
-    const char *a = argv[*i], *v;
-    if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) {
-        if (!(o->prompt = slm_cli_value(argc, argv, i, "generate")))
-            return SLM_CLI_USAGE;
-    } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
-        if (!(v = slm_cli_value(argc, argv, i, "generate")))
-            return SLM_CLI_USAGE;
-        if (!slm_cli_parse_int(v, 0, 1L << 24, &o->n_predict))
-            return slm_cli_usage_error("generate", "-n needs a number 0..16777216");
-    } else if (strcmp(a, "--stop") == 0) {
-        if (!(v = slm_cli_value(argc, argv, i, "generate")))
-            return SLM_CLI_USAGE;
-        if (o->n_stops == MAX_STOPS)
-            return slm_cli_usage_error("generate", "at most %d --stop strings", MAX_STOPS);
-        o->stops[o->n_stops++] = v;
-    } else if (strcmp(a, "--json") == 0) {
-        o->json = true;
-    } else if (strcmp(a, "--special") == 0) {
-        o->special = true;
-    } else {
-        return slm_cli_usage_error("generate", "unknown argument '%s'", a);
-    }
-    return SLM_CLI_OK;
-}
+static const slm_cli_spec_t spec = {
+    .verb = "generate",
+    .synopsis = "-m MODEL [-p TEXT | -f FILE] [-n N] [OPTIONS]",
+    .about = "Continue the prompt (or, without one, start from the BOS token alone) and\n"
+             "print the text as it is generated, then a newline. Statistics go to stderr.\n",
+    .groups = groups,
+};
 
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    slm_sampler_params_default(&o->sampler);
+    slm_cli_sampling_init(&o->sampling);
     o->n_predict = 128;
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            generate_usage();
-            return -1;
-        }
-        int took = slm_cli_model_option(argc, argv, &i, &o->model, "generate");
-        if (took == 0)
-            took = slm_cli_sampler_option(argc, argv, &i, &o->sampler, &o->seed_given, "generate");
-        if (took < 0)
-            return SLM_CLI_USAGE;
-        if (took == 0) {
-            int rc = parse_own(argc, argv, &i, o);
-            if (rc != SLM_CLI_OK)
-                return rc;
-        }
-    }
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
     if (!o->model.model)
         return slm_cli_usage_error("generate", "missing -m MODEL");
-    if (!o->seed_given)
-        o->sampler.seed = fresh_seed();
-    return SLM_CLI_OK;
+    if (o->prompt_arg && o->file)
+        return slm_cli_usage_error("generate", "give the prompt with -p or -f, not both");
+    slm_cli_sampling_seed(&o->sampling);
+    return slm_cli_prompt_text("generate", o->prompt_arg, o->file, &o->prompt, &o->prompt_len);
 }
 
 /* The prompt ids: the text's, or BOS alone. */
 static int prompt_ids(slm_cli_session_t *s, const opts_t *o, int32_t **ids, size_t *n)
 {
-    if (o->prompt && *o->prompt) {
+    if (o->prompt_len) {
         unsigned flags = (slm_tokenizer_add_bos(s->tok) ? SLM_TOKENIZE_ADD_BOS : 0) |
                          (o->special ? SLM_TOKENIZE_PARSE_SPECIAL : 0);
-        return slm_cli_encode(s, o->prompt, strlen(o->prompt), flags, ids, n);
+        return slm_cli_encode(s, o->prompt, o->prompt_len, flags, ids, n);
     }
     int32_t bos = slm_tokenizer_bos(s->tok);
     if (bos == SLM_TOKEN_NULL) {
@@ -154,12 +121,12 @@ static int print_json(const opts_t *o, const slm_cli_session_t *s, const int32_t
                       const slm_cli_gen_t *g)
 {
     json_t *doc = json_pack(
-        "{s:s, s:o, s:o, s:o, s:o, s:s, s:I, s:{s:f, s:I, s:f, s:f, s:I, s:f, s:f}}",
+        "{s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:{s:f, s:I, s:f, s:f, s:I, s:f, s:f}}",
         "model", o->model.model, "prompt", slm_cli_json_text(o->prompt ? o->prompt : "",
-                                                             o->prompt ? strlen(o->prompt) : 0),
+                                                             o->prompt_len),
         "text", slm_cli_json_text(g->text ? g->text : "", g->len), "prompt_tokens",
         ids_json(prompt, g->n_prompt), "tokens", ids_json(g->tokens, g->n_tokens),
-        "stop_reason", g->stop_reason, "seed", (json_int_t)o->sampler.seed, "timings",
+        "stop_reason", g->stop_reason, "seed", slm_cli_json_u64(o->sampling.p.seed), "timings",
         "load_ms", s->load_ms, "prompt_n", (json_int_t)g->n_prompt, "prompt_ms", g->prompt_ms,
         "prompt_tokens_per_s", per_s(g->n_prompt, g->prompt_ms), "predicted_n",
         (json_int_t)g->n_tokens, "predicted_ms", g->gen_ms, "predicted_tokens_per_s",
@@ -176,16 +143,16 @@ static int run(const opts_t *o, slm_cli_session_t *s)
         return rc;
     slm_error_t err;
     slm_error_init(&err);
-    slm_sampler_t *smp = slm_sampler_new(&o->sampler, &err);
-    slm_stop_t *stop = smp ? slm_stop_new(o->stops, o->n_stops, &err) : NULL;
+    slm_sampler_t *smp = slm_sampler_new(&o->sampling.p, &err);
+    slm_stop_t *stop = smp ? slm_stop_new(o->stops.v, o->stops.n, &err) : NULL;
     slm_cli_gen_t g = {0};
     if (!stop) {
         rc = slm_cli_fail("generate", &err);
         goto out;
     }
-    bool has_text = o->prompt && *o->prompt;
+    bool has_text = o->prompt_len > 0;
     if (!o->json && has_text)
-        emit_stdout(NULL, o->prompt, strlen(o->prompt));
+        emit_stdout(NULL, o->prompt, o->prompt_len);
     rc = slm_cli_session_generate(s, smp, stop, prompt, n_prompt, o->n_predict, has_text,
                           o->json ? NULL : emit_stdout, NULL, &g);
     if (rc == SLM_CLI_OK && o->json) {
@@ -195,7 +162,7 @@ static int run(const opts_t *o, slm_cli_session_t *s)
         fprintf(stderr,
                 "slmops generate: seed %llu; prompt %zu tokens, %.1f ms (%.1f t/s); "
                 "generated %zu tokens, %.1f ms (%.1f t/s); stop: %s\n",
-                (unsigned long long)o->sampler.seed, g.n_prompt, g.prompt_ms,
+                (unsigned long long)o->sampling.p.seed, g.n_prompt, g.prompt_ms,
                 per_s(g.n_prompt, g.prompt_ms), g.n_tokens, g.gen_ms,
                 per_s(g.n_tokens, g.gen_ms), g.stop_reason);
     }
@@ -211,12 +178,13 @@ int slm_cli_generate(int argc, char **argv)
 {
     opts_t o;
     int rc = parse(argc, argv, &o);
-    if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
-    slm_cli_session_t s;
-    rc = slm_cli_session_open(&s, &o.model, true, "generate");
-    if (rc == SLM_CLI_OK)
-        rc = run(&o, &s);
-    slm_cli_session_close(&s);
-    return rc;
+    if (rc == SLM_CLI_OK) {
+        slm_cli_session_t s;
+        rc = slm_cli_session_open(&s, &o.model, true, "generate");
+        if (rc == SLM_CLI_OK)
+            rc = run(&o, &s);
+        slm_cli_session_close(&s);
+    }
+    free(o.prompt);
+    return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
 }

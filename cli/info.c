@@ -13,24 +13,45 @@
 #include <slmops/types.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/verbs.h"
 
-static void info_usage(void)
-{
-    printf("Usage: slmops info MODEL [--json] [--tensors] [--checksums]\n"
-           "Describe a model file (any format a plugin reads: GGUF, a Hugging Face\n"
-           "folder, a llama2.c checkpoint, a tokenizer file): format, architecture,\n"
-           "parameter count, hyper-parameters, tensor types and sizes, tokenizer kind,\n"
-           "vocabulary size and chat template.\n"
-           "  --json       one JSON document\n"
-           "  --tensors    list every tensor (name, type, shape, bytes)\n"
-           "  --checksums  with --tensors: a 64-bit FNV-1a hash of each tensor's bytes\n");
-}
-
 typedef struct opts {
-    const char *path;
+    const char *path, *model;
+    slm_cli_strs_t operands;
     bool json, tensors, checksums;
+    long threads;
 } opts_t;
+
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"-m, --model", "MODEL", SLM_CLI_STR, OFF(model), 0, 0, "the model (or give it as MODEL)"},
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "one JSON document"},
+    {"--tensors", NULL, SLM_CLI_FLAG, OFF(tensors), 0, 0,
+     "list every tensor (name, type, shape, bytes)"},
+    {"--checksums", NULL, SLM_CLI_FLAG, OFF(checksums), 0, 0,
+     "list every tensor with a 64-bit FNV-1a hash of its bytes"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Common options", slm_cli_threads_opt, OFF(threads)},
+    {0},
+};
+
+static const slm_cli_spec_t spec = {
+    .verb = "info",
+    .synopsis = "MODEL [--json] [--tensors] [--checksums]",
+    .about = "Describe a model file (any format a plugin reads: GGUF, a Hugging Face\n"
+             "folder, a llama2.c checkpoint, a tokenizer file): format, architecture,\n"
+             "parameter count, hyper-parameters, tensor types and sizes, tokenizer kind,\n"
+             "vocabulary size and chat template.\n",
+    .groups = groups,
+    .operand_names = "MODEL",
+    .max_operands = 1,
+    .operands_offset = OFF(operands),
+};
 
 /* Totals of one tensor type. */
 typedef struct by_type {
@@ -292,26 +313,13 @@ static int print_json(const slm_model_file_t *mf, const summary_t *s, const opts
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            info_usage();
-            return -1;
-        }
-        if (strcmp(argv[i], "--json") == 0)
-            o->json = true;
-        else if (strcmp(argv[i], "--tensors") == 0)
-            o->tensors = true;
-        else if (strcmp(argv[i], "--checksums") == 0)
-            o->checksums = o->tensors = true;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return slm_cli_usage_error("info", "unknown option '%s'", argv[i]);
-        else if (o->path)
-            return slm_cli_usage_error("info", "one MODEL only ('%s' and '%s')", o->path, argv[i]);
-        else
-            o->path = argv[i];
-    }
-    if (!o->path)
-        return slm_cli_usage_error("info", "missing MODEL");
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
+    if ((o->operands.n > 0) + !!o->model != 1)
+        return slm_cli_usage_error("info", "give one MODEL (as MODEL or -m MODEL)");
+    o->path = o->model ? o->model : o->operands.v[0];
+    o->tensors |= o->checksums;
     return SLM_CLI_OK;
 }
 
@@ -320,7 +328,7 @@ int slm_cli_info(int argc, char **argv)
     opts_t o;
     int rc = parse(argc, argv, &o);
     if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;

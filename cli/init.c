@@ -12,21 +12,55 @@
 #include <slmops/types.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/verbs.h"
 
-static void init_usage(void)
+typedef struct opts {
+    const char *arch, *preset, *type;
+    slm_cli_strs_t out;
+    slm_cli_seed_t seed;
+    long threads;
+    bool random;
+} opts_t;
+
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"--arch", "ARCH", SLM_CLI_STR, OFF(arch), 0, 0, "architecture (llama)"},
+    {"--preset", "NAME", SLM_CLI_STR, OFF(preset), 0, 0, "the shapes to use (listed below)"},
+    {"--random", NULL, SLM_CLI_FLAG, OFF(random), 0, 0, "random weights (the only kind so far)"},
+    {"--type", "T", SLM_CLI_STR, OFF(type), 0, 0, "type of the weight matrices (default f16)"},
+    {"-s, --seed", "S", SLM_CLI_SEED, OFF(seed), 0, 0,
+     "seed of the weights, 0..2^64-1; -1 = a new one (default 42)"},
+    {"-t, --threads", "N", SLM_CLI_LONG, OFF(threads), 1, 4096,
+     "threads (default: every CPU)"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {{"Options", own_opts, 0}, {0}};
+
+static void presets_help(FILE *f)
 {
-    printf("Usage: slmops init --arch llama --preset NAME --random [--type T] [--seed S]\n"
-           "                    [--threads N] OUT.gguf\n"
-           "Write a model with the shapes of a named preset, N(0, 0.02) random weights\n"
-           "(norms 1) in type T (default f16; quantized types as 'slmops quantize' gives\n"
-           "them) and a synthetic SentencePiece-style vocabulary of the preset's size:\n"
-           "<unk>, <s>, </s>, the 256 byte tokens <0x00>..<0xFF>, then generated pieces.\n"
-           "For benchmarks and tests: the model says nothing useful.\n"
-           "Presets:\n");
+    fprintf(f, "Presets:\n");
     for (size_t i = 0; slm_init_preset_name(i); i++)
-        printf("  %s\n", slm_init_preset_name(i));
+        fprintf(f, "  %s\n", slm_init_preset_name(i));
 }
+
+static const slm_cli_spec_t spec = {
+    .verb = "init",
+    .synopsis = "--arch llama --preset NAME --random [--type T] [--seed S]\n"
+                "                    [--threads N] OUT.gguf",
+    .about = "Write a model with the shapes of a named preset, N(0, 0.02) random weights\n"
+             "(norms 1) in type T (default f16; quantized types as 'slmops quantize' gives\n"
+             "them) and a synthetic SentencePiece-style vocabulary of the preset's size:\n"
+             "<unk>, <s>, </s>, the 256 byte tokens <0x00>..<0xFF>, then generated pieces.\n"
+             "For benchmarks and tests: the model says nothing useful.\n",
+    .groups = groups,
+    .operand_names = "OUT",
+    .min_operands = 1,
+    .max_operands = 1,
+    .operands_offset = OFF(out),
+    .more_help = presets_help,
+};
 
 static void on_progress(void *user, const char *stage, uint64_t done, uint64_t total,
                         const char *item)
@@ -53,47 +87,20 @@ static int type_of(const char *name)
     return slm_type_from_name(low);
 }
 
-static int parse(int argc, char **argv, slm_init_params_t *p, const char **type,
-                 const char **out)
+static int parse(int argc, char **argv, opts_t *o, slm_init_params_t *p)
 {
-    bool random = false;
-    long v;
-    const char *s;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (slm_cli_is_help(a)) {
-            init_usage();
-            return -1;
-        }
-        if (strcmp(a, "--random") == 0) {
-            random = true;
-        } else if (a[0] != '-' || !a[1]) {
-            if (*out)
-                return slm_cli_usage_error("init", "unexpected argument '%s'", a);
-            *out = a;
-        } else if (!(s = slm_cli_value(argc, argv, &i, "init"))) {
-            return SLM_CLI_USAGE;
-        } else if (strcmp(a, "--arch") == 0) {
-            p->arch = s;
-        } else if (strcmp(a, "--preset") == 0) {
-            p->preset = s;
-        } else if (strcmp(a, "--type") == 0) {
-            *type = s;
-        } else if (strcmp(a, "--seed") == 0 || strcmp(a, "--threads") == 0) {
-            if (!slm_cli_parse_int(s, a[2] == 's' ? 0 : 1, a[2] == 's' ? 2147483647L : 256, &v))
-                return slm_cli_usage_error("init", "%s needs a number", a);
-            if (a[2] == 's')
-                p->seed = (uint64_t)v;
-            else
-                p->n_threads = (int32_t)v;
-        } else {
-            return slm_cli_usage_error("init", "unknown option '%s'", a);
-        }
-    }
-    if (!random)
+    memset(o, 0, sizeof *o);
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
+    if (!o->random)
         return slm_cli_usage_error("init", "only --random weights are supported: add --random");
-    if (!*out)
-        return slm_cli_usage_error("init", "missing OUT");
+    if (o->arch)
+        p->arch = o->arch;
+    if (o->preset)
+        p->preset = o->preset;
+    p->seed = slm_cli_seed_value(&o->seed, false, p->seed);
+    p->n_threads = (int32_t)o->threads;
     return SLM_CLI_OK;
 }
 
@@ -102,10 +109,11 @@ int slm_cli_init(int argc, char **argv)
     slm_init_params_t p;
     slm_init_params_default(&p);
     p.type = SLM_TYPE_F16;
-    const char *type = NULL, *out = NULL;
-    int rc = parse(argc, argv, &p, &type, &out);
+    opts_t o;
+    int rc = parse(argc, argv, &o, &p);
     if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
+    const char *type = o.type, *out = o.out.v[0];
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;

@@ -4,6 +4,8 @@ slmops_SOURCES = \
 	cli/main.c \
 	cli/common.c \
 	cli/common.h \
+	cli/options.c \
+	cli/options.h \
 	cli/verbs.h \
 	cli/plugins.c \
 	cli/devices.c \

@@ -36,13 +36,38 @@ static void usage(FILE *f)
     fprintf(f, "Usage: slmops [--help] [--version] VERB [ARGS...]\n\nVerbs:\n");
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
-    fprintf(f, "\n'slmops VERB --help' describes a verb's options.\n"
+    fprintf(f, "  %-10s %s\n", "help", "describe the verbs, or one verb's options");
+    fprintf(f, "\n'slmops help VERB' or 'slmops VERB --help' describes a verb's options.\n"
                "Environment: SLMOPS_PLUGIN_PATH, SLMOPS_DEVICE, SLMOPS_CPU_VARIANT, SLMOPS_LOG.\n");
 }
 
-int main(int argc, char **argv)
+static const verb_t *find_verb(const char *name)
 {
-    slm_cli_log_init();
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(name, verbs[i].name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+/* `slmops help [VERB]`, as git and ollama have it. */
+static int help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return SLM_CLI_OK;
+    }
+    const verb_t *v = find_verb(argv[1]);
+    if (!v || argc > 2) {
+        fprintf(stderr, "slmops help: %s '%s'\n", v ? "unexpected argument" : "unknown verb",
+                argv[v ? 2 : 1]);
+        return SLM_CLI_USAGE;
+    }
+    char *verb_help[] = {argv[1], "--help", NULL};
+    return v->run(2, verb_help);
+}
+
+static int dispatch(int argc, char **argv)
+{
     if (argc < 2) {
         usage(stderr);
         return SLM_CLI_USAGE;
@@ -55,10 +80,18 @@ int main(int argc, char **argv)
         printf("slmops %s\n", slm_version());
         return SLM_CLI_OK;
     }
-    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (strcmp(argv[1], verbs[i].name) == 0)
-            return verbs[i].run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "help") == 0)
+        return help(argc - 1, argv + 1);
+    const verb_t *v = find_verb(argv[1]);
+    if (v)
+        return v->run(argc - 1, argv + 1);
     fprintf(stderr, "slmops: unknown verb or option '%s'\n", argv[1]);
     usage(stderr);
     return SLM_CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    slm_cli_log_init();
+    return slm_cli_close_stdout(dispatch(argc, argv));
 }

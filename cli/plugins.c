@@ -8,17 +8,36 @@
 #include <jansson.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/verbs.h"
 
-static void plugins_usage(void)
-{
-    printf("Usage: slmops plugins [--json] [--no-load]\n"
-           "List every plugin manifest on the search path with its state:\n"
-           "available, loaded, disabled (reason), shadowed (by which manifest),\n"
-           "unsupported (what this machine lacks) or superseded (by which variant).\n"
-           "  --json     machine-readable output\n"
-           "  --no-load  judge manifests only; do not load libraries to check them\n");
-}
+typedef struct opts {
+    bool json, no_load;
+    long threads;
+} opts_t;
+
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "machine-readable output"},
+    {"--no-load", NULL, SLM_CLI_FLAG, OFF(no_load), 0, 0,
+     "judge manifests only; do not load libraries to check them"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Common options", slm_cli_threads_opt, OFF(threads)},
+    {0},
+};
+
+static const slm_cli_spec_t spec = {
+    .verb = "plugins",
+    .synopsis = "[--json] [--no-load]",
+    .about = "List every plugin manifest on the search path with its state:\n"
+             "available, loaded, disabled (reason), shadowed (by which manifest),\n"
+             "unsupported (what this machine lacks) or superseded (by which variant).\n",
+    .groups = groups,
+};
 
 /* Loading is how a missing library, entry symbol or ABI mismatch shows up;
  * failures only mark rows disabled (and are logged), they do not stop us. */
@@ -93,25 +112,16 @@ static int print_json(slm_registry_t *reg)
 
 int slm_cli_plugins(int argc, char **argv)
 {
-    bool as_json = false, load = true;
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            plugins_usage();
-            return SLM_CLI_OK;
-        }
-        if (strcmp(argv[i], "--json") == 0)
-            as_json = true;
-        else if (strcmp(argv[i], "--no-load") == 0)
-            load = false;
-        else
-            return slm_cli_usage_error("plugins", "unknown argument '%s'", argv[i]);
-    }
+    opts_t o = {0};
+    int rc = slm_cli_parse(&spec, argc, argv, &o);
+    if (rc != SLM_CLI_OK)
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;
-    if (load)
+    if (!o.no_load)
         load_usable(reg);
-    int rc = as_json ? print_json(reg) : print_table(reg);
+    rc = o.json ? print_json(reg) : print_table(reg);
     slm_registry_free(reg);
     return rc;
 }

@@ -15,92 +15,67 @@
 #include <slmops/types.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/verbs.h"
 
-#define MAX_RULES 64
+#define MAX_RULES SLM_CLI_MAX_STRS
 
 typedef struct opts {
     const char *in, *out, *type, *eval, *to;
-    const char *rules[MAX_RULES];
-    size_t n_rules;
+    slm_cli_strs_t files, rules;
     long ctx, threads;
     bool pure, json;
 } opts_t;
 
 static volatile int cancelled;
 
-static void quantize_usage(void)
-{
-    printf("Usage: slmops quantize IN OUT --type T [--tensor-type REGEX=TYPE]... [--pure]\n"
-           "                        [--eval FILE] [--ctx N] [--threads N] [--json]\n"
-           "Quantize the weight matrices of the model IN (any readable format) into the\n"
-           "GGUF file OUT, written under a temporary name and renamed into place.\n"
-           "Norms and other vectors stay as they are; like llama-quantize, the output\n"
-           "matrix (or the tied embedding) gets q6_k unless T is q8_0 (--pure: no such\n"
-           "default). Rows the type's block does not divide keep a wider type and are\n"
-           "listed (docs/quantization.md).\n"
-           "  --type T             f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k,\n"
-           "                       q5_k, q6_k, nf4 (any type a quantizer plugin provides)\n"
-           "  --tensor-type R=T    tensors whose name matches the extended regex R get T\n"
-           "                       (first match wins; may be repeated)\n"
-           "  --pure               every weight matrix gets T\n"
-           "  --eval FILE          perplexity of FILE before and after, and the mean KL\n"
-           "                       divergence of the new model's next-token distributions\n"
-           "  --ctx N              tokens per evaluation chunk (default 512)\n"
-           "  --threads N          threads (default: every CPU)\n"
-           "  --json               print the report as one JSON document\n");
-}
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"--type", "T", SLM_CLI_STR, OFF(type), 0, 0,
+     "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k,\n"
+     "q5_k, q6_k, nf4 (any type a quantizer plugin provides)"},
+    {"--tensor-type", "R=T", SLM_CLI_STRS, OFF(rules), 0, 0,
+     "tensors whose name matches the extended regex R get T\n"
+     "(first match wins; may be repeated)"},
+    {"--pure", NULL, SLM_CLI_FLAG, OFF(pure), 0, 0, "every weight matrix gets T"},
+    {"--eval", "FILE", SLM_CLI_STR, OFF(eval), 0, 0,
+     "perplexity of FILE before and after, and the mean KL\n"
+     "divergence of the new model's next-token distributions"},
+    SLM_CLI_CTX_OPT(OFF(ctx), "tokens per evaluation chunk (default 512)"),
+    {"--to", "FORMAT", SLM_CLI_STR, OFF(to), 0, 0, "output format plugin (default gguf)"},
+    {"-t, --threads", "N", SLM_CLI_LONG, OFF(threads), 1, 4096,
+     "threads (default: every CPU)"},
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "print the report as one JSON document"},
+    {0},
+};
 
-static int parse_opt(int argc, char **argv, int *i, opts_t *o)
-{
-    const char *a = argv[*i], *v;
-    if (strcmp(a, "--pure") == 0 || strcmp(a, "--json") == 0) {
-        *(a[2] == 'p' ? &o->pure : &o->json) = true;
-        return SLM_CLI_OK;
-    }
-    if (!(v = slm_cli_value(argc, argv, i, "quantize")))
-        return SLM_CLI_USAGE;
-    if (strcmp(a, "--type") == 0)
-        o->type = v;
-    else if (strcmp(a, "--eval") == 0)
-        o->eval = v;
-    else if (strcmp(a, "--to") == 0)
-        o->to = v;
-    else if (strcmp(a, "--tensor-type") == 0 && o->n_rules < MAX_RULES)
-        o->rules[o->n_rules++] = v;
-    else if (strcmp(a, "--tensor-type") == 0)
-        return slm_cli_usage_error("quantize", "at most %d --tensor-type rules", MAX_RULES);
-    else if (strcmp(a, "--ctx") == 0 && !slm_cli_parse_int(v, 8, 1L << 20, &o->ctx))
-        return slm_cli_usage_error("quantize", "--ctx needs a number 8..1048576");
-    else if (strcmp(a, "--threads") == 0 && !slm_cli_parse_int(v, 1, 256, &o->threads))
-        return slm_cli_usage_error("quantize", "--threads needs a number 1..256");
-    else if (strcmp(a, "--ctx") != 0 && strcmp(a, "--threads") != 0)
-        return slm_cli_usage_error("quantize", "unknown option '%s'", a);
-    return SLM_CLI_OK;
-}
+static const slm_cli_group_t groups[] = {{"Options", own_opts, 0}, {0}};
+
+static const slm_cli_spec_t spec = {
+    .verb = "quantize",
+    .synopsis = "IN OUT --type T [--tensor-type REGEX=TYPE]... [--pure]\n"
+                "                        [--eval FILE] [--ctx N] [--threads N] [--json]",
+    .about = "Quantize the weight matrices of the model IN (any readable format) into the\n"
+             "GGUF file OUT, written under a temporary name and renamed into place.\n"
+             "Norms and other vectors stay as they are; like llama-quantize, the output\n"
+             "matrix (or the tied embedding) gets q6_k unless T is q8_0 (--pure: no such\n"
+             "default). Rows the type's block does not divide keep a wider type and are\n"
+             "listed (docs/quantization.md).\n",
+    .groups = groups,
+    .operand_names = "IN and OUT",
+    .min_operands = 2,
+    .max_operands = 2,
+    .operands_offset = OFF(files),
+};
 
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            quantize_usage();
-            return -1;
-        }
-        int rc;
-        if (argv[i][0] == '-' && argv[i][1]) {
-            if ((rc = parse_opt(argc, argv, &i, o)) != SLM_CLI_OK)
-                return rc;
-        } else if (!o->in) {
-            o->in = argv[i];
-        } else if (!o->out) {
-            o->out = argv[i];
-        } else {
-            return slm_cli_usage_error("quantize", "unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!o->in || !o->out)
-        return slm_cli_usage_error("quantize", "needs IN and OUT");
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
+    o->in = o->files.v[0];
+    o->out = o->files.v[1];
     if (!o->type)
         return slm_cli_usage_error("quantize", "missing --type T");
     return SLM_CLI_OK;
@@ -120,16 +95,16 @@ static int type_of(const char *name)
 
 static int build_rules(const opts_t *o, slm_tensor_type_rule_t *rules)
 {
-    for (size_t i = 0; i < o->n_rules; i++) {
-        const char *eq = strrchr(o->rules[i], '=');
-        if (!eq || eq == o->rules[i])
+    for (size_t i = 0; i < o->rules.n; i++) {
+        const char *eq = strrchr(o->rules.v[i], '=');
+        if (!eq || eq == o->rules.v[i])
             return slm_cli_usage_error("quantize", "--tensor-type '%s' is not REGEX=TYPE",
-                                       o->rules[i]);
+                                       o->rules.v[i]);
         rules[i].type = type_of(eq + 1);
         if (rules[i].type < 0)
             return slm_cli_usage_error("quantize", "--tensor-type '%s': unknown type '%s'",
-                                       o->rules[i], eq + 1);
-        char *pat = strndup(o->rules[i], (size_t)(eq - o->rules[i]));
+                                       o->rules.v[i], eq + 1);
+        char *pat = strndup(o->rules.v[i], (size_t)(eq - o->rules.v[i]));
         if (!pat)
             return SLM_CLI_FAILED;
         rules[i].pattern = pat;
@@ -276,7 +251,7 @@ static int run(const opts_t *o, slm_registry_t *reg, slm_tensor_type_rule_t *rul
     slm_quantize_params_default(&p);
     p.type = type;
     p.rules = rules;
-    p.n_rules = o->n_rules;
+    p.n_rules = o->rules.n;
     p.pure = o->pure;
     p.eval_file = o->eval;
     p.eval_ctx = (int32_t)o->ctx;
@@ -304,7 +279,7 @@ int slm_cli_quantize(int argc, char **argv)
     opts_t o;
     int rc = parse(argc, argv, &o);
     if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;

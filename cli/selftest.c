@@ -1,4 +1,4 @@
-/* `slmops selftest [--json] [--threads N] [-v]`: the op conformance suite on every
+/* `slmops selftest [--device SPEC] [--json] [--threads N] [-v]`: the op conformance suite on every
  * device the usable backends offer, one summary per device; exit 1 on any failure. */
 #include "config.h"
 
@@ -10,25 +10,44 @@
 #include <slmops/device.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/verbs.h"
 #include "sdk/conform/conform.h"
-
-static void selftest_usage(void)
-{
-    printf("Usage: slmops selftest [--json] [--threads N] [-v]\n"
-           "Run the op conformance suite (every op x type each backend declares, compared\n"
-           "with a scalar reference, and backward ops against finite differences) on every\n"
-           "device of every usable backend plugin. Exits 1 when any case fails.\n"
-           "  --json       machine-readable report\n"
-           "  --threads N  threads for each device (default: the backend's)\n"
-           "  -v           list passing cases too\n"
-           "slmops-conform tests a single device or plugin with more options.\n");
-}
 
 typedef struct selftest_args {
     bool json, verbose;
     long threads;
+    const char *device;
 } selftest_args_t;
+
+#define OFF(f) offsetof(selftest_args_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"--device", "SPEC", SLM_CLI_STR, OFF(device), 0, 0,
+     "test only this device: auto, cpu, cpu:0, cpu-avx2:0, vulkan:1 ..."},
+    {"-t, --threads", "N", SLM_CLI_LONG, OFF(threads), 1, 4096,
+     "threads for each device (default: the backend's)"},
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "machine-readable report"},
+    {"-v, --verbose", NULL, SLM_CLI_FLAG, OFF(verbose), 0, 0, "list passing cases too"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {{"Options", own_opts, 0}, {0}};
+
+static void more_help(FILE *f)
+{
+    fprintf(f, "slmops-conform tests a single device or plugin with more options.\n");
+}
+
+static const slm_cli_spec_t spec = {
+    .verb = "selftest",
+    .synopsis = "[--device SPEC] [--json] [--threads N] [-v]",
+    .about = "Run the op conformance suite (every op x type each backend declares, compared\n"
+             "with a scalar reference, and backward ops against finite differences) on every\n"
+             "device of every usable backend plugin, or on the one --device names. Exits 1\n"
+             "when any case fails.\n",
+    .groups = groups,
+    .more_help = more_help,
+};
 
 static void print_device(const slm_device_info_t *info, const slm_conform_report_t *rep,
                          bool verbose)
@@ -51,7 +70,7 @@ static bool test_device(slm_registry_t *reg, const slm_device_info_t *info,
     slm_error_t err;
     slm_error_init(&err);
     slm_device_options_t o = {.struct_size = sizeof o, .n_threads = (int32_t)a->threads};
-    slm_device_t *dev = slm_device_open(reg, info->id, &o, &err);
+    slm_device_t *dev = slm_device_open(reg, a->device ? a->device : info->id, &o, &err);
     json_t *entry = json_pack("{s:s, s:s}", "id", info->id, "plugin", info->plugin);
     bool ok = false;
     slm_conform_report_t rep;
@@ -82,33 +101,12 @@ static bool test_device(slm_registry_t *reg, const slm_device_info_t *info,
     return ok;
 }
 
-static int parse(int argc, char **argv, selftest_args_t *a)
-{
-    for (int i = 1; i < argc; i++) {
-        if (slm_cli_is_help(argv[i])) {
-            selftest_usage();
-            return -1;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            a->json = true;
-        } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
-            a->verbose = true;
-        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            if (!slm_cli_parse_int(argv[++i], 1, 4096, &a->threads))
-                return slm_cli_usage_error("selftest", "--threads wants 1..4096, not '%s'",
-                                           argv[i]);
-        } else {
-            return slm_cli_usage_error("selftest", "unknown or incomplete option '%s'", argv[i]);
-        }
-    }
-    return SLM_CLI_OK;
-}
-
 int slm_cli_selftest(int argc, char **argv)
 {
     selftest_args_t a = {0};
-    int rc = parse(argc, argv, &a);
+    int rc = slm_cli_parse(&spec, argc, argv, &a);
     if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;
@@ -116,7 +114,20 @@ int slm_cli_selftest(int argc, char **argv)
     slm_error_init(&err);
     slm_device_info_t *v = NULL;
     size_t n = 0;
-    if (slm_devices_list(reg, &v, &n, &err) < 0) {
+    if (a.device) {
+        /* One device: resolving it first names a bad spec before any test runs. */
+        v = calloc(1, sizeof *v);
+        n = v ? 1 : 0;
+        if (v)
+            v->struct_size = sizeof *v;
+        if (!v || slm_device_resolve(reg, a.device, v, &err) != SLM_OK) {
+            fprintf(stderr, "slmops selftest: --device %s: %s\n", a.device,
+                    v ? err.message : "out of memory");
+            free(v);
+            slm_registry_free(reg);
+            return SLM_CLI_FAILED;
+        }
+    } else if (slm_devices_list(reg, &v, &n, &err) < 0) {
         fprintf(stderr, "slmops selftest: %s\n", err.message);
         slm_registry_free(reg);
         return SLM_CLI_FAILED;

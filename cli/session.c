@@ -8,115 +8,63 @@
 #include <time.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/session.h"
 
-const char slm_cli_model_help[] =
-    "  -m, --model PATH     model file (GGUF, Hugging Face folder, llama2.c checkpoint)\n"
-    "  --tokenizer PATH     tokenizer the model file lacks (GGUF, tokenizer.bin,\n"
-    "                       tokenizer.model, Hugging Face folder)\n"
-    "  --device SPEC        auto (default), cpu, cpu:0, vulkan:1 ... (see 'slmops devices')\n"
-    "  --threads N          CPU threads (default: all cores)\n"
-    "  --ctx N              context size in tokens (default: the model's, at most 4096)\n";
+#define MODEL_OFF(f) offsetof(slm_cli_model_opts_t, f)
+const slm_cli_opt_t slm_cli_model_opts[] = {
+    {"-m, --model", "PATH", SLM_CLI_STR, MODEL_OFF(model), 0, 0,
+     "model: GGUF file, Hugging Face folder, llama2.c checkpoint"},
+    {"--tokenizer", "PATH", SLM_CLI_STR, MODEL_OFF(tokenizer), 0, 0,
+     "tokenizer the model file lacks (GGUF, tokenizer.bin,\n"
+     "tokenizer.model, Hugging Face folder)"},
+    {"--device", "SPEC", SLM_CLI_STR, MODEL_OFF(device), 0, 0,
+     "auto (default), cpu, cpu:0, vulkan:1 ... (see 'slmops devices')"},
+    {"-t, --threads", "N", SLM_CLI_LONG, MODEL_OFF(threads), 1, 4096,
+     "CPU threads (default: all cores)"},
+    {0},
+};
 
-const char slm_cli_sampler_help[] =
-    "  --temp T             temperature; 0 = greedy (default 0.8)\n"
-    "  --top-k K            keep the K most likely tokens; 0 = off (default 40)\n"
-    "  --top-p P            keep the smallest set with probability >= P (default 0.95)\n"
-    "  --min-p P            drop tokens below P x the best one's probability (default 0.05)\n"
-    "  --repeat-penalty R   penalise tokens of the last --repeat-last-n (default 1.0 = off)\n"
-    "  --repeat-last-n N    history the penalties look at; -1 = all (default 64)\n"
-    "  --frequency-penalty F, --presence-penalty P   (default 0)\n"
-    "  --seed S             random seed (default: a new one each run, printed)\n";
+#define SAMPLE_OFF(f) offsetof(slm_cli_sampling_t, p.f)
+const slm_cli_opt_t slm_cli_sampling_opts[] = {
+    {"--temp", "T", SLM_CLI_FLOAT, SAMPLE_OFF(temperature), 0, 1e6,
+     "temperature; 0 = greedy (default 0.8)"},
+    {"--top-k", "K", SLM_CLI_I32, SAMPLE_OFF(top_k), 0, INT32_MAX,
+     "keep the K most likely tokens; 0 = off (default 40)"},
+    {"--top-p", "P", SLM_CLI_FLOAT, SAMPLE_OFF(top_p), 0, 1,
+     "keep the smallest set with probability >= P (default 0.95)"},
+    {"--min-p", "P", SLM_CLI_FLOAT, SAMPLE_OFF(min_p), 0, 1,
+     "drop tokens below P x the best one's probability (default 0.05)"},
+    {"--repeat-penalty", "R", SLM_CLI_FLOAT, SAMPLE_OFF(repeat_penalty), 1e-6, 1e6,
+     "penalise tokens of the last --repeat-last-n (default 1.0 = off)"},
+    {"--repeat-last-n", "N", SLM_CLI_I32, SAMPLE_OFF(repeat_last_n), -1, INT32_MAX,
+     "history the penalties look at; -1 = all (default 64)"},
+    {"--frequency-penalty", "F", SLM_CLI_FLOAT, SAMPLE_OFF(frequency_penalty), -1e6, 1e6,
+     "subtracted once per earlier occurrence (default 0)"},
+    {"--presence-penalty", "P", SLM_CLI_FLOAT, SAMPLE_OFF(presence_penalty), -1e6, 1e6,
+     "subtracted once if the token occurred (default 0)"},
+    {"-s, --seed", "S", SLM_CLI_SEED, offsetof(slm_cli_sampling_t, seed), 0, 0,
+     "random seed, 0..2^64-1; -1 = a new one each run (default; printed)"},
+    {0},
+};
+
+void slm_cli_sampling_init(slm_cli_sampling_t *s)
+{
+    memset(s, 0, sizeof *s);
+    slm_sampler_params_default(&s->p);
+}
+
+uint64_t slm_cli_sampling_seed(slm_cli_sampling_t *s)
+{
+    s->p.seed = slm_cli_seed_value(&s->seed, true, 0);
+    return s->p.seed;
+}
 
 double slm_cli_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static bool is(const char *arg, const char *a, const char *b)
-{
-    return strcmp(arg, a) == 0 || (b && strcmp(arg, b) == 0);
-}
-
-int slm_cli_model_option(int argc, char **argv, int *i, slm_cli_model_opts_t *o,
-                         const char *verb)
-{
-    const char *a = argv[*i], *v;
-    if (!is(a, "-m", "--model") && !is(a, "--tokenizer", NULL) && !is(a, "--device", NULL) &&
-        !is(a, "--threads", NULL) && !is(a, "--ctx", "-c"))
-        return 0;
-    if (!(v = slm_cli_value(argc, argv, i, verb)))
-        return -1;
-    if (is(a, "-m", "--model"))
-        o->model = v;
-    else if (is(a, "--tokenizer", NULL))
-        o->tokenizer = v;
-    else if (is(a, "--device", NULL))
-        o->device = v;
-    else if (is(a, "--threads", NULL) && !slm_cli_parse_int(v, 1, 4096, &o->threads))
-        return slm_cli_usage_error(verb, "--threads needs a number 1..4096"), -1;
-    else if (is(a, "--ctx", "-c") && !slm_cli_parse_int(v, 1, 1L << 24, &o->n_ctx))
-        return slm_cli_usage_error(verb, "--ctx needs a number 1..16777216"), -1;
-    return 1;
-}
-
-typedef struct float_opt {
-    const char *name;
-    size_t offset;
-    double lo, hi;
-} float_opt_t;
-
-#define P_OFF(f) offsetof(slm_sampler_params_t, f)
-static const float_opt_t float_opts[] = {
-    {"--temp", P_OFF(temperature), 0.0, 1e6},
-    {"--top-p", P_OFF(top_p), 0.0, 1.0},
-    {"--min-p", P_OFF(min_p), 0.0, 1.0},
-    {"--repeat-penalty", P_OFF(repeat_penalty), 1e-6, 1e6},
-    {"--frequency-penalty", P_OFF(frequency_penalty), -1e6, 1e6},
-    {"--presence-penalty", P_OFF(presence_penalty), -1e6, 1e6},
-};
-
-int slm_cli_sampler_option(int argc, char **argv, int *i, slm_sampler_params_t *p,
-                           bool *seed_given, const char *verb)
-{
-    const char *a = argv[*i], *v;
-    for (size_t k = 0; k < sizeof float_opts / sizeof float_opts[0]; k++) {
-        const float_opt_t *f = &float_opts[k];
-        if (strcmp(a, f->name) != 0)
-            continue;
-        double d;
-        if (!(v = slm_cli_value(argc, argv, i, verb)))
-            return -1;
-        if (!slm_cli_parse_float(v, f->lo, f->hi, &d))
-            return slm_cli_usage_error(verb, "%s needs a number in [%g, %g], not '%s'", a, f->lo,
-                                       f->hi, v), -1;
-        *(float *)((char *)p + f->offset) = (float)d;
-        return 1;
-    }
-    long n;
-    if (is(a, "--top-k", NULL) || is(a, "--repeat-last-n", NULL)) {
-        if (!(v = slm_cli_value(argc, argv, i, verb)))
-            return -1;
-        bool top_k = is(a, "--top-k", NULL);
-        if (!slm_cli_parse_int(v, top_k ? 0 : -1, INT32_MAX, &n))
-            return slm_cli_usage_error(verb, "%s needs a whole number >= %d", a, top_k ? 0 : -1), -1;
-        *(top_k ? &p->top_k : &p->repeat_last_n) = (int32_t)n;
-        return 1;
-    }
-    if (is(a, "--seed", "-s")) {
-        if (!(v = slm_cli_value(argc, argv, i, verb)))
-            return -1;
-        char *end;
-        unsigned long long s = strtoull(v, &end, 10);
-        if (!*v || *end || *v == '-')
-            return slm_cli_usage_error(verb, "--seed needs a whole number >= 0"), -1;
-        p->seed = s;
-        *seed_given = true;
-        return 1;
-    }
-    return 0;
 }
 
 static int fail(slm_cli_session_t *s, const slm_error_t *err)
@@ -295,7 +243,7 @@ static int run_loop(loop_t *l, long n_predict)
     slm_error_init(&err);
     g->stop_reason = "length";
     bool stopped = false;
-    for (long i = 0; i < n_predict; i++) {
+    for (long i = 0; n_predict < 0 || i < n_predict; i++) {
         const float *logits = slm_context_logits(s->ctx, -1);
         int32_t tok = slm_sampler_sample(l->smp, logits, n_vocab, &err);
         if (tok < 0)
@@ -315,7 +263,7 @@ static int run_loop(loop_t *l, long n_predict)
             fprintf(stderr, "slmops %s: out of memory keeping the generated text\n", s->verb);
             return SLM_CLI_FAILED;
         }
-        if (i + 1 == n_predict)
+        if (n_predict >= 0 && i + 1 == n_predict)
             break;   /* the last token needs no forward pass */
         if ((uint32_t)slm_context_seq_pos(s->ctx, 0) >= n_ctx) {
             g->stop_reason = "context";
@@ -348,7 +296,7 @@ int slm_cli_session_generate(slm_cli_session_t *s, slm_sampler_t *smp, slm_stop_
     double t0 = slm_cli_now_ms();
     int rc = decode(s, prompt, n_prompt);
     out->prompt_ms = slm_cli_now_ms() - t0;
-    if (rc != SLM_CLI_OK || n_predict <= 0)
+    if (rc != SLM_CLI_OK || n_predict == 0)
         return rc;
     loop_t l = {.s = s, .smp = smp, .stop = stop, .emit = emit, .user = user, .g = out};
     if (slm_detokenizer_new(s->tok, continues ? SLM_DECODE_CONTINUE : 0, &l.dt) != SLM_OK) {

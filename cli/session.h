@@ -10,6 +10,8 @@
 #include <slmops/sampler.h>
 #include <slmops/tokenizer.h>
 
+#include "cli/options.h"
+
 typedef struct slm_cli_model_opts {
     const char *model;         /* -m */
     const char *tokenizer;     /* --tokenizer: a file the model lacks */
@@ -27,17 +29,22 @@ typedef struct slm_cli_session {
     double load_ms;
 } slm_cli_session_t;
 
-/* Consumes the model options (-m, --tokenizer, --device, --threads, --ctx) at
- * argv[*i]: 1 when taken, 0 when argv[*i] is something else, -1 after a usage error. */
-int slm_cli_model_option(int argc, char **argv, int *i, slm_cli_model_opts_t *o,
-                         const char *verb);
-/* The same for sampling options (--temp, --top-k, --top-p, --min-p, --seed,
- * --repeat-penalty, --repeat-last-n, --frequency-penalty, --presence-penalty). */
-int slm_cli_sampler_option(int argc, char **argv, int *i, slm_sampler_params_t *p,
-                           bool *seed_given, const char *verb);
-/* Help text lines for both option sets. */
-extern const char slm_cli_model_help[];
-extern const char slm_cli_sampler_help[];
+/* The model options (-m, --tokenizer, --device, -t) for a group whose base is a
+ * slm_cli_model_opts_t. Each verb states --ctx itself: its default differs. */
+extern const struct slm_cli_opt slm_cli_model_opts[];
+#define SLM_CLI_CTX_HELP_MODEL "context size in tokens (default: the model's, at most 4096)"
+
+/* Sampling options: the sampler's parameters and the seed as given. */
+typedef struct slm_cli_sampling {
+    slm_sampler_params_t p;
+    slm_cli_seed_t seed;
+} slm_cli_sampling_t;
+extern const struct slm_cli_opt slm_cli_sampling_opts[];
+
+/* The sampler's defaults, no seed given. */
+void slm_cli_sampling_init(slm_cli_sampling_t *s);
+/* Settle the seed (the one given, or a fresh one) into s->p and return it. */
+uint64_t slm_cli_sampling_seed(slm_cli_sampling_t *s);
 
 /* Load model, tokenizer and (with_context) a context; prints why on failure and
  * returns an exit status. Close even after a failure. */
@@ -63,7 +70,7 @@ typedef struct slm_cli_gen {
 } slm_cli_gen_t;
 
 /* Decode the prompt ids after what the context holds, then sample up to n_predict
- * tokens (the prompt is accepted into the sampler's history first). continues:
+ * tokens (-1: until an end-of-generation token or a full context) (the prompt is accepted into the sampler's history first). continues:
  * the text continues earlier text (keep the first piece's leading space). */
 int slm_cli_session_generate(slm_cli_session_t *s, slm_sampler_t *smp, slm_stop_t *stop,
                      const int32_t *prompt, size_t n_prompt, long n_predict, bool continues,

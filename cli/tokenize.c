@@ -1,4 +1,5 @@
-/* `slmops tokenize (-m MODEL | --tokenizer PATH) [--ids] [--bos] [--special] TEXT`:
+/* `slmops tokenize (-m MODEL | --tokenizer PATH) [--ids] [--bos] [--special] TEXT`
+ * (or -p TEXT, -f FILE, '-' for standard input):
  * the token ids (and pieces) a vocabulary gives a text. */
 #include "config.h"
 
@@ -10,87 +11,65 @@
 #include <slmops/tokenizer.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "cli/verbs.h"
 
-#define MAX_FILE_BYTES (256u << 20)
-
 typedef struct opts {
-    const char *path, *text, *file;
+    const char *model, *tokenizer, *prompt, *file;
+    slm_cli_strs_t text;
     bool ids, bos, special;
+    long threads;
 } opts_t;
 
-static void tokenize_usage(void)
-{
-    printf("Usage: slmops tokenize (-m MODEL | --tokenizer PATH) [OPTIONS] (TEXT | -f FILE)\n"
-           "Encode TEXT with a model's vocabulary and print one token a line: the id,\n"
-           "a tab, and the token's text (control bytes escaped). PATH may be a GGUF\n"
-           "file, tokenizer.bin, tokenizer.model or a Hugging Face folder.\n"
-           "  --ids       print only the ids, on one line, separated by spaces\n"
-           "  --bos       start with BOS when the vocabulary has one (default: no BOS)\n"
-           "  --special   control tokens' text in TEXT becomes those tokens\n"
-           "  -f FILE     encode the contents of FILE instead of TEXT\n");
-}
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"-m, --model", "MODEL", SLM_CLI_STR, OFF(model), 0, 0, "the vocabulary of this model"},
+    {"--tokenizer", "PATH", SLM_CLI_STR, OFF(tokenizer), 0, 0,
+     "or of this tokenizer: GGUF, tokenizer.bin, tokenizer.model,\n"
+     "a Hugging Face folder"},
+    {"-p, --prompt", "TEXT", SLM_CLI_STR, OFF(prompt), 0, 0,
+     "the text (instead of the TEXT operand); '-' reads standard input"},
+    {"-f, --file", "FILE", SLM_CLI_STR, OFF(file), 0, 0, "encode the contents of FILE"},
+    {"--ids", NULL, SLM_CLI_FLAG, OFF(ids), 0, 0,
+     "print only the ids, on one line, separated by spaces"},
+    {"--bos", NULL, SLM_CLI_FLAG, OFF(bos), 0, 0,
+     "start with BOS when the vocabulary has one (default: no BOS)"},
+    {"--special", NULL, SLM_CLI_FLAG, OFF(special), 0, 0,
+     "control tokens' text in TEXT becomes those tokens"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Common options", slm_cli_threads_opt, OFF(threads)},
+    {0},
+};
+
+static const slm_cli_spec_t spec = {
+    .verb = "tokenize",
+    .synopsis = "(-m MODEL | --tokenizer PATH) [OPTIONS] (TEXT | -p TEXT | -f FILE)",
+    .about = "Encode the text with a model's vocabulary and print one token a line: the\n"
+             "id, a tab, and the token's text (control bytes escaped). TEXT '-' reads\n"
+             "standard input.\n",
+    .groups = groups,
+    .operand_names = "TEXT",
+    .max_operands = 1,
+    .operands_offset = OFF(text),
+};
 
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (slm_cli_is_help(a)) {
-            tokenize_usage();
-            return -1;
-        }
-        if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0 || strcmp(a, "--tokenizer") == 0) {
-            if (o->path)
-                return slm_cli_usage_error("tokenize", "give one of -m and --tokenizer, once");
-            if (!(o->path = slm_cli_value(argc, argv, &i, "tokenize")))
-                return SLM_CLI_USAGE;
-        } else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
-            if (!(o->file = slm_cli_value(argc, argv, &i, "tokenize")))
-                return SLM_CLI_USAGE;
-        } else if (strcmp(a, "--ids") == 0) {
-            o->ids = true;
-        } else if (strcmp(a, "--bos") == 0) {
-            o->bos = true;
-        } else if (strcmp(a, "--special") == 0) {
-            o->special = true;
-        } else if (a[0] == '-' && a[1] && strcmp(a, "--") != 0) {
-            return slm_cli_usage_error("tokenize", "unknown option '%s'", a);
-        } else {
-            if (strcmp(a, "--") == 0 && i + 1 < argc)
-                a = argv[++i];
-            if (o->text)
-                return slm_cli_usage_error("tokenize", "one TEXT only (quote it)");
-            o->text = a;
-        }
-    }
-    if (!o->path)
-        return slm_cli_usage_error("tokenize", "missing -m MODEL or --tokenizer PATH");
-    if (!o->text == !o->file)
-        return slm_cli_usage_error("tokenize", "give either TEXT or -f FILE");
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
+    if (!o->model == !o->tokenizer)
+        return slm_cli_usage_error("tokenize", "give one of -m MODEL and --tokenizer PATH");
+    if ((o->text.n > 0) + !!o->prompt + !!o->file != 1)
+        return slm_cli_usage_error("tokenize", "give the text once: TEXT, -p TEXT or -f FILE");
+    if (o->text.n)
+        o->prompt = o->text.v[0];
     return SLM_CLI_OK;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "slmops tokenize: %s: cannot open: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(MAX_FILE_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, MAX_FILE_BYTES + 1, f) : 0;
-    bool bad = !buf || ferror(f) || n > MAX_FILE_BYTES;
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "slmops tokenize: %s: cannot read it (larger than %u MiB?)\n", path,
-                MAX_FILE_BYTES >> 20);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
 }
 
 /* Token text with control bytes, backslash and DEL escaped, on one line. */
@@ -133,11 +112,11 @@ int slm_cli_tokenize(int argc, char **argv)
     opts_t o;
     int rc = parse(argc, argv, &o);
     if (rc != SLM_CLI_OK)
-        return rc < 0 ? SLM_CLI_OK : rc;
-    size_t len = o.text ? strlen(o.text) : 0;
-    char *data = o.file ? read_file(o.file, &len) : NULL;
-    if (o.file && !data)
-        return SLM_CLI_FAILED;
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
+    size_t len = 0;
+    char *text = NULL;
+    if ((rc = slm_cli_prompt_text("tokenize", o.prompt, o.file, &text, &len)) != SLM_CLI_OK)
+        return rc;
     slm_registry_t *reg = slm_cli_registry_open();
     slm_tokenizer_t *tok = NULL;
     int32_t *ids = NULL;
@@ -147,13 +126,13 @@ int slm_cli_tokenize(int argc, char **argv)
     unsigned flags = (o.bos ? SLM_TOKENIZE_ADD_BOS : 0) | (o.special ? SLM_TOKENIZE_PARSE_SPECIAL : 0);
     if (!reg)
         rc = SLM_CLI_FAILED;
-    else if (slm_tokenizer_load(reg, o.path, &tok, &err) != SLM_OK ||
-             slm_tokenizer_encode(tok, data ? data : o.text, len, flags, &ids, &n, &err) != SLM_OK)
+    else if (slm_tokenizer_load(reg, o.model ? o.model : o.tokenizer, &tok, &err) != SLM_OK ||
+             slm_tokenizer_encode(tok, text, len, flags, &ids, &n, &err) != SLM_OK)
         rc = slm_cli_fail("tokenize", &err);
     else
         print_tokens(tok, ids, n, o.ids);
     free(ids);
-    free(data);
+    free(text);
     slm_tokenizer_free(tok);
     slm_registry_free(reg);
     return rc;

@@ -11,7 +11,7 @@ for verb in info tokenize generate chat eval convert; do
     "$slmops" $verb --help >"$work/h" 2>&1 && grep -q "^Usage: slmops $verb" "$work/h" &&
         ok "$verb --help" || not_ok "$verb --help"
 done
-expect_fail "generate: unknown flag" 2 "unknown argument '--bogus'" "$slmops" generate -m "$m" --bogus
+expect_fail "generate: unknown flag" 2 "unknown option '--bogus'" "$slmops" generate -m "$m" --bogus
 expect_fail "generate: bad number" 2 "--temp needs a number" "$slmops" generate -m "$m" --temp abc
 expect_fail "generate: -n needs a value" 2 "-n needs a value" "$slmops" generate -m "$m" -n
 expect_fail "generate: missing model file" 1 "slmops generate: .*nonexistent.gguf" \
