@@ -31,7 +31,7 @@ typedef struct progress {
 static const slm_cli_opt_t own_opts[] = {
     {"--perplexity, -f, --file", "FILE", SLM_CLI_STR, OFF(file), 0, 0,
      "the text whose perplexity is measured"},
-    SLM_CLI_CTX_OPT(OFF(model.n_ctx), "tokens per chunk (default 512)"),
+    SLM_CLI_CTX_OPT(OFF(model.n_ctx), "tokens per chunk, at least 3 (default 512)"),
     {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 1 << 24,
      "tokens per forward pass (default: --ctx)"},
     {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "one JSON document instead"},
@@ -66,6 +66,10 @@ static int parse(int argc, char **argv, opts_t *o)
         return slm_cli_usage_error("eval", "missing -m MODEL");
     if (!o->file)
         return slm_cli_usage_error("eval", "missing --perplexity FILE");
+    if (o->model.n_ctx < 3)
+        return slm_cli_usage_error("eval", "--ctx %ld scores no token (a chunk scores its "
+                                   "second half but not its last token): use 3 or more",
+                                   o->model.n_ctx);
     return SLM_CLI_OK;
 }
 

@@ -33,7 +33,8 @@ typedef struct cached_graph {
     uint32_t n_kv;
     uint32_t head;             /* cells its cache writes currently target */
     uint64_t last_use;
-    slm_tensor_t *tokens, *pos, *mask, *out_ids, *logits;
+    slm_tensor_t *tokens, *pos, *mask, *out_ids;
+    slm_tensor_t *logits;      /* the last layer's output instead when n_out is 0 */
     slm_tensor_t **kv_writes;  /* per layer: K copy, K view, V copy, V view */
 } cached_graph_t;
 
@@ -360,6 +361,12 @@ static slm_tensor_t *build(builder_t *b, slm_tensor_t **tokens, slm_tensor_t **o
         x = slm_add(g, x, ffn(b, il, norm(b, x, m->layers[il].ffn_norm)));
     }
     *out_ids = NULL;
+    if (b->ub->n_out == 0) {
+        /* No logits wanted (a prompt chunk nobody scores): the graph only fills the
+         * KV cache, and the last layer's output stands as its end. */
+        slm_tensor_set_flags(x, SLM_TENSOR_OUTPUT);
+        return x;
+    }
     if (b->ub->n_out < T) {
         *out_ids = slm_tensor_new_1d(g, SLM_TYPE_I32, b->ub->n_out);
         slm_tensor_set_flags(*out_ids, SLM_TENSOR_INPUT);

@@ -77,7 +77,11 @@ int slm_eval_perplexity(slm_model_t *m, const int32_t *tokens, size_t n_tokens,
         o.n_ctx = 512;
     if (o.n_batch <= 0 || o.n_batch > o.n_ctx)
         o.n_batch = o.n_ctx;
-    if (o.n_ctx < 2 || n_tokens < 2 * (size_t)o.n_ctx)
+    if (o.n_ctx < 3)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "perplexity: a context of %d tokens "
+                         "scores none (a chunk scores its second half, but not its last "
+                         "token): use a context of 3 or more", o.n_ctx);
+    if (n_tokens < 2 * (size_t)o.n_ctx)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "perplexity: %zu tokens; a context of "
                          "%d needs at least %d", n_tokens, o.n_ctx, 2 * o.n_ctx);
     for (size_t i = 0; i < n_tokens; i++)

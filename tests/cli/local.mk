@@ -17,10 +17,12 @@ TESTS += \
 	tests/cli/cli-generate.sh \
 	tests/cli/cli-roundtrip.sh \
 	tests/cli/cli-eval.sh \
-	tests/cli/cli-verbs.sh
+	tests/cli/cli-verbs.sh \
+	tests/cli/eval-batch-grid.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
 	tests/cli/cli-roundtrip.sh \
 	tests/cli/cli-eval.sh \
-	tests/cli/cli-verbs.sh
+	tests/cli/cli-verbs.sh \
+	tests/cli/eval-batch-grid.sh
