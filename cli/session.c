@@ -114,6 +114,11 @@ int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bo
     int rc = load_tokenizer(s, o);
     if (rc != SLM_CLI_OK)
         return rc;
+    int32_t trained = slm_model_n_ctx_train(s->model);
+    if (trained > 0 && o->n_ctx > trained)
+        fprintf(stderr, "slmops %s: warning: --ctx %ld is more than the %d tokens %s was "
+                "trained on; expect worse text past them\n", verb, o->n_ctx, (int)trained,
+                o->model);
     if (with_context) {
         slm_context_params_t cp;
         slm_context_params_default(&cp);

@@ -72,6 +72,28 @@ uint32_t slm_context_n_ctx(const slm_context_t *ctx)
     return ctx ? ctx->n_ctx : 0;
 }
 
+#define GIB(b) ((double)(b) / (1024.0 * 1024.0 * 1024.0))
+
+/* What a newcomer can act on: the cache, its size, and the context that would fit. */
+static int kv_too_large(const slm_context_t *c, uint64_t bytes, uint64_t avail, slm_error_t *err)
+{
+    uint64_t per_token = bytes / c->n_ctx;
+    /* Leave a tenth for the graphs' work buffers; round down to 256 tokens. */
+    uint64_t fit = avail ? avail / 10 * 9 / per_token / 256 * 256 : 0;
+    const slm_device_info_t *dev = slm_sched_device(c->m->sched);
+    char hint[96] = "";
+    if (fit >= 256)
+        snprintf(hint, sizeof hint, "; a context (--ctx) of %llu tokens would fit",
+                 (unsigned long long)fit);
+    else if (avail)
+        snprintf(hint, sizeof hint, "; not even 256 tokens would fit");
+    return slm__fail(err, SLM_E_NOMEM, NULL, -1, "the KV cache for a context of %u tokens "
+                     "needs %.2f GiB (%s, %.1f KiB a token) but %s has %.2f GiB free%s",
+                     c->n_ctx, GIB(bytes), slm_type_name(c->type_kv),
+                     (double)per_token / 1024.0, dev ? dev->id : "the device",
+                     GIB(avail), hint);
+}
+
 static int alloc_cache(slm_context_t *c, slm_error_t *err)
 {
     const slm__hparams_t *hp = &c->m->hp;
@@ -82,10 +104,16 @@ static int alloc_cache(slm_context_t *c, slm_error_t *err)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "context: a KV cache of %u cells is "
                          "too large", c->n_ctx);
     c->k_layer = c->v_layer = layer;
+    const slm_device_info_t *dev = slm_sched_device(c->m->sched);
+    uint64_t avail = dev ? dev->memory_free : 0;
+    /* Refuse up front what cannot fit: an over-committed allocation would only fail
+     * later, when the cache is first written, and take the process down. */
+    if (avail && total > avail / 2)
+        return kv_too_large(c, 2 * total, avail, err);
     c->k = slm_buffer_new(c->m->sched, total, err);
     c->v = c->k ? slm_buffer_new(c->m->sched, total, err) : NULL;
     if (!c->v)
-        return err ? err->code : SLM_E_NOMEM;
+        return kv_too_large(c, 2 * total, avail, err);
     /* Padded attention reads cells never written: slm_buffer_new's zeros are finite
      * (and a backend may keep them unbacked until used). */
     slm_log(SLM_LOG_DEBUG, "context", "KV cache: %u cells, %s, %llu bytes", c->n_ctx,
