@@ -125,6 +125,20 @@ static int rope_scaling(loader_t *L)
                      "supported (linear, or llama3 through rope_freqs)", type);
 }
 
+/* A wrong embedding length shows first in the token embedding's width: say so
+ * there, before it surfaces as a confusing head-size or shape complaint. */
+static int check_embedding_length(loader_t *L)
+{
+    const slm__hparams_t *hp = &L->m->hp;
+    slm_model_tensor_t embd = {.struct_size = sizeof embd};
+    if (slm_model_file_find_tensor(L->mf, "token_embd.weight", &embd) < 0 || embd.n_dims < 1 ||
+        embd.ne[0] == hp->n_embd)
+        return SLM_OK;
+    return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "model: %s.embedding_length is %d but "
+                     "token_embd.weight has rows of %lld: the metadata and the tensors disagree",
+                     hp->arch, hp->n_embd, (long long)embd.ne[0]);
+}
+
 static int read_hparams(loader_t *L, const arch_desc_t *a)
 {
     slm__hparams_t *hp = &L->m->hp;
@@ -140,8 +154,16 @@ static int read_hparams(loader_t *L, const arch_desc_t *a)
     if (hp->n_head % hp->n_head_kv)
         return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "model: %d heads are not a "
                          "multiple of %d key/value heads", hp->n_head, hp->n_head_kv);
+    if ((rc = check_embedding_length(L)))
+        return rc;
     int32_t def_hd = hp->n_embd % hp->n_head ? 0 : hp->n_embd / hp->n_head;
-    if ((rc = key_int(L, "attention.key_length", def_hd == 0, def_hd, 2, 65536, &hp->head_dim)))
+    char key_length[96];
+    snprintf(key_length, sizeof key_length, "%s.attention.key_length", hp->arch);
+    if (def_hd == 0 && slm_model_file_find_value(L->mf, key_length, NULL) < 0)
+        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "model: %s.embedding_length %d is "
+                         "not a multiple of %s.attention.head_count %d, and no %s gives the "
+                         "head size", hp->arch, hp->n_embd, hp->arch, hp->n_head, key_length);
+    if ((rc = key_int(L, "attention.key_length", false, def_hd, 2, 65536, &hp->head_dim)))
         return rc;
     int32_t v_len;
     if ((rc = key_int(L, "attention.value_length", false, hp->head_dim, 1, 65536, &v_len)))
