@@ -18,11 +18,16 @@ TESTS += \
 	tests/cli/cli-roundtrip.sh \
 	tests/cli/cli-eval.sh \
 	tests/cli/cli-verbs.sh \
-	tests/cli/eval-batch-grid.sh
+	tests/cli/eval-batch-grid.sh \
+	tests/cli/help-vs-man.sh \
+	tests/cli/selftest-device.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
 	tests/cli/cli-roundtrip.sh \
 	tests/cli/cli-eval.sh \
 	tests/cli/cli-verbs.sh \
-	tests/cli/eval-batch-grid.sh
+	tests/cli/eval-batch-grid.sh \
+	tests/cli/help-vs-man.sh \
+	tests/cli/help_vs_man.py \
+	tests/cli/selftest-device.sh
