@@ -1,4 +1,4 @@
-/* `slmops convert IN OUT [--to FORMAT] [--from FORMAT]`: read a model with any
+/* `slmops convert IN OUT [--to FORMAT] [--from FORMAT] [--tokenizer PATH]`: read a model with any
  * format plugin that reads it and write it with one that writes, atomically. */
 #include "config.h"
 
@@ -7,14 +7,35 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
 #include <slmops/model-file.h>
 
 #include "cli/common.h"
 #include "cli/options.h"
 #include "cli/verbs.h"
 
+/* The formats OUT can be written in: those whose plugin manifest says "write". */
+static void writable_formats(FILE *f)
+{
+    slm_registry_t *reg = slm_cli_registry_open();
+    fprintf(f, "\nFORMAT (--to) is one of these, which can be written:\n");
+    for (size_t i = 0; reg && i < slm_registry_count(reg); i++) {
+        const slm_plugin_info_t *p = slm_registry_get(reg, i);
+        if (strcmp(p->kind, "format") != 0 || p->state == SLM_PLUGIN_SHADOWED ||
+            p->state == SLM_PLUGIN_DISABLED)
+            continue;
+        json_t *provides = json_loads(p->manifest_json, 0, NULL);
+        if (json_is_true(json_object_get(provides, "write"))) {
+            const char *short_name = strncmp(p->name, "format-", 7) == 0 ? p->name + 7 : p->name;
+            fprintf(f, "  %-20s %s\n", short_name, p->description);
+        }
+        json_decref(provides);
+    }
+    slm_registry_free(reg);
+}
+
 typedef struct opts {
-    const char *to, *from;
+    const char *to, *from, *tokenizer;
     slm_cli_strs_t files;
     long threads;
 } opts_t;
@@ -25,6 +46,9 @@ static const slm_cli_opt_t own_opts[] = {
      "write OUT in this format (default: the one its extension names)"},
     {"--from", "FORMAT", SLM_CLI_STR, OFF(from), 0, 0,
      "read IN in this format (default: the one that recognises it)"},
+    {"--tokenizer", "PATH", SLM_CLI_STR, OFF(tokenizer), 0, 0,
+     "add this vocabulary (tokenizer.bin, tokenizer.model, GGUF,\n"
+     "Hugging Face folder) so that OUT needs no --tokenizer"},
     {0},
 };
 
@@ -40,13 +64,13 @@ static const slm_cli_spec_t spec = {
     .about = "Convert a model file between formats: IN is read by the format plugin\n"
              "that recognises it (or --from), OUT is written by the plugin for its\n"
              "extension (or --to) under a temporary name, then renamed into place.\n"
-             "FORMAT: gguf, safetensors (a Hugging Face folder), or a format plugin's\n"
-             "full name (see 'slmops plugins'). OUT may not be IN.\n",
+             "OUT may not be IN.\n",
     .groups = groups,
     .operand_names = "IN and OUT",
     .min_operands = 2,
     .max_operands = 2,
     .operands_offset = OFF(files),
+    .more_help = writable_formats,
 };
 
 /* "gguf" -> "format-gguf" when such a plugin is known; else the name as given. */
@@ -63,6 +87,41 @@ static bool same_file(const char *a, const char *b)
     struct stat sa, sb;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
+}
+
+/* Rows of the token embedding: the most token ids the model can take. */
+static int64_t embedding_rows(const slm_model_file_t *mf)
+{
+    slm_model_tensor_t t = {.struct_size = sizeof t};
+    return slm_model_file_find_tensor(mf, "token_embd.weight", &t) >= 0 && t.n_dims >= 2
+               ? t.ne[1] : -1;
+}
+
+/* The vocabulary of tok_path (every tokenizer.* entry) goes into mf. */
+static int add_tokenizer(slm_registry_t *reg, slm_model_file_t *mf, const char *tok_path)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_model_file_t *tok = NULL;
+    slm_model_value_t tokens = {.struct_size = sizeof tokens};
+    int rc = SLM_CLI_OK;
+    if (slm_model_file_open(reg, tok_path, NULL, &tok, &err) != SLM_OK) {
+        rc = slm_cli_fail("convert", &err);
+    } else if (slm_model_file_get_array(tok, "tokenizer.ggml.tokens", SLM_MF_STRING, &tokens,
+                                        NULL) < 0) {
+        fprintf(stderr, "slmops convert: --tokenizer %s: holds no vocabulary "
+                "(tokenizer.ggml.tokens)\n", tok_path);
+        rc = SLM_CLI_FAILED;
+    } else if (embedding_rows(mf) >= 0 && (int64_t)tokens.n > embedding_rows(mf)) {
+        fprintf(stderr, "slmops convert: --tokenizer %s: %llu tokens, but the model has "
+                "embeddings for %lld: they do not belong together\n", tok_path,
+                (unsigned long long)tokens.n, (long long)embedding_rows(mf));
+        rc = SLM_CLI_FAILED;
+    } else if (slm_model_file_copy_values(mf, tok, "tokenizer.", &err) != SLM_OK) {
+        rc = slm_cli_fail("convert", &err);
+    }
+    slm_model_file_free(tok);
+    return rc;
 }
 
 int slm_cli_convert(int argc, char **argv)
@@ -86,6 +145,8 @@ int slm_cli_convert(int argc, char **argv)
     if (slm_model_file_open(reg, in, plugin_name(reg, from, from_buf, sizeof from_buf), &mf,
                             &err) != SLM_OK) {
         rc = slm_cli_fail("convert", &err);
+    } else if (o.tokenizer && (rc = add_tokenizer(reg, mf, o.tokenizer)) != SLM_CLI_OK) {
+        /* add_tokenizer said why */
     } else if (slm_model_file_save(mf, reg, out, plugin_name(reg, to, to_buf, sizeof to_buf),
                                    &err) != SLM_OK) {
         rc = slm_cli_fail("convert", &err);

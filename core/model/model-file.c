@@ -448,6 +448,26 @@ int slm_model_file_remove_value(slm_model_file_t *mf, const char *key)
     return index_rebuild(mf, &mf->value_index, value_name_at, mf->n_values);
 }
 
+int slm_model_file_copy_values(slm_model_file_t *dst, const slm_model_file_t *src,
+                               const char *prefix, slm_error_t *err)
+{
+    if (!dst || !src || !prefix)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "copy values: NULL argument");
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < src->n_values; i++) {
+        const slm__mf_value_t *v = &src->values[i];
+        if (strncmp(v->key, prefix, n) != 0)
+            continue;
+        int rc = v->type == SLM_MF_ARRAY
+                     ? slm_model_file_set_array(dst, v->key, v->elem_type, v->data, v->lens,
+                                                v->n, err)
+                     : slm_model_file_set_value(dst, v->key, v->type, v->data, v->n, err);
+        if (rc != SLM_OK)
+            return rc;
+    }
+    return SLM_OK;
+}
+
 /* ---- tensors ---- */
 
 size_t slm_model_file_n_tensors(const slm_model_file_t *mf)

@@ -20,7 +20,8 @@ TESTS += \
 	tests/cli/cli-verbs.sh \
 	tests/cli/eval-batch-grid.sh \
 	tests/cli/help-vs-man.sh \
-	tests/cli/selftest-device.sh
+	tests/cli/selftest-device.sh \
+	tests/cli/convert-tokenizer.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
@@ -30,4 +31,5 @@ EXTRA_DIST += \
 	tests/cli/eval-batch-grid.sh \
 	tests/cli/help-vs-man.sh \
 	tests/cli/help_vs_man.py \
-	tests/cli/selftest-device.sh
+	tests/cli/selftest-device.sh \
+	tests/cli/convert-tokenizer.sh

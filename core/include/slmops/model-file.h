@@ -108,6 +108,10 @@ int slm_model_file_set_array(slm_model_file_t *mf, const char *key, int32_t elem
                              const void *values, const uint64_t *lens, uint64_t n,
                              slm_error_t *err);
 int slm_model_file_remove_value(slm_model_file_t *mf, const char *key);
+/* Copy every entry of src whose key starts with prefix into dst, replacing what dst
+ * has under those keys ("tokenizer." gives a model the vocabulary of another file). */
+int slm_model_file_copy_values(slm_model_file_t *dst, const slm_model_file_t *src,
+                               const char *prefix, slm_error_t *err);
 
 /* Tensors, in file order. */
 size_t slm_model_file_n_tensors(const slm_model_file_t *mf);
