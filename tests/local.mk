@@ -8,3 +8,4 @@ AM_TESTS_ENVIRONMENT = \
 	CK_DEFAULT_TIMEOUT=120; export CK_DEFAULT_TIMEOUT;
 test_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS)
 test_libs = libslmops.la $(CHECK_LIBS)
+EXTRA_DIST += tests/requirements.txt

@@ -13,6 +13,23 @@ need() { # FIXTURE...: skip the whole script unless each exists
     done
 }
 
+# The folder of llama.cpp's binaries, the peer built by ../shared/peers/llama-cpp.sh
+# (the README's first command builds it; later calls return its cache at once).
+llama_cpp_bin() {
+    script=$fx/../peers/llama-cpp.sh
+    [ -x "$script" ] || { echo "SKIP: $script not found" >&2; exit 77; }
+    "$script" 2>"$work/peer.log" || { echo "FAIL: $script failed:" >&2; tail -n 5 "$work/peer.log" >&2; exit 1; }
+}
+
+# needs_python MODULE...: a test oracle the README's first command installs; never
+# skipped, never installed by the test.
+needs_python() {
+    for mod in "$@"; do
+        "${PYTHON3:-python3}" -c "import $mod" 2>/dev/null ||
+            { echo "FAIL: python3 cannot import $mod (the README's first command installs it)"; exit 1; }
+    done
+}
+
 ok() { echo "ok - $1"; }
 not_ok() { echo "not ok - $1"; failures=$((failures + 1)); }
 

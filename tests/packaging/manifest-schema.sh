@@ -7,8 +7,8 @@ set -u
 python=${PYTHON3:-python3}
 [ "$python" = : ] && python=python3   # configure found none: try PATH
 if ! "$python" -c 'import jsonschema' 2>/dev/null; then
-    # Not a skip: the README's first command installs python3-jsonschema.
-    echo "FAIL: '$python' cannot import jsonschema (Debian: apt-get install python3-jsonschema)"
+    # Not a skip: the README's first command installs it (tests/requirements.txt).
+    echo "FAIL: '$python' cannot import jsonschema (the README's first command installs it)"
     exit 1
 fi
 

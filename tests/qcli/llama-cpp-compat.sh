@@ -1,32 +1,29 @@
 #!/bin/sh
-# Files written by `slmops init` and `slmops quantize` load in llama.cpp
-# (llama-cpp-python), which tokenizes and continues a prompt greedily exactly as
-# slmops does. Skipped when llama_cpp cannot be imported.
+# Files written by `slmops init` and `slmops quantize` load in llama.cpp (the peer
+# built by ../shared/peers/llama-cpp.sh), which tokenizes and continues a prompt
+# exactly as slmops does, and measures the same perplexity.
 . "$top_srcdir/tests/cli/lib.sh"
-need gguf/stories260K.gguf
-python=${PYTHON3:-python3}
-"$python" -c 'import llama_cpp' 2>/dev/null || { echo "SKIP: python3 cannot import llama_cpp"; exit 77; }
-prompt="Once upon a time"
+. "$top_srcdir/tests/qcli/peer.sh"
+need gguf/stories260K.gguf text/tinystories_sample.txt
 
 "$slmops" init --arch llama --preset stories15m --random --type f32 --seed 3 "$work/s15.gguf" \
     2>"$work/err" || { cat "$work/err"; exit 1; }
 for t in q8_0 q4_0; do
-    "$slmops" quantize "$fx/gguf/stories260K.gguf" "$work/$t.gguf" --type $t >/dev/null \
+    "$slmops" quantize "$fx/gguf/stories260K.gguf" "$work/s260-$t.gguf" --type $t >/dev/null \
         2>"$work/err" || { cat "$work/err"; exit 1; }
 done
-"$python" "$top_srcdir/tests/qcli/llama-cpp-compat.py" greedy "$prompt" 16 "$work/s15.gguf" \
-    "$work/q8_0.gguf" "$work/q4_0.gguf" >"$work/llama" 2>"$work/err" || { not_ok "llama.cpp cannot load them"; cat "$work/err"; }
+for t in q8_0 q4_0 q4_k q6_k; do
+    "$slmops" quantize "$work/s15.gguf" "$work/s15-$t.gguf" --type $t >/dev/null \
+        2>"$work/err" || { cat "$work/err"; exit 1; }
+done
 
-for f in s15 q8_0 q4_0; do
-    line=$(grep "\"$work/$f.gguf\"" "$work/llama")
-    [ -n "$line" ] && ok "llama.cpp loads $f.gguf" || { not_ok "llama.cpp did not load $f.gguf"; continue; }
-    ids=$("$slmops" tokenize -m "$work/$f.gguf" --ids --bos "$prompt" 2>/dev/null | tr ' ' ',' |
-        tr -d '\n')
-    want=$(echo "$line" | sed 's/.*"ids": \[\([0-9, ]*\)\].*/\1/' | tr -d ' ')
-    [ "$ids" = "$want" ] && ok "$f: same token ids ($ids)" || not_ok "$f: ids '$ids', llama.cpp '$want'"
-    text=$("$slmops" generate -m "$work/$f.gguf" -p "$prompt" -n 16 --temp 0 2>/dev/null)
-    ltext=$(echo "$line" | "$python" -c 'import json,sys; print(json.loads(sys.stdin.read())["text"], end="")')
-    [ "$text" = "$prompt$ltext" ] && ok "$f: same greedy text" \
-        || not_ok "$f: slmops '$text', llama.cpp '$prompt$ltext'"
+# stories260K is trained: its greedy continuation has clear winners.
+for t in q8_0 q4_0; do
+    same_greedy_text "$work/s260-$t.gguf" "stories260K $t written by slmops"
+done
+# stories15m has random weights: near-ties make greedy text fragile, so both engines
+# score the same text instead (llama-perplexity's method, which slmops eval follows).
+for f in s15 s15-q8_0 s15-q4_0 s15-q4_k s15-q6_k; do
+    same_perplexity "$work/$f.gguf" "stories15m $f written by slmops"
 done
 finish

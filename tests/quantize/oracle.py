@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 # Compares slmops' quantizers (through quant-tool) with the gguf package's numpy
-# ports of ggml's reference quantizers: bytes where it can quantize, else values.
-import ctypes
-import glob
+# ports of ggml's reference quantizers (bytes where it can quantize, else values) and
+# with llama.cpp's own llama-quantize (the peer folder given as the second argument).
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -40,59 +40,74 @@ def run_tool(tool, *args):
     subprocess.run([tool, *args], check=True)
 
 
-def ggml_library():
-    """llama.cpp's own quantizer (ggml_quantize_chunk) from llama-cpp-python, if any."""
-    try:
-        import llama_cpp
-    except Exception:
-        return None
-    base = os.path.dirname(llama_cpp.__file__)
-    for pattern in ("lib/libggml-base.so*", "lib/libggml.so*", "libggml-base.so*", "libggml.so*"):
-        for path in sorted(glob.glob(os.path.join(base, pattern))):
-            try:
-                lib = ctypes.CDLL(path)
-                fn = lib.ggml_quantize_chunk
-            except (OSError, AttributeError):
-                continue
-            fn.restype = ctypes.c_size_t
-            fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                           ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
-            return fn, getattr(llama_cpp, "__version__", "?")
-    return None
+# llama-quantize's names for the types, with --pure so that every matrix gets one.
+PEER_NAMES = {"q8_0": "Q8_0", "q4_0": "Q4_0", "q4_1": "Q4_1", "q5_0": "Q5_0", "q5_1": "Q5_1",
+              "q4_k": "Q4_K", "q5_k": "Q5_K", "q6_k": "Q6_K"}
+TENSOR = "blk.0.attn_q.weight"
 
 
-def ggml_quantize(fn, qtype, x, nbytes, imatrix=None):
-    out = np.zeros(nbytes, dtype=np.uint8)
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    im = None if imatrix is None else np.ascontiguousarray(imatrix, dtype=np.float32)
-    fn(int(qtype), x.ctypes.data, out.ctypes.data, 0, x.shape[0], x.shape[1],
-       None if im is None else im.ctypes.data)
-    return out
+def one_tensor_model(path, x):
+    """The smallest llama GGUF llama-quantize accepts: hyper-parameters and one matrix."""
+    w = gguf.GGUFWriter(path, arch="llama")
+    w.add_context_length(256)
+    w.add_embedding_length(COLS)
+    w.add_block_count(1)
+    w.add_feed_forward_length(COLS)
+    w.add_head_count(32)
+    w.add_head_count_kv(32)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_file_type(0)
+    w.add_tensor(TENSOR, x)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
-def compare_with_ggml(tool, tmp, x, src):
-    """Second oracle: byte equality with llama.cpp itself, plain and with an imatrix."""
-    found = ggml_library()
-    if not found:
-        print("note llama-cpp-python is not installed: no comparison with llama.cpp itself")
-        return 0
-    fn, version = found
+def legacy_imatrix(path, imatrix):
+    """llama.cpp's legacy imatrix file: entries of (name, ncall, values), then the
+    chunk count and the dataset name."""
+    name = TENSOR.encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<ii", 1, len(name)) + name)
+        f.write(struct.pack("<ii", 1, imatrix.size) + imatrix.astype(np.float32).tobytes())
+        f.write(struct.pack("<ii", 1, 5) + b"x.txt")
+
+
+def peer_quantize(peer, tmp, src_gguf, name, imatrix_file):
+    out = os.path.join(tmp, name + "-peer.gguf")
+    cmd = [os.path.join(peer, "llama-quantize"), "--pure"]
+    if imatrix_file:
+        cmd += ["--imatrix", imatrix_file]
+    subprocess.run(cmd + [src_gguf, out, PEER_NAMES[name]], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t = next(t for t in gguf.GGUFReader(out).tensors if t.name == TENSOR)
+    return np.asarray(t.data).view(np.uint8).reshape(-1)
+
+
+def compare_with_peer(tool, tmp, x, src, peer):
+    """Second oracle: byte equality with llama.cpp's own llama-quantize, plain and
+    with an importance matrix."""
     imatrix = (0.5 + np.abs(np.random.default_rng(5).standard_normal(COLS))).astype(np.float32)
     ifile = os.path.join(tmp, "imatrix.f32")
     imatrix.tofile(ifile)
+    ilegacy = os.path.join(tmp, "imatrix.dat")
+    legacy_imatrix(ilegacy, imatrix)
+    model = os.path.join(tmp, "x.gguf")
+    one_tensor_model(model, x)
     failures = 0
     for name, qtype in TYPES:
         for im in (None, imatrix):
             qfile = os.path.join(tmp, name + "-ggml.bin")
             run_tool(tool, "quantize", name, str(COLS), src, qfile, *([ifile] if im is not None else []))
             ours = np.fromfile(qfile, dtype=np.uint8)
-            theirs = ggml_quantize(fn, qtype, x, ours.size, im)
+            theirs = peer_quantize(peer, tmp, model, name, ilegacy if im is not None else None)
             what = f"{name}{' with imatrix' if im is not None else ''}"
-            if np.array_equal(ours, theirs):
-                print(f"ok   {what}: bytes identical to llama.cpp (llama-cpp-python {version})")
+            if ours.size == theirs.size and np.array_equal(ours, theirs):
+                print(f"ok   {what}: bytes identical to llama.cpp's llama-quantize")
             else:
                 size = gguf.GGML_QUANT_SIZES[qtype][1]
-                bad = np.any((ours != theirs).reshape(-1, size), axis=1)
+                bad = np.any((ours != theirs[:ours.size]).reshape(-1, size), axis=1)
                 print(f"FAIL {what}: {int(bad.sum())} of {bad.size} blocks differ from llama.cpp")
                 failures += 1
     return failures
@@ -107,7 +122,7 @@ def can_quantize(qtype, x):
 
 
 def main():
-    tool = sys.argv[1]
+    tool, peer = sys.argv[1], sys.argv[2]
     x = test_rows()
     failures = 0
     try:
@@ -150,7 +165,7 @@ def main():
                 failures += 1
             else:
                 print(f"ok   {name}: dequantization matches gguf's (max rel {err:.3g})")
-        failures += compare_with_ggml(tool, tmp, x, src)
+        failures += compare_with_peer(tool, tmp, x, src, peer)
     return 1 if failures else 0
 
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Interoperability with the `safetensors` Python package: it reads what slmops
 # writes (names, shapes, dtypes, values, q/k permutation) and slmops reads what it
-# writes. Skips (77) when the package cannot be had.
+# writes. The README's first command installs the package.
 set -u
 py=${PYTHON:-python3}
 fixtures=${SLMOPS_FIXTURES:-${top_srcdir:-.}/../shared/fixtures}
@@ -14,11 +14,8 @@ if [ ! -r "$gguf" ]; then
     exit 77
 fi
 if ! "$py" -c "import safetensors, numpy" 2>/dev/null; then
-    "$py" -m pip install -q safetensors numpy >/dev/null 2>&1 || pip install -q safetensors numpy >/dev/null 2>&1
-fi
-if ! "$py" -c "import safetensors, numpy" 2>/dev/null; then
-    echo "SKIP: the Python packages safetensors and numpy are not available (pip install safetensors numpy)"
-    exit 77
+    echo "FAIL: python3 cannot import safetensors and numpy (the README's first command installs them)"
+    exit 1
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/st-oracle-XXXXXX") || exit 1
