@@ -229,15 +229,49 @@ int slm_cli_prompt_text(const char *verb, const char *arg, const char *file, cha
     return *text ? SLM_CLI_OK : SLM_CLI_FAILED;
 }
 
+/* The first error a write to standard output met: a stream forgets it (errno is
+ * long overwritten when the verb ends), and the message must name it. */
+static int stdout_errno;
+
+static ssize_t stdout_write(void *cookie, const char *buf, size_t n)
+{
+    (void)cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(STDOUT_FILENO, buf + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            if (!stdout_errno)
+                stdout_errno = errno;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+
+void slm_cli_stdout_init(void)
+{
+    cookie_io_functions_t io = {.write = stdout_write};
+    FILE *f = fopencookie(NULL, "w", io);
+    if (!f)
+        return;   /* keep the plain stream: errors are still caught, less precisely */
+    setvbuf(f, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, BUFSIZ);
+    stdout = f;
+}
+
 int slm_cli_close_stdout(int status)
 {
-    /* fclose reports what fflush found and any earlier error the stream kept. */
+    /* fclose flushes what is left; ferror keeps any earlier failure. */
     bool failed = ferror(stdout) != 0;
     errno = 0;
-    int saved = 0;
     if (fclose(stdout) != 0 || failed) {
-        saved = errno ? errno : EIO;
-        fprintf(stderr, "slmops: write error: %s\n", strerror(saved));
+        int e = stdout_errno ? stdout_errno : errno;
+        if (e)
+            fprintf(stderr, "slmops: write error: %s\n", strerror(e));
+        else
+            fprintf(stderr, "slmops: write error\n");
         return status == SLM_CLI_OK ? SLM_CLI_FAILED : status;
     }
     return status;

@@ -61,6 +61,9 @@ int slm_cli_prompt_text(const char *verb, const char *arg, const char *file, cha
 /* What a file of mode st_mode is, for "PATH: is a directory"-style messages. */
 const char *slm_cli_file_kind(unsigned mode);
 
+/* Route standard output through a stream that remembers why its first write failed. */
+void slm_cli_stdout_init(void);
+
 /* Flush and close standard output and report a failure the way coreutils does
  * ("slmops: write error: No space left on device"): the exit status to use. */
 int slm_cli_close_stdout(int status);

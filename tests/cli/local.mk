@@ -21,7 +21,10 @@ TESTS += \
 	tests/cli/eval-batch-grid.sh \
 	tests/cli/help-vs-man.sh \
 	tests/cli/selftest-device.sh \
-	tests/cli/convert-tokenizer.sh
+	tests/cli/convert-tokenizer.sh \
+	tests/cli/stdout-write-error.sh \
+	tests/cli/seeds.sh \
+	tests/cli/llama-habits.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
@@ -32,4 +35,7 @@ EXTRA_DIST += \
 	tests/cli/help-vs-man.sh \
 	tests/cli/help_vs_man.py \
 	tests/cli/selftest-device.sh \
-	tests/cli/convert-tokenizer.sh
+	tests/cli/convert-tokenizer.sh \
+	tests/cli/stdout-write-error.sh \
+	tests/cli/seeds.sh \
+	tests/cli/llama-habits.sh
