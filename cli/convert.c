@@ -149,9 +149,9 @@ int slm_cli_convert(int argc, char **argv)
         /* add_tokenizer said why */
     } else if (slm_model_file_save(mf, reg, out, plugin_name(reg, to, to_buf, sizeof to_buf),
                                    &err) != SLM_OK) {
+        if (!to && err.code == SLM_E_UNSUPPORTED && strlen(err.message) + 40 < sizeof err.message)
+            strcat(err.message, "; name the output format with --to");
         rc = slm_cli_fail("convert", &err);
-        if (!to && err.code == SLM_E_UNSUPPORTED)
-            fprintf(stderr, "slmops convert: name the output format with --to\n");
     } else {
         fprintf(stderr, "slmops convert: %s (%s) -> %s (%zu tensors, %zu metadata entries)\n",
                 in, slm_model_file_format(mf), out, slm_model_file_n_tensors(mf),

@@ -58,8 +58,8 @@ static int help(int argc, char **argv)
     }
     const verb_t *v = find_verb(argv[1]);
     if (!v || argc > 2) {
-        fprintf(stderr, "slmops help: %s '%s'\n", v ? "unexpected argument" : "unknown verb",
-                argv[v ? 2 : 1]);
+        fprintf(stderr, "slmops help: %s '%s' (see 'slmops help')\n",
+                v ? "unexpected argument" : "unknown verb", argv[v ? 2 : 1]);
         return SLM_CLI_USAGE;
     }
     char *verb_help[] = {argv[1], "--help", NULL};
@@ -69,7 +69,7 @@ static int help(int argc, char **argv)
 static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "slmops: missing VERB (see 'slmops help')\n");
         return SLM_CLI_USAGE;
     }
     if (slm_cli_is_help(argv[1])) {
@@ -85,8 +85,7 @@ static int dispatch(int argc, char **argv)
     const verb_t *v = find_verb(argv[1]);
     if (v)
         return v->run(argc - 1, argv + 1);
-    fprintf(stderr, "slmops: unknown verb or option '%s'\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "slmops: unknown verb or option '%s' (see 'slmops help')\n", argv[1]);
     return SLM_CLI_USAGE;
 }
 

@@ -114,11 +114,6 @@ int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bo
     int rc = load_tokenizer(s, o);
     if (rc != SLM_CLI_OK)
         return rc;
-    int32_t trained = slm_model_n_ctx_train(s->model);
-    if (trained > 0 && o->n_ctx > trained)
-        fprintf(stderr, "slmops %s: warning: --ctx %ld is more than the %d tokens %s was "
-                "trained on; expect worse text past them\n", verb, o->n_ctx, (int)trained,
-                o->model);
     if (with_context) {
         slm_context_params_t cp;
         slm_context_params_default(&cp);
@@ -126,6 +121,12 @@ int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bo
         if (slm_context_new(s->model, &cp, &s->ctx, &err) != SLM_OK)
             return fail(s, &err);
     }
+    /* Only once the context exists: a refused one says enough on its own. */
+    int32_t trained = slm_model_n_ctx_train(s->model);
+    if (trained > 0 && o->n_ctx > trained)
+        fprintf(stderr, "slmops %s: warning: --ctx %ld is more than the %d tokens %s was "
+                "trained on; expect worse text past them\n", verb, o->n_ctx, (int)trained,
+                o->model);
     s->load_ms = slm_cli_now_ms() - t0;
     return SLM_CLI_OK;
 }
