@@ -23,3 +23,8 @@ slmops_SOURCES = \
 	cli/session.h
 slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) -lm
+
+# What the uninstalled slmops needs to run: the program, every plugin and the build
+# tree's manifests (tests/cli/bad-input-asan.sh builds this much with sanitizers).
+.PHONY: cli-deps
+cli-deps: slmops $(plugin_LTLIBRARIES) $(noinst_DATA)

@@ -2,12 +2,14 @@
 # Issue 7, acceptance 1: each case of tests/cli/bad-input/cases.txt exits with its
 # status (1 or 2, never 0 and never a signal), prints one line on stderr naming the
 # file or flag and the reason, changes and leaves nothing in the scratch folder, and
-# ends within the time limit. SLMOPS_UNDER_TEST names another build of slmops to run
-# the table against (the ASan+UBSan one: tests/cli/bad-input-asan.sh).
+# ends within the time limit. SLMOPS_UNDER_TEST and SLMOPS_UNDER_TEST_PLUGINS name
+# another build of slmops and its manifests to run the table against (the ASan+UBSan
+# one: tests/cli/bad-input-asan.sh); the scratch folder is made with this build's.
 . "$(dirname "$0")/lib.sh"
 need gguf/stories260K.gguf llama2c/stories260K.bin llama2c/llama2_tokenizer.bin \
     text/tinystories_sample.txt
 bin=${SLMOPS_UNDER_TEST:-$slmops}
+plugins=${SLMOPS_UNDER_TEST_PLUGINS:-$SLMOPS_PLUGIN_PATH}
 limit=${BAD_INPUT_TIMEOUT:-30}
 cases=$(dirname "$0")/bad-input/cases.txt
 M=$fx/gguf/stories260K.gguf F=$fx W=$work/w
@@ -35,13 +37,16 @@ snapshot() {
 trim() { printf '%s' "$1" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//'; }
 
 n=0
-while IFS='|' read -r name want pattern cmd; do
-    case $name in ''|'#'*) continue ;; esac
+# Fields are separated by " | " (a pattern may hold "|" without spaces around it).
+field() { printf '%s\n' "$1" | awk -v i="$2" -F ' [|] ' '{ print $i }'; }
+while IFS= read -r line; do
+    case $line in ''|'#'*) continue ;; esac
     n=$((n + 1))
-    name=$(trim "$name") want=$(trim "$want") pattern=$(trim "$pattern")
-    cmd=$(trim "$cmd" | sed 's/^slmops/"$bin"/')
+    name=$(trim "$(field "$line" 1)") want=$(trim "$(field "$line" 2)")
+    pattern=$(trim "$(field "$line" 3)")
+    cmd=$(trim "$(field "$line" 4)" | sed 's/^slmops/"$bin"/')
     snapshot >"$work/before"
-    eval "timeout -k 5 $limit $cmd" >"$work/out" 2>"$work/err"
+    eval "SLMOPS_PLUGIN_PATH=\$plugins timeout -k 5 $limit $cmd" </dev/null >"$work/out" 2>"$work/err"
     rc=$?
     snapshot >"$work/after"
     why=

@@ -24,7 +24,9 @@ TESTS += \
 	tests/cli/convert-tokenizer.sh \
 	tests/cli/stdout-write-error.sh \
 	tests/cli/seeds.sh \
-	tests/cli/llama-habits.sh
+	tests/cli/llama-habits.sh \
+	tests/cli/bad-input.sh \
+	tests/cli/bad-input-asan.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
@@ -38,4 +40,14 @@ EXTRA_DIST += \
 	tests/cli/convert-tokenizer.sh \
 	tests/cli/stdout-write-error.sh \
 	tests/cli/seeds.sh \
-	tests/cli/llama-habits.sh
+	tests/cli/llama-habits.sh \
+	tests/cli/bad-input.sh \
+	tests/cli/bad-input-asan.sh \
+	tests/cli/bad-input/cases.txt \
+	tests/cli/bad-input/gguf-patch.py
+
+# The sanitized copy of the tree bad-input-asan.sh keeps between runs.
+clean-local: clean-asan-build
+.PHONY: clean-asan-build
+clean-asan-build:
+	-rm -rf tests/cli/asan-build tests/cli/asan-build.new
