@@ -26,7 +26,8 @@ TESTS += \
 	tests/cli/seeds.sh \
 	tests/cli/llama-habits.sh \
 	tests/cli/bad-input.sh \
-	tests/cli/bad-input-asan.sh
+	tests/cli/bad-input-asan.sh \
+	tests/cli/readme-first-steps.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
@@ -43,6 +44,7 @@ EXTRA_DIST += \
 	tests/cli/llama-habits.sh \
 	tests/cli/bad-input.sh \
 	tests/cli/bad-input-asan.sh \
+	tests/cli/readme-first-steps.sh \
 	tests/cli/bad-input/cases.txt \
 	tests/cli/bad-input/gguf-patch.py
 
