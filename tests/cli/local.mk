@@ -27,7 +27,9 @@ TESTS += \
 	tests/cli/llama-habits.sh \
 	tests/cli/bad-input.sh \
 	tests/cli/bad-input-asan.sh \
-	tests/cli/readme-first-steps.sh
+	tests/cli/readme-first-steps.sh \
+	tests/cli/ctx-too-large.sh \
+	tests/cli/clear-messages.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
@@ -45,6 +47,8 @@ EXTRA_DIST += \
 	tests/cli/bad-input.sh \
 	tests/cli/bad-input-asan.sh \
 	tests/cli/readme-first-steps.sh \
+	tests/cli/ctx-too-large.sh \
+	tests/cli/clear-messages.sh \
 	tests/cli/bad-input/cases.txt \
 	tests/cli/bad-input/gguf-patch.py
 
