@@ -3,6 +3,8 @@
 libslmops_la_SOURCES += \
 	core/jobs/jobs.h \
 	core/jobs/mix.h \
+	core/jobs/mix-data.h \
+	core/jobs/mix-file.c \
 	core/jobs/mix.c \
 	core/jobs/plan.c \
 	core/jobs/policy.c \
