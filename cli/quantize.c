@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ typedef struct opts {
     const char *in, *out, *type, *eval, *to;
     slm_cli_strs_t files, rules;
     long ctx, threads;
-    bool pure, json;
+    bool pure, json, allow_requantize;
 } opts_t;
 
 static volatile int cancelled;
@@ -32,12 +33,16 @@ static volatile int cancelled;
 #define OFF(f) offsetof(opts_t, f)
 static const slm_cli_opt_t own_opts[] = {
     {"--type", "T", SLM_CLI_STR, OFF(type), 0, 0,
-     "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k,\n"
-     "q5_k, q6_k, nf4 (any type a quantizer plugin provides)"},
+     "Q4_K_M (or Q4_K), Q4_K_S, Q5_K_M (or Q5_K), Q5_K_S, Q6_K,\n"
+     "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F16, BF16, F32, or their\n"
+     "llama-quantize numbers; nf4 or any type a quantizer\n"
+     "plugin provides (the output matrix then gets q6_k)"},
     {"--tensor-type", "R=T", SLM_CLI_STRS, OFF(rules), 0, 0,
-     "tensors whose name matches the extended regex R get T\n"
-     "(first match wins; may be repeated)"},
-    {"--pure", NULL, SLM_CLI_FLAG, OFF(pure), 0, 0, "every weight matrix gets T"},
+     "tensors whose name matches the extended regex R get type\n"
+     "T (first match wins; may be repeated)"},
+    {"--pure", NULL, SLM_CLI_FLAG, OFF(pure), 0, 0, "every weight matrix gets T's type: no mix rules"},
+    {"--allow-requantize", NULL, SLM_CLI_FLAG, OFF(allow_requantize), 0, 0,
+     "convert tensors that are already quantized"},
     {"--eval", "FILE", SLM_CLI_STR, OFF(eval), 0, 0,
      "perplexity of FILE before and after, and the mean KL\n"
      "divergence of the new model's next-token distributions"},
@@ -54,12 +59,13 @@ static const slm_cli_group_t groups[] = {{"Options", own_opts, 0}, {0}};
 static const slm_cli_spec_t spec = {
     .verb = "quantize",
     .synopsis = "IN OUT --type T [--tensor-type REGEX=TYPE]... [--pure]\n"
-                "                        [--eval FILE] [--ctx N] [--threads N] [--json]",
+                "                        [--allow-requantize] [--eval FILE] [--ctx N]\n"
+                "                        [--threads N] [--json]",
     .about = "Quantize the weight matrices of the model IN (any readable format) into the\n"
              "GGUF file OUT, written under a temporary name and renamed into place.\n"
-             "Norms and other vectors stay as they are; like llama-quantize, the output\n"
-             "matrix (or the tied embedding) gets q6_k unless T is q8_0 (--pure: no such\n"
-             "default). Rows the type's block does not divide keep a wider type and are\n"
+             "Norms and other vectors stay as they are. T is llama-quantize's file type (a\n"
+             "mix, applied tensor by tensor with llama-quantize's rules) or a type; names\n"
+             "ignore case. Rows the type's block does not divide keep a wider type and are\n"
              "listed (docs/quantization.md).\n",
     .groups = groups,
     .operand_names = "IN and OUT",
@@ -81,18 +87,6 @@ static int parse(int argc, char **argv, opts_t *o)
     return SLM_CLI_OK;
 }
 
-/* Type names are matched case-insensitively ("Q4_K" = "q4_k"). */
-static int type_of(const char *name)
-{
-    char low[32];
-    size_t n = strlen(name);
-    if (n >= sizeof low)
-        return -1;
-    for (size_t i = 0; i <= n; i++)
-        low[i] = (char)tolower((unsigned char)name[i]);
-    return slm_type_from_name(low);
-}
-
 static int build_rules(const opts_t *o, slm_tensor_type_rule_t *rules)
 {
     for (size_t i = 0; i < o->rules.n; i++) {
@@ -100,7 +94,7 @@ static int build_rules(const opts_t *o, slm_tensor_type_rule_t *rules)
         if (!eq || eq == o->rules.v[i])
             return slm_cli_usage_error("quantize", "--tensor-type '%s' is not REGEX=TYPE",
                                        o->rules.v[i]);
-        rules[i].type = type_of(eq + 1);
+        rules[i].type = slm_type_from_name(eq + 1);
         if (rules[i].type < 0)
             return slm_cli_usage_error("quantize", "--tensor-type '%s': unknown type '%s'",
                                        o->rules.v[i], eq + 1);
@@ -108,6 +102,16 @@ static int build_rules(const opts_t *o, slm_tensor_type_rule_t *rules)
         if (!pat)
             return SLM_CLI_FAILED;
         rules[i].pattern = pat;
+        /* A pattern regcomp refuses is a command-line mistake: say so before any work. */
+        regex_t re;
+        int bad = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);
+        if (bad) {
+            char why[128];
+            regerror(bad, &re, why, sizeof why);
+            return slm_cli_usage_error("quantize", "--tensor-type '%s': bad regular "
+                                       "expression: %s", o->rules.v[i], why);
+        }
+        regfree(&re);
     }
     return SLM_CLI_OK;
 }
@@ -170,9 +174,10 @@ static int print_json(const opts_t *o, const slm_quantize_report_t *r)
                                   "shape", shape(t), "type", slm_type_name(t->type_out),
                                   "reason", t->kept));
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, "
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, "
                             "s:o, s:o, s:o, s:f}",
-        "input", o->in, "output", o->out, "type", slm_type_name(r->type), "file_type",
+        "input", o->in, "output", o->out, "type", slm_type_name(r->type), "mix", r->mix,
+        "file_type",
         (json_int_t)r->file_type, "file_bytes_in", (json_int_t)r->file_bytes_in,
         "file_bytes_out", (json_int_t)r->file_bytes_out, "data_bytes_in",
         (json_int_t)r->data_bytes_in, "data_bytes_out", (json_int_t)r->data_bytes_out,
@@ -192,9 +197,13 @@ static int print_json(const opts_t *o, const slm_quantize_report_t *r)
 
 static void print_text(const opts_t *o, const slm_quantize_report_t *r)
 {
-    printf("quantized %s -> %s as %s", o->in, o->out, slm_type_name(r->type));
+    printf("quantized %s -> %s as %s", o->in, o->out, r->mix ? r->mix : slm_type_name(r->type));
+    if (r->mix)
+        printf(" (mostly %s", slm_type_name(r->type));
     if (r->file_type >= 0)
-        printf(" (general.file_type %d)", (int)r->file_type);
+        printf("%sgeneral.file_type %d", r->mix ? ", " : " (", (int)r->file_type);
+    if (r->mix || r->file_type >= 0)
+        printf(")");
     printf("\n  file size:    %llu -> %llu bytes (%.2f MiB -> %.2f MiB, %.1f%%)\n",
            (unsigned long long)r->file_bytes_in, (unsigned long long)r->file_bytes_out,
            mib(r->file_bytes_in), mib(r->file_bytes_out),
@@ -238,10 +247,15 @@ static void on_signal(int sig)
 
 static int run(const opts_t *o, slm_registry_t *reg, slm_tensor_type_rule_t *rules)
 {
-    int type = type_of(o->type);
-    if (type < 0)
-        return slm_cli_usage_error("quantize", "unknown type '%s' (see --help)", o->type);
-    int rc = build_rules(o, rules);
+    int32_t type;
+    slm_error_t err;
+    slm_error_init(&err);
+    int rc = slm_quantize_type_lookup(reg, o->type, &type, &err);
+    if (rc == SLM_E_NOT_FOUND)
+        return slm_cli_usage_error("quantize", "unknown type '%s'", o->type);
+    if (rc != SLM_OK)
+        return slm_cli_fail("quantize", &err);
+    rc = build_rules(o, rules);
     if (rc != SLM_CLI_OK)
         return rc;
     bool tty = isatty(2);
@@ -250,6 +264,8 @@ static int run(const opts_t *o, slm_registry_t *reg, slm_tensor_type_rule_t *rul
     slm_quantize_params_t p;
     slm_quantize_params_default(&p);
     p.type = type;
+    p.type_name = o->type;
+    p.allow_requantize = o->allow_requantize;
     p.rules = rules;
     p.n_rules = o->rules.n;
     p.pure = o->pure;
@@ -262,8 +278,6 @@ static int run(const opts_t *o, slm_registry_t *reg, slm_tensor_type_rule_t *rul
     p.cancel = &cancelled;
     signal(SIGINT, on_signal);
     slm_quantize_report_t rep = {.struct_size = sizeof rep};
-    slm_error_t err;
-    slm_error_init(&err);
     if (slm_quantize_model(reg, o->in, o->out, &p, &rep, &err) != SLM_OK)
         return slm_cli_fail("quantize", &err);
     if (o->json)

@@ -72,7 +72,13 @@ manifest_built += manifests/cpu-generic.json
 manifest_uninstalled += manifests/uninstalled/cpu-generic.json
 endif
 
-manifest_DATA += $(manifest_built)
+# llama-quantize's mixes, as data the quantize job reads from the same folders
+# (docs/quantization.md, "Mixes"); not a manifest, hence not *.json.
+mix_sources = manifests/llama-quantize.mixes
+EXTRA_DIST += $(mix_sources)
+manifest_uninstalled += manifests/uninstalled/llama-quantize.mixes
+
+manifest_DATA += $(manifest_built) $(mix_sources)
 # Built by `all` so that tests and developers can run from the build tree.
 noinst_DATA = $(manifest_uninstalled)
 CLEANFILES += $(manifest_built) $(manifest_uninstalled)
@@ -90,3 +96,6 @@ manifests/uninstalled/%.json: manifests/%.json.in Makefile
 manifests/%.json: manifests/%.json.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) manifests && \
 	$(manifest_subst) -e 's|[@]PLUGIN_DIR[@]|$(plugindir)|g' $< > $@.tmp && mv -f $@.tmp $@
+
+manifests/uninstalled/%.mixes: manifests/%.mixes
+	$(AM_V_GEN)$(MKDIR_P) manifests/uninstalled && cp $< $@.tmp && mv -f $@.tmp $@

@@ -97,7 +97,8 @@ static slm_tensor_t *tensor_push(slm_graph_t *g, slm_type_t type, const int64_t 
         return slm__graph_fail(g, SLM_E_NOMEM, "graph is full (%zu tensors)", g->max_tensors);
     const slm_type_traits_t *tr = slm_type_get_traits(type);
     if (!tr)
-        return slm__graph_fail(g, SLM_E_INVALID, "unknown tensor type %d", (int)type);
+        return slm__graph_fail(g, SLM_E_INVALID, "%s is not a tensor type this build knows",
+                               slm_type_name(type));
     int64_t n = 1;
     for (int i = 0; i < SLM_MAX_DIMS; i++) {
         if (ne[i] <= 0 || ne[i] > MAX_ELEMENTS)

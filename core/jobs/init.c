@@ -240,8 +240,9 @@ static int check(const slm_init_params_t *p, const preset_t **ps, slm_error_t *e
     const slm_type_traits_t *t = slm_type_get_traits(p->type);
     if (!t || (!t->is_quantized && p->type != SLM_TYPE_F32 && p->type != SLM_TYPE_F16 &&
                p->type != SLM_TYPE_BF16))
-        return slm__fail(err, SLM_E_INVALID, NULL, -1, "init: type %d (%s) is not a weight "
-                         "type this build knows", p->type, slm_type_name(p->type));
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "init: %s is not a weight type this "
+                         "build knows (f32, f16, bf16 or a quantizer plugin's type)",
+                         slm_type_name(p->type));
     return SLM_OK;
 }
 

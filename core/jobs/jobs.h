@@ -11,6 +11,26 @@
 #include <slmops/model-file.h>
 #include <slmops/registry.h>
 
+/* plan.c: the type each tensor of a quantized model gets (docs/quantization.md). */
+typedef struct slm__qplan {
+    int32_t type;        /* what most weights get: the mix's type, or the one asked for */
+    char *mix;           /* the mix's name, or NULL */
+    int32_t file_type;   /* general.file_type to write, -1 for none */
+    size_t n;            /* tensors of the input, in file order: */
+    int32_t *types;      /* each one's type */
+    char **why;          /* why it did not get the type it asked for, or NULL */
+} slm__qplan_t;
+
+/* Resolve p's type (and mix), choose every tensor's type, and refuse a request
+ * that would convert already-quantized tensors without p->allow_requantize. */
+int slm__qplan_make(slm_registry_t *reg, const slm_model_file_t *in, const char *in_path,
+                    const slm_quantize_params_t *p, slm__qplan_t *plan, slm_error_t *err);
+void slm__qplan_free(slm__qplan_t *plan);
+
+/* SLM_OK when `type` is one a weight can be written in (f32, f16, bf16 or a
+ * quantizer's); `what` names the request in the error. */
+int slm__jobs_check_weight_type(int32_t type, const char *what, slm_error_t *err);
+
 /* Whether a tensor is a weight matrix that quantization changes (llama-quantize's
  * rule: a name ending in "weight", two or more dims, not a norm). */
 bool slm__jobs_is_quantizable(const char *name, int32_t n_dims);

@@ -1,7 +1,12 @@
-# Model jobs in the core library: quantize (with its evaluation), init (random
-# models of a named shape) and bench.
+# Model jobs in the core library: quantize (with its evaluation and the mixes it
+# reads as data), init (random models of a named shape) and bench.
 libslmops_la_SOURCES += \
 	core/jobs/jobs.h \
+	core/jobs/mix.h \
+	core/jobs/mix-data.h \
+	core/jobs/mix-file.c \
+	core/jobs/mix.c \
+	core/jobs/plan.c \
 	core/jobs/policy.c \
 	core/jobs/quantize.c \
 	core/jobs/eval.c \

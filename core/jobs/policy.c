@@ -28,7 +28,9 @@ bool slm__jobs_is_quantizable(const char *name, int32_t n_dims)
     size_t n = strlen(name);
     if (n_dims < 2 || n < 6 || strcmp(name + n - 6, "weight") != 0)
         return false;
-    return !strstr(name, "_norm.weight") && strncmp(name, "rope_freqs", 10) != 0;
+    /* A mixture-of-experts router stays as it is, as llama-quantize keeps it. */
+    return !strstr(name, "_norm.weight") && strncmp(name, "rope_freqs", 10) != 0 &&
+           !strstr(name, "ffn_gate_inp.weight");
 }
 
 static bool divides(int32_t type, int64_t ne0)
@@ -154,8 +156,8 @@ static int warm_up(slm_registry_t *reg, int32_t src_type, int32_t dst_type, int6
 {
     const slm_type_traits_t *s = slm_type_get_traits(src_type), *d = slm_type_get_traits(dst_type);
     if (!s || !d)
-        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "quantize: unknown type %d",
-                         !s ? src_type : dst_type);
+        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "quantize: %s is not a type this "
+                         "build knows", slm_type_name(!s ? src_type : dst_type));
     if (!s->is_quantized && !d->is_quantized)
         return SLM_OK;
     int64_t n = d->block > s->block ? d->block : s->block;

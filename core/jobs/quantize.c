@@ -2,7 +2,6 @@
  * its type (docs/quantization.md), write the result atomically, report it. */
 #include "config.h"
 
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +22,10 @@
 typedef struct qjob {
     slm_registry_t *reg;
     slm_quantize_params_t p;
-    regex_t *re;
-    size_t n_re;
+    slm__qplan_t plan;
     slm_model_file_t *in, *out;
     void **bufs;               /* converted tensor data, owned until the save */
     size_t n_bufs;
-    bool has_output;
     uint64_t done, total;
     slm_quantize_report_t *rep;
     slm_error_t *err;
@@ -51,6 +48,8 @@ void slm_quantize_report_free(slm_quantize_report_t *r)
     free(r->tensors);
     r->tensors = NULL;
     r->n_tensors = 0;
+    free(r->mix);
+    r->mix = NULL;
 }
 
 static double now_s(void)
@@ -73,45 +72,6 @@ static uint64_t file_size(const char *path)
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-/* A type a weight may be written in: known, and not an integer/f64 type. */
-static int check_type(int32_t type, const char *what, slm_error_t *err)
-{
-    const slm_type_traits_t *t = slm_type_get_traits(type);
-    if (!t || (!t->is_quantized && type != SLM_TYPE_F32 && type != SLM_TYPE_F16 &&
-               type != SLM_TYPE_BF16))
-        return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: %s: type %d (%s) is not a "
-                         "weight type this build knows (f32, f16, bf16 or a quantizer "
-                         "plugin's type)", what, type, slm_type_name(type));
-    return SLM_OK;
-}
-
-static int compile_rules(qjob_t *j)
-{
-    if (j->p.n_rules && !j->p.rules)
-        return slm__fail(j->err, SLM_E_INVALID, NULL, -1, "quantize: rules is NULL");
-    j->re = calloc(j->p.n_rules + 1, sizeof *j->re);
-    if (!j->re)
-        return slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "quantize: out of memory");
-    for (size_t i = 0; i < j->p.n_rules; i++) {
-        const slm_tensor_type_rule_t *r = &j->p.rules[i];
-        if (!r->pattern)
-            return slm__fail(j->err, SLM_E_INVALID, NULL, -1, "quantize: rule %zu has no "
-                             "pattern", i + 1);
-        int rc = check_type(r->type, r->pattern, j->err);
-        if (rc)
-            return rc;
-        int e = regcomp(&j->re[i], r->pattern, REG_EXTENDED | REG_NOSUB);
-        if (e) {
-            char msg[128];
-            regerror(e, &j->re[i], msg, sizeof msg);
-            return slm__fail(j->err, SLM_E_INVALID, NULL, -1, "quantize: bad regular "
-                             "expression '%s': %s", r->pattern, msg);
-        }
-        j->n_re++;
-    }
-    return SLM_OK;
-}
-
 /* Metadata are copied in order; the quantization keys are then set. */
 static int copy_value(qjob_t *j, const slm_model_value_t *v)
 {
@@ -131,7 +91,7 @@ static int copy_metadata(qjob_t *j)
         if (rc < 0 || (rc = copy_value(j, &v)) < 0)
             return rc;
     }
-    int32_t ft = slm__jobs_file_type(j->reg, j->p.type);
+    int32_t ft = j->plan.file_type;
     uint32_t qv = QUANT_VERSION, ftu = (uint32_t)ft;
     j->rep->file_type = ft;
     /* A type llama.cpp has no LLAMA_FTYPE for: no claim about the mix at all. */
@@ -144,26 +104,6 @@ static int copy_metadata(qjob_t *j)
         rc = slm_model_file_set_value(j->out, "general.quantization_version", SLM_MF_U32, &qv, 0,
                                       j->err);
     return rc < 0 ? rc : SLM_OK;
-}
-
-/* The type tensor t gets, and (in why) the reason when it is not the one asked for. */
-static int32_t choose_type(qjob_t *j, const slm_model_tensor_t *t, char *why, size_t cap)
-{
-    why[0] = '\0';
-    if (!slm__jobs_is_quantizable(t->name, t->n_dims))
-        return t->type;
-    int32_t wanted = j->p.type;
-    bool ruled = false;
-    for (size_t i = 0; i < j->n_re && !ruled; i++)
-        if (regexec(&j->re[i], t->name, 0, NULL, 0) == 0) {
-            wanted = j->p.rules[i].type;
-            ruled = true;
-        }
-    bool is_output = strcmp(t->name, "output.weight") == 0 ||
-                     (!j->has_output && strcmp(t->name, "token_embd.weight") == 0);
-    if (!ruled && !j->p.pure && is_output)
-        wanted = slm__jobs_output_type(j->reg, wanted);
-    return slm__jobs_fit_type(j->reg, wanted, t->ne[0], why, cap);
 }
 
 static int add_report_entry(qjob_t *j, const slm_model_tensor_t *t, int32_t type,
@@ -186,10 +126,10 @@ static int add_report_entry(qjob_t *j, const slm_model_tensor_t *t, int32_t type
     return SLM_OK;
 }
 
-static int quantize_tensor(qjob_t *j, const slm_model_tensor_t *t)
+static int quantize_tensor(qjob_t *j, size_t i, const slm_model_tensor_t *t)
 {
-    char why[256];
-    int32_t type = choose_type(j, t, why, sizeof why);
+    int32_t type = j->plan.types[i];
+    const char *why = j->plan.why[i] ? j->plan.why[i] : "";
     uint64_t rows = (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
     size_t row_out = slm_type_row_size(type, t->ne[0]);
     uint64_t nbytes = type == t->type ? t->nbytes : 0;
@@ -218,8 +158,7 @@ static int quantize_tensor(qjob_t *j, const slm_model_tensor_t *t)
 
 static int quantize_tensors(qjob_t *j)
 {
-    size_t n = slm_model_file_n_tensors(j->in);
-    j->has_output = slm_model_file_find_tensor(j->in, "output.weight", NULL) >= 0;
+    size_t n = j->plan.n;
     j->bufs = calloc(n + 1, sizeof *j->bufs);
     j->rep->tensors = calloc(n + 1, sizeof *j->rep->tensors);
     if (!j->bufs || !j->rep->tensors)
@@ -232,7 +171,7 @@ static int quantize_tensors(qjob_t *j)
         if (j->p.cancel && *j->p.cancel)
             return slm__fail(j->err, SLM_E_CANCELLED, NULL, -1, "quantize: cancelled");
         int rc = slm_model_file_tensor(j->in, i, &t);
-        if (rc < 0 || (rc = quantize_tensor(j, &t)) < 0)
+        if (rc < 0 || (rc = quantize_tensor(j, i, &t)) < 0)
             return rc;
         j->done += t.nbytes;
         j->rep->n_weights += (uint64_t)t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3];
@@ -246,9 +185,7 @@ static int quantize_tensors(qjob_t *j)
 
 static void qjob_free(qjob_t *j)
 {
-    for (size_t i = 0; i < j->n_re; i++)
-        regfree(&j->re[i]);
-    free(j->re);
+    slm__qplan_free(&j->plan);
     slm_model_file_free(j->out);
     for (size_t i = 0; i < j->n_bufs; i++)
         free(j->bufs[i]);
@@ -268,7 +205,24 @@ static int check_args(slm_registry_t *reg, const char *in_path, const char *out_
     if (p->eval_ctx < 0 || (p->eval_ctx > 0 && p->eval_ctx < 8))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: evaluation context %d is "
                          "too small (at least 8)", p->eval_ctx);
-    return check_type(p->type, "--type", err);
+    return SLM_OK;
+}
+
+/* What the user sees of both sides: the files' sizes, or the tensor data's when
+ * the input is not one regular file (a Hugging Face folder). */
+static void warn_if_larger(const char *in_path, const char *out_path,
+                           const slm_quantize_report_t *r)
+{
+    struct stat st;
+    bool files = stat(in_path, &st) == 0 && S_ISREG(st.st_mode);
+    uint64_t in = files ? r->file_bytes_in : r->data_bytes_in;
+    uint64_t out = files ? r->file_bytes_out : r->data_bytes_out;
+    if (out <= in)
+        return;
+    slm_log(SLM_LOG_WARN, "quantize", "%s is larger than its input: %llu bytes (%.2f MiB) "
+            "from %llu bytes (%.2f MiB)%s", out_path, (unsigned long long)out,
+            (double)out / 1048576.0, (unsigned long long)in, (double)in / 1048576.0,
+            files ? "" : " of tensor data");
 }
 
 int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out_path,
@@ -283,9 +237,13 @@ int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out
     memcpy(&j.p, p, p->struct_size < sizeof j.p ? p->struct_size : sizeof j.p);
     slm_quantize_report_t rep = {.struct_size = sizeof rep, .type = j.p.type, .file_type = -1};
     j.rep = &rep;
+    j.plan.file_type = -1;
     double t0 = now_s();
-    if ((rc = compile_rules(&j)) == SLM_OK &&
-        (rc = slm_model_file_open(reg, in_path, NULL, &j.in, err)) == SLM_OK) {
+    if ((rc = slm_model_file_open(reg, in_path, NULL, &j.in, err)) == SLM_OK &&
+        (rc = slm__qplan_make(reg, j.in, in_path, &j.p, &j.plan, err)) == SLM_OK) {
+        rep.type = j.plan.type;
+        rep.mix = j.plan.mix;
+        j.plan.mix = NULL;
         j.out = slm_model_file_new();
         rc = j.out ? copy_metadata(&j)
                    : slm__fail(err, SLM_E_NOMEM, NULL, -1, "quantize: out of memory");
@@ -306,6 +264,7 @@ int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out
         rep.file_bytes_out = file_size(out_path);
         rep.bpw_in = rep.n_weights ? 8.0 * (double)rep.data_bytes_in / (double)rep.n_weights : 0;
         rep.bpw_out = rep.n_weights ? 8.0 * (double)rep.data_bytes_out / (double)rep.n_weights : 0;
+        warn_if_larger(in_path, out_path, &rep);
         if (j.p.eval_file)
             rc = slm__jobs_eval(reg, j.in, out_path, tokens, n_tokens, &j.p, &rep, err);
     }

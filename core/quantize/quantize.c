@@ -56,7 +56,7 @@ static int quantizer_for(slm_registry_t *reg, int type, const slm_quantizer_ifac
         return SLM_OK;
     }
     return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1,
-                     "no usable quantizer plugin provides type %s (%d)", slm_type_name(type), type);
+                     "no usable quantizer plugin provides %s", slm_type_name(type));
 }
 
 /* Shape checks shared by every entry point; *row_bytes gets one row's size. */
@@ -65,7 +65,8 @@ static int check_rows(int type, int64_t n_rows, int64_t row_len, size_t *row_byt
 {
     const slm_type_traits_t *tr = slm_type_get_traits(type);
     if (!tr)
-        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "unknown type id %d", type);
+        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "%s: no quantizer plugin registered it",
+                         slm_type_name(type));
     if (n_rows < 0 || row_len <= 0 || row_len % tr->block)
         return slm__fail(err, SLM_E_INVALID, NULL, -1,
                          "%lld rows of %lld elements: rows of %s must be a positive multiple of %u",

@@ -35,6 +35,7 @@ static const slm_host_t host_table = {
     .struct_size = sizeof(slm_host_t),
     .abi_version = SLM_PLUGIN_ABI_VERSION,
     .log = host_log,
+    .type_name = slm_type_name,
 };
 
 /* The slots a version-1 interface of each kind cannot do without. */

@@ -235,8 +235,8 @@ static int weight(loader_t *L, const char *name, int64_t d0, int64_t d1, bool re
                          "expected %s", name, got_s, want_s);
     }
     if (!slm_type_get_traits(t.type) || !t.data)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "model: tensor %s has an unknown "
-                         "type %d or no data", name, t.type);
+        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "model: tensor %s has no data or "
+                         "a type this build does not know (%s)", name, slm_type_name(t.type));
     size_t row = slm_type_row_size(t.type, t.ne[0]);
     if (row == 0 || (uint64_t)row * (uint64_t)t.ne[1] != t.nbytes)
         return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "model: tensor %s holds %llu "

@@ -3,7 +3,9 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <slmops/types.h>
 
@@ -42,18 +44,27 @@ int slm__type_register(int type, const char *name, uint32_t block, uint32_t size
     return 0;
 }
 
+/* Every message names a type through here, so an id no plugin registered still
+ * reads as what it is. A few per-thread buffers let one message name several. */
 const char *slm_type_name(int type)
 {
     const slm_type_traits_t *t = slm_type_get_traits(type);
-    return t ? t->name : "?";
+    if (t)
+        return t->name;
+    static _Thread_local char unknown[4][32];
+    static _Thread_local unsigned next;
+    char *buf = unknown[next++ % 4];
+    snprintf(buf, sizeof unknown[0], "type %d (unknown)", type);
+    return buf;
 }
 
+/* Names are unique ignoring case ("Q8_0" is q8_0), as llama.cpp's tools take them. */
 int slm_type_from_name(const char *name)
 {
     if (!name)
         return -1;
     for (int i = 0; i < SLM_TYPE_COUNT_MAX; i++)
-        if (type_table[i].name && strcmp(type_table[i].name, name) == 0)
+        if (type_table[i].name && strcasecmp(type_table[i].name, name) == 0)
             return i;
     return -1;
 }

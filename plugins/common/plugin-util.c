@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,4 +101,15 @@ int plugin_sync_parent(const char *path)
     int rc = plugin_sync_dir(dirname(copy));
     free(copy);
     return rc;
+}
+
+const char *plugin_type_name(const slm_host_t *host, int type, char *buf, size_t cap)
+{
+    bool lent = host && host->struct_size >= offsetof(slm_host_t, type_name) +
+                                                 sizeof host->type_name && host->type_name;
+    const char *name = lent ? host->type_name(type) : NULL;
+    if (name)
+        return name;
+    snprintf(buf, cap, "type %d (unknown)", type);
+    return buf;
 }

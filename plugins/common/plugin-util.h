@@ -4,9 +4,11 @@
 #define SLMOPS_PLUGIN_UTIL_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <slmops/error.h>
+#include <slmops/plugin.h>
 
 /* Fills err (when its struct_size has room) with "path: [offset N: ]message" and
  * returns code, so a reader can `return plugin_fail(...)`. */
@@ -14,6 +16,10 @@ int plugin_fail(slm_error_t *err, int code, const char *path, int64_t offset, co
                 ...) __attribute__((format(printf, 5, 6)));
 int plugin_vfail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt,
                  va_list ap) __attribute__((format(printf, 5, 0)));
+
+/* A type's name for a message ("q8_0"): the host's, or "type 1234 (unknown)" in
+ * buf when the host has none to lend. */
+const char *plugin_type_name(const slm_host_t *host, int type, char *buf, size_t cap);
 
 /* A whole regular file mapped read-only; an empty file maps to base NULL. */
 typedef struct plugin_map {

@@ -297,8 +297,14 @@ static int parse_type(reader_t *r, tensor_t *t, const char *field)
     if (get_u32(r, &t->type, field))
         return -1;
     const gguf_type_t *ty = gguf_type_get(t->type);
+    char tn[32];
+    const char *name = tn;
+    if (!ty && t->type > INT32_MAX)
+        snprintf(tn, sizeof tn, "type %u (unknown)", t->type);
+    else if (!ty)
+        name = plugin_type_name(gguf_host, (int)t->type, tn, sizeof tn);
     if (!ty)
-        return bad(r, at, "%s: unknown tensor type %u", field, t->type);
+        return bad(r, at, "%s: %s is not a tensor type this reader knows", field, name);
     if (t->ne[0] % ty->block)
         return bad(r, at, "%s: rows of %lld elements are not a whole number of %s blocks (%u)",
                    field, (long long)t->ne[0], ty->name, ty->block);

@@ -87,8 +87,10 @@ static int check_tensor(const char *path, const tensor_t *t, slm_error_t *err)
         return bad(err, path, "tensor '%s': n_dims %d is not in 1..%d", t->name, (int)t->n_dims,
                    GGUF_MAX_DIMS);
     const gguf_type_t *ty = gguf_type_get(t->type);
+    char tn[32];
     if (!ty)
-        return bad(err, path, "tensor '%s': type %d has no GGUF id", t->name, (int)t->type);
+        return bad(err, path, "tensor '%s': %s has no GGUF id", t->name,
+                   plugin_type_name(gguf_host, (int)t->type, tn, sizeof tn));
     uint64_t count = 1;
     for (int d = 0; d < t->n_dims; d++)
         if (t->ne[d] < 0 || __builtin_mul_overflow(count, (uint64_t)t->ne[d], &count) ||

@@ -171,10 +171,12 @@ static int plan_tensor(writer_t *w, uint64_t i, bool map_names, out_tensor_t *t,
         return st_fail(w->err, SLM_E_INVALID, w->path, -1, "the source has no tensor %llu",
                        (unsigned long long)i);
     t->dtype = st_dtype_by_type(type);
+    char tn[32];
     if (!t->dtype)
         return st_fail(w->err, SLM_E_UNSUPPORTED, w->path, -1,
-                       "tensor '%s': type %d cannot be stored in safetensors (F32, F16, BF16, F64 and "
-                       "integers only; dequantize first)", name, type);
+                       "tensor '%s': %s cannot be stored in safetensors (F32, F16, BF16, F64 and "
+                       "integers only; dequantize first)", name,
+                       plugin_type_name(st_host, type, tn, sizeof tn));
     if (n_dims < 1 || n_dims > ST_MAX_DIMS)
         return st_fail(w->err, SLM_E_INVALID, w->path, -1, "tensor '%s': %d dimensions", name, n_dims);
     if (map_names && strcmp(name, "rope_freqs.weight") == 0) {

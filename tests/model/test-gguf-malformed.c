@@ -392,8 +392,8 @@ static const struct {
     {"dims-overflow", 3, {UINT64_C(1) << 31, UINT64_C(1) << 31, UINT64_C(1) << 31}, 0, 0, 64,
      "overflows"},
     {"dims-negative", 2, {4, (uint64_t)-4}, 0, 0, 64, "negative"},
-    {"unknown-type", 1, {32}, 77, 0, 256, "unknown tensor type 77"},
-    {"retired-type", 1, {32}, 4, 0, 256, "unknown tensor type 4"},   /* Q4_2 */
+    {"unknown-type", 1, {32}, 77, 0, 256, "type 77 (unknown) is not a tensor type"},
+    {"retired-type", 1, {32}, 4, 0, 256, "type 4 (unknown) is not a tensor type"},   /* Q4_2 */
     {"partial-block", 1, {31}, 8, 0, 256, "whole number of q8_0 blocks"},
 };
 

@@ -10,3 +10,17 @@ tests_qcli_test_jobs_CFLAGS = $(test_cflags)
 tests_qcli_test_jobs_LDADD = $(test_libs) -lm
 EXTRA_DIST += tests/qcli/cli-qcli.sh tests/qcli/llama-cpp-compat.sh tests/qcli/peer.sh \
 	tests/qcli/llama-cpp-quantized.sh
+
+# Helper for the mix oracle: small Llama-shaped GGUFs of chosen depth and shapes.
+check_PROGRAMS += tests/qcli/mix-model
+tests_qcli_mix_model_SOURCES = tests/qcli/mix-model.c
+tests_qcli_mix_model_CFLAGS = $(test_cflags)
+tests_qcli_mix_model_LDADD = libslmops.la
+
+# Issue 7, item 18: the mixes against llama-quantize, tensor by tensor; type names
+# (any case, llama-quantize's names and numbers, missing types named);
+# --allow-requantize; the warning when the output is larger than the input.
+TESTS += tests/qcli/quantize-mix-oracle.sh tests/qcli/quantize-type-names.sh \
+	tests/qcli/quantize-requantize.sh tests/qcli/quantize-larger.sh
+EXTRA_DIST += tests/qcli/quantize-mix-oracle.sh tests/qcli/quantize-type-names.sh \
+	tests/qcli/quantize-requantize.sh tests/qcli/quantize-larger.sh

@@ -16,3 +16,7 @@ tests_quantize_quant_tool_LDADD = libslmops.la
 # ggml_quantize_chunk when llama-cpp-python is installed); exit 77 without them.
 TESTS += tests/quantize/oracle.sh
 EXTRA_DIST += tests/quantize/oracle.sh tests/quantize/oracle.py
+
+# Issue 7, item 14: messages name types ("q8_0", "type 1234 (unknown)"), never ids.
+TESTS += tests/quantize/type-names.sh
+EXTRA_DIST += tests/quantize/type-names.sh

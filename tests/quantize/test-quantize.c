@@ -381,6 +381,27 @@ START_TEST(no_plugin_is_unsupported)
 }
 END_TEST
 
+/* Issue 7, item 14: every message names types through slm_type_name, which never
+ * answers a bare number, and names are matched ignoring case (item 18). */
+START_TEST(type_names_for_messages)
+{
+    ck_assert_str_eq(slm_type_name(SLM_TYPE_Q8_0), "q8_0");
+    ck_assert_str_eq(slm_type_name(1234), "type 1234 (unknown)");
+    ck_assert_str_eq(slm_type_name(-3), "type -3 (unknown)");
+    const char *a = slm_type_name(1500), *b = slm_type_name(1501);
+    ck_assert_str_eq(a, "type 1500 (unknown)");   /* one message may name several */
+    ck_assert_str_eq(b, "type 1501 (unknown)");
+    ck_assert_int_eq(slm_type_from_name("Q8_0"), SLM_TYPE_Q8_0);
+    ck_assert_int_eq(slm_type_from_name("BF16"), SLM_TYPE_BF16);
+    float x[32] = {0};
+    unsigned char q[64];
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_int_eq(slm_quantize_rows(reg, 1234, x, q, 1, 32, NULL, &err), SLM_E_UNSUPPORTED);
+    ck_assert_msg(strstr(err.message, "type 1234 (unknown)"), "%s", err.message);
+}
+END_TEST
+
 static Suite *quantize_suite(void)
 {
     Suite *s = suite_create("quantize");
@@ -400,6 +421,7 @@ static Suite *quantize_suite(void)
     tcase_add_test(tc, core_types_need_no_plugin);
     tcase_add_test(tc, bad_requests_fail_cleanly);
     tcase_add_test(tc, no_plugin_is_unsupported);
+    tcase_add_test(tc, type_names_for_messages);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -42,6 +42,13 @@ typedef struct slm_quantize_params {
     slm_job_progress_fn progress;        /* optional */
     void *user;
     const volatile int *cancel;          /* optional: nonzero stops with SLM_E_CANCELLED */
+    /* What to make, as llama-quantize names it: a file type (mix) such as "Q4_K_M",
+     * its alias or number ("Q4_K", "15"), or a type name ("nf4"); any case. When
+     * set it replaces `type` (docs/quantization.md, "Mixes"). */
+    const char *type_name;
+    /* Convert tensors that are already quantized (llama-quantize's
+     * --allow-requantize); without it such a request fails before writing. */
+    bool allow_requantize;
 } slm_quantize_params_t;
 
 /* What happened to one tensor. */
@@ -76,14 +83,23 @@ typedef struct slm_quantize_report {
     double kld_mean, kld_max;
     double top1_agree;              /* fraction of positions with the same argmax */
     double eval_seconds;
+    char *mix;                      /* the mix applied ("Q4_K_M"), or NULL */
 } slm_quantize_report_t;
 
 void slm_quantize_params_default(slm_quantize_params_t *p);
+/* What `name` (as slm_quantize_params_t.type_name takes it) quantizes most weights
+ * to: *type gets that type. SLM_E_NOT_FOUND when no mix or type has the name;
+ * SLM_E_UNSUPPORTED (err says which type is missing) when it names a mix this
+ * installation cannot make. */
+int slm_quantize_type_lookup(slm_registry_t *reg, const char *name, int32_t *type,
+                             slm_error_t *err);
 /* Read in_path with any format plugin, quantize its 2-D weights, write out_path
  * atomically. Rows the chosen type's block does not divide keep a wider type (see
  * docs/quantization.md, "Tensors kept in a wider type") and are listed in the
- * report. out_path may not be in_path; the evaluation text is read and checked
- * before anything is written, so a refused request leaves no file. An evaluation
+ * report. out_path may not be in_path; the evaluation text is read and checked,
+ * and every tensor's type chosen, before anything is written, so a refused request
+ * (an unknown type, quantized input without allow_requantize) leaves no file. An
+ * output larger than the input is logged as a warning. An evaluation
  * that fails after the write (e.g. no backend runs the new types) returns its
  * error and leaves the complete OUT in place. The report is filled on success
  * only; free it with slm_quantize_report_free. */

@@ -47,8 +47,10 @@ typedef struct slm_type_traits {
 
 /* NULL when the type is unknown to the core and to every registered quantizer. */
 const slm_type_traits_t *slm_type_get_traits(int type);
-const char *slm_type_name(int type);        /* "?" when unknown */
-int slm_type_from_name(const char *name);   /* -1 when unknown */
+/* The type's name; for an id nothing registered, "type 1234 (unknown)" in a
+ * per-thread buffer that stays valid for the next three unknown ids named. */
+const char *slm_type_name(int type);
+int slm_type_from_name(const char *name);   /* case-insensitive; -1 when unknown */
 /* Bytes of a row of n elements; 0 when n is not a multiple of the block or type unknown. */
 size_t slm_type_row_size(int type, int64_t n);
 

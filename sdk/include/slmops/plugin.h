@@ -3,7 +3,8 @@
  *
  * Interface versions (SLM_PLUGIN_ABI_VERSION):
  *   1  first release: descriptor, host table (log), backend/quantizer/trainer/format
- *      interfaces version 1.
+ *      interfaces version 1. Later version-1 hosts also fill host->type_name (a
+ *      former reserved slot, NULL from older hosts).
  * Policy: the host offers its current version; the plugin answers the highest
  * version it speaks that is <= the offer; the host refuses answers below
  * SLM_PLUGIN_ABI_MIN_VERSION or above its current one. Structs crossing the
@@ -41,7 +42,10 @@ typedef struct slm_host {
     /* Log through the host's handler; category is usually the plugin name. */
     void (*log)(slm_log_level_t level, const char *category, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
-    void *reserved[8];
+    /* Name of a tensor type ("q8_0"; "type 1234 (unknown)" for an id nothing
+     * registered), for messages. May be NULL (older hosts): name it yourself. */
+    const char *(*type_name)(int type);
+    void *reserved[7];
 } slm_host_t;
 
 /* Returned by the entry point; must stay valid while the library is loaded. */
