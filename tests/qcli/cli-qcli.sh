@@ -46,7 +46,7 @@ fi
 
 rm -f "$work/never.gguf"
 expect_fail "unknown type" 2 "unknown type 'q3_x'" "$slmops" quantize "$m" "$work/never.gguf" --type q3_x
-expect_fail "bad regex" 1 "bad regular expression" \
+expect_fail "bad regex" 2 "bad regular expression" \
     "$slmops" quantize "$m" "$work/never.gguf" --type q8_0 --tensor-type 'ffn_(=q8_0'
 expect_fail "--tensor-type without a type" 2 "REGEX=TYPE" \
     "$slmops" quantize "$m" "$work/never.gguf" --type q8_0 --tensor-type ffn_up
