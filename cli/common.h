@@ -13,6 +13,10 @@ struct json_t;
 /* Exit statuses: 0 success, 1 the work failed, 2 the command line is wrong. */
 enum { SLM_CLI_OK = 0, SLM_CLI_FAILED = 1, SLM_CLI_USAGE = 2 };
 
+/* SIGTERM/SIGHUP/SIGINT: remove the temporary outputs in flight and exit 128 +
+ * the signal (cli/signals.c). Signals ignored at start stay ignored. */
+void slm_cli_signals_init(void);
+
 /* Route library logging to stderr as "slmops: LEVEL: CATEGORY: message". */
 void slm_cli_log_init(void);
 

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <slmops/model-file.h>
 
@@ -29,13 +28,6 @@ static const char *plugin_name(slm_registry_t *reg, const char *fmt, char *buf, 
         return NULL;
     snprintf(buf, cap, "format-%s", fmt);
     return slm_registry_find(reg, "format", buf) ? buf : fmt;
-}
-
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
 }
 
 int slm_cli_convert(int argc, char **argv)
@@ -62,10 +54,6 @@ int slm_cli_convert(int argc, char **argv)
     }
     if (!in || !out)
         return slm_cli_usage_error("convert", "needs IN and OUT");
-    if (strcmp(in, out) == 0 || same_file(in, out)) {
-        fprintf(stderr, "slmops convert: %s: refusing to overwrite the input\n", out);
-        return SLM_CLI_FAILED;
-    }
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;

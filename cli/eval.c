@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <slmops/eval.h>
+#include <slmops/input.h>
 
 #include "cli/common.h"
 #include "cli/session.h"
@@ -80,37 +81,13 @@ static int parse(int argc, char **argv, opts_t *o)
 
 static char *read_text(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "slmops eval: %s: cannot open: %s\n", path, strerror(errno));
+    char *buf;
+    slm_error_t err;
+    slm_error_init(&err);
+    if (slm_input_read_all(path, MAX_TEXT_BYTES, &buf, len, &err) != SLM_OK) {
+        slm_cli_fail("eval", &err);
         return NULL;
     }
-    char *buf = NULL;
-    size_t cap = 0, n = 0, got;
-    do {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *b = cap <= MAX_TEXT_BYTES ? realloc(buf, cap) : NULL;
-            if (!b) {
-                fprintf(stderr, "slmops eval: %s: too large or out of memory\n", path);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = b;
-        }
-        got = fread(buf + n, 1, 65536, f);
-        n += got;
-    } while (got > 0);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "slmops eval: %s: read error\n", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
     return buf;
 }
 

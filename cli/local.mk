@@ -4,6 +4,7 @@ slmops_SOURCES = \
 	cli/main.c \
 	cli/common.c \
 	cli/common.h \
+	cli/signals.c \
 	cli/verbs.h \
 	cli/plugins.c \
 	cli/devices.c \

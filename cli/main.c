@@ -43,6 +43,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     slm_cli_log_init();
+    slm_cli_signals_init();
     if (argc < 2) {
         usage(stderr);
         return SLM_CLI_USAGE;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <slmops/input.h>
 #include <slmops/tokenizer.h>
 
 #include "cli/common.h"
@@ -73,23 +74,13 @@ static int parse(int argc, char **argv, opts_t *o)
 
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "slmops tokenize: %s: cannot open: %s\n", path, strerror(errno));
+    char *buf;
+    slm_error_t err;
+    slm_error_init(&err);
+    if (slm_input_read_all(path, MAX_FILE_BYTES, &buf, len, &err) != SLM_OK) {
+        slm_cli_fail("tokenize", &err);
         return NULL;
     }
-    char *buf = malloc(MAX_FILE_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, MAX_FILE_BYTES + 1, f) : 0;
-    bool bad = !buf || ferror(f) || n > MAX_FILE_BYTES;
-    fclose(f);
-    if (bad) {
-        fprintf(stderr, "slmops tokenize: %s: cannot read it (larger than %u MiB?)\n", path,
-                MAX_FILE_BYTES >> 20);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
     return buf;
 }
 

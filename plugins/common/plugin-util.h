@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <slmops/error.h>
 
@@ -14,6 +15,14 @@ int plugin_fail(slm_error_t *err, int code, const char *path, int64_t offset, co
                 ...) __attribute__((format(printf, 5, 6)));
 int plugin_vfail(slm_error_t *err, int code, const char *path, int64_t offset, const char *fmt,
                  va_list ap) __attribute__((format(printf, 5, 0)));
+
+/* Open a file a user named, read-only and close-on-exec: only a regular file is
+ * opened (stat first, then O_NONBLOCK and fstat, so a FIFO never blocks); anything
+ * else fills err with "is a FIFO, not a regular file". Returns the descriptor
+ * (blocking again) with *st filled, or a negative SLM_E_* code. */
+int plugin_open_file(const char *path, struct stat *st, slm_error_t *err);
+/* "a FIFO", "a directory", "a character device", ... for messages. */
+const char *plugin_file_kind(mode_t mode);
 
 /* A whole regular file mapped read-only; an empty file maps to base NULL. */
 typedef struct plugin_map {
