@@ -277,8 +277,13 @@ static int writer_params(slm_registry_t *reg, const char *path, const char **nam
         memcpy(p, out, out->struct_size < sizeof *p ? out->struct_size : sizeof *p);
     p->struct_size = sizeof *p;
     int rc = *name ? SLM_OK : writer_for(reg, path, name, err);
-    if (rc)
-        return rc;
+    if (rc) {
+        /* "is a character device" says more than "no writer for this extension". */
+        slm_output_params_t any = *p;
+        any.layout = SLM_OUTPUT_ANY;
+        int why = slm_output_check(path, &any, NULL, err);
+        return why ? why : rc;
+    }
     if (!(*f = slm__format_iface(reg, *name, err)))
         return err && err->code ? err->code : SLM_E_PLUGIN;
     if (!(*f)->write && !host_owns_output(*f))

@@ -73,7 +73,7 @@ static bool writer_gone(int fd, pid_t pid, const struct stat *st)
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return true;
     double start = started_at(pid);
-    return start >= 0 && start > (double)st->st_ctime + 1;
+    return start >= 0 && start > (double)st->st_mtime + 1;
 }
 
 void slm__output_remove_dead(const char *target)
