@@ -26,6 +26,7 @@ struct slm_output {
     int layout;
     int fd;              /* the temporary, holding its lock */
     int slot;            /* in the signal table, or -1 */
+    int mode;            /* permissions of the file replaced, or -1 */
     const char *const *folder_names;
 };
 
@@ -65,7 +66,7 @@ static int try_create(const char *path, bool folder)
 
 /* Create the temporary beside the target, registered for signals before it exists
  * (so no moment leaves it unregistered) and locked for as long as o lives. */
-static int create_temp(slm_output_t *o, const struct stat *old, bool replacing, slm_error_t *err)
+static int create_temp(slm_output_t *o, slm_error_t *err)
 {
     size_t cap = strlen(o->target) + sizeof SLM__OUTPUT_TMP_MARK + 32;
     if (!(o->temp = malloc(cap)))
@@ -90,9 +91,6 @@ static int create_temp(slm_output_t *o, const struct stat *old, bool replacing, 
     /* Without locks (some network file systems) the PID alone tells later runs. */
     if (flock(o->fd, LOCK_EX | LOCK_NB) != 0)
         slm_log(SLM_LOG_DEBUG, "output", "%s: cannot lock: %s", o->temp, strerror(errno));
-    /* A replaced file keeps its permissions; a new one gets the umask's. */
-    if (!folder && replacing && fchmod(o->fd, old->st_mode & 0777) != 0)
-        slm_log(SLM_LOG_DEBUG, "output", "%s: cannot keep the mode: %s", o->temp, strerror(errno));
     return SLM_OK;
 }
 
@@ -126,14 +124,16 @@ int slm_output_prepare(const char *path, const slm_output_params_t *p, slm_outpu
     o->layout = d.layout;
     o->folder_names = d.folder_names;
     int rc = slm_output_check(path, &d, &o->target, err);
-    struct stat old = {0};
-    bool replacing = !rc && lstat(o->target, &old) == 0 && S_ISREG(old.st_mode);
+    struct stat old;
+    o->mode = -1;
+    if (!rc && lstat(o->target, &old) == 0 && S_ISREG(old.st_mode))
+        o->mode = (int)(old.st_mode & 0777);
     if (!rc) {
         if (strcmp(path, o->target) != 0)
             slm_log(SLM_LOG_INFO, "output", "%s: a link; writing the file it names, %s", path,
                     o->target);
         slm__output_remove_dead(o->target);
-        rc = create_temp(o, &old, replacing, err);
+        rc = create_temp(o, err);
     }
     if (rc) {
         slm_output_abort(o);
@@ -277,6 +277,10 @@ int slm_output_commit(slm_output_t *o, slm_error_t *err)
     int rc = SLM_OK;
     if (o->layout == SLM_OUTPUT_FOLDER)
         rc = sync_folder(o, err);
+    /* A replaced file keeps its permissions (set last: a read-only one would
+     * have kept the writer out); a new one has the umask's. */
+    if (!rc && o->mode >= 0 && fchmod(o->fd, (mode_t)o->mode) != 0)
+        slm_log(SLM_LOG_DEBUG, "output", "%s: cannot keep the mode: %s", o->temp, strerror(errno));
     if (!rc && fsync(o->fd) != 0)
         rc = slm__fail(err, SLM_E_IO, o->target, -1, "%s: cannot write: %s", o->target,
                        strerror(errno));

@@ -235,6 +235,12 @@ START_TEST(replaced_file_keeps_its_mode)
     struct stat st;
     ck_assert_int_eq(stat(at("out.bin"), &st), 0);
     ck_assert_uint_eq(st.st_mode & 0777, 0640);
+    /* A read-only file too: its mode is applied last, after the writer. */
+    ck_assert_int_eq(chmod(at("out.bin"), 0444), 0);
+    ck_assert_msg(write_out(at("out.bin"), &p, "newer\n") == SLM_OK, "%s", err.message);
+    ck_assert_int_eq(stat(at("out.bin"), &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0444);
+    ck_assert_str_eq(get(at("out.bin")), "newer\n");
 }
 END_TEST
 
