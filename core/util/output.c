@@ -188,8 +188,8 @@ static int sync_folder(slm_output_t *o, slm_error_t *err)
     return rc;
 }
 
-/* The old folder now lies at the temporary name: remove what the writer's
- * names cover; anything else (added since the check) is kept and reported. */
+/* The old folder now lies at the temporary name; it was checked just before the
+ * exchange to hold only the writer's files. */
 static void remove_old_folder(slm_output_t *o)
 {
     slm__output_remove(o->temp, true);
