@@ -8,12 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <math.h>
+#include <slmops/input.h>
 #include <slmops/log.h>
 
 #include "cli/common.h"
@@ -138,19 +137,6 @@ int slm_cli_print_json(struct json_t *doc)
     return SLM_CLI_OK;
 }
 
-const char *slm_cli_file_kind(unsigned mode)
-{
-    switch (mode & S_IFMT) {
-    case S_IFDIR: return "a directory";
-    case S_IFIFO: return "a FIFO (named pipe)";
-    case S_IFSOCK: return "a socket";
-    case S_IFCHR: return "a character device";
-    case S_IFBLK: return "a block device";
-    case S_IFLNK: return "a symbolic link";
-    default: return "not a regular file";
-    }
-}
-
 /* Larger text inputs are refused: they are tokenized whole. */
 #define MAX_TEXT_BYTES (1ull << 30)
 
@@ -191,24 +177,13 @@ char *slm_cli_read_text(const char *verb, const char *path, size_t *len)
 {
     if (strcmp(path, "-") == 0)
         return slurp(verb, "standard input", STDIN_FILENO, len);
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer before fstat says what it is. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        fprintf(stderr, "slmops %s: %s: cannot open: %s\n", verb, path, strerror(errno));
+    char *text = NULL;
+    slm_error_t err;
+    slm_error_init(&err);
+    if (slm_input_read_all(path, MAX_TEXT_BYTES, &text, len, &err) != SLM_OK) {
+        slm_cli_fail(verb, &err);
         return NULL;
     }
-    struct stat st;
-    char *text = NULL;
-    if (fstat(fd, &st) != 0)
-        fprintf(stderr, "slmops %s: %s: cannot stat: %s\n", verb, path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        fprintf(stderr, "slmops %s: %s: is %s; give a regular text file\n", verb, path,
-                slm_cli_file_kind(st.st_mode));
-    else if (fcntl(fd, F_SETFL, 0) != 0)
-        fprintf(stderr, "slmops %s: %s: %s\n", verb, path, strerror(errno));
-    else
-        text = slurp(verb, path, fd, len);
-    close(fd);
     return text;
 }
 

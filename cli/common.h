@@ -14,6 +14,10 @@ struct json_t;
 /* Exit statuses: 0 success, 1 the work failed, 2 the command line is wrong. */
 enum { SLM_CLI_OK = 0, SLM_CLI_FAILED = 1, SLM_CLI_USAGE = 2 };
 
+/* SIGTERM/SIGHUP/SIGINT: remove the temporary outputs in flight and exit 128 +
+ * the signal (cli/signals.c). Signals ignored at start stay ignored. */
+void slm_cli_signals_init(void);
+
 /* Route library logging to stderr as "slmops: LEVEL: CATEGORY: message". */
 void slm_cli_log_init(void);
 
@@ -57,9 +61,6 @@ char *slm_cli_read_text(const char *verb, const char *path, size_t *len);
  * none (*text NULL). Returns an exit status; *text is owned by the caller. */
 int slm_cli_prompt_text(const char *verb, const char *arg, const char *file, char **text,
                         size_t *len);
-
-/* What a file of mode st_mode is, for "PATH: is a directory"-style messages. */
-const char *slm_cli_file_kind(unsigned mode);
 
 /* Route standard output through a stream that remembers why its first write failed. */
 void slm_cli_stdout_init(void);

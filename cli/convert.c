@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 #include <slmops/model-file.h>
@@ -82,13 +81,6 @@ static const char *plugin_name(slm_registry_t *reg, const char *fmt, char *buf, 
     return slm_registry_find(reg, "format", buf) ? buf : fmt;
 }
 
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /* Rows of the token embedding: the most token ids the model can take. */
 static int64_t embedding_rows(const slm_model_file_t *mf)
 {
@@ -131,10 +123,6 @@ int slm_cli_convert(int argc, char **argv)
     if (rc != SLM_CLI_OK)
         return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     const char *in = o.files.v[0], *out = o.files.v[1], *to = o.to, *from = o.from;
-    if (strcmp(in, out) == 0 || same_file(in, out)) {
-        fprintf(stderr, "slmops convert: %s: refusing to overwrite the input\n", out);
-        return SLM_CLI_FAILED;
-    }
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;

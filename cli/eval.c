@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <slmops/eval.h>
+#include <slmops/input.h>
 
 #include "cli/common.h"
 #include "cli/options.h"

@@ -6,6 +6,7 @@ slmops_SOURCES = \
 	cli/common.h \
 	cli/options.c \
 	cli/options.h \
+	cli/signals.c \
 	cli/verbs.h \
 	cli/plugins.c \
 	cli/devices.c \

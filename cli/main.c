@@ -92,6 +92,7 @@ static int dispatch(int argc, char **argv)
 int main(int argc, char **argv)
 {
     slm_cli_log_init();
+    slm_cli_signals_init();
     slm_cli_stdout_init();
     return slm_cli_close_stdout(dispatch(argc, argv));
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <slmops/input.h>
 #include <slmops/tokenizer.h>
 
 #include "cli/common.h"

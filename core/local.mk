@@ -7,6 +7,12 @@ libslmops_la_SOURCES = \
 	core/util/types.c \
 	core/util/ops.c \
 	core/util/version.c \
+	core/util/input.c \
+	core/util/output.c \
+	core/util/output-check.c \
+	core/util/output-stale.c \
+	core/util/output-signal.c \
+	core/internal/output.h \
 	core/internal/device.h \
 	core/internal/util.h \
 	core/internal/types.h
@@ -28,5 +34,7 @@ slmopsinclude_HEADERS += \
 	core/include/slmops/registry.h \
 	core/include/slmops/device.h \
 	core/include/slmops/graph.h \
-	core/include/slmops/sched.h
+	core/include/slmops/sched.h \
+	core/include/slmops/input.h \
+	core/include/slmops/output.h
 nodist_slmopsinclude_HEADERS += core/include/slmops/version.h

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <slmops/model-file.h>
+#include <slmops/output.h>
 
 typedef struct slm__mf_value {
     char *key;
@@ -47,6 +48,7 @@ struct slm_model_file {
     slm__mf_mapping_t *maps;
     size_t n_maps;
     char *format;
+    char *origin;          /* the path it was read from: saving over it is refused */
     char sink_error[512];  /* why the container refused what a reader reported */
 };
 
@@ -54,5 +56,10 @@ struct slm_model_file {
 size_t slm__mf_scalar_size(int32_t type);
 /* Keep a reader's mapping until the container is freed. */
 int slm__mf_add_mapping(slm_model_file_t *mf, void *mapping, void (*release)(void *));
+
+/* The checks slm_model_file_save_output makes before writing (the writer's
+ * layout, OUT's kind, the inputs), for a job to run before its work. */
+int slm__model_file_check_output(slm_registry_t *reg, const char *path, const char *format,
+                                 const slm_output_params_t *out, slm_error_t *err);
 
 #endif

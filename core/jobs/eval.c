@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <slmops/input.h>
 #include <slmops/model.h>
 #include <slmops/tokenizer.h>
 #include <slmops/types.h>
@@ -39,38 +40,8 @@ typedef struct evaljob {
 
 static char *read_text(const char *path, size_t *len, slm_error_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        slm__fail(err, SLM_E_IO, path, -1, "quantize: cannot open the evaluation text: %s",
-                  strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0, got;
-    do {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *nb = cap <= MAX_TEXT_BYTES ? realloc(buf, cap) : NULL;
-            if (!nb) {
-                slm__fail(err, SLM_E_NOMEM, path, -1, "quantize: evaluation text too large");
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        got = fread(buf + n, 1, 65536, f);
-        n += got;
-    } while (got > 0);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        slm__fail(err, SLM_E_IO, path, -1, "quantize: read error");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
+    char *buf;
+    return slm_input_read_all(path, MAX_TEXT_BYTES, &buf, len, err) == SLM_OK ? buf : NULL;
 }
 
 static int tokenize(const slm_model_file_t *in, const char *path, int32_t **ids, size_t *n,

@@ -11,6 +11,7 @@
 #include <slmops/model-file.h>
 #include <slmops/types.h>
 
+#include "internal/model-file.h"
 #include "internal/util.h"
 #include "jobs/jobs.h"
 #include "jobs/vocab.h"
@@ -255,6 +256,9 @@ int slm_model_init_random(slm_registry_t *reg, const char *out_path, const slm_i
     slm_init_params_default(&j.p);
     memcpy(&j.p, p, p->struct_size < sizeof j.p ? p->struct_size : sizeof j.p);
     int rc = check(&j.p, &j.ps, err);
+    /* OUT is judged before the model is built. */
+    if (rc == SLM_OK)
+        rc = slm__model_file_check_output(reg, out_path, j.p.format, NULL, err);
     if (rc)
         return rc;
     j.mf = slm_model_file_new();

@@ -13,6 +13,7 @@
 #include <slmops/model-file.h>
 #include <slmops/types.h>
 
+#include "internal/model-file.h"
 #include "internal/util.h"
 #include "jobs/jobs.h"
 
@@ -59,11 +60,15 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static bool same_file(const char *a, const char *b)
+/* OUT may be neither the model read nor the evaluation text. */
+static void output_params(const char *in_path, const slm_quantize_params_t *p,
+                          const char *inputs[2], slm_output_params_t *out)
 {
-    struct stat sa, sb;
-    return strcmp(a, b) == 0 || (stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
-                                 sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+    inputs[0] = in_path;
+    inputs[1] = p->struct_size > offsetof(slm_quantize_params_t, eval_file) ? p->eval_file : NULL;
+    slm_output_params_init(out);
+    out->inputs = inputs;
+    out->n_inputs = inputs[1] ? 2 : 1;
 }
 
 static uint64_t file_size(const char *path)
@@ -199,9 +204,13 @@ static int check_args(slm_registry_t *reg, const char *in_path, const char *out_
 {
     if (!reg || !in_path || !out_path || !p || !report)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: NULL argument");
-    if (same_file(in_path, out_path))
-        return slm__fail(err, SLM_E_INVALID, out_path, -1, "quantize: the output would "
-                         "overwrite the input");
+    /* OUT is judged before the work, and again when it is written. */
+    const char *inputs[2];
+    slm_output_params_t out;
+    output_params(in_path, p, inputs, &out);
+    int rc = slm__model_file_check_output(reg, out_path, p->format, &out, err);
+    if (rc)
+        return rc;
     if (p->eval_ctx < 0 || (p->eval_ctx > 0 && p->eval_ctx < 8))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: evaluation context %d is "
                          "too small (at least 8)", p->eval_ctx);
@@ -256,8 +265,11 @@ int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out
                                    &tokens, &n_tokens, err);
     if (rc == SLM_OK)
         rc = quantize_tensors(&j);
+    const char *inputs[2];
+    slm_output_params_t out;
+    output_params(in_path, &j.p, inputs, &out);
     if (rc == SLM_OK)
-        rc = slm_model_file_save(j.out, reg, out_path, j.p.format, err);
+        rc = slm_model_file_save_output(j.out, reg, out_path, j.p.format, &out, err);
     if (rc == SLM_OK) {
         rep.seconds = now_s() - t0;
         rep.file_bytes_in = file_size(in_path);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <slmops/input.h>
+
 #include "internal/model-file.h"
 #include "internal/plugin-access.h"
 #include "internal/util.h"
@@ -129,10 +131,10 @@ static int src_get_tensor(void *ctx, uint64_t i, const char **name, int32_t *typ
 
 static int read_head(const char *path, uint8_t *head, size_t *len, slm_error_t *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return slm__fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
-                         "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    int rc = slm_input_open(path, SLM_INPUT_FOLDER_OK, &fd, err);
+    if (rc)
+        return rc;
     ssize_t got;
     size_t have = 0;
     while (have < HEAD_BYTES && (got = read(fd, head + have, HEAD_BYTES - have)) != 0) {
@@ -237,6 +239,10 @@ int slm_model_file_open(slm_registry_t *reg, const char *path, const char *forma
     }
     slm_log(SLM_LOG_INFO, "model", "%s: read by %s: %zu metadata entries, %zu tensors", path, name,
             mf->n_values, mf->n_tensors);
+    if (!(mf->origin = strdup(path))) {
+        slm_model_file_free(mf);
+        return slm__fail(err, SLM_E_NOMEM, path, -1, "out of memory opening %s", path);
+    }
     *out = mf;
     return SLM_OK;
 }
@@ -254,29 +260,121 @@ static int writer_for(slm_registry_t *reg, const char *path, const char **name, 
                      "%s: no available format plugin writes files with this extension", path);
 }
 
-int slm_model_file_save(const slm_model_file_t *mf, slm_registry_t *reg, const char *path,
-                        const char *format, slm_error_t *err)
+/* A plugin with write_temp (interface version 2) fills a temporary the host made;
+ * an older one writes on its own after the host's checks. */
+static bool host_owns_output(const slm_format_iface_t *f)
+{
+    return f->iface_version >= 2 && f->write_temp;
+}
+
+/* The writer for path and what its output is (file, folder, or the plugin's call). */
+static int writer_params(slm_registry_t *reg, const char *path, const char **name,
+                         const slm_format_iface_t **f, const slm_output_params_t *out,
+                         slm_output_params_t *p, slm_error_t *err)
+{
+    slm_output_params_init(p);
+    if (out)
+        memcpy(p, out, out->struct_size < sizeof *p ? out->struct_size : sizeof *p);
+    p->struct_size = sizeof *p;
+    int rc = *name ? SLM_OK : writer_for(reg, path, name, err);
+    if (rc) {
+        /* "is a character device" says more than "no writer for this extension". */
+        slm_output_params_t any = *p;
+        any.layout = SLM_OUTPUT_ANY;
+        int why = slm_output_check(path, &any, NULL, err);
+        return why ? why : rc;
+    }
+    if (!(*f = slm__format_iface(reg, *name, err)))
+        return err && err->code ? err->code : SLM_E_PLUGIN;
+    if (!(*f)->write && !host_owns_output(*f))
+        return slm__fail(err, SLM_E_UNSUPPORTED, path, -1, "format plugin %s cannot write files",
+                         *name);
+    if (!host_owns_output(*f)) {
+        p->layout = SLM_OUTPUT_ANY;
+        return SLM_OK;
+    }
+    const char *const *names = NULL;
+    int layout = (*f)->layout ? (*f)->layout(path, &names) : SLM_FORMAT_LAYOUT_FILE;
+    if (layout != SLM_FORMAT_LAYOUT_FILE && layout != SLM_FORMAT_LAYOUT_FOLDER)
+        return slm__fail(err, SLM_E_PLUGIN, path, -1, "%s: format plugin %s answers layout %d",
+                         path, *name, layout);
+    p->layout = layout == SLM_FORMAT_LAYOUT_FOLDER ? SLM_OUTPUT_FOLDER : SLM_OUTPUT_FILE;
+    p->folder_names = layout == SLM_FORMAT_LAYOUT_FOLDER ? names : NULL;
+    return SLM_OK;
+}
+
+int slm__model_file_check_output(slm_registry_t *reg, const char *path, const char *format,
+                                 const slm_output_params_t *out, slm_error_t *err)
+{
+    const char *name = format;
+    const slm_format_iface_t *f;
+    slm_output_params_t p;
+    int rc = writer_params(reg, path, &name, &f, out, &p, err);
+    return rc ? rc : slm_output_check(path, &p, NULL, err);
+}
+
+static int write_with(const slm_format_iface_t *f, const char *name, const char *path,
+                      const slm_output_params_t *p, const slm_format_source_t *src,
+                      slm_error_t *err)
+{
+    if (err && err->struct_size >= offsetof(slm_error_t, message))
+        err->code = SLM_OK;
+    if (!host_owns_output(f)) {
+        char *target;
+        int rc = slm_output_check(path, p, &target, err);
+        if (rc)
+            return rc;
+        rc = f->write(target, src, err);
+        free(target);
+        return rc ? plugin_failed(rc, name, "write", path, err) : SLM_OK;
+    }
+    slm_output_t *o;
+    int rc = slm_output_prepare(path, p, &o, err);
+    if (rc)
+        return rc;
+    rc = f->write_temp(slm_output_path(o), path, src, err);
+    if (rc) {
+        slm_output_abort(o);
+        return plugin_failed(rc, name, "write", path, err);
+    }
+    return slm_output_commit(o, err);
+}
+
+int slm_model_file_save_output(const slm_model_file_t *mf, slm_registry_t *reg, const char *path,
+                               const char *format, const slm_output_params_t *out,
+                               slm_error_t *err)
 {
     if (!mf || !reg || !path)
         return slm__fail(err, SLM_E_INVALID, path, -1, "model file save: no container, registry or path");
     const char *name = format;
-    int rc = name ? SLM_OK : writer_for(reg, path, &name, err);
+    const slm_format_iface_t *f;
+    slm_output_params_t p;
+    int rc = writer_params(reg, path, &name, &f, out, &p, err);
     if (rc)
         return rc;
-    const slm_format_iface_t *f = slm__format_iface(reg, name, err);
-    if (!f)
-        return err && err->code ? err->code : SLM_E_PLUGIN;
-    if (!f->write)
-        return slm__fail(err, SLM_E_UNSUPPORTED, path, -1, "format plugin %s cannot write files", name);
+    /* The file the container was read from is an input too: its tensors may
+     * borrow the bytes of that very file. */
+    const char **inputs = calloc(p.n_inputs + 1, sizeof *inputs);
+    if (!inputs)
+        return slm__fail(err, SLM_E_NOMEM, path, -1, "out of memory");
+    for (size_t i = 0; i < p.n_inputs; i++)
+        inputs[i] = p.inputs[i];
+    if (mf->origin)
+        inputs[p.n_inputs++] = mf->origin;
+    p.inputs = inputs;
     /* The source only reads through ctx; the interface has no const slot for it. */
     slm_format_source_t src = {.struct_size = sizeof src, .ctx = (void *)mf,
                                .n_values = src_n_values, .get_value = src_get_value,
                                .n_tensors = src_n_tensors, .get_tensor = src_get_tensor};
-    if (err && err->struct_size >= offsetof(slm_error_t, message))
-        err->code = SLM_OK;
-    rc = f->write(path, &src, err);
-    if (rc != SLM_OK)
-        return plugin_failed(rc, name, "write", path, err);
-    slm_log(SLM_LOG_INFO, "model", "%s: written by %s", path, name);
-    return SLM_OK;
+    rc = write_with(f, name, path, &p, &src, err);
+    free(inputs);
+    if (rc == SLM_OK)
+        slm_log(SLM_LOG_INFO, "model", "%s: written by %s", path, name);
+    return rc;
+}
+
+int slm_model_file_save(const slm_model_file_t *mf, slm_registry_t *reg, const char *path,
+                        const char *format, slm_error_t *err)
+{
+    return slm_model_file_save_output(mf, reg, path, format, NULL, err);
 }

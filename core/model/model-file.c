@@ -145,6 +145,7 @@ void slm_model_file_free(slm_model_file_t *mf)
     free(mf->value_index.slots);
     free(mf->tensor_index.slots);
     free(mf->format);
+    free(mf->origin);
     free(mf);
 }
 

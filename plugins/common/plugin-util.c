@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdbool.h>
@@ -49,18 +50,55 @@ int plugin_fail(slm_error_t *err, int code, const char *path, int64_t offset, co
     return code;
 }
 
-int plugin_map_file(const char *path, plugin_map_t *m, slm_error_t *err)
+const char *plugin_file_kind(mode_t mode)
 {
-    *m = (plugin_map_t){0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (S_ISREG(mode))
+        return "a regular file";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+int plugin_open_file(const char *path, struct stat *st, slm_error_t *err)
+{
+    if (stat(path, st) != 0)
+        return plugin_fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
+                           "cannot open: %s", strerror(errno));
+    if (!S_ISREG(st->st_mode))
+        return plugin_fail(err, SLM_E_INVALID, path, -1, "is %s, not a regular file",
+                           plugin_file_kind(st->st_mode));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return plugin_fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
                            "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int fl;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        bool reg = S_ISREG(st->st_mode);
         close(fd);
-        return plugin_fail(err, SLM_E_IO, path, -1, "not a regular file");
+        return reg ? plugin_fail(err, SLM_E_IO, path, -1, "cannot open: %s", strerror(e))
+                   : plugin_fail(err, SLM_E_INVALID, path, -1, "is %s, not a regular file",
+                                 plugin_file_kind(st->st_mode));
     }
+    return fd;
+}
+
+int plugin_map_file(const char *path, plugin_map_t *m, slm_error_t *err)
+{
+    *m = (plugin_map_t){0};
+    struct stat st;
+    int fd = plugin_open_file(path, &st, err);
+    if (fd < 0)
+        return fd;
     if ((uint64_t)st.st_size > SIZE_MAX) {
         close(fd);
         return plugin_fail(err, SLM_E_IO, path, -1, "too large to map");

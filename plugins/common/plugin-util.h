@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <slmops/error.h>
 #include <slmops/plugin.h>
@@ -20,6 +21,13 @@ int plugin_vfail(slm_error_t *err, int code, const char *path, int64_t offset, c
 /* A type's name for a message ("q8_0"): the host's, or "type 1234 (unknown)" in
  * buf when the host has none to lend. */
 const char *plugin_type_name(const slm_host_t *host, int type, char *buf, size_t cap);
+/* Open a file a user named, read-only and close-on-exec: only a regular file is
+ * opened (stat first, then O_NONBLOCK and fstat, so a FIFO never blocks); anything
+ * else fills err with "is a FIFO, not a regular file". Returns the descriptor
+ * (blocking again) with *st filled, or a negative SLM_E_* code. */
+int plugin_open_file(const char *path, struct stat *st, slm_error_t *err);
+/* "a FIFO", "a directory", "a character device", ... for messages. */
+const char *plugin_file_kind(mode_t mode);
 
 /* A whole regular file mapped read-only; an empty file maps to base NULL. */
 typedef struct plugin_map {

@@ -47,7 +47,9 @@ static inline int gguf_align_up(uint64_t v, uint64_t align, uint64_t *out)
 
 int gguf_probe(const char *path, const uint8_t *head, size_t head_len);
 int gguf_read(const char *path, const slm_format_sink_t *sink, slm_error_t *err);
-int gguf_write(const char *path, const slm_format_source_t *source, slm_error_t *err);
+/* Interface version 2: fill the host's temporary file `temp` for OUT `path`. */
+int gguf_write(const char *temp, const char *path, const slm_format_source_t *source,
+               slm_error_t *err);
 
 /* The host's log slot, or NULL before the entry point ran (e.g. in tests that
  * compile the plugin in). */

@@ -61,7 +61,7 @@ static const slm_format_iface_t iface = {
     .iface_version = SLM_FORMAT_IFACE_VERSION,
     .probe = gguf_probe,
     .read = gguf_read,
-    .write = gguf_write,
+    .write_temp = gguf_write,
 };
 
 static const slm_plugin_descriptor_t descriptor = {

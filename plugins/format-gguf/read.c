@@ -524,20 +524,10 @@ static int report(reader_t *r, const slm_format_sink_t *sink)
 
 static int map_file(const char *path, mapping_t **out, uint64_t *size, slm_error_t *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return gguf_fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
-                         "cannot open: %s", strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return gguf_fail(err, SLM_E_IO, path, -1, "cannot stat: %s", strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return gguf_fail(err, SLM_E_IO, path, -1, "not a regular file");
-    }
+    int fd = plugin_open_file(path, &st, err);
+    if (fd < 0)
+        return fd;
     mapping_t *m = calloc(1, sizeof *m);
     if (!m) {
         close(fd);

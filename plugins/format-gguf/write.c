@@ -1,5 +1,5 @@
-/* GGUF v3 writer: deterministic bytes (source order, zero padding) written to a
- * temporary file in the target's folder, fsync'd, renamed over the target. */
+/* GGUF v3 writer: deterministic bytes (source order, zero padding) written into
+ * the temporary file the host made; the host syncs and renames it over OUT. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -314,52 +315,34 @@ static void emit(writer_t *w, const plan_t *p)
     flush(w);
 }
 
-/* ---- the atomic file dance ---- */
+/* ---- the file ---- */
 
-static int write_file(const char *path, const plan_t *p, slm_error_t *err)
+static int write_file(const char *temp, const char *path, const plan_t *p, slm_error_t *err)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof ".tmp.XXXXXX");
     writer_t *w = calloc(1, sizeof *w);
-    if (!tmp || !w) {
-        free(tmp);
-        free(w);
+    if (!w)
         return gguf_fail(err, SLM_E_NOMEM, path, -1, "out of memory");
-    }
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int rc = 0;
-    w->fd = mkstemp(tmp);
+    w->fd = open(temp, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
     if (w->fd < 0) {
-        rc = gguf_fail(err, SLM_E_IO, path, -1, "cannot create a temporary file beside it: %s",
-                       strerror(errno));
-        goto out;
+        int e = errno;
+        free(w);
+        return gguf_fail(err, SLM_E_IO, path, -1, "cannot open the temporary file %s: %s", temp,
+                         strerror(e));
     }
     emit(w, p);
-    /* mkstemp creates 0600; a model file is as readable as any other output. */
-    if (!w->failed_errno && (fchmod(w->fd, 0644) != 0 || fsync(w->fd) != 0))
-        w->failed_errno = errno;
     if (close(w->fd) != 0 && !w->failed_errno)
         w->failed_errno = errno;
-    if (!w->failed_errno && rename(tmp, path) != 0)
-        w->failed_errno = errno;
-    if (w->failed_errno) {
-        unlink(tmp);
-        rc = gguf_fail(err, SLM_E_IO, path, -1, "cannot write: %s", strerror(w->failed_errno));
-        goto out;
-    }
-    if (plugin_sync_parent(path) != 0 && gguf_host && gguf_host->log)
-        gguf_host->log(SLM_LOG_WARN, "format-gguf", "%s: cannot fsync its folder: %s", path,
-                       strerror(errno));
-out:
-    free(tmp);
+    int rc = w->failed_errno ? gguf_fail(err, SLM_E_IO, path, -1, "cannot write: %s",
+                                         strerror(w->failed_errno))
+                             : 0;
     free(w);
     return rc;
 }
 
-int gguf_write(const char *path, const slm_format_source_t *source, slm_error_t *err)
+int gguf_write(const char *temp, const char *path, const slm_format_source_t *source,
+               slm_error_t *err)
 {
-    if (!path || !*path || !source || source->struct_size < offsetof(slm_format_source_t, reserved) ||
+    if (!temp || !*temp || !path || !*path || !source || source->struct_size < offsetof(slm_format_source_t, reserved) ||
         !source->n_values || !source->get_value || !source->n_tensors || !source->get_tensor)
         return gguf_fail(err, SLM_E_INVALID, path, -1, "no path or an incomplete source");
     plan_t p = {0};
@@ -367,7 +350,7 @@ int gguf_write(const char *path, const slm_format_source_t *source, slm_error_t 
     if (!rc)
         rc = place(path, &p, err);
     if (!rc)
-        rc = write_file(path, &p, err);
+        rc = write_file(temp, path, &p, err);
     free(p.values);
     free(p.tensors);
     return rc;

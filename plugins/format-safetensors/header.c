@@ -52,15 +52,10 @@ void st_file_close(st_file_t *f)
 
 static int map_file(const char *path, st_file_t *f, slm_error_t *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return st_fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
-                       "cannot open: %s", strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return st_fail(err, SLM_E_IO, path, -1, "not a regular file");
-    }
+    int fd = plugin_open_file(path, &st, err);
+    if (fd < 0)
+        return fd;
     if (st.st_size < 8) {
         close(fd);
         return st_fail(err, SLM_E_FORMAT, path, 0,

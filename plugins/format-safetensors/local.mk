@@ -6,6 +6,7 @@ safetensors_plugin_sources = \
 	plugins/format-safetensors/plugin.c \
 	plugins/format-safetensors/header.c \
 	plugins/format-safetensors/meta.c \
+	plugins/format-safetensors/kv.c \
 	plugins/format-safetensors/names.c \
 	plugins/format-safetensors/tokenizer-read.c \
 	plugins/format-safetensors/tokenizer-write.c \

@@ -105,6 +105,17 @@ int st_meta_bool(st_meta_t *m, const char *key, bool v)
     return scalar(m, key, SLM_VALUE_BOOL, &b, 1);
 }
 
+int st_meta_scalar(st_meta_t *m, const char *key, int32_t type, const void *v)
+{
+    static const uint8_t sizes[] = {[SLM_VALUE_U8] = 1,  [SLM_VALUE_I8] = 1,  [SLM_VALUE_U16] = 2,
+                                    [SLM_VALUE_I16] = 2, [SLM_VALUE_U32] = 4, [SLM_VALUE_I32] = 4,
+                                    [SLM_VALUE_F32] = 4, [SLM_VALUE_BOOL] = 1, [SLM_VALUE_U64] = 8,
+                                    [SLM_VALUE_I64] = 8, [SLM_VALUE_F64] = 8};
+    if (type < 0 || (size_t)type >= sizeof sizes || !sizes[type])
+        return SLM_E_INVALID;
+    return scalar(m, key, type, v, sizes[type]);
+}
+
 int st_meta_str(st_meta_t *m, const char *key, const char *s, size_t len)
 {
     char *copy = malloc(len + 1);

@@ -52,15 +52,10 @@ bool st_exists(const char *dir, const char *name)
 int st_slurp(const char *path, char **out, size_t *len, slm_error_t *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return st_fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
-                       "cannot open: %s", strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return st_fail(err, SLM_E_IO, path, -1, "not a regular file");
-    }
+    int fd = plugin_open_file(path, &st, err);
+    if (fd < 0)
+        return fd;
     if ((uint64_t)st.st_size > ST_MAX_SIDE_FILE) {
         close(fd);
         return st_fail(err, SLM_E_FORMAT, path, -1, "file is %llu bytes, more than the %llu allowed",
@@ -148,7 +143,8 @@ static const slm_format_iface_t iface = {
     .iface_version = SLM_FORMAT_IFACE_VERSION,
     .probe = st_probe,
     .read = st_read,
-    .write = st_write,
+    .layout = st_layout,
+    .write_temp = st_write,
 };
 
 static const slm_plugin_descriptor_t descriptor = {

@@ -338,12 +338,21 @@ static int read_index(reader_t *r, const char *dir)
     return rc;
 }
 
-/* __metadata__ strings survive as safetensors.metadata.KEY. */
+/* __metadata__ strings survive as safetensors.metadata.KEY; a file slmops wrote
+ * also gives back the container's own keys (kv.c). */
 static int keep_metadata(reader_t *r, const st_file_t *f)
 {
+    bool kv = st_kv_present(f->metadata);
+    if (kv) {
+        int rc = st_kv_decode(f->path, f->metadata, r->meta, r->err);
+        if (rc)
+            return rc;
+    }
     const char *k;
     json_t *v;
     json_object_foreach(f->metadata, k, v) {
+        if (kv && (strcmp(k, ST_KV_MARK) == 0 || strncmp(k, ST_KV_PREFIX, sizeof ST_KV_PREFIX - 1) == 0))
+            continue;
         char key[256];
         snprintf(key, sizeof key, "safetensors.metadata.%s", k);
         if (st_meta_str(r->meta, key, json_string_value(v), json_string_length(v)))

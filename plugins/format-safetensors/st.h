@@ -90,12 +90,29 @@ void st_meta_free(st_meta_t *m);
 int st_meta_u32(st_meta_t *m, const char *key, uint32_t v);
 int st_meta_f32(st_meta_t *m, const char *key, float v);
 int st_meta_bool(st_meta_t *m, const char *key, bool v);
+/* Any scalar type but strings; v holds its bytes (bool: one byte). */
+int st_meta_scalar(st_meta_t *m, const char *key, int32_t type, const void *v);
 int st_meta_str(st_meta_t *m, const char *key, const char *s, size_t len);
 /* Takes ownership of values (and of lens and each string for string arrays). */
 int st_meta_array(st_meta_t *m, const char *key, int32_t elem_type, void *values,
                   uint64_t *lens, uint64_t n);
 bool st_meta_has(const st_meta_t *m, const char *key);
 int st_meta_flush(const st_meta_t *m, const slm_format_sink_t *sink);
+
+/* ---- the container's metadata in a lone file's __metadata__ (kv.c) ---- */
+
+/* Each key KEY is "gguf:KEY" -> '{"type":"u32","value":5}' (arrays also "elem";
+ * strings that are not UTF-8 are {"hex": "..."}); ST_KV_MARK says the file has them. */
+#define ST_KV_PREFIX "gguf:"
+#define ST_KV_MARK "slmops.gguf_metadata"
+#define ST_KV_VERSION "1"
+
+/* Add every source key but safetensors.metadata.* to metadata; *why on failure. */
+int st_kv_encode(const slm_format_source_t *src, json_t *metadata, const char **why);
+/* Whether metadata carries ST_KV_MARK with a version this reader knows. */
+bool st_kv_present(json_t *metadata);
+/* Stage the "gguf:" entries of metadata into m under their own keys. */
+int st_kv_decode(const char *path, json_t *metadata, st_meta_t *m, slm_error_t *err);
 
 /* ---- names and the llama q/k permutation (names.c) ---- */
 
@@ -142,6 +159,10 @@ json_t *st_tokenizer_config_json(const st_tok_src_t *t);
 
 int st_probe(const char *path, const uint8_t *head, size_t head_len);
 int st_read(const char *path, const slm_format_sink_t *sink, slm_error_t *err);
-int st_write(const char *path, const slm_format_source_t *source, slm_error_t *err);
+/* Interface version 2: a path ending in .safetensors is one file, anything else a
+ * Hugging Face folder of the files in *names. */
+int st_layout(const char *final_path, const char *const **names);
+int st_write(const char *temp, const char *path, const slm_format_source_t *source,
+             slm_error_t *err);
 
 #endif

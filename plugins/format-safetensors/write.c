@@ -1,9 +1,8 @@
 /* Writing a Hugging Face folder (config.json, model.safetensors, tokenizer files,
- * generation_config.json) or a single .safetensors file, atomically and with the
- * same bytes for the same container. */
+ * generation_config.json) or a single .safetensors file into the host's temporary,
+ * with the same bytes for the same container. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,10 +14,10 @@
 
 #include "st.h"
 
-/* What a folder written here may hold: an existing folder with only these is
- * taken as an earlier output and replaced; anything else is refused. */
+/* What a folder written here may hold: the host replaces an existing folder with
+ * only these (an earlier output) and refuses anything else. */
 static const char *const our_files[] = {"config.json", "model.safetensors", "tokenizer.json",
-                                        "tokenizer_config.json", "generation_config.json"};
+                                        "tokenizer_config.json", "generation_config.json", NULL};
 
 typedef struct writer {
     const char *path;          /* the final name, for messages */
@@ -117,22 +116,23 @@ static int write_all(int fd, const void *p, uint64_t n)
     return 0;
 }
 
-static int create(writer_t *w, const char *path, int *fd)
+/* A new file in the temporary folder, or the host's (empty) temporary file. */
+static int create(writer_t *w, const char *path, bool existing, int *fd)
 {
-    *fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    *fd = existing ? open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)
+                   : open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (*fd < 0)
-        return st_fail(w->err, SLM_E_IO, path, -1, "cannot create: %s", strerror(errno));
+        return st_fail(w->err, SLM_E_IO, w->path, -1, "cannot create %s: %s", path, strerror(errno));
     return SLM_OK;
 }
 
-static int finish(writer_t *w, const char *path, int fd, int failed)
+/* The host syncs; a write or close error is still this writer's to report. */
+static int finish(writer_t *w, int fd, int failed)
 {
     int e = failed ? errno : 0;
-    if (!failed && fsync(fd) != 0)
-        e = errno, failed = 1;
     if (close(fd) != 0 && !failed)
         e = errno, failed = 1;
-    return failed ? st_fail(w->err, SLM_E_IO, path, -1, "cannot write: %s", strerror(e ? e : EIO))
+    return failed ? st_fail(w->err, SLM_E_IO, w->path, -1, "cannot write: %s", strerror(e ? e : EIO))
                   : SLM_OK;
 }
 
@@ -142,8 +142,8 @@ static int write_json(writer_t *w, const char *dir, const char *name, json_t *j)
     char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
     int rc = path && text ? SLM_OK : st_fail(w->err, SLM_E_NOMEM, w->path, -1, "cannot serialise %s", name);
     int fd;
-    if (!rc && !(rc = create(w, path, &fd)))
-        rc = finish(w, path, fd, write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1));
+    if (!rc && !(rc = create(w, path, false, &fd)))
+        rc = finish(w, fd, write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1));
     free(text);
     free(path);
     return rc;
@@ -200,7 +200,8 @@ static int plan_tensor(writer_t *w, uint64_t i, bool map_names, out_tensor_t *t,
     return SLM_OK;
 }
 
-static json_t *metadata_of(writer_t *w)
+/* A lone file (with_kv) also carries every other key, so that it loads again. */
+static json_t *metadata_of(writer_t *w, bool with_kv)
 {
     json_t *m = json_object();
     uint64_t n = w->src->n_values(w->src->ctx);
@@ -213,14 +214,24 @@ static json_t *metadata_of(writer_t *w)
             k && strncmp(k, prefix, sizeof prefix - 1) == 0 && v.type == SLM_VALUE_STRING)
             json_object_set_new(m, k + sizeof prefix - 1, json_stringn(v.data, (size_t)v.n));
     }
+    const char *why = NULL;
+    int rc = m && with_kv ? st_kv_encode(w->src, m, &why) : SLM_OK;
+    if (rc) {
+        st_fail(w->err, rc, w->path, -1, "%s", why);
+        json_decref(m);
+        return NULL;
+    }
     return m;
 }
 
 /* Header JSON padded with spaces so that the data starts 8-byte aligned. */
-static char *header_of(writer_t *w, const out_tensor_t *ts, size_t n, uint64_t *len)
+static char *header_of(writer_t *w, const out_tensor_t *ts, size_t n, bool with_kv, uint64_t *len)
 {
+    json_t *meta = metadata_of(w, with_kv);
+    if (!meta)
+        return NULL;
     json_t *h = json_object();
-    json_object_set_new(h, "__metadata__", metadata_of(w));
+    json_object_set_new(h, "__metadata__", meta);
     uint64_t at = 0;
     for (size_t i = 0; h && i < n; i++) {
         json_t *shape = json_array();
@@ -266,6 +277,8 @@ static int write_tensor_data(writer_t *w, int fd, const out_tensor_t *t)
     return rc;
 }
 
+/* map_names: the folder's model.safetensors (HF names, created in the temporary
+ * folder); otherwise a lone file (GGUF names and metadata, the host's temporary). */
 static int write_safetensors(writer_t *w, const char *path, bool map_names)
 {
     uint64_t n = w->src->n_tensors(w->src->ctx), kept = 0;
@@ -286,11 +299,13 @@ static int write_safetensors(writer_t *w, const char *path, bool map_names)
     }
     json_decref(names);
     uint64_t hlen = 0;
-    char *header = rc ? NULL : header_of(w, ts, (size_t)kept, &hlen);
+    char *header = rc ? NULL : header_of(w, ts, (size_t)kept, !map_names, &hlen);
     if (!rc && !header)
-        rc = st_fail(w->err, SLM_E_NOMEM, w->path, -1, "cannot serialise the safetensors header");
+        rc = w->err && w->err->code ? w->err->code
+                                    : st_fail(w->err, SLM_E_NOMEM, w->path, -1,
+                                              "cannot serialise the safetensors header");
     int fd;
-    if (!rc && !(rc = create(w, path, &fd))) {
+    if (!rc && !(rc = create(w, path, !map_names, &fd))) {
         uint8_t len8[8];
         for (int i = 0; i < 8; i++)
             len8[i] = (uint8_t)(hlen >> (8 * i));
@@ -298,7 +313,7 @@ static int write_safetensors(writer_t *w, const char *path, bool map_names)
         for (uint64_t i = 0; i < kept && !failed; i++)
             if ((rc = write_tensor_data(w, fd, &ts[i])) != SLM_OK)
                 failed = 1;
-        int frc = finish(w, path, fd, failed && rc != SLM_E_NOMEM && rc != SLM_E_INVALID);
+        int frc = finish(w, fd, failed && rc != SLM_E_NOMEM && rc != SLM_E_INVALID);
         rc = rc ? rc : frc;
     }
     free(header);
@@ -535,153 +550,24 @@ static int fill_folder(writer_t *w, const char *dir)
     return rc;
 }
 
-static bool is_ours(const char *name)
+int st_layout(const char *final_path, const char *const **names)
 {
-    for (size_t i = 0; i < sizeof our_files / sizeof our_files[0]; i++)
-        if (strcmp(name, our_files[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Remove a folder this writer made (or an earlier output it replaced). */
-static void remove_folder(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || !is_ours(e->d_name))
-            continue;
-        char *p = st_join(dir, e->d_name);
-        if (p)
-            unlink(p);
-        free(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
-/* An existing target may be replaced only when it is a folder holding nothing
- * but files this writer produces. */
-static int check_target(writer_t *w, const char *path, bool *exists)
-{
-    struct stat st;
-    *exists = lstat(path, &st) == 0;
-    if (!*exists)
-        return SLM_OK;
-    if (!S_ISDIR(st.st_mode))
-        return st_fail(w->err, SLM_E_INVALID, path, -1, "exists and is not a folder; not replacing it");
-    DIR *d = opendir(path);
-    if (!d)
-        return st_fail(w->err, SLM_E_IO, path, -1, "cannot list: %s", strerror(errno));
-    struct dirent *e;
-    int rc = SLM_OK;
-    while ((e = readdir(d)) && !rc)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !is_ours(e->d_name))
-            rc = st_fail(w->err, SLM_E_INVALID, path, -1,
-                         "folder exists and holds '%s', which slmops did not write; not replacing it",
-                         e->d_name);
-    closedir(d);
-    return rc;
-}
-
-/* tmp becomes path in one step; an earlier output is swapped out, then removed. */
-static int move_into_place(writer_t *w, const char *tmp, const char *path, bool exists)
-{
-    if (plugin_sync_dir(tmp) != 0)
-        return st_fail(w->err, SLM_E_IO, tmp, -1, "cannot sync: %s", strerror(errno));
-    if (!exists) {
-        if (rename(tmp, path) != 0)
-            return st_fail(w->err, SLM_E_IO, path, -1, "cannot rename %s into place: %s", tmp,
-                           strerror(errno));
-    } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
-        remove_folder(tmp);   /* now the earlier output */
-    } else {
-        /* No atomic exchange here: move the old one aside first, so the final
-         * name only ever holds a complete folder. */
-        size_t n = strlen(path) + 16;
-        char *old = malloc(n);
-        if (!old)
-            return st_fail(w->err, SLM_E_NOMEM, path, -1, "out of memory");
-        snprintf(old, n, "%s.old-XXXXXX", path);
-        int rc = mkdtemp(old) && rename(path, old) == 0 && rename(tmp, path) == 0 ? SLM_OK : -1;
-        if (rc)
-            rc = st_fail(w->err, SLM_E_IO, path, -1, "cannot replace the earlier output: %s", strerror(errno));
-        remove_folder(old);
-        free(old);
-        if (rc)
-            return rc;
-    }
-    plugin_sync_parent(path);
-    return SLM_OK;
-}
-
-static int write_folder(writer_t *w, const char *path)
-{
-    bool exists;
-    int rc = check_target(w, path, &exists);
-    if (rc)
-        return rc;
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return st_fail(w->err, SLM_E_NOMEM, path, -1, "out of memory");
-    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
-    if (!mkdtemp(tmp)) {
-        rc = st_fail(w->err, SLM_E_IO, path, -1, "cannot create a temporary folder next to it: %s",
-                     strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    chmod(tmp, 0755);
-    rc = fill_folder(w, tmp);
-    if (!rc)
-        rc = move_into_place(w, tmp, path, exists);
-    if (rc)
-        remove_folder(tmp);
-    free(tmp);
-    return rc;
-}
-
-/* A lone .safetensors file: tensors under their own names, written to a
- * temporary name and renamed. */
-static int write_file(writer_t *w, const char *path)
-{
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return st_fail(w->err, SLM_E_NOMEM, path, -1, "out of memory");
-    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    int rc = fd < 0 ? st_fail(w->err, SLM_E_IO, path, -1, "cannot create a temporary file: %s", strerror(errno))
-                    : SLM_OK;
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);   /* write_safetensors creates it exclusively */
-        rc = write_safetensors(w, tmp, false);
-        if (!rc && rename(tmp, path) != 0)
-            rc = st_fail(w->err, SLM_E_IO, path, -1, "cannot rename into place: %s", strerror(errno));
-        if (rc)
-            unlink(tmp);
-    }
-    if (!rc)
-        plugin_sync_parent(path);
-    free(tmp);
-    return rc;
-}
-
-int st_write(const char *path, const slm_format_source_t *source, slm_error_t *err)
-{
-    writer_t w = {.path = path, .src = source, .err = err};
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/')
+    size_t n = strlen(final_path);
+    while (n > 1 && final_path[n - 1] == '/')
         n--;
-    char *clean = strndup(path, n);
-    if (!clean)
-        return st_fail(err, SLM_E_NOMEM, path, -1, "out of memory");
-    w.path = clean;
-    int rc = n > 12 && strcasecmp(clean + n - 12, ".safetensors") == 0 ? write_file(&w, clean)
-                                                                       : write_folder(&w, clean);
-    free(clean);
-    return rc;
+    if (n > 12 && strncasecmp(final_path + n - 12, ".safetensors", 12) == 0)
+        return SLM_FORMAT_LAYOUT_FILE;
+    if (names)
+        *names = our_files;
+    return SLM_FORMAT_LAYOUT_FOLDER;
+}
+
+int st_write(const char *temp, const char *path, const slm_format_source_t *source, slm_error_t *err)
+{
+    if (!temp || !path || !source || source->struct_size < offsetof(slm_format_source_t, reserved))
+        return st_fail(err, SLM_E_INVALID, path, -1, "no path or an incomplete source");
+    writer_t w = {.path = path, .src = source, .err = err};
+    if (st_layout(path, NULL) == SLM_FORMAT_LAYOUT_FILE)
+        return write_safetensors(&w, temp, false);
+    return fill_folder(&w, temp);
 }

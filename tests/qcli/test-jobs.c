@@ -257,7 +257,8 @@ START_TEST(bad_requests_write_nothing)
     refused(model_path, model_path, SLM_TYPE_Q8_0, NULL, NULL, 0, SLM_E_INVALID, "out = in");
     refused(out_path("missing.gguf"), out, SLM_TYPE_Q8_0, NULL, NULL, 0, SLM_E_NOT_FOUND,
             "missing input");
-    refused(model_path, out, SLM_TYPE_Q8_0, NULL, out_path("missing.txt"), 128, SLM_E_IO,
+    /* A missing file is SLM_E_NOT_FOUND, the evaluation text as the model. */
+    refused(model_path, out, SLM_TYPE_Q8_0, NULL, out_path("missing.txt"), 128, SLM_E_NOT_FOUND,
             "missing evaluation text");
     refused(model_path, out, SLM_TYPE_Q8_0, NULL, text_path, 4096, SLM_E_INVALID,
             "evaluation text too short");

@@ -33,3 +33,7 @@ tests_safetensors_st_convert_CFLAGS = $(test_cflags)
 tests_safetensors_st_convert_LDADD = $(test_libs)
 TESTS += tests/safetensors/oracle.sh
 EXTRA_DIST += tests/safetensors/oracle.sh tests/safetensors/oracle.py
+
+# A lone .safetensors file written by slmops loads and generates again (CLI).
+TESTS += tests/safetensors/single-file.sh
+EXTRA_DIST += tests/safetensors/single-file.sh

@@ -65,6 +65,38 @@ def check_folder(folder, ref_path):
     print("folder: %d tensors agree with the GGUF" % len(hf))
 
 
+KV_PREFIX, KV_MARK = "gguf:", "slmops.gguf_metadata"
+
+
+def own_metadata(m):
+    """The file's own __metadata__, without the container keys slmops adds."""
+    return {k: v for k, v in (m or {}).items() if not k.startswith(KV_PREFIX) and k != KV_MARK}
+
+
+def check_kv(path):
+    """A lone file slmops wrote from a GGUF carries its metadata, readable here."""
+    with safe_open(path, framework="numpy") as f:
+        m = f.metadata() or {}
+        emb = f.get_tensor("token_embd.weight")
+    if m.get(KV_MARK) != "1":
+        fail("%s: no %s marker in %r" % (path, KV_MARK, sorted(m)))
+    kv = {}
+    for k, v in m.items():
+        if k.startswith(KV_PREFIX):
+            doc = json.loads(v)
+            if doc.get("type") not in ("u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool",
+                                       "string", "array", "u64", "i64", "f64"):
+                fail("%s: %s has type %r" % (path, k, doc.get("type")))
+            kv[k[len(KV_PREFIX):]] = doc
+    arch = kv.get("general.architecture", {}).get("value")
+    tokens = kv.get("tokenizer.ggml.tokens", {})
+    if arch != "llama" or tokens.get("elem") != "string":
+        fail("%s: architecture %r, tokens %r" % (path, arch, tokens.get("elem")))
+    if len(tokens["value"]) != emb.shape[0]:
+        fail("%s: %d tokens, token_embd has %d rows" % (path, len(tokens["value"]), emb.shape[0]))
+    print("%s: %d metadata keys, %d tokens" % (os.path.basename(path), len(kv), len(tokens["value"])))
+
+
 def same(a, b):
     x, y = load_file(a), load_file(b)
     if sorted(x) != sorted(y):
@@ -73,7 +105,7 @@ def same(a, b):
         if x[k].dtype != y[k].dtype or x[k].shape != y[k].shape or not np.array_equal(x[k], y[k]):
             fail("%s differs" % k)
     with safe_open(a, framework="numpy") as fa, safe_open(b, framework="numpy") as fb:
-        ma, mb = fa.metadata() or {}, fb.metadata() or {}
+        ma, mb = own_metadata(fa.metadata()), own_metadata(fb.metadata())
         for k, v in ma.items():
             if mb.get(k) != v:
                 fail("metadata %s: %r vs %r" % (k, v, mb.get(k)))
@@ -96,6 +128,8 @@ def main():
         save_file(load_file(sys.argv[2]), sys.argv[3], metadata={"format": "pt"})
     elif cmd == "same":
         same(sys.argv[2], sys.argv[3])
+    elif cmd == "check-kv":
+        check_kv(sys.argv[2])
     elif cmd == "make-mixed":
         make_mixed(sys.argv[2])
     else:

@@ -25,6 +25,8 @@ trap 'rm -rf "$tmp"' EXIT
 "$tool" "$gguf" "$tmp/hf" format-safetensors || exit 1
 "$tool" "$gguf" "$tmp/ref.safetensors" || exit 1
 "$py" "$here/oracle.py" check-folder "$tmp/hf" "$tmp/ref.safetensors" || exit 1
+# The lone file carries the GGUF's metadata (issue 7, item 9), readable by the package.
+"$py" "$here/oracle.py" check-kv "$tmp/ref.safetensors" || exit 1
 
 # package -> slmops: the folder's weights re-saved by the package (its own order
 # and header), read back by slmops in folder mode.

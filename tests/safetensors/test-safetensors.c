@@ -411,6 +411,65 @@ START_TEST(tokenizer_only_round_trip)
 }
 END_TEST
 
+/* Every metadata type survives a lone file (issue 7, item 9): the edge values
+ * JSON cannot hold as they are (u64 above 2^63, NaN, infinities, bytes that are not
+ * UTF-8, NUL) included. */
+START_TEST(single_file_keeps_every_metadata_type)
+{
+    slm_model_file_t *a = slm_model_file_new();
+    slm_error_t err;
+    slm_error_init(&err);
+    uint8_t u8 = 250, yes = 1;
+    int8_t i8 = -5;
+    uint16_t u16 = 65000;
+    int16_t i16 = -30000;
+    uint32_t u32 = 4000000000u;
+    int32_t i32 = -2000000000;
+    uint64_t u64 = UINT64_MAX;
+    int64_t i64 = INT64_MIN;
+    float f32 = 1e-5f, fs[4] = {NAN, -INFINITY, INFINITY, -0.0f};
+    double f64 = 3.141592653589793;
+    int32_t is[3] = {-1, 0, 7};
+    uint64_t us[2] = {1, UINT64_MAX - 1};
+    const char *strs[3] = {"plain", "\xff\xfe not UTF-8", "h\xc3\xa9llo"};
+    struct { const char *key; int32_t type; const void *v; } scalars[] = {
+        {"t.u8", SLM_MF_U8, &u8}, {"t.i8", SLM_MF_I8, &i8}, {"t.u16", SLM_MF_U16, &u16},
+        {"t.i16", SLM_MF_I16, &i16}, {"t.u32", SLM_MF_U32, &u32}, {"t.i32", SLM_MF_I32, &i32},
+        {"t.u64", SLM_MF_U64, &u64}, {"t.i64", SLM_MF_I64, &i64}, {"t.f32", SLM_MF_F32, &f32},
+        {"t.f64", SLM_MF_F64, &f64}, {"t.bool", SLM_MF_BOOL, &yes}};
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
+        ck_assert_int_eq(slm_model_file_set_value(a, scalars[i].key, scalars[i].type, scalars[i].v, 1, &err),
+                         SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_value(a, "t.nul", SLM_MF_STRING, "a\0b", 3, &err), SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_string(a, "t.bytes", "\x80\x81", &err), SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_array(a, "t.f32s", SLM_MF_F32, fs, NULL, 4, &err), SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_array(a, "t.i32s", SLM_MF_I32, is, NULL, 3, &err), SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_array(a, "t.u64s", SLM_MF_U64, us, NULL, 2, &err), SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_array(a, "t.strs", SLM_MF_STRING, strs, NULL, 3, &err), SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_array(a, "t.empty", SLM_MF_STRING, strs, NULL, 0, &err), SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_string(a, "safetensors.metadata.note", "own", &err), SLM_OK);
+    static const float w[2] = {1, 2};
+    const int64_t ne[1] = {2};
+    ck_assert_int_eq(slm_model_file_add_tensor(a, "w", SLM_TYPE_F32, 1, ne, w, sizeof w, SLM_MF_COPY, &err),
+                     SLM_OK);
+    char out[512];
+    snprintf(out, sizeof out, "%s/all.safetensors", tmpdir);
+    save_ok(a, out);
+    slm_model_file_t *b = open_ok(out, NULL);
+    for (size_t i = 0; i < slm_model_file_n_values(a); i++) {
+        slm_model_value_t v = {.struct_size = sizeof v};
+        ck_assert_int_eq(slm_model_file_value(a, i, &v), SLM_OK);
+        same_value(a, b, v.key);
+    }
+    ck_assert_str_eq(get_str(b, "safetensors.metadata.format"), "pt");
+    ck_assert_int_eq(slm_model_file_find_value(b, "safetensors.metadata.slmops.gguf_metadata", NULL),
+                     SLM_E_NOT_FOUND);
+    same_tensors(a, b);
+    slm_model_file_free(b);
+    slm_model_file_free(a);
+}
+END_TEST
+
 int main(void)
 {
     const char *fx = getenv("SLMOPS_FIXTURES");
@@ -427,6 +486,7 @@ int main(void)
     tcase_add_loop_test(samples_tc, sample_reads, 0, sizeof samples / sizeof samples[0]);
     tcase_add_loop_test(samples_tc, sample_unsupported_dtype, 0, sizeof unsupported / sizeof unsupported[0]);
     tcase_add_test(samples_tc, single_file_keeps_names_and_metadata);
+    tcase_add_test(samples_tc, single_file_keeps_every_metadata_type);
     suite_add_tcase(s, samples_tc);
     TCase *model = tcase_create("model");
     tcase_add_checked_fixture(model, setup, teardown);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <slmops/error.h>
+#include <slmops/output.h>
 #include <slmops/registry.h>
 
 #ifdef __cplusplus
@@ -69,10 +70,17 @@ void slm_model_file_free(slm_model_file_t *mf);
  * first bytes and the most confident one reads it; otherwise the named plugin does. */
 int slm_model_file_open(slm_registry_t *reg, const char *path, const char *format,
                         slm_model_file_t **out, slm_error_t *err);
-/* Write atomically (temporary name, fsync, rename). format == NULL: the writable
- * format plugin whose manifest lists the path's extension. */
+/* Write atomically through <slmops/output.h> (temporary name, fsync, rename; a
+ * symbolic link's target is replaced, a non-file or the file the container was
+ * read from is refused). format == NULL: the writable format plugin whose
+ * manifest lists the path's extension. */
 int slm_model_file_save(const slm_model_file_t *mf, slm_registry_t *reg, const char *path,
                         const char *format, slm_error_t *err);
+/* The same, with the job's inputs and in-place permission from `out` (its layout
+ * and folder_names are the format plugin's to set; NULL: none). */
+int slm_model_file_save_output(const slm_model_file_t *mf, slm_registry_t *reg, const char *path,
+                               const char *format, const slm_output_params_t *out,
+                               slm_error_t *err);
 /* The plugin that read the container, or NULL for one built in memory. */
 const char *slm_model_file_format(const slm_model_file_t *mf);
 

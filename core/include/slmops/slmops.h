@@ -13,6 +13,8 @@
 #include <slmops/graph.h>
 #include <slmops/sched.h>
 #include <slmops/quantize.h>
+#include <slmops/input.h>
+#include <slmops/output.h>
 #include <slmops/model-file.h>
 #include <slmops/tokenizer.h>
 #include <slmops/chat.h>

@@ -3,7 +3,12 @@
  * from a source the host provides. The core never names a format.
  *
  * Interface versions:
- *   1  probe, read (into a sink), write (from a source). */
+ *   1  probe, read (into a sink), write (from a source).
+ *   2  layout and write_temp (taken from `reserved`; the struct keeps its size): the
+ *      host owns the atomic output (checks OUT, makes the temporary, syncs,
+ *      renames, removes it on failure or on a signal) and the plugin only fills
+ *      the temporary it is handed. A host prefers write_temp; it calls `write`
+ *      only for plugins without it. */
 #ifndef SLMOPS_PLUGIN_FORMAT_H
 #define SLMOPS_PLUGIN_FORMAT_H
 
@@ -13,7 +18,7 @@
 extern "C" {
 #endif
 
-#define SLM_FORMAT_IFACE_VERSION 1u
+#define SLM_FORMAT_IFACE_VERSION 2u
 
 typedef enum slm_value_type {
     SLM_VALUE_U8 = 0, SLM_VALUE_I8 = 1, SLM_VALUE_U16 = 2, SLM_VALUE_I16 = 3,
@@ -54,6 +59,10 @@ typedef struct slm_format_source {
     void *reserved[8];
 } slm_format_source_t;
 
+/* What a write produces (slm_format_iface_t.layout). */
+#define SLM_FORMAT_LAYOUT_FILE 0    /* one regular file */
+#define SLM_FORMAT_LAYOUT_FOLDER 1  /* a folder of regular files */
+
 typedef struct slm_format_iface {
     uint32_t struct_size;
     uint32_t iface_version;
@@ -61,9 +70,23 @@ typedef struct slm_format_iface {
     int (*probe)(const char *path, const uint8_t *head, size_t head_len);
     /* Optional (NULL: cannot read). */
     int (*read)(const char *path, const slm_format_sink_t *sink, slm_error_t *err);
-    /* Optional (NULL: cannot write). Writes atomically (temp name, fsync, rename). */
+    /* Optional, version 1 (NULL: cannot write, unless write_temp is set). Writes
+     * atomically (temp name, fsync, rename) on its own; the host has followed a
+     * symbolic link in path and refused non-files and the job's inputs. */
     int (*write)(const char *path, const slm_format_source_t *source, slm_error_t *err);
-    void *reserved[8];
+    /* Version 2, optional. What a write to final_path makes: SLM_FORMAT_LAYOUT_FILE
+     * or SLM_FORMAT_LAYOUT_FOLDER; for a folder, *names gets the NULL-terminated
+     * names of the files the plugin may put in it (an existing folder holding
+     * anything else is not replaced). NULL: always one file. */
+    int (*layout)(const char *final_path, const char *const **names);
+    /* Version 2, optional (preferred over write). Fill temp_path, which the host
+     * created empty: a regular file to open with O_WRONLY|O_TRUNC, or a folder to
+     * create files in, as layout(final_path) said. final_path is OUT as named (for
+     * the layout and for messages); never rename, sync or remove anything: on
+     * failure the host removes the temporary. Check every write and close. */
+    int (*write_temp)(const char *temp_path, const char *final_path,
+                      const slm_format_source_t *source, slm_error_t *err);
+    void *reserved[6];
 } slm_format_iface_t;
 
 #ifdef __cplusplus
