@@ -115,6 +115,13 @@ EXTRA_DIST += tests/registry/cli-broken-manifests.sh
 TESTS += tests/registry/cli-hermetic.sh
 EXTRA_DIST += tests/registry/cli-hermetic.sh
 
+# Item 7: format plugins are chosen by their manifests before any is loaded.
+TESTS += tests/registry/cli-format-probing.sh
+EXTRA_DIST += tests/registry/cli-format-probing.sh
+# Items 15 and 16: what a model verb says when no format plugin reads a file.
+TESTS += tests/registry/cli-format-messages.sh
+EXTRA_DIST += tests/registry/cli-format-messages.sh
+
 # Acceptance: libraries that crash, exit or hang while loading, or are replaced.
 TESTS += tests/registry/cli-plugin-isolation.sh
 EXTRA_DIST += tests/registry/cli-plugin-isolation.sh
