@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <slmops/error.h>
 #include <slmops/registry.h>
@@ -23,5 +24,21 @@ size_t slm__format_plugins(const slm_registry_t *reg, bool want_write, const cha
 /* True when the plugin's manifest lists an extension `path` ends with (ASCII
  * case-insensitive). */
 bool slm__format_has_extension(const slm_registry_t *reg, const char *name, const char *path);
+
+/* The reader format plugins whose manifests say they might read `path` (a folder
+ * when is_dir, else a file starting with the head_len bytes of head): it ends
+ * with one of their extensions, starts with one of their magic strings, or is a
+ * folder and they read folders. Manifests before file format 1.2 could not say,
+ * so they are always candidates. Usable ones go to names (registry order); the
+ * others are described in `skipped` ("NAME is disabled: why; ..."). Returns the
+ * count written to names. */
+size_t slm__format_candidates(const slm_registry_t *reg, const char *path, bool is_dir,
+                              const uint8_t *head, size_t head_len, const char **names,
+                              size_t max, char *skipped, size_t skipped_size);
+
+/* Names the plugin and where its manifest came from when it hides another of the
+ * same name: "format-gguf (A/format-gguf.json, which shadows B/format-gguf.json)",
+ * else just "format-gguf". */
+void slm__format_describe(const slm_registry_t *reg, const char *name, char *buf, size_t size);
 
 #endif

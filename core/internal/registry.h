@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include <slmops/device.h>
 #include <slmops/registry.h>
@@ -41,6 +42,12 @@ typedef struct slm__manifest {
     char **cpu_features;        /* requires.cpu_features */
     size_t n_cpu_features;
     char *unknown_require;      /* first "requires" key this host cannot check, or NULL */
+    /* Formats, file format 1.2: the inputs the library may read are exactly those
+     * whose name ends with provides.extensions, whose first bytes are one of
+     * provides.magic, or folders when provides.folders. Older manifests could not
+     * say so: their library is asked about every input. */
+    bool declares_inputs;
+    bool reads_folders;
     slm__quant_type_t *types;   /* quantizers: provides.types */
     size_t n_types;
     struct json_t *provides;    /* owned jansson reference */
@@ -71,8 +78,12 @@ struct slm_registry {
     bool use_env;
     char *prefer;               /* forced variant (slm_registry_prefer) */
     char prefer_source[32];     /* "slm_registry_prefer" | "SLMOPS_CPU_VARIANT" */
+    struct slm__scan_cache *scan;   /* verdicts of first loads (scan-cache.c) */
     slm_host_t host;
 };
+
+/* What a path is when it is not a regular file ("a FIFO", "a directory", ...). */
+const char *slm__file_kind(mode_t mode);
 
 /* manifest.c: parse and validate one manifest file. On failure returns a negative
  * status and writes a one-line reason (without the file name) into reason. */
@@ -105,6 +116,36 @@ int slm__plugin_load(slm_registry_t *reg, slm__plugin_t *p, slm_error_t *err);
 void slm__plugin_unload(slm__plugin_t *p);
 /* The kind-specific interface of a loaded plugin. */
 const void *slm__plugin_iface(const slm__plugin_t *p);
+
+/* What the first load of a library in a forked child showed (scan.c), as the
+ * verdict cache keeps it (scan-cache.c). */
+typedef struct slm__verdict {
+    bool safe;              /* it loads without crashing, exiting or hanging */
+    bool lasting;           /* a property of the library, worth caching */
+    char reason[160];       /* why not safe: "library crashed while loading (SIGSEGV)" */
+    bool answered;          /* the entry point returned a descriptor, described below */
+    uint32_t abi_version;
+    uint32_t iface_version;
+    int32_t kind;
+    char name[64];
+    char version[64];
+} slm__verdict_t;
+
+/* scan.c: SLM_OK when the library at `path` (whose stat is *st) may be loaded in
+ * this process: judged before by this registry or the verdict cache, or now in a
+ * forked child. Otherwise SLM_E_PLUGIN and the reason. */
+int slm__scan_library(slm_registry_t *reg, const char *path, const struct stat *st,
+                      char *reason, size_t reason_size);
+
+/* scan-cache.c: the verdict cache, keyed by library path and stamp (device, inode,
+ * size, mtime, ctime), kept in $XDG_CACHE_HOME/slmops when the registry reads the
+ * environment and in the registry only otherwise. */
+void slm__scan_stamp(const struct stat *st, char *buf, size_t size);
+bool slm__verdict_lookup(slm_registry_t *reg, const char *path, const char *stamp,
+                         slm__verdict_t *v);
+void slm__verdict_store(slm_registry_t *reg, const char *path, const char *stamp,
+                        const slm__verdict_t *v);
+void slm__verdict_cache_free(slm_registry_t *reg);
 
 /* Open the highest-scoring usable device of type SLM_DEVICE_CPU: the scheduler's
  * fallback for ops another device lacks (the core never names a backend). */

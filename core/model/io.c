@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <slmops/input.h>
@@ -155,7 +156,28 @@ static int read_head(const char *path, uint8_t *head, size_t *len, slm_error_t *
     return SLM_OK;
 }
 
-/* The most confident reader of path; ties go to the earlier registry row. */
+/* Where a user whose build tree has no plugins on the search path looks next; the
+ * library cannot know that folder, so the hint names it generically. */
+#define NO_READER_HINT                                                                        \
+    "run 'make install', or set SLMOPS_PLUGIN_PATH=<build>/manifests/uninstalled"
+
+/* Appends sep (unless buf is empty) and s, truncating at the end of buf. */
+static void join(char *buf, size_t size, const char *sep, const char *s)
+{
+    size_t used = strlen(buf);
+    const char *parts[2] = {used ? sep : "", s};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(parts[i]);
+        if (used + n >= size)
+            n = size - 1 - used;
+        memcpy(buf + used, parts[i], n);
+        used += n;
+        buf[used] = '\0';
+    }
+}
+
+/* The most confident reader of path; ties go to the earlier registry row. Only
+ * plugins whose manifests say they might read it are loaded and asked. */
 static int probe_format(slm_registry_t *reg, const char *path, const char **name,
                         slm_error_t *err)
 {
@@ -164,32 +186,55 @@ static int probe_format(slm_registry_t *reg, const char *path, const char **name
     int rc = read_head(path, head, &head_len, err);
     if (rc)
         return rc;
+    struct stat st;
+    bool is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     const char *names[MAX_FORMATS];
-    size_t n = slm__format_plugins(reg, false, names, MAX_FORMATS);
-    if (!n)
+    char skipped[400];
+    size_t n = slm__format_candidates(reg, path, is_dir, head, head_len, names, MAX_FORMATS,
+                                      skipped, sizeof skipped);
+    if (!n && !skipped[0] && !slm__format_plugins(reg, false, names, MAX_FORMATS))
         return slm__fail(err, SLM_E_UNSUPPORTED, path, -1,
-                         "%s: no format plugin that reads files is available (search path: %s)",
-                         path, slm_registry_search_path(reg));
+                         "%s: no format plugin that reads files is available (search path: %s); "
+                         NO_READER_HINT, path, *slm_registry_search_path(reg) ?
+                         slm_registry_search_path(reg) : "empty");
     int best = 0;
-    char tried[256] = "";
+    char tried[400] = "";
     for (size_t i = 0; i < n; i++) {
-        const slm_format_iface_t *f = slm__format_iface(reg, names[i], NULL);
-        if (!f || !f->read)
-            continue;   /* the registry logged why and disabled it */
+        slm_error_t e;
+        slm_error_init(&e);
+        const slm_format_iface_t *f = slm__format_iface(reg, names[i], &e);
+        if (!f || !f->read) {
+            /* The registry disabled it and logged why; say which manifest it was. */
+            const slm_plugin_info_t *row = slm_registry_find(reg, "format", names[i]);
+            char who[600];
+            slm__format_describe(reg, names[i], who, sizeof who);
+            join(skipped, sizeof skipped, "; ", who);
+            join(skipped, sizeof skipped, " ", f ? "cannot read files" : "is disabled: ");
+            if (!f)
+                join(skipped, sizeof skipped, "", row && row->reason[0] ? row->reason : e.message);
+            continue;
+        }
         int score = f->probe(path, head, head_len);
         slm_log(SLM_LOG_DEBUG, "model", "%s: format %s scores %d", path, names[i], score);
-        size_t used = strlen(tried);
-        snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", names[i]);
+        char who[600];
+        slm__format_describe(reg, names[i], who, sizeof who);
+        join(tried, sizeof tried, ", ", who);
         if (score > best) {
             best = score;
             *name = names[i];
         }
     }
-    if (best <= 0)
+    if (best > 0)
+        return SLM_OK;
+    if (!tried[0] && !skipped[0])
         return slm__fail(err, SLM_E_UNSUPPORTED, path, 0,
-                         "%s: no format plugin recognises this file (tried: %s)", path,
-                         tried[0] ? tried : "none loadable");
-    return SLM_OK;
+                         "%s: no format plugin recognises this %s (no reader's manifest lists "
+                         "its %s)", path, is_dir ? "folder" : "file",
+                         is_dir ? "kind of folder" : "extension or first bytes");
+    return slm__fail(err, SLM_E_UNSUPPORTED, path, 0,
+                     "%s: no format plugin recognises this %s (tried: %s%s%s)", path,
+                     is_dir ? "folder" : "file", tried[0] ? tried : "none",
+                     skipped[0] ? "; " : "", skipped);
 }
 
 /* A plugin that failed without saying why still gets a message naming it. */
@@ -201,6 +246,21 @@ static int plugin_failed(int rc, const char *plugin, const char *what, const cha
     if (err && err->struct_size >= offsetof(slm_error_t, path) && err->code == SLM_OK)
         slm__fail(err, rc, path, -1, "%s: format plugin %s failed to %s it", path, plugin, what);
     return rc;
+}
+
+/* A failed read names the plugin that tried, and which manifest it came from when
+ * it hides another of the same name (a stale copy in ~/.local/share, say). */
+static void name_reader(slm_registry_t *reg, const char *name, slm_error_t *err)
+{
+    if (!err || err->struct_size < offsetof(slm_error_t, path))
+        return;
+    char who[600];
+    slm__format_describe(reg, name, who, sizeof who);
+    if (strcmp(who, name) == 0 && strstr(err->message, name))
+        return;
+    join(err->message, sizeof err->message, "", " (format plugin ");
+    join(err->message, sizeof err->message, "", who);
+    join(err->message, sizeof err->message, "", ")");
 }
 
 int slm_model_file_open(slm_registry_t *reg, const char *path, const char *format,
@@ -234,6 +294,7 @@ int slm_model_file_open(slm_registry_t *reg, const char *path, const char *forma
         if (mf->sink_error[0])   /* the container refused: its reason is the useful one */
             slm__fail(err, SLM_E_FORMAT, path, -1, "%s: %s", path, mf->sink_error);
         rc = mf->sink_error[0] ? SLM_E_FORMAT : plugin_failed(rc, name, "read", path, err);
+        name_reader(reg, name, err);
         slm_model_file_free(mf);
         return rc;
     }

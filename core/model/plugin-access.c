@@ -2,6 +2,7 @@
  * capability or by extension in their manifests, loaded only when used. */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -59,11 +60,8 @@ size_t slm__format_plugins(const slm_registry_t *reg, bool want_write, const cha
     return n;
 }
 
-bool slm__format_has_extension(const slm_registry_t *reg, const char *name, const char *path)
+static bool ends_with_extension(const slm__plugin_t *p, const char *path)
 {
-    const slm__plugin_t *p = slm__registry_row(reg, name);
-    if (!is_format(p) || !path)
-        return false;
     size_t plen = strlen(path);
     json_t *exts = json_object_get(p->m.provides, "extensions");
     size_t i;
@@ -75,4 +73,94 @@ bool slm__format_has_extension(const slm_registry_t *reg, const char *name, cons
             return true;
     }
     return false;
+}
+
+bool slm__format_has_extension(const slm_registry_t *reg, const char *name, const char *path)
+{
+    const slm__plugin_t *p = slm__registry_row(reg, name);
+    return is_format(p) && path && ends_with_extension(p, path);
+}
+
+static bool starts_with_magic(const slm__plugin_t *p, const uint8_t *head, size_t head_len)
+{
+    json_t *magic = json_object_get(p->m.provides, "magic");
+    size_t i;
+    json_t *m;
+    json_array_foreach(magic, i, m) {
+        size_t n = json_string_length(m);
+        if (n && n <= head_len && memcmp(head, json_string_value(m), n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool might_read(const slm__plugin_t *p, const char *path, bool is_dir, const uint8_t *head,
+                       size_t head_len)
+{
+    if (!p->m.declares_inputs)
+        return true;
+    if (is_dir)
+        return p->m.reads_folders;
+    return ends_with_extension(p, path) || starts_with_magic(p, head, head_len);
+}
+
+/* Appends to a NUL-terminated buffer, truncating at its end. */
+static void cat(char *buf, size_t size, const char *s)
+{
+    size_t used = strnlen(buf, size);
+    if (used + 1 < size)
+        snprintf(buf + used, size - used, "%s", s);
+}
+
+size_t slm__format_candidates(const slm_registry_t *reg, const char *path, bool is_dir,
+                              const uint8_t *head, size_t head_len, const char **names,
+                              size_t max, char *skipped, size_t skipped_size)
+{
+    size_t n = 0;
+    skipped[0] = '\0';
+    for (size_t i = 0; reg && i < reg->n_rows && n < max; i++) {
+        const slm__plugin_t *p = reg->rows[i];
+        /* Shadowed rows never serve; the row that shadows them speaks for the name. */
+        if (!is_format(p) || p->info.state == SLM_PLUGIN_SHADOWED || !provides_flag(p, "read") ||
+            !might_read(p, path, is_dir, head, head_len))
+            continue;
+        if (slm__plugin_usable(p)) {
+            names[n++] = p->m.name;
+            continue;
+        }
+        char who[1024];
+        slm__format_describe(reg, p->m.name, who, sizeof who);
+        cat(skipped, skipped_size, who);
+        cat(skipped, skipped_size, " is ");
+        cat(skipped, skipped_size, slm_plugin_state_name(p->info.state));
+        cat(skipped, skipped_size, ": ");
+        cat(skipped, skipped_size, p->reason);
+        cat(skipped, skipped_size, "; ");
+    }
+    size_t len = strlen(skipped);
+    if (len >= 2 && strcmp(skipped + len - 2, "; ") == 0)
+        skipped[len - 2] = '\0';
+    return n;
+}
+
+void slm__format_describe(const slm_registry_t *reg, const char *name, char *buf, size_t size)
+{
+    const slm__plugin_t *p = slm__registry_row(reg, name);
+    snprintf(buf, size, "%s", name ? name : "(null)");
+    size_t shadowed = 0;
+    for (size_t i = 0; p && i < reg->n_rows; i++) {
+        const slm__plugin_t *q = reg->rows[i];
+        if (q->info.state != SLM_PLUGIN_SHADOWED || strcmp(q->shadowed_by, p->manifest_path) != 0)
+            continue;
+        if (shadowed++ == 0) {
+            cat(buf, size, " (");
+            cat(buf, size, p->manifest_path);
+            cat(buf, size, ", which shadows ");
+        } else {
+            cat(buf, size, " and ");
+        }
+        cat(buf, size, q->manifest_path);
+    }
+    if (shadowed)
+        cat(buf, size, ")");
 }

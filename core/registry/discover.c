@@ -65,9 +65,19 @@ static void list_add_colon(dir_list_t *l, const char *list, const char *suffix, 
     }
 }
 
-static void add_environment(dir_list_t *l)
+/* SLMOPS_PLUGIN_PATH_ONLY: any value but "" and "0" turns it on. */
+static bool plugin_path_only(void)
+{
+    const char *only = slm__getenv("SLMOPS_PLUGIN_PATH_ONLY");
+    return only && *only && strcmp(only, "0") != 0;
+}
+
+/* Returns false when SLMOPS_PLUGIN_PATH_ONLY ends the list there. */
+static bool add_environment(dir_list_t *l)
 {
     list_add_colon(l, slm__getenv("SLMOPS_PLUGIN_PATH"), "", false);
+    if (plugin_path_only())
+        return false;
     const char *data_home = slm__getenv("XDG_DATA_HOME");
     const char *home = slm__getenv("HOME");
     if (data_home && data_home[0] == '/')
@@ -78,6 +88,7 @@ static void add_environment(dir_list_t *l)
     if (!data_dirs || !*data_dirs)
         data_dirs = "/usr/local/share:/usr/share";
     list_add_colon(l, data_dirs, SUBDIR, true);
+    return true;
 }
 
 char **slm__search_path_build(const slm_registry_options_t *opts, bool *use_env)
@@ -91,11 +102,13 @@ char **slm__search_path_build(const slm_registry_options_t *opts, bool *use_env)
     if (have_opts && opts->search_path) {
         list_add_colon(&l, opts->search_path, "", false);
     } else {
+        bool more = true;
         if (!ignore_env)
-            add_environment(&l);
+            more = add_environment(&l);
         else
             list_add_colon(&l, "/usr/local/share:/usr/share", SUBDIR, true);
-        list_add(&l, SLM_MANIFEST_DIR, strlen(SLM_MANIFEST_DIR), "");
+        if (more)
+            list_add(&l, SLM_MANIFEST_DIR, strlen(SLM_MANIFEST_DIR), "");
     }
     if (l.failed || !l.v) {
         slm__search_path_free(l.v);

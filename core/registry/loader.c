@@ -167,6 +167,14 @@ int slm__plugin_load(slm_registry_t *reg, slm__plugin_t *p, slm_error_t *err)
         snprintf(why, sizeof why, "library %s: %s", p->m.library_path, strerror(errno));
         return fail_load(reg, p, NULL, SLM_E_NOT_FOUND, err, why);
     }
+    /* dlopen would block forever on a FIFO and read a device. */
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, sizeof why, "library %s is %s, not a regular file", p->m.library_path,
+                 slm__file_kind(st.st_mode));
+        return fail_load(reg, p, NULL, SLM_E_PLUGIN, err, why);
+    }
+    if (slm__scan_library(reg, p->m.library_path, &st, why, sizeof why) != SLM_OK)
+        return fail_load(reg, p, NULL, SLM_E_PLUGIN, err, why);
     dlerror();
     void *dl = dlopen(p->m.library_path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {

@@ -5,6 +5,8 @@ slm_registry_sources = \
 	core/registry/discover.c \
 	core/registry/registry.c \
 	core/registry/loader.c \
+	core/registry/scan.c \
+	core/registry/scan-cache.c \
 	core/registry/device.c \
 	core/registry/cpu_features.c \
 	core/internal/registry.h

@@ -18,13 +18,18 @@
 #include "internal/util.h"
 
 #define MANIFEST_MAJOR 1
-/* 1.1 adds provides.types[].fallback, output_type and gguf_file_type. */
-#define MANIFEST_MINOR 1
+/* 1.1 adds provides.types[].fallback, output_type and gguf_file_type.
+ * 1.2 adds provides.folders, and makes a format's extensions, magic and folders
+ * the whole list of inputs its library is asked about. */
+#define MANIFEST_MINOR 2
+/* A format's magic longer than what probing reads could never match. */
+#define MAGIC_MAX 64
 
 typedef struct parse_ctx {
     const char *path;
     char *reason;
     size_t reason_size;
+    unsigned long minor;        /* of file_format_version */
 } parse_ctx_t;
 
 __attribute__((format(printf, 3, 4)))
@@ -37,17 +42,39 @@ static int bad(parse_ctx_t *c, int code, const char *fmt, ...)
     return code;
 }
 
+const char *slm__file_kind(mode_t mode)
+{
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISLNK(mode))
+        return "a symbolic link";
+    return S_ISREG(mode) ? "a regular file" : "not a file";
+}
+
 /* Reads the whole file after checking it is a regular file under the size cap,
- * so a huge or special file is refused before any parsing. */
+ * so a huge or special file is refused before any parsing. stat comes first and
+ * the open does not block, so that a FIFO or a device is never waited on. */
 static int read_capped(parse_ctx_t *c, char **buf, size_t *len)
 {
-    int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (stat(c->path, &st) != 0)
+        return bad(c, SLM_E_IO, "cannot open: %s", strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return bad(c, SLM_E_IO, "is %s, not a regular file", slm__file_kind(st.st_mode));
+    int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return bad(c, SLM_E_IO, "cannot open: %s", strerror(errno));
-    struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return bad(c, SLM_E_IO, "not a regular file");
+        return bad(c, SLM_E_IO, "is %s, not a regular file", slm__file_kind(st.st_mode));
     }
     if (st.st_size > SLM__MANIFEST_MAX_BYTES) {
         close(fd);
@@ -186,6 +213,7 @@ static int parse_version_string(parse_ctx_t *c, const char *s)
         return bad(c, SLM_E_FORMAT,
                    "unsupported file_format_version %s (this host reads major version %d)", s,
                    MANIFEST_MAJOR);
+    c->minor = part[1];
     if (part[1] > MANIFEST_MINOR)
         slm_log(SLM_LOG_INFO, "registry",
                 "%s: file_format_version %s is newer than 1.%d; fields it adds are ignored",
@@ -408,7 +436,7 @@ static int provides_trainer(parse_ctx_t *c, const json_t *pv)
                               : bad(c, SLM_E_FORMAT, "field \"provides.methods\" is empty");
 }
 
-static int provides_format(parse_ctx_t *c, const json_t *pv)
+static int provides_format(parse_ctx_t *c, const json_t *pv, slm__manifest_t *m)
 {
     json_t *v;
     int rc;
@@ -418,9 +446,25 @@ static int provides_format(parse_ctx_t *c, const json_t *pv)
     if ((rc = member(c, pv, "provides.", "magic", JSON_ARRAY, false, &v)) ||
         (v && (rc = string_array(c, v, "provides.magic"))))
         return rc;
-    if ((rc = member(c, pv, "provides.", "read", JSON_TRUE, true, &v)))
+    size_t i;
+    json_t *el;
+    json_array_foreach(v, i, el)
+        if (json_string_length(el) > MAGIC_MAX)
+            return bad(c, SLM_E_FORMAT,
+                       "provides.magic element %zu is longer than the %d bytes probed", i,
+                       MAGIC_MAX);
+    if ((rc = member(c, pv, "provides.", "read", JSON_TRUE, true, &v)) ||
+        (rc = member(c, pv, "provides.", "write", JSON_TRUE, true, &v)))
         return rc;
-    return member(c, pv, "provides.", "write", JSON_TRUE, true, &v);
+    /* Before 1.2 a manifest could not say which inputs it reads; a key of a later
+     * minor in an older manifest is ignored, as any unknown key is (P5). */
+    m->declares_inputs = c->minor >= 2;
+    if (!m->declares_inputs)
+        return SLM_OK;
+    if ((rc = member(c, pv, "provides.", "folders", JSON_TRUE, false, &v)))
+        return rc;
+    m->reads_folders = json_is_true(v);
+    return SLM_OK;
 }
 
 static int parse_provides(parse_ctx_t *c, const json_t *root, slm__manifest_t *m)
@@ -433,7 +477,7 @@ static int parse_provides(parse_ctx_t *c, const json_t *root, slm__manifest_t *m
     case SLM_PLUGIN_KIND_BACKEND: rc = provides_backend(c, pv, m); break;
     case SLM_PLUGIN_KIND_QUANTIZER: rc = provides_quantizer(c, pv, m); break;
     case SLM_PLUGIN_KIND_TRAINER: rc = provides_trainer(c, pv); break;
-    default: rc = provides_format(c, pv); break;
+    default: rc = provides_format(c, pv, m); break;
     }
     if (rc)
         return rc;

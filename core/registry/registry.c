@@ -339,6 +339,7 @@ void slm_registry_free(slm_registry_t *reg)
 {
     if (!reg)
         return;
+    slm__verdict_cache_free(reg);
     for (size_t i = 0; i < reg->n_rows; i++)
         plugin_free(reg->rows[i]);
     free(reg->rows);

@@ -16,6 +16,7 @@ EXTRA_DIST += \
 packaging_valid_manifests = \
 	tests/packaging/manifests/valid/backend.json \
 	tests/packaging/manifests/valid/format.json \
+	tests/packaging/manifests/valid/format-folders.json \
 	tests/packaging/manifests/valid/newer-minor-extra-key.json \
 	tests/packaging/manifests/valid/quantizer.json \
 	tests/packaging/manifests/valid/trainer.json
@@ -25,6 +26,8 @@ packaging_invalid_manifests = \
 	tests/packaging/manifests/invalid/bad-name.json \
 	tests/packaging/manifests/invalid/duplicate-key.json \
 	tests/packaging/manifests/invalid/format-extension-without-dot.json \
+	tests/packaging/manifests/invalid/format-folders-before-1.2.json \
+	tests/packaging/manifests/invalid/format-folders-not-boolean.json \
 	tests/packaging/manifests/invalid/major-version-2.json \
 	tests/packaging/manifests/invalid/missing-library-path.json \
 	tests/packaging/manifests/invalid/missing-name.json \

@@ -25,11 +25,16 @@ manifest() { # NAME LIBRARY [FILE_FORMAT_VERSION] [ABI]
 JSON
 }
 
+# A hang (a FIFO read as a manifest) fails the case instead of the whole run.
+run() {
+    if command -v timeout >/dev/null; then timeout 60 "$slmops" "$@"; else "$slmops" "$@"; fi
+}
+
 # check CASE REASON: $work/CASE holds good.json and broken.json.
 check() {
     dir="$work/$1"
-    "$slmops" plugins >"$dir.out" 2>&1; rc=$?
-    "$slmops" plugins --json >"$dir.json" 2>"$dir.err"; rc_json=$?
+    run plugins >"$dir.out" 2>&1; rc=$?
+    run plugins --json >"$dir.json" 2>"$dir.err"; rc_json=$?
     ok=yes
     [ "$rc" -eq 0 ] && [ "$rc_json" -eq 0 ] || { echo "$1: exit $rc / $rc_json"; ok=no; }
     grep -F "$dir/broken.json" "$dir.out" >/dev/null || { echo "$1: broken file not named"; ok=no; }
@@ -76,6 +81,13 @@ case_dir wrong-version;  manifest fake-wrongversion "$libs/fake-wrongversion.so"
 check wrong-version 'descriptor version "9.9.9"'
 case_dir null-iface;     manifest fake-nulliface "$libs/fake-nulliface.so" >"$work/null-iface/broken.json"
 check null-iface "descriptor has a NULL interface"
+# Item 5: a named pipe called *.json must not block every verb.
+case_dir fifo;           mkfifo "$work/fifo/broken.json"
+check fifo "is a FIFO, not a regular file"
+case_dir folder;         mkdir "$work/folder/broken.json"
+check folder "is a directory, not a regular file"
+case_dir fifo-library;   mkfifo "$work/fifo-library/lib.so"; manifest fake-broken "$work/fifo-library/lib.so" >"$work/fifo-library/broken.json"
+check fifo-library "lib.so is a FIFO, not a regular file"
 
 # Bad usage is an error with a message, unlike broken plugins.
 if "$slmops" plugins --bogus >/dev/null 2>"$work/usage.err"; then

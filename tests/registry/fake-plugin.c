@@ -1,7 +1,9 @@
 /* A fake backend plugin for the registry tests, built once per -D variant:
  * a good one with one device and no ops, and one per way a plugin can be broken. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <slmops/plugin-backend.h>
 
@@ -28,6 +30,39 @@
 #endif
 #ifndef FAKE_TYPE
 #define FAKE_TYPE SLM_DEVICE_CPU
+#endif
+
+/* FAKE_CTOR: what the library does the moment it is loaded, before any entry call. */
+#define FAKE_CTOR_CRASH 1      /* dereferences NULL */
+#define FAKE_CTOR_EXIT 2       /* calls exit(0) */
+#define FAKE_CTOR_HANG 3       /* never returns */
+#define FAKE_CTOR_FORK_CRASH 4 /* leaves a grandchild holding every fd, then crashes */
+#ifdef FAKE_CTOR
+__attribute__((constructor)) static void fake_ctor(void)
+{
+    /* volatile, so that the compiler cannot turn the store into a trap instruction */
+    volatile int *volatile nowhere = NULL;
+#if FAKE_CTOR == FAKE_CTOR_EXIT
+    exit(0);
+#elif FAKE_CTOR == FAKE_CTOR_HANG
+    for (;;)
+        pause();
+#elif FAKE_CTOR == FAKE_CTOR_FORK_CRASH
+    pid_t pid = fork();
+    if (pid == 0) {
+        sleep(60);
+        _exit(0);
+    }
+    /* The test checks that this grandchild is gone when the load returns. */
+    const char *pid_file = getenv("FAKE_GRANDCHILD_PID_FILE");
+    FILE *f = pid_file ? fopen(pid_file, "w") : NULL;
+    if (f) {
+        fprintf(f, "%ld\n", (long)pid);
+        fclose(f);
+    }
+#endif
+    *nowhere = 1;
+}
 #endif
 
 static int fake_device_count(void)

@@ -12,7 +12,11 @@ check_LTLIBRARIES += \
 	tests/registry/fake-wrongname.la \
 	tests/registry/fake-wrongkind.la \
 	tests/registry/fake-wrongversion.la \
-	tests/registry/fake-nulliface.la
+	tests/registry/fake-nulliface.la \
+	tests/registry/fake-ctor-crash.la \
+	tests/registry/fake-ctor-exit.la \
+	tests/registry/fake-ctor-hang.la \
+	tests/registry/fake-ctor-fork-crash.la
 
 tests_registry_fake_good_la_SOURCES = $(fake_plugin_src)
 tests_registry_fake_good_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-good"'
@@ -47,6 +51,21 @@ tests_registry_fake_nulliface_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-nu
 	-DFAKE_NULL_IFACE=1
 tests_registry_fake_nulliface_la_LDFLAGS = $(fake_plugin_ldflags)
 
+# Libraries that crash, exit or hang the moment they are loaded (constructors).
+tests_registry_fake_ctor_crash_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_ctor_crash_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-broken"' -DFAKE_CTOR=1
+tests_registry_fake_ctor_crash_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_ctor_exit_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_ctor_exit_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-broken"' -DFAKE_CTOR=2
+tests_registry_fake_ctor_exit_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_ctor_hang_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_ctor_hang_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-broken"' -DFAKE_CTOR=3
+tests_registry_fake_ctor_hang_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_ctor_fork_crash_la_SOURCES = $(fake_plugin_src)
+tests_registry_fake_ctor_fork_crash_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-broken"' \
+	-DFAKE_CTOR=4
+tests_registry_fake_ctor_fork_crash_la_LDFLAGS = $(fake_plugin_ldflags)
+
 registry_test_helpers = tests/registry/helpers.c tests/registry/helpers.h
 
 check_PROGRAMS += tests/registry/test-isolation
@@ -54,6 +73,12 @@ TESTS += tests/registry/test-isolation
 tests_registry_test_isolation_SOURCES = tests/registry/test-isolation.c $(registry_test_helpers)
 tests_registry_test_isolation_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
 tests_registry_test_isolation_LDADD = $(test_libs) $(JANSSON_LIBS)
+
+check_PROGRAMS += tests/registry/test-scan
+TESTS += tests/registry/test-scan
+tests_registry_test_scan_SOURCES = tests/registry/test-scan.c $(registry_test_helpers)
+tests_registry_test_scan_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
+tests_registry_test_scan_LDADD = $(test_libs) $(JANSSON_LIBS)
 
 check_PROGRAMS += tests/registry/test-discovery
 TESTS += tests/registry/test-discovery
@@ -85,3 +110,18 @@ tests_registry_test_internal_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIB
 # Acceptance: `slmops plugins` next to each kind of broken manifest.
 TESTS += tests/registry/cli-broken-manifests.sh
 EXTRA_DIST += tests/registry/cli-broken-manifests.sh
+
+# Item 22: the test environment hides plugins installed on the machine.
+TESTS += tests/registry/cli-hermetic.sh
+EXTRA_DIST += tests/registry/cli-hermetic.sh
+
+# Item 7: format plugins are chosen by their manifests before any is loaded.
+TESTS += tests/registry/cli-format-probing.sh
+EXTRA_DIST += tests/registry/cli-format-probing.sh
+# Items 15 and 16: what a model verb says when no format plugin reads a file.
+TESTS += tests/registry/cli-format-messages.sh
+EXTRA_DIST += tests/registry/cli-format-messages.sh
+
+# Acceptance: libraries that crash, exit or hang while loading, or are replaced.
+TESTS += tests/registry/cli-plugin-isolation.sh
+EXTRA_DIST += tests/registry/cli-plugin-isolation.sh

@@ -75,6 +75,8 @@ START_TEST(search_path_order_with_xdg)
     snprintf(d1, sizeof d1, "%s/d1", root);
     snprintf(d2, sizeof d2, "%s/d2", root);
     snprintf(env, sizeof env, "%s:%s", p1, p2);
+    /* make check limits discovery to SLMOPS_PLUGIN_PATH; this test wants it all. */
+    unsetenv("SLMOPS_PLUGIN_PATH_ONLY");
     setenv("SLMOPS_PLUGIN_PATH", env, 1);
     setenv("XDG_DATA_HOME", home, 1);
     /* Relative XDG entries are invalid per the XDG spec and skipped. */
@@ -111,6 +113,7 @@ END_TEST
 
 START_TEST(xdg_defaults)
 {
+    unsetenv("SLMOPS_PLUGIN_PATH_ONLY");
     unsetenv("SLMOPS_PLUGIN_PATH");
     unsetenv("XDG_DATA_HOME");
     unsetenv("XDG_DATA_DIRS");
@@ -143,6 +146,57 @@ START_TEST(plugin_path_env_honoured)
     ck_assert_ptr_nonnull(reg);
     ck_assert_ptr_null(strstr(slm_registry_search_path(reg), dir));
     ck_assert_ptr_null(slm_registry_find(reg, NULL, "fake-good"));
+    slm_registry_free(reg);
+}
+END_TEST
+
+/* Item 22: SLMOPS_PLUGIN_PATH_ONLY=1 hides every folder but SLMOPS_PLUGIN_PATH's,
+ * so that tests never see plugins installed on the machine. */
+START_TEST(plugin_path_only_limits_discovery)
+{
+    char *root = th_tmpdir();
+    char mine[PATH_MAX], home[PATH_MAX], dir[2 * PATH_MAX];
+    snprintf(mine, sizeof mine, "%s/mine", root);
+    snprintf(home, sizeof home, "%s/home", root);
+    ck_assert_int_eq(mkdir(mine, 0700), 0);
+    th_good(mine);
+    snprintf(dir, sizeof dir, "%s/slmops/plugins", home);
+    ck_assert_int_eq(mkdir(home, 0700), 0);
+    snprintf(dir, sizeof dir, "%s/slmops", home);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    snprintf(dir, sizeof dir, "%s/slmops/plugins", home);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    th_backend(dir, "installed.json", "fake-installed", "fake-good", "fake2", 0, "");
+    setenv("SLMOPS_PLUGIN_PATH", mine, 1);
+    setenv("XDG_DATA_HOME", home, 1);
+    setenv("XDG_DATA_DIRS", root, 1);
+
+    setenv("SLMOPS_PLUGIN_PATH_ONLY", "1", 1);
+    slm_registry_t *reg = open_env();
+    ck_assert_str_eq(slm_registry_search_path(reg), mine);
+    ck_assert_uint_eq(slm_registry_count(reg), 1);
+    ck_assert_ptr_null(slm_registry_find(reg, NULL, "fake-installed"));
+    slm_registry_free(reg);
+
+    /* Unset, empty and "0" leave the whole search order. */
+    static const char *const off[] = {NULL, "", "0"};
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        if (off[i])
+            setenv("SLMOPS_PLUGIN_PATH_ONLY", off[i], 1);
+        else
+            unsetenv("SLMOPS_PLUGIN_PATH_ONLY");
+        reg = open_env();
+        ck_assert_ptr_nonnull(slm_registry_find(reg, NULL, "fake-installed"));
+        ck_assert_ptr_nonnull(strstr(slm_registry_search_path(reg), SLM_MANIFEST_DIR));
+        slm_registry_free(reg);
+    }
+
+    /* Without SLMOPS_PLUGIN_PATH nothing is searched at all. */
+    setenv("SLMOPS_PLUGIN_PATH_ONLY", "1", 1);
+    unsetenv("SLMOPS_PLUGIN_PATH");
+    reg = open_env();
+    ck_assert_str_eq(slm_registry_search_path(reg), "");
+    ck_assert_uint_eq(slm_registry_count(reg), 0);
     slm_registry_free(reg);
 }
 END_TEST
@@ -269,6 +323,7 @@ static Suite *suite(void)
     tcase_add_test(tc, search_path_order_with_xdg);
     tcase_add_test(tc, xdg_defaults);
     tcase_add_test(tc, plugin_path_env_honoured);
+    tcase_add_test(tc, plugin_path_only_limits_discovery);
     tcase_add_test(tc, missing_folder_skipped_silently);
     tcase_add_test(tc, library_path_relative_to_manifest);
     tcase_add_test(tc, quantizer_types_registered);

@@ -6,7 +6,12 @@
  *   $XDG_DATA_HOME/slmops/plugins (default ~/.local/share/slmops/plugins),
  *   each $XDG_DATA_DIRS/slmops/plugins (default /usr/local/share:/usr/share),
  *   the compiled-in $(pkgdatadir)/plugins.
- * Within a folder, *.json entries are taken in byte-wise sorted order. */
+ * SLMOPS_PLUGIN_PATH_ONLY=1 (ignored like SLMOPS_PLUGIN_PATH) keeps only the first.
+ * Within a folder, *.json entries are taken in byte-wise sorted order.
+ *
+ * The first time a library is met it is loaded in a forked child; one that
+ * crashes, exits or hangs there is disabled with that reason. Verdicts are kept in
+ * $XDG_CACHE_HOME/slmops/plugin-scan.json (in memory only with ignore_environment). */
 #ifndef SLMOPS_REGISTRY_H
 #define SLMOPS_REGISTRY_H
 
@@ -52,7 +57,7 @@ typedef struct slm_registry_options {
     uint32_t struct_size;
     /* When non-NULL, use only this colon-separated list of folders (no env, no defaults). */
     const char *search_path;
-    /* When true, do not read the environment (SLMOPS_PLUGIN_PATH, XDG_*). */
+    /* When true, do not read the environment (SLMOPS_PLUGIN_PATH[_ONLY], XDG_*). */
     bool ignore_environment;
 } slm_registry_options_t;
 
