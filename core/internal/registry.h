@@ -82,9 +82,6 @@ struct slm_registry {
     slm_host_t host;
 };
 
-/* What a path is when it is not a regular file ("a FIFO", "a directory", ...). */
-const char *slm__file_kind(mode_t mode);
-
 /* manifest.c: parse and validate one manifest file. On failure returns a negative
  * status and writes a one-line reason (without the file name) into reason. */
 int slm__manifest_load(const char *path, slm__manifest_t *m, char *reason, size_t reason_size);

@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include <slmops/input.h>
+
 #include "internal/registry.h"
 #include "internal/util.h"
 
@@ -170,7 +172,7 @@ int slm__plugin_load(slm_registry_t *reg, slm__plugin_t *p, slm_error_t *err)
     /* dlopen would block forever on a FIFO and read a device. */
     if (!S_ISREG(st.st_mode)) {
         snprintf(why, sizeof why, "library %s is %s, not a regular file", p->m.library_path,
-                 slm__file_kind(st.st_mode));
+                 slm_input_kind(st.st_mode));
         return fail_load(reg, p, NULL, SLM_E_PLUGIN, err, why);
     }
     if (slm__scan_library(reg, p->m.library_path, &st, why, sizeof why) != SLM_OK)

@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include <slmops/input.h>
+
 #include "internal/registry.h"
 #include "internal/util.h"
 
@@ -42,23 +44,6 @@ static int bad(parse_ctx_t *c, int code, const char *fmt, ...)
     return code;
 }
 
-const char *slm__file_kind(mode_t mode)
-{
-    if (S_ISFIFO(mode))
-        return "a FIFO";
-    if (S_ISDIR(mode))
-        return "a directory";
-    if (S_ISCHR(mode))
-        return "a character device";
-    if (S_ISBLK(mode))
-        return "a block device";
-    if (S_ISSOCK(mode))
-        return "a socket";
-    if (S_ISLNK(mode))
-        return "a symbolic link";
-    return S_ISREG(mode) ? "a regular file" : "not a file";
-}
-
 /* Reads the whole file after checking it is a regular file under the size cap,
  * so a huge or special file is refused before any parsing. stat comes first and
  * the open does not block, so that a FIFO or a device is never waited on. */
@@ -68,13 +53,13 @@ static int read_capped(parse_ctx_t *c, char **buf, size_t *len)
     if (stat(c->path, &st) != 0)
         return bad(c, SLM_E_IO, "cannot open: %s", strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return bad(c, SLM_E_IO, "is %s, not a regular file", slm__file_kind(st.st_mode));
+        return bad(c, SLM_E_IO, "is %s, not a regular file", slm_input_kind(st.st_mode));
     int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return bad(c, SLM_E_IO, "cannot open: %s", strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return bad(c, SLM_E_IO, "is %s, not a regular file", slm__file_kind(st.st_mode));
+        return bad(c, SLM_E_IO, "is %s, not a regular file", slm_input_kind(st.st_mode));
     }
     if (st.st_size > SLM__MANIFEST_MAX_BYTES) {
         close(fd);

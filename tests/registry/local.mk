@@ -103,7 +103,8 @@ tests_registry_test_devices_LDADD = $(test_libs)
 check_PROGRAMS += tests/registry/test-internal
 TESTS += tests/registry/test-internal
 tests_registry_test_internal_SOURCES = tests/registry/test-internal.c $(registry_test_helpers) \
-	$(slm_registry_sources) core/util/error.c core/util/log.c core/util/types.c core/util/ops.c
+	$(slm_registry_sources) core/util/error.c core/util/log.c core/util/types.c core/util/ops.c \
+	core/util/input.c
 tests_registry_test_internal_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
 tests_registry_test_internal_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
 
