@@ -1,5 +1,5 @@
-/* `slmops chat -m MODEL [--chat-template NAME] [--system TEXT]`: a conversation on
- * stdin/stdout in the model's chat template, one KV cache kept across turns. */
+/* `slmops chat -m MODEL`: a conversation on stdin/stdout; each turn renders the whole
+ * conversation with the chat template and decodes what the KV cache lacks. */
 #include "config.h"
 
 #include <stdio.h>
@@ -8,8 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <slmops/chat.h>
+#include <jansson.h>
 
+#include "cli/chat.h"
 #include "cli/common.h"
 #include "cli/session.h"
 #include "cli/verbs.h"
@@ -18,27 +19,24 @@ typedef struct opts {
     slm_cli_model_opts_t model;
     slm_sampler_params_t sampler;
     bool seed_given;
-    const char *template_name, *system;
+    const char *template_name, *template_file, *template_kwargs, *system;
     long n_predict;
 } opts_t;
 
-/* The conversation so far; contents are owned. */
-typedef struct convo {
-    slm_chat_message_t *m;
-    size_t n, cap;
-    size_t formatted_len;      /* bytes of the formatted history already decoded */
-} convo_t;
-
 static void chat_usage(void)
 {
-    printf("Usage: slmops chat -m MODEL [--chat-template NAME] [--system TEXT] [OPTIONS]\n"
+    printf("Usage: slmops chat -m MODEL [--system TEXT] [OPTIONS]\n"
            "Talk with the model: each line read from stdin is a user message, the reply\n"
-           "is streamed to stdout. End with end-of-file (Ctrl-D). The prompt is built\n"
-           "with the model's chat template (tokenizer.chat_template), recognised as one\n"
-           "of the built-in formats, and the KV cache is kept across turns.\n"
-           "  --chat-template NAME  use this built-in format: chatml, llama2, llama2-sys,\n"
-           "                        llama3, mistral-v1, mistral-v3, mistral-v7, phi3,\n"
-           "                        phi4, zephyr, gemma, falcon3, vicuna, deepseek, ...\n"
+           "is streamed to stdout. End with end-of-file (Ctrl-D). Each turn renders the\n"
+           "whole conversation with the model's chat template (tokenizer.chat_template,\n"
+           "a Jinja template, rendered as Hugging Face transformers does) and decodes\n"
+           "only what the KV cache does not hold yet.\n"
+           "  --chat-template NAME|TEMPLATE   a built-in template (chatml, llama2, llama3,\n"
+           "                        phi3, zephyr, gemma) or a Jinja template, instead of\n"
+           "                        the model's own\n"
+           "  --chat-template-file FILE       the chat template in a file\n"
+           "  --chat-template-kwargs JSON     more template variables, as a JSON object\n"
+           "                        (e.g. '{\"enable_thinking\": false}')\n"
            "  --system TEXT         a system message first\n"
            "  -n, --n-predict N     most tokens a reply may have (default 1024)\n"
            "%s%s", slm_cli_model_help, slm_cli_sampler_help);
@@ -65,6 +63,18 @@ static int parse(int argc, char **argv, opts_t *o)
         if (strcmp(a, "--chat-template") == 0) {
             if (!(o->template_name = slm_cli_value(argc, argv, &i, "chat")))
                 return SLM_CLI_USAGE;
+        } else if (strcmp(a, "--chat-template-file") == 0) {
+            if (!(o->template_file = slm_cli_value(argc, argv, &i, "chat")))
+                return SLM_CLI_USAGE;
+        } else if (strcmp(a, "--chat-template-kwargs") == 0) {
+            if (!(o->template_kwargs = slm_cli_value(argc, argv, &i, "chat")))
+                return SLM_CLI_USAGE;
+            json_t *kw = json_loads(o->template_kwargs, 0, NULL);
+            bool object = json_is_object(kw);
+            json_decref(kw);
+            if (!object)
+                return slm_cli_usage_error("chat", "--chat-template-kwargs needs a JSON object, "
+                                           "not '%s'", o->template_kwargs);
         } else if (strcmp(a, "--system") == 0) {
             if (!(o->system = slm_cli_value(argc, argv, &i, "chat")))
                 return SLM_CLI_USAGE;
@@ -79,33 +89,12 @@ static int parse(int argc, char **argv, opts_t *o)
     }
     if (!o->model.model)
         return slm_cli_usage_error("chat", "missing -m MODEL");
+    if (o->template_name && o->template_file)
+        return slm_cli_usage_error("chat", "give --chat-template or --chat-template-file, "
+                                   "not both");
     if (!o->seed_given)
         o->sampler.seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)time(NULL);
     return SLM_CLI_OK;
-}
-
-static bool add_message(convo_t *c, const char *role, const char *content, size_t len)
-{
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        slm_chat_message_t *m = realloc(c->m, cap * sizeof *m);
-        if (!m)
-            return false;
-        c->m = m;
-        c->cap = cap;
-    }
-    char *copy = strndup(content, len);
-    if (!copy)
-        return false;
-    c->m[c->n++] = (slm_chat_message_t){.role = role, .content = copy};
-    return true;
-}
-
-static void convo_free(convo_t *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        free((char *)c->m[i].content);
-    free(c->m);
 }
 
 static void emit_stdout(void *user, const char *text, size_t len)
@@ -115,59 +104,52 @@ static void emit_stdout(void *user, const char *text, size_t len)
     fflush(stdout);
 }
 
-/* Format the conversation; the new part (past what the cache holds) is decoded as
- * the prompt of this turn, as llama.cpp's simple-chat does. */
-static int reply(slm_cli_session_t *s, const opts_t *o, const char *tmpl, convo_t *c,
-                 slm_sampler_t *smp, slm_stop_t *stop)
+typedef struct chat {
+    slm_cli_session_t *s;
+    const opts_t *o;
+    slm_cli_prompt_t prompt;
+    slm_cli_convo_t convo;
+    slm_sampler_t *smp;
+    slm_stop_t *stop;
+} chat_t;
+
+/* One reply: the conversation (ending with the user's message) rendered, the new
+ * tokens decoded, the reply streamed and added to the conversation. */
+static int reply(chat_t *ch)
 {
-    char *text = NULL;
-    slm_error_t err;
-    slm_error_init(&err);
-    if (slm_chat_apply(tmpl, c->m, c->n, true, &text, &err) != SLM_OK)
-        return slm_cli_fail("chat", &err);
-    size_t from = c->formatted_len <= strlen(text) ? c->formatted_len : 0;
-    bool first = slm_context_seq_pos(s->ctx, 0) == 0;
-    unsigned flags = SLM_TOKENIZE_PARSE_SPECIAL |
-                     (first && slm_tokenizer_add_bos(s->tok) ? SLM_TOKENIZE_ADD_BOS : 0);
-    int32_t *ids = NULL;
-    size_t n = 0;
-    int rc = slm_cli_encode(s, text + from, strlen(text + from), flags, &ids, &n);
-    free(text);
+    slm_cli_session_t *s = ch->s;
+    size_t n_ctx = slm_context_n_ctx(s->ctx), reserve = (size_t)ch->o->n_predict, n, shifted;
+    if (reserve > n_ctx / 4)
+        reserve = n_ctx / 4;
+    int32_t *all;
+    const int32_t *ids;
+    int rc = slm_cli_prompt_prepare(&ch->prompt, s, &ch->convo, reserve, &all, &ids, &n, &shifted);
     if (rc != SLM_CLI_OK)
         return rc;
+    if (shifted)
+        fprintf(stderr, "slmops chat: the context is full: the oldest turns are dropped\n");
     slm_cli_gen_t g;
-    rc = slm_cli_session_generate(s, smp, stop, ids, n, o->n_predict, false, emit_stdout, NULL, &g);
-    free(ids);
+    rc = slm_cli_session_generate(s, ch->smp, ch->stop, ids, n, ch->o->n_predict, false,
+                                  emit_stdout, NULL, &g);
     printf("\n");
     fflush(stdout);
-    if (rc == SLM_CLI_OK && !add_message(c, "assistant", g.text ? g.text : "", g.len))
-        rc = SLM_CLI_FAILED;
-    if (rc == SLM_CLI_OK && slm_chat_apply(tmpl, c->m, c->n, false, &text, &err) == SLM_OK) {
-        c->formatted_len = strlen(text);
-        free(text);
-    }
-    if (rc == SLM_CLI_OK && strcmp(g.stop_reason, "context") == 0) {
-        fprintf(stderr, "slmops chat: the context (%u tokens) is full; start a new chat or "
-                "raise --ctx\n", slm_context_n_ctx(s->ctx));
+    if (rc == SLM_CLI_OK && (!slm_cli_prompt_commit(&ch->prompt, s, ids, n, g.tokens, g.n_tokens) ||
+                             !slm_cli_convo_add(&ch->convo, "assistant", g.text ? g.text : "",
+                                                g.len))) {
+        fprintf(stderr, "slmops chat: out of memory\n");
         rc = SLM_CLI_FAILED;
     }
+    free(all);
     slm_cli_gen_free(&g);
     return rc;
 }
 
-static int converse(slm_cli_session_t *s, const opts_t *o, const char *tmpl)
+static int converse(chat_t *ch)
 {
-    convo_t c = {0};
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_sampler_t *smp = slm_sampler_new(&o->sampler, &err);
-    slm_stop_t *stop = smp ? slm_stop_new(NULL, 0, &err) : NULL;
-    int rc = stop ? SLM_CLI_OK : slm_cli_fail("chat", &err);
-    if (rc == SLM_CLI_OK && o->system && !add_message(&c, "system", o->system, strlen(o->system)))
-        rc = SLM_CLI_FAILED;
     bool tty = isatty(STDIN_FILENO);
     char *line = NULL;
     size_t cap = 0;
+    int rc = SLM_CLI_OK;
     while (rc == SLM_CLI_OK) {
         if (tty) {
             printf("> ");
@@ -180,15 +162,12 @@ static int converse(slm_cli_session_t *s, const opts_t *o, const char *tmpl)
             line[--len] = '\0';
         if (len == 0)
             continue;
-        if (!add_message(&c, "user", line, (size_t)len))
+        if (!slm_cli_convo_add(&ch->convo, "user", line, (size_t)len))
             rc = SLM_CLI_FAILED;
         else
-            rc = reply(s, o, tmpl, &c, smp, stop);
+            rc = reply(ch);
     }
     free(line);
-    convo_free(&c);
-    slm_stop_free(stop);
-    slm_sampler_free(smp);
     return rc;
 }
 
@@ -199,18 +178,25 @@ int slm_cli_chat(int argc, char **argv)
     if (rc != SLM_CLI_OK)
         return rc < 0 ? SLM_CLI_OK : rc;
     slm_cli_session_t s;
-    rc = slm_cli_session_open(&s, &o.model, true, "chat");
-    const char *tmpl = NULL;
+    chat_t ch = {.s = &s, .o = &o};
     slm_error_t err;
     slm_error_init(&err);
-    if (rc == SLM_CLI_OK &&
-        slm_chat_template_for(slm_model_container(s.model), o.template_name, &tmpl, &err) != SLM_OK) {
-        rc = slm_cli_fail("chat", &err);
-        if (!o.template_name)
-            fprintf(stderr, "slmops chat: choose a format with --chat-template NAME\n");
-    }
+    rc = slm_cli_session_open(&s, &o.model, true, "chat");
     if (rc == SLM_CLI_OK)
-        rc = converse(&s, &o, tmpl);
+        rc = slm_cli_prompt_open(&ch.prompt, &s, o.template_name, o.template_file,
+                                 o.template_kwargs);
+    if (rc == SLM_CLI_OK && o.system && !slm_cli_convo_add(&ch.convo, "system", o.system,
+                                                           strlen(o.system)))
+        rc = SLM_CLI_FAILED;
+    if (rc == SLM_CLI_OK && (!(ch.smp = slm_sampler_new(&o.sampler, &err)) ||
+                             !(ch.stop = slm_stop_new(NULL, 0, &err))))
+        rc = slm_cli_fail("chat", &err);
+    if (rc == SLM_CLI_OK)
+        rc = converse(&ch);
+    slm_stop_free(ch.stop);
+    slm_sampler_free(ch.smp);
+    slm_cli_convo_free(&ch.convo);
+    slm_cli_prompt_close(&ch.prompt);
     slm_cli_session_close(&s);
     return rc;
 }
