@@ -1,7 +1,8 @@
-/* `slmops chat -m MODEL`: a conversation on stdin/stdout; each turn renders the whole
- * conversation with the chat template and decodes what the KV cache lacks. */
+/* `slmops chat -m MODEL`: a conversation on stdin/stdout as Ollama and llama-cli hold
+ * one; each turn renders the whole conversation and decodes what the KV cache lacks. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +22,20 @@ typedef struct opts {
     bool seed_given;
     const char *template_name, *template_file, *template_kwargs, *system;
     long n_predict;
+    bool verbose;
 } opts_t;
 
 static void chat_usage(void)
 {
     printf("Usage: slmops chat -m MODEL [--system TEXT] [OPTIONS]\n"
-           "Talk with the model: each line read from stdin is a user message, the reply\n"
-           "is streamed to stdout. End with end-of-file (Ctrl-D). Each turn renders the\n"
-           "whole conversation with the model's chat template (tokenizer.chat_template,\n"
-           "a Jinja template, rendered as Hugging Face transformers does) and decodes\n"
-           "only what the KV cache does not hold yet.\n"
+           "Talk with the model: each line read from stdin is a user message (\"\"\" begins\n"
+           "and ends one of several lines), the reply is streamed to stdout. Ctrl-C stops\n"
+           "a reply; /bye, /exit, Ctrl-D or Ctrl-C at an empty prompt leave; /clear\n"
+           "forgets the conversation but the system message; /help lists the commands.\n"
+           "Each turn renders the whole conversation with the model's chat template\n"
+           "(tokenizer.chat_template, a Jinja template, rendered as Hugging Face\n"
+           "transformers does) and decodes only what the KV cache does not hold yet; when\n"
+           "the context is full, the oldest turns after the system message are dropped.\n"
            "  --chat-template NAME|TEMPLATE   a built-in template (chatml, llama2, llama3,\n"
            "                        phi3, zephyr, gemma) or a Jinja template, instead of\n"
            "                        the model's own\n"
@@ -39,6 +44,7 @@ static void chat_usage(void)
            "                        (e.g. '{\"enable_thinking\": false}')\n"
            "  --system TEXT         a system message first\n"
            "  -n, --n-predict N     most tokens a reply may have (default 1024)\n"
+           "  --verbose             timings after each reply (a summary always ends the chat)\n"
            "%s%s", slm_cli_model_help, slm_cli_sampler_help);
 }
 
@@ -78,6 +84,8 @@ static int parse(int argc, char **argv, opts_t *o)
         } else if (strcmp(a, "--system") == 0) {
             if (!(o->system = slm_cli_value(argc, argv, &i, "chat")))
                 return SLM_CLI_USAGE;
+        } else if (strcmp(a, "--verbose") == 0) {
+            o->verbose = true;
         } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
             if (!(v = slm_cli_value(argc, argv, &i, "chat")))
                 return SLM_CLI_USAGE;
@@ -104,6 +112,11 @@ static void emit_stdout(void *user, const char *text, size_t len)
     fflush(stdout);
 }
 
+typedef struct stats {
+    size_t replies, n_prompt, n_gen;
+    double prompt_ms, gen_ms;
+} stats_t;
+
 typedef struct chat {
     slm_cli_session_t *s;
     const opts_t *o;
@@ -111,10 +124,39 @@ typedef struct chat {
     slm_cli_convo_t convo;
     slm_sampler_t *smp;
     slm_stop_t *stop;
+    stats_t total;
 } chat_t;
 
+static double per_s(size_t n, double ms)
+{
+    return ms > 0 ? 1e3 * (double)n / ms : 0.0;
+}
+
+static void print_timings(const char *what, const stats_t *t, uint32_t used, uint32_t n_ctx)
+{
+    fprintf(stderr, "slmops chat: %s: prompt %zu tokens in %.1f ms (%.1f tokens/s), "
+            "reply %zu tokens in %.1f ms (%.1f tokens/s), context %u/%u\n", what, t->n_prompt,
+            t->prompt_ms, per_s(t->n_prompt, t->prompt_ms), t->n_gen, t->gen_ms,
+            per_s(t->n_gen, t->gen_ms), used, n_ctx);
+}
+
+/* What a reply's end says beyond its text. */
+static void reply_notes(chat_t *ch, const slm_cli_gen_t *g)
+{
+    uint32_t n_ctx = slm_context_n_ctx(ch->s->ctx);
+    if (strcmp(g->stop_reason, "context") == 0)
+        fprintf(stderr, "slmops chat: the context (%u tokens) is full: the reply stops here; "
+                "the oldest turns make room for the next one\n", n_ctx);
+    if (ch->o->verbose) {
+        stats_t one = {.replies = 1, .n_prompt = g->n_prompt, .n_gen = g->n_tokens,
+                       .prompt_ms = g->prompt_ms, .gen_ms = g->gen_ms};
+        print_timings("reply", &one, (uint32_t)slm_context_seq_pos(ch->s->ctx, 0), n_ctx);
+    }
+}
+
 /* One reply: the conversation (ending with the user's message) rendered, the new
- * tokens decoded, the reply streamed and added to the conversation. */
+ * tokens decoded, the reply streamed and added to the conversation (the part
+ * written before a Ctrl-C too, so that the roles keep alternating). */
 static int reply(chat_t *ch)
 {
     slm_cli_session_t *s = ch->s;
@@ -127,10 +169,12 @@ static int reply(chat_t *ch)
     if (rc != SLM_CLI_OK)
         return rc;
     if (shifted)
-        fprintf(stderr, "slmops chat: the context is full: the oldest turns are dropped\n");
+        fprintf(stderr, "slmops chat: the context is full: the %zu oldest turn(s) are dropped\n",
+                shifted);
     slm_cli_gen_t g;
     rc = slm_cli_session_generate(s, ch->smp, ch->stop, ids, n, ch->o->n_predict, false,
                                   emit_stdout, NULL, &g);
+    slm_cli_chat_interrupted = 0;   /* a Ctrl-C that stopped this reply is used up */
     printf("\n");
     fflush(stdout);
     if (rc == SLM_CLI_OK && (!slm_cli_prompt_commit(&ch->prompt, s, ids, n, g.tokens, g.n_tokens) ||
@@ -139,35 +183,72 @@ static int reply(chat_t *ch)
         fprintf(stderr, "slmops chat: out of memory\n");
         rc = SLM_CLI_FAILED;
     }
+    if (rc == SLM_CLI_OK) {
+        reply_notes(ch, &g);
+        ch->total.replies++;
+        ch->total.n_prompt += g.n_prompt;
+        ch->total.n_gen += g.n_tokens;
+        ch->total.prompt_ms += g.prompt_ms;
+        ch->total.gen_ms += g.gen_ms;
+    }
     free(all);
     slm_cli_gen_free(&g);
     return rc;
 }
 
+/* /clear: the conversation restarts from its system message, if it has one. */
+static void clear(chat_t *ch)
+{
+    slm_cli_convo_t *c = &ch->convo;
+    size_t keep = c->n && strcmp(c->m[0].role, "system") == 0;
+    slm_cli_convo_drop(c, keep, c->n - keep);
+    fprintf(stderr, "slmops chat: the conversation is cleared%s\n",
+            keep ? " (the system message stays)" : "");
+}
+
+/* Reads and answers until end of input, /bye or Ctrl-C at an empty prompt. */
 static int converse(chat_t *ch)
 {
-    bool tty = isatty(STDIN_FILENO);
-    char *line = NULL;
-    size_t cap = 0;
+    slm_cli_chat_reader_t r = {.tty = isatty(STDIN_FILENO)};
+    struct sigaction saved;
+    bool handler = slm_cli_chat_sigint_install(&saved);
+    if (handler)
+        ch->s->interrupt = &slm_cli_chat_interrupted;
     int rc = SLM_CLI_OK;
-    while (rc == SLM_CLI_OK) {
-        if (tty) {
-            printf("> ");
-            fflush(stdout);
-        }
-        ssize_t len = getline(&line, &cap, stdin);
-        if (len < 0)
+    for (bool done = false; rc == SLM_CLI_OK && !done;) {
+        switch (slm_cli_chat_read(&r)) {
+        case SLM_CLI_CHAT_MESSAGE:
+            if (!slm_cli_convo_add(&ch->convo, "user", r.msg, r.msg_len))
+                rc = SLM_CLI_FAILED;
+            else
+                rc = reply(ch);
             break;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (len == 0)
-            continue;
-        if (!slm_cli_convo_add(&ch->convo, "user", line, (size_t)len))
+        case SLM_CLI_CHAT_CLEAR:
+            clear(ch);
+            break;
+        case SLM_CLI_CHAT_HELP:
+            slm_cli_chat_help();
+            break;
+        case SLM_CLI_CHAT_UNKNOWN:
+            fprintf(stderr, "slmops chat: unknown command '%s'; /help lists the commands\n",
+                    r.msg);
+            break;
+        case SLM_CLI_CHAT_ERROR:
+            fprintf(stderr, "slmops chat: reading standard input failed: %s\n", strerror(errno));
             rc = SLM_CLI_FAILED;
-        else
-            rc = reply(ch);
+            break;
+        default:   /* end of input, /bye, /exit, Ctrl-C at the prompt */
+            done = true;
+            break;
+        }
     }
-    free(line);
+    if (handler)
+        slm_cli_chat_sigint_restore(&saved);
+    ch->s->interrupt = NULL;
+    slm_cli_chat_reader_free(&r);
+    if (ch->total.replies)
+        print_timings("total", &ch->total, (uint32_t)slm_context_seq_pos(ch->s->ctx, 0),
+                      slm_context_n_ctx(ch->s->ctx));
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #ifndef SLMOPS_CLI_CHAT_H
 #define SLMOPS_CLI_CHAT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,5 +51,38 @@ int slm_cli_prompt_prepare(slm_cli_prompt_t *p, slm_cli_session_t *s, slm_cli_co
  * (the context's position says how many) are what the cache holds now. */
 bool slm_cli_prompt_commit(slm_cli_prompt_t *p, slm_cli_session_t *s, const int32_t *ids,
                            size_t n, const int32_t *gen, size_t n_gen);
+
+/* ---- input (cli/chat-input.c) ---- */
+
+/* Set by SIGINT while chat runs: stops the reply, or leaves at an empty prompt. */
+extern volatile sig_atomic_t slm_cli_chat_interrupted;
+/* Chat's own SIGINT handler (sigaction, no SA_RESTART), and the previous one back. */
+bool slm_cli_chat_sigint_install(struct sigaction *saved);
+void slm_cli_chat_sigint_restore(const struct sigaction *saved);
+
+typedef enum slm_cli_chat_in {
+    SLM_CLI_CHAT_MESSAGE,   /* msg[0 .. msg_len) is a user message */
+    SLM_CLI_CHAT_EOF,
+    SLM_CLI_CHAT_QUIT,      /* /bye, /exit, Ctrl-C at an empty prompt */
+    SLM_CLI_CHAT_CLEAR,     /* /clear */
+    SLM_CLI_CHAT_HELP,      /* /help, /? */
+    SLM_CLI_CHAT_UNKNOWN,   /* another /word (in msg) */
+    SLM_CLI_CHAT_ERROR      /* reading failed */
+} slm_cli_chat_in_t;
+
+typedef struct slm_cli_chat_reader {
+    bool tty;               /* show "> " and "... " prompts */
+    char *buf;              /* bytes read from stdin, not yet used: [start, len) */
+    size_t start, len, cap;
+    bool eof;
+    char *msg;              /* the message or command read last */
+    size_t msg_len, msg_cap;
+} slm_cli_chat_reader_t;
+
+/* What the user typed next: a line, a """ block (lines joined by newlines), or a
+ * command; empty lines are skipped. */
+slm_cli_chat_in_t slm_cli_chat_read(slm_cli_chat_reader_t *r);
+void slm_cli_chat_reader_free(slm_cli_chat_reader_t *r);
+void slm_cli_chat_help(void);
 
 #endif

@@ -15,6 +15,7 @@ slmops_SOURCES = \
 	cli/chat.c \
 	cli/chat.h \
 	cli/chat-prompt.c \
+	cli/chat-input.c \
 	cli/eval.c \
 	cli/quantize.c \
 	cli/init.c \

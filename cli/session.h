@@ -3,6 +3,7 @@
 #ifndef SLMOPS_CLI_SESSION_H
 #define SLMOPS_CLI_SESSION_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@ typedef struct slm_cli_session {
     slm_tokenizer_t *tok;
     slm_context_t *ctx;        /* only when opened with a context */
     double load_ms;
+    const volatile sig_atomic_t *interrupt;   /* nonzero: stop sampling (Ctrl-C) */
 } slm_cli_session_t;
 
 /* Consumes the model options (-m, --tokenizer, --device, --threads, --ctx) at
@@ -57,7 +59,7 @@ typedef struct slm_cli_gen {
     size_t n_tokens, cap_tokens;
     char *text;                /* the text emitted, stop strings cut */
     size_t len, cap;
-    const char *stop_reason;   /* "length", "eos", "stop" or "context" */
+    const char *stop_reason;   /* "length", "eos", "stop", "context" or "interrupted" */
     size_t n_prompt;
     double prompt_ms, gen_ms;
 } slm_cli_gen_t;

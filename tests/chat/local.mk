@@ -1,6 +1,7 @@
-# tests/chat: the Jinja engine that renders chat templates, against Python's jinja2.
+# tests/chat: the Jinja engine that renders chat templates, against Python's jinja2,
+# and `slmops chat` driven through pipes and signals.
 check_PROGRAMS += tests/chat/test-jinja tests/chat/chat-render
-TESTS += tests/chat/test-jinja tests/chat/chat-templates.sh
+TESTS += tests/chat/test-jinja tests/chat/chat-templates.sh tests/chat/chat-session.sh
 tests_chat_test_jinja_SOURCES = tests/chat/test-jinja.c
 tests_chat_test_jinja_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
 tests_chat_test_jinja_LDADD = $(test_libs) $(JANSSON_LIBS)
@@ -9,5 +10,6 @@ tests_chat_chat_render_SOURCES = tests/chat/chat-render.c
 tests_chat_chat_render_LDADD = libslmops.la
 EXTRA_DIST += \
 	tests/chat/chat-templates.sh \
+	tests/chat/chat-session.sh \
 	tests/chat/jinja-cases.json \
 	tests/chat/make-cases.py
