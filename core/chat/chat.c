@@ -44,6 +44,9 @@ int slm_chat_template_parse(const char *source, size_t len, slm_chat_template_t 
     if (!out || (!source && len))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "chat template: NULL argument");
     *out = NULL;
+    if (len > JJ_MAX_SOURCE)
+        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "chat template: %zu bytes; the "
+                         "engine takes at most %u MiB", len, JJ_MAX_SOURCE >> 20);
     slm_chat_template_t *t = calloc(1, sizeof *t);
     char *copy = malloc(len + 1);
     if (!t || !copy) {

@@ -387,7 +387,7 @@ static bool eval_dict(jj_ctx_t *c, const jj_node_t *n, jj_value_t *out)
         jj_value_t k, v;
         if (!eval(c, n->kids[i], &k))
             return false;
-        if (!eval(c, n->kids2[i], &v)) {
+        if (!slm__jj_hashable(c, n->kids[i], k) || !eval(c, n->kids2[i], &v)) {
             slm__jj_unref(k);
             return false;
         }
@@ -646,6 +646,10 @@ static bool loop_items(jj_ctx_t *c, const jj_node_t *n, jj_value_t *items)
         slm__jj_unref(keep);
     }
     slm__jj_unref(all);
+    if (!ok) {
+        slm__jj_unref(*items);
+        *items = jj_undef();
+    }
     return ok;
 }
 

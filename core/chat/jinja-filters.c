@@ -138,10 +138,35 @@ static bool sort_key(jj_ctx_t *c, const jj_node_t *at, jj_value_t item, jj_value
     return take_buf(c, at, ok, &b, key);
 }
 
-/* Sorts items (a list) into a new list; by_index picks an element of each item
- * (dictsort's key/value) when >= 0. */
+/* The sort filter's key (jinja2's make_multi_attrgetter): a list of one key per
+ * comma-separated attribute, so that equal parts compare as equal first. */
+static bool multi_key(jj_ctx_t *c, const jj_node_t *at, jj_value_t item, jj_value_t attr,
+                      bool case_sensitive, jj_value_t *key)
+{
+    if (!slm__jj_list_new(c, at, JJ_LIST, 1, key))
+        return false;
+    if (attr.type != JJ_STR) {
+        jj_value_t k;
+        return sort_key(c, at, item, attr, case_sensitive, &k) && slm__jj_list_push(c, at, *key, k);
+    }
+    for (const char *p = jj_as_str(attr)->s;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        jj_value_t part, k;
+        if (!slm__jj_str(c, at, p, n, &part))
+            return false;
+        bool ok = sort_key(c, at, item, part, case_sensitive, &k) &&
+                  slm__jj_list_push(c, at, *key, k);
+        slm__jj_unref(part);
+        if (!ok || !comma)
+            return ok;
+        p = comma + 1;
+    }
+}
+
+/* Sorts items (a list) into a new list by their keys; multi: the sort filter's. */
 static bool sorted(jj_ctx_t *c, const jj_node_t *at, jj_value_t items, jj_value_t attr,
-                   bool case_sensitive, bool reverse, jj_value_t *out)
+                   bool case_sensitive, bool reverse, bool multi, jj_value_t *out)
 {
     jj_list_t *l = jj_as_list(items);
     size_t n = l->n;
@@ -152,7 +177,8 @@ static bool sorted(jj_ctx_t *c, const jj_node_t *at, jj_value_t items, jj_value_
         slm__jj_fail(c, at, SLM_E_NOMEM, "out of memory");
     for (size_t i = 0; ok && i < n; i++) {
         idx[i] = i;
-        ok = sort_key(c, at, l->v[i], attr, case_sensitive, &keys[i]);
+        ok = multi ? multi_key(c, at, l->v[i], attr, case_sensitive, &keys[i])
+                   : sort_key(c, at, l->v[i], attr, case_sensitive, &keys[i]);
     }
     sort_ctx_t s = {.c = c, .at = at, .keys = keys};
     if (ok) {
@@ -196,6 +222,8 @@ static bool f_attr(FARGS)
     jj_value_t name;
     if (!check(c, at, "attr", a, 1, NULL) || !slm__jj_arg(a, 0, NULL, &name) || name.type != JJ_STR)
         return slm__jj_fail(c, at, SLM_E_INVALID, "filter 'attr' needs an attribute name");
+    if (v.type == JJ_UNDEF)
+        return slm__jj_undefined_error(c, at, v);
     bool found;
     if (slm__jj_attribute(c, at, v, jj_as_str(name)->s, out, &found))
         return true;
@@ -357,7 +385,7 @@ static bool f_dictsort(FARGS)
         }
     }
     ok = ok && sorted(c, at, items, attr, slm__jj_truthy(arg_or(a, 0, "case_sensitive", jj_bool(false))),
-                      slm__jj_truthy(arg_or(a, 2, "reverse", jj_bool(false))), out);
+                      slm__jj_truthy(arg_or(a, 2, "reverse", jj_bool(false))), false, out);
     slm__jj_unref(items);
     return ok;
 }
@@ -537,6 +565,12 @@ static bool f_indent(FARGS)
         return false;
     if (v.type == JJ_UNDEF)
         return slm__jj_undefined_error(c, at, v);
+    if (v.type == JJ_LIST)   /* jinja2 does s += "\n", then s.splitlines() */
+        return slm__jj_fail(c, at, SLM_E_INVALID, "AttributeError: 'list' object has no "
+                            "attribute 'splitlines'");
+    if (v.type != JJ_STR)
+        return slm__jj_fail(c, at, SLM_E_INVALID, "TypeError: unsupported operand type(s) for "
+                            "+=: '%s' and 'str'", slm__jj_type_name(v));
     jj_value_t w = arg_or(a, 0, "width", jj_int(4)), s, lines = jj_undef();
     jj_buf_t ind = {0}, b = {0};
     bool ok = true;
@@ -617,6 +651,10 @@ static bool mapped(jj_ctx_t *c, const jj_node_t *at, jj_value_t v, jj_value_t at
              slm__jj_list_push(c, at, *out, x);
     }
     slm__jj_unref(items);
+    if (!ok) {
+        slm__jj_unref(*out);
+        *out = jj_undef();
+    }
     return ok;
 }
 
@@ -870,7 +908,7 @@ static bool f_sort(FARGS)
         return false;
     bool ok = sorted(c, at, items, arg_or(a, 2, "attribute", jj_undef()),
                      slm__jj_truthy(arg_or(a, 1, "case_sensitive", jj_bool(false))),
-                     slm__jj_truthy(arg_or(a, 0, "reverse", jj_bool(false))), out);
+                     slm__jj_truthy(arg_or(a, 0, "reverse", jj_bool(false))), true, out);
     slm__jj_unref(items);
     return ok;
 }
@@ -958,6 +996,16 @@ static bool f_truncate(FARGS)
         !int_arg(c, at, arg_or(a, 0, "length", jj_int(255)), "length", &length) ||
         !int_arg(c, at, arg_or(a, 3, "leeway", jj_int(5)), "leeway", &leeway))
         return false;
+    if (v.type != JJ_STR && v.type != JJ_UNDEF) {   /* jinja2 takes len() of the value */
+        int64_t n;
+        if (!slm__jj_length(c, at, v, &n))
+            return false;
+        if (n > length + leeway)
+            return slm__jj_fail(c, at, SLM_E_INVALID, "AttributeError: '%s' object has no "
+                                "attribute 'rsplit'", slm__jj_type_name(v));
+        *out = slm__jj_ref(v);
+        return true;
+    }
     const char *e = end.type == JJ_STR ? jj_as_str(end)->s : "...";
     int64_t elen = end.type == JJ_STR ? (int64_t)slm__jj_str_ncp(jj_as_str(end)) : 3;
     if (length < elen || leeway < 0)
@@ -998,10 +1046,12 @@ static bool f_unique(FARGS)
     ok = slm__jj_iter_new(c, at, JJ_ITER_GENERATOR, out) &&
          slm__jj_list_new(c, at, JJ_LIST, 0, &seen);
     for (size_t i = 0; ok && i < jj_as_list(items)->n; i++) {
-        jj_value_t key, item = jj_as_list(items)->v[i];
+        jj_value_t key = jj_undef(), item = jj_as_list(items)->v[i];
         bool dup = false;
-        if (!(ok = sort_key(c, at, item, attr, cs, &key)))
+        if (!(ok = sort_key(c, at, item, attr, cs, &key) && slm__jj_hashable(c, at, key))) {
+            slm__jj_unref(key);
             break;
+        }
         ok = slm__jj_contains(c, at, seen, key, &dup);
         if (ok && !dup)
             ok = slm__jj_list_push(c, at, seen, key) && slm__jj_list_push(c, at, *out, slm__jj_ref(item));
@@ -1056,7 +1106,10 @@ static bool f_slice(FARGS)
         if (ok && has_fill && extra && k >= extra)
             ok = slm__jj_list_push(c, at, part, slm__jj_ref(fill));
         off += take;
-        ok = ok && slm__jj_list_push(c, at, *out, part);
+        if (ok)
+            ok = slm__jj_list_push(c, at, *out, part);
+        else
+            slm__jj_unref(part);
     }
     slm__jj_unref(items);
     return ok;

@@ -760,8 +760,12 @@ static bool g_range(FN_ARGS)
     if (count > 100000)   /* jinja2's sandbox has the same bound */
         return slm__jj_fail(c, at, SLM_E_INVALID, "OverflowError: Range too big. The sandbox "
                             "blocks ranges larger than MAX_RANGE (100000).");
-    if (!slm__jj_list_new(c, at, JJ_LIST, 0, out))
+    if (!slm__jj_iter_new(c, at, JJ_ITER_RANGE, out))
         return false;
+    jj_list_t *r = jj_as_list(*out);
+    r->range[0] = a;
+    r->range[1] = z;
+    r->range[2] = st;
     for (int64_t i = a; st > 0 ? i < z : i > z; i += st)
         if (!slm__jj_list_push(c, at, *out, jj_int(i)))
             return false;

@@ -79,7 +79,8 @@ bool slm__jj_getitem(jj_ctx_t *c, const jj_node_t *at, jj_value_t obj, jj_value_
             *out = slm__jj_ref(*v);
             return true;
         }
-    } else if (jj_is_seq(obj) && seq_index(key, jj_as_list(obj)->n, &i)) {
+    } else if ((jj_is_seq(obj) || (obj.type == JJ_ITER && jj_as_list(obj)->iter == JJ_ITER_RANGE)) &&
+               seq_index(key, jj_as_list(obj)->n, &i)) {
         *out = slm__jj_ref(jj_as_list(obj)->v[i]);
         return true;
     } else if (obj.type == JJ_STR && seq_index(key, slm__jj_str_ncp(jj_as_str(obj)), &i)) {
@@ -115,10 +116,12 @@ bool slm__jj_slice(jj_ctx_t *c, const jj_node_t *at, jj_value_t obj, const jj_va
                    const jj_value_t *stop, const jj_value_t *step, jj_value_t *out)
 {
     bool is_str = obj.type == JJ_STR;
-    if (!is_str && !jj_is_seq(obj)) {
-        *out = slm__jj_undef_msg(c, "'%s' cannot be sliced", slm__jj_object_name(obj));
-        return true;
-    }
+    bool range = obj.type == JJ_ITER && jj_as_list(obj)->iter == JJ_ITER_RANGE;
+    if (!is_str && !jj_is_seq(obj) && !range)   /* jinja2 slices with Python's own [] */
+        return obj.type == JJ_DICT
+                   ? slm__jj_fail(c, at, SLM_E_INVALID, "TypeError: unhashable type: 'slice'")
+                   : slm__jj_fail(c, at, SLM_E_INVALID, "TypeError: '%s' object is not "
+                                  "subscriptable", slm__jj_type_name(obj));
     int64_t st = 1, a, z;
     if (step->type != JJ_NONE) {
         if (step->type != JJ_INT && step->type != JJ_BOOL)
@@ -145,8 +148,17 @@ bool slm__jj_slice(jj_ctx_t *c, const jj_node_t *at, jj_value_t obj, const jj_va
         }
         return slm__jj_str_take(c, at, &b, out);
     }
-    if (!slm__jj_list_new(c, at, obj.type, 0, out))
+    if (range) {   /* a range's slice is a range */
+        const int64_t *r = jj_as_list(obj)->range;
+        if (!slm__jj_iter_new(c, at, JJ_ITER_RANGE, out))
+            return false;
+        int64_t *q = jj_as_list(*out)->range;
+        q[0] = r[0] + a * r[2];
+        q[1] = r[0] + z * r[2];
+        q[2] = r[2] * st;
+    } else if (!slm__jj_list_new(c, at, obj.type, 0, out)) {
         return false;
+    }
     for (int64_t i = a; st > 0 ? i < z : i > z; i += st)
         if (!slm__jj_list_push(c, at, *out, slm__jj_ref(jj_as_list(obj)->v[i])))
             return false;
@@ -176,6 +188,8 @@ bool slm__jj_contains(jj_ctx_t *c, const jj_node_t *at, jj_value_t container, jj
             *in = slm__jj_equal(jj_as_list(container)->v[i], x);
         return true;
     case JJ_DICT:
+        if (!slm__jj_hashable(c, at, x))
+            return false;
         *in = slm__jj_dict_get(container, x) != NULL;
         return true;
     default:
@@ -386,6 +400,8 @@ static bool repeat(jj_ctx_t *c, const jj_node_t *at, jj_value_t seq, int64_t tim
 static bool arith(jj_ctx_t *c, const jj_node_t *at, int op, jj_value_t a, jj_value_t b,
                   jj_value_t *out)
 {
+    if (op == JJ_OP_MOD && a.type == JJ_STR)   /* Python formats even an Undefined */
+        return slm__jj_percent_format(c, at, jj_as_str(a), b, out);
     if (a.type == JJ_UNDEF)
         return slm__jj_undefined_error(c, at, a);
     if (b.type == JJ_UNDEF)
@@ -553,7 +569,9 @@ bool slm__jj_percent_format(jj_ctx_t *c, const jj_node_t *at, jj_str_t *fmt, jj_
 {
     jj_buf_t b = {0};
     size_t next = 0, n_args = args.type == JJ_TUPLE ? jj_as_list(args)->n : 1;
+    /* Python takes any object with [] (a list too) as a mapping: no "not all converted" */
     bool ok = true, mapping = args.type == JJ_DICT;
+    bool lenient = mapping || args.type == JJ_LIST || args.type == JJ_UNDEF;
     for (const char *p = fmt->s; ok && *p;) {
         const char *pct = strchr(p, '%');
         if (!pct) {
@@ -598,7 +616,7 @@ bool slm__jj_percent_format(jj_ctx_t *c, const jj_node_t *at, jj_str_t *fmt, jj_
             ok = format_one(c, at, &b, &s, v);
         }
     }
-    if (ok && !mapping && next < n_args)
+    if (ok && !lenient && next < n_args)
         ok = slm__jj_fail(c, at, SLM_E_INVALID, "TypeError: not all arguments converted during "
                           "string formatting");
     if (!ok) {

@@ -54,7 +54,8 @@ SIMPLE(t_string, "string", v.type == JJ_STR)
 SIMPLE(t_mapping, "mapping", v.type == JJ_DICT)
 /* Undefined has __len__ and __getitem__ and __iter__ and __call__ in jinja2. */
 SIMPLE(t_sequence, "sequence", v.type == JJ_STR || jj_is_seq(v) || v.type == JJ_DICT ||
-                                   v.type == JJ_UNDEF)
+                                   v.type == JJ_UNDEF ||
+                                   (v.type == JJ_ITER && jj_as_list(v)->iter == JJ_ITER_RANGE))
 SIMPLE(t_iterable, "iterable", v.type == JJ_STR || jj_has_items(v) || v.type == JJ_DICT ||
                                    v.type == JJ_UNDEF || v.type == JJ_LOOP)
 SIMPLE(t_callable, "callable", v.type == JJ_FUNC || v.type == JJ_UNDEF || v.type == JJ_LOOP)

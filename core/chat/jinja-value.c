@@ -483,6 +483,28 @@ bool slm__jj_compare(jj_ctx_t *c, const jj_node_t *at, jj_value_t a, jj_value_t 
     return compare(c, at, a, b, cmp, 0);
 }
 
+static bool hashable(jj_value_t v, jj_value_t *bad, int depth)
+{
+    if (v.type == JJ_TUPLE && depth < JJ_MAX_VALUE_DEPTH) {
+        for (size_t i = 0; i < jj_as_list(v)->n; i++)
+            if (!hashable(jj_as_list(v)->v[i], bad, depth + 1))
+                return false;
+        return true;
+    }
+    *bad = v;
+    return v.type != JJ_LIST && v.type != JJ_DICT && v.type != JJ_TUPLE &&
+           !(v.type == JJ_ITER && jj_is_view(v) && jj_as_list(v)->iter != JJ_ITER_RANGE);
+}
+
+bool slm__jj_hashable(jj_ctx_t *c, const jj_node_t *at, jj_value_t v)
+{
+    jj_value_t bad = v;
+    if (hashable(v, &bad, 0))
+        return true;
+    return slm__jj_fail(c, at, SLM_E_INVALID, "TypeError: unhashable type: '%s'",
+                        slm__jj_type_name(bad));
+}
+
 const char *slm__jj_type_name(jj_value_t v)
 {
     static const char *const names[] = {
@@ -494,7 +516,7 @@ const char *slm__jj_type_name(jj_value_t v)
     static const char *const iters[] = {
         [JJ_ITER_GENERATOR] = "generator", [JJ_ITER_REVERSED] = "list_reverseiterator",
         [JJ_ITER_ITEMS] = "dict_items", [JJ_ITER_KEYS] = "dict_keys",
-        [JJ_ITER_VALUES] = "dict_values",
+        [JJ_ITER_VALUES] = "dict_values", [JJ_ITER_RANGE] = "range",
     };
     if (v.type == JJ_FUNC && jj_as_func(v)->kind != JJ_FN_BUILTIN)
         return "Macro";
@@ -522,7 +544,7 @@ const char *slm__jj_object_name(jj_value_t v)
         static const char *const names[] = {
             [JJ_ITER_GENERATOR] = "generator object", [JJ_ITER_REVERSED] = "list_reverseiterator object",
             [JJ_ITER_ITEMS] = "dict_items object", [JJ_ITER_KEYS] = "dict_keys object",
-            [JJ_ITER_VALUES] = "dict_values object",
+            [JJ_ITER_VALUES] = "dict_values object", [JJ_ITER_RANGE] = "range object",
         };
         return names[jj_as_list(v)->iter];
     }
@@ -658,8 +680,12 @@ static bool text(jj_ctx_t *c, const jj_node_t *at, jj_value_t v, jj_buf_t *b, bo
         slm__jj_float_repr(v.u.f, num_buf);
         return slm__jj_buf_put(c, at, b, num_buf, strlen(num_buf));
     case JJ_STR:
-        return repr ? repr_str(c, at, jj_as_str(v), b)
-                    : slm__jj_buf_put(c, at, b, jj_as_str(v)->s, jj_as_str(v)->len);
+        if (!repr)
+            return slm__jj_buf_put(c, at, b, jj_as_str(v)->s, jj_as_str(v)->len);
+        if (jj_as_str(v)->markup)   /* markupsafe's repr */
+            return slm__jj_buf_put(c, at, b, "Markup(", 7) && repr_str(c, at, jj_as_str(v), b) &&
+                   slm__jj_buf_putc(c, at, b, ')');
+        return repr_str(c, at, jj_as_str(v), b);
     case JJ_LIST:
         return slm__jj_buf_putc(c, at, b, '[') &&
                text_items(c, at, NULL, jj_as_list(v)->v, jj_as_list(v)->n, b, depth) &&
@@ -686,6 +712,12 @@ static bool text(jj_ctx_t *c, const jj_node_t *at, jj_value_t v, jj_buf_t *b, bo
     case JJ_ITER:
         if (!jj_is_view(v))   /* Python shows an address here: nothing to match */
             return slm__jj_buf_printf(c, at, b, "<%s>", slm__jj_object_name(v));
+        if (jj_as_list(v)->iter == JJ_ITER_RANGE) {
+            const int64_t *r = jj_as_list(v)->range;
+            return r[2] == 1 ? slm__jj_buf_printf(c, at, b, "range(%" PRId64 ", %" PRId64 ")", r[0], r[1])
+                             : slm__jj_buf_printf(c, at, b, "range(%" PRId64 ", %" PRId64 ", %" PRId64 ")",
+                                                  r[0], r[1], r[2]);
+        }
         return slm__jj_buf_printf(c, at, b, "%s([", slm__jj_type_name(v)) &&
                text_items(c, at, NULL, jj_as_list(v)->v, jj_as_list(v)->n, b, depth) &&
                slm__jj_buf_put(c, at, b, "])", 2);
@@ -726,7 +758,7 @@ bool slm__jj_iterate(jj_ctx_t *c, const jj_node_t *at, jj_value_t v, jj_value_t 
         *list = slm__jj_ref(v);
         return true;
     }
-    if (v.type == JJ_DICT) {
+    if (v.type == JJ_DICT) {   /* the room is there: nothing below can fail */
         jj_dict_t *d = jj_as_dict(v);
         if (!slm__jj_list_new(c, at, JJ_LIST, d->n, list))
             return false;
@@ -748,8 +780,11 @@ bool slm__jj_iterate(jj_ctx_t *c, const jj_node_t *at, jj_value_t v, jj_value_t 
         uint32_t cp;
         size_t n = slm__jj_utf8_decode(s->s + i, s->len - i, &cp);
         jj_value_t ch;
-        if (!slm__jj_str(c, at, s->s + i, n, &ch) || !slm__jj_list_push(c, at, *list, ch))
+        if (!slm__jj_str(c, at, s->s + i, n, &ch) || !slm__jj_list_push(c, at, *list, ch)) {
+            slm__jj_unref(*list);
+            *list = jj_undef();
             return false;
+        }
         i += n;
     }
     return true;

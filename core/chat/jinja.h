@@ -42,7 +42,8 @@ typedef enum jj_type {
 
 /* Kinds of JJ_ITER: they differ in truth, len(), reversed() and their name. */
 enum {
-    JJ_ITER_GENERATOR, JJ_ITER_REVERSED, JJ_ITER_ITEMS, JJ_ITER_KEYS, JJ_ITER_VALUES
+    JJ_ITER_GENERATOR, JJ_ITER_REVERSED,
+    JJ_ITER_ITEMS, JJ_ITER_KEYS, JJ_ITER_VALUES, JJ_ITER_RANGE   /* these have a len() */
 };
 
 /* Every heap value starts with this. refs == JJ_IMMORTAL: owned by a parsed
@@ -74,6 +75,7 @@ typedef struct jj_list {   /* lists, tuples and iterators */
     jj_obj_t h;
     uint32_t depth;        /* 1 + the deepest list/tuple/dict inside */
     uint8_t iter;          /* JJ_ITER: its JJ_ITER_* kind */
+    int64_t range[3];      /* JJ_ITER_RANGE: start, stop, step */
     size_t n, cap;
     jj_value_t *v;
 } jj_list_t;
@@ -303,6 +305,8 @@ bool slm__jj_truthy(jj_value_t v);
 bool slm__jj_equal(jj_value_t a, jj_value_t b);
 /* Python's < etc.: -1/0/1 into *cmp, false with the error set for unorderable types. */
 bool slm__jj_compare(jj_ctx_t *c, const jj_node_t *at, jj_value_t a, jj_value_t b, int *cmp);
+/* Whether Python could hash v (a dict key, a set member); false with TypeError set. */
+bool slm__jj_hashable(jj_ctx_t *c, const jj_node_t *at, jj_value_t v);
 /* Python's type name ("str", "NoneType", ...) and jinja2's object description
  * ("dict object", "None"). */
 const char *slm__jj_type_name(jj_value_t v);

@@ -7,7 +7,7 @@ Run it again after adding a case (python3 with jinja2 3.1.x):
     python3 tests/chat/make-cases.py > tests/chat/jinja-cases.json
 Each case: {"name", "template", "vars"?} and then "expect" (the text) or "error"
 (the exception as "Type: message"; "exact": true when slmops must say the same)."""
-import datetime, json, sys
+import copy, datetime, json, sys
 import jinja2
 from jinja2.ext import Extension, loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -216,8 +216,23 @@ CASES = [
     ("err_generator_tojson", "{{ l | map('string') | tojson }}"),
     ("err_generator_last", "{{ l | select('odd') | last }}"),
     ("err_items_tojson", "{{ d.items() | tojson }}"),
+    ("range_object", "{{ range(3) }}|{{ range(1, 9, 3) }}|{{ range(5)[1:3] }}|{{ range(4)[-1] }}|{{ range(0) | length }}|{{ 2 in range(3) }}|{{ range(3) is sequence }}|{{ range(3) | list }}"),
+    ("err_range_tojson", "{{ range(3) | tojson }}"),
+    ("sort_attributes", "{{ people | sort(attribute='age,name') | map(attribute='name') | list }}|{{ 'cab' | sort(attribute='x') | join }}"),
+    ("err_sort_missing_attribute", "{{ people | sort(attribute='city') | list }}"),
+    ("percent_undefined", "[{{ '' % nothing }}][{{ '%s' % nothing }}][{{ 'a' % [1] }}]"),
+    ("truncate_non_string", "{{ l | truncate(5) }}|{{ nothing | truncate }}|"),
+    ("err_truncate_bool", "{{ false | truncate(5) }}"),
+    ("err_indent_list", "{{ l | indent(2) }}"),
+    ("err_unhashable_in", "{{ [1] in d }}"),
+    ("err_unhashable_key", "{{ {[1]: 2} }}"),
+    ("err_unique_unhashable", "{{ messages | unique | list }}"),
+    ("err_slice_none", "{{ z[:2] }}"),
+    ("err_slice_dict", "{{ d[1:] }}"),
+    ("err_attr_undefined", "{{ nothing | attr('x') }}"),
     # markupsafe: |safe and |escape make Markup, and Markup + str escapes the str
     ("markup_plus", "{{ 'a<b'|safe + '<i>' }}|{{ '<i>' + 'a'|safe }}|{{ 'x'|safe ~ '<i>' }}|{{ ('<'|e) + '&' }}|{{ '<'|e|e }}|{{ 'q'|safe + '\"' + 'r' }}"),
+    ("markup_repr", "{{ ['<a>' | safe, '<b>' | e] }}"),
     ("markup_json", "{{ \"f: \"|safe + {'a': '<b>'} | tojson }}"),
     # unknown filters and tests wait until they run inside if blocks (jinja2's soft frames)
     ("unknown_filter_in_if", "{% if false %}{{ x | nosuchfilter }}{% endif %}{{ 'ok' if true else x | nosuch2 }}{% if false %}{% set y = x | nosuch3 %}{% endif %}{% if x is nosuchtest %}{% endif %}"),
@@ -289,8 +304,10 @@ def main():
     out = []
     for case in CASES:
         name, template = case[0], case[1]
-        variables = dict(VARS, messages=MESSAGES, tools=None, add_generation_prompt=True,
-                         bos_token="<s>", eos_token="</s>")
+        # a fresh copy each time: jinja2's indent filter extends a list it is given
+        variables = copy.deepcopy(dict(VARS, messages=MESSAGES, tools=None,
+                                       add_generation_prompt=True, bos_token="<s>",
+                                       eos_token="</s>"))
         if len(case) > 2:
             variables.update(case[2])
         entry = {"name": name, "template": template}
