@@ -98,9 +98,9 @@ static bool scope_set(jj_ctx_t *c, const jj_node_t *at, const char *name, jj_val
 
 static bool step(jj_ctx_t *c, const jj_node_t *n)
 {
-    if (++c->steps > JJ_MAX_STEPS)
+    if (++c->steps > c->max_steps)
         return slm__jj_fail(c, n, SLM_E_INVALID, "the template ran for more than %llu steps "
-                            "(an endless loop?)", (unsigned long long)JJ_MAX_STEPS);
+                            "(an endless loop?)", (unsigned long long)c->max_steps);
     if (c->depth >= MAX_RECURSION)
         return slm__jj_fail(c, n, SLM_E_INVALID, "the template recurses too deeply");
     return true;
@@ -833,6 +833,24 @@ static bool bind_vars(jj_ctx_t *c, const json_t *vars)
     return true;
 }
 
+/* About the bytes of a JSON document (strings, 8 for anything else). */
+static uint64_t json_weight(const json_t *j, int depth)
+{
+    uint64_t w = 8;
+    const char *key;
+    json_t *v;
+    if (depth > JJ_MAX_VALUE_DEPTH)
+        return w;
+    if (json_is_string(j))
+        return w + json_string_length(j);
+    for (size_t i = 0; json_is_array(j) && i < json_array_size(j); i++)
+        w += json_weight(json_array_get(j, i), depth + 1);
+    if (json_is_object(j))
+        json_object_foreach((json_t *)j, key, v)
+            w += strlen(key) + json_weight(v, depth + 1);
+    return w;
+}
+
 static void release_mutables(jj_ctx_t *c)
 {
     for (size_t i = 0; i < c->n_mut; i++) {   /* empty first: breaks cycles */
@@ -857,7 +875,10 @@ bool slm__jj_render(const jj_template_t *t, const json_t *vars, int64_t now, cha
                     size_t *out_len, jj_error_t *e)
 {
     jj_buf_t buf = {0};
-    jj_ctx_t ctx = {.tpl = t, .err = e, .now = now, .out = &buf};
+    uint64_t input = json_weight(vars, 0);   /* scales the bounds */
+    jj_ctx_t ctx = {.tpl = t, .err = e, .now = now, .out = &buf,
+                    .max_steps = JJ_MAX_STEPS + JJ_PER_INPUT_BYTE * input,
+                    .max_alloc = JJ_MAX_ALLOC + JJ_PER_INPUT_BYTE * input};
     jj_ctx_t *c = &ctx;
     jj_scope_t *globals = scope_push(c, NULL, NULL), *root = NULL;
     bool ok = globals && slm__jj_globals(c, globals) && (root = scope_push(c, globals, NULL)) &&

@@ -1,6 +1,5 @@
-/* What templates call on values and globally: Python's str, list and dict methods
- * (the mutating ones refused as the immutable sandbox does), loop and namespace
- * attributes, and the globals range, dict, namespace, raise_exception, strftime_now. */
+/* What templates call: Python's str/list/dict methods (mutating ones refused as the
+ * immutable sandbox does), loop and namespace attributes, and the global functions. */
 #include "config.h"
 
 #include <locale.h>

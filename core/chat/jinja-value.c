@@ -44,10 +44,10 @@ bool slm__jj_fail(jj_ctx_t *c, const jj_node_t *at, int code, const char *fmt, .
 bool slm__jj_charge(jj_ctx_t *c, const jj_node_t *at, size_t bytes)
 {
     c->alloc += bytes;
-    if (c->alloc <= JJ_MAX_ALLOC)
+    if (c->alloc <= c->max_alloc)
         return true;
-    return slm__jj_fail(c, at, SLM_E_INVALID, "the template allocated more than 1 GiB "
-                        "(a runaway loop?)");
+    return slm__jj_fail(c, at, SLM_E_INVALID, "the template allocated more than %llu MiB "
+                        "(a runaway loop?)", (unsigned long long)(c->max_alloc >> 20));
 }
 
 /* ---- buffers ---- */

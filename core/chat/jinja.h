@@ -15,8 +15,10 @@
 #define JJ_MAX_SOURCE     (4u << 20)     /* bytes of template source */
 #define JJ_MAX_STRING     (16u << 20)    /* bytes of any string, the output included */
 #define JJ_MAX_ITEMS      (1u << 20)     /* items of one list or dict */
-#define JJ_MAX_ALLOC      (1ull << 30)   /* bytes allocated by one render, in all */
-#define JJ_MAX_STEPS      50000000ull    /* nodes evaluated and loop turns in one render */
+#define JJ_MAX_ALLOC      (1ull << 30)   /* bytes allocated by one render, in all, and */
+#define JJ_MAX_STEPS      50000000ull    /* nodes evaluated and loop turns, each plus */
+#define JJ_PER_INPUT_BYTE 1000u          /* this much per byte of the variables (a long
+                                          * conversation may take a template long) */
 #define JJ_MAX_CALL_DEPTH 200            /* nested macro calls */
 #define JJ_MAX_NEST       500            /* nesting of statements and expressions */
 #define JJ_MAX_VALUE_DEPTH 500           /* nesting of lists/dicts printed, compared, dumped */
@@ -255,6 +257,7 @@ typedef struct jj_ctx {
     jj_buf_t *out;                /* where text goes now */
     int64_t now;                  /* strftime_now's time */
     uint64_t steps, alloc;
+    uint64_t max_steps, max_alloc;
     int depth, call_depth, loop_depth;
     int brk;                      /* 1: break, 2: continue pending */
     jj_value_t *mutables;         /* namespaces made: emptied at the end (cycles) */
@@ -268,7 +271,7 @@ bool slm__jj_render(const jj_template_t *t, const json_t *vars, int64_t now, cha
 /* Set the error at node `at` (NULL: no position); returns false. */
 bool slm__jj_fail(jj_ctx_t *c, const jj_node_t *at, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Count bytes against JJ_MAX_ALLOC; false with the error set when over. */
+/* Count bytes against the render's allocation bound; false with the error set when over. */
 bool slm__jj_charge(jj_ctx_t *c, const jj_node_t *at, size_t bytes);
 
 /* ---- values (jinja-value.c) ---- */

@@ -1,6 +1,7 @@
 # Chat templates: a Jinja interpreter (lexer, parser, values, evaluator, filters,
 # tests, methods, JSON) and the public API that renders conversations with it.
-libslmops_la_SOURCES += \
+# (tests/chat builds the engine a second time, under AddressSanitizer.)
+chat_engine_sources = \
 	core/chat/jinja.h \
 	core/chat/jinja-lexer.c \
 	core/chat/jinja-parser.c \
@@ -15,4 +16,5 @@ libslmops_la_SOURCES += \
 	core/chat/builtin.h \
 	core/chat/builtin.c \
 	core/chat/chat.c
+libslmops_la_SOURCES += $(chat_engine_sources)
 slmopsinclude_HEADERS += core/include/slmops/chat.h
