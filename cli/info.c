@@ -60,7 +60,10 @@ typedef struct by_type {
 } by_type_t;
 
 typedef struct summary {
-    const char *arch, *name, *tok_model, *tok_pre, *template_name, *template_note;
+    const char *arch, *name, *tok_model, *tok_pre;
+    bool has_template;
+    size_t template_bytes;
+    char template_error[512];      /* why the template does not parse, or "" */
     uint64_t n_params, n_bytes;
     int64_t n_vocab, bos, eos;
     by_type_t *types;
@@ -128,8 +131,15 @@ static int summarise(const slm_model_file_t *mf, summary_t *s)
     s->eos = int_value(mf, "tokenizer.ggml.eos_token_id");
     slm_error_t err;
     slm_error_init(&err);
-    int rc = slm_chat_template_for(mf, NULL, &s->template_name, &err);
-    s->template_note = rc == SLM_E_NOT_FOUND ? "none" : rc != SLM_OK ? "unrecognised" : NULL;
+    const char *src = NULL;
+    s->has_template = slm_model_file_get_string(mf, "tokenizer.chat_template", &src, NULL) == SLM_OK;
+    slm_chat_template_t *tmpl = NULL;
+    if (s->has_template) {
+        s->template_bytes = strlen(src);
+        if (slm_chat_template_parse(src, s->template_bytes, &tmpl, &err) != SLM_OK)
+            snprintf(s->template_error, sizeof s->template_error, "%s", err.message);
+        slm_chat_template_free(tmpl);
+    }
     for (size_t i = 0; i < slm_model_file_n_tensors(mf); i++) {
         slm_model_tensor_t t = {.struct_size = sizeof t};
         if (slm_model_file_tensor(mf, i, &t) != SLM_OK || add_type(s, &t) != 0)
@@ -243,7 +253,13 @@ static void print_text(const slm_model_file_t *mf, const summary_t *s, const opt
                s->n_vocab, s->bos, s->eos);
     else
         printf("tokenizer:      none\n");
-    printf("chat template:  %s\n", s->template_name ? s->template_name : s->template_note);
+    if (!s->has_template)
+        printf("chat template:  none\n");
+    else if (!s->template_error[0])
+        printf("chat template:  Jinja, %zu bytes\n", s->template_bytes);
+    else
+        printf("chat template:  Jinja, %zu bytes, does not parse: %s\n", s->template_bytes,
+               s->template_error);
     if (o->tensors)
         print_tensors(mf, o->checksums);
 }
@@ -302,9 +318,10 @@ static int print_json(const slm_model_file_t *mf, const summary_t *s, const opts
                             "tensors", "count", (json_int_t)slm_model_file_n_tensors(mf),
                             "bytes", (json_int_t)s->n_bytes, "by_type", types,
                             "tokenizer", tok, "chat_template",
-                            nullable(s->template_name ? s->template_name
-                                     : strcmp(s->template_note, "none") ? s->template_note
-                                                                        : NULL));
+                            !s->has_template ? json_null()
+                            : json_pack("{s:I, s:o}", "bytes", (json_int_t)s->template_bytes,
+                                        "error", nullable(s->template_error[0] ? s->template_error
+                                                                               : NULL)));
     if (doc && o->tensors)
         json_object_set_new(doc, "tensor_list", tensors_json(mf, o->checksums));
     return slm_cli_print_json(doc);

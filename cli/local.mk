@@ -16,6 +16,9 @@ slmops_SOURCES = \
 	cli/tokenize.c \
 	cli/generate.c \
 	cli/chat.c \
+	cli/chat.h \
+	cli/chat-prompt.c \
+	cli/chat-input.c \
 	cli/eval.c \
 	cli/quantize.c \
 	cli/init.c \

@@ -250,6 +250,10 @@ static int run_loop(loop_t *l, long n_predict)
     g->stop_reason = "length";
     bool stopped = false;
     for (long i = 0; n_predict < 0 || i < n_predict; i++) {
+        if (s->interrupt && *s->interrupt) {
+            g->stop_reason = "interrupted";
+            break;
+        }
         const float *logits = slm_context_logits(s->ctx, -1);
         int32_t tok = slm_sampler_sample(l->smp, logits, n_vocab, &err);
         if (tok < 0)

@@ -3,6 +3,7 @@
 #ifndef SLMOPS_CLI_SESSION_H
 #define SLMOPS_CLI_SESSION_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,7 @@ typedef struct slm_cli_session {
     slm_tokenizer_t *tok;
     slm_context_t *ctx;        /* only when opened with a context */
     double load_ms;
+    const volatile sig_atomic_t *interrupt;   /* nonzero: stop sampling (Ctrl-C) */
 } slm_cli_session_t;
 
 /* The model options (-m, --tokenizer, --device, -t) for a group whose base is a
@@ -64,7 +66,7 @@ typedef struct slm_cli_gen {
     size_t n_tokens, cap_tokens;
     char *text;                /* the text emitted, stop strings cut */
     size_t len, cap;
-    const char *stop_reason;   /* "length", "eos", "stop" or "context" */
+    const char *stop_reason;   /* "length", "eos", "stop", "context" or "interrupted" */
     size_t n_prompt;
     double prompt_ms, gen_ms;
 } slm_cli_gen_t;

@@ -208,6 +208,16 @@ void slm_context_seq_clear(slm_context_t *c, int32_t seq)
             c->seq_next[s] = 0;
 }
 
+void slm_context_seq_truncate(slm_context_t *c, int32_t seq, int32_t pos)
+{
+    if (!c || seq < 0 || seq >= (int32_t)c->n_seq || pos < 0 || pos >= c->seq_next[seq])
+        return;
+    for (uint32_t i = 0; i < c->n_ctx; i++)
+        if (c->cells[i].seq == seq && c->cells[i].pos >= pos)
+            c->cells[i] = (kv_cell_t){.pos = -1, .seq = -1};
+    c->seq_next[seq] = pos;
+}
+
 int32_t slm_context_seq_pos(const slm_context_t *c, int32_t seq)
 {
     if (!c || seq < 0 || seq >= (int32_t)c->n_seq)

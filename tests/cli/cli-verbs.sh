@@ -22,10 +22,15 @@ printf 'not a model at all, not even close to one.............................\n
 expect_fail "info: a file no plugin reads" 1 "slmops info: .*junk.gguf" "$slmops" info "$work/junk.gguf"
 expect_fail "eval: missing text file" 1 "slmops eval: .*missing.txt" \
     "$slmops" eval -m "$m" --perplexity "$work/missing.txt"
-expect_fail "chat: unknown template name" 1 "unknown chat template 'nope'" \
+expect_fail "chat: unknown template name" 2 "unknown chat template 'nope'" \
     "$slmops" chat -m "$m" --chat-template nope
-expect_fail "chat: a model without a template asks for one" 1 "no tokenizer.chat_template" \
+expect_fail "chat: a model without a template asks for one" 1 \
+    "has no chat template; choose one with --chat-template NAME or --chat-template-file FILE" \
     "$slmops" chat -m "$m" </dev/null
+expect_fail "chat: a template that does not parse says where" 1 \
+    "--chat-template: chat template line 1, col 8: expected an expression" "$slmops" chat -m "$m" --chat-template '{% for %}'
+expect_fail "chat: a directory as template file" 1 "is a directory" \
+    "$slmops" chat -m "$m" --chat-template-file "$work"
 
 "$slmops" info "$m" >"$work/info" 2>&1
 grep -q "^architecture: *llama" "$work/info" && grep -q "^parameters: *292800" "$work/info" &&

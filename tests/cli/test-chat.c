@@ -1,5 +1,6 @@
-/* Check tests of the chat templates: each built-in format against text written by
- * hand from the template's definition, and detection of real templates. */
+/* Check tests of the chat-template API (slmops/chat.h): the built-in templates
+ * against text written by hand from their model families' definitions, a model
+ * file's own template with its vocabulary's BOS/EOS, and the render parameters. */
 #include "config.h"
 
 #include <check.h>
@@ -7,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <slmops/chat.h>
+#include <slmops/registry.h>
 
 static const slm_chat_message_t conv[] = {
     {"system", "You are kind."},
@@ -17,23 +18,42 @@ static const slm_chat_message_t conv[] = {
     {"user", "Bye"},
 };
 
-static void expect(const char *name, bool add_ass, const char *want)
+static char *apply(const char *name, const slm_chat_message_t *msgs, size_t n, bool add_ass,
+                   slm_error_t *err, int *rc)
 {
-    char *got = NULL;
+    slm_chat_template_t *t = NULL;
+    slm_chat_params_t p;
+    slm_chat_params_default(&p);
+    p.add_generation_prompt = add_ass;
+    p.bos_token = "<s>";
+    p.eos_token = "</s>";
+    char *out = NULL;
+    slm_error_init(err);
+    *rc = slm_chat_template_builtin(name, &t, err);
+    if (*rc == SLM_OK)
+        *rc = slm_chat_template_apply(t, msgs, n, &p, &out, err);
+    slm_chat_template_free(t);
+    return out;
+}
+
+static void expect(const char *name, const slm_chat_message_t *msgs, size_t n, bool add_ass,
+                   const char *want)
+{
     slm_error_t err;
-    slm_error_init(&err);
-    ck_assert_int_eq(slm_chat_apply(name, conv, 4, add_ass, &got, &err), SLM_OK);
+    int rc;
+    char *got = apply(name, msgs, n, add_ass, &err, &rc);
+    ck_assert_msg(rc == SLM_OK, "%s: %s", name, err.message);
     ck_assert_msg(strcmp(got, want) == 0, "%s:\n got: [%s]\nwant: [%s]", name, got, want);
     free(got);
 }
 
 START_TEST(chatml)
 {
-    expect("chatml", true,
+    expect("chatml", conv, 4, true,
            "<|im_start|>system\nYou are kind.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
            "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n"
            "<|im_start|>assistant\n");
-    expect("chatml", false,
+    expect("chatml", conv, 4, false,
            "<|im_start|>system\nYou are kind.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
            "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n");
 }
@@ -41,18 +61,16 @@ END_TEST
 
 START_TEST(llama2)
 {
-    expect("llama2-sys", true,
-           "[INST] <<SYS>>\nYou are kind.\n<</SYS>>\n\nHi [/INST]Hello!</s>[INST] Bye [/INST]");
-    expect("llama2", true, "[INST] You are kind.\nHi [/INST]Hello!</s>[INST] Bye [/INST]");
-    expect("llama2-sys-bos", true,
-           "[INST] <<SYS>>\nYou are kind.\n<</SYS>>\n\nHi [/INST]Hello!</s><s>[INST] Bye [/INST]");
+    /* Meta's template: the system text in <<SYS>> inside the first [INST] */
+    expect("llama2", conv, 4, true,
+           "<s>[INST] <<SYS>>\nYou are kind.\n<</SYS>>\n\nHi [/INST] Hello! </s><s>[INST] Bye [/INST]");
 }
 END_TEST
 
 START_TEST(llama3)
 {
-    expect("llama3", true,
-           "<|start_header_id|>system<|end_header_id|>\n\nYou are kind.<|eot_id|>"
+    expect("llama3", conv, 4, true,
+           "<s><|start_header_id|>system<|end_header_id|>\n\nYou are kind.<|eot_id|>"
            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
            "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
            "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
@@ -62,49 +80,79 @@ END_TEST
 
 START_TEST(phi3_zephyr)
 {
-    expect("phi3", true,
-           "<|system|>\nYou are kind.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
+    expect("phi3", conv, 4, true,
+           "<s><|system|>\nYou are kind.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
            "<|user|>\nBye<|end|>\n<|assistant|>\n");
-    expect("zephyr", true,
-           "<|system|>\nYou are kind.<|endoftext|>\n<|user|>\nHi<|endoftext|>\n"
-           "<|assistant|>\nHello!<|endoftext|>\n<|user|>\nBye<|endoftext|>\n<|assistant|>\n");
+    expect("zephyr", conv, 4, true,
+           "<|system|>\nYou are kind.</s>\n<|user|>\nHi</s>\n"
+           "<|assistant|>\nHello!</s>\n<|user|>\nBye</s>\n<|assistant|>\n");
 }
 END_TEST
 
 START_TEST(gemma)
 {
-    /* No system role: its text opens the first user turn; "assistant" is "model". */
-    expect("gemma", true,
-           "<start_of_turn>user\nYou are kind.\n\nHi<end_of_turn>\n"
-           "<start_of_turn>model\nHello!<end_of_turn>\n"
+    /* No system role (the template refuses one); "assistant" is "model". */
+    expect("gemma", conv + 1, 3, true,
+           "<s><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
            "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n");
-}
-END_TEST
-
-START_TEST(mistral)
-{
-    expect("mistral-v1", true, " [INST] You are kind.\n\nHi [/INST] Hello!</s> [INST] Bye [/INST]");
-    expect("mistral-v3", true, "[INST] You are kind.\n\nHi[/INST] Hello!</s>[INST] Bye[/INST]");
-    expect("mistral-v3-tekken", true, "[INST]You are kind.\n\nHi[/INST]Hello!</s>[INST]Bye[/INST]");
-    expect("mistral-v7", true,
-           "[SYSTEM_PROMPT] You are kind.[/SYSTEM_PROMPT][INST] Hi[/INST] Hello!</s>[INST] Bye[/INST]");
+    slm_error_t err;
+    int rc;
+    char *out = apply("gemma", conv, 4, true, &err, &rc);
+    ck_assert_int_eq(rc, SLM_E_INVALID);
+    ck_assert_ptr_null(out);
+    ck_assert_str_eq(err.message, "System role not supported");
 }
 END_TEST
 
 START_TEST(unknown_name_is_an_error)
 {
-    char *out = (char *)1;
+    slm_chat_template_t *t = (slm_chat_template_t *)1;
     slm_error_t err;
     slm_error_init(&err);
-    ck_assert_int_eq(slm_chat_apply("no-such", conv, 4, true, &out, &err), SLM_E_INVALID);
-    ck_assert_ptr_null(out);
+    ck_assert_int_eq(slm_chat_template_builtin("no-such", &t, &err), SLM_E_NOT_FOUND);
+    ck_assert_ptr_null(t);
     ck_assert_ptr_nonnull(strstr(err.message, "no-such"));
-    /* Every listed name applies. */
-    for (size_t i = 0; slm_chat_template_name(i); i++) {
-        ck_assert_int_eq(slm_chat_apply(slm_chat_template_name(i), conv, 4, true, &out, NULL),
-                         SLM_OK);
+    /* Every listed name parses and renders a user turn. */
+    for (size_t i = 0; slm_chat_template_builtin_name(i); i++) {
+        int rc;
+        char *out = apply(slm_chat_template_builtin_name(i), conv + 1, 1, true, &err, &rc);
+        ck_assert_msg(rc == SLM_OK && strstr(out, "Hi"), "%s: %s",
+                      slm_chat_template_builtin_name(i), err.message);
         free(out);
     }
+}
+END_TEST
+
+START_TEST(params)
+{
+    const char *src = "{{ bos_token }}{% if enable_thinking is defined %}[{{ enable_thinking }}]"
+                      "{% endif %}{{ messages | length }}{{ '+' if add_generation_prompt }}"
+                      "{{ eos_token }}";
+    slm_chat_template_t *t = NULL;
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_int_eq(slm_chat_template_parse(src, strlen(src), &t, &err), SLM_OK);
+    char *out = NULL;
+    ck_assert_int_eq(slm_chat_template_apply(t, conv, 2, NULL, &out, &err), SLM_OK);
+    ck_assert_str_eq(out, "2+");   /* no BOS/EOS known: empty */
+    free(out);
+    slm_chat_params_t p;
+    slm_chat_params_default(&p);
+    p.add_generation_prompt = false;
+    p.bos_token = "B";
+    p.eos_token = "E";
+    p.vars_json = "{\"enable_thinking\": false}";
+    ck_assert_int_eq(slm_chat_template_apply(t, conv, 4, &p, &out, &err), SLM_OK);
+    ck_assert_str_eq(out, "B[False]4E");
+    free(out);
+    p.vars_json = "[1]";
+    ck_assert_int_eq(slm_chat_template_apply(t, conv, 4, &p, &out, &err), SLM_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "JSON object"));
+    ck_assert_int_eq(slm_chat_template_render(t, "{\"messages\": [], \"extra\": {\"enable_thinking\": 1}}",
+                                              NULL, &out, &err), SLM_OK);
+    ck_assert_str_eq(out, "[1]0+");
+    free(out);
+    slm_chat_template_free(t);
 }
 END_TEST
 
@@ -115,41 +163,49 @@ static const char *fixture(const char *rel, char *buf, size_t cap)
     return buf;
 }
 
-/* The fixture's tokenizer_config.json may lack "chat_template" (this copy of
- * Qwen2.5's does); then the template as Qwen2.5 publishes it, abridged, stands in. */
-static const char qwen25_abridged[] =
-    "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n{%- else %}\n"
-    "    {%- if messages[0]['role'] == 'system' %}\n"
-    "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n"
-    "    {%- else %}\n        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba "
-    "Cloud. You are a helpful assistant.<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}\n"
-    "{%- for message in messages %}\n    {{- '<|im_start|>' + message.role + '\\n' + "
-    "message.content + '<|im_end|>' + '\\n' }}\n{%- endfor %}\n"
-    "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n";
-
-START_TEST(detect_qwen25_is_chatml)
+/* A template kept in a model file, with BOS/EOS from its vocabulary. */
+START_TEST(template_of_model_file)
 {
-    char path[1024];
-    fixture("hf/qwen2.5-tokenizer/tokenizer_config.json", path, sizeof path);
-    json_t *doc = json_load_file(path, 0, NULL);
-    const char *t = json_string_value(json_object_get(doc, "chat_template"));
-    if (!doc)
-        printf("SKIP (fixture part): %s not found\n", path);
-    else if (!t)
-        printf("NOTE: %s has no chat_template; using Qwen2.5's published one\n", path);
-    ck_assert_str_eq(slm_chat_template_detect(t ? t : qwen25_abridged), "chatml");
-    json_decref(doc);
+    slm_model_file_t *mf = slm_model_file_new();
+    slm_chat_template_t *t = NULL;
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_int_eq(slm_chat_template_from_model_file(mf, &t, &err), SLM_E_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(err.message, "no chat template"));
+    const char *src = "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}"
+                      "{{ eos_token }}{% endfor %}";
+    ck_assert_int_eq(slm_model_file_set_string(mf, "tokenizer.chat_template", src, NULL), SLM_OK);
+    const char *tokens[] = {"<unk>", "<BOS>", "<EOS>"};
+    ck_assert_int_eq(slm_model_file_set_array(mf, "tokenizer.ggml.tokens", SLM_MF_STRING, tokens,
+                                              NULL, 3, NULL), SLM_OK);
+    uint32_t bos = 1, eos = 2;
+    ck_assert_int_eq(slm_model_file_set_value(mf, "tokenizer.ggml.bos_token_id", SLM_MF_U32, &bos, 1, NULL),
+                     SLM_OK);
+    ck_assert_int_eq(slm_model_file_set_value(mf, "tokenizer.ggml.eos_token_id", SLM_MF_U32, &eos, 1, NULL),
+                     SLM_OK);
+    ck_assert_int_eq(slm_chat_template_from_model_file(mf, &t, &err), SLM_OK);
+    ck_assert_str_eq(slm_chat_template_source(t), src);
+    char *out = NULL;
+    ck_assert_int_eq(slm_chat_template_apply(t, conv + 1, 1, NULL, &out, &err), SLM_OK);
+    ck_assert_str_eq(out, "<BOS><user>Hi<EOS>");
+    free(out);
+    slm_chat_template_free(t);
+    /* a template the engine cannot parse is an error naming the place, not a fallback */
+    ck_assert_int_eq(slm_model_file_set_string(mf, "tokenizer.chat_template", "{% for %}", NULL), SLM_OK);
+    ck_assert_int_eq(slm_chat_template_from_model_file(mf, &t, &err), SLM_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.message, "chat template line 1, col"));
+    slm_model_file_free(mf);
 }
 END_TEST
 
 /* A real template stored in a GGUF (llama.cpp's phi-3 vocabulary file). */
-START_TEST(detect_phi3_gguf)
+START_TEST(phi3_gguf)
 {
     char path[1024];
     fixture("llama.cpp-vocab/ggml-vocab-phi-3.gguf", path, sizeof path);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        printf("SKIP detect_phi3_gguf: %s not found\n", path);
+        printf("SKIP phi3_gguf: %s not found\n", path);
         return;
     }
     fclose(f);
@@ -159,70 +215,37 @@ START_TEST(detect_phi3_gguf)
     ck_assert_msg(reg != NULL, "%s", err.message);
     slm_model_file_t *mf = NULL;
     ck_assert_msg(slm_model_file_open(reg, path, NULL, &mf, &err) == SLM_OK, "%s", err.message);
-    const char *name = NULL;
-    ck_assert_msg(slm_chat_template_for(mf, NULL, &name, &err) == SLM_OK, "%s", err.message);
-    ck_assert_str_eq(name, "phi3");
+    slm_chat_template_t *t = NULL;
+    ck_assert_msg(slm_chat_template_from_model_file(mf, &t, &err) == SLM_OK, "%s", err.message);
+    ck_assert_str_eq(slm_chat_template_bos_token(t), "<s>");
+    ck_assert_str_eq(slm_chat_template_eos_token(t), "<|endoftext|>");
+    char *out = NULL;
+    ck_assert_int_eq(slm_chat_template_apply(t, conv, 4, NULL, &out, &err), SLM_OK);
+    /* phi-3's template skips system messages and ends with <|assistant|> */
+    ck_assert_str_eq(out, "<s><|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
+                          "<|user|>\nBye<|end|>\n<|assistant|>\n");
+    free(out);
+    slm_chat_template_free(t);
     slm_model_file_free(mf);
     slm_registry_free(reg);
-}
-END_TEST
-
-START_TEST(detect_by_markers)
-{
-    ck_assert_str_eq(slm_chat_template_detect("{% for m in messages %}<|start_header_id|>"
-                                              "{{ m['role'] }}<|end_header_id|>{% endfor %}"),
-                     "llama3");
-    ck_assert_str_eq(slm_chat_template_detect("{{ '<|user|>\n' }}<|end|><|assistant|>"), "phi3");
-    ck_assert_str_eq(slm_chat_template_detect("<|user|>{{ eos }}<|endoftext|>"), "zephyr");
-    ck_assert_str_eq(slm_chat_template_detect("<start_of_turn>user"), "gemma");
-    ck_assert_str_eq(slm_chat_template_detect("[INST] <<SYS>>\\n' + system"), "llama2-sys");
-    ck_assert_str_eq(slm_chat_template_detect("{{ bos_token + '[INST] ' }} <<SYS>>"),
-                     "llama2-sys-bos");
-    ck_assert_str_eq(slm_chat_template_detect("[SYSTEM_PROMPT] [INST]"), "mistral-v7");
-    ck_assert_str_eq(slm_chat_template_detect("{{ ' [INST] ' + system_message }}"), "mistral-v1");
-    ck_assert_str_eq(slm_chat_template_detect("llama3"), "llama3");   /* a name is itself */
-    ck_assert_ptr_null(slm_chat_template_detect("{{ messages | tojson }}"));
-}
-END_TEST
-
-START_TEST(template_of_model_file)
-{
-    slm_model_file_t *mf = slm_model_file_new();
-    const char *name = NULL;
-    slm_error_t err;
-    slm_error_init(&err);
-    ck_assert_int_eq(slm_chat_template_for(mf, NULL, &name, &err), SLM_E_NOT_FOUND);
-    ck_assert_str_eq(slm_chat_template_for(mf, "gemma", &name, NULL) == SLM_OK ? name : "", "gemma");
-    ck_assert_int_eq(slm_chat_template_for(mf, "gemmaa", &name, &err), SLM_E_INVALID);
-    ck_assert_int_eq(slm_model_file_set_string(mf, "tokenizer.chat_template",
-                                               "{% for m in messages %}<|im_start|>", NULL), SLM_OK);
-    ck_assert_int_eq(slm_chat_template_for(mf, NULL, &name, NULL), SLM_OK);
-    ck_assert_str_eq(name, "chatml");
-    ck_assert_int_eq(slm_model_file_set_string(mf, "tokenizer.chat_template", "{{ odd }}", NULL),
-                     SLM_OK);
-    ck_assert_int_eq(slm_chat_template_for(mf, NULL, &name, &err), SLM_E_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(err.message, "{{ odd }}"));
-    slm_model_file_free(mf);
 }
 END_TEST
 
 static Suite *suite(void)
 {
     Suite *s = suite_create("chat");
-    TCase *t = tcase_create("apply");
+    TCase *t = tcase_create("builtin");
     tcase_add_test(t, chatml);
     tcase_add_test(t, llama2);
     tcase_add_test(t, llama3);
     tcase_add_test(t, phi3_zephyr);
     tcase_add_test(t, gemma);
-    tcase_add_test(t, mistral);
     tcase_add_test(t, unknown_name_is_an_error);
+    tcase_add_test(t, params);
     suite_add_tcase(s, t);
-    t = tcase_create("detect");
-    tcase_add_test(t, detect_qwen25_is_chatml);
-    tcase_add_test(t, detect_phi3_gguf);
-    tcase_add_test(t, detect_by_markers);
+    t = tcase_create("model");
     tcase_add_test(t, template_of_model_file);
+    tcase_add_test(t, phi3_gguf);
     suite_add_tcase(s, t);
     return s;
 }

@@ -149,6 +149,34 @@ START_TEST(token_by_token_matches_batch)
 }
 END_TEST
 
+/* Truncating a sequence forgets its cells from a position on: decoding from there
+ * again gives the logits of a run that never went further (what chat relies on). */
+START_TEST(truncate_then_redecode)
+{
+    slm_model_t *m = load(1);
+    int nv = slm_model_n_vocab(m);
+    float *steps = step_logits(m);
+    slm_context_t *c = context(m, 1);
+    for (int i = 0; i < 100; i++)
+        decode_one(c, (int32_t)((toks[i] + 7) % 512), 0);   /* other tokens first */
+    slm_context_seq_truncate(c, 0, 0);
+    ck_assert_int_eq(slm_context_seq_pos(c, 0), 0);
+    for (int i = 0; i < 90; i++)
+        decode_one(c, toks[i], 0);
+    slm_context_seq_truncate(c, 0, 200);   /* past the end: nothing changes */
+    ck_assert_int_eq(slm_context_seq_pos(c, 0), 90);
+    slm_context_seq_truncate(c, 0, 40);
+    ck_assert_int_eq(slm_context_seq_pos(c, 0), 40);
+    for (int i = 40; i < 90; i++) {
+        decode_one(c, toks[i], 0);
+        assert_close(slm_context_logits(c, -1), steps + (size_t)i * nv, nv, "after truncate", i);
+    }
+    slm_context_free(c);
+    free(steps);
+    slm_model_free(m);
+}
+END_TEST
+
 /* Two sequences interleaved in one cache: each sees only its own cells. */
 START_TEST(interleaved_sequences)
 {
@@ -235,6 +263,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, token_by_token_matches_batch);
     tcase_add_test(tc, interleaved_sequences);
+    tcase_add_test(tc, truncate_then_redecode);
     tcase_add_test(tc, threads_agree);
     tcase_add_test(tc, threads_agree_mixed);
     suite_add_tcase(s, tc);

@@ -96,6 +96,9 @@ int slm_context_decode(slm_context_t *ctx, const slm_batch_t *batch, slm_error_t
 const float *slm_context_logits(const slm_context_t *ctx, int32_t i);
 /* Forget a sequence's cells (-1: every sequence). */
 void slm_context_seq_clear(slm_context_t *ctx, int32_t seq_id);
+/* Forget a sequence's cells from position pos on (the next token goes to pos);
+ * a pos at or past its length changes nothing. */
+void slm_context_seq_truncate(slm_context_t *ctx, int32_t seq_id, int32_t pos);
 /* Next position of a sequence (its length so far), or -1 for a bad id. */
 int32_t slm_context_seq_pos(const slm_context_t *ctx, int32_t seq_id);
 
