@@ -25,7 +25,7 @@ expect_fail "eval: missing text file" 1 "slmops eval: .*missing.txt" \
 expect_fail "chat: unknown template name" 2 "unknown chat template 'nope'" \
     "$slmops" chat -m "$m" --chat-template nope
 expect_fail "chat: a model without a template asks for one" 1 \
-    "has no chat template; choose one with --chat-template NAME or --chat-template-file FILE" \
+    "has no chat template; choose one with --chat-template NAME \(chatml, .*\) or --chat-template-file FILE" \
     "$slmops" chat -m "$m" </dev/null
 expect_fail "chat: a template that does not parse says where" 1 \
     "--chat-template: chat template line 1, col 8: expected an expression" "$slmops" chat -m "$m" --chat-template '{% for %}'
