@@ -38,3 +38,11 @@ slmopsinclude_HEADERS += \
 	core/include/slmops/input.h \
 	core/include/slmops/output.h
 nodist_slmopsinclude_HEADERS += core/include/slmops/version.h
+
+# A root `make install` into the running system refreshes the linker cache, so the
+# installed slmops finds libslmops.so.0 at once (packagers' DESTDIR installs skip it:
+# their packages run ldconfig themselves).
+install-exec-hook:
+	@if test -z "$(DESTDIR)" && test "`id -u`" = 0 && command -v ldconfig >/dev/null 2>&1; then \
+		ldconfig "$(DESTDIR)$(libdir)" 2>/dev/null || ldconfig || :; \
+	fi
