@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <regex.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +26,6 @@ typedef struct opts {
     long ctx, threads;
     bool pure, json, allow_requantize;
 } opts_t;
-
-static volatile int cancelled;
 
 #define OFF(f) offsetof(opts_t, f)
 static const slm_cli_opt_t own_opts[] = {
@@ -239,12 +236,6 @@ static void print_text(const opts_t *o, const slm_quantize_report_t *r)
     printf("\n");
 }
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    cancelled = 1;
-}
-
 static int run(const opts_t *o, slm_registry_t *reg, slm_tensor_type_rule_t *rules)
 {
     int32_t type;
@@ -275,8 +266,8 @@ static int run(const opts_t *o, slm_registry_t *reg, slm_tensor_type_rule_t *rul
     p.format = slm_registry_find(reg, "format", fmt) ? fmt : o->to;
     p.progress = on_progress;
     p.user = &tty;
-    p.cancel = &cancelled;
-    signal(SIGINT, on_signal);
+    /* SIGINT, SIGTERM and SIGHUP end the verb through cli/signals.c, which removes
+     * the temporary output and exits 128+signal. */
     slm_quantize_report_t rep = {.struct_size = sizeof rep};
     if (slm_quantize_model(reg, o->in, o->out, &p, &rep, &err) != SLM_OK)
         return slm_cli_fail("quantize", &err);

@@ -119,6 +119,8 @@ const void *slm__plugin_iface(const slm__plugin_t *p);
 typedef struct slm__verdict {
     bool safe;              /* it loads without crashing, exiting or hanging */
     bool lasting;           /* a property of the library, worth caching */
+    int64_t retry_after;    /* unix time after which a cached verdict is judged again
+                             * (a hang may only have been a slow machine); 0: never */
     char reason[160];       /* why not safe: "library crashed while loading (SIGSEGV)" */
     bool answered;          /* the entry point returned a descriptor, described below */
     uint32_t abi_version;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -106,7 +107,9 @@ static bool valid_answer(const json_t *a)
  * crash cut short or a person edited is never half-trusted. */
 static bool valid_entry(const char *lib, const json_t *e)
 {
-    if (lib[0] != '/' || strlen(lib) >= PATH_MAX || !json_is_object(e) || json_object_size(e) != 4)
+    if (lib[0] != '/' || strlen(lib) >= PATH_MAX || !json_is_object(e) || json_object_size(e) != 5)
+        return false;
+    if (!is_int(json_object_get(e, "retry_after"), 0, INT64_MAX))
         return false;
     const json_t *stamp = json_object_get(e, "stamp"), *safe = json_object_get(e, "safe");
     const json_t *reason = json_object_get(e, "reason");
@@ -210,9 +213,13 @@ bool slm__verdict_lookup(slm_registry_t *reg, const char *path, const char *stam
     json_t *e = c ? json_object_get(c->libs, path) : NULL;
     if (!e || strcmp(json_string_value(json_object_get(e, "stamp")), stamp) != 0)
         return false;
+    json_int_t retry_after = json_integer_value(json_object_get(e, "retry_after"));
+    if (retry_after && (json_int_t)time(NULL) >= retry_after)
+        return false;   /* a hang verdict that has had its time: judge it again */
     memset(v, 0, sizeof *v);
     v->safe = json_is_true(json_object_get(e, "safe"));
     v->lasting = true;
+    v->retry_after = retry_after;
     copy_string(v->reason, sizeof v->reason, json_object_get(e, "reason"));
     json_t *a = json_object_get(e, "answer");
     if (json_is_object(a)) {
@@ -391,8 +398,9 @@ void slm__verdict_store(slm_registry_t *reg, const char *path, const char *stamp
                                              (json_int_t)v->kind, "name", v->name, "version",
                                              v->version)
                                  : NULL;
-    json_t *e = json_pack("{s:s, s:b, s:s, s:o}", "stamp", stamp, "safe", v->safe, "reason",
-                          v->safe ? "" : v->reason, "answer", answer ? answer : json_null());
+    json_t *e = json_pack("{s:s, s:b, s:s, s:o, s:I}", "stamp", stamp, "safe", v->safe, "reason",
+                          v->safe ? "" : v->reason, "answer", answer ? answer : json_null(),
+                          "retry_after", (json_int_t)v->retry_after);
     if (!e || !valid_entry(path, e)) {
         json_decref(e);
         slm_log(SLM_LOG_DEBUG, "registry", "%s: verdict not cached", path);

@@ -26,6 +26,8 @@
 
 /* Loading a plugin takes milliseconds; this is for a library that never returns. */
 #define SCAN_TIMEOUT_S 5
+/* How long a cached "did not answer" verdict stands before the library is tried again. */
+#define SCAN_RETRY_HANG_S 600
 /* How often a silent child is checked for having died (a grandchild may hold
  * the pipe open after it). */
 #define SCAN_SLICE_MS 50
@@ -266,6 +268,9 @@ static void judge(const answer_t *a, size_t got, bool timed_out, bool ended,
         return;
     }
     if (timed_out) {
+        /* Cached, so that later runs do not wait again, but only for a while: a
+         * first load can be slow on a loaded machine without the library hanging. */
+        v->retry_after = (int64_t)time(NULL) + SCAN_RETRY_HANG_S;
         snprintf(v->reason, sizeof v->reason, "library did not answer in %d s", SCAN_TIMEOUT_S);
         return;
     }

@@ -201,6 +201,32 @@ START_TEST(verdicts_are_cached)
 }
 END_TEST
 
+/* A "did not answer" verdict stands until its retry_after, then the library is
+ * judged again (a first load may only have been slow). */
+static const char *reason_with_retry(const char *dir, const char *lib, json_int_t retry_after)
+{
+    json_t *root = read_cache();
+    json_t *e = cache_entry(root, lib);
+    json_object_set_new(e, "reason", json_string("library did not answer in 5 s (MARK)"));
+    json_object_set_new(e, "retry_after", json_integer(retry_after));
+    ck_assert_int_eq(json_dump_file(root, cache_file, 0), 0);
+    json_decref(root);
+    return load_beside_good(dir, "fake-broken");
+}
+
+START_TEST(hang_verdict_is_judged_again_after_its_time)
+{
+    fresh_cache();
+    char *dir = broken_dir("fake-ctor-crash");
+    ck_assert_str_eq(load_beside_good(dir, "fake-broken"), "library crashed while loading (SIGSEGV)");
+    const char *lib = th_lib("fake-ctor-crash");
+    ck_assert_str_eq(reason_with_retry(dir, lib, (json_int_t)time(NULL) + 600),
+                     "library did not answer in 5 s (MARK)");
+    ck_assert_str_eq(reason_with_retry(dir, lib, (json_int_t)time(NULL) - 1),
+                     "library crashed while loading (SIGSEGV)");
+}
+END_TEST
+
 START_TEST(replaced_library_is_judged_again)
 {
     fresh_cache();
@@ -413,6 +439,7 @@ static Suite *suite(void)
     tcase_add_test(tc, exit_in_constructor_disables_that_plugin);
     tcase_add_test(tc, grandchild_holding_the_pipe_is_killed);
     tcase_add_test(tc, verdicts_are_cached);
+    tcase_add_test(tc, hang_verdict_is_judged_again_after_its_time);
     tcase_add_test(tc, replaced_library_is_judged_again);
     tcase_add_test(tc, damaged_cache_is_rebuilt);
     tcase_add_test(tc, concurrent_writers_lose_nothing);
