@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <slmops/model-file.h>
+#include <slmops/output.h>
 
 #include "cli/common.h"
 #include "cli/options.h"
@@ -130,13 +131,20 @@ int slm_cli_convert(int argc, char **argv)
     slm_error_t err;
     slm_error_init(&err);
     slm_model_file_t *mf = NULL;
+    /* The model's own file is an input already (the container remembers it); the
+     * tokenizer's is one too. */
+    slm_output_params_t op;
+    slm_output_params_init(&op);
+    const char *inputs[1] = {o.tokenizer};
+    op.inputs = inputs;
+    op.n_inputs = o.tokenizer ? 1 : 0;
     if (slm_model_file_open(reg, in, plugin_name(reg, from, from_buf, sizeof from_buf), &mf,
                             &err) != SLM_OK) {
         rc = slm_cli_fail("convert", &err);
     } else if (o.tokenizer && (rc = add_tokenizer(reg, mf, o.tokenizer)) != SLM_CLI_OK) {
         /* add_tokenizer said why */
-    } else if (slm_model_file_save(mf, reg, out, plugin_name(reg, to, to_buf, sizeof to_buf),
-                                   &err) != SLM_OK) {
+    } else if (slm_model_file_save_output(mf, reg, out, plugin_name(reg, to, to_buf, sizeof to_buf),
+                                          &op, &err) != SLM_OK) {
         if (!to && err.code == SLM_E_UNSUPPORTED && strlen(err.message) + 40 < sizeof err.message)
             strcat(err.message, "; name the output format with --to");
         rc = slm_cli_fail("convert", &err);

@@ -168,7 +168,27 @@ static bool same_inode(const struct stat *a, const struct stat *b)
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-/* OUT may not be an input, nor a folder that holds one. */
+/* True when the folder `dir` (its stat) holds path at any depth. */
+static bool folder_holds(const struct stat *dir, const char *path)
+{
+    char *p = slm__path_dir(path);
+    for (int depth = 0; p && depth < 64; depth++) {
+        struct stat st;
+        if (stat(p, &st) == 0 && same_inode(&st, dir)) {
+            free(p);
+            return true;
+        }
+        char *up = slm__path_dir(p);
+        bool top = !up || strcmp(up, p) == 0;
+        free(p);
+        p = top ? (free(up), NULL) : up;
+    }
+    free(p);
+    return false;
+}
+
+/* OUT may not be an input, nor a folder that holds one, nor a file inside an
+ * input folder (a Hugging Face model read from its folder). */
 static int check_inputs(const char *shown, const char *target, bool exists,
                         const slm_output_params_t *p, slm_error_t *err)
 {
@@ -191,6 +211,9 @@ static int check_inputs(const char *shown, const char *target, bool exists,
         if (inside)
             return slm__fail(err, SLM_E_INVALID, target, -1, "%s: holds the input %s; refusing "
                              "to replace it (write to another name)", shown, in);
+        if (S_ISDIR(st.st_mode) && folder_holds(&st, target))
+            return slm__fail(err, SLM_E_INVALID, target, -1, "%s: is inside the input folder %s; "
+                             "refusing to replace it (write to another name)", shown, in);
     }
     return SLM_OK;
 }
