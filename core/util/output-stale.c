@@ -83,7 +83,9 @@ void slm__output_remove_dead(const char *target)
     struct dirent *e;
     while (d && (e = readdir(d))) {
         pid_t pid = temp_owner(e->d_name, base);
-        if (!pid || pid == getpid())
+        /* Our own PID too: a container often gives every run the same one, and a
+         * temporary of this very process is locked, or newer than the process. */
+        if (!pid)
             continue;
         int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
                         O_CLOEXEC);
@@ -95,8 +97,13 @@ void slm__output_remove_dead(const char *target)
             char *p = slm__path_join(dir, e->d_name);
             if (p)
                 slm__output_remove(p, S_ISDIR(st.st_mode));
-            slm_log(SLM_LOG_INFO, "output", "%s: removed %s, left by process %d, which is no "
-                    "longer running", target, e->d_name, (int)pid);
+            struct stat after;
+            if (p && fstatat(dirfd(d), e->d_name, &after, AT_SYMLINK_NOFOLLOW) != 0)
+                slm_log(SLM_LOG_INFO, "output", "%s: removed %s, left by process %d, which is "
+                        "no longer running", target, e->d_name, (int)pid);
+            else
+                slm_log(SLM_LOG_WARN, "output", "%s: cannot remove %s, left by process %d",
+                        target, e->d_name, (int)pid);
             free(p);
         }
         close(fd);

@@ -203,19 +203,23 @@ static void remove_old_folder(slm_output_t *o)
  * the target only ever names a complete folder. */
 static int swap_by_two_renames(slm_output_t *o)
 {
-    size_t cap = strlen(o->target) + sizeof SLM__OUTPUT_TMP_MARK + 32;
+    /* Not a temporary's name: a later run's clean-up of dead writers' temporaries
+     * must never take the user's earlier folder for one. */
+    size_t cap = strlen(o->target) + 48;
     char *aside = malloc(cap);
     if (!aside)
         return ENOMEM;
     char sfx[7];
     random_suffix(sfx);
-    snprintf(aside, cap, "%s" SLM__OUTPUT_TMP_MARK "%d.%s", o->target, (int)getpid(), sfx);
+    snprintf(aside, cap, "%s.slmops-old.%d.%s", o->target, (int)getpid(), sfx);
     int e = 0;
     if (rename(o->target, aside) != 0) {
         e = errno;
     } else if (rename(o->temp, o->target) != 0) {
         e = errno;
-        rename(aside, o->target);
+        if (rename(aside, o->target) != 0)
+            slm_log(SLM_LOG_WARN, "output", "%s: the earlier folder could not be put back; it "
+                    "is kept as %s", o->target, aside);
     } else {
         /* The temporary's name now holds nothing; the slot takes the old folder. */
         rename(aside, o->temp);

@@ -403,6 +403,21 @@ START_TEST(dead_writers_temporaries_are_removed)
 }
 END_TEST
 
+START_TEST(leftover_with_our_own_pid_is_removed)
+{
+    /* A container gives every run the same PID: a temporary named with ours, older
+     * than this process and unlocked, was left by an earlier run. */
+    char name[1024];
+    snprintf(name, sizeof name, "%s", temp_name("m.gguf", getpid(), "ownPid"));
+    put(name, "partial");
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, name, old, 0), 0);
+    slm_output_params_t p = params(SLM_OUTPUT_FILE);
+    ck_assert_int_eq(write_out(at("m.gguf"), &p, "new\n"), SLM_OK);
+    ck_assert_int_eq(access(name, F_OK), -1);
+}
+END_TEST
+
 START_TEST(live_writers_temporary_is_kept)
 {
     /* Its PID is alive and it holds the lock: even an old file is in use. */
@@ -619,6 +634,7 @@ int main(void)
     tcase_add_test(tc, folder_holding_an_input_is_kept);
     tcase_add_test(tc, folder_output_over_a_file_is_refused);
     tcase_add_test(tc, dead_writers_temporaries_are_removed);
+    tcase_add_test(tc, leftover_with_our_own_pid_is_removed);
     tcase_add_test(tc, live_writers_temporary_is_kept);
     tcase_add_test(tc, reused_pid_does_not_keep_a_temporary);
     tcase_add_test(tc, writer_between_create_and_lock_is_kept);
