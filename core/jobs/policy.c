@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,22 @@ static int warm_up(slm_registry_t *reg, int32_t src_type, int32_t dst_type, int6
     return rc;
 }
 
+/* Worker threads take no process-directed signals (SIGINT, SIGTERM, ...): those go
+ * to the thread that can act on them (the CLI's clean-up handler, chat's Ctrl-C).
+ * Faults a thread causes itself still reach it. */
+static int create_quiet_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&all, faults[i]);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 int slm__jobs_convert(slm_registry_t *reg, int32_t src_type, const void *src, int32_t dst_type,
                       void *dst, int64_t n_rows, int64_t ne0, int n_threads, slm_error_t *err)
 {
@@ -204,7 +221,7 @@ int slm__jobs_convert(slm_registry_t *reg, int32_t src_type, const void *src, in
         slm_error_init(&jobs[t].err);
     }
     for (int t = 1; t < nt; t++)
-        jobs[t].threaded = pthread_create(&th[t], NULL, conv_run, &jobs[t]) == 0;
+        jobs[t].threaded = create_quiet_thread(&th[t], conv_run, &jobs[t]) == 0;
     /* Thread 0's share, and any share a thread could not start for, runs here. */
     for (int t = 0; t < nt; t++)
         if (!jobs[t].threaded)

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -183,6 +184,22 @@ int cpu_online_cores(void)
     return n < 1 ? 1 : (n > CPU_MAX_THREADS ? CPU_MAX_THREADS : (int)n);
 }
 
+/* Worker threads take no process-directed signals (SIGINT, SIGTERM, ...): those go
+ * to the thread that can act on them (the CLI's clean-up handler, chat's Ctrl-C).
+ * Faults a thread causes itself still reach it. */
+static int create_quiet_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&all, faults[i]);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 static bool start_worker(cpu_pool_t *pool, int ith)
 {
     worker_arg_t *wa = malloc(sizeof *wa);
@@ -190,7 +207,7 @@ static bool start_worker(cpu_pool_t *pool, int ith)
         return false;
     wa->pool = pool;
     wa->ith = ith;
-    if (pthread_create(&pool->threads[ith], NULL, worker_main, wa) != 0) {
+    if (create_quiet_thread(&pool->threads[ith], worker_main, wa) != 0) {
         free(wa);
         return false;
     }
