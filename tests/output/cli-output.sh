@@ -194,6 +194,30 @@ signal_case HUP 1
 signal_case INT 2
 signal_case TERM 15 folder --to safetensors
 
+# quantize too: Ctrl-C while OUT is written ends it with 130 and keeps nothing (it
+# used to catch SIGINT itself, finish the write and exit 0).
+d=$(case_dir sig-quantize)
+"$slmops" quantize "$m" "$d/q.gguf" --type q8_0 >/dev/null 2>&1
+before=$(listing "$d")
+sum_before=$(cksum < "$d/q.gguf")
+SLMOPS_TEST_OUTPUT_DELAY_MS=30000 env --default-signal=INT "$slmops" quantize "$m" "$d/q.gguf" \
+    --type q4_0 >/dev/null 2>&1 &
+pid=$!
+if wait_temp "$d" q.gguf $pid; then
+    kill -INT $pid
+    { wait $pid; } 2>/dev/null
+    rc=$?
+    [ $rc -eq 130 ] && ok "quantize: SIGINT during the write exits 130" ||
+        not_ok "quantize: SIGINT during the write exits $rc"
+    same_listing "quantize: SIGINT during the write" "$d" "$before"
+    [ "$(cksum < "$d/q.gguf")" = "$sum_before" ] && ok "quantize: the previous OUT is untouched" ||
+        not_ok "quantize: OUT changed"
+else
+    not_ok "quantize: no temporary appeared"
+    kill -KILL $pid 2>/dev/null
+    wait $pid
+fi
+
 # SIGKILL cannot be caught: the next write of the same OUT removes the leftover.
 d=$(case_dir sigkill)
 SLMOPS_TEST_OUTPUT_DELAY_MS=30000 "$slmops" convert "$m" "$d/out.gguf" 2>/dev/null &
