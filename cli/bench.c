@@ -135,7 +135,7 @@ static int report(const opts_t *o, const slm_cli_session_t *s, const slm_bench_r
             json_array_append_new(a, stat_json(&r, pp, &res->pp));
         if (res->tg.n_tokens)
             json_array_append_new(a, stat_json(&r, tg, &res->tg));
-        return slm_cli_print_json(json_pack("{s:s, s:o}", "file", o->model.model, "results", a));
+        return slm_cli_print_json(json_pack("{s:o, s:o}", "file", slm_cli_json_path(o->model.model), "results", a));
     }
     printf("| %-24s | %10s | %10s | %-16s | %7s | %8s | %22s |\n", "model", "size", "params",
            "backend", "threads", "test", "t/s");

@@ -16,6 +16,7 @@
 #include <slmops/log.h>
 
 #include "cli/common.h"
+#include "cli/options.h"
 
 static void log_to_stderr(slm_log_level_t level, const char *category, const char *msg,
                           void *user)
@@ -95,38 +96,58 @@ int slm_cli_fail(const char *verb, const slm_error_t *err)
     return SLM_CLI_FAILED;
 }
 
-/* The text a value above INT64_MAX is held as until printing (see slm_cli_json_u64);
- * JSON_ENSURE_ASCII writes its first byte as \u0001. */
-#define U64_MARK "\x01u64:"
-#define U64_MARK_DUMPED "\"\\u0001u64:"
+/* jansson's integers are signed: a value above INT64_MAX is held as a string,
+ * "\x01" + a random nonce + ":" + its digits, which slm_cli_print_json writes as the
+ * bare number. The nonce, drawn once per process, is what no text a user gives can
+ * hold by chance (JSON_ENSURE_ASCII writes the first byte as \u0001). */
+static char u64_mark[40];
+
+static const char *u64_marker(void)
+{
+    if (!u64_mark[0])
+        snprintf(u64_mark, sizeof u64_mark, "\x01%016llx:",
+                 (unsigned long long)slm_cli_fresh_seed());
+    return u64_mark;
+}
 
 json_t *slm_cli_json_u64(uint64_t v)
 {
     if (v <= INT64_MAX)
         return json_integer((json_int_t)v);
-    char buf[32];
-    snprintf(buf, sizeof buf, U64_MARK "%llu", (unsigned long long)v);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s%llu", u64_marker(), (unsigned long long)v);
     return json_string(buf);
 }
 
-/* Writes text with each marked string "\u0001u64:DIGITS" as the bare DIGITS. */
+/* Writes text with each marked string as the bare digits it holds. */
 static void put_unmarked(const char *text)
 {
+    char dumped[48];
     const char *p = text, *m;
-    while ((m = strstr(p, U64_MARK_DUMPED))) {
-        fwrite(p, 1, (size_t)(m - p), stdout);
-        m += strlen(U64_MARK_DUMPED);
-        size_t digits = strspn(m, "0123456789");
-        fwrite(m, 1, digits, stdout);
-        p = m + digits + (m[digits] == '"');
+    if (u64_mark[0]) {
+        snprintf(dumped, sizeof dumped, "\"\\u0001%s", u64_mark + 1);
+        while ((m = strstr(p, dumped))) {
+            fwrite(p, 1, (size_t)(m - p), stdout);
+            m += strlen(dumped);
+            size_t digits = strspn(m, "0123456789");
+            fwrite(m, 1, digits, stdout);
+            p = m + digits + (m[digits] == '"');
+        }
     }
     fputs(p, stdout);
 }
 
+json_t *slm_cli_json_path(const char *path)
+{
+    return slm_cli_json_text(path, strlen(path));
+}
+
 int slm_cli_print_json(struct json_t *doc)
 {
-    if (!doc)
+    if (!doc) {
+        fprintf(stderr, "slmops: cannot build the JSON document (out of memory)\n");
         return SLM_CLI_FAILED;
+    }
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(doc);
     if (!text)

@@ -44,6 +44,8 @@ int slm_cli_fail(const char *verb, const slm_error_t *err);
 /* A JSON string of n bytes of text; invalid UTF-8 becomes U+FFFD (jansson
  * refuses it, and generated text may hold any bytes). */
 struct json_t *slm_cli_json_text(const char *s, size_t n);
+/* The same for a NUL-terminated path (file names need not be UTF-8). */
+struct json_t *slm_cli_json_path(const char *path);
 
 /* Print a JSON document (taking its reference) and a newline on stdout. */
 int slm_cli_print_json(struct json_t *doc);

@@ -124,8 +124,8 @@ static int run(const opts_t *o, slm_cli_session_t *s)
         rc = slm_cli_fail("eval", &err);
     } else if (o->json) {
         rc = slm_cli_print_json(json_pack(
-            "{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:O, s:f}", "model", o->model.model,
-            "file", o->file, "n_ctx", (json_int_t)o->model.n_ctx, "n_tokens",
+            "{s:o, s:o, s:I, s:I, s:I, s:I, s:f, s:f, s:O, s:f}", "model",
+            slm_cli_json_path(o->model.model), "file", slm_cli_json_path(o->file), "n_ctx", (json_int_t)o->model.n_ctx, "n_tokens",
             (json_int_t)n_tokens, "n_chunks", (json_int_t)res.n_chunks, "n_scored",
             (json_int_t)res.n_scored, "nll", res.nll, "ppl", res.ppl, "running", prog.running,
             "ms", slm_cli_now_ms() - t0));

@@ -121,8 +121,8 @@ static int print_json(const opts_t *o, const slm_cli_session_t *s, const int32_t
                       const slm_cli_gen_t *g)
 {
     json_t *doc = json_pack(
-        "{s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:{s:f, s:I, s:f, s:f, s:I, s:f, s:f}}",
-        "model", o->model.model, "prompt", slm_cli_json_text(o->prompt ? o->prompt : "",
+        "{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:{s:f, s:I, s:f, s:f, s:I, s:f, s:f}}",
+        "model", slm_cli_json_path(o->model.model), "prompt", slm_cli_json_text(o->prompt ? o->prompt : "",
                                                              o->prompt_len),
         "text", slm_cli_json_text(g->text ? g->text : "", g->len), "prompt_tokens",
         ids_json(prompt, g->n_prompt), "tokens", ids_json(g->tokens, g->n_tokens),

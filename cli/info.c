@@ -311,8 +311,8 @@ static int print_json(const slm_model_file_t *mf, const summary_t *s, const opts
                     nullable(s->tok_pre), "n_vocab", (json_int_t)s->n_vocab, "bos",
                     (json_int_t)s->bos, "eos", (json_int_t)s->eos)
         : json_null();
-    json_t *doc = json_pack("{s:s, s:o, s:o, s:o, s:I, s:o, s:{s:I, s:I, s:o}, s:o, s:o}",
-                            "file", o->path, "format", nullable(slm_model_file_format(mf)),
+    json_t *doc = json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:{s:I, s:I, s:o}, s:o, s:o}",
+                            "file", slm_cli_json_path(o->path), "format", nullable(slm_model_file_format(mf)),
                             "architecture", nullable(s->arch), "name", nullable(s->name),
                             "parameters", (json_int_t)s->n_params, "hyperparameters", hp,
                             "tensors", "count", (json_int_t)slm_model_file_n_tensors(mf),

@@ -171,9 +171,9 @@ static int print_json(const opts_t *o, const slm_quantize_report_t *r)
                                   "shape", shape(t), "type", slm_type_name(t->type_out),
                                   "reason", t->kept));
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, "
+    json_t *doc = json_pack("{s:o, s:o, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, "
                             "s:o, s:o, s:o, s:f}",
-        "input", o->in, "output", o->out, "type", slm_type_name(r->type), "mix", r->mix,
+        "input", slm_cli_json_path(o->in), "output", slm_cli_json_path(o->out), "type", slm_type_name(r->type), "mix", r->mix,
         "file_type",
         (json_int_t)r->file_type, "file_bytes_in", (json_int_t)r->file_bytes_in,
         "file_bytes_out", (json_int_t)r->file_bytes_out, "data_bytes_in",
@@ -182,8 +182,8 @@ static int print_json(const opts_t *o, const slm_quantize_report_t *r)
         "bpw_out", r->bpw_out, "n_weights", (json_int_t)r->n_weights, "types", type_counts(r),
         "kept", kept, "tensors", tensors, "seconds", r->seconds);
     if (r->has_eval)
-        json_object_set_new(doc, "eval", json_pack("{s:s, s:i, s:i, s:I, s:f, s:f, s:f, s:f, "
-                            "s:f, s:f, s:f}", "file", o->eval, "ctx", r->eval_ctx, "chunks",
+        json_object_set_new(doc, "eval", json_pack("{s:o, s:i, s:i, s:I, s:f, s:f, s:f, s:f, "
+                            "s:f, s:f, s:f}", "file", slm_cli_json_path(o->eval), "ctx", r->eval_ctx, "chunks",
                             r->eval_chunks, "scored", (json_int_t)r->eval_scored, "ppl_before",
                             r->ppl_before, "ppl_after", r->ppl_after, "ppl_change",
                             r->ppl_after / r->ppl_before - 1.0, "kld_mean", r->kld_mean,

@@ -28,6 +28,18 @@ done
 cmp -s "$work/t1" "$work/t2" && ok "a seed above 2^63 gives the same text twice" ||
     not_ok "same seed, different text"
 
+# The exact-number rewrite touches only the seed: a prompt that looks like its
+# marker stays text, and the document stays valid JSON.
+"$slmops" generate -m "$m" -n 1 --seed 18446744073709551615 -p "$(printf '\001u64:12ab')" \
+    --json >"$work/mark" 2>/dev/null
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["prompt"] == "\x01u64:12ab", d["prompt"]; assert d["seed"] == 2**64-1' \
+    "$work/mark" && ok "a prompt shaped like the seed's marker stays text" || not_ok "marker in a prompt"
+# A model path that is not UTF-8 still gives a JSON document.
+cp "$m" "$work/$(printf 'model\377').gguf"
+"$slmops" generate -m "$work/$(printf 'model\377').gguf" -n 1 --json >"$work/odd" 2>"$work/err" &&
+    python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$work/odd" &&
+    ok "--json with a non-UTF-8 model path" || { not_ok "--json, non-UTF-8 path"; cat "$work/err"; }
+
 for bad in 18446744073709551616 99999999999999999999 -2 -18446744073709551615 abc 1e3 ""; do
     expect_fail "--seed '$bad' is refused" 2 "--seed needs a whole number in \[0, 18446744073709551615\], or -1" \
         "$slmops" generate -m "$m" -n 1 --seed "$bad"
