@@ -112,6 +112,8 @@ static int alloc_cache(slm_context_t *c, slm_error_t *err)
         return kv_too_large(c, 2 * total, avail, err);
     c->k = slm_buffer_new(c->m->sched, total, err);
     c->v = c->k ? slm_buffer_new(c->m->sched, total, err) : NULL;
+    if (!c->v && !avail)   /* free memory unknown: the backend's own message stands */
+        return err && err->code ? err->code : SLM_E_NOMEM;
     if (!c->v)
         return kv_too_large(c, 2 * total, avail, err);
     /* Padded attention reads cells never written: slm_buffer_new's zeros are finite

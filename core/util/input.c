@@ -62,12 +62,14 @@ int slm_input_open(const char *path, unsigned flags, int *fd, slm_error_t *err)
     if (f < 0)
         return slm__fail(err, errno == ENOENT ? SLM_E_NOT_FOUND : SLM_E_IO, path, -1,
                          "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(f, &st) != 0 || !acceptable(st.st_mode, flags)) {
+    if (fstat(f, &st) != 0) {
         int e = errno;
         close(f);
-        return S_ISREG(st.st_mode) ? slm__fail(err, SLM_E_IO, path, -1, "%s: cannot stat: %s",
-                                               path, strerror(e))
-                                   : refuse(path, st.st_mode, err);
+        return slm__fail(err, SLM_E_IO, path, -1, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!acceptable(st.st_mode, flags)) {
+        close(f);
+        return refuse(path, st.st_mode, err);
     }
     int fl = fcntl(f, F_GETFL);
     if (fl < 0 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) != 0) {
@@ -96,6 +98,12 @@ int slm_input_read_all(const char *path, size_t max, char **buf, size_t *len, sl
     int rc = slm_input_open(path, 0, &fd, err);
     if (rc)
         return rc;
+    /* A regular file says its size: refuse a large one before reading any of it. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > (uint64_t)max) {
+        close(fd);
+        return too_large(path, max, err);
+    }
     size_t cap = 0, n = 0;
     char *b = NULL;
     for (;;) {

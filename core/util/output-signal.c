@@ -112,6 +112,7 @@ void slm__output_remove(const char *path, bool folder)
 
 void slm_output_signal_cleanup(void)
 {
+    int saved = errno;   /* a handler that returns must not change what errno says */
     /* A rename in progress on another thread finishes first (it is short). */
     while (atomic_load(&critical) > 0)
         poll(NULL, 0, 1);
@@ -120,4 +121,5 @@ void slm_output_signal_cleanup(void)
         if (s == FILE_SLOT || s == FOLDER_SLOT)
             slm__output_remove(slots[i].path, s == FOLDER_SLOT);
     }
+    errno = saved;
 }
