@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <slmops/input.h>
+
 #include "cli/chat.h"
 #include "cli/common.h"
 
@@ -58,32 +60,13 @@ void slm_cli_convo_free(slm_cli_convo_t *c)
 /* A template file: a regular file (not a FIFO that would block), at most 4 MiB. */
 static char *read_template(const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        fprintf(stderr, "slmops chat: %s: cannot open: %s\n", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    char *buf = NULL;
+    slm_error_t err;
+    slm_error_init(&err);
+    if (slm_input_read_all(path, MAX_TEMPLATE_BYTES, &buf, len, &err) != SLM_OK) {
+        fprintf(stderr, "slmops chat: --chat-template-file %s\n", err.message);
         return NULL;
     }
-    if (!S_ISREG(st.st_mode) || st.st_size > MAX_TEMPLATE_BYTES) {
-        fprintf(stderr, "slmops chat: %s: %s; give a chat template file (Jinja text)\n", path,
-                S_ISDIR(st.st_mode) ? "is a directory" : !S_ISREG(st.st_mode)
-                ? "is not a regular file" : "is larger than 4 MiB");
-        close(fd);
-        return NULL;
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    ssize_t got = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-    close(fd);
-    if (got != st.st_size) {
-        fprintf(stderr, "slmops chat: %s: cannot read it: %s\n", path,
-                got < 0 ? strerror(errno) : "it changed while being read");
-        free(buf);
-        return NULL;
-    }
-    buf[got] = '\0';
-    *len = (size_t)got;
     return buf;
 }
 
@@ -243,7 +226,6 @@ int slm_cli_prompt_prepare(slm_cli_prompt_t *p, slm_cli_session_t *s, slm_cli_co
         }
         free(*all);
         slm_cli_convo_drop(convo, from, drop);
-        p->n_dropped += drop;
         (*shifted)++;
     }
     size_t k = 0;

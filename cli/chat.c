@@ -99,13 +99,6 @@ static int parse(int argc, char **argv, opts_t *o)
     return slm_cli_prompt_text("chat", o->prompt_arg, o->file, &o->first, &o->first_len);
 }
 
-static void emit_stdout(void *user, const char *text, size_t len)
-{
-    (void)user;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
-}
-
 typedef struct stats {
     size_t replies, n_prompt, n_gen;
     double prompt_ms, gen_ms;
@@ -121,17 +114,12 @@ typedef struct chat {
     stats_t total;
 } chat_t;
 
-static double per_s(size_t n, double ms)
-{
-    return ms > 0 ? 1e3 * (double)n / ms : 0.0;
-}
-
 static void print_timings(const char *what, const stats_t *t, uint32_t used, uint32_t n_ctx)
 {
     fprintf(stderr, "slmops chat: %s: prompt %zu tokens in %.1f ms (%.1f tokens/s), "
             "reply %zu tokens in %.1f ms (%.1f tokens/s), context %u/%u\n", what, t->n_prompt,
-            t->prompt_ms, per_s(t->n_prompt, t->prompt_ms), t->n_gen, t->gen_ms,
-            per_s(t->n_gen, t->gen_ms), used, n_ctx);
+            t->prompt_ms, slm_cli_per_s(t->n_prompt, t->prompt_ms), t->n_gen, t->gen_ms,
+            slm_cli_per_s(t->n_gen, t->gen_ms), used, n_ctx);
 }
 
 /* What a reply's end says beyond its text. */
@@ -167,7 +155,7 @@ static int reply(chat_t *ch)
                 shifted);
     slm_cli_gen_t g;
     rc = slm_cli_session_generate(s, ch->smp, ch->stop, ids, n, ch->o->n_predict, false,
-                                  emit_stdout, NULL, &g);
+                                  slm_cli_emit_stdout, NULL, &g);
     slm_cli_chat_interrupted = 0;   /* a Ctrl-C that stopped this reply is used up */
     printf("\n");
     fflush(stdout);

@@ -29,7 +29,6 @@ typedef struct slm_cli_prompt {
     slm_chat_params_t params;
     int32_t *cache;
     size_t n_cache, cap_cache;
-    size_t n_dropped;      /* messages dropped by context shifts so far */
 } slm_cli_prompt_t;
 
 /* The template: forced (a built-in name or a Jinja source), a file, or else the

@@ -97,18 +97,6 @@ static int prompt_ids(slm_cli_session_t *s, const opts_t *o, int32_t **ids, size
     return SLM_CLI_OK;
 }
 
-static void emit_stdout(void *user, const char *text, size_t len)
-{
-    (void)user;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
-}
-
-static double per_s(size_t n, double ms)
-{
-    return ms > 0 ? (double)n * 1e3 / ms : 0.0;
-}
-
 static json_t *ids_json(const int32_t *ids, size_t n)
 {
     json_t *a = json_array();
@@ -128,9 +116,9 @@ static int print_json(const opts_t *o, const slm_cli_session_t *s, const int32_t
         ids_json(prompt, g->n_prompt), "tokens", ids_json(g->tokens, g->n_tokens),
         "stop_reason", g->stop_reason, "seed", slm_cli_json_u64(o->sampling.p.seed), "timings",
         "load_ms", s->load_ms, "prompt_n", (json_int_t)g->n_prompt, "prompt_ms", g->prompt_ms,
-        "prompt_tokens_per_s", per_s(g->n_prompt, g->prompt_ms), "predicted_n",
+        "prompt_tokens_per_s", slm_cli_per_s(g->n_prompt, g->prompt_ms), "predicted_n",
         (json_int_t)g->n_tokens, "predicted_ms", g->gen_ms, "predicted_tokens_per_s",
-        per_s(g->n_tokens, g->gen_ms));
+        slm_cli_per_s(g->n_tokens, g->gen_ms));
     return slm_cli_print_json(doc);
 }
 
@@ -152,9 +140,9 @@ static int run(const opts_t *o, slm_cli_session_t *s)
     }
     bool has_text = o->prompt_len > 0;
     if (!o->json && has_text)
-        emit_stdout(NULL, o->prompt, o->prompt_len);
+        slm_cli_emit_stdout(NULL, o->prompt, o->prompt_len);
     rc = slm_cli_session_generate(s, smp, stop, prompt, n_prompt, o->n_predict, has_text,
-                          o->json ? NULL : emit_stdout, NULL, &g);
+                          o->json ? NULL : slm_cli_emit_stdout, NULL, &g);
     if (rc == SLM_CLI_OK && o->json) {
         rc = print_json(o, s, prompt, &g);
     } else if (rc == SLM_CLI_OK) {
@@ -163,8 +151,8 @@ static int run(const opts_t *o, slm_cli_session_t *s)
                 "slmops generate: seed %llu; prompt %zu tokens, %.1f ms (%.1f t/s); "
                 "generated %zu tokens, %.1f ms (%.1f t/s); stop: %s\n",
                 (unsigned long long)o->sampling.p.seed, g.n_prompt, g.prompt_ms,
-                per_s(g.n_prompt, g.prompt_ms), g.n_tokens, g.gen_ms,
-                per_s(g.n_tokens, g.gen_ms), g.stop_reason);
+                slm_cli_per_s(g.n_prompt, g.prompt_ms), g.n_tokens, g.gen_ms,
+                slm_cli_per_s(g.n_tokens, g.gen_ms), g.stop_reason);
     }
 out:
     slm_cli_gen_free(&g);

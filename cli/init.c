@@ -2,7 +2,6 @@
  * model of a named shape with random weights (slm_model_init_random). */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -76,17 +75,6 @@ static void on_progress(void *user, const char *stage, uint64_t done, uint64_t t
     }
 }
 
-static int type_of(const char *name)
-{
-    char low[32];
-    size_t n = strlen(name);
-    if (n >= sizeof low)
-        return -1;
-    for (size_t i = 0; i <= n; i++)
-        low[i] = (char)tolower((unsigned char)name[i]);
-    return slm_type_from_name(low);
-}
-
 static int parse(int argc, char **argv, opts_t *o, slm_init_params_t *p)
 {
     memset(o, 0, sizeof *o);
@@ -117,7 +105,7 @@ int slm_cli_init(int argc, char **argv)
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;
-    if (type && (p.type = type_of(type)) < 0) {
+    if (type && (p.type = slm_type_from_name(type)) < 0) {
         slm_registry_free(reg);
         return slm_cli_usage_error("init", "unknown type '%s'", type);
     }

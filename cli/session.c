@@ -67,6 +67,18 @@ double slm_cli_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+double slm_cli_per_s(size_t n, double ms)
+{
+    return ms > 0 ? (double)n * 1e3 / ms : 0.0;
+}
+
+void slm_cli_emit_stdout(void *user, const char *text, size_t len)
+{
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
 static int fail(slm_cli_session_t *s, const slm_error_t *err)
 {
     return slm_cli_fail(s->verb, err);

@@ -82,4 +82,10 @@ void slm_cli_gen_free(slm_cli_gen_t *g);
 /* Milliseconds on a monotonic clock. */
 double slm_cli_now_ms(void);
 
+/* Tokens per second, 0 when no time passed. */
+double slm_cli_per_s(size_t n, double ms);
+
+/* An slm_cli_emit_fn that writes to stdout at once (text streams as it comes). */
+void slm_cli_emit_stdout(void *user, const char *text, size_t len);
+
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <slmops/input.h>
 #include <slmops/log.h>
 
 #include "internal/util.h"
@@ -281,17 +282,19 @@ static void file_clear(mix_file_t *f)
 /* Only a regular file under the cap is read: a FIFO must not block discovery. */
 static bool read_file(parse_t *c, mix_file_t *f)
 {
-    int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return bad(c, "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MIX_MAX_BYTES) {
-        close(fd);
-        return bad(c, "not a regular file of at most %d bytes", MIX_MAX_BYTES);
+    char *text = NULL;
+    size_t len = 0;
+    slm_error_t err;
+    slm_error_init(&err);
+    if (slm_input_read_all(c->path, MIX_MAX_BYTES, &text, &len, &err) != SLM_OK) {
+        /* The message starts with the path, which the caller's log line names. */
+        const char *why = strncmp(err.message, c->path, strlen(c->path)) == 0
+                              ? err.message + strlen(c->path) + 2 : err.message;
+        return bad(c, "%s", why);
     }
     json_error_t je;
-    f->root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &je);
-    close(fd);
+    f->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     if (!f->root)
         return bad(c, "not valid JSON at line %d, column %d: %s", je.line, je.column, je.text);
     return true;

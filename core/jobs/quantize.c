@@ -65,7 +65,8 @@ static void output_params(const char *in_path, const slm_quantize_params_t *p,
                           const char *inputs[2], slm_output_params_t *out)
 {
     inputs[0] = in_path;
-    inputs[1] = p->struct_size > offsetof(slm_quantize_params_t, eval_file) ? p->eval_file : NULL;
+    inputs[1] = p->struct_size >= offsetof(slm_quantize_params_t, eval_file) + sizeof p->eval_file
+                    ? p->eval_file : NULL;
     slm_output_params_init(out);
     out->inputs = inputs;
     out->n_inputs = inputs[1] ? 2 : 1;

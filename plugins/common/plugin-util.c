@@ -1,12 +1,10 @@
-/* Helpers the in-tree plugins share: the error object filler, read-only file maps
- * and folder sync after an atomic rename. See plugin-util.h. */
+/* Helpers the in-tree plugins share: the error object filler, opening and mapping
+ * the files a user names, type names for messages. See plugin-util.h. */
 #include "config.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,26 +117,6 @@ void plugin_unmap_file(plugin_map_t *m)
     if (m->base)
         munmap((void *)m->base, (size_t)m->size);
     *m = (plugin_map_t){0};
-}
-
-int plugin_sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-int plugin_sync_parent(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int rc = plugin_sync_dir(dirname(copy));
-    free(copy);
-    return rc;
 }
 
 const char *plugin_type_name(const slm_host_t *host, int type, char *buf, size_t cap)

@@ -38,8 +38,4 @@ typedef struct plugin_map {
 int plugin_map_file(const char *path, plugin_map_t *m, slm_error_t *err);
 void plugin_unmap_file(plugin_map_t *m);
 
-/* fsync a folder, or the folder holding path, so a rename into it is durable. */
-int plugin_sync_dir(const char *dir);
-int plugin_sync_parent(const char *path);
-
 #endif

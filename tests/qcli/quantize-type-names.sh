@@ -63,6 +63,6 @@ rc=$?
     { not_ok "user mix: exit $rc"; cat "$work/err"; }
 grep -q "broken.mixes: ignored: mixes\[0\] needs \"name\", \"type\" and \"file_type\"" "$work/err" &&
     ok "a broken .mixes file is named with the reason" || { not_ok "broken.mixes"; cat "$work/err"; }
-grep -q "fifo.mixes: ignored: not a regular file" "$work/err" &&
+grep -q "fifo.mixes: ignored: is a FIFO, not a regular file" "$work/err" &&
     ok "a FIFO named .mixes is skipped, not opened for reading" || { not_ok "fifo"; cat "$work/err"; }
 finish
