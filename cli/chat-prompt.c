@@ -218,11 +218,11 @@ int slm_cli_prompt_prepare(slm_cli_prompt_t *p, slm_cli_session_t *s, slm_cli_co
         if (!drop && n_all < n_ctx)
             break;   /* the reply may run short, but the message fits */
         if (!drop) {
-            fprintf(stderr, "slmops chat: the conversation needs %zu tokens but the context "
-                    "holds %zu; raise --ctx\n", n_all, n_ctx);
+            fprintf(stderr, "slmops chat: the message needs %zu tokens but the context holds "
+                    "%zu: it is not sent (raise --ctx, or send a shorter one)\n", n_all, n_ctx);
             free(*all);
             *all = NULL;
-            return SLM_CLI_FAILED;
+            return SLM_CLI_PROMPT_TOO_LONG;
         }
         free(*all);
         slm_cli_convo_drop(convo, from, drop);

@@ -148,6 +148,10 @@ static int reply(chat_t *ch)
     int32_t *all;
     const int32_t *ids;
     int rc = slm_cli_prompt_prepare(&ch->prompt, s, &ch->convo, reserve, &all, &ids, &n, &shifted);
+    if (rc == SLM_CLI_PROMPT_TOO_LONG) {
+        slm_cli_convo_drop(&ch->convo, ch->convo.n - 1, 1);   /* back to the prompt */
+        return SLM_CLI_OK;
+    }
     if (rc != SLM_CLI_OK)
         return rc;
     if (shifted)

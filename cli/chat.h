@@ -43,6 +43,9 @@ void slm_cli_prompt_close(slm_cli_prompt_t *p);
  * still to decode (a view into *all, which the caller frees). When the prompt and
  * `reserve` more tokens do not fit the context, the oldest turns after a leading
  * system message are dropped first (a context shift), and *shifted says how many. */
+/* Returned by slm_cli_prompt_prepare when even the last message alone does not fit
+ * (it said so): the chat drops that message and goes on. */
+#define SLM_CLI_PROMPT_TOO_LONG 3
 int slm_cli_prompt_prepare(slm_cli_prompt_t *p, slm_cli_session_t *s, slm_cli_convo_t *convo,
                            size_t reserve, int32_t **all, const int32_t **ids, size_t *n,
                            size_t *shifted);

@@ -28,7 +28,8 @@ int slm__output_register(const char *path, bool folder);
 void slm__output_unregister(int slot);
 
 /* Between enter and leave the calling thread's SIGTERM/SIGHUP/SIGINT are blocked
- * and handlers on other threads wait, so renames are never cut in half. */
+ * and a handler on another thread waits; worker threads block those signals
+ * altogether, so a rename is never cut in half by the clean-up. */
 void slm__output_critical_enter(void);
 void slm__output_critical_leave(void);
 

@@ -121,6 +121,8 @@ void plugin_unmap_file(plugin_map_t *m)
 
 const char *plugin_type_name(const slm_host_t *host, int type, char *buf, size_t cap)
 {
+    /* type_name took a reserved slot, so the size alone cannot tell an older host:
+     * those zeroed their reserved slots, which reads as NULL here. */
     bool lent = host && host->struct_size >= offsetof(slm_host_t, type_name) +
                                                  sizeof host->type_name && host->type_name;
     const char *name = lent ? host->type_name(type) : NULL;

@@ -35,6 +35,14 @@ grep -q '^slmops chat: SEEN system,user,assistant,user "SYS"|"second"|.*|"REPORT
     grep -q "the conversation is cleared (the system message stays)" "$work/err" &&
     ok "/clear keeps the system message only" || { not_ok "/clear"; cat "$work/err"; }
 
+# a message too long for the whole context is refused, and the chat goes on
+{ python3 -c 'print("word " * 300)'; printf '%s\n' second REPORT; } |
+    chat --system SYS --ctx 128 -n 5 >"$work/out" 2>"$work/err"
+grep -q "the message needs [0-9]* tokens but the context holds 128: it is not sent" "$work/err" &&
+    grep -q '^slmops chat: SEEN system,user,assistant,user "SYS"|"second"|.*|"REPORT"$' "$work/err" &&
+    ok "a message longer than the context is refused; the chat goes on without it" ||
+    { not_ok "an over-long message"; cat "$work/err"; }
+
 # /bye and /exit leave at once; nothing after them is read
 for cmd in /bye /exit; do
     printf '%s\n' "$cmd" first | chat -n 5 >"$work/out" 2>"$work/err"

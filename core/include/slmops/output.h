@@ -71,9 +71,9 @@ int slm_output_commit(slm_output_t *o, slm_error_t *err);
 /* Remove the temporary and free o (NULL is a no-op). */
 void slm_output_abort(slm_output_t *o);
 
-/* Remove every temporary in flight in this process. Async-signal-safe (unlink,
- * rmdir, openat, getdents64, unlinkat only): for SIGTERM/SIGHUP/SIGINT handlers,
- * which then _exit(128 + signal). */
+/* Remove every temporary in flight in this process. Async-signal-safe (only open,
+ * openat, lseek, getdents64, unlinkat, unlink, rmdir, close and poll; errno is kept):
+ * for SIGTERM/SIGHUP/SIGINT handlers, which then _exit(128 + signal). */
 void slm_output_signal_cleanup(void);
 
 #ifdef __cplusplus
