@@ -1,0 +1,7 @@
+# core/train: what training jobs share: the training data (datasets, batches).
+libslmops_la_SOURCES += \
+	core/train/dataset.c \
+	core/train/dataset-chat.c \
+	core/train/dataset-batch.c \
+	core/train/dataset-internal.h
+slmopsinclude_HEADERS += core/include/slmops/dataset.h
