@@ -12,6 +12,8 @@ libslmops_la_SOURCES = \
 	core/util/output-check.c \
 	core/util/output-stale.c \
 	core/util/output-signal.c \
+	core/util/sha256.c \
+	core/internal/sha256.h \
 	core/internal/output.h \
 	core/internal/device.h \
 	core/internal/util.h \

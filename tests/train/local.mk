@@ -1,6 +1,12 @@
-# tests/train: what training jobs share (issue 8): the training data.
+# tests/train: what training jobs share (issue 8): the training data and checkpoints.
 check_PROGRAMS += tests/train/test-dataset
 TESTS += tests/train/test-dataset
 tests_train_test_dataset_SOURCES = tests/train/test-dataset.c
 tests_train_test_dataset_CFLAGS = $(test_cflags)
 tests_train_test_dataset_LDADD = $(test_libs)
+
+check_PROGRAMS += tests/train/test-checkpoint
+TESTS += tests/train/test-checkpoint
+tests_train_test_checkpoint_SOURCES = tests/train/test-checkpoint.c
+tests_train_test_checkpoint_CFLAGS = $(test_cflags)
+tests_train_test_checkpoint_LDADD = $(test_libs)

@@ -23,5 +23,6 @@
 #include <slmops/eval.h>
 #include <slmops/jobs.h>
 #include <slmops/dataset.h>
+#include <slmops/checkpoint.h>
 
 #endif
