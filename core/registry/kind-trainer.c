@@ -13,7 +13,7 @@
 #include "internal/trainer.h"
 #include "internal/util.h"
 
-/* A method's short description in a manifest (file format 1.3). */
+/* Characters in a method's short description in a manifest (file format 1.3). */
 #define DESCRIPTION_MAX 200
 /* Where a list the plugin hands over is taken as unterminated. */
 #define LIST_MAX 256
@@ -31,6 +31,15 @@ static const char *method_name(const json_t *el)
                               : json_string_value(el);
 }
 
+/* Characters, as JSON Schema's maxLength counts them (jansson checked the UTF-8). */
+static size_t utf8_length(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 static int parse_method_object(slm__mf_t *c, const json_t *el, size_t i)
 {
     if (c->minor < 3)
@@ -41,11 +50,11 @@ static int parse_method_object(slm__mf_t *c, const json_t *el, size_t i)
     if (!json_is_string(json_object_get(el, "name")))
         return slm__mf_fail(c, SLM_E_FORMAT, "provides.methods[%zu] has no \"name\" string", i);
     if (!json_is_string(d) || json_string_length(d) == 0 ||
-        json_string_length(d) > DESCRIPTION_MAX ||
-        strlen(json_string_value(d)) != json_string_length(d))
+        strlen(json_string_value(d)) != json_string_length(d) ||
+        utf8_length(json_string_value(d)) > DESCRIPTION_MAX)
         return slm__mf_fail(c, SLM_E_FORMAT,
-                            "provides.methods[%zu].description must be a string of 1 to %d bytes",
-                            i, DESCRIPTION_MAX);
+                            "provides.methods[%zu].description must be a string of 1 to %d "
+                            "characters", i, DESCRIPTION_MAX);
     return SLM_OK;
 }
 
@@ -287,16 +296,20 @@ const slm_trainer_method_t *slm__trainer_method(slm_registry_t *reg, const char 
     const slm__plugin_t **rows = NULL;
     size_t n = reg && method ? serving(reg, method, &rows) : 0;
     const slm_trainer_method_t *m = NULL;
-    if (n == 0)
-        slm__fail(err, SLM_E_NOT_FOUND, NULL, -1,
-                  "no usable trainer plugin provides method \"%s\" (see `slmops plugins`)",
-                  method ? method : "(null)");
+    slm_error_t why;
+    slm_error_init(&why);
+    slm__fail(&why, SLM_E_NOT_FOUND, NULL, -1,
+              "no usable trainer plugin provides method \"%s\" (see `slmops plugins`)",
+              method ? method : "(null)");
     /* One that fails to load is disabled with its reason; the next may serve. */
     for (size_t i = 0; i < n && !m; i++) {
         slm__plugin_t *p = (slm__plugin_t *)rows[i];
-        if (slm__plugin_load(reg, p, err) == SLM_OK && (m = method_of(p, method, err)) && plugin)
+        if (slm__plugin_load(reg, p, &why) == SLM_OK && (m = method_of(p, method, &why)) &&
+            plugin)
             *plugin = p->m.name;
     }
     free(rows);
+    if (!m)
+        slm__fail(err, why.code, why.path[0] ? why.path : NULL, -1, "%s", why.message);
     return m;
 }
