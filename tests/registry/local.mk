@@ -181,3 +181,7 @@ EXTRA_DIST += tests/registry/cli-format-messages.sh
 # Acceptance: libraries that crash, exit or hang while loading, or are replaced.
 TESTS += tests/registry/cli-plugin-isolation.sh
 EXTRA_DIST += tests/registry/cli-plugin-isolation.sh
+
+# Issue 8: trainer plugins and unknown kinds as `slmops plugins` shows them.
+TESTS += tests/registry/cli-trainers.sh
+EXTRA_DIST += tests/registry/cli-trainers.sh
