@@ -107,6 +107,12 @@ static const char *check_names(const slm__plugin_t *p, const slm_trainer_iface_t
                      "not", t->methods[n]);
             return buf;
         }
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(t->methods[k], t->methods[n]) == 0) {
+                snprintf(buf, size, "trainer interface lists method \"%.64s\" twice",
+                         t->methods[n]);
+                return buf;
+            }
     }
     if (n == LIST_MAX)
         return "trainer interface's methods list is not NULL-terminated";
@@ -140,7 +146,8 @@ static const char *check_option(const slm_trainer_method_t *m, const slm_trainer
                  "name, type or description", m->name);
         return buf;
     }
-    if ((o->type == SLM_TRAINER_OPT_INT || o->type == SLM_TRAINER_OPT_FLOAT) && !(o->min <= o->max)) {
+    bool number = o->type == SLM_TRAINER_OPT_INT || o->type == SLM_TRAINER_OPT_FLOAT;
+    if (number && !(o->min <= o->max)) {
         snprintf(buf, size, "trainer method \"%s\" option \"%.64s\" has min > max", m->name,
                  o->name);
         return buf;
@@ -202,7 +209,8 @@ static const char *check(const slm__plugin_t *p, const void *iface, char *buf, s
         return bad;
     if (!t->method_table)
         return "trainer interface version 2 has no method_table";
-    for (size_t i = 0; t->methods[i]; i++) {
+    size_t i = 0;
+    for (; t->methods[i]; i++) {
         if (!t->method_table[i]) {
             snprintf(buf, size, "trainer method table has no entry for \"%s\"", t->methods[i]);
             return buf;
@@ -210,7 +218,7 @@ static const char *check(const slm__plugin_t *p, const void *iface, char *buf, s
         if ((bad = check_method(t->method_table[i], t->methods[i], buf, size)))
             return bad;
     }
-    return NULL;
+    return t->method_table[i] ? "trainer method table has more entries than methods" : NULL;
 }
 
 static void summary(const slm__manifest_t *m, char *buf, size_t size)

@@ -28,6 +28,9 @@
 #ifndef FAKE_BAD_DEFAULT
 #define FAKE_BAD_DEFAULT 0      /* rank's default is outside its range */
 #endif
+#ifndef FAKE_DUP_METHOD
+#define FAKE_DUP_METHOD 0       /* lists fake-full twice */
+#endif
 
 /* ---- fake-full: every weight trains; norms (1-D) skip weight decay ---- */
 
@@ -210,6 +213,10 @@ static const slm_trainer_method_t method_dora = {
     .prepare = full_prepare, .finish = full_finish,
 };
 static const slm_trainer_method_t *const table[] = {&method_full, &method_lora, &method_dora,
+                                                    NULL};
+#elif FAKE_DUP_METHOD
+static const char *const methods[] = {"fake-full", "fake-lora", "fake-full", NULL};
+static const slm_trainer_method_t *const table[] = {&method_full, &method_lora, &method_full,
                                                     NULL};
 #else
 static const char *const methods[] = {"fake-full", "fake-lora", NULL};

@@ -76,7 +76,8 @@ check_LTLIBRARIES += \
 	tests/registry/fake-trainer-v3-negotiating.la \
 	tests/registry/fake-trainer-extra-method.la \
 	tests/registry/fake-trainer-no-finish.la \
-	tests/registry/fake-trainer-bad-default.la
+	tests/registry/fake-trainer-bad-default.la \
+	tests/registry/fake-trainer-dup-method.la
 tests_registry_fake_trainer_la_SOURCES = $(fake_trainer_src)
 tests_registry_fake_trainer_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-trainer"'
 tests_registry_fake_trainer_la_LDFLAGS = $(fake_plugin_ldflags)
@@ -111,6 +112,11 @@ tests_registry_fake_trainer_bad_default_la_CFLAGS = $(plugin_cflags) \
 	-DFAKE_NAME='"fake-trainer-bad-default"' -DFAKE_BAD_DEFAULT=1
 tests_registry_fake_trainer_bad_default_la_LDFLAGS = $(fake_plugin_ldflags)
 tests_registry_fake_trainer_bad_default_la_LIBADD = -lm
+tests_registry_fake_trainer_dup_method_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_dup_method_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-dup-method"' -DFAKE_DUP_METHOD=1
+tests_registry_fake_trainer_dup_method_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_dup_method_la_LIBADD = -lm
 
 registry_test_helpers = tests/registry/helpers.c tests/registry/helpers.h
 

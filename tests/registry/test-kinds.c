@@ -257,6 +257,8 @@ START_TEST(trainer_interface_must_agree)
                      0);
     ck_assert_str_eq(why,
                      "trainer interface lists method \"fake-lora\", which the manifest does not");
+    ck_assert_int_lt(load_trainer("fake-trainer-dup-method", NULL, why, sizeof why, NULL), 0);
+    ck_assert_str_eq(why, "trainer interface lists method \"fake-full\" twice");
     ck_assert_int_lt(load_trainer("fake-trainer-no-finish", NULL, why, sizeof why, NULL), 0);
     ck_assert_str_eq(why, "trainer method \"fake-lora\" leaves finish NULL");
     ck_assert_int_lt(load_trainer("fake-trainer-bad-default", NULL, why, sizeof why, NULL), 0);
@@ -392,7 +394,8 @@ START_TEST(settings_defaults_and_values)
     ck_assert_int_eq(t->get_string(t->ctx, "init", &init), 1);
     ck_assert_str_eq(init, "peft");
     ck_assert_str_eq(t->json,
-                     "{\"rank\":4,\"targets\":\" attn_q,attn_k \",\"rslora\":true,\"init\":\"peft\"}");
+                     "{\"rank\":4,\"targets\":\" attn_q,attn_k \",\"rslora\":true,"
+                     "\"init\":\"peft\"}");
     slm__trainer_options_free(o);
     slm_registry_free(method_reg);
 }
@@ -417,7 +420,8 @@ START_TEST(settings_checked)
     settings_refused(m, "{\"rank\": 4, \"rank\": 5}", "settings are not JSON");
     slm_registry_free(method_reg);
     m = method("fake-full");
-    settings_refused(m, "{\"rank\": 4}", "method fake-full has no setting \"rank\" (it takes none)");
+    settings_refused(m, "{\"rank\": 4}",
+                     "method fake-full has no setting \"rank\" (it takes none)");
     slm_registry_free(method_reg);
 }
 END_TEST

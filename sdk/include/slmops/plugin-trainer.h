@@ -161,13 +161,15 @@ typedef struct slm_trainer_plan {
 /* A tensor of the training graph; only the host looks inside. */
 typedef struct slm_trainer_node slm_trainer_node_t;
 
-/* Names of the tensors graph->input offers (a job may offer more). */
+/* Names of the tensors graph->input offers (a job may offer more); n_tokens counts
+ * every token of the micro-batch. */
 #define SLM_TRAINER_IN_LOGITS "logits"        /* f32 [n_vocab, n_tokens]: the model's output */
 #define SLM_TRAINER_IN_HIDDEN "hidden"        /* f32 [n_embd, n_tokens]: the final norm's output */
 #define SLM_TRAINER_IN_TARGETS "targets"      /* f32 [n_vocab, n_tokens]: one-hot next tokens,
                                                * zero columns where no loss is taken */
 #define SLM_TRAINER_IN_LOSS_MASK "loss_mask"  /* f32 [n_tokens]: 1 where the loss counts, else 0 */
-#define SLM_TRAINER_IN_TEACHER_LOGITS "teacher_logits" /* f32 [n_vocab, n_tokens], distillation jobs */
+/* f32 [n_vocab, n_tokens]: the teacher's logits, in distillation jobs */
+#define SLM_TRAINER_IN_TEACHER_LOGITS "teacher_logits"
 
 /* Building loss terms on the training graph after the forward pass. Nodes are
  * differentiated by the host; a failing call returns NULL (or a negative status)
