@@ -96,7 +96,7 @@ static bool manifest_lists(const slm__manifest_t *m, const char *name)
     return false;
 }
 
-/* P11 for trainers: the interface's method names are exactly the manifest's. */
+/* P21: the interface's method names are exactly the manifest's. */
 static const char *check_names(const slm__plugin_t *p, const slm_trainer_iface_t *t, char *buf,
                                size_t size)
 {
