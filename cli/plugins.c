@@ -75,19 +75,24 @@ static int print_table(slm_registry_t *reg)
                slm_plugin_state_name(p->state), detail(p));
         printf("    manifest: %s\n    library:  %s\n", p->manifest_path,
                *p->library_path ? p->library_path : "-");
+        if (*p->summary)
+            printf("    %s\n", p->summary);
     }
     return SLM_CLI_OK;
 }
 
+/* "provides" comes last: it holds "name" keys of its own (types, methods). */
 static json_t *row_json(const slm_plugin_info_t *p)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}",
+    json_t *provides = json_loads(p->manifest_json, 0, NULL);
+    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:o}",
                      "name", p->name, "kind", p->kind, "version", p->version, "abi_version",
                      (json_int_t)p->abi_version, "description", p->description,
                      "manifest_path", p->manifest_path, "library_path", p->library_path,
                      "priority", (json_int_t)p->priority, "state",
                      slm_plugin_state_name(p->state), "reason", p->reason, "shadowed_by",
-                     p->shadowed_by, "backend", p->backend);
+                     p->shadowed_by, "backend", p->backend, "summary", p->summary, "provides",
+                     provides ? provides : json_object());
 }
 
 static int print_json(slm_registry_t *reg)

@@ -1,5 +1,6 @@
 /* Reaching format plugins through the registry: the loaded interface of a named
- * plugin, and which plugins read or write a file, judged from their manifests. */
+ * plugin, and which plugins read or write a file, judged from their manifests
+ * (the format kind's queries, core/registry/kind-format.c). */
 #ifndef SLMOPS_INTERNAL_PLUGIN_ACCESS_H
 #define SLMOPS_INTERNAL_PLUGIN_ACCESS_H
 

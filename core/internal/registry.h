@@ -28,7 +28,9 @@ typedef struct slm__quant_type {
     int32_t gguf_file_type;     /* general.file_type of a model of this type, or -1 */
 } slm__quant_type_t;
 
-/* What a manifest says, once validated. */
+/* What a manifest says, once validated. The kind's entry (internal/kinds.h) reads
+ * `provides` and fills the fields of its kind; the rest of provides stays in
+ * `provides` for the kind's queries. */
 typedef struct slm__manifest {
     char *name;
     char *kind;                 /* "backend" | ... */
@@ -38,7 +40,7 @@ typedef struct slm__manifest {
     char *description;
     char *library_path;         /* resolved absolute */
     int32_t priority;
-    char *backend;              /* provides.backend, or "" */
+    char *backend;              /* backends: provides.backend, the family; else "" */
     char **cpu_features;        /* requires.cpu_features */
     size_t n_cpu_features;
     char *unknown_require;      /* first "requires" key this host cannot check, or NULL */
@@ -65,6 +67,7 @@ typedef struct slm__plugin {
     int fixed_state;            /* -1, or DISABLED / SHADOWED / UNSUPPORTED */
     char reason[512];
     char shadowed_by[4096];
+    char summary[512];          /* the kind's one line on what it provides, or "" */
     char why[256];              /* backends: why this variant serves its family */
     void *dl;                   /* dlopen handle once loaded */
     const slm_plugin_descriptor_t *desc;
@@ -86,7 +89,8 @@ struct slm_registry {
  * status and writes a one-line reason (without the file name) into reason. */
 int slm__manifest_load(const char *path, slm__manifest_t *m, char *reason, size_t reason_size);
 void slm__manifest_clear(slm__manifest_t *m);
-/* True when this manifest's provides.ops lists `type` for `op` (NULL: any). */
+/* kind-backend.c: true when this manifest's provides.ops lists `type` for `op`
+ * (NULL: any). */
 bool slm__manifest_has_op(const slm__manifest_t *m, const char *op, const char *type);
 
 /* discover.c: the search path as a NULL-terminated array of folders. */
@@ -102,10 +106,10 @@ slm__plugin_t *slm__registry_row(const slm_registry_t *reg, const char *name);
 /* Mark a row DISABLED with a reason and log "MANIFEST: reason". */
 void slm__plugin_disable(slm_registry_t *reg, slm__plugin_t *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The provides.types entry of the first usable quantizer defining type id `type`
- * (the plugin slm_quantize_rows would use), or NULL. */
+/* kind-quantizer.c: the provides.types entry of the first usable quantizer
+ * defining type id `type` (the plugin slm_quantize_rows would use), or NULL. */
 const slm__quant_type_t *slm__registry_quant_type(const slm_registry_t *reg, int32_t type);
-/* The usable variant serving a backend family, or NULL. */
+/* kind-backend.c: the usable variant serving a backend family, or NULL. */
 slm__plugin_t *slm__registry_family_winner(const slm_registry_t *reg, const char *family);
 
 /* loader.c: dlopen the row's library and check its descriptor (idempotent). */

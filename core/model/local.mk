@@ -2,9 +2,7 @@
 # format plugins found in the registry.
 slm_model_sources = \
 	core/internal/model-file.h \
-	core/internal/plugin-access.h \
 	core/model/model-file.c \
-	core/model/io.c \
-	core/model/plugin-access.c
+	core/model/io.c
 libslmops_la_SOURCES += $(slm_model_sources)
 slmopsinclude_HEADERS += core/include/slmops/model-file.h

@@ -9,15 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <slmops/plugin-backend.h>
-#include <slmops/plugin-format.h>
-#include <slmops/plugin-quantizer.h>
-#include <slmops/plugin-trainer.h>
-
-#include <jansson.h>
-
 #include <slmops/input.h>
 
+#include "internal/kinds.h"
 #include "internal/registry.h"
 #include "internal/util.h"
 
@@ -38,68 +32,40 @@ static const slm_host_t host_table = {
     .abi_version = SLM_PLUGIN_ABI_VERSION,
     .log = host_log,
     .type_name = slm_type_name,
+    .iface_version = slm__kind_iface_version,
 };
 
-/* The slots a version-1 interface of each kind cannot do without. */
-static const char *check_backend(const slm_backend_iface_t *b)
+/* The interface head every kind shares, the version and size its kind's entry
+ * accepts, then the kind's own checks. */
+static const char *check_iface(const slm__plugin_t *p, const void *iface, char *buf, size_t size,
+                               int *code)
 {
-    if (b->struct_size < offsetof(slm_backend_iface_t, synchronize))
-        return "backend interface struct_size is too small";
-    if (!b->device_count || !b->device_props || !b->device_open || !b->device_close ||
-        !b->supports_node || !b->buffer_alloc || !b->buffer_free || !b->buffer_set ||
-        !b->buffer_get || !b->buffer_clear || !b->graph_compute)
-        return "backend interface leaves a required slot NULL";
-    return NULL;
-}
-
-static const char *check_quantizer(const slm__plugin_t *p, const slm_quantizer_iface_t *q)
-{
-    if (q->struct_size < offsetof(slm_quantizer_iface_t, reserved))
-        return "quantizer interface struct_size is too small";
-    if (!q->quantize_row || !q->dequantize_row || !q->vec_dot_f32 || !q->type_name)
-        return "quantizer interface leaves a required slot NULL";
-    json_t *types = json_object_get(p->m.provides, "types");
-    size_t i;
-    json_t *t;
-    json_array_foreach(types, i, t)
-        if (json_integer_value(json_object_get(t, "id")) == q->type &&
-            strcmp(json_string_value(json_object_get(t, "name")), q->type_name) == 0)
-            return NULL;
-    return "quantizer interface defines a type the manifest does not list";
-}
-
-static const char *check_iface(const slm__plugin_t *p, const void *iface)
-{
+    const slm__kind_t *k = slm__kind_by_id(p->m.kind_id);
     const uint32_t *head = iface;   /* every interface starts with struct_size, iface_version */
     if (head[0] < 2 * sizeof(uint32_t) || head[1] == 0)
         return "interface has no struct_size or iface_version";
-    switch (p->m.kind_id) {
-    case SLM_PLUGIN_KIND_BACKEND: return check_backend(iface);
-    case SLM_PLUGIN_KIND_QUANTIZER: return check_quantizer(p, iface);
-    case SLM_PLUGIN_KIND_TRAINER: {
-        const slm_trainer_iface_t *t = iface;
-        if (t->struct_size < offsetof(slm_trainer_iface_t, reserved) || !t->methods)
-            return "trainer interface is too small or lists no methods";
-        return NULL;
+    if (head[1] < k->iface_min || head[1] > k->iface_max) {
+        *code = SLM_E_ABI;
+        snprintf(buf, size, "%s interface version %u is %s than this host reads (%u..%u)",
+                 k->name, head[1], head[1] < k->iface_min ? "older" : "newer", k->iface_min,
+                 k->iface_max);
+        return buf;
     }
-    default: {
-        const slm_format_iface_t *f = iface;
-        if (f->struct_size < offsetof(slm_format_iface_t, reserved) || !f->probe)
-            return "format interface is too small or has no probe";
-        return NULL;
+    if (head[0] < k->iface_min_size) {
+        snprintf(buf, size, "%s interface struct_size %u is smaller than the %zu bytes of its "
+                 "first version", k->name, head[0], k->iface_min_size);
+        return buf;
     }
-    }
+    return k->check(p, iface, buf, size);
 }
 
-static const char *kind_name(int32_t kind)
+static void kind_word(int32_t kind, char *buf, size_t size)
 {
-    switch (kind) {
-    case SLM_PLUGIN_KIND_BACKEND: return "backend";
-    case SLM_PLUGIN_KIND_QUANTIZER: return "quantizer";
-    case SLM_PLUGIN_KIND_TRAINER: return "trainer";
-    case SLM_PLUGIN_KIND_FORMAT: return "format";
-    default: return "unknown";
-    }
+    const slm__kind_t *k = slm__kind_by_id(kind);
+    if (k)
+        snprintf(buf, size, "%s", k->name);
+    else
+        snprintf(buf, size, "%d (unknown)", (int)kind);
 }
 
 /* Returns NULL when the descriptor is acceptable, else why not (into buf). */
@@ -121,8 +87,10 @@ static const char *check_descriptor(const slm__plugin_t *p, const slm_plugin_des
         return buf;
     }
     if (d->kind != p->m.kind_id) {
-        snprintf(buf, size, "descriptor kind %s disagrees with the manifest's %s",
-                 kind_name(d->kind), p->m.kind);
+        char kind[32];
+        kind_word(d->kind, kind, sizeof kind);
+        snprintf(buf, size, "descriptor kind %s disagrees with the manifest's %s", kind,
+                 p->m.kind);
         return buf;
     }
     if (!d->name || strcmp(d->name, p->m.name) != 0) {
@@ -137,7 +105,7 @@ static const char *check_descriptor(const slm__plugin_t *p, const slm_plugin_des
     }
     if (!d->iface)
         return "descriptor has a NULL interface";
-    return check_iface(p, d->iface);
+    return check_iface(p, d->iface, buf, size, code);
 }
 
 static int fail_load(slm_registry_t *reg, slm__plugin_t *p, void *dl, int code, slm_error_t *err,

@@ -16,26 +16,18 @@
 
 #include <slmops/input.h>
 
+#include "internal/kinds.h"
 #include "internal/registry.h"
 #include "internal/util.h"
 
 #define MANIFEST_MAJOR 1
 /* 1.1 adds provides.types[].fallback, output_type and gguf_file_type.
  * 1.2 adds provides.folders, and makes a format's extensions, magic and folders
- * the whole list of inputs its library is asked about. */
-#define MANIFEST_MINOR 2
-/* A format's magic longer than what probing reads could never match. */
-#define MAGIC_MAX 64
+ * the whole list of inputs its library is asked about.
+ * 1.3 lets a trainer's provides.methods name each method with a description. */
+#define MANIFEST_MINOR 3
 
-typedef struct parse_ctx {
-    const char *path;
-    char *reason;
-    size_t reason_size;
-    unsigned long minor;        /* of file_format_version */
-} parse_ctx_t;
-
-__attribute__((format(printf, 3, 4)))
-static int bad(parse_ctx_t *c, int code, const char *fmt, ...)
+int slm__mf_fail(slm__mf_t *c, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -47,30 +39,30 @@ static int bad(parse_ctx_t *c, int code, const char *fmt, ...)
 /* Reads the whole file after checking it is a regular file under the size cap,
  * so a huge or special file is refused before any parsing. stat comes first and
  * the open does not block, so that a FIFO or a device is never waited on. */
-static int read_capped(parse_ctx_t *c, char **buf, size_t *len)
+static int read_capped(slm__mf_t *c, char **buf, size_t *len)
 {
     struct stat st;
     if (stat(c->path, &st) != 0)
-        return bad(c, SLM_E_IO, "cannot open: %s", strerror(errno));
+        return slm__mf_fail(c, SLM_E_IO, "cannot open: %s", strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return bad(c, SLM_E_IO, "is %s, not a regular file", slm_input_kind(st.st_mode));
+        return slm__mf_fail(c, SLM_E_IO, "is %s, not a regular file", slm_input_kind(st.st_mode));
     int fd = open(c->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return bad(c, SLM_E_IO, "cannot open: %s", strerror(errno));
+        return slm__mf_fail(c, SLM_E_IO, "cannot open: %s", strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return bad(c, SLM_E_IO, "is %s, not a regular file", slm_input_kind(st.st_mode));
+        return slm__mf_fail(c, SLM_E_IO, "is %s, not a regular file", slm_input_kind(st.st_mode));
     }
     if (st.st_size > SLM__MANIFEST_MAX_BYTES) {
         close(fd);
-        return bad(c, SLM_E_FORMAT, "manifest is %lld bytes, more than the %d allowed",
-                   (long long)st.st_size, SLM__MANIFEST_MAX_BYTES);
+        return slm__mf_fail(c, SLM_E_FORMAT, "manifest is %lld bytes, more than the %d allowed",
+                            (long long)st.st_size, SLM__MANIFEST_MAX_BYTES);
     }
     size_t size = (size_t)st.st_size;
     char *data = malloc(size + 1);
     if (!data) {
         close(fd);
-        return bad(c, SLM_E_NOMEM, "out of memory");
+        return slm__mf_fail(c, SLM_E_NOMEM, "out of memory");
     }
     size_t got = 0;
     while (got < size) {
@@ -84,7 +76,7 @@ static int read_capped(parse_ctx_t *c, char **buf, size_t *len)
     close(fd);
     if (got != size) {
         free(data);
-        return bad(c, SLM_E_IO, "short read");
+        return slm__mf_fail(c, SLM_E_IO, "short read");
     }
     data[size] = '\0';
     *buf = data;
@@ -92,7 +84,7 @@ static int read_capped(parse_ctx_t *c, char **buf, size_t *len)
     return SLM_OK;
 }
 
-static bool valid_name(const char *s)
+bool slm__mf_valid_name(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > SLM__NAME_MAX)
@@ -109,7 +101,7 @@ static bool valid_name(const char *s)
     return true;
 }
 
-static const char *json_type_word(const json_t *v)
+const char *slm__mf_type_word(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
@@ -124,16 +116,15 @@ static const char *json_type_word(const json_t *v)
     return "?";
 }
 
-/* Fetches a required (or optional) member of the expected jansson type. */
-static int member(parse_ctx_t *c, const json_t *obj, const char *where, const char *key,
-                  json_type type, bool required, json_t **out)
+int slm__mf_member(slm__mf_t *c, const json_t *obj, const char *where, const char *key,
+                   json_type type, bool required, json_t **out)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (!v) {
         if (!required)
             return SLM_OK;
-        return bad(c, SLM_E_FORMAT, "missing required field \"%s%s\"", where, key);
+        return slm__mf_fail(c, SLM_E_FORMAT, "missing required field \"%s%s\"", where, key);
     }
     bool ok = json_typeof(v) == type ||
               (type == JSON_TRUE && json_typeof(v) == JSON_FALSE);
@@ -143,40 +134,40 @@ static int member(parse_ctx_t *c, const json_t *obj, const char *where, const ch
                            : type == JSON_OBJECT  ? "an object"
                            : type == JSON_ARRAY   ? "an array"
                                                   : "a boolean";
-        return bad(c, SLM_E_FORMAT, "field \"%s%s\" has the wrong type: %s, expected %s",
-                   where, key, json_type_word(v), want);
+        return slm__mf_fail(c, SLM_E_FORMAT, "field \"%s%s\" has the wrong type: %s, expected %s",
+                            where, key, slm__mf_type_word(v), want);
     }
     *out = v;
     return SLM_OK;
 }
 
-static int string_member(parse_ctx_t *c, const json_t *obj, const char *key, char **out)
+static int string_member(slm__mf_t *c, const json_t *obj, const char *key, char **out)
 {
     json_t *v;
-    int rc = member(c, obj, "", key, JSON_STRING, true, &v);
+    int rc = slm__mf_member(c, obj, "", key, JSON_STRING, true, &v);
     if (rc)
         return rc;
     if (json_string_length(v) == 0 || json_string_length(v) > 4000 ||
         strlen(json_string_value(v)) != json_string_length(v))
-        return bad(c, SLM_E_FORMAT, "field \"%s\" must be a non-empty string without NUL", key);
+        return slm__mf_fail(c, SLM_E_FORMAT,
+                            "field \"%s\" must be a non-empty string without NUL", key);
     *out = strdup(json_string_value(v));
-    return *out ? SLM_OK : bad(c, SLM_E_NOMEM, "out of memory");
+    return *out ? SLM_OK : slm__mf_fail(c, SLM_E_NOMEM, "out of memory");
 }
 
-/* An array whose every element is a non-empty string. */
-static int string_array(parse_ctx_t *c, const json_t *arr, const char *field)
+int slm__mf_strings(slm__mf_t *c, const json_t *arr, const char *field)
 {
     size_t i;
     json_t *el;
     json_array_foreach(arr, i, el) {
         if (!json_is_string(el) || json_string_length(el) == 0)
-            return bad(c, SLM_E_FORMAT, "field \"%s\" element %zu must be a non-empty string",
-                       field, i);
+            return slm__mf_fail(c, SLM_E_FORMAT,
+                                "field \"%s\" element %zu must be a non-empty string", field, i);
     }
     return SLM_OK;
 }
 
-static int parse_version_string(parse_ctx_t *c, const char *s)
+static int parse_version_string(slm__mf_t *c, const char *s)
 {
     unsigned long part[3];
     const char *p = s;
@@ -195,9 +186,9 @@ static int parse_version_string(parse_ctx_t *c, const char *s)
     if (*p)
         goto malformed;
     if (part[0] != MANIFEST_MAJOR)
-        return bad(c, SLM_E_FORMAT,
-                   "unsupported file_format_version %s (this host reads major version %d)", s,
-                   MANIFEST_MAJOR);
+        return slm__mf_fail(c, SLM_E_FORMAT,
+                            "unsupported file_format_version %s (this host reads major version %d)",
+                            s, MANIFEST_MAJOR);
     c->minor = part[1];
     if (part[1] > MANIFEST_MINOR)
         slm_log(SLM_LOG_INFO, "registry",
@@ -205,69 +196,70 @@ static int parse_version_string(parse_ctx_t *c, const char *s)
                 c->path, s, MANIFEST_MINOR);
     return SLM_OK;
 malformed:
-    return bad(c, SLM_E_FORMAT, "file_format_version \"%s\" is not MAJOR.MINOR.PATCH", s);
+    return slm__mf_fail(c, SLM_E_FORMAT, "file_format_version \"%s\" is not MAJOR.MINOR.PATCH", s);
 }
 
-static int parse_kind(parse_ctx_t *c, slm__manifest_t *m)
+static int parse_kind(slm__mf_t *c, slm__manifest_t *m)
 {
-    static const char *const kinds[] = {"backend", "quantizer", "trainer", "format"};
-    for (size_t i = 0; i < SLM__ARRAY_LEN(kinds); i++)
-        if (strcmp(m->kind, kinds[i]) == 0) {
-            m->kind_id = (int)i + SLM_PLUGIN_KIND_BACKEND;
-            return SLM_OK;
-        }
-    return bad(c, SLM_E_FORMAT,
-               "field \"kind\" is \"%s\", expected backend, quantizer, trainer or format",
-               m->kind);
+    const slm__kind_t *k = slm__kind_by_name(m->kind);
+    char names[128];
+    if (!k) {
+        slm__kind_names(names, sizeof names);
+        return slm__mf_fail(c, SLM_E_FORMAT, "field \"kind\" is \"%s\", expected %s", m->kind,
+                            names);
+    }
+    m->kind_id = k->id;
+    return SLM_OK;
 }
 
-static int parse_integer(parse_ctx_t *c, const json_t *root, const char *key, bool required,
+static int parse_integer(slm__mf_t *c, const json_t *root, const char *key, bool required,
                          json_int_t lo, json_int_t hi, json_int_t *out)
 {
     json_t *v;
-    int rc = member(c, root, "", key, JSON_INTEGER, required, &v);
+    int rc = slm__mf_member(c, root, "", key, JSON_INTEGER, required, &v);
     if (rc || !v)
         return rc;
     json_int_t x = json_integer_value(v);
     if (x < lo || x > hi)
-        return bad(c, SLM_E_FORMAT, "field \"%s\" is %lld, outside %lld..%lld", key,
-                   (long long)x, (long long)lo, (long long)hi);
+        return slm__mf_fail(c, SLM_E_FORMAT, "field \"%s\" is %lld, outside %lld..%lld", key,
+                            (long long)x, (long long)lo, (long long)hi);
     *out = x;
     return SLM_OK;
 }
 
 /* library_path is relative to the manifest's folder, made absolute so that the
  * row names the same file whatever the working directory later becomes. */
-static int resolve_library(parse_ctx_t *c, slm__manifest_t *m, const char *lib)
+static int resolve_library(slm__mf_t *c, slm__manifest_t *m, const char *lib)
 {
     if (lib[0] == '/') {
         m->library_path = strdup(lib);
-        return m->library_path ? SLM_OK : bad(c, SLM_E_NOMEM, "out of memory");
+        return m->library_path ? SLM_OK : slm__mf_fail(c, SLM_E_NOMEM, "out of memory");
     }
     char dir[PATH_MAX];
     const char *slash = strrchr(c->path, '/');
     size_t dlen = slash ? (size_t)(slash - c->path) : 0;
     if (dlen >= sizeof dir)
-        return bad(c, SLM_E_FORMAT, "manifest path too long");
+        return slm__mf_fail(c, SLM_E_FORMAT, "manifest path too long");
     memcpy(dir, c->path, dlen);
     dir[dlen] = '\0';
     char abs[PATH_MAX];
     if (!realpath(dlen ? dir : ".", abs))
-        return bad(c, SLM_E_IO, "cannot resolve the manifest's folder: %s", strerror(errno));
+        return slm__mf_fail(c, SLM_E_IO, "cannot resolve the manifest's folder: %s",
+                            strerror(errno));
     size_t need = strlen(abs) + 1 + strlen(lib) + 1;
     if (need > PATH_MAX)
-        return bad(c, SLM_E_FORMAT, "library_path too long");
+        return slm__mf_fail(c, SLM_E_FORMAT, "library_path too long");
     m->library_path = malloc(need);
     if (!m->library_path)
-        return bad(c, SLM_E_NOMEM, "out of memory");
+        return slm__mf_fail(c, SLM_E_NOMEM, "out of memory");
     snprintf(m->library_path, need, "%s/%s", abs, lib);
     return SLM_OK;
 }
 
-static int parse_requires(parse_ctx_t *c, const json_t *root, slm__manifest_t *m)
+static int parse_requires(slm__mf_t *c, const json_t *root, slm__manifest_t *m)
 {
     json_t *req;
-    int rc = member(c, root, "", "requires", JSON_OBJECT, false, &req);
+    int rc = slm__mf_member(c, root, "", "requires", JSON_OBJECT, false, &req);
     if (rc || !req)
         return rc;
     const char *key;
@@ -276,206 +268,48 @@ static int parse_requires(parse_ctx_t *c, const json_t *root, slm__manifest_t *m
         if (strcmp(key, "cpu_features") != 0) {
             /* A requirement we cannot check must not be assumed met. */
             if (!m->unknown_require && !(m->unknown_require = strdup(key)))
-                return bad(c, SLM_E_NOMEM, "out of memory");
+                return slm__mf_fail(c, SLM_E_NOMEM, "out of memory");
             continue;
         }
         if (!json_is_array(v))
-            return bad(c, SLM_E_FORMAT,
-                       "field \"requires.cpu_features\" has the wrong type: %s, expected an array",
-                       json_type_word(v));
-        if ((rc = string_array(c, v, "requires.cpu_features")))
+            return slm__mf_fail(
+                c, SLM_E_FORMAT,
+                "field \"requires.cpu_features\" has the wrong type: %s, expected an array",
+                slm__mf_type_word(v));
+        if ((rc = slm__mf_strings(c, v, "requires.cpu_features")))
             return rc;
         size_t n = json_array_size(v);
         m->cpu_features = calloc(n ? n : 1, sizeof *m->cpu_features);
         if (!m->cpu_features)
-            return bad(c, SLM_E_NOMEM, "out of memory");
+            return slm__mf_fail(c, SLM_E_NOMEM, "out of memory");
         for (size_t i = 0; i < n; i++) {
             m->cpu_features[i] = strdup(json_string_value(json_array_get(v, i)));
             if (!m->cpu_features[i])
-                return bad(c, SLM_E_NOMEM, "out of memory");
+                return slm__mf_fail(c, SLM_E_NOMEM, "out of memory");
             m->n_cpu_features = i + 1;
         }
     }
     return SLM_OK;
 }
 
-static int provides_backend(parse_ctx_t *c, const json_t *pv, slm__manifest_t *m)
-{
-    static const char *const dev_types[] = {"cpu", "igpu", "dgpu", "accel"};
-    json_t *v;
-    int rc = member(c, pv, "provides.", "backend", JSON_STRING, true, &v);
-    if (rc)
-        return rc;
-    if (!valid_name(json_string_value(v)) || strchr(json_string_value(v), ':'))
-        return bad(c, SLM_E_FORMAT, "field \"provides.backend\" is not a valid family name");
-    if (!(m->backend = strdup(json_string_value(v))))
-        return bad(c, SLM_E_NOMEM, "out of memory");
-    if ((rc = member(c, pv, "provides.", "device_types", JSON_ARRAY, true, &v)) ||
-        (rc = string_array(c, v, "provides.device_types")))
-        return rc;
-    size_t i;
-    json_t *el;
-    json_array_foreach(v, i, el) {
-        bool known = false;
-        for (size_t k = 0; k < SLM__ARRAY_LEN(dev_types); k++)
-            known = known || strcmp(json_string_value(el), dev_types[k]) == 0;
-        if (!known)
-            return bad(c, SLM_E_FORMAT,
-                       "provides.device_types has \"%s\", expected cpu, igpu, dgpu or accel",
-                       json_string_value(el));
-    }
-    if ((rc = member(c, pv, "provides.", "ops", JSON_OBJECT, true, &v)))
-        return rc;
-    const char *op;
-    json_object_foreach(v, op, el) {
-        char field[128];
-        snprintf(field, sizeof field, "provides.ops.%s", op);
-        if (!json_is_array(el))
-            return bad(c, SLM_E_FORMAT, "field \"%s\" has the wrong type: %s, expected an array",
-                       field, json_type_word(el));
-        if ((rc = string_array(c, el, field)))
-            return rc;
-    }
-    return member(c, pv, "provides.", "training", JSON_TRUE, false, &v);
-}
-
-/* An integer member of provides.types[i] within lo..hi; *out keeps its value when
- * the member is optional and absent. */
-static int type_integer(parse_ctx_t *c, const json_t *t, size_t i, const char *key, bool required,
-                        json_int_t lo, json_int_t hi, json_int_t *out)
-{
-    json_t *v = json_object_get(t, key);
-    if (!v && !required)
-        return SLM_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return bad(c, SLM_E_FORMAT, "provides.types[%zu].%s must be an integer %lld..%lld", i,
-                   key, (long long)lo, (long long)hi);
-    *out = json_integer_value(v);
-    return SLM_OK;
-}
-
-/* A type-name member of provides.types[i]; *out stays NULL when optional and absent. */
-static int type_name(parse_ctx_t *c, const json_t *t, size_t i, const char *key, bool required,
-                     const char **out)
-{
-    json_t *v = json_object_get(t, key);
-    if (!v && !required)
-        return SLM_OK;
-    if (!json_is_string(v) || !valid_name(json_string_value(v)))
-        return bad(c, SLM_E_FORMAT, "provides.types[%zu].%s must be a type name", i, key);
-    *out = json_string_value(v);
-    return SLM_OK;
-}
-
-static int quant_type(parse_ctx_t *c, const json_t *t, size_t i, slm__quant_type_t *q)
-{
-    json_int_t id = 0, block = 0, bytes = 0, ftype = -1;
-    int rc;
-    *q = (slm__quant_type_t){0};
-    if (!json_is_object(t))
-        return bad(c, SLM_E_FORMAT, "provides.types[%zu] must be an object", i);
-    if ((rc = type_name(c, t, i, "name", true, &q->name)) ||
-        (rc = type_integer(c, t, i, "id", true, 0, SLM_TYPE_COUNT_MAX - 1, &id)) ||
-        (rc = type_integer(c, t, i, "block", true, 1, 65536, &block)) ||
-        (rc = type_integer(c, t, i, "bytes", true, 1, 65536, &bytes)) ||
-        (rc = type_name(c, t, i, "fallback", false, &q->fallback)) ||
-        (rc = type_name(c, t, i, "output_type", false, &q->output_type)) ||
-        (rc = type_integer(c, t, i, "gguf_file_type", false, 0, 65535, &ftype)))
-        return rc;
-    /* A type cannot stand in for itself when its own block does not fit. */
-    if (q->fallback && strcmp(q->fallback, q->name) == 0)
-        return bad(c, SLM_E_FORMAT, "provides.types[%zu].fallback names the type itself", i);
-    q->id = (int32_t)id;
-    q->block = (uint32_t)block;
-    q->bytes = (uint32_t)bytes;
-    q->gguf_file_type = (int32_t)ftype;
-    return SLM_OK;
-}
-
-static int provides_quantizer(parse_ctx_t *c, const json_t *pv, slm__manifest_t *m)
-{
-    json_t *types;
-    int rc = member(c, pv, "provides.", "types", JSON_ARRAY, true, &types);
-    if (rc)
-        return rc;
-    size_t n = json_array_size(types);
-    if (n == 0)
-        return bad(c, SLM_E_FORMAT, "field \"provides.types\" is empty");
-    if (!(m->types = calloc(n, sizeof *m->types)))
-        return bad(c, SLM_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        if ((rc = quant_type(c, json_array_get(types, i), i, &m->types[i])))
-            return rc;
-        m->n_types = i + 1;
-    }
-    return SLM_OK;
-}
-
-static int provides_trainer(parse_ctx_t *c, const json_t *pv)
-{
-    json_t *v;
-    int rc = member(c, pv, "provides.", "methods", JSON_ARRAY, true, &v);
-    if (rc || (rc = string_array(c, v, "provides.methods")))
-        return rc;
-    return json_array_size(v) ? SLM_OK
-                              : bad(c, SLM_E_FORMAT, "field \"provides.methods\" is empty");
-}
-
-static int provides_format(parse_ctx_t *c, const json_t *pv, slm__manifest_t *m)
-{
-    json_t *v;
-    int rc;
-    if ((rc = member(c, pv, "provides.", "extensions", JSON_ARRAY, true, &v)) ||
-        (rc = string_array(c, v, "provides.extensions")))
-        return rc;
-    if ((rc = member(c, pv, "provides.", "magic", JSON_ARRAY, false, &v)) ||
-        (v && (rc = string_array(c, v, "provides.magic"))))
-        return rc;
-    size_t i;
-    json_t *el;
-    json_array_foreach(v, i, el)
-        if (json_string_length(el) > MAGIC_MAX)
-            return bad(c, SLM_E_FORMAT,
-                       "provides.magic element %zu is longer than the %d bytes probed", i,
-                       MAGIC_MAX);
-    if ((rc = member(c, pv, "provides.", "read", JSON_TRUE, true, &v)) ||
-        (rc = member(c, pv, "provides.", "write", JSON_TRUE, true, &v)))
-        return rc;
-    /* Before 1.2 a manifest could not say which inputs it reads; a key of a later
-     * minor in an older manifest is ignored, as any unknown key is (P5). */
-    m->declares_inputs = c->minor >= 2;
-    if (!m->declares_inputs)
-        return SLM_OK;
-    if ((rc = member(c, pv, "provides.", "folders", JSON_TRUE, false, &v)))
-        return rc;
-    m->reads_folders = json_is_true(v);
-    return SLM_OK;
-}
-
-static int parse_provides(parse_ctx_t *c, const json_t *root, slm__manifest_t *m)
+static int parse_provides(slm__mf_t *c, const json_t *root, slm__manifest_t *m)
 {
     json_t *pv;
-    int rc = member(c, root, "", "provides", JSON_OBJECT, true, &pv);
+    int rc = slm__mf_member(c, root, "", "provides", JSON_OBJECT, true, &pv);
     if (rc)
         return rc;
-    switch (m->kind_id) {
-    case SLM_PLUGIN_KIND_BACKEND: rc = provides_backend(c, pv, m); break;
-    case SLM_PLUGIN_KIND_QUANTIZER: rc = provides_quantizer(c, pv, m); break;
-    case SLM_PLUGIN_KIND_TRAINER: rc = provides_trainer(c, pv); break;
-    default: rc = provides_format(c, pv, m); break;
-    }
-    if (rc)
+    if ((rc = slm__kind_by_id(m->kind_id)->parse(c, pv, m)))
         return rc;
     m->provides = json_incref(pv);
     m->provides_json = json_dumps(pv, JSON_COMPACT);
     if (!m->backend)
         m->backend = strdup("");
     if (!m->provides_json || !m->backend)
-        return bad(c, SLM_E_NOMEM, "out of memory");
+        return slm__mf_fail(c, SLM_E_NOMEM, "out of memory");
     return SLM_OK;
 }
 
-static int parse_fields(parse_ctx_t *c, const json_t *root, slm__manifest_t *m)
+static int parse_fields(slm__mf_t *c, const json_t *root, slm__manifest_t *m)
 {
     char *ffv = NULL, *lib = NULL;
     json_int_t abi = 0, prio = 0;
@@ -488,10 +322,11 @@ static int parse_fields(parse_ctx_t *c, const json_t *root, slm__manifest_t *m)
         return rc;
     if ((rc = string_member(c, root, "name", &m->name)))
         return rc;
-    if (!valid_name(m->name))
-        return bad(c, SLM_E_FORMAT,
-                   "field \"name\" \"%s\" is not [a-z0-9][a-z0-9_.-]* of at most %d characters",
-                   m->name, SLM__NAME_MAX);
+    if (!slm__mf_valid_name(m->name))
+        return slm__mf_fail(
+            c, SLM_E_FORMAT,
+            "field \"name\" \"%s\" is not [a-z0-9][a-z0-9_.-]* of at most %d characters", m->name,
+            SLM__NAME_MAX);
     if ((rc = string_member(c, root, "kind", &m->kind)) || (rc = parse_kind(c, m)) ||
         (rc = string_member(c, root, "version", &m->version)) ||
         (rc = parse_integer(c, root, "abi_version", true, 0, UINT32_MAX, &abi)) ||
@@ -508,14 +343,15 @@ static int parse_fields(parse_ctx_t *c, const json_t *root, slm__manifest_t *m)
         return rc;
     /* Checked last so the row still gets its name and kind for the report. */
     if (m->abi_version < SLM_PLUGIN_ABI_MIN_VERSION || m->abi_version > SLM_PLUGIN_ABI_VERSION)
-        return bad(c, SLM_E_ABI, "abi_version %u is outside the range this host speaks (%u..%u)",
-                   m->abi_version, SLM_PLUGIN_ABI_MIN_VERSION, SLM_PLUGIN_ABI_VERSION);
+        return slm__mf_fail(c, SLM_E_ABI,
+                            "abi_version %u is outside the range this host speaks (%u..%u)",
+                            m->abi_version, SLM_PLUGIN_ABI_MIN_VERSION, SLM_PLUGIN_ABI_VERSION);
     return SLM_OK;
 }
 
 int slm__manifest_load(const char *path, slm__manifest_t *m, char *reason, size_t reason_size)
 {
-    parse_ctx_t c = {.path = path, .reason = reason, .reason_size = reason_size};
+    slm__mf_t c = {.path = path, .reason = reason, .reason_size = reason_size};
     memset(m, 0, sizeof *m);
     char *buf = NULL;
     size_t len = 0;
@@ -526,11 +362,11 @@ int slm__manifest_load(const char *path, slm__manifest_t *m, char *reason, size_
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);
     if (!root)
-        return bad(&c, SLM_E_FORMAT, "not valid JSON at line %d, column %d: %s", jerr.line,
-                   jerr.column, jerr.text);
+        return slm__mf_fail(&c, SLM_E_FORMAT, "not valid JSON at line %d, column %d: %s", jerr.line,
+                            jerr.column, jerr.text);
     if (!json_is_object(root))
-        rc = bad(&c, SLM_E_FORMAT, "the top level is %s, expected an object",
-                 json_type_word(root));
+        rc = slm__mf_fail(&c, SLM_E_FORMAT, "the top level is %s, expected an object",
+                          slm__mf_type_word(root));
     else
         rc = parse_fields(&c, root, m);
     json_decref(root);
@@ -553,24 +389,4 @@ void slm__manifest_clear(slm__manifest_t *m)
     json_decref(m->provides);
     free(m->provides_json);
     memset(m, 0, sizeof *m);
-}
-
-bool slm__manifest_has_op(const slm__manifest_t *m, const char *op, const char *type)
-{
-    json_t *ops = json_object_get(m->provides, "ops");
-    if (!json_is_object(ops))
-        return false;
-    if (!op)
-        return true;
-    json_t *types = json_object_get(ops, op);
-    if (!json_is_array(types))
-        return false;
-    if (!type)
-        return json_array_size(types) > 0;
-    size_t i;
-    json_t *t;
-    json_array_foreach(types, i, t)
-        if (json_is_string(t) && strcmp(json_string_value(t), type) == 0)
-            return true;
-    return false;
 }

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/kinds.h"
 #include "internal/registry.h"
-#include "internal/types.h"
 #include "internal/util.h"
 
 const char *slm_plugin_state_name(int state)
@@ -43,6 +43,7 @@ static void sync_info(slm__plugin_t *p)
         .shadowed_by = p->shadowed_by,
         .backend = m->backend ? m->backend : "",
         .manifest_json = m->provides_json ? m->provides_json : "{}",
+        .summary = p->summary,
     };
 }
 
@@ -130,41 +131,6 @@ static void judge_requires(slm__plugin_t *p)
     }
 }
 
-/* Quantizer manifests teach the core their types so tensors of those types can be
- * sized before the plugin is loaded. Names live as long as the process: the type
- * table is global. */
-static void register_types(slm_registry_t *reg, slm__plugin_t *p)
-{
-    for (size_t i = 0; i < p->m.n_types; i++) {
-        const slm__quant_type_t *t = &p->m.types[i];
-        const slm_type_traits_t *have = slm_type_get_traits(t->id);
-        if (have && strcmp(have->name, t->name) == 0 && have->block == t->block &&
-            have->size == t->bytes)
-            continue;
-        char *keep = strdup(t->name);
-        if (!keep || slm__type_register(t->id, keep, t->block, t->bytes) != 0) {
-            free(keep);
-            slm__plugin_disable(reg, p, "type %s (id %d) conflicts with the registered type %s",
-                                t->name, t->id, have ? have->name : "?");
-            return;
-        }
-    }
-}
-
-const slm__quant_type_t *slm__registry_quant_type(const slm_registry_t *reg, int32_t type)
-{
-    for (size_t r = 0; reg && r < reg->n_rows; r++) {
-        const slm__plugin_t *p = reg->rows[r];
-        if (!p->manifest_ok || p->m.kind_id != SLM_PLUGIN_KIND_QUANTIZER ||
-            !slm__plugin_usable(p))
-            continue;
-        for (size_t i = 0; i < p->m.n_types; i++)
-            if (p->m.types[i].id == type)
-                return &p->m.types[i];
-    }
-    return NULL;
-}
-
 static void add_manifest(slm_registry_t *reg, const char *dir, const char *file)
 {
     slm__plugin_t *p = calloc(1, sizeof *p);
@@ -186,6 +152,9 @@ static void add_manifest(slm_registry_t *reg, const char *dir, const char *file)
         slm_log(SLM_LOG_WARN, "registry", "%s: %s", p->manifest_path, p->reason);
         return;
     }
+    const slm__kind_t *k = slm__kind_by_id(p->m.kind_id);
+    if (k->summary)
+        k->summary(&p->m, p->summary, sizeof p->summary);
     slm__plugin_t *first = winner_named(reg, p->m.name);
     if (first != p) {
         p->fixed_state = SLM_PLUGIN_SHADOWED;
@@ -197,8 +166,8 @@ static void add_manifest(slm_registry_t *reg, const char *dir, const char *file)
         return;
     }
     judge_requires(p);
-    if (p->fixed_state < 0 && p->m.kind_id == SLM_PLUGIN_KIND_QUANTIZER)
-        register_types(reg, p);
+    if (p->fixed_state < 0 && k->enter)
+        k->enter(reg, p);
 }
 
 static bool better(const slm__plugin_t *a, const slm__plugin_t *b)
@@ -280,7 +249,7 @@ void slm__registry_select(slm_registry_t *reg)
             continue;
         }
         p->info.state = p->dl ? SLM_PLUGIN_LOADED : SLM_PLUGIN_AVAILABLE;
-        if (p->m.kind_id == SLM_PLUGIN_KIND_BACKEND)
+        if (slm__kind_by_id(p->m.kind_id)->variants)
             p->info.state = -1;   /* decided by its family below */
     }
     for (size_t i = 0; i < reg->n_rows; i++) {
@@ -388,18 +357,6 @@ const slm_plugin_info_t *slm_registry_find(const slm_registry_t *reg, const char
     return &p->info;
 }
 
-slm__plugin_t *slm__registry_family_winner(const slm_registry_t *reg, const char *family)
-{
-    for (size_t i = 0; reg && family && i < reg->n_rows; i++) {
-        slm__plugin_t *p = reg->rows[i];
-        int s = p->info.state;
-        if ((s == SLM_PLUGIN_AVAILABLE || s == SLM_PLUGIN_LOADED) &&
-            p->m.kind_id == SLM_PLUGIN_KIND_BACKEND && strcmp(p->m.backend, family) == 0)
-            return p;
-    }
-    return NULL;
-}
-
 int slm_registry_load(slm_registry_t *reg, const char *name, slm_error_t *err)
 {
     slm__plugin_t *p = slm__registry_row(reg, name);
@@ -420,7 +377,7 @@ int slm_registry_prefer(slm_registry_t *reg, const char *plugin_name, slm_error_
         return SLM_OK;
     }
     slm__plugin_t *p = slm__registry_row(reg, plugin_name);
-    if (!p || !p->manifest_ok || p->m.kind_id != SLM_PLUGIN_KIND_BACKEND)
+    if (!p || !p->manifest_ok || !slm__kind_by_id(p->m.kind_id)->variants)
         return slm__fail(err, SLM_E_NOT_FOUND, NULL, -1, "no backend plugin named %s",
                          plugin_name);
     if (!slm__plugin_usable(p))
@@ -434,36 +391,4 @@ int slm_registry_prefer(slm_registry_t *reg, const char *plugin_name, slm_error_
     snprintf(reg->prefer_source, sizeof reg->prefer_source, "slm_registry_prefer");
     slm__registry_select(reg);
     return SLM_OK;
-}
-
-size_t slm_registry_backends_for(const slm_registry_t *reg, const char *op, const char *type,
-                                 const char **names, size_t max)
-{
-    if (!reg || !names || max == 0)
-        return 0;
-    const slm__plugin_t **hit = calloc(reg->n_rows + 1, sizeof *hit);
-    if (!hit)
-        return 0;
-    size_t n = 0;
-    for (size_t i = 0; i < reg->n_rows; i++) {
-        const slm__plugin_t *p = reg->rows[i];
-        int s = p->info.state;
-        if ((s != SLM_PLUGIN_AVAILABLE && s != SLM_PLUGIN_LOADED) ||
-            p->m.kind_id != SLM_PLUGIN_KIND_BACKEND || !slm__manifest_has_op(&p->m, op, type))
-            continue;
-        /* Insertion keeps discovery order among equal priorities. */
-        size_t at = n;
-        while (at > 0 && hit[at - 1]->m.priority < p->m.priority) {
-            hit[at] = hit[at - 1];
-            at--;
-        }
-        hit[at] = p;
-        n++;
-    }
-    if (n > max)
-        n = max;
-    for (size_t i = 0; i < n; i++)
-        names[i] = hit[i]->m.name;
-    free(hit);
-    return n;
 }

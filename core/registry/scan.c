@@ -21,6 +21,7 @@
 
 #include <slmops/plugin.h>
 
+#include "internal/kinds.h"
 #include "internal/registry.h"
 #include "internal/util.h"
 
@@ -55,10 +56,13 @@ static void no_log(slm_log_level_t level, const char *category, const char *fmt,
     (void)fmt;
 }
 
+/* The plugin must answer here as it will in the host: the same negotiation. */
 static const slm_host_t scan_host = {
     .struct_size = sizeof(slm_host_t),
     .abi_version = SLM_PLUGIN_ABI_VERSION,
     .log = no_log,
+    .type_name = slm_type_name,
+    .iface_version = slm__kind_iface_version,
 };
 
 /* Registered last, so it runs first when a constructor calls exit(): the

@@ -19,7 +19,8 @@ packaging_valid_manifests = \
 	tests/packaging/manifests/valid/format-folders.json \
 	tests/packaging/manifests/valid/newer-minor-extra-key.json \
 	tests/packaging/manifests/valid/quantizer.json \
-	tests/packaging/manifests/valid/trainer.json
+	tests/packaging/manifests/valid/trainer.json \
+	tests/packaging/manifests/valid/trainer-methods.json
 packaging_invalid_manifests = \
 	tests/packaging/manifests/invalid/backend-unknown-op.json \
 	tests/packaging/manifests/invalid/backend-without-ops.json \
@@ -36,6 +37,11 @@ packaging_invalid_manifests = \
 	tests/packaging/manifests/invalid/quantizer-fallback-in-1.0.json \
 	tests/packaging/manifests/invalid/quantizer-fallback-not-a-type.json \
 	tests/packaging/manifests/invalid/quantizer-zero-block.json \
+	tests/packaging/manifests/invalid/trainer-method-bad-name.json \
+	tests/packaging/manifests/invalid/trainer-method-object-in-1.2.json \
+	tests/packaging/manifests/invalid/trainer-method-twice.json \
+	tests/packaging/manifests/invalid/trainer-method-without-description.json \
+	tests/packaging/manifests/invalid/trainer-without-methods.json \
 	tests/packaging/manifests/invalid/unknown-key-in-1.0.json \
 	tests/packaging/manifests/invalid/unknown-kind.json \
 	tests/packaging/manifests/invalid/wrong-type-abi-version.json \

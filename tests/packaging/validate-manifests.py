@@ -46,6 +46,11 @@ def problems(path, validator, ops):
         for op in doc["provides"]["ops"]:
             if op not in ops:
                 found.append("provides/ops: unknown op '%s'" % op)
+    if not found and doc.get("kind") == "trainer":
+        # uniqueItems cannot see "lora" and {"name": "lora", ...} as the same method.
+        names = [m["name"] if isinstance(m, dict) else m for m in doc["provides"]["methods"]]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            found.append("provides/methods: method '%s' is listed twice" % name)
     return found
 
 

@@ -93,6 +93,29 @@ void th_backend(const char *dir, const char *file, const char *name, const char 
     th_write(dir, file, text);
 }
 
+void th_trainer(const char *dir, const char *file, const char *name, const char *module,
+                int priority, const char *methods)
+{
+    char text[8192];
+    if (!methods)
+        methods = "[{\"name\": \"fake-full\", \"description\": \"every weight trains\"},\n"
+                  " {\"name\": \"fake-lora\", \"description\": \"low-rank adapters\"}]";
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"file_format_version\": \"1.3.0\",\n"
+             "  \"name\": \"%s\",\n"
+             "  \"kind\": \"trainer\",\n"
+             "  \"version\": \"1.0.0\",\n"
+             "  \"abi_version\": 1,\n"
+             "  \"library_path\": \"%s\",\n"
+             "  \"description\": \"fake trainer for the registry tests\",\n"
+             "  \"priority\": %d,\n"
+             "  \"provides\": {\"methods\": %s}\n"
+             "}\n",
+             name, th_lib(module), priority, methods);
+    th_write(dir, file, text);
+}
+
 void th_good(const char *dir)
 {
     th_backend(dir, "good.json", "fake-good", "fake-good", "fake", 0, "");

@@ -16,6 +16,10 @@ const char *th_lib(const char *module);
  * `extra` is inserted verbatim as further top-level members ("" for none). */
 void th_backend(const char *dir, const char *file, const char *name, const char *module,
                 const char *family, int priority, const char *extra);
+/* Write DIR/FILE: a trainer manifest (file format 1.3) using library `module`;
+ * `methods` is the JSON of provides.methods (NULL: fake-full and fake-lora). */
+void th_trainer(const char *dir, const char *file, const char *name, const char *module,
+                int priority, const char *methods);
 /* The good plugin every isolation test keeps next to the broken one. */
 void th_good(const char *dir);
 /* Open a registry over exactly this colon list of folders. */

@@ -66,6 +66,58 @@ tests_registry_fake_ctor_fork_crash_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"f
 	-DFAKE_CTOR=4
 tests_registry_fake_ctor_fork_crash_la_LDFLAGS = $(fake_plugin_ldflags)
 
+# A fake trainer plugin: the good one (interface version 2), older and newer
+# versions, and broken ones.
+fake_trainer_src = tests/registry/fake-trainer.c
+check_LTLIBRARIES += \
+	tests/registry/fake-trainer.la \
+	tests/registry/fake-trainer-v1.la \
+	tests/registry/fake-trainer-v3.la \
+	tests/registry/fake-trainer-v3-negotiating.la \
+	tests/registry/fake-trainer-extra-method.la \
+	tests/registry/fake-trainer-no-finish.la \
+	tests/registry/fake-trainer-bad-default.la \
+	tests/registry/fake-trainer-dup-method.la
+tests_registry_fake_trainer_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-trainer"'
+tests_registry_fake_trainer_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_la_LIBADD = -lm
+tests_registry_fake_trainer_v1_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_v1_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-v1"' -DFAKE_IFACE=1
+tests_registry_fake_trainer_v1_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_v1_la_LIBADD = -lm
+tests_registry_fake_trainer_v3_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_v3_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-v3"' -DFAKE_IFACE=3
+tests_registry_fake_trainer_v3_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_v3_la_LIBADD = -lm
+tests_registry_fake_trainer_v3_negotiating_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_v3_negotiating_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-v3-negotiating"' -DFAKE_IFACE=3 -DFAKE_NEGOTIATE=1
+tests_registry_fake_trainer_v3_negotiating_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_v3_negotiating_la_LIBADD = -lm
+tests_registry_fake_trainer_extra_method_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_extra_method_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-extra-method"' -DFAKE_EXTRA_METHOD=1
+tests_registry_fake_trainer_extra_method_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_extra_method_la_LIBADD = -lm
+tests_registry_fake_trainer_no_finish_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_no_finish_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-no-finish"' -DFAKE_NO_FINISH=1
+tests_registry_fake_trainer_no_finish_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_no_finish_la_LIBADD = -lm
+tests_registry_fake_trainer_bad_default_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_bad_default_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-bad-default"' -DFAKE_BAD_DEFAULT=1
+tests_registry_fake_trainer_bad_default_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_bad_default_la_LIBADD = -lm
+tests_registry_fake_trainer_dup_method_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_dup_method_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-dup-method"' -DFAKE_DUP_METHOD=1
+tests_registry_fake_trainer_dup_method_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_dup_method_la_LIBADD = -lm
+
 registry_test_helpers = tests/registry/helpers.c tests/registry/helpers.h
 
 check_PROGRAMS += tests/registry/test-isolation
@@ -108,6 +160,15 @@ tests_registry_test_internal_SOURCES = tests/registry/test-internal.c $(registry
 tests_registry_test_internal_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
 tests_registry_test_internal_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS)
 
+# The table of plugin kinds, and trainer plugins (interface version 2) through it.
+check_PROGRAMS += tests/registry/test-kinds
+TESTS += tests/registry/test-kinds
+tests_registry_test_kinds_SOURCES = tests/registry/test-kinds.c $(registry_test_helpers) \
+	$(slm_registry_sources) core/util/error.c core/util/log.c core/util/types.c core/util/ops.c \
+	core/util/input.c
+tests_registry_test_kinds_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
+tests_registry_test_kinds_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) -lm
+
 # Acceptance: `slmops plugins` next to each kind of broken manifest.
 TESTS += tests/registry/cli-broken-manifests.sh
 EXTRA_DIST += tests/registry/cli-broken-manifests.sh
@@ -126,3 +187,7 @@ EXTRA_DIST += tests/registry/cli-format-messages.sh
 # Acceptance: libraries that crash, exit or hang while loading, or are replaced.
 TESTS += tests/registry/cli-plugin-isolation.sh
 EXTRA_DIST += tests/registry/cli-plugin-isolation.sh
+
+# Issue 8: trainer plugins and unknown kinds as `slmops plugins` shows them.
+TESTS += tests/registry/cli-trainers.sh
+EXTRA_DIST += tests/registry/cli-trainers.sh

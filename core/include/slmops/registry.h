@@ -51,6 +51,7 @@ typedef struct slm_plugin_info {
     const char *shadowed_by;     /* manifest path that wins, else "" */
     const char *backend;         /* backends: the device family ("cpu"), else "" */
     const char *manifest_json;   /* the manifest's "provides" object as compact JSON */
+    const char *summary;         /* one line on what it provides ("methods: lora (...)"), or "" */
 } slm_plugin_info_t;
 
 typedef struct slm_registry_options {
@@ -83,6 +84,11 @@ int slm_registry_load(slm_registry_t *reg, const char *name, slm_error_t *err);
 /* Capability query: names of usable backends (best first) whose manifest says they
  * run `op` on `type` ("mul_mat", "f16"). Returns the count written (<= max). */
 size_t slm_registry_backends_for(const slm_registry_t *reg, const char *op, const char *type,
+                                 const char **names, size_t max);
+
+/* Capability query: names of usable trainer plugins (best first) whose manifest
+ * lists training method `method` ("lora"). Returns the count written (<= max). */
+size_t slm_registry_trainers_for(const slm_registry_t *reg, const char *method,
                                  const char **names, size_t max);
 
 /* Forces a variant: when set, the named plugin is used for its backend family even

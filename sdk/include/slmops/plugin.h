@@ -3,12 +3,14 @@
  *
  * Interface versions (SLM_PLUGIN_ABI_VERSION):
  *   1  first release: descriptor, host table (log), backend/quantizer/trainer/format
- *      interfaces version 1. Later version-1 hosts also fill host->type_name (a
- *      former reserved slot, NULL from older hosts).
+ *      interfaces version 1. Later version-1 hosts also fill host->type_name and
+ *      then host->iface_version (former reserved slots, NULL from older hosts).
  * Policy: the host offers its current version; the plugin answers the highest
  * version it speaks that is <= the offer; the host refuses answers below
- * SLM_PLUGIN_ABI_MIN_VERSION or above its current one. Structs crossing the
- * boundary start with struct_size; a side reads only fields inside that size. */
+ * SLM_PLUGIN_ABI_MIN_VERSION or above its current one. Each kind's interface
+ * version is negotiated the same way, offered by host->iface_version(kind).
+ * Structs crossing the boundary start with struct_size; a side reads only fields
+ * inside that size. */
 #ifndef SLMOPS_PLUGIN_H
 #define SLMOPS_PLUGIN_H
 
@@ -45,7 +47,12 @@ typedef struct slm_host {
     /* Name of a tensor type ("q8_0"; "type 1234 (unknown)" for an id nothing
      * registered), for messages. May be NULL (older hosts): name it yourself. */
     const char *(*type_name)(int type);
-    void *reserved[7];
+    /* The newest version of `kind`'s interface (slm_plugin_kind_t) this host reads,
+     * 0 for a kind it does not know. Fill iface_version with the highest version
+     * you speak that is <= this one; the host refuses a newer one. May be NULL
+     * (older hosts, which read any version by its struct_size): answer your own. */
+    uint32_t (*iface_version)(int32_t kind);
+    void *reserved[6];
 } slm_host_t;
 
 /* Returned by the entry point; must stay valid while the library is loaded. */

@@ -1,16 +1,71 @@
-/* Format plugins as the model-file container sees them: found by name, by
- * capability or by extension in their manifests, loaded only when used. */
+/* The format kind: its manifest's provides (extensions, magic, folders, read and
+ * write), its interface's slots, and which format plugins read or write a file. */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
+#include <slmops/plugin-format.h>
 
+#include "internal/kinds.h"
 #include "internal/plugin-access.h"
 #include "internal/registry.h"
 #include "internal/util.h"
+
+/* A magic longer than what probing reads could never match. */
+#define MAGIC_MAX 64
+
+static int parse(slm__mf_t *c, const json_t *pv, slm__manifest_t *m)
+{
+    json_t *v;
+    int rc;
+    if ((rc = slm__mf_member(c, pv, "provides.", "extensions", JSON_ARRAY, true, &v)) ||
+        (rc = slm__mf_strings(c, v, "provides.extensions")))
+        return rc;
+    if ((rc = slm__mf_member(c, pv, "provides.", "magic", JSON_ARRAY, false, &v)) ||
+        (v && (rc = slm__mf_strings(c, v, "provides.magic"))))
+        return rc;
+    size_t i;
+    json_t *el;
+    json_array_foreach(v, i, el)
+        if (json_string_length(el) > MAGIC_MAX)
+            return slm__mf_fail(c, SLM_E_FORMAT,
+                                "provides.magic element %zu is longer than the %d bytes probed", i,
+                                MAGIC_MAX);
+    if ((rc = slm__mf_member(c, pv, "provides.", "read", JSON_TRUE, true, &v)) ||
+        (rc = slm__mf_member(c, pv, "provides.", "write", JSON_TRUE, true, &v)))
+        return rc;
+    /* Before 1.2 a manifest could not say which inputs it reads; a key of a later
+     * minor in an older manifest is ignored, as any unknown key is (P5). */
+    m->declares_inputs = c->minor >= 2;
+    if (!m->declares_inputs)
+        return SLM_OK;
+    if ((rc = slm__mf_member(c, pv, "provides.", "folders", JSON_TRUE, false, &v)))
+        return rc;
+    m->reads_folders = json_is_true(v);
+    return SLM_OK;
+}
+
+static const char *check(const slm__plugin_t *p, const void *iface, char *buf, size_t size)
+{
+    (void)p;
+    (void)buf;
+    (void)size;
+    const slm_format_iface_t *f = iface;
+    return f->probe ? NULL : "format interface has no probe";
+}
+
+/* Version 2 took layout and write_temp from `reserved`: every version has this size. */
+const slm__kind_t slm__kind_format = {
+    .name = "format",
+    .id = SLM_PLUGIN_KIND_FORMAT,
+    .iface_min = 1,
+    .iface_max = SLM_FORMAT_IFACE_VERSION,
+    .iface_min_size = offsetof(slm_format_iface_t, reserved),
+    .parse = parse,
+    .check = check,
+};
 
 static bool is_format(const slm__plugin_t *p)
 {
@@ -33,13 +88,8 @@ const slm_format_iface_t *slm__format_iface(slm_registry_t *reg, const char *nam
     }
     if (slm__plugin_load(reg, p, err) != SLM_OK)
         return NULL;
-    const slm_format_iface_t *f = slm__plugin_iface(p);
-    /* The loader checked the fixed part; read/write sit inside it for version 1. */
-    if (!f || f->iface_version < 1 || f->struct_size < offsetof(slm_format_iface_t, reserved)) {
-        slm__fail(err, SLM_E_ABI, NULL, -1, "format plugin %s has no usable interface", name);
-        return NULL;
-    }
-    return f;
+    /* The loader checked its size, version and probe (check() below). */
+    return slm__plugin_iface(p);
 }
 
 static bool provides_flag(const slm__plugin_t *p, const char *key)
