@@ -3,6 +3,7 @@
 libslmops_la_SOURCES += \
 	core/train/optim-internal.h \
 	core/train/optim.c \
-	core/train/optim-state.c \
+	core/train/optim-save.c \
+	core/train/optim-load.c \
 	core/train/schedule.c
 slmopsinclude_HEADERS += core/include/slmops/optim.h

@@ -1,5 +1,5 @@
 /* The optimizer object shared by its files: construction and stepping (optim.c),
- * the learning-rate schedule (schedule.c) and the saved state (optim-state.c). */
+ * the learning-rate schedule (schedule.c), the saved state (optim-save.c, optim-load.c). */
 #ifndef SLMOPS_TRAIN_OPTIM_INTERNAL_H
 #define SLMOPS_TRAIN_OPTIM_INTERNAL_H
 
@@ -53,5 +53,15 @@ const char *slm__lr_schedule_name(int schedule);
 int slm__lr_schedule_from_name(const char *name);
 /* Drop the loaded moments not yet written into the graph. */
 void slm__optim_drop_pending(slm_optim_t *o);
+
+/* Saved states: safetensors layout, metadata "format" = SLM__OPTIM_STATE_FORMAT. */
+#define SLM__OPTIM_STATE_FORMAT "slmops-optimizer-state"
+#define SLM__OPTIM_STATE_VERSION "1"
+#define SLM__OPTIM_ENTRY_NAME_MAX 96
+/* The saved name of moment m of parameter i: the parameter's name and the suffix. */
+void slm__optim_entry_name(const slm_optim_t *o, size_t i, int m, char *buf);
+/* Moments are matched by parameter name: every parameter needs a distinct one. */
+int slm__optim_check_names(const slm_optim_t *o, const char *what, const char *path,
+                           slm_error_t *err);
 
 #endif
