@@ -1,5 +1,5 @@
-/* Reverse-mode autodiff over a built graph, and the AdamW step appended after it.
- * Gradient rules per op are written down in docs/compute.md. */
+/* Reverse-mode autodiff over a built graph: one gradient rule per op, applied from
+ * the loss back; the rules are written down in docs/compute.md. */
 #include "config.h"
 
 #include <stdio.h>
@@ -24,7 +24,7 @@ static unsigned differentiable_srcs(const slm_tensor_t *t)
     case SLM_OP_SWIGLU: case SLM_OP_ACC:
         return 3u;
     default:
-        return 0u;   /* backward ops and optimizer steps: no second-order gradients */
+        return 0u;   /* backward ops and parameter updates: no second-order gradients */
     }
 }
 
@@ -270,74 +270,5 @@ int slm_graph_backward(slm_graph_t *g, slm_tensor_t *loss, slm_error_t *err)
             slm_tensor_set_name(t->grad, nm);
         }
     }
-    return slm_graph_status(g, err);
-}
-
-void slm_adamw_params_default(slm_adamw_params_t *p)
-{
-    if (!p)
-        return;
-    *p = (slm_adamw_params_t){.struct_size = sizeof *p, .lr = 1e-3f, .beta1 = 0.9f,
-                              .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f};
-}
-
-static slm_tensor_t *adamw_node(slm_graph_t *g, slm_tensor_t *p)
-{
-    slm_tensor_t *m = slm__tensor_const(g, SLM__ROLE_MOMENT, p->ne);
-    slm_tensor_t *v = slm__tensor_const(g, SLM__ROLE_MOMENT, p->ne);
-    if (!m || !v)
-        return NULL;
-    snprintf(m->name, sizeof m->name, "%.56s.adam_m", p->name);
-    snprintf(v->name, sizeof v->name, "%.56s.adam_v", p->name);
-    slm_tensor_t *t = slm__tensor_view(g, p, p->ne, p->nb, 0);
-    if (!t)
-        return NULL;
-    t->op = SLM_OP_ADAMW_STEP;
-    t->view_kind = SLM__VIEW_INPLACE;
-    slm_tensor_t *src[] = {p, p->grad, m, v, g->hyper};
-    memcpy(t->src, src, sizeof src);
-    t->n_src = t->n_src_node = 5;
-    return t;
-}
-
-int slm_graph_add_adamw(slm_graph_t *g, const slm_adamw_params_t *p, slm_error_t *err)
-{
-    if (!g)
-        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adamw: graph is NULL");
-    if (g->status != SLM_OK)
-        return slm_graph_status(g, err);
-    if (!g->loss)
-        return slm__fail(err, SLM_E_STATE, NULL, -1, "adamw: call slm_graph_backward first");
-    if (g->has_adamw)
-        return slm__fail(err, SLM_E_STATE, NULL, -1, "adamw: already appended");
-    slm_adamw_params_default(&g->adamw);
-    if (p) {
-        size_t n = p->struct_size < sizeof *p ? p->struct_size : sizeof *p;
-        memcpy(&g->adamw, p, n);
-        g->adamw.struct_size = sizeof g->adamw;
-    }
-    const slm_adamw_params_t *a = &g->adamw;
-    if (!(a->lr >= 0.0f) || !(a->beta1 >= 0.0f && a->beta1 < 1.0f) ||
-        !(a->beta2 >= 0.0f && a->beta2 < 1.0f) || !(a->eps > 0.0f) || !(a->weight_decay >= 0.0f))
-        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adamw: hyper-parameters out of range");
-    const int64_t ne[SLM_MAX_DIMS] = {7, 1, 1, 1};
-    g->hyper = slm__tensor_const(g, SLM__ROLE_HYPER, ne);
-    if (!g->hyper)
-        return slm_graph_status(g, err);
-    slm_tensor_set_name(g->hyper, "adamw.hyper");
-    size_t n = g->n_tensors;
-    for (size_t i = 0; i < n && g->status == SLM_OK; i++) {
-        slm_tensor_t *t = g->tensors[i];
-        if (!(t->flags & SLM_TENSOR_PARAM) || !t->grad)
-            continue;
-        if (t->type != SLM_TYPE_F32 || t->view_src || !slm_tensor_is_contiguous(t)) {
-            slm__graph_fail(g, SLM_E_UNSUPPORTED, "adamw: parameter '%s' must be a contiguous "
-                            "f32 tensor of its own", t->name);
-            break;
-        }
-        adamw_node(g, t);
-    }
-    g->has_adamw = g->status == SLM_OK;
-    g->step = 0;
     return slm_graph_status(g, err);
 }

@@ -2,7 +2,6 @@
  * plans memory (persistent leaves, one reusable arena per device), runs segments. */
 #include "config.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,16 +297,17 @@ static root_plan_t *rp_of(struct slm__plan *p, slm_tensor_t *t)
     return &p->roots[slm__tensor_root(t)->index];
 }
 
-/* Roots a node writes in place (besides a fresh output of its own). */
+/* Roots a node writes in place (besides a fresh output of its own); out has room
+ * for SLM_MAX_SRC + 1. */
 static int written_roots(const slm_tensor_t *t, slm_tensor_t **out)
 {
     int n = 0;
     if (t->view_src)
         out[n++] = t->view_src;
-    if (t->op == SLM_OP_ADAMW_STEP) {
-        out[n++] = slm__tensor_root(t->src[2]);
-        out[n++] = slm__tensor_root(t->src[3]);
-    }
+    unsigned w = slm__op_written_srcs(t->op);
+    for (int i = 0; i < t->n_src; i++)
+        if (w & (1u << i))
+            out[n++] = slm__tensor_root(t->src[i]);
     return n;
 }
 
@@ -328,7 +328,7 @@ static void liveness(struct slm__plan *p)
         r->producer = SIZE_MAX;
         r->last_use = SIZE_MAX;
         r->size = align_up(slm_tensor_nbytes(t));
-        /* Leaves (caller data, constants, moments) and what the caller reads stay. */
+        /* Leaves (caller data, constants, optimizer state) and what the caller reads stay. */
         r->persistent = !is_node(t) || (t->flags & (SLM_TENSOR_OUTPUT | SLM_TENSOR_INPUT |
                                                     SLM_TENSOR_PARAM));
         r->bound = r->is_root && t->bound != NULL;
@@ -339,7 +339,7 @@ static void liveness(struct slm__plan *p)
             p->roots[t->index].producer = k;
         for (int i = 0; i < t->n_src; i++)
             rp_of(p, t->src[i])->last_use = k;
-        slm_tensor_t *w[3];
+        slm_tensor_t *w[SLM_MAX_SRC + 1];
         int nw = written_roots(t, w);
         for (int i = 0; i < nw; i++)
             rp_of(p, w[i])->last_use = k;
@@ -495,7 +495,7 @@ static int build_segments(struct slm__plan *p)
             if (add_mirror(p, root, dev, &m) || seg_add_xfer(sg, m, false))
                 return SLM_E_NOMEM;
         }
-        slm_tensor_t *w[3];
+        slm_tensor_t *w[SLM_MAX_SRC + 1];
         int nw = written_roots(t, w);
         for (int i = 0; i < nw; i++) {
             if (p->roots[w[i]->index].home == dev)
@@ -711,8 +711,7 @@ static int init_constants(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
         int rc = SLM_OK;
         if (t->role == SLM__ROLE_ONES)
             rc = fill_role(s, t, 1.0f);
-        else if (t->role == SLM__ROLE_ZEROS || t->role == SLM__ROLE_MOMENT ||
-                 t->role == SLM__ROLE_HYPER)
+        else if (t->role == SLM__ROLE_ZEROS)
             rc = fill_role(s, t, 0.0f);
         if (rc < 0)
             return slm__fail(err, SLM_E_DEVICE, NULL, -1, "%s: initialising '%s' failed",
@@ -818,7 +817,6 @@ int slm_sched_alloc(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
     if (rc == SLM_OK) {
         g->plan = p;
         build_nodes(p);
-        g->step = 0;
         rc = init_constants(s, g, err);
     }
     if (rc != SLM_OK) {
@@ -900,18 +898,6 @@ static int transfer(slm_sched_t *s, struct slm__plan *p, const xfer_t *x, slm_er
     return SLM_OK;
 }
 
-static int refresh_hyper(slm_graph_t *g)
-{
-    if (!g->has_adamw)
-        return SLM_OK;
-    g->step++;
-    const slm_adamw_params_t *a = &g->adamw;
-    float h[7] = {a->lr, a->beta1, a->beta2, a->eps, a->weight_decay,
-                  (float)(1.0 / (1.0 - pow(a->beta1, (double)g->step))),
-                  (float)(1.0 / (1.0 - pow(a->beta2, (double)g->step)))};
-    return slm_tensor_set_data(g->hyper, h, 0, sizeof h);
-}
-
 int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
 {
     if (!s || !g)
@@ -924,10 +910,9 @@ int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
         return slm__fail(err, SLM_E_STATE, NULL, -1, "sched_compute: the graph grew since "
                          "slm_sched_alloc; allocate it again");
     const float one = 1.0f;
-    if ((g->seed && slm_tensor_set_data(g->seed, &one, 0, sizeof one) < 0) ||
-        refresh_hyper(g) < 0)
+    if (g->seed && slm_tensor_set_data(g->seed, &one, 0, sizeof one) < 0)
         return slm__fail(err, SLM_E_DEVICE, NULL, -1, "sched_compute: setting the loss seed "
-                         "or optimizer state failed");
+                         "failed");
     for (size_t i = 0; i < p->n_segs; i++) {
         segment_t *sg = &p->segs[i];
         slm_device_t *dev = s->dev[sg->dev];

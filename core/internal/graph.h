@@ -16,9 +16,7 @@ struct slm__plan;
 enum slm__role {
     SLM__ROLE_NONE = 0,
     SLM__ROLE_ONES,     /* constant 1.0 (the loss seed, broadcast helpers): set by the scheduler */
-    SLM__ROLE_ZEROS,    /* constant 0.0: cleared by the scheduler */
-    SLM__ROLE_MOMENT,   /* AdamW m or v: zeroed at allocation, persistent */
-    SLM__ROLE_HYPER     /* AdamW hyper-parameters: refreshed before every step */
+    SLM__ROLE_ZEROS     /* constant 0.0: cleared by the scheduler */
 };
 
 /* What kind of metadata op made a view (autodiff inverts each differently). */
@@ -27,7 +25,7 @@ enum slm__view_kind {
     SLM__VIEW_GENERAL,  /* slm_view: gradient scattered back with ACC */
     SLM__VIEW_RESHAPE,  /* inverse: reshape */
     SLM__VIEW_PERMUTE,  /* ip[0..3] = axes; inverse: the inverse permutation + cont */
-    SLM__VIEW_INPLACE   /* an op writing into its operand's storage (CPY, ADAMW_STEP) */
+    SLM__VIEW_INPLACE   /* an op writing into its operand's storage (CPY, the updates) */
 };
 
 struct slm_tensor {
@@ -46,7 +44,7 @@ struct slm_tensor {
     int role;                       /* enum slm__role */
     /* Storage: a tensor with view_src shares that tensor's bytes (view_src is
      * always a storage owner itself); metadata views have op NONE, in-place
-     * ops (CPY into a view, ADAMW_STEP) have their op. */
+     * ops (CPY into a view, ADAMW_STEP, SGD_STEP) have their op. */
     slm_tensor_t *view_src;
     size_t view_offs;
     int view_kind;                  /* enum slm__view_kind */
@@ -72,10 +70,6 @@ struct slm_graph {
     slm_error_t err;
     slm_tensor_t *loss;             /* set by slm_graph_backward */
     slm_tensor_t *seed;             /* d loss / d loss: a ONES leaf */
-    bool has_adamw;
-    slm_adamw_params_t adamw;
-    slm_tensor_t *hyper;
-    int64_t step;                   /* AdamW steps taken, for bias correction */
     struct slm__plan *plan;         /* owned by the scheduler that allocated the graph */
 };
 
@@ -101,6 +95,8 @@ slm_tensor_t *slm__out_prod_ex(slm_graph_t *g, slm_tensor_t *x, slm_tensor_t *y,
 /* ACC: a copy of a with b added into the view (nb1, nb2, nb3, offset) of it. */
 slm_tensor_t *slm__acc(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *b, int64_t nb1, int64_t nb2,
                        int64_t nb3, int64_t offset);
+/* Operands an op writes in place besides the storage its result views (bit i: src i). */
+unsigned slm__op_written_srcs(int op);
 /* Storage bytes a tensor spans (last element's end), 0 if empty. */
 size_t slm__tensor_span(const slm_tensor_t *t);
 /* Fill a backend description of t (placement fields left as they are in t). */

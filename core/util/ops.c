@@ -32,6 +32,7 @@ static const char *const op_names[SLM_OP_COUNT] = {
     [SLM_OP_REPEAT_BACK] = "repeat_back",
     [SLM_OP_ACC] = "acc",
     [SLM_OP_ADAMW_STEP] = "adamw_step",
+    [SLM_OP_SGD_STEP] = "sgd_step",
 };
 
 const char *slm_op_name(int op)

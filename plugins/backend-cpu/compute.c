@@ -33,6 +33,7 @@ static const cpu_op_def_t *const op_table[SLM_OP_COUNT] = {
     [SLM_OP_REPEAT_BACK] = &cpu_op_repeat_back,
     [SLM_OP_ACC] = &cpu_op_acc,
     [SLM_OP_ADAMW_STEP] = &cpu_op_adamw_step,
+    [SLM_OP_SGD_STEP] = &cpu_op_sgd_step,
 };
 
 const cpu_op_def_t *cpu_op_get(int op)
@@ -167,7 +168,8 @@ static uint64_t node_work(const slm_node_t *n)
  * read every thread's scratch; they are never worth running alone anyway. */
 static bool must_split(int op)
 {
-    return op == SLM_OP_SUM || op == SLM_OP_CROSS_ENTROPY || op == SLM_OP_ADAMW_STEP;
+    return op == SLM_OP_SUM || op == SLM_OP_CROSS_ENTROPY || op == SLM_OP_ADAMW_STEP ||
+           op == SLM_OP_SGD_STEP;
 }
 
 static bool overlap(uintptr_t alo, uintptr_t ahi, uintptr_t blo, uintptr_t bhi)

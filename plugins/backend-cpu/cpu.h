@@ -55,7 +55,7 @@ extern const cpu_op_def_t cpu_op_soft_max, cpu_op_soft_max_back;
 extern const cpu_op_def_t cpu_op_cpy, cpu_op_acc;
 extern const cpu_op_def_t cpu_op_cross_entropy, cpu_op_cross_entropy_back;
 extern const cpu_op_def_t cpu_op_sum, cpu_op_repeat_back;
-extern const cpu_op_def_t cpu_op_adamw_step;
+extern const cpu_op_def_t cpu_op_adamw_step, cpu_op_sgd_step;
 
 /* Record a failure seen while running (the first one is reported). */
 static inline void cpu_fail(const cpu_op_ctx_t *c, int code)

@@ -502,24 +502,66 @@ static size_t cases_acc(conform_case_t *out, size_t max)
     return n;
 }
 
+/* The clipping operand: a sum of squares in [50, 60] (a norm near 7.4), so that a
+ * max_norm of 1 scales the gradient and one of 100 leaves it alone. */
+static void clip_operand(conform_case_t *c, int i)
+{
+    conform_tensor_t *t = src(c, i, F32, 1, 1, 1, 1, LAYOUT_CONTIG);
+    t->lo = 50.0;
+    t->hi = 60.0;
+}
+
+/* Shapes {ne0, ne1, variant}: variant 0/1/2 without clipping, 3 clipped, 4 not reached. */
+static const int64_t update_shapes[][3] = {{7, 5, 0}, {67, 3, 1}, {1, 1, 2}, {9, 4, 3}, {5, 2, 4}};
+#define N_UPDATE_SHAPES (sizeof update_shapes / sizeof update_shapes[0])
+
+static double clip_max_norm(int64_t variant)
+{
+    return variant == 3 ? 1.0 : 100.0;
+}
+
 static size_t cases_adamw(conform_case_t *out, size_t max)
 {
-    static const int64_t aw[][3] = {{7, 5, 0}, {67, 3, 1}, {1, 1, 2}};
     size_t n = 0;
-    for (size_t s = 0; s < sizeof aw / sizeof aw[0]; s++) {
+    for (size_t s = 0; s < N_UPDATE_SHAPES; s++) {
+        const int64_t *aw = update_shapes[s];
+        bool clip = aw[2] >= 3;
         conform_case_t *c = next(out, max, &n, SLM_OP_ADAMW_STEP);
         for (int i = 0; i < 4; i++)
-            src(c, i, F32, aw[s][0], aw[s][1], 1, 1, LAYOUT_CONTIG);
+            src(c, i, F32, aw[0], aw[1], 1, 1, LAYOUT_CONTIG);
         c->src[3].lo = 0.0;   /* second moments are never negative */
-        conform_tensor_t *h = src(c, 4, F32, 7, 1, 1, 1, LAYOUT_CONTIG);
+        conform_tensor_t *h = src(c, 4, F32, clip ? 8 : 7, 1, 1, 1, LAYOUT_CONTIG);
         h->fill = FILL_VALUES;
-        double t = (double)(aw[s][2] * 10 + 3);
-        double v[7] = {1e-2, 0.9, 0.999, 1e-8, s == 1 ? 0.0 : 0.1, 1.0 / (1.0 - pow(0.9, t)),
-                       1.0 / (1.0 - pow(0.999, t))};
+        double t = (double)(aw[2] * 10 + 3);
+        double v[8] = {1e-2, 0.9, 0.999, 1e-8, s == 1 ? 0.0 : 0.1, 1.0 / (1.0 - pow(0.9, t)),
+                       1.0 / (1.0 - pow(0.999, t)), clip_max_norm(aw[2])};
         memcpy(c->values, v, sizeof v);
+        if (clip)
+            clip_operand(c, 5);
         c->dst = c->src[0];
         c->dst_alias = 0;
         c->outputs = (1u << 2) | (1u << 3);
+    }
+    return n;
+}
+
+static size_t cases_sgd(conform_case_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < N_UPDATE_SHAPES; s++) {
+        const int64_t *sh = update_shapes[s];
+        bool clip = sh[2] >= 3;
+        conform_case_t *c = next(out, max, &n, SLM_OP_SGD_STEP);
+        for (int i = 0; i < 2; i++)
+            src(c, i, F32, sh[0], sh[1], 1, 1, LAYOUT_CONTIG);
+        conform_tensor_t *h = src(c, 2, F32, clip ? 3 : 2, 1, 1, 1, LAYOUT_CONTIG);
+        h->fill = FILL_VALUES;
+        double v[3] = {0.05, s == 1 ? 0.0 : 0.1, clip_max_norm(sh[2])};
+        memcpy(c->values, v, sizeof v);
+        if (clip)
+            clip_operand(c, 3);
+        c->dst = c->src[0];
+        c->dst_alias = 0;
     }
     return n;
 }
@@ -559,6 +601,7 @@ size_t slm_conform__cases(int op, int type, conform_case_t *out, size_t max)
     case SLM_OP_REPEAT_BACK: return f32 ? cases_repeat_back(out, max) : 0;
     case SLM_OP_ACC: return f32 ? cases_acc(out, max) : 0;
     case SLM_OP_ADAMW_STEP: return f32 ? cases_adamw(out, max) : 0;
+    case SLM_OP_SGD_STEP: return f32 ? cases_sgd(out, max) : 0;
     default: return 0;
     }
 }

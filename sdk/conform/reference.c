@@ -446,21 +446,48 @@ static int ref_acc(const slm_node_t *n)
     return 0;
 }
 
+/* The gradient scale of global-norm clipping: with the optional operand `at` (the sum
+ * of squares of all gradients) and max_norm > 0, min(1, max_norm / (norm + 1e-6)). */
+static double clip_scale(const slm_node_t *n, int at, double max_norm)
+{
+    if (n->n_src <= at || !(max_norm > 0.0))
+        return 1.0;
+    double c = max_norm / (sqrt(LD(&n->src[at], 0, 0, 0, 0)) + 1e-6);
+    return c < 1.0 ? c : 1.0;
+}
+
 static int ref_adamw(const slm_node_t *n)
 {
     const slm_tensor_desc_t *p = &n->src[0], *g = &n->src[1], *m = &n->src[2], *v = &n->src[3];
-    double h[7];
+    double h[8] = {0};
     int64_t i[4];
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < (n->n_src > 5 ? 8 : 7); k++)
         h[k] = LD(&n->src[4], k, 0, 0, 0);
+    double c = clip_scale(n, 5, h[7]);
     FOR4(p->ne, i) {
-        double gv = slm_conform_ref_load(g, i);
+        double gv = c * slm_conform_ref_load(g, i);
         double mv = h[1] * slm_conform_ref_load(m, i) + (1.0 - h[1]) * gv;
         double vv = h[2] * slm_conform_ref_load(v, i) + (1.0 - h[2]) * gv * gv;
         double pv = slm_conform_ref_load(p, i);
         pv = pv * (1.0 - h[0] * h[4]) - h[0] * (mv * h[5]) / (sqrt(vv * h[6]) + h[3]);
         slm_conform_ref_store(m, i, mv);
         slm_conform_ref_store(v, i, vv);
+        slm_conform_ref_store(&n->dst, i, pv);
+    }
+    return 0;
+}
+
+static int ref_sgd(const slm_node_t *n)
+{
+    const slm_tensor_desc_t *p = &n->src[0], *g = &n->src[1];
+    double h[3] = {0};
+    int64_t i[4];
+    for (int k = 0; k < (n->n_src > 3 ? 3 : 2); k++)
+        h[k] = LD(&n->src[2], k, 0, 0, 0);
+    double c = clip_scale(n, 3, h[2]);
+    FOR4(p->ne, i) {
+        double pv = slm_conform_ref_load(p, i);
+        pv = pv * (1.0 - h[0] * h[1]) - h[0] * c * slm_conform_ref_load(g, i);
         slm_conform_ref_store(&n->dst, i, pv);
     }
     return 0;
@@ -494,6 +521,7 @@ int slm_conform_ref_compute(const slm_node_t *n)
     case SLM_OP_REPEAT_BACK: return ref_repeat_back(n);
     case SLM_OP_ACC: return ref_acc(n);
     case SLM_OP_ADAMW_STEP: return ref_adamw(n);
+    case SLM_OP_SGD_STEP: return ref_sgd(n);
     default: return SLM_E_UNSUPPORTED;
     }
 }

@@ -1,4 +1,4 @@
-# tests/compute build fragment: graph building, autodiff, scheduler and AdamW.
+# tests/compute build fragment: graph building, autodiff, scheduler and training steps.
 check_PROGRAMS += tests/compute/test-graph
 TESTS += tests/compute/test-graph
 tests_compute_test_graph_SOURCES = tests/compute/test-graph.c

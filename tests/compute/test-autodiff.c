@@ -1,5 +1,6 @@
 /* Autodiff through the whole graph + scheduler + CPU backend path: each op's
- * gradient against central finite differences, a 2-layer MLP, and AdamW training. */
+ * gradient against central finite differences, a 2-layer MLP, and AdamW training
+ * through the optimizer module (slmops/optim.h). */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -431,18 +432,18 @@ START_TEST(mlp_adamw_100_steps)
     slm_error_t err;
     slm_error_init(&err);
     ck_assert_int_eq(slm_graph_backward(f->g, m.loss, &err), SLM_OK);
-    slm_adamw_params_t p;
-    slm_adamw_params_default(&p);
+    slm_optim_params_t p;
+    slm_optim_params_default(&p);
     p.lr = 0.05f;
-    ck_assert_int_eq(slm_graph_add_adamw(f->g, &p, &err), SLM_OK);
+    slm_optim_t *o = slm_optim_new(f->g, &p, &err);
+    ck_assert_msg(o != NULL, "optimizer: %s", err.message);
     slm_registry_t *reg = tc_registry(NULL);
     slm_sched_t *s = tc_sched(reg, NULL);
     ck_assert_msg(slm_sched_alloc(s, f->g, &err) == SLM_OK, "alloc: %s", err.message);
     fx_set_all(f);
     float first = 0.0f, loss = 0.0f;
     for (int step = 0; step < 100; step++) {
-        ck_assert_msg(slm_sched_compute(s, f->g, &err) == SLM_OK, "step %d: %s", step,
-                      err.message);
+        ck_assert_msg(slm_optim_step(o, s, &err) == SLM_OK, "step %d: %s", step, err.message);
         tc_get(m.loss, &loss, sizeof loss);
         if (step == 0)
             first = loss;
@@ -451,6 +452,8 @@ START_TEST(mlp_adamw_100_steps)
     ck_assert_msg(first > 0.5f, "initial loss %g is already small", (double)first);
     ck_assert_msg(loss < threshold, "loss after 100 AdamW steps %g (from %g) >= %g",
                   (double)loss, (double)first, (double)threshold);
+    ck_assert_int_eq(slm_optim_n_steps(o), 100);
+    slm_optim_free(o);
     fx_free(f);
     slm_sched_free(s);
     slm_registry_free(reg);

@@ -301,7 +301,8 @@ START_TEST(topological_order_and_grads)
     slm_error_t err;
     slm_error_init(&err);
     ck_assert_int_eq(slm_graph_backward(g, loss, &err), SLM_OK);
-    ck_assert_int_eq(slm_graph_add_adamw(g, NULL, &err), SLM_OK);
+    slm_optim_t *o = slm_optim_new(g, NULL, &err);
+    ck_assert_msg(o != NULL, "optimizer: %s", err.message);
     size_t n = slm_graph_n_tensors(g);
     for (size_t i = 0; i < n; i++) {
         slm_tensor_t *t = slm_graph_tensor(g, i);
@@ -331,6 +332,7 @@ START_TEST(topological_order_and_grads)
     }
     ck_assert_int_eq(n_adamw, 3);
     ck_assert_int_eq(slm_graph_backward(g, loss, &err), SLM_E_STATE);
+    slm_optim_free(o);
     slm_graph_free(g);
 }
 END_TEST
@@ -376,14 +378,16 @@ START_TEST(adamw_needs_backward)
     slm_tensor_set_flags(p, SLM_TENSOR_PARAM);
     slm_error_t err;
     slm_error_init(&err);
-    ck_assert_int_eq(slm_graph_add_adamw(g, NULL, &err), SLM_E_STATE);
+    ck_assert_ptr_null(slm_optim_new(g, NULL, &err));
+    ck_assert_int_eq(err.code, SLM_E_STATE);
     slm_tensor_t *loss = slm_sum(g, slm_scale(g, p, 2.0f));
     ck_assert_int_eq(slm_graph_backward(g, slm_scale(g, p, 1.0f), &err), SLM_E_INVALID);
     ck_assert_int_eq(slm_graph_backward(g, loss, &err), SLM_OK);
-    slm_adamw_params_t bad;
-    slm_adamw_params_default(&bad);
+    slm_optim_params_t bad;
+    slm_optim_params_default(&bad);
     bad.beta1 = 1.5f;
-    ck_assert_int_eq(slm_graph_add_adamw(g, &bad, &err), SLM_E_INVALID);
+    ck_assert_ptr_null(slm_optim_new(g, &bad, &err));
+    ck_assert_int_eq(err.code, SLM_E_INVALID);
     slm_graph_free(g);
 }
 END_TEST

@@ -382,6 +382,57 @@ START_TEST(reference_backward_matches_fd)
 }
 END_TEST
 
+/* SGD moves by -lr * g plus decoupled decay; a sum of squares of 100 (norm 10) with
+ * max_norm 2 scales the gradient by 2 / (10 + 1e-6), in SGD and in AdamW alike. */
+START_TEST(sgd_and_clipping)
+{
+    float p[2] = {1.0f, -2.0f}, g[2] = {3.0f, 4.0f}, hy[3] = {0.1f, 0.5f, 0.0f};
+    slm_node_t n = {.struct_size = sizeof n, .op = SLM_OP_SGD_STEP, .n_src = 3};
+    n.src[0] = f32(2, 1, p);
+    n.src[1] = f32(2, 1, g);
+    n.src[2] = f32(2, 1, hy);
+    n.dst = n.src[0];
+    ck_assert_int_eq(slm_conform_ref_compute(&n), 0);
+    ck_close(p[0], 1.0 * (1 - 0.1 * 0.5) - 0.1 * 3.0, 1e-6);
+    ck_close(p[1], -2.0 * (1 - 0.1 * 0.5) - 0.1 * 4.0, 1e-6);
+
+    double c = 2.0 / (10.0 + 1e-6);
+    float q[2] = {1.0f, -2.0f}, sumsq = 100.0f, hc[3] = {0.1f, 0.0f, 2.0f};
+    n.n_src = 4;
+    n.src[0] = f32(2, 1, q);
+    n.src[2] = f32(3, 1, hc);
+    n.src[3] = f32(1, 1, &sumsq);
+    n.dst = n.src[0];
+    ck_assert_int_eq(slm_conform_ref_compute(&n), 0);
+    ck_close(q[0], 1.0 - 0.1 * c * 3.0, 1e-6);
+    ck_close(q[1], -2.0 - 0.1 * c * 4.0, 1e-6);
+    /* max_norm above the norm: no scaling. */
+    float r = 1.0f, gr = 3.0f, hn[3] = {0.1f, 0.0f, 50.0f};
+    n.src[0] = f32(1, 1, &r);
+    n.src[1] = f32(1, 1, &gr);
+    n.src[2] = f32(3, 1, hn);
+    n.dst = n.src[0];
+    ck_assert_int_eq(slm_conform_ref_compute(&n), 0);
+    ck_close(r, 1.0 - 0.1 * 3.0, 1e-6);
+
+    /* AdamW from zero moments sees the scaled gradient: m = 0.1 c g, v = 0.001 (c g)^2. */
+    float ap = 2.0f, ag = -0.5f, am = 0, av = 0, s2 = 100.0f;
+    float ah[8] = {0.1f, 0.9f, 0.999f, 1e-8f, 0.0f, 1 / (1 - 0.9f), 1 / (1 - 0.999f), 2.0f};
+    slm_node_t w = {.struct_size = sizeof w, .op = SLM_OP_ADAMW_STEP, .n_src = 6};
+    w.src[0] = f32(1, 1, &ap);
+    w.src[1] = f32(1, 1, &ag);
+    w.src[2] = f32(1, 1, &am);
+    w.src[3] = f32(1, 1, &av);
+    w.src[4] = f32(8, 1, ah);
+    w.src[5] = f32(1, 1, &s2);
+    w.dst = w.src[0];
+    ck_assert_int_eq(slm_conform_ref_compute(&w), 0);
+    ck_close(am, (1 - (double)0.9f) * c * -0.5, 1e-8);
+    ck_close(av, (1 - (double)0.999f) * (c * 0.5) * (c * 0.5), 1e-11);
+    ck_close(ap, 2.0 + 0.1, 1e-5);
+}
+END_TEST
+
 /* Every generated case is accepted by the reference and gives finite outputs. */
 START_TEST(every_case_runs_on_the_reference)
 {
@@ -434,6 +485,7 @@ static Suite *reference_suite(void)
     tcase_add_test(tc, get_rows_and_back);
     tcase_add_test(tc, cpy_converts_and_reorders);
     tcase_add_test(tc, sum_acc_adamw);
+    tcase_add_test(tc, sgd_and_clipping);
     suite_add_tcase(s, tc);
     TCase *fd = tcase_create("backward");
     tcase_add_loop_test(fd, reference_backward_matches_fd, 0, 6);

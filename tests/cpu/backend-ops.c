@@ -631,6 +631,65 @@ START_TEST(test_adamw)
 }
 END_TEST
 
+/* SGD, and AdamW and SGD with the clipping operand: the gradient is scaled by
+ * min(1, max_norm / (sqrt(sumsq) + 1e-6)). */
+START_TEST(test_sgd_clip)
+{
+    const int64_t ne0 = 13, ne1 = 2;
+    const float sumsq_v = 16.0f, max_norm = 1.0f;
+    const double c = max_norm / (4.0 + 1e-6);
+    for (int clip = 0; clip < 2; clip++) {
+        slm_tensor_desc_t p = h_tensor(SLM_TYPE_F32, ne0, ne1, 1, 1, H_GAPS);
+        slm_tensor_desc_t g = h_tensor(SLM_TYPE_F32, ne0, ne1, 1, 1, H_TRANS);
+        slm_tensor_desc_t hp = h_tensor(SLM_TYPE_F32, 3, 1, 1, 1, H_CONTIG);
+        slm_tensor_desc_t ss = h_tensor(SLM_TYPE_F32, 1, 1, 1, 1, H_CONTIG);
+        h_fill(&p, -1, 1);
+        h_fill(&g, -1, 1);
+        const float hyper[3] = {0.05f, 0.2f, max_norm};
+        for (int i = 0; i < 3; i++)
+            h_set(&hp, i, 0, 0, 0, hyper[i]);
+        h_set(&ss, 0, 0, 0, 0, sumsq_v);
+        float p0[13][2], g0[13][2];
+        H_FOR(p, i0, i1, i2, i3) {
+            p0[i0][i1] = h_get(&p, i0, i1, 0, 0);
+            g0[i0][i1] = h_get(&g, i0, i1, 0, 0);
+        }
+        slm_node_t n = h_node(SLM_OP_SGD_STEP, p, clip ? 4 : 3,
+                              (slm_tensor_desc_t[]){p, g, hp, ss});
+        ck_assert_int_eq(h_run(&n), SLM_OK);
+        double scale = clip ? c : 1.0;
+        H_FOR(p, i0, i1, i2, i3) {
+            double want = p0[i0][i1] * (1 - 0.05 * 0.2) - 0.05 * scale * g0[i0][i1];
+            h_expect_close("sgd param", h_get(&p, i0, i1, 0, 0), want, 1e-6, 1e-5);
+        }
+    }
+    slm_tensor_desc_t p = h_tensor(SLM_TYPE_F32, ne0, ne1, 1, 1, H_CONTIG);
+    slm_tensor_desc_t g = h_tensor(SLM_TYPE_F32, ne0, ne1, 1, 1, H_CONTIG);
+    slm_tensor_desc_t m = h_tensor(SLM_TYPE_F32, ne0, ne1, 1, 1, H_CONTIG);
+    slm_tensor_desc_t v = h_tensor(SLM_TYPE_F32, ne0, ne1, 1, 1, H_CONTIG);
+    slm_tensor_desc_t hp = h_tensor(SLM_TYPE_F32, 8, 1, 1, 1, H_CONTIG);
+    slm_tensor_desc_t ss = h_tensor(SLM_TYPE_F32, 1, 1, 1, 1, H_CONTIG);
+    h_fill(&p, -1, 1);
+    h_fill(&g, -1, 1);
+    h_fill(&m, 0, 0);
+    h_fill(&v, 0, 0);
+    const float hyper[8] = {0.01f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f / 0.1f, 1.0f / 0.001f, max_norm};
+    for (int i = 0; i < 8; i++)
+        h_set(&hp, i, 0, 0, 0, hyper[i]);
+    h_set(&ss, 0, 0, 0, 0, sumsq_v);
+    float g0[13][2];
+    H_FOR(p, i0, i1, i2, i3)
+        g0[i0][i1] = h_get(&g, i0, i1, 0, 0);
+    slm_node_t n = h_node(SLM_OP_ADAMW_STEP, p, 6, (slm_tensor_desc_t[]){p, g, m, v, hp, ss});
+    ck_assert_int_eq(h_run(&n), SLM_OK);
+    H_FOR(p, i0, i1, i2, i3) {
+        double gg = c * g0[i0][i1];
+        h_expect_close("clipped adamw m", h_get(&m, i0, i1, 0, 0), 0.1 * gg, 1e-7, 1e-5);
+        h_expect_close("clipped adamw v", h_get(&v, i0, i1, 0, 0), 0.001 * gg * gg, 1e-9, 1e-5);
+    }
+}
+END_TEST
+
 /* ---- threads ---- */
 
 /* Each thread count gives the same answers, and a chain of dependent nodes in one
@@ -686,6 +745,7 @@ static Suite *backend_suite(void)
         {"cpy_rounding", test_cpy_rounding}, {"cpy_layouts", test_cpy_layouts},
         {"acc", test_acc}, {"cross_entropy", test_cross_entropy},
         {"sum_repeat_back", test_sum_repeat_back}, {"adamw", test_adamw},
+        {"sgd_clip", test_sgd_clip},
         {"thread_counts", test_thread_counts},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

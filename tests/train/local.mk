@@ -1,4 +1,13 @@
-# tests/train: what training jobs share (issue 8): the training data and checkpoints.
+# tests/train: what training jobs share (issue 8): the optimizer module (updates
+# against a double-precision reference, clipping, schedules, saved states), the
+# training data and checkpoints.
+check_PROGRAMS += tests/train/test-optim
+TESTS += tests/train/test-optim
+tests_train_test_optim_SOURCES = tests/train/test-optim.c tests/compute/common.c \
+	tests/compute/common.h
+tests_train_test_optim_CFLAGS = $(test_cflags)
+tests_train_test_optim_LDADD = $(test_libs) -lm
+
 check_PROGRAMS += tests/train/test-dataset
 TESTS += tests/train/test-dataset
 tests_train_test_dataset_SOURCES = tests/train/test-dataset.c

@@ -1,6 +1,7 @@
 /* Static compute graphs: tensors, the ops that build them, reverse-mode autodiff
- * and the AdamW optimizer step. A graph is built once for a shape and run many
- * times by a scheduler (slmops/sched.h); building allocates no tensor data. */
+ * and the in-place update ops an optimizer (slmops/optim.h) appends. A graph is built
+ * once for a shape and run many times by a scheduler (slmops/sched.h); building
+ * allocates no tensor data. */
 #ifndef SLMOPS_GRAPH_H
 #define SLMOPS_GRAPH_H
 
@@ -91,19 +92,16 @@ int slm_graph_backward(slm_graph_t *g, slm_tensor_t *loss, slm_error_t *err);
 /* Gradient of t after slm_graph_backward, or NULL if loss does not depend on t. */
 slm_tensor_t *slm_tensor_grad(const slm_tensor_t *t);
 
-typedef struct slm_adamw_params {
-    uint32_t struct_size;
-    float lr;                  /* default 1e-3 */
-    float beta1;               /* default 0.9 */
-    float beta2;               /* default 0.999 */
-    float eps;                 /* default 1e-8 */
-    float weight_decay;        /* default 0.0 (decoupled, as AdamW) */
-} slm_adamw_params_t;
-
-void slm_adamw_params_default(slm_adamw_params_t *p);
-/* Append one AdamW step per PARAM tensor (with its moment tensors, zeroed at
- * allocation). The hyper-parameters live in a tensor, so the graph stays static. */
-int slm_graph_add_adamw(slm_graph_t *g, const slm_adamw_params_t *p, slm_error_t *err);
+/* In-place parameter updates, normally appended by the optimizer (slmops/optim.h),
+ * which owns their moments and writes their hyper-parameters before each run. Each
+ * returns param's storage after the update; operands are contiguous f32, param a leaf
+ * with storage of its own. hyper holds the values slmops/ops.h lists for the op;
+ * sumsq (NULL: no clipping) is the one-element sum of squares of every gradient. */
+slm_tensor_t *slm_adamw_step(slm_graph_t *g, slm_tensor_t *param, slm_tensor_t *grad,
+                             slm_tensor_t *m, slm_tensor_t *v, slm_tensor_t *hyper,
+                             slm_tensor_t *sumsq);
+slm_tensor_t *slm_sgd_step(slm_graph_t *g, slm_tensor_t *param, slm_tensor_t *grad,
+                           slm_tensor_t *hyper, slm_tensor_t *sumsq);
 
 #ifdef __cplusplus
 }

@@ -71,8 +71,15 @@ typedef enum slm_op {
     SLM_OP_ACC = 24,
     /* in place AdamW: src0 param f32, src1 grad, src2 m, src3 v, src4 hyper f32 [7] =
      * {lr, beta1, beta2, eps, weight_decay, 1/(1-beta1^t), 1/(1-beta2^t)};
-     * dst aliases src0 (param), m and v are updated in place */
+     * dst aliases src0 (param), m and v are updated in place.
+     * Optional src5 f32 [1] = the sum of squares of every gradient (n_src 6); then
+     * hyper has 8 values, hyper[7] = max_norm, and the gradient is scaled by
+     * c = min(1, max_norm / (sqrt(src5) + 1e-6)) when max_norm > 0 (global-norm clipping) */
     SLM_OP_ADAMW_STEP = 25,
+    /* in place SGD: src0 param f32, src1 grad, src2 hyper f32 [2] = {lr, weight_decay};
+     * dst aliases src0: p = p * (1 - lr * weight_decay) - lr * g. Optional src3 as
+     * ADAMW_STEP's src5 (n_src 4), with hyper[2] = max_norm */
+    SLM_OP_SGD_STEP = 26,
     SLM_OP_COUNT
 } slm_op_t;
 

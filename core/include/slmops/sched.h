@@ -28,12 +28,14 @@ void slm_sched_free(slm_sched_t *s);
 const slm_device_info_t *slm_sched_device(const slm_sched_t *s);
 
 /* Assign devices and allocate memory for g. Must precede set/get/compute;
- * may be called again after the graph grows. Optimizer moments start at zero. */
+ * may be called again after the graph grows (the data of leaves already set,
+ * optimizer moments included, is kept). */
 int slm_sched_alloc(slm_sched_t *s, slm_graph_t *g, slm_error_t *err);
 /* Copy host data into/out of a tensor (leaves, params, outputs; t must be contiguous). */
 int slm_tensor_set_data(slm_tensor_t *t, const void *data, size_t offset, size_t size);
 int slm_tensor_get_data(const slm_tensor_t *t, void *data, size_t offset, size_t size);
-/* Run the whole graph once. For graphs with an AdamW step, this is one training step. */
+/* Run the whole graph once. A training graph is run by its optimizer
+ * (slm_optim_step, slmops/optim.h), which sets the step's inputs first. */
 int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err);
 
 /* Nodes placed on a device other than the primary one (CPU fallbacks). */

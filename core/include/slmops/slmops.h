@@ -12,6 +12,7 @@
 #include <slmops/device.h>
 #include <slmops/graph.h>
 #include <slmops/sched.h>
+#include <slmops/optim.h>
 #include <slmops/quantize.h>
 #include <slmops/input.h>
 #include <slmops/output.h>
