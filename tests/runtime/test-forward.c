@@ -306,6 +306,49 @@ static slm_buffer_t *merge_into(slm_model_t *m2, const lora_fx_t *ls, int n)
     return old;
 }
 
+/* Factors that do not fit their weight are refused with the weight's name. */
+START_TEST(attach_checks_factors)
+{
+    slm_model_t *m = load_fixture(), *other = load_fixture();
+    slm_error_t err = {.struct_size = sizeof err};
+    slm__adapters_t *ad = slm__adapters_new(m, &err);
+    ck_assert_ptr_nonnull(ad);
+    const slm__weight_t *w = slm__model_weight(m, "blk.0.attn_k.weight");
+    ck_assert_ptr_nonnull(w);
+    factor_t a, b, b_wide;
+    factor_make(&a, m, "a", w->ne[0], 4, 1.0f, 1);
+    factor_make(&b, m, "b", 4, w->ne[1], 1.0f, 2);
+    factor_make(&b_wide, m, "b", 4, w->ne[1] + 1, 1.0f, 3);
+    slm__lora_t ok = {.a = a.w, .b = b.w, .scale = 1.0f, .trainable = true};
+    slm__lora_t bad = ok;
+    bad.b = b_wide.w;
+    ck_assert_int_eq(slm__adapters_attach(ad, w, &bad, &err), SLM_E_INVALID);
+    ck_assert_msg(strstr(err.message, "blk.0.attn_k.weight"), "%s", err.message);
+    bad = (slm__lora_t){.a = b.w, .b = a.w, .scale = 1.0f};
+    ck_assert_int_eq(slm__adapters_attach(ad, w, &bad, &err), SLM_E_INVALID);
+    bad = ok;
+    bad.scale = NAN;
+    ck_assert_int_eq(slm__adapters_attach(ad, w, &bad, &err), SLM_E_INVALID);
+    bad = ok;
+    bad.a.type = SLM_TYPE_F16;   /* f16 factors serve inference, not training */
+    ck_assert_int_eq(slm__adapters_attach(ad, w, &bad, &err), SLM_E_INVALID);
+    ck_assert_int_eq(slm__adapters_attach(ad, slm__model_weight(other, w->name), &ok, &err),
+                     SLM_E_INVALID);
+    ck_assert_int_eq(slm__adapters_attach(ad, slm__model_weight(m, "blk.0.attn_norm.weight"),
+                                          &ok, &err), SLM_E_INVALID);
+    ck_assert_ptr_null(slm__adapters_on(ad, w));
+    ck_assert_int_eq(slm__adapters_attach(ad, w, &ok, &err), SLM_OK);
+    ck_assert_ptr_nonnull(slm__adapters_on(ad, w));
+    ck_assert_int_eq(ad->n_loras, 1);
+    factor_free(&a);
+    factor_free(&b);
+    factor_free(&b_wide);
+    slm__adapters_free(ad);
+    slm_model_free(other);
+    slm_model_free(m);
+}
+END_TEST
+
 /* (c) An adapter whose B is zero changes no logit, in training mode and decode. */
 START_TEST(zero_adapter_is_identity)
 {
@@ -629,6 +672,7 @@ int main(void)
     tcase_add_test(tc, sequences_match_decode);
     tcase_add_test(tc, packed_documents_match_decode);
     tcase_add_test(tc, last_positions_and_hidden_states);
+    tcase_add_test(tc, attach_checks_factors);
     tcase_add_test(tc, zero_adapter_is_identity);
     tcase_add_test(tc, adapters_match_merged_weights);
     tcase_add_loop_test(tc, tiny_arch_matches_decode, 0, 3);
