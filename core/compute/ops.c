@@ -219,10 +219,13 @@ slm_tensor_t *slm_soft_max(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *mask, 
     if (mask) {
         if (!USABLE(g, "soft_max", mask) || !need_type(g, "soft_max", mask, SLM_TYPE_F32))
             return NULL;
-        if (mask->ne[0] != a->ne[0] || mask->ne[2] != 1 || mask->ne[3] != 1 ||
-            mask->ne[1] < a->ne[1])
-            return slm__graph_fail(g, SLM_E_INVALID, "soft_max: mask must be [%lld, >= %lld]",
-                                   (long long)a->ne[0], (long long)a->ne[1]);
+        /* One mask per batch (a packed row's documents) or one for all of them. */
+        if (mask->ne[0] != a->ne[0] || mask->ne[1] < a->ne[1] || a->ne[2] % mask->ne[2] ||
+            a->ne[3] % mask->ne[3])
+            return slm__graph_fail(g, SLM_E_INVALID, "soft_max: mask must be [%lld, >= %lld, "
+                                   "m2, m3] with m2 dividing %lld and m3 dividing %lld",
+                                   (long long)a->ne[0], (long long)a->ne[1],
+                                   (long long)a->ne[2], (long long)a->ne[3]);
         t = NODE(g, SLM_OP_SOFT_MAX, SLM_TYPE_F32, a->ne, a, mask);
     } else {
         t = NODE(g, SLM_OP_SOFT_MAX, SLM_TYPE_F32, a->ne, a);

@@ -1,8 +1,16 @@
-# Model runtime: Llama-family models on a device, KV-cache contexts that decode
-# batches, and perplexity evaluation.
+# Model runtime: Llama-family models on a device, the one forward builder (with its
+# memory and linear seams), KV-cache contexts that decode batches, training-mode
+# sequences and their loss, and perplexity evaluation.
 libslmops_la_SOURCES += \
 	core/runtime/runtime.h \
 	core/runtime/model.c \
+	core/runtime/forward.h \
+	core/runtime/forward.c \
+	core/runtime/adapter.c \
+	core/runtime/forward-seq.c \
+	core/runtime/loss.c \
+	core/runtime/kv-cache.h \
+	core/runtime/kv-cache.c \
 	core/runtime/context.c \
 	core/runtime/perplexity.c
 slmopsinclude_HEADERS += \

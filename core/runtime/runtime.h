@@ -1,5 +1,5 @@
 /* Inside the model runtime: the model's hyper-parameters and weight table, shared
- * by loading (model.c), graph building and decoding (context.c) and eval. */
+ * by loading (model.c), the forward builder (forward.c), decoding and eval. */
 #ifndef SLMOPS_RUNTIME_RUNTIME_H
 #define SLMOPS_RUNTIME_RUNTIME_H
 

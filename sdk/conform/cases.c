@@ -298,16 +298,19 @@ static size_t cases_rope(int op, conform_case_t *out, size_t max)
 
 static size_t cases_soft_max(conform_case_t *out, size_t max)
 {
-    /* C, R, b2, b3, mask rows (0: none), causal, n_past, layout */
-    static const int64_t sm[][8] = {
-        {7, 5, 1, 1, 0, 0, 0, LAYOUT_CONTIG},
-        {33, 4, 2, 1, 4, 0, 0, LAYOUT_CONTIG},
-        {5, 5, 2, 1, 0, 1, 0, LAYOUT_CONTIG},
-        {9, 6, 1, 2, 8, 1, 3, LAYOUT_CONTIG},
-        {67, 3, 1, 1, 3, 0, 0, LAYOUT_PADDED},
-        {16, 4, 3, 1, 0, 1, 2, LAYOUT_PERMUTED},
-        {11, 3, 1, 1, 3, 0, 0, LAYOUT_TRANSPOSED},
-        {1, 1, 1, 1, 0, 0, 0, LAYOUT_CONTIG},
+    /* C, R, b2, b3, mask rows (0: none), causal, n_past, layout, mask batches m2, m3
+     * (0: 1; a mask per batch, as packed training rows use) */
+    static const int64_t sm[][10] = {
+        {7, 5, 1, 1, 0, 0, 0, LAYOUT_CONTIG, 0, 0},
+        {33, 4, 2, 1, 4, 0, 0, LAYOUT_CONTIG, 0, 0},
+        {5, 5, 2, 1, 0, 1, 0, LAYOUT_CONTIG, 0, 0},
+        {9, 6, 1, 2, 8, 1, 3, LAYOUT_CONTIG, 0, 0},
+        {67, 3, 1, 1, 3, 0, 0, LAYOUT_PADDED, 0, 0},
+        {16, 4, 3, 1, 0, 1, 2, LAYOUT_PERMUTED, 0, 0},
+        {11, 3, 1, 1, 3, 0, 0, LAYOUT_TRANSPOSED, 0, 0},
+        {1, 1, 1, 1, 0, 0, 0, LAYOUT_CONTIG, 0, 0},
+        {12, 12, 4, 3, 12, 0, 0, LAYOUT_CONTIG, 1, 3},
+        {10, 5, 2, 2, 6, 1, 0, LAYOUT_PERMUTED, 2, 1},
     };
     size_t n = 0;
     for (size_t s = 0; s < sizeof sm / sizeof sm[0]; s++) {
@@ -317,7 +320,8 @@ static size_t cases_soft_max(conform_case_t *out, size_t max)
         x->lo = -4.0;
         x->hi = 4.0;
         if (p[4]) {
-            conform_tensor_t *m = src(c, 1, F32, p[0], p[4], 1, 1, LAYOUT_CONTIG);
+            conform_tensor_t *m = src(c, 1, F32, p[0], p[4], p[8] ? p[8] : 1,
+                                      p[9] ? p[9] : 1, LAYOUT_CONTIG);
             m->fill = FILL_MASK;
         }
         dst_like(c, 0);

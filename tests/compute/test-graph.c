@@ -169,6 +169,16 @@ START_TEST(op_specific_checks)
     expect_fail(slm_soft_max(g, x, slm_tensor_new_2d(g, SLM_TYPE_F32, 4, 4), 1.0f, true, 0), g,
                 "mask");
 
+    /* A mask per batch (packed training rows) is broadcast like the rows: its batch
+     * dims must divide x's. */
+    g = slm_graph_new(0);
+    const int64_t xne[4] = {6, 6, 4, 3}, mne[4] = {6, 6, 1, 3}, bad[4] = {6, 6, 1, 2};
+    x = slm_tensor_new(g, SLM_TYPE_F32, 4, xne);
+    ck_assert_ptr_nonnull(slm_soft_max(g, x, slm_tensor_new(g, SLM_TYPE_F32, 4, mne), 1.0f,
+                                       false, 0));
+    expect_fail(slm_soft_max(g, x, slm_tensor_new(g, SLM_TYPE_F32, 4, bad), 1.0f, false, 0), g,
+                "mask");
+
     g = slm_graph_new(0);
     x = slm_tensor_new_2d(g, SLM_TYPE_F32, 5, 4);
     expect_fail(slm_swiglu(g, x, slm_tensor_new_2d(g, SLM_TYPE_F32, 4, 5)), g, "differ");

@@ -31,3 +31,15 @@ TESTS += tests/runtime/test-decode-reuse
 tests_runtime_test_decode_reuse_SOURCES = tests/runtime/test-decode-reuse.c
 tests_runtime_test_decode_reuse_CFLAGS = $(test_cflags)
 tests_runtime_test_decode_reuse_LDADD = $(test_libs) -lm
+
+# The forward builder's training mode (whole sequences, packed documents, adapters,
+# gradients) against decode, merged weights and finite differences. It calls the
+# runtime's internal API, so it links the library's objects rather than the
+# library, whose exports are the public API only.
+check_PROGRAMS += tests/runtime/test-forward
+TESTS += tests/runtime/test-forward
+tests_runtime_test_forward_SOURCES = tests/runtime/test-forward.c
+tests_runtime_test_forward_CFLAGS = $(test_cflags)
+tests_runtime_test_forward_LDADD = $(libslmops_la_OBJECTS) $(libslmops_la_LIBADD) \
+	$(CHECK_LIBS) -lm
+EXTRA_tests_runtime_test_forward_DEPENDENCIES = libslmops.la

@@ -39,9 +39,10 @@ typedef enum slm_op {
     SLM_OP_ROPE = 10,
     /* same operands/params as ROPE applied to dy: rotates by -theta */
     SLM_OP_ROPE_BACK = 11,
-    /* src0 x f32 [C,R,b2,b3], optional src1 additive mask f32 [C,R'] broadcast over rows
-     * and batches (n_src 1 or 2); fp[0] scale; ip[0] causal (1: col c masked when
-     * c > ip[1] + r, ip[1] = n_past); dst = softmax(x*scale + mask) along ne0 */
+    /* src0 x f32 [C,R,b2,b3], optional src1 additive mask f32 [C,R',m2,m3] (R' >= R;
+     * row r of batch (i2,i3) reads mask row r of batch (i2 % m2, i3 % m3)) (n_src 1 or 2);
+     * fp[0] scale; ip[0] causal (1: col c masked when c > ip[1] + r, ip[1] = n_past);
+     * dst = softmax(x*scale + mask) along ne0 */
     SLM_OP_SOFT_MAX = 12,
     /* src0 y (softmax output), src1 dy; fp[0] scale; dst dx = scale*y*(dy - sum(y*dy)) */
     SLM_OP_SOFT_MAX_BACK = 13,
