@@ -22,5 +22,6 @@
 #include <slmops/model.h>
 #include <slmops/eval.h>
 #include <slmops/jobs.h>
+#include <slmops/job.h>
 
 #endif
