@@ -115,8 +115,10 @@ static int report(const opts_t *o, const json_t *res)
     describe(o, res, &r);
     const json_t *pp = json_object_get(res, "pp"), *tg = json_object_get(res, "tg");
     char pp_name[24], tg_name[24];
-    snprintf(pp_name, sizeof pp_name, "pp%d", (int)json_integer_value(json_object_get(pp, "n_tokens")));
-    snprintf(tg_name, sizeof tg_name, "tg%d", (int)json_integer_value(json_object_get(tg, "n_tokens")));
+    snprintf(pp_name, sizeof pp_name, "pp%d",
+             (int)json_integer_value(json_object_get(pp, "n_tokens")));
+    snprintf(tg_name, sizeof tg_name, "tg%d",
+             (int)json_integer_value(json_object_get(tg, "n_tokens")));
     if (o->json) {
         json_t *a = json_array();
         if (json_is_object(pp))

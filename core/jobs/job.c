@@ -516,12 +516,6 @@ int64_t slm__job_int(const slm_job_t *job, const char *key, int64_t dflt)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
 }
 
-double slm__job_num(const slm_job_t *job, const char *key, double dflt)
-{
-    const json_t *v = json_object_get(job->opts, key);
-    return json_is_number(v) ? json_number_value(v) : dflt;
-}
-
 bool slm__job_bool(const slm_job_t *job, const char *key, bool dflt)
 {
     const json_t *v = json_object_get(job->opts, key);

@@ -85,7 +85,6 @@ extern const slm__job_kind_t slm__job_kind_init;
 slm_registry_t *slm__job_registry(const slm_job_t *job);
 const char *slm__job_str(const slm_job_t *job, const char *key);   /* NULL: not set */
 int64_t slm__job_int(const slm_job_t *job, const char *key, int64_t dflt);
-double slm__job_num(const slm_job_t *job, const char *key, double dflt);
 bool slm__job_bool(const slm_job_t *job, const char *key, bool dflt);
 const json_t *slm__job_get(const slm_job_t *job, const char *key);
 /* A SLM__OPT_SEED option; SLM_E_INVALID naming it when a string is not a u64. */
