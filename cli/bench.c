@@ -1,16 +1,13 @@
 /* `slmops bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]`:
- * prompt processing and generation speed as llama-bench reports them. */
+ * prompt processing and generation speed as llama-bench reports them (a "bench" job). */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <slmops/device.h>
-#include <slmops/sched.h>
+#include <slmops/job.h>
 #include <slmops/jobs.h>
-#include <slmops/model-file.h>
-#include <slmops/types.h>
 
 #include "cli/common.h"
 #include "cli/options.h"
@@ -68,85 +65,110 @@ static int parse(int argc, char **argv, opts_t *o)
     return SLM_CLI_OK;
 }
 
-/* The type most of the weight bytes are in, as llama-bench names a model. */
-static const char *main_type(const slm_model_file_t *mf, uint64_t *bytes)
-{
-    uint64_t by_type[64] = {0};
-    int best = 0;
-    *bytes = 0;
-    slm_model_tensor_t t = {.struct_size = sizeof t};
-    for (size_t i = 0; i < slm_model_file_n_tensors(mf); i++) {
-        if (slm_model_file_tensor(mf, i, &t) < 0)
-            continue;
-        *bytes += t.nbytes;
-        if (t.n_dims >= 2 && t.type >= 0 && t.type < 64 &&
-            (by_type[t.type] += t.nbytes) > by_type[best])
-            best = t.type;
-    }
-    return slm_type_name(best);
-}
-
 typedef struct row {
     char model[64], size[32], params[32], backend[96], test[16];
     long threads;
 } row_t;
 
-static void describe(const opts_t *o, const slm_cli_session_t *s, row_t *r)
+/* The model as llama-bench names it, from the job's results. */
+static void describe(const opts_t *o, const json_t *res, row_t *r)
 {
-    const slm_model_file_t *mf = slm_model_container(s->model);
-    uint64_t bytes;
-    const char *type = main_type(mf, &bytes);
-    snprintf(r->model, sizeof r->model, "%s %.1fM %s", slm_model_arch(s->model),
-             (double)slm_model_n_params(s->model) / 1e6, type);
-    snprintf(r->size, sizeof r->size, "%.2f MiB", (double)bytes / (1024.0 * 1024.0));
-    snprintf(r->params, sizeof r->params, "%.2f M", (double)slm_model_n_params(s->model) / 1e6);
-    const slm_device_info_t *di = slm_sched_device(slm_model_sched(s->model));
-    snprintf(r->backend, sizeof r->backend, "%s", di ? di->plugin : "?");
+    double params = (double)json_integer_value(json_object_get(res, "n_params"));
+    double bytes = (double)json_integer_value(json_object_get(res, "tensor_bytes"));
+    const char *arch = json_string_value(json_object_get(res, "arch"));
+    const char *type = json_string_value(json_object_get(res, "type"));
+    const char *backend = json_string_value(json_object_get(res, "backend"));
+    snprintf(r->model, sizeof r->model, "%s %.1fM %s", arch ? arch : "?", params / 1e6,
+             type ? type : "?");
+    snprintf(r->size, sizeof r->size, "%.2f MiB", bytes / (1024.0 * 1024.0));
+    snprintf(r->params, sizeof r->params, "%.2f M", params / 1e6);
+    snprintf(r->backend, sizeof r->backend, "%s", backend ? backend : "?");
     r->threads = o->model.threads;
 }
 
-static void print_row(const row_t *r, const char *test, const slm_bench_stat_t *st)
+static double num(const json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+static void print_row(const row_t *r, const char *test, const json_t *st)
 {
     char th[16];
     snprintf(th, sizeof th, r->threads > 0 ? "%ld" : "auto", r->threads);
     printf("| %-24s | %10s | %10s | %-16s | %7s | %8s | %12.2f ± %7.2f |\n", r->model, r->size,
-           r->params, r->backend, th, test, st->mean, st->stddev);
+           r->params, r->backend, th, test, num(st, "avg_ts"), num(st, "stddev_ts"));
 }
 
-static json_t *stat_json(const row_t *r, const char *test, const slm_bench_stat_t *st)
+static json_t *stat_json(const row_t *r, const char *test, const json_t *st)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:f, s:f, s:f}", "model", r->model,
-                     "size", r->size, "params", r->params, "backend", r->backend, "threads",
-                     (json_int_t)r->threads, "test", test, "n_tokens", st->n_tokens, "reps",
-                     st->reps, "avg_ts", st->mean, "stddev_ts", st->stddev, "avg_ms",
-                     st->mean_ms);
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:O, s:O, s:O, s:O, s:O}", "model",
+                     r->model, "size", r->size, "params", r->params, "backend", r->backend,
+                     "threads", (json_int_t)r->threads, "test", test, "n_tokens",
+                     json_object_get(st, "n_tokens"), "reps", json_object_get(st, "reps"),
+                     "avg_ts", json_object_get(st, "avg_ts"), "stddev_ts",
+                     json_object_get(st, "stddev_ts"), "avg_ms", json_object_get(st, "avg_ms"));
 }
 
-static int report(const opts_t *o, const slm_cli_session_t *s, const slm_bench_result_t *res)
+static int report(const opts_t *o, const json_t *res)
 {
     row_t r;
-    describe(o, s, &r);
-    char pp[16], tg[16];
-    snprintf(pp, sizeof pp, "pp%d", (int)res->pp.n_tokens);
-    snprintf(tg, sizeof tg, "tg%d", (int)res->tg.n_tokens);
+    describe(o, res, &r);
+    const json_t *pp = json_object_get(res, "pp"), *tg = json_object_get(res, "tg");
+    char pp_name[24], tg_name[24];
+    snprintf(pp_name, sizeof pp_name, "pp%d",
+             (int)json_integer_value(json_object_get(pp, "n_tokens")));
+    snprintf(tg_name, sizeof tg_name, "tg%d",
+             (int)json_integer_value(json_object_get(tg, "n_tokens")));
     if (o->json) {
         json_t *a = json_array();
-        if (res->pp.n_tokens)
-            json_array_append_new(a, stat_json(&r, pp, &res->pp));
-        if (res->tg.n_tokens)
-            json_array_append_new(a, stat_json(&r, tg, &res->tg));
-        return slm_cli_print_json(json_pack("{s:o, s:o}", "file", slm_cli_json_path(o->model.model), "results", a));
+        if (json_is_object(pp))
+            json_array_append_new(a, stat_json(&r, pp_name, pp));
+        if (json_is_object(tg))
+            json_array_append_new(a, stat_json(&r, tg_name, tg));
+        return slm_cli_print_json(json_pack("{s:o, s:o}", "file",
+                                            slm_cli_json_path(o->model.model), "results", a));
     }
     printf("| %-24s | %10s | %10s | %-16s | %7s | %8s | %22s |\n", "model", "size", "params",
            "backend", "threads", "test", "t/s");
     printf("| %.24s | %.10s | %.10s | %.16s | %.7s | %.8s | %.22s |\n",
            "------------------------", "----------", "----------", "----------------", "-------",
            "--------", "----------------------");
-    if (res->pp.n_tokens)
-        print_row(&r, pp, &res->pp);
-    if (res->tg.n_tokens)
-        print_row(&r, tg, &res->tg);
+    if (json_is_object(pp))
+        print_row(&r, pp_name, pp);
+    if (json_is_object(tg))
+        print_row(&r, tg_name, tg);
     return SLM_CLI_OK;
+}
+
+static int print_report(const opts_t *o, const char *text)
+{
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    const json_t *res = json_object_get(doc, "results");
+    int rc = json_is_object(res) ? report(o, res) : SLM_CLI_FAILED;
+    if (!json_is_object(res))
+        fprintf(stderr, "slmops bench: the job wrote no report (out of memory)\n");
+    json_decref(doc);
+    return rc;
+}
+
+/* A bench job on the session's model, with the command line's sizes. */
+static int run(const opts_t *o, slm_cli_session_t *s)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_job_t *job = NULL;
+    int rc = slm_job_new(s->reg, "bench", NULL, &job, &err);
+    if (rc == SLM_OK && (rc = slm_job_set_string(job, "model", o->model.model, &err)) == SLM_OK &&
+        (rc = slm_job_set_int(job, "n_prompt", o->bp.n_prompt, &err)) == SLM_OK &&
+        (rc = slm_job_set_int(job, "n_gen", o->bp.n_gen, &err)) == SLM_OK &&
+        (rc = slm_job_set_int(job, "reps", o->bp.reps, &err)) == SLM_OK &&
+        (rc = slm_job_set_int(job, "batch", o->bp.n_batch, &err)) == SLM_OK &&
+        (rc = slm_job_set_int(job, "threads", o->model.threads, &err)) == SLM_OK &&
+        (rc = slm_job_use_model(job, s->model, &err)) == SLM_OK)
+        rc = slm_job_run(job, &err);
+    rc = rc == SLM_OK ? print_report(o, slm_job_report(job)) : slm_cli_fail("bench", &err);
+    slm_job_free(job);
+    return rc;
 }
 
 int slm_cli_bench(int argc, char **argv)
@@ -157,13 +179,8 @@ int slm_cli_bench(int argc, char **argv)
         return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
     slm_cli_session_t s;
     rc = slm_cli_session_open(&s, &o.model, false, "bench");
-    if (rc == SLM_CLI_OK) {
-        slm_bench_result_t res = {.struct_size = sizeof res};
-        slm_error_t err;
-        slm_error_init(&err);
-        rc = slm_bench_run(s.model, &o.bp, &res, &err) == SLM_OK ? report(&o, &s, &res)
-                                                                 : slm_cli_fail("bench", &err);
-    }
+    if (rc == SLM_CLI_OK)
+        rc = run(&o, &s);
     slm_cli_session_close(&s);
     return rc;
 }

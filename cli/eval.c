@@ -1,5 +1,5 @@
 /* `slmops eval -m MODEL --perplexity FILE [--ctx N] [--json]`: perplexity of a text
- * file, computed as llama.cpp's llama-perplexity computes it. */
+ * file, computed as llama.cpp's llama-perplexity computes it (an "eval" job). */
 #include "config.h"
 
 #include <errno.h>
@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
 #include <jansson.h>
-#include <slmops/eval.h>
 #include <slmops/input.h>
+#include <slmops/job.h>
 
 #include "cli/common.h"
 #include "cli/options.h"
@@ -22,11 +24,6 @@ typedef struct opts {
     long batch;
     bool json;
 } opts_t;
-
-typedef struct progress {
-    bool json;
-    json_t *running;
-} progress_t;
 
 #define OFF(f) offsetof(opts_t, f)
 static const slm_cli_opt_t own_opts[] = {
@@ -74,17 +71,75 @@ static int parse(int argc, char **argv, opts_t *o)
     return SLM_CLI_OK;
 }
 
-static void on_chunk(void *user, int32_t chunk, int32_t n_chunks, double ppl)
+/* The running perplexity after each chunk (the JSON report has them all). */
+static void on_chunk(void *user, const slm_job_progress_t *ev)
 {
-    progress_t *p = user;
-    if (p->json) {
-        json_array_append_new(p->running, json_real(ppl));
-        return;
-    }
-    printf("%s[%d]%.4f", chunk ? "," : "", (int)chunk + 1, ppl);
-    if (chunk + 1 == n_chunks)
+    (void)user;
+    printf("%s[%llu]%.4f", ev->done > 1 ? "," : "", (unsigned long long)ev->done, ev->value);
+    if (ev->done == ev->total)
         printf("\n");
     fflush(stdout);
+}
+
+static double num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static json_int_t integer(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static int print_report(const opts_t *o, const char *report)
+{
+    json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
+    const json_t *r = json_object_get(doc, "results");
+    int rc = SLM_CLI_OK;
+    double ms = num(doc, "seconds") * 1e3;
+    if (!json_is_object(r)) {
+        fprintf(stderr, "slmops eval: the job wrote no report (out of memory)\n");
+        rc = SLM_CLI_FAILED;
+    } else if (o->json) {
+        rc = slm_cli_print_json(json_pack(
+            "{s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:O, s:f}", "model",
+            slm_cli_json_path(o->model.model), "file", slm_cli_json_path(o->file), "n_ctx",
+            (json_int_t)o->model.n_ctx, "n_tokens", integer(r, "n_tokens"), "n_chunks",
+            integer(r, "n_chunks"), "n_scored", integer(r, "n_scored"), "nll",
+            json_copy(json_object_get(r, "nll")), "ppl", json_copy(json_object_get(r, "ppl")),
+            "running", json_object_get(r, "running"), "ms", ms));
+    } else {
+        printf("Final estimate: PPL = %.4f (%llu tokens scored, mean NLL %.6f, %.1f s)\n",
+               num(r, "ppl"), (unsigned long long)integer(r, "n_scored"), num(r, "nll"),
+               ms / 1e3);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int run_job(const opts_t *o, slm_cli_session_t *s, const int32_t *tokens,
+                   size_t n_tokens)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_job_t *job = NULL;
+    int rc = slm_job_new(s->reg, "eval", NULL, &job, &err);
+    /* The session's model and the tokens read here: the job opens no file. */
+    if (rc == SLM_OK && (rc = slm_job_set_string(job, "model", o->model.model, &err)) == SLM_OK &&
+        (rc = slm_job_set_string(job, "perplexity", o->file, &err)) == SLM_OK &&
+        (rc = slm_job_set_int(job, "ctx", o->model.n_ctx, &err)) == SLM_OK &&
+        (rc = slm_job_set_int(job, "batch", o->batch, &err)) == SLM_OK &&
+        (rc = slm_job_use_model(job, s->model, &err)) == SLM_OK)
+        rc = slm_job_use_tokens(job, tokens, n_tokens, &err);
+    if (rc == SLM_OK) {
+        if (!o->json)
+            slm_job_set_progress(job, on_chunk, NULL);
+        rc = slm_job_run(job, &err);
+    }
+    rc = rc == SLM_OK ? print_report(o, slm_job_report(job)) : slm_cli_fail("eval", &err);
+    slm_job_free(job);
+    return rc;
 }
 
 static int run(const opts_t *o, slm_cli_session_t *s)
@@ -106,35 +161,10 @@ static int run(const opts_t *o, slm_cli_session_t *s)
         free(tokens);
         return SLM_CLI_FAILED;
     }
-    progress_t prog = {.json = o->json, .running = json_array()};
-    slm_perplexity_params_t pp;
-    slm_perplexity_params_default(&pp);
-    pp.n_ctx = (int32_t)o->model.n_ctx;
-    pp.n_batch = (int32_t)o->batch;
-    pp.progress = on_chunk;
-    pp.user = &prog;
-    slm_perplexity_result_t res = {.struct_size = sizeof res};
-    slm_error_t err;
-    slm_error_init(&err);
     if (!o->json)
         printf("perplexity: %s, %zu tokens, %zu chunks of %ld\n", o->file, n_tokens,
                n_tokens / (size_t)o->model.n_ctx, o->model.n_ctx);
-    double t0 = slm_cli_now_ms();
-    if (slm_eval_perplexity(s->model, tokens, n_tokens, &pp, &res, &err) != SLM_OK) {
-        rc = slm_cli_fail("eval", &err);
-    } else if (o->json) {
-        rc = slm_cli_print_json(json_pack(
-            "{s:o, s:o, s:I, s:I, s:I, s:I, s:f, s:f, s:O, s:f}", "model",
-            slm_cli_json_path(o->model.model), "file", slm_cli_json_path(o->file), "n_ctx", (json_int_t)o->model.n_ctx, "n_tokens",
-            (json_int_t)n_tokens, "n_chunks", (json_int_t)res.n_chunks, "n_scored",
-            (json_int_t)res.n_scored, "nll", res.nll, "ppl", res.ppl, "running", prog.running,
-            "ms", slm_cli_now_ms() - t0));
-    } else {
-        printf("Final estimate: PPL = %.4f (%llu tokens scored, mean NLL %.6f, %.1f s)\n",
-               res.ppl, (unsigned long long)res.n_scored, res.nll,
-               (slm_cli_now_ms() - t0) / 1e3);
-    }
-    json_decref(prog.running);
+    rc = run_job(o, s, tokens, n_tokens);
     free(tokens);
     return rc;
 }

@@ -1,11 +1,13 @@
 /* `slmops init --arch llama --preset NAME --random --type T OUT.gguf`: write a
- * model of a named shape with random weights (slm_model_init_random). */
+ * model of a named shape with random weights (an "init" job, slmops/job.h). */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <slmops/job.h>
 #include <slmops/jobs.h>
 #include <slmops/log.h>
 #include <slmops/types.h>
@@ -61,10 +63,11 @@ static const slm_cli_spec_t spec = {
     .more_help = presets_help,
 };
 
-static void on_progress(void *user, const char *stage, uint64_t done, uint64_t total,
-                        const char *item)
+static void on_progress(void *user, const slm_job_progress_t *ev)
 {
     (void)user;
+    const char *stage = ev->stage, *item = ev->item;
+    uint64_t done = ev->done, total = ev->total;
     int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
     if (isatty(2)) {
         fprintf(stderr, "\r%s %3d%% %-32.32s", stage, pct, item);
@@ -75,7 +78,7 @@ static void on_progress(void *user, const char *stage, uint64_t done, uint64_t t
     }
 }
 
-static int parse(int argc, char **argv, opts_t *o, slm_init_params_t *p)
+static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
     int rc = slm_cli_parse(&spec, argc, argv, o);
@@ -83,42 +86,68 @@ static int parse(int argc, char **argv, opts_t *o, slm_init_params_t *p)
         return rc;
     if (!o->random)
         return slm_cli_usage_error("init", "only --random weights are supported: add --random");
-    if (o->arch)
-        p->arch = o->arch;
-    if (o->preset)
-        p->preset = o->preset;
-    p->seed = slm_cli_seed_value(&o->seed, false, p->seed);
-    p->n_threads = (int32_t)o->threads;
     return SLM_CLI_OK;
+}
+
+/* The job's options from the command line; the job's defaults stand for what is
+ * not given, except the type: f16 here. */
+static int set_options(const opts_t *o, slm_job_t *job, slm_error_t *err)
+{
+    char seed[24] = "";
+    if (o->seed.given)
+        snprintf(seed, sizeof seed, "%llu",
+                 (unsigned long long)slm_cli_seed_value(&o->seed, false, 0));
+    int rc;
+    if ((rc = slm_job_set_string(job, "output", o->out.v[0], err)) ||
+        (rc = slm_job_set_string(job, "arch", o->arch, err)) ||
+        (rc = slm_job_set_string(job, "preset", o->preset, err)) ||
+        (rc = slm_job_set_string(job, "type", o->type ? o->type : "f16", err)) ||
+        (rc = slm_job_set_string(job, "seed", seed[0] ? seed : NULL, err)))
+        return rc;
+    return slm_job_set_int(job, "threads", o->threads, err);
+}
+
+/* "wrote OUT (preset, type, seed S)" from the settings the job used. */
+static void print_done(const opts_t *o, const char *report)
+{
+    json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
+    const json_t *st = json_object_get(doc, "settings"), *seed = json_object_get(st, "seed");
+    const char *preset = json_string_value(json_object_get(st, "preset"));
+    const char *type = json_string_value(json_object_get(st, "type"));
+    char digits[24];
+    if (json_is_integer(seed))
+        snprintf(digits, sizeof digits, "%lld", (long long)json_integer_value(seed));
+    else
+        snprintf(digits, sizeof digits, "%s", json_is_string(seed) ? json_string_value(seed) : "?");
+    fprintf(stderr, "slmops init: wrote %s (%s, %s, seed %s)\n", o->out.v[0],
+            preset ? preset : "?", type ? type : "?", digits);
+    json_decref(doc);
 }
 
 int slm_cli_init(int argc, char **argv)
 {
-    slm_init_params_t p;
-    slm_init_params_default(&p);
-    p.type = SLM_TYPE_F16;
     opts_t o;
-    int rc = parse(argc, argv, &o, &p);
+    int rc = parse(argc, argv, &o);
     if (rc != SLM_CLI_OK)
         return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
-    const char *type = o.type, *out = o.out.v[0];
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;
-    if (type && (p.type = slm_type_from_name(type)) < 0) {
+    if (o.type && slm_type_from_name(o.type) < 0) {
         slm_registry_free(reg);
-        return slm_cli_usage_error("init", "unknown type '%s'", type);
+        return slm_cli_usage_error("init", "unknown type '%s'", o.type);
     }
-    p.progress = on_progress;
     slm_error_t err;
     slm_error_init(&err);
-    if (slm_model_init_random(reg, out, &p, &err) != SLM_OK) {
-        rc = slm_cli_fail("init", &err);
-    } else {
-        fprintf(stderr, "slmops init: wrote %s (%s, %s, seed %llu)\n", out, p.preset,
-                slm_type_name(p.type), (unsigned long long)p.seed);
-        rc = SLM_CLI_OK;
+    slm_job_t *job = NULL;
+    if (slm_job_new(reg, "init", NULL, &job, &err) == SLM_OK &&
+        set_options(&o, job, &err) == SLM_OK) {
+        slm_job_set_progress(job, on_progress, NULL);
+        if (slm_job_run(job, &err) == SLM_OK)
+            print_done(&o, slm_job_report(job));
     }
+    rc = err.code ? slm_cli_fail("init", &err) : SLM_CLI_OK;
+    slm_job_free(job);
     slm_registry_free(reg);
     return rc;
 }

@@ -1,5 +1,5 @@
 /* `slmops quantize IN OUT --type T ...`: quantize a model's weight matrices into a
- * GGUF file (slm_quantize_model) and print what it did, as text or JSON. */
+ * GGUF file (a "quantize" job, slmops/job.h) and print its report, as text or JSON. */
 #include "config.h"
 
 #include <ctype.h>
@@ -9,7 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <math.h>
+
 #include <jansson.h>
+#include <slmops/job.h>
 #include <slmops/jobs.h>
 #include <slmops/log.h>
 #include <slmops/types.h>
@@ -17,8 +20,6 @@
 #include "cli/common.h"
 #include "cli/options.h"
 #include "cli/verbs.h"
-
-#define MAX_RULES SLM_CLI_MAX_STRS
 
 typedef struct opts {
     const char *in, *out, *type, *eval, *to;
@@ -84,24 +85,24 @@ static int parse(int argc, char **argv, opts_t *o)
     return SLM_CLI_OK;
 }
 
-static int build_rules(const opts_t *o, slm_tensor_type_rule_t *rules)
+/* Each --tensor-type is checked here, so that a mistake is a usage error before
+ * any work; the job gets them as given. */
+static int check_rules(const opts_t *o)
 {
     for (size_t i = 0; i < o->rules.n; i++) {
         const char *eq = strrchr(o->rules.v[i], '=');
         if (!eq || eq == o->rules.v[i])
             return slm_cli_usage_error("quantize", "--tensor-type '%s' is not REGEX=TYPE",
                                        o->rules.v[i]);
-        rules[i].type = slm_type_from_name(eq + 1);
-        if (rules[i].type < 0)
+        if (slm_type_from_name(eq + 1) < 0)
             return slm_cli_usage_error("quantize", "--tensor-type '%s': unknown type '%s'",
                                        o->rules.v[i], eq + 1);
         char *pat = strndup(o->rules.v[i], (size_t)(eq - o->rules.v[i]));
         if (!pat)
             return SLM_CLI_FAILED;
-        rules[i].pattern = pat;
-        /* A pattern regcomp refuses is a command-line mistake: say so before any work. */
         regex_t re;
         int bad = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);
+        free(pat);
         if (bad) {
             char why[128];
             regerror(bad, &re, why, sizeof why);
@@ -113,10 +114,11 @@ static int build_rules(const opts_t *o, slm_tensor_type_rule_t *rules)
     return SLM_CLI_OK;
 }
 
-static void on_progress(void *user, const char *stage, uint64_t done, uint64_t total,
-                        const char *item)
+static void on_progress(void *user, const slm_job_progress_t *ev)
 {
     bool tty = *(bool *)user;
+    const char *stage = ev->stage, *item = ev->item;
+    uint64_t done = ev->done, total = ev->total;
     int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
     if (!tty) {
         slm_log(SLM_LOG_INFO, "quantize", "%s %3d%% %s", stage, pct, item);
@@ -137,106 +139,128 @@ static double mib(uint64_t b)
     return (double)b / (1024.0 * 1024.0);
 }
 
-/* Tensors per output type, in the order the types first appear. */
-static json_t *type_counts(const slm_quantize_report_t *r)
+/* A number of the report (null stands for a value that was not finite). */
+static double num(const json_t *o, const char *key)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; i < r->n_tensors; i++) {
-        const char *n = slm_type_name(r->tensors[i].type_out);
-        json_int_t c = json_integer_value(json_object_get(o, n));
-        json_object_set_new(o, n, json_integer(c + 1));
-    }
-    return o;
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-static json_t *shape(const slm_quantize_tensor_t *t)
+static unsigned long long u64(const json_t *o, const char *key)
 {
-    json_t *a = json_array();
-    for (int d = 0; d < t->n_dims && d < 4; d++)
-        json_array_append_new(a, json_integer(t->ne[d]));
-    return a;
+    return (unsigned long long)json_integer_value(json_object_get(o, key));
 }
 
-static int print_json(const opts_t *o, const slm_quantize_report_t *r)
+static const char *str(const json_t *o, const char *key)
 {
-    json_t *kept = json_array(), *tensors = json_array();
-    for (size_t i = 0; i < r->n_tensors; i++) {
-        const slm_quantize_tensor_t *t = &r->tensors[i];
-        json_array_append_new(tensors, json_pack("{s:s, s:o, s:s, s:s, s:I, s:I}", "name",
-            t->name, "shape", shape(t), "type_in", slm_type_name(t->type_in), "type",
-            slm_type_name(t->type_out), "bytes_in", (json_int_t)t->bytes_in, "bytes",
-            (json_int_t)t->bytes_out));
-        if (t->kept)
-            json_array_append_new(kept, json_pack("{s:s, s:o, s:s, s:s}", "name", t->name,
-                                  "shape", shape(t), "type", slm_type_name(t->type_out),
-                                  "reason", t->kept));
+    return json_string_value(json_object_get(o, key));
+}
+
+/* The job's results under the command line's own names of the files. */
+static int print_json(const opts_t *o, const json_t *r)
+{
+    json_t *doc = json_pack("{s:o, s:o}", "input", slm_cli_json_path(o->in), "output",
+                            slm_cli_json_path(o->out));
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)r, k, v) {
+        json_t *copy = json_copy(v);
+        if (copy && strcmp(k, "eval") == 0)
+            json_object_set_new(copy, "file", slm_cli_json_path(o->eval));
+        if (doc && json_object_set_new(doc, k, copy) != 0) {
+            json_decref(doc);
+            doc = NULL;
+        }
     }
-    json_t *doc = json_pack("{s:o, s:o, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, "
-                            "s:o, s:o, s:o, s:f}",
-        "input", slm_cli_json_path(o->in), "output", slm_cli_json_path(o->out), "type", slm_type_name(r->type), "mix", r->mix,
-        "file_type",
-        (json_int_t)r->file_type, "file_bytes_in", (json_int_t)r->file_bytes_in,
-        "file_bytes_out", (json_int_t)r->file_bytes_out, "data_bytes_in",
-        (json_int_t)r->data_bytes_in, "data_bytes_out", (json_int_t)r->data_bytes_out,
-        "mib_in", mib(r->file_bytes_in), "mib_out", mib(r->file_bytes_out), "bpw_in", r->bpw_in,
-        "bpw_out", r->bpw_out, "n_weights", (json_int_t)r->n_weights, "types", type_counts(r),
-        "kept", kept, "tensors", tensors, "seconds", r->seconds);
-    if (r->has_eval)
-        json_object_set_new(doc, "eval", json_pack("{s:o, s:i, s:i, s:I, s:f, s:f, s:f, s:f, "
-                            "s:f, s:f, s:f}", "file", slm_cli_json_path(o->eval), "ctx", r->eval_ctx, "chunks",
-                            r->eval_chunks, "scored", (json_int_t)r->eval_scored, "ppl_before",
-                            r->ppl_before, "ppl_after", r->ppl_after, "ppl_change",
-                            r->ppl_after / r->ppl_before - 1.0, "kld_mean", r->kld_mean,
-                            "kld_max", r->kld_max, "top1_agree", r->top1_agree, "seconds",
-                            r->eval_seconds));
     return slm_cli_print_json(doc);
 }
 
-static void print_text(const opts_t *o, const slm_quantize_report_t *r)
+static void print_text(const opts_t *o, const json_t *r)
 {
-    printf("quantized %s -> %s as %s", o->in, o->out, r->mix ? r->mix : slm_type_name(r->type));
-    if (r->mix)
-        printf(" (mostly %s", slm_type_name(r->type));
-    if (r->file_type >= 0)
-        printf("%sgeneral.file_type %d", r->mix ? ", " : " (", (int)r->file_type);
-    if (r->mix || r->file_type >= 0)
+    const char *mix = str(r, "mix"), *type = str(r, "type");
+    long long file_type = (long long)json_integer_value(json_object_get(r, "file_type"));
+    unsigned long long in = u64(r, "file_bytes_in"), out = u64(r, "file_bytes_out");
+    const json_t *tensors = json_object_get(r, "tensors"), *kept = json_object_get(r, "kept");
+    const json_t *ev = json_object_get(r, "eval");
+    printf("quantized %s -> %s as %s", o->in, o->out, mix ? mix : type);
+    if (mix)
+        printf(" (mostly %s", type);
+    if (file_type >= 0)
+        printf("%sgeneral.file_type %d", mix ? ", " : " (", (int)file_type);
+    if (mix || file_type >= 0)
         printf(")");
-    printf("\n  file size:    %llu -> %llu bytes (%.2f MiB -> %.2f MiB, %.1f%%)\n",
-           (unsigned long long)r->file_bytes_in, (unsigned long long)r->file_bytes_out,
-           mib(r->file_bytes_in), mib(r->file_bytes_out),
-           r->file_bytes_in ? 100.0 * (double)r->file_bytes_out / (double)r->file_bytes_in : 0);
-    printf("  weights:      %llu elements, %.2f -> %.2f bits per weight\n",
-           (unsigned long long)r->n_weights, r->bpw_in, r->bpw_out);
-    json_t *tc = type_counts(r);
+    printf("\n  file size:    %llu -> %llu bytes (%.2f MiB -> %.2f MiB, %.1f%%)\n", in, out,
+           mib(in), mib(out), in ? 100.0 * (double)out / (double)in : 0);
+    printf("  weights:      %llu elements, %.2f -> %.2f bits per weight\n", u64(r, "n_weights"),
+           num(r, "bpw_in"), num(r, "bpw_out"));
     const char *k;
     json_t *v;
-    printf("  tensors:      %zu (", r->n_tensors);
+    printf("  tensors:      %zu (", json_array_size(tensors));
     bool first = true;
-    json_object_foreach(tc, k, v) {
+    json_object_foreach(json_object_get(r, "types"), k, v) {
         printf("%s%s: %lld", first ? "" : ", ", k, (long long)json_integer_value(v));
         first = false;
     }
     printf(")\n");
-    json_decref(tc);
-    printf("  kept in a wider type: %zu\n", r->n_kept);
-    for (size_t i = 0; i < r->n_tensors; i++)
-        if (r->tensors[i].kept)
-            printf("    %-28s %s\n", r->tensors[i].name, r->tensors[i].kept);
-    if (r->has_eval) {
+    printf("  kept in a wider type: %zu\n", json_array_size(kept));
+    size_t i;
+    json_array_foreach(kept, i, v)
+        printf("    %-28s %s\n", str(v, "name"), str(v, "reason"));
+    if (ev) {
+        double before = num(ev, "ppl_before"), after = num(ev, "ppl_after");
         printf("  perplexity:   %.4f -> %.4f (%+.2f%%) on %s, ctx %d, %d chunks, %llu "
-               "positions\n", r->ppl_before, r->ppl_after,
-               100.0 * (r->ppl_after / r->ppl_before - 1.0), o->eval, (int)r->eval_ctx,
-               (int)r->eval_chunks, (unsigned long long)r->eval_scored);
-        printf("  KL divergence: mean %.6f, max %.6f; same top token %.2f%%\n", r->kld_mean,
-               r->kld_max, 100.0 * r->top1_agree);
+               "positions\n", before, after, 100.0 * (after / before - 1.0), o->eval,
+               (int)json_integer_value(json_object_get(ev, "ctx")),
+               (int)json_integer_value(json_object_get(ev, "chunks")), u64(ev, "scored"));
+        printf("  KL divergence: mean %.6f, max %.6f; same top token %.2f%%\n",
+               num(ev, "kld_mean"), num(ev, "kld_max"), 100.0 * num(ev, "top1_agree"));
     }
-    printf("  time:         %.2f s", r->seconds);
-    if (r->has_eval)
-        printf(" (+ %.2f s evaluation)", r->eval_seconds);
+    printf("  time:         %.2f s", num(r, "seconds"));
+    if (ev)
+        printf(" (+ %.2f s evaluation)", num(ev, "seconds"));
     printf("\n");
 }
 
-static int run(const opts_t *o, slm_registry_t *reg, slm_tensor_type_rule_t *rules)
+/* The job's options from the command line. */
+static int set_options(const opts_t *o, slm_registry_t *reg, slm_job_t *job, slm_error_t *err)
+{
+    char fmt[128];
+    snprintf(fmt, sizeof fmt, "format-%s", o->to ? o->to : "gguf");
+    const char *format = slm_registry_find(reg, "format", fmt) ? fmt : o->to;
+    int rc;
+    if ((rc = slm_job_set_string(job, "input", o->in, err)) ||
+        (rc = slm_job_set_string(job, "output", o->out, err)) ||
+        (rc = slm_job_set_string(job, "type", o->type, err)) ||
+        (rc = slm_job_set_bool(job, "pure", o->pure, err)) ||
+        (rc = slm_job_set_bool(job, "allow_requantize", o->allow_requantize, err)) ||
+        (rc = slm_job_set_string(job, "eval", o->eval, err)) ||
+        (rc = slm_job_set_int(job, "eval_ctx", o->ctx, err)) ||
+        (rc = slm_job_set_int(job, "threads", o->threads, err)) ||
+        (rc = slm_job_set_string(job, "format", format, err)))
+        return rc;
+    for (size_t i = 0; i < o->rules.n && rc == SLM_OK; i++)
+        rc = slm_job_append_string(job, "tensor_types", o->rules.v[i], err);
+    return rc;
+}
+
+static int print_report(const opts_t *o, const char *report)
+{
+    json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
+    const json_t *r = json_object_get(doc, "results");
+    int rc = SLM_CLI_OK;
+    if (!json_is_object(r)) {
+        fprintf(stderr, "slmops quantize: the job wrote no report (out of memory)\n");
+        rc = SLM_CLI_FAILED;
+    } else if (o->json) {
+        rc = print_json(o, r);
+    } else {
+        print_text(o, r);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int run(const opts_t *o, slm_registry_t *reg)
 {
     int32_t type;
     slm_error_t err;
@@ -246,36 +270,22 @@ static int run(const opts_t *o, slm_registry_t *reg, slm_tensor_type_rule_t *rul
         return slm_cli_usage_error("quantize", "unknown type '%s'", o->type);
     if (rc != SLM_OK)
         return slm_cli_fail("quantize", &err);
-    rc = build_rules(o, rules);
+    rc = check_rules(o);
     if (rc != SLM_CLI_OK)
         return rc;
     bool tty = isatty(2);
-    char fmt[128];
-    snprintf(fmt, sizeof fmt, "format-%s", o->to ? o->to : "gguf");
-    slm_quantize_params_t p;
-    slm_quantize_params_default(&p);
-    p.type = type;
-    p.type_name = o->type;
-    p.allow_requantize = o->allow_requantize;
-    p.rules = rules;
-    p.n_rules = o->rules.n;
-    p.pure = o->pure;
-    p.eval_file = o->eval;
-    p.eval_ctx = (int32_t)o->ctx;
-    p.n_threads = (int32_t)o->threads;
-    p.format = slm_registry_find(reg, "format", fmt) ? fmt : o->to;
-    p.progress = on_progress;
-    p.user = &tty;
+    slm_job_t *job = NULL;
+    if (slm_job_new(reg, "quantize", NULL, &job, &err) != SLM_OK ||
+        set_options(o, reg, job, &err) != SLM_OK) {
+        slm_job_free(job);
+        return slm_cli_fail("quantize", &err);
+    }
+    slm_job_set_progress(job, on_progress, &tty);
     /* SIGINT, SIGTERM and SIGHUP end the verb through cli/signals.c, which removes
      * the temporary output and exits 128+signal. */
-    slm_quantize_report_t rep = {.struct_size = sizeof rep};
-    if (slm_quantize_model(reg, o->in, o->out, &p, &rep, &err) != SLM_OK)
-        return slm_cli_fail("quantize", &err);
-    if (o->json)
-        rc = print_json(o, &rep);
-    else
-        print_text(o, &rep);
-    slm_quantize_report_free(&rep);
+    rc = slm_job_run(job, &err) == SLM_OK ? print_report(o, slm_job_report(job))
+                                          : slm_cli_fail("quantize", &err);
+    slm_job_free(job);
     return rc;
 }
 
@@ -288,10 +298,7 @@ int slm_cli_quantize(int argc, char **argv)
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;
-    slm_tensor_type_rule_t rules[MAX_RULES] = {{0}};
-    rc = run(&o, reg, rules);
-    for (size_t i = 0; i < MAX_RULES; i++)
-        free((char *)rules[i].pattern);
+    rc = run(&o, reg);
     slm_registry_free(reg);
     return rc;
 }

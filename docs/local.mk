@@ -6,4 +6,5 @@ EXTRA_DIST += \
 	docs/plugin-authoring.md \
 	docs/decisions.md \
 	docs/compute.md \
+	docs/jobs.md \
 	docs/quantization.md

@@ -17,6 +17,7 @@
 
 #include "internal/util.h"
 #include "jobs/jobs.h"
+#include "jobs/kind.h"
 
 /* Larger text files are refused: the whole file is tokenized at once. */
 #define MAX_TEXT_BYTES (1ull << 30)
@@ -149,7 +150,8 @@ static int open_side(slm_registry_t *reg, const slm_model_file_t *mf, const char
 }
 
 static int run(evaljob_t *e, const int32_t *tokens, size_t n_tokens,
-               const slm_quantize_params_t *p, slm_quantize_report_t *rep, slm_error_t *err)
+               const slm_quantize_params_t *p, const slm__jobrt_t *rt,
+               slm_quantize_report_t *rep, slm_error_t *err)
 {
     int32_t V = e->n_vocab, n_chunks = (int32_t)(n_tokens / (size_t)e->n_ctx);
     e->buf = malloc((size_t)e->n_ctx * sizeof *e->buf);
@@ -159,13 +161,12 @@ static int run(evaljob_t *e, const int32_t *tokens, size_t n_tokens,
     if (!e->buf || !e->want || !e->saved || !e->lp)
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "quantize: evaluation: out of memory");
     for (int32_t c = 0; c < n_chunks; c++) {
-        if (p->cancel && *p->cancel)
-            return slm__fail(err, SLM_E_CANCELLED, NULL, -1, "quantize: cancelled");
+        if (slm__jobrt_cancelled(rt))
+            return slm__jobrt_fail_cancelled(err, "quantize");
         int rc = chunk(e, tokens + (size_t)c * (size_t)e->n_ctx, err);
         if (rc)
             return rc;
-        if (p->progress)
-            p->progress(p->user, "eval", (uint64_t)c + 1, (uint64_t)n_chunks, p->eval_file);
+        slm__jobrt_progress(rt, "eval", (uint64_t)c + 1, (uint64_t)n_chunks, p->eval_file, NAN);
     }
     rep->has_eval = true;
     rep->eval_ctx = e->n_ctx;
@@ -198,7 +199,7 @@ int slm__jobs_eval_tokens(const slm_model_file_t *in, const char *path, int32_t 
 
 int slm__jobs_eval(slm_registry_t *reg, const slm_model_file_t *in, const char *out_path,
                    const int32_t *tokens, size_t n_tokens, const slm_quantize_params_t *p,
-                   slm_quantize_report_t *rep, slm_error_t *err)
+                   const slm__jobrt_t *rt, slm_quantize_report_t *rep, slm_error_t *err)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -215,7 +216,7 @@ int slm__jobs_eval(slm_registry_t *reg, const slm_model_file_t *in, const char *
                            "outside the model's vocabulary", tokens[i]);
     if (rc == SLM_OK) {
         e.n_vocab = slm_model_n_vocab(e.a.m);
-        rc = run(&e, tokens, n_tokens, p, rep, err);
+        rc = run(&e, tokens, n_tokens, p, rt, rep, err);
     }
     side_t *sides[2] = {&e.a, &e.b};
     for (int i = 0; i < 2; i++) {

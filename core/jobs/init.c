@@ -14,6 +14,7 @@
 #include "internal/model-file.h"
 #include "internal/util.h"
 #include "jobs/jobs.h"
+#include "jobs/kind.h"
 #include "jobs/vocab.h"
 
 typedef struct preset {
@@ -34,6 +35,7 @@ static const preset_t presets[] = {
 typedef struct ijob {
     slm_registry_t *reg;
     slm_init_params_t p;
+    const slm__jobrt_t *rt;
     const preset_t *ps;
     slm_model_file_t *mf;
     void **bufs;
@@ -108,8 +110,8 @@ static int keep(ijob_t *j, void *buf)
  * in the type the quantize policy gives it. */
 static int add_tensor(ijob_t *j, const char *name, int64_t ne0, int64_t ne1, bool is_output)
 {
-    if (j->p.cancel && *j->p.cancel)
-        return slm__fail(j->err, SLM_E_CANCELLED, NULL, -1, "init: cancelled");
+    if (slm__jobrt_cancelled(j->rt))
+        return slm__jobrt_fail_cancelled(j->err, "init");
     size_t n = (size_t)ne0 * (size_t)(ne1 ? ne1 : 1);
     int64_t ne[2] = {ne0, ne1};
     float *x = malloc(n * sizeof *x);
@@ -144,8 +146,7 @@ static int add_tensor(ijob_t *j, const char *name, int64_t ne0, int64_t ne1, boo
     if (rc < 0)
         return rc;
     j->done += n * sizeof(float);
-    if (j->p.progress)
-        j->p.progress(j->p.user, "init", j->done, j->total, name);
+    slm__jobrt_progress(j->rt, "init", j->done, j->total, name, NAN);
     return SLM_OK;
 }
 
@@ -224,11 +225,15 @@ static int build(ijob_t *j)
             return rc;
     if ((rc = add_tensor(j, "output_norm.weight", p->n_embd, 0, false)))
         return rc;
-    return p->tied ? SLM_OK : add_tensor(j, "output.weight", p->n_embd, p->n_vocab, true);
+    if (!p->tied && (rc = add_tensor(j, "output.weight", p->n_embd, p->n_vocab, true)))
+        return rc;
+    /* The last safe point before the write. */
+    return slm__jobrt_cancelled(j->rt) ? slm__jobrt_fail_cancelled(j->err, "init") : SLM_OK;
 }
 
 static int check(const slm_init_params_t *p, const preset_t **ps, slm_error_t *err)
 {
+    *ps = NULL;
     if (!p->arch || strcmp(p->arch, "llama") != 0)
         return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "init: architecture '%s' is not "
                          "supported (llama)", p->arch ? p->arch : "(none)");
@@ -247,27 +252,52 @@ static int check(const slm_init_params_t *p, const preset_t **ps, slm_error_t *e
     return SLM_OK;
 }
 
-int slm_model_init_random(slm_registry_t *reg, const char *out_path, const slm_init_params_t *p,
-                          slm_error_t *err)
+int slm__init_check(const slm_init_params_t *p, slm_error_t *err)
+{
+    const preset_t *ps;
+    return check(p, &ps, err);
+}
+
+int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_params_t *p,
+                  const slm__jobrt_t *rt, slm_error_t *err)
 {
     if (!reg || !out_path || !p)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "init: NULL argument");
-    ijob_t j = {.reg = reg, .err = err};
+    ijob_t j = {.reg = reg, .rt = rt, .err = err};
     slm_init_params_default(&j.p);
     memcpy(&j.p, p, p->struct_size < sizeof j.p ? p->struct_size : sizeof j.p);
+    slm_output_params_t out;
+    slm_output_params_init(&out);
+    out.inputs = rt->inputs;
+    out.n_inputs = rt->n_inputs;
     int rc = check(&j.p, &j.ps, err);
     /* OUT is judged before the model is built. */
     if (rc == SLM_OK)
-        rc = slm__model_file_check_output(reg, out_path, j.p.format, NULL, err);
+        rc = slm__model_file_check_output(reg, out_path, j.p.format, &out, err);
     if (rc)
         return rc;
     j.mf = slm_model_file_new();
     rc = j.mf ? build(&j) : slm__fail(err, SLM_E_NOMEM, NULL, -1, "init: out of memory");
     if (rc == SLM_OK)
-        rc = slm_model_file_save(j.mf, reg, out_path, j.p.format, err);
+        rc = slm_model_file_save_output(j.mf, reg, out_path, j.p.format, &out, err);
+    if (rc == SLM_OK)
+        slm__jobrt_wrote(rt, out_path);
     slm_model_file_free(j.mf);
     for (size_t i = 0; i < j.n_bufs; i++)
         free(j.bufs[i]);
     free(j.bufs);
     return rc;
+}
+
+int slm_model_init_random(slm_registry_t *reg, const char *out_path, const slm_init_params_t *p,
+                          slm_error_t *err)
+{
+    if (!p)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "init: NULL argument");
+    slm_init_params_t o;
+    slm_init_params_default(&o);
+    memcpy(&o, p, p->struct_size < sizeof o ? p->struct_size : sizeof o);
+    slm__jobrt_t rt;
+    slm__jobrt_init(&rt, o.progress, o.user, o.cancel);
+    return slm__init_run(reg, out_path, p, &rt, err);
 }

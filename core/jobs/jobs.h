@@ -1,5 +1,5 @@
 /* What the job files (quantize, init, bench) share: the rule that picks each
- * tensor's type, threaded row conversion, and atomic-write helpers. */
+ * tensor's type, threaded row conversion, and the work behind each entry point. */
 #ifndef SLMOPS_JOBS_INTERNAL_H
 #define SLMOPS_JOBS_INTERNAL_H
 
@@ -10,6 +10,8 @@
 #include <slmops/jobs.h>
 #include <slmops/model-file.h>
 #include <slmops/registry.h>
+
+struct slm__jobrt;
 
 /* plan.c: the type each tensor of a quantized model gets (docs/quantization.md). */
 typedef struct slm__qplan {
@@ -63,7 +65,20 @@ int slm__jobs_eval_tokens(const slm_model_file_t *in, const char *path, int32_t 
  * fill the evaluation fields of the report. */
 int slm__jobs_eval(slm_registry_t *reg, const slm_model_file_t *in, const char *out_path,
                    const int32_t *tokens, size_t n_tokens, const slm_quantize_params_t *p,
-                   slm_quantize_report_t *rep, slm_error_t *err);
+                   const struct slm__jobrt *rt, slm_quantize_report_t *rep, slm_error_t *err);
+
+/* The work of each job, reporting through rt (jobs/kind.h): the old entry points
+ * and the job contract's kinds both call these. The params' own progress and
+ * cancel fields are not read: rt carries them. */
+int slm__quantize_run(slm_registry_t *reg, const char *in_path, const char *out_path,
+                      const slm_quantize_params_t *p, const struct slm__jobrt *rt,
+                      slm_quantize_report_t *report, slm_error_t *err);
+/* The checks slm__init_run makes of p before anything else (arch, preset, type). */
+int slm__init_check(const slm_init_params_t *p, slm_error_t *err);
+int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_params_t *p,
+                  const struct slm__jobrt *rt, slm_error_t *err);
+int slm__bench_run(slm_model_t *m, const slm_bench_params_t *p, const struct slm__jobrt *rt,
+                   slm_bench_result_t *out, slm_error_t *err);
 
 /* Online CPUs when n <= 0, else n (at most 256). */
 int slm__jobs_threads(int n);

@@ -1,5 +1,6 @@
 # Model jobs in the core library: quantize (with its evaluation and the mixes it
-# reads as data), init (random models of a named shape) and bench.
+# reads as data), init (random models of a named shape) and bench; the job
+# contract (slmops/job.h: job.c, jobrt.c) and its kinds (kind-*.c).
 libslmops_la_SOURCES += \
 	core/jobs/jobs.h \
 	core/jobs/mix.h \
@@ -13,5 +14,12 @@ libslmops_la_SOURCES += \
 	core/jobs/vocab.h \
 	core/jobs/vocab.c \
 	core/jobs/init.c \
-	core/jobs/bench.c
-slmopsinclude_HEADERS += core/include/slmops/jobs.h
+	core/jobs/bench.c \
+	core/jobs/kind.h \
+	core/jobs/job.c \
+	core/jobs/jobrt.c \
+	core/jobs/kind-quantize.c \
+	core/jobs/kind-eval.c \
+	core/jobs/kind-bench.c \
+	core/jobs/kind-init.c
+slmopsinclude_HEADERS += core/include/slmops/jobs.h core/include/slmops/job.h

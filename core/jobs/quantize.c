@@ -2,11 +2,11 @@
  * its type (docs/quantization.md), write the result atomically, report it. */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <slmops/jobs.h>
 #include <slmops/log.h>
@@ -16,6 +16,7 @@
 #include "internal/model-file.h"
 #include "internal/util.h"
 #include "jobs/jobs.h"
+#include "jobs/kind.h"
 
 /* GGUF's general.quantization_version of the current ggml block layouts. */
 #define QUANT_VERSION 2u
@@ -23,6 +24,7 @@
 typedef struct qjob {
     slm_registry_t *reg;
     slm_quantize_params_t p;
+    const slm__jobrt_t *rt;
     slm__qplan_t plan;
     slm_model_file_t *in, *out;
     void **bufs;               /* converted tensor data, owned until the save */
@@ -53,23 +55,13 @@ void slm_quantize_report_free(slm_quantize_report_t *r)
     r->mix = NULL;
 }
 
-static double now_s(void)
+/* OUT may be none of the job's inputs: the model read, the evaluation text, and
+ * what a pipeline adds. */
+static void output_params(const slm__jobrt_t *rt, slm_output_params_t *out)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* OUT may be neither the model read nor the evaluation text. */
-static void output_params(const char *in_path, const slm_quantize_params_t *p,
-                          const char *inputs[2], slm_output_params_t *out)
-{
-    inputs[0] = in_path;
-    inputs[1] = p->struct_size >= offsetof(slm_quantize_params_t, eval_file) + sizeof p->eval_file
-                    ? p->eval_file : NULL;
     slm_output_params_init(out);
-    out->inputs = inputs;
-    out->n_inputs = inputs[1] ? 2 : 1;
+    out->inputs = rt->inputs;
+    out->n_inputs = rt->n_inputs;
 }
 
 static uint64_t file_size(const char *path)
@@ -174,8 +166,8 @@ static int quantize_tensors(qjob_t *j)
         if (slm_model_file_tensor(j->in, i, &t) >= 0)
             j->total += t.nbytes;
     for (size_t i = 0; i < n; i++) {
-        if (j->p.cancel && *j->p.cancel)
-            return slm__fail(j->err, SLM_E_CANCELLED, NULL, -1, "quantize: cancelled");
+        if (slm__jobrt_cancelled(j->rt))
+            return slm__jobrt_fail_cancelled(j->err, "quantize");
         int rc = slm_model_file_tensor(j->in, i, &t);
         if (rc < 0 || (rc = quantize_tensor(j, i, &t)) < 0)
             return rc;
@@ -183,10 +175,11 @@ static int quantize_tensors(qjob_t *j)
         j->rep->n_weights += (uint64_t)t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3];
         j->rep->data_bytes_in += t.nbytes;
         j->rep->data_bytes_out += j->rep->tensors[j->rep->n_tensors - 1].bytes_out;
-        if (j->p.progress)
-            j->p.progress(j->p.user, "quantize", j->done, j->total, t.name);
+        slm__jobrt_progress(j->rt, "quantize", j->done, j->total, t.name, NAN);
     }
-    return SLM_OK;
+    /* The last safe point: a cancel raised by the last progress call is seen
+     * before anything is written. */
+    return slm__jobrt_cancelled(j->rt) ? slm__jobrt_fail_cancelled(j->err, "quantize") : SLM_OK;
 }
 
 static void qjob_free(qjob_t *j)
@@ -200,15 +193,14 @@ static void qjob_free(qjob_t *j)
 }
 
 static int check_args(slm_registry_t *reg, const char *in_path, const char *out_path,
-                      const slm_quantize_params_t *p, slm_quantize_report_t *report,
-                      slm_error_t *err)
+                      const slm_quantize_params_t *p, const slm__jobrt_t *rt,
+                      slm_quantize_report_t *report, slm_error_t *err)
 {
     if (!reg || !in_path || !out_path || !p || !report)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: NULL argument");
     /* OUT is judged before the work, and again when it is written. */
-    const char *inputs[2];
     slm_output_params_t out;
-    output_params(in_path, p, inputs, &out);
+    output_params(rt, &out);
     int rc = slm__model_file_check_output(reg, out_path, p->format, &out, err);
     if (rc)
         return rc;
@@ -235,20 +227,20 @@ static void warn_if_larger(const char *in_path, const char *out_path,
             files ? "" : " of tensor data");
 }
 
-int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out_path,
-                       const slm_quantize_params_t *p, slm_quantize_report_t *report,
-                       slm_error_t *err)
+int slm__quantize_run(slm_registry_t *reg, const char *in_path, const char *out_path,
+                      const slm_quantize_params_t *p, const slm__jobrt_t *rt,
+                      slm_quantize_report_t *report, slm_error_t *err)
 {
-    int rc = check_args(reg, in_path, out_path, p, report, err);
+    int rc = check_args(reg, in_path, out_path, p, rt, report, err);
     if (rc)
         return rc;
-    qjob_t j = {.reg = reg, .err = err};
+    qjob_t j = {.reg = reg, .rt = rt, .err = err};
     slm_quantize_params_default(&j.p);
     memcpy(&j.p, p, p->struct_size < sizeof j.p ? p->struct_size : sizeof j.p);
     slm_quantize_report_t rep = {.struct_size = sizeof rep, .type = j.p.type, .file_type = -1};
     j.rep = &rep;
     j.plan.file_type = -1;
-    double t0 = now_s();
+    double t0 = slm__job_now();
     if ((rc = slm_model_file_open(reg, in_path, NULL, &j.in, err)) == SLM_OK &&
         (rc = slm__qplan_make(reg, j.in, in_path, &j.p, &j.plan, err)) == SLM_OK) {
         rep.type = j.plan.type;
@@ -266,20 +258,20 @@ int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out
                                    &tokens, &n_tokens, err);
     if (rc == SLM_OK)
         rc = quantize_tensors(&j);
-    const char *inputs[2];
     slm_output_params_t out;
-    output_params(in_path, &j.p, inputs, &out);
+    output_params(rt, &out);
     if (rc == SLM_OK)
         rc = slm_model_file_save_output(j.out, reg, out_path, j.p.format, &out, err);
     if (rc == SLM_OK) {
-        rep.seconds = now_s() - t0;
+        slm__jobrt_wrote(rt, out_path);
+        rep.seconds = slm__job_now() - t0;
         rep.file_bytes_in = file_size(in_path);
         rep.file_bytes_out = file_size(out_path);
         rep.bpw_in = rep.n_weights ? 8.0 * (double)rep.data_bytes_in / (double)rep.n_weights : 0;
         rep.bpw_out = rep.n_weights ? 8.0 * (double)rep.data_bytes_out / (double)rep.n_weights : 0;
         warn_if_larger(in_path, out_path, &rep);
         if (j.p.eval_file)
-            rc = slm__jobs_eval(reg, j.in, out_path, tokens, n_tokens, &j.p, &rep, err);
+            rc = slm__jobs_eval(reg, j.in, out_path, tokens, n_tokens, &j.p, rt, &rep, err);
     }
     free(tokens);
     qjob_free(&j);
@@ -289,4 +281,21 @@ int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out
     }
     *report = rep;
     return SLM_OK;
+}
+
+int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out_path,
+                       const slm_quantize_params_t *p, slm_quantize_report_t *report,
+                       slm_error_t *err)
+{
+    if (!p)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "quantize: NULL argument");
+    slm_quantize_params_t o;
+    slm_quantize_params_default(&o);
+    memcpy(&o, p, p->struct_size < sizeof o ? p->struct_size : sizeof o);
+    const char *inputs[2] = {in_path, o.eval_file};
+    slm__jobrt_t rt;
+    slm__jobrt_init(&rt, o.progress, o.user, o.cancel);
+    rt.inputs = inputs;
+    rt.n_inputs = o.eval_file ? 2 : 1;
+    return slm__quantize_run(reg, in_path, out_path, p, &rt, report, err);
 }

@@ -24,3 +24,11 @@ TESTS += tests/qcli/quantize-mix-oracle.sh tests/qcli/quantize-type-names.sh \
 	tests/qcli/quantize-requantize.sh tests/qcli/quantize-larger.sh
 EXTRA_DIST += tests/qcli/quantize-mix-oracle.sh tests/qcli/quantize-type-names.sh \
 	tests/qcli/quantize-requantize.sh tests/qcli/quantize-larger.sh
+
+# The job contract (slmops/job.h): progress, cancellation, reports, a chain of
+# jobs through their reported outputs, outputs over inputs.
+check_PROGRAMS += tests/qcli/test-job-contract
+TESTS += tests/qcli/test-job-contract
+tests_qcli_test_job_contract_SOURCES = tests/qcli/test-job-contract.c
+tests_qcli_test_job_contract_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
+tests_qcli_test_job_contract_LDADD = $(test_libs) $(JANSSON_LIBS) -lm

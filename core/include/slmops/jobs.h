@@ -1,6 +1,8 @@
 /* Model jobs that write or measure whole model files: quantizing a model (with an
  * optional before/after evaluation), making a random model of a named shape, and
- * timing prompt processing and generation as llama-bench does. */
+ * timing prompt processing and generation as llama-bench does. These typed calls
+ * run the same work as the job kinds of slmops/job.h ("quantize", "init", "bench"),
+ * which add JSON options, the report, progress events with timing, and inputs. */
 #ifndef SLMOPS_JOBS_H
 #define SLMOPS_JOBS_H
 
@@ -16,7 +18,8 @@ extern "C" {
 #endif
 
 /* Called as a job advances: `done` of `total` units of work (bytes of tensor data
- * for quantize/init, chunks for an evaluation), `item` the tensor or stage. */
+ * for quantize/init, chunks for an evaluation), `item` the tensor or stage. The
+ * job contract's callback (slm_job_progress_cb) gets the same events. */
 typedef void (*slm_job_progress_fn)(void *user, const char *stage, uint64_t done,
                                     uint64_t total, const char *item);
 

@@ -23,6 +23,7 @@
 #include <slmops/model.h>
 #include <slmops/eval.h>
 #include <slmops/jobs.h>
+#include <slmops/job.h>
 #include <slmops/dataset.h>
 #include <slmops/checkpoint.h>
 

@@ -1,0 +1,186 @@
+/* The "eval" job kind: perplexity of a text (slm_eval_perplexity, llama-perplexity's
+ * method) for a model file or a model the caller loaded, reported as JSON. */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <slmops/eval.h>
+#include <slmops/input.h>
+#include <slmops/tokenizer.h>
+
+#include "internal/util.h"
+#include "jobs/kind.h"
+
+/* Larger texts are refused: the whole text is tokenized at once. */
+#define MAX_TEXT_BYTES (1ull << 30)
+
+typedef struct estate {
+    const char *model_path, *text, *device, *tokenizer;
+    int32_t n_ctx, n_batch, n_threads;
+    const slm__jobrt_t *rt;
+    size_t n_tokens;
+    json_t *running;           /* perplexity after each chunk */
+    slm_perplexity_result_t res;
+} estate_t;
+
+static const slm__job_opt_t opts[] = {
+    {"model", SLM__OPT_STRING},
+    {"perplexity", SLM__OPT_STRING},
+    {"ctx", SLM__OPT_INT},
+    {"batch", SLM__OPT_INT},
+    {"tokenizer", SLM__OPT_STRING},
+    {"device", SLM__OPT_STRING},
+    {"threads", SLM__OPT_INT},
+    {NULL, 0},
+};
+static const char *const inputs[] = {"model", "tokenizer", "perplexity", NULL};
+
+static int range(const slm_job_t *job, const char *key, int64_t dflt, int64_t lo, int64_t hi,
+                 int32_t *out, slm_error_t *err)
+{
+    int64_t v = slm__job_int(job, key, dflt);
+    if (v < lo || v > hi)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: %s %lld is out of range "
+                         "(%lld to %lld)", key, (long long)v, (long long)lo, (long long)hi);
+    *out = (int32_t)v;
+    return SLM_OK;
+}
+
+static int prepare(slm_job_t *job, void *state, slm_error_t *err)
+{
+    estate_t *s = state;
+    size_t n;
+    s->model_path = slm__job_str(job, "model");
+    s->text = slm__job_str(job, "perplexity");
+    s->tokenizer = slm__job_str(job, "tokenizer");
+    s->device = slm__job_str(job, "device");
+    if (!s->model_path && !slm__job_model(job))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: the option 'model' is "
+                         "required");
+    if (!s->text && !slm__job_tokens(job, &n))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: the option 'perplexity' "
+                         "(the text to score) is required");
+    int rc;
+    if ((rc = range(job, "ctx", 512, 3, 1 << 24, &s->n_ctx, err)) ||
+        (rc = range(job, "batch", 0, 0, 1 << 24, &s->n_batch, err)) ||
+        (rc = range(job, "threads", 0, 0, 4096, &s->n_threads, err)))
+        return rc;
+    if (!(s->running = json_array()))
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "eval job: out of memory");
+    return SLM_OK;
+}
+
+static int load_tokens(slm_registry_t *reg, const estate_t *s, const slm_model_t *m,
+                       int32_t **ids, size_t *n, slm_error_t *err)
+{
+    slm_tokenizer_t *tok = NULL;
+    int rc = s->tokenizer ? slm_tokenizer_load(reg, s->tokenizer, &tok, err)
+                          : slm_tokenizer_from_model_file(slm_model_container(m), &tok, err);
+    char *text = NULL;
+    size_t len = 0;
+    if (rc == SLM_OK)
+        rc = slm_input_read_all(s->text, MAX_TEXT_BYTES, &text, &len, err);
+    /* llama-perplexity tokenizes with add_special = true, special text not parsed. */
+    if (rc == SLM_OK)
+        rc = slm_tokenizer_encode(tok, text, len, slm_tokenizer_add_bos(tok) ?
+                                  SLM_TOKENIZE_ADD_BOS : 0, ids, n, err);
+    free(text);
+    slm_tokenizer_free(tok);
+    if (rc == SLM_OK && *n < 2 * (size_t)s->n_ctx)
+        rc = slm__fail(err, SLM_E_INVALID, s->text, -1, "eval: %s: %zu tokens; a context of "
+                       "%d needs at least %zu (two chunks)", s->text, *n, (int)s->n_ctx,
+                       2 * (size_t)s->n_ctx);
+    return rc;
+}
+
+static void on_chunk(void *user, int32_t chunk, int32_t n_chunks, double ppl)
+{
+    estate_t *s = user;
+    json_array_append_new(s->running, slm__json_num(ppl));
+    slm__jobrt_progress(s->rt, "perplexity", (uint64_t)chunk + 1, (uint64_t)n_chunks,
+                        s->text ? s->text : "", ppl);
+}
+
+static int score(estate_t *s, slm_model_t *m, const int32_t *tokens, slm_error_t *err)
+{
+    slm_perplexity_params_t pp;
+    slm_perplexity_params_default(&pp);
+    pp.n_ctx = s->n_ctx;
+    pp.n_batch = s->n_batch;
+    pp.progress = on_chunk;
+    pp.user = s;
+    pp.cancel = s->rt->cancel;
+    s->res = (slm_perplexity_result_t){.struct_size = sizeof s->res};
+    return slm_eval_perplexity(m, tokens, s->n_tokens, &pp, &s->res, err);
+}
+
+static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t *err)
+{
+    estate_t *s = state;
+    s->rt = rt;
+    slm_model_t *m = slm__job_model(job), *own = NULL;
+    int rc = SLM_OK;
+    if (!m) {
+        slm_model_params_t mp;
+        slm_model_params_default(&mp);
+        mp.device = s->device;
+        mp.n_threads = s->n_threads;
+        rc = slm_model_load(slm__job_registry(job), s->model_path, &mp, &own, err);
+        m = own;
+    }
+    int32_t *ids = NULL;
+    const int32_t *tokens = slm__job_tokens(job, &s->n_tokens);
+    if (rc == SLM_OK && !tokens && (rc = load_tokens(slm__job_registry(job), s, m, &ids,
+                                                     &s->n_tokens, err)) == SLM_OK)
+        tokens = ids;
+    if (rc == SLM_OK && slm__jobrt_cancelled(rt))
+        rc = slm__jobrt_fail_cancelled(err, "eval");
+    if (rc == SLM_OK)
+        rc = score(s, m, tokens, err);
+    free(ids);
+    slm_model_free(own);
+    return rc;
+}
+
+static json_t *settings(const void *state)
+{
+    const estate_t *s = state;
+    return json_pack("{s:o, s:o, s:i, s:i, s:o, s:o, s:i}", "model",
+                     slm__json_path(s->model_path), "perplexity", slm__json_path(s->text),
+                     "ctx", s->n_ctx, "batch", s->n_batch > 0 && s->n_batch < s->n_ctx ? s->n_batch
+                                                                          : s->n_ctx,
+                     "tokenizer",
+                     slm__json_path(s->tokenizer), "device", slm__json_path(s->device),
+                     "threads", s->n_threads);
+}
+
+static json_t *results(const void *state)
+{
+    const estate_t *s = state;
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:O}", "n_ctx", (json_int_t)s->n_ctx,
+                     "n_tokens", (json_int_t)s->n_tokens, "n_chunks",
+                     (json_int_t)s->res.n_chunks, "n_scored", (json_int_t)s->res.n_scored,
+                     "nll", slm__json_num(s->res.nll), "ppl", slm__json_num(s->res.ppl),
+                     "running", s->running);
+}
+
+static void release(void *state)
+{
+    estate_t *s = state;
+    json_decref(s->running);
+}
+
+const slm__job_kind_t slm__job_kind_eval = {
+    .name = "eval",
+    .opts = opts,
+    .input_keys = inputs,
+    .takes = SLM__JOB_TAKES_MODEL | SLM__JOB_TAKES_TOKENS,
+    .state_size = sizeof(estate_t),
+    .prepare = prepare,
+    .run = run,
+    .settings = settings,
+    .results = results,
+    .release = release,
+};
