@@ -1,5 +1,6 @@
 # Model jobs in the core library: quantize (with its evaluation and the mixes it
-# reads as data), init (random models of a named shape) and bench.
+# reads as data), merge (LoRA adapters baked into a base), init (random models of
+# a named shape) and bench.
 libslmops_la_SOURCES += \
 	core/jobs/jobs.h \
 	core/jobs/mix.h \
@@ -9,9 +10,10 @@ libslmops_la_SOURCES += \
 	core/jobs/plan.c \
 	core/jobs/policy.c \
 	core/jobs/quantize.c \
+	core/jobs/merge.c \
 	core/jobs/eval.c \
 	core/jobs/vocab.h \
 	core/jobs/vocab.c \
 	core/jobs/init.c \
 	core/jobs/bench.c
-slmopsinclude_HEADERS += core/include/slmops/jobs.h
+slmopsinclude_HEADERS += core/include/slmops/jobs.h core/include/slmops/merge.h

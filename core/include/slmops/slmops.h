@@ -16,12 +16,14 @@
 #include <slmops/input.h>
 #include <slmops/output.h>
 #include <slmops/model-file.h>
+#include <slmops/adapter.h>
 #include <slmops/tokenizer.h>
 #include <slmops/chat.h>
 #include <slmops/sampler.h>
 #include <slmops/model.h>
 #include <slmops/eval.h>
 #include <slmops/jobs.h>
+#include <slmops/merge.h>
 #include <slmops/dataset.h>
 
 #endif
