@@ -49,6 +49,8 @@ grep -q "merged 1 adapter into .* 10 weights changed" "$work/out" && ok "merge s
     { not_ok "merge printed:"; cat "$work/out"; }
 run "$slmops" generate -m "$work/m.gguf" -p "Once upon a time" -n 8 --temp 0
 ok "the merged model generates"
+expect_fail "an adapter is not a model" 1 "a LoRA adapter, not a model.*slmops merge.*a\.gguf" \
+    "$slmops" generate -m "$work/a.gguf" -p "Once" -n 2
 
 # convert: a PEFT folder slmops wrote carries its architecture and head counts (PEFT
 # ignores them), so it converts alone; GGUF <-> PEFT round trips. (A folder PEFT wrote
