@@ -407,7 +407,11 @@ static bool hint_int(const reader_t *r, const char *key, int64_t *v)
     switch (type) {
     case SLM_VALUE_U32: *v = *(const uint32_t *)p; return true;
     case SLM_VALUE_I32: *v = *(const int32_t *)p; return true;
-    case SLM_VALUE_U64: *v = (int64_t)(*(const uint64_t *)p & INT64_MAX); return true;
+    case SLM_VALUE_U64:
+        if (*(const uint64_t *)p > INT64_MAX)
+            return false;
+        *v = (int64_t)*(const uint64_t *)p;
+        return true;
     case SLM_VALUE_I64: *v = *(const int64_t *)p; return true;
     case SLM_VALUE_U16: *v = *(const uint16_t *)p; return true;
     default: return false;
