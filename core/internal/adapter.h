@@ -21,6 +21,7 @@ struct slm_adapter {
     char arch[64];
     float alpha;           /* llama.cpp's: scale = alpha / rank; 0: none */
     bool rslora;
+    float dropout;
     slm__adapter_target_t *t;
     size_t n, cap;
     int64_t n_head, n_head_kv;   /* the base's, 0 when it has none */

@@ -55,8 +55,14 @@ static int check_kind(loader_t *L)
     rc = slm_model_file_get_bool(L->mf, "adapter.lora.rslora", &rslora, NULL);
     if (rc < 0 && rc != SLM_E_NOT_FOUND)
         return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: adapter.lora.rslora is not a boolean", L->path);
+    double dropout = 0;
+    rc = slm_model_file_get_float(L->mf, "adapter.lora.dropout", &dropout, NULL);
+    if ((rc < 0 && rc != SLM_E_NOT_FOUND) || !(dropout >= 0 && dropout < 1))
+        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: adapter.lora.dropout is not a number in "
+                         "[0, 1)", L->path);
     L->ad->alpha = (float)alpha;
     L->ad->rslora = rslora;
+    L->ad->dropout = (float)dropout;
     return SLM_OK;
 }
 

@@ -149,6 +149,8 @@ int slm_adapter_new(const slm_model_file_t *base, const slm_adapter_params_t *p,
     const char *targets = q.targets ? q.targets : DEFAULT_TARGETS;
     if (q.rank < 1 || q.rank > 65536)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: rank %d is not in [1, 65536]", (int)q.rank);
+    if (!(q.dropout >= 0.0f && q.dropout < 1.0f))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: dropout %g is not in [0, 1)", (double)q.dropout);
     if (!isfinite(q.alpha) || q.alpha == 0.0f)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: alpha %g is not a finite non-zero number",
                          (double)q.alpha);
@@ -174,6 +176,7 @@ int slm_adapter_new(const slm_model_file_t *base, const slm_adapter_params_t *p,
     /* llama.cpp knows no rsLoRA: alpha / sqrt(r) is kept as alpha' / r. */
     ad->alpha = q.rslora ? (float)((double)q.alpha * sqrt((double)q.rank)) : q.alpha;
     ad->rslora = q.rslora;
+    ad->dropout = q.dropout;
     *out = ad;
     return SLM_OK;
 }

@@ -103,6 +103,7 @@ const char *slm_adapter_path(const slm_adapter_t *ad) { return ad ? ad->path : N
 const char *slm_adapter_arch(const slm_adapter_t *ad) { return ad ? ad->arch : NULL; }
 float slm_adapter_alpha(const slm_adapter_t *ad) { return ad ? ad->alpha : 0.0f; }
 bool slm_adapter_rslora(const slm_adapter_t *ad) { return ad && ad->rslora; }
+float slm_adapter_dropout(const slm_adapter_t *ad) { return ad ? ad->dropout : 0.0f; }
 size_t slm_adapter_n_targets(const slm_adapter_t *ad) { return ad ? ad->n : 0; }
 
 int slm_adapter_target(const slm_adapter_t *ad, size_t i, slm_adapter_target_t *out)
@@ -158,6 +159,8 @@ static int put_metadata(const slm_adapter_t *ad, slm_model_file_t *mf, slm_error
     if (rc >= 0 && rank)
         rc = put_u32(mf, "adapter.lora.rank", (uint32_t)rank, err);
     rc = rc < 0 ? rc : slm_model_file_set_value(mf, "adapter.lora.rslora", SLM_MF_BOOL, &rs, 0, err);
+    if (rc >= 0 && ad->dropout != 0.0f)
+        rc = slm_model_file_set_value(mf, "adapter.lora.dropout", SLM_MF_F32, &ad->dropout, 0, err);
     if (rc >= 0 && ad->n_head > 0 && ad->n_head <= UINT32_MAX) {
         snprintf(key, sizeof key, "%s.attention.head_count", ad->arch);
         rc = put_u32(mf, key, (uint32_t)ad->n_head, err);

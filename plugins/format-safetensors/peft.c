@@ -65,8 +65,12 @@ int st_peft_config_read(const char *dir, st_meta_t *m, uint32_t *rank, slm_error
     if (!rc)
         rc = check_config(dir, cfg, err);
     json_t *r = json_object_get(cfg, "r"), *alpha = json_object_get(cfg, "lora_alpha");
+    json_t *dropout = json_object_get(cfg, "lora_dropout");
     if (!rc && (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 65536))
         rc = st_fail(err, SLM_E_FORMAT, dir, -1, "%s: \"r\" is not an integer in [1, 65536]", ST_PEFT_CONFIG);
+    if (!rc && dropout && !json_is_null(dropout) &&
+        (!json_is_number(dropout) || !(json_number_value(dropout) >= 0 && json_number_value(dropout) < 1)))
+        rc = st_fail(err, SLM_E_FORMAT, dir, -1, "%s: \"lora_dropout\" is not a number in [0, 1)", ST_PEFT_CONFIG);
     if (!rc && alpha && !json_is_number(alpha))
         rc = st_fail(err, SLM_E_FORMAT, dir, -1, "%s: \"lora_alpha\" is not a number", ST_PEFT_CONFIG);
     if (!rc && alpha && json_number_value(alpha) == 0)
@@ -82,6 +86,8 @@ int st_peft_config_read(const char *dir, st_meta_t *m, uint32_t *rank, slm_error
         if (st_meta_str(m, "general.type", "adapter", 7) || st_meta_str(m, "adapter.type", "lora", 4) ||
             st_meta_f32(m, "adapter.lora.alpha", (float)folded) ||
             st_meta_u32(m, "adapter.lora.rank", *rank) || st_meta_bool(m, "adapter.lora.rslora", rslora) ||
+            (json_is_number(dropout) &&
+             st_meta_f32(m, "adapter.lora.dropout", (float)json_number_value(dropout))) ||
             (base && *base && !st_meta_has(m, "general.base_model.0.name") &&
              (st_meta_u32(m, "general.base_model.count", 1) ||
               st_meta_str(m, "general.base_model.0.name", base, strlen(base)))))

@@ -80,10 +80,13 @@ static const char *tmp(const char *name)
     return paths[n_paths++] = p;
 }
 
+static float dropout;   /* what make() records */
+
 static slm_adapter_t *make(const char *targets, int rank, float alpha, bool rslora, uint64_t seed)
 {
     slm_adapter_params_t p;
     slm_adapter_params_default(&p);
+    p.dropout = dropout;
     p.targets = targets;
     p.rank = rank;
     p.alpha = alpha;
@@ -147,6 +150,7 @@ static void same_adapters(const slm_adapter_t *x, const slm_adapter_t *y)
     ck_assert_uint_eq(slm_adapter_n_targets(x), slm_adapter_n_targets(y));
     ck_assert(slm_adapter_alpha(x) == slm_adapter_alpha(y));
     ck_assert(slm_adapter_rslora(x) == slm_adapter_rslora(y));
+    ck_assert(slm_adapter_dropout(x) == slm_adapter_dropout(y));
     ck_assert_str_eq(slm_adapter_arch(x), slm_adapter_arch(y));
     for (size_t i = 0; i < slm_adapter_n_targets(x); i++) {
         slm_adapter_target_t a = target(x, i), b = target(y, i);
@@ -232,6 +236,7 @@ START_TEST(bad_params_are_refused)
         {"q,,v", 4, 8, SLM_E_INVALID, "empty item"},
         {"q", 0, 8, SLM_E_INVALID, "rank 0"},
         {"q", 4, 0, SLM_E_INVALID, "alpha 0"},
+        {"q", 4, 8, SLM_E_INVALID, "dropout 1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         slm_adapter_params_t p;
@@ -239,6 +244,7 @@ START_TEST(bad_params_are_refused)
         p.targets = bad[i].targets;
         p.rank = bad[i].rank;
         p.alpha = bad[i].alpha;
+        p.dropout = strstr(bad[i].word, "dropout") ? 1.0f : 0.0f;
         slm_adapter_t *ad = NULL;
         slm_error_t err;
         slm_error_init(&err);
@@ -268,7 +274,10 @@ END_TEST
 
 START_TEST(round_trips)
 {
+    dropout = 0.05f;
     slm_adapter_t *ad = make("q,k,v,o,gate,up,down,output", 4, 16.0f, true, 7);
+    dropout = 0.0f;
+    ck_assert(slm_adapter_dropout(ad) == 0.05f);
     random_b(ad, 1);
     static const struct { const char *name, *format; } outs[] = {
         {"a.gguf", NULL}, {"peft", "format-safetensors"}, {"a.safetensors", NULL},
@@ -432,6 +441,7 @@ START_TEST(bad_peft_folders_are_refused)
         {"{\"peft_type\": \"LORA\", \"r\": 4, \"rank_pattern\": {\"q_proj\": 2}}", SLM_E_UNSUPPORTED, "rank_pattern"},
         {"{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 0}", SLM_E_UNSUPPORTED, "lora_alpha 0"},
         {"{\"peft_type\": \"LORA\", \"r\": \"4\"}", SLM_E_FORMAT, "\"r\""},
+        {"{\"peft_type\": \"LORA\", \"r\": 4, \"lora_dropout\": 2}", SLM_E_FORMAT, "lora_dropout"},
         {"{\"peft_type\": \"LORA\", \"r\": 4,", SLM_E_FORMAT, "invalid JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -53,6 +53,8 @@ const char *slm_adapter_arch(const slm_adapter_t *ad);
 /* adapter.lora.alpha as llama.cpp reads it (rsLoRA folded in); 0 when the file has none. */
 float slm_adapter_alpha(const slm_adapter_t *ad);
 bool slm_adapter_rslora(const slm_adapter_t *ad);
+/* adapter.lora.dropout (PEFT's lora_dropout), 0 when the file has none. */
+float slm_adapter_dropout(const slm_adapter_t *ad);
 
 size_t slm_adapter_n_targets(const slm_adapter_t *ad);
 /* Target i (file order); SLM_E_INVALID past the last. */
@@ -77,6 +79,7 @@ typedef struct slm_adapter_params {
     float alpha;           /* PEFT's lora_alpha (default 8) */
     bool rslora;           /* scale alpha / sqrt(r) instead of alpha / r */
     uint64_t seed;         /* A's initial values */
+    float dropout;         /* recorded for the trainer and PEFT (lora_dropout); 0 */
 } slm_adapter_params_t;
 
 void slm_adapter_params_default(slm_adapter_params_t *p);
@@ -90,7 +93,7 @@ int slm_adapter_new(const slm_model_file_t *base, const slm_adapter_params_t *p,
 /* ---- saving ---- */
 
 /* The adapter as a container (the layout above, plus adapter.lora.rank when every
- * target has one rank, adapter.lora.rslora, and the base's architecture and head
+ * target has one rank, adapter.lora.rslora, adapter.lora.dropout when not 0, and the base's architecture and head
  * counts, which PEFT's q/k row order needs). Its tensors borrow the adapter's
  * arrays: free it before the adapter. A trainer may add its own keys. */
 int slm_adapter_to_model_file(const slm_adapter_t *ad, slm_model_file_t **out, slm_error_t *err);
