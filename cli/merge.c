@@ -33,7 +33,8 @@ static const slm_cli_opt_t own_opts[] = {
     {"--type", "T", SLM_CLI_STR, OFF(type), 0, 0,
      "quantize the merged model as 'slmops quantize --type T' does\n"
      "(default: every tensor keeps the base's type)"},
-    {"--to", "FORMAT", SLM_CLI_STR, OFF(to), 0, 0, "output format (default: the one OUT's extension names)"},
+    {"--to", "FORMAT", SLM_CLI_STR, OFF(to), 0, 0,
+     "output format (default: the one OUT's extension names)"},
     {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "print the report as one JSON document"},
     {0},
 };
@@ -99,8 +100,8 @@ static void on_progress(void *user, const char *stage, uint64_t done, uint64_t t
                         const char *item)
 {
     (void)user;
-    slm_log(SLM_LOG_DEBUG, "merge", "%s %3d%% %s", stage, total ? (int)(100.0 * (double)done / (double)total) : 100,
-            item);
+    int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
+    slm_log(SLM_LOG_DEBUG, "merge", "%s %3d%% %s", stage, pct, item);
 }
 
 static int run(const opts_t *o, slm_registry_t *reg, slm_merge_adapter_t *ads)

@@ -78,7 +78,8 @@ static int check_args(mjob_t *j, const char *out_path)
         int32_t type;
         int rc = slm_quantize_type_lookup(j->reg, j->p.type_name, &type, j->err);
         if (rc == SLM_E_NOT_FOUND)
-            return slm__fail(j->err, SLM_E_INVALID, NULL, -1, "merge: unknown type '%s'", j->p.type_name);
+            return slm__fail(j->err, SLM_E_INVALID, NULL, -1, "merge: unknown type '%s'",
+                             j->p.type_name);
         if (rc)
             return rc;
     }
@@ -170,7 +171,10 @@ static int merge_tensor(mjob_t *j, const slm_model_tensor_t *t)
     for (size_t a = 0; rc == SLM_OK && a < j->p.n_adapters; a++) {
         slm_adapter_target_t at = {.struct_size = sizeof at};
         int i = slm_adapter_find(j->ads[a], t->name, &at);
-        if (i >= 0 && add_delta(w, &at, slm_adapter_scale(j->ads[a], (size_t)i, j->p.adapters[a].scale)))
+        if (i < 0)
+            continue;
+        float scale = slm_adapter_scale(j->ads[a], (size_t)i, j->p.adapters[a].scale);
+        if (add_delta(w, &at, scale) != SLM_OK)
             rc = slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "merge: %s: out of memory", t->name);
     }
     if (rc != SLM_OK)
@@ -269,17 +273,18 @@ int slm_merge_model(slm_registry_t *reg, const char *base_path, const char *out_
         rc = slm_model_file_open(reg, base_path, NULL, &j.base, err);
     if (rc == SLM_OK)
         rc = load_adapters(&j);
+    if (rc == SLM_OK && !(j.out = slm_model_file_new()))
+        rc = slm__fail(err, SLM_E_NOMEM, NULL, -1, "merge: out of memory");
     if (rc == SLM_OK)
-        rc = (j.out = slm_model_file_new()) ? copy_metadata(&j)
-                                            : slm__fail(err, SLM_E_NOMEM, NULL, -1, "merge: out of memory");
+        rc = copy_metadata(&j);
     if (rc == SLM_OK)
         rc = merge_tensors(&j);
     if (rc == SLM_OK)
         rc = write_out(&j, out_path);
     j.rep.seconds = now_s() - t0;
     if (rc == SLM_OK)
-        slm_log(SLM_LOG_INFO, "merge", "%s: %zu weights changed by %zu adapters", out_path, j.rep.n_weights,
-                j.rep.n_adapters);
+        slm_log(SLM_LOG_INFO, "merge", "%s: %zu weights changed by %zu adapters", out_path,
+                j.rep.n_weights, j.rep.n_adapters);
     if (rc == SLM_OK && report && report->struct_size >= sizeof *report) {
         *report = j.rep;
         j.rep.mix = NULL;

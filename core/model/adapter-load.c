@@ -2,6 +2,7 @@
  * its base model, as llama.cpp's loader does, before any of it is used. */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,44 +23,62 @@ typedef struct loader {
     slm_error_t *err;
 } loader_t;
 
+/* Every refusal names the adapter file first. */
+__attribute__((format(printf, 3, 4)))
+static int refuse(const loader_t *L, int code, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return slm__fail(L->err, code, L->path, -1, "%s: %s", L->path, msg);
+}
+
 static bool has_suffix(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
     return a > b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* "'x'" or "missing", for messages about a key. */
+static const char *quoted(const char *v, char *buf, size_t cap)
+{
+    if (!v)
+        return "missing";
+    snprintf(buf, cap, "'%s'", v);
+    return buf;
+}
+
 static int check_kind(loader_t *L)
 {
     const char *type = NULL, *kind = NULL, *arch = NULL;
+    char q[80];
     slm_model_file_get_string(L->mf, "general.type", &type, NULL);
     if (!type || strcmp(type, "adapter") != 0)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: not an adapter (general.type is %s%s%s)",
-                         L->path, type ? "'" : "", type ? type : "missing", type ? "'" : "");
+        return refuse(L, SLM_E_FORMAT, "not an adapter (general.type is %s)",
+                      quoted(type, q, sizeof q));
     slm_model_file_get_string(L->mf, "adapter.type", &kind, NULL);
     if (!kind || strcmp(kind, "lora") != 0)
-        return slm__fail(L->err, SLM_E_UNSUPPORTED, L->path, -1, "%s: adapter.type is %s%s%s, not 'lora'",
-                         L->path, kind ? "'" : "", kind ? kind : "missing", kind ? "'" : "");
+        return refuse(L, SLM_E_UNSUPPORTED, "adapter.type is %s, not 'lora'",
+                      quoted(kind, q, sizeof q));
     slm_model_file_get_string(L->mf, "general.architecture", &arch, NULL);
     if (!arch)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: the adapter names no general.architecture",
-                         L->path);
+        return refuse(L, SLM_E_FORMAT, "the adapter names no general.architecture");
     if (strcmp(arch, L->ad->arch) != 0)
-        return slm__fail(L->err, SLM_E_INVALID, L->path, -1,
-                         "%s: the adapter is for architecture '%s', but %s is '%s'", L->path, arch,
-                         L->base_label, L->ad->arch);
-    double alpha = 0;
+        return refuse(L, SLM_E_INVALID, "the adapter is for architecture '%s', but %s is '%s'", arch,
+                      L->base_label, L->ad->arch);
+    double alpha = 0, dropout = 0;
     bool rslora = false;
     int rc = slm_model_file_get_float(L->mf, "adapter.lora.alpha", &alpha, NULL);
     if (rc < 0 && rc != SLM_E_NOT_FOUND)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: adapter.lora.alpha is not a number", L->path);
+        return refuse(L, SLM_E_FORMAT, "adapter.lora.alpha is not a number");
     rc = slm_model_file_get_bool(L->mf, "adapter.lora.rslora", &rslora, NULL);
     if (rc < 0 && rc != SLM_E_NOT_FOUND)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: adapter.lora.rslora is not a boolean", L->path);
-    double dropout = 0;
+        return refuse(L, SLM_E_FORMAT, "adapter.lora.rslora is not a boolean");
     rc = slm_model_file_get_float(L->mf, "adapter.lora.dropout", &dropout, NULL);
     if ((rc < 0 && rc != SLM_E_NOT_FOUND) || !(dropout >= 0 && dropout < 1))
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: adapter.lora.dropout is not a number in "
-                         "[0, 1)", L->path);
+        return refuse(L, SLM_E_FORMAT, "adapter.lora.dropout is not a number in [0, 1)");
     L->ad->alpha = (float)alpha;
     L->ad->rslora = rslora;
     L->ad->dropout = (float)dropout;
@@ -72,7 +91,7 @@ static int partner(loader_t *L, const char *weight, const char *suffix, slm_mode
     size_t n = strlen(weight) + strlen(suffix) + 1;
     char *name = malloc(n);
     if (!name)
-        return slm__fail(L->err, SLM_E_NOMEM, L->path, -1, "%s: out of memory", L->path);
+        return refuse(L, SLM_E_NOMEM, "out of memory");
     snprintf(name, n, "%s%s", weight, suffix);
     int rc = slm_model_file_find_tensor(L->mf, name, t);
     free(name);
@@ -87,43 +106,48 @@ static int to_f32(loader_t *L, const slm_model_tensor_t *t, float *dst)
     char why[sizeof L->err->message] = "cannot convert it to f32";
     if (L->err && L->err->message[0])
         snprintf(why, sizeof why, "%s", L->err->message);
-    return slm__fail(L->err, rc, L->path, -1, "%s: tensor '%s' (%s): %s", L->path, t->name,
-                     slm_type_name(t->type), why);
+    return refuse(L, rc, "tensor '%s' (%s): %s", t->name, slm_type_name(t->type), why);
 }
 
-/* W.lora_a [n_in, r] and W.lora_b [r, n_out] for the base's weight W [n_in, n_out]. */
+/* lora_a [n_in, r] and lora_b [r, n_out] of one r, for the base's W [n_in, n_out]. */
+static int check_shapes(loader_t *L, const char *weight, const slm_model_tensor_t *a,
+                        const slm_model_tensor_t *b, const slm_model_tensor_t *w)
+{
+    if (w->n_dims != 2)
+        return refuse(L, SLM_E_INVALID, "tensor '%s': '%s' of %s is not a matrix", a->name, weight,
+                      L->base_label);
+    if (a->n_dims != 2 || b->n_dims != 2)
+        return refuse(L, SLM_E_FORMAT, "tensor '%s' has %d dimensions, not 2",
+                      a->n_dims != 2 ? a->name : b->name, a->n_dims != 2 ? a->n_dims : b->n_dims);
+    if (a->ne[1] != b->ne[0])
+        return refuse(L, SLM_E_FORMAT, "tensor '%s' has rank %lld but '%s' rank %lld", a->name,
+                      (long long)a->ne[1], b->name, (long long)b->ne[0]);
+    if (a->ne[1] < 1 || a->ne[1] > INT32_MAX)
+        return refuse(L, SLM_E_FORMAT, "tensor '%s' has rank %lld", a->name, (long long)a->ne[1]);
+    if (a->ne[0] != w->ne[0] || b->ne[1] != w->ne[1])
+        return refuse(L, SLM_E_INVALID, "tensor '%s' is [%lld, %lld] and '%s' [%lld, %lld], which "
+                      "do not fit '%s' [%lld, %lld] of %s (is this the adapter's base model?)",
+                      a->name, (long long)a->ne[0], (long long)a->ne[1], b->name,
+                      (long long)b->ne[0], (long long)b->ne[1], weight, (long long)w->ne[0],
+                      (long long)w->ne[1], L->base_label);
+    return SLM_OK;
+}
+
 static int add_pair(loader_t *L, const char *weight, const slm_model_tensor_t *a)
 {
     slm_model_tensor_t b = {.struct_size = sizeof b}, w = {.struct_size = sizeof w};
     if (partner(L, weight, ".lora_b", &b) < 0)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: tensor '%s' has no '%s.lora_b'", L->path,
-                         a->name, weight);
+        return refuse(L, SLM_E_FORMAT, "tensor '%s' has no '%s.lora_b'", a->name, weight);
     if (strcmp(weight, "token_embd.weight") == 0)
-        return slm__fail(L->err, SLM_E_UNSUPPORTED, L->path, -1, "%s: tensor '%s': adapters of the token "
-                         "embedding are not supported", L->path, a->name);
+        return refuse(L, SLM_E_UNSUPPORTED, "tensor '%s': adapters of the token embedding are not "
+                      "supported", a->name);
     if (slm_model_file_find_tensor(L->base, weight, &w) < 0)
-        return slm__fail(L->err, SLM_E_NOT_FOUND, L->path, -1, "%s: tensor '%s': %s has no weight '%s' "
-                         "(is this the adapter's base model?)", L->path, a->name, L->base_label, weight);
-    if (w.n_dims != 2)
-        return slm__fail(L->err, SLM_E_INVALID, L->path, -1, "%s: tensor '%s': '%s' of %s is not a matrix",
-                         L->path, a->name, weight, L->base_label);
-    if (a->n_dims != 2 || b.n_dims != 2)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: tensor '%s' has %d dimensions, not 2",
-                         L->path, a->n_dims != 2 ? a->name : b.name, a->n_dims != 2 ? a->n_dims : b.n_dims);
-    if (a->ne[1] != b.ne[0])
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: tensor '%s' has rank %lld but '%s' rank "
-                         "%lld", L->path, a->name, (long long)a->ne[1], b.name, (long long)b.ne[0]);
-    if (a->ne[0] != w.ne[0] || b.ne[1] != w.ne[1])
-        return slm__fail(L->err, SLM_E_INVALID, L->path, -1, "%s: tensor '%s' is [%lld, %lld] and '%s' "
-                         "[%lld, %lld], which do not fit '%s' [%lld, %lld] of %s (is this the adapter's "
-                         "base model?)", L->path, a->name, (long long)a->ne[0], (long long)a->ne[1],
-                         b.name, (long long)b.ne[0], (long long)b.ne[1], weight, (long long)w.ne[0],
-                         (long long)w.ne[1], L->base_label);
-    if (a->ne[1] < 1 || a->ne[1] > INT32_MAX)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: tensor '%s' has rank %lld", L->path,
-                         a->name, (long long)a->ne[1]);
+        return refuse(L, SLM_E_NOT_FOUND, "tensor '%s': %s has no weight '%s' (is this the adapter's "
+                      "base model?)", a->name, L->base_label, weight);
+    int rc = check_shapes(L, weight, a, &b, &w);
     slm__adapter_target_t *t;
-    int rc = slm__adapter_add(L->ad, weight, (int32_t)a->ne[1], w.ne[0], w.ne[1], &t, L->err);
+    if (rc == SLM_OK)
+        rc = slm__adapter_add(L->ad, weight, (int32_t)a->ne[1], w.ne[0], w.ne[1], &t, L->err);
     if (rc == SLM_OK)
         rc = to_f32(L, a, t->a);
     if (rc == SLM_OK)
@@ -140,24 +164,22 @@ static int read_pairs(loader_t *L)
         slm_model_file_tensor(L->mf, i, &t);
         bool is_a = has_suffix(t.name, ".lora_a"), is_b = has_suffix(t.name, ".lora_b");
         if (!is_a && !is_b)
-            return slm__fail(L->err, SLM_E_UNSUPPORTED, L->path, -1, "%s: tensor '%s' is neither a lora_a "
-                             "nor a lora_b (norms and other tensors in adapters are not supported)",
-                             L->path, t.name);
+            return refuse(L, SLM_E_UNSUPPORTED, "tensor '%s' is neither a lora_a nor a lora_b (norms "
+                          "and other tensors in adapters are not supported)", t.name);
         char *weight = strndup(t.name, strlen(t.name) - 7);
         if (!weight)
-            return slm__fail(L->err, SLM_E_NOMEM, L->path, -1, "%s: out of memory", L->path);
+            return refuse(L, SLM_E_NOMEM, "out of memory");
         int rc = SLM_OK;
         if (is_a)
             rc = add_pair(L, weight, &t);
         else if (partner(L, weight, ".lora_a", &other) < 0)
-            rc = slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: tensor '%s' has no '%s.lora_a'", L->path,
-                           t.name, weight);
+            rc = refuse(L, SLM_E_FORMAT, "tensor '%s' has no '%s.lora_a'", t.name, weight);
         free(weight);
         if (rc != SLM_OK)
             return rc;
     }
     if (!L->ad->n)
-        return slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "%s: the adapter has no tensors", L->path);
+        return refuse(L, SLM_E_FORMAT, "the adapter has no tensors");
     return SLM_OK;
 }
 
@@ -167,7 +189,8 @@ int slm_adapter_load(slm_registry_t *reg, const char *path, const slm_model_file
     if (out)
         *out = NULL;
     if (!reg || !path || !base || !out)
-        return slm__fail(err, SLM_E_INVALID, path, -1, "adapter load: no registry, path, base or result");
+        return slm__fail(err, SLM_E_INVALID, path, -1,
+                         "adapter load: no registry, path, base or result");
     loader_t L = {.reg = reg, .path = path, .base = base, .base_label = slm__adapter_base_label(base),
                   .err = err};
     int rc = slm__adapter_create(base, &L.ad, err);

@@ -86,13 +86,14 @@ static int check_items(const slm_model_file_t *base, const char *targets, slm_er
     while (rest) {
         item = next_item(rest, &len, &rest);
         if (!len)
-            return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: the target list '%s' has an empty item",
-                             targets);
+            return slm__fail(err, SLM_E_INVALID, NULL, -1,
+                             "adapter: the target list '%s' has an empty item", targets);
         bool found = false;
         for (size_t i = 0; i < n && !found; i++) {
             slm_model_tensor_t t = {.struct_size = sizeof t};
             slm_model_file_tensor(base, i, &t);
-            found = t.n_dims == 2 && strcmp(t.name, "token_embd.weight") != 0 && names(item, len, t.name);
+            found = t.n_dims == 2 && strcmp(t.name, "token_embd.weight") != 0 &&
+                    names(item, len, t.name);
         }
         if (!found)
             return slm__fail(err, SLM_E_NOT_FOUND, slm__adapter_base_label(base), -1,
@@ -148,12 +149,14 @@ int slm_adapter_new(const slm_model_file_t *base, const slm_adapter_params_t *p,
         memcpy(&q, p, p->struct_size < sizeof q ? p->struct_size : sizeof q);
     const char *targets = q.targets ? q.targets : DEFAULT_TARGETS;
     if (q.rank < 1 || q.rank > 65536)
-        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: rank %d is not in [1, 65536]", (int)q.rank);
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: rank %d is not in [1, 65536]",
+                         (int)q.rank);
     if (!(q.dropout >= 0.0f && q.dropout < 1.0f))
-        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: dropout %g is not in [0, 1)", (double)q.dropout);
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: dropout %g is not in [0, 1)",
+                         (double)q.dropout);
     if (!isfinite(q.alpha) || q.alpha == 0.0f)
-        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: alpha %g is not a finite non-zero number",
-                         (double)q.alpha);
+        return slm__fail(err, SLM_E_INVALID, NULL, -1,
+                         "adapter: alpha %g is not a finite non-zero number", (double)q.alpha);
     int rc = check_items(base, targets, err);
     slm_adapter_t *ad = NULL;
     if (rc == SLM_OK)

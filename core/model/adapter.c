@@ -54,9 +54,11 @@ int slm__adapter_create(const slm_model_file_t *base, slm_adapter_t **out, slm_e
 int slm__adapter_add(slm_adapter_t *ad, const char *name, int32_t rank, int64_t n_in,
                      int64_t n_out, slm__adapter_target_t **out, slm_error_t *err)
 {
-    uint64_t na, nb;
-    if (rank < 1 || n_in < 1 || n_out < 1 || !slm__mul_overflow_u64((uint64_t)rank, (uint64_t)n_in, &na) ||
-        !slm__mul_overflow_u64((uint64_t)rank, (uint64_t)n_out, &nb) || na > SIZE_MAX / 4 || nb > SIZE_MAX / 4)
+    uint64_t na = 0, nb = 0;
+    bool ok = rank >= 1 && n_in >= 1 && n_out >= 1 &&
+              slm__mul_overflow_u64((uint64_t)rank, (uint64_t)n_in, &na) &&
+              slm__mul_overflow_u64((uint64_t)rank, (uint64_t)n_out, &nb);
+    if (!ok || na > SIZE_MAX / sizeof(float) || nb > SIZE_MAX / sizeof(float))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapter: %s: rank %d of a [%lld, %lld] weight is "
                          "out of range", name, (int)rank, (long long)n_in, (long long)n_out);
     if (ad->n == ad->cap) {
@@ -155,7 +157,8 @@ static int put_metadata(const slm_adapter_t *ad, slm_model_file_t *mf, slm_error
     int rc = slm_model_file_set_string(mf, "general.architecture", ad->arch, err);
     rc = rc < 0 ? rc : slm_model_file_set_string(mf, "general.type", "adapter", err);
     rc = rc < 0 ? rc : slm_model_file_set_string(mf, "adapter.type", "lora", err);
-    rc = rc < 0 ? rc : slm_model_file_set_value(mf, "adapter.lora.alpha", SLM_MF_F32, &ad->alpha, 0, err);
+    if (rc >= 0)
+        rc = slm_model_file_set_value(mf, "adapter.lora.alpha", SLM_MF_F32, &ad->alpha, 0, err);
     if (rc >= 0 && rank)
         rc = put_u32(mf, "adapter.lora.rank", (uint32_t)rank, err);
     rc = rc < 0 ? rc : slm_model_file_set_value(mf, "adapter.lora.rslora", SLM_MF_BOOL, &rs, 0, err);
@@ -171,7 +174,8 @@ static int put_metadata(const slm_adapter_t *ad, slm_model_file_t *mf, slm_error
     }
     if (rc >= 0 && ad->base_name) {
         rc = put_u32(mf, "general.base_model.count", 1, err);
-        rc = rc < 0 ? rc : slm_model_file_set_string(mf, "general.base_model.0.name", ad->base_name, err);
+        if (rc >= 0)
+            rc = slm_model_file_set_string(mf, "general.base_model.0.name", ad->base_name, err);
     }
     return rc < 0 ? rc : SLM_OK;
 }
@@ -185,8 +189,8 @@ static int put_tensor(slm_model_file_t *mf, const char *base, const char *suffix
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "adapter: out of memory");
     snprintf(name, n, "%s%s", base, suffix);
     int64_t ne[2] = {ne0, ne1};
-    int rc = slm_model_file_add_tensor(mf, name, SLM_TYPE_F32, 2, ne, data,
-                                       (uint64_t)ne0 * (uint64_t)ne1 * sizeof(float), SLM_MF_BORROW, err);
+    uint64_t nbytes = (uint64_t)ne0 * (uint64_t)ne1 * sizeof(float);
+    int rc = slm_model_file_add_tensor(mf, name, SLM_TYPE_F32, 2, ne, data, nbytes, SLM_MF_BORROW, err);
     free(name);
     return rc < 0 ? rc : SLM_OK;
 }

@@ -86,16 +86,18 @@ void slm_adapter_params_default(slm_adapter_params_t *p);
 /* A new adapter for `base`, initialised as PEFT does: A Kaiming-uniform as
  * torch.nn.init.kaiming_uniform_(a=sqrt(5)) draws it (uniform in +-1/sqrt(n_in)),
  * from `seed` with one stream per target named by its weight (the same seed gives
- * a weight the same bits on every machine, whatever else is adapted), and B zero. Targets follow the base's tensor order. */
+ * a weight the same bits on every machine, whatever else is adapted), and B zero.
+ * Targets follow the base's tensor order. */
 int slm_adapter_new(const slm_model_file_t *base, const slm_adapter_params_t *p,
                     slm_adapter_t **out, slm_error_t *err);
 
 /* ---- saving ---- */
 
 /* The adapter as a container (the layout above, plus adapter.lora.rank when every
- * target has one rank, adapter.lora.rslora, adapter.lora.dropout when not 0, and the base's architecture and head
- * counts, which PEFT's q/k row order needs). Its tensors borrow the adapter's
- * arrays: free it before the adapter. A trainer may add its own keys. */
+ * target has one rank, adapter.lora.rslora, adapter.lora.dropout when not 0, and
+ * the base's architecture and head counts, which PEFT's q/k row order needs). Its
+ * tensors borrow the adapter's arrays: free it before the adapter. A trainer may
+ * add its own keys. */
 int slm_adapter_to_model_file(const slm_adapter_t *ad, slm_model_file_t **out, slm_error_t *err);
 /* Write it atomically through slm_model_file_save_output: format NULL picks the
  * writer by OUT's extension (".gguf": llama.cpp's GGUF adapter); name
