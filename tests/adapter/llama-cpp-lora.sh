@@ -12,10 +12,14 @@ base=$fx/gguf/stories260K.gguf
 text=$fx/text/tinystories_sample.txt
 run() { "$@" >"$work/log" 2>&1 || { echo "FAIL: $*"; cat "$work/log"; exit 1; }; }
 
+# llama.cpp logs from a thread of its own, and a loaded machine sometimes sees it exit
+# (status 0) before the last lines are out: such a run is repeated, up to three times.
 llama_ppl() { # MODEL [llama-perplexity options...]
-    m=$1
-    shift
-    "$peer/llama-perplexity" -m "$m" "$@" -f "$text" -c 128 -t 2 >"$work/peer.log" 2>&1
+    for try in 1 2 3; do
+        "$peer/llama-perplexity" -m "$@" -f "$text" -c 128 -t 2 >"$work/peer.log" 2>&1 || break
+        grep -q 'Final estimate: PPL' "$work/peer.log" && break
+        echo "# llama-perplexity printed no final estimate (try $try)" >&2
+    done
     sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$work/peer.log"
 }
 slmops_ppl() {
