@@ -1,5 +1,5 @@
-/* `slmops convert IN OUT [--to FORMAT] [--from FORMAT] [--tokenizer PATH]`: read a model with any
- * format plugin that reads it and write it with one that writes, atomically. */
+/* `slmops convert IN OUT [--to FORMAT] [--from FORMAT] [--tokenizer PATH] [--base MODEL]`: read a
+ * model (or an adapter) with any format plugin that reads it and write it with one that writes. */
 #include "config.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <slmops/adapter.h>
 #include <slmops/model-file.h>
 #include <slmops/output.h>
 
@@ -35,7 +36,7 @@ static void writable_formats(FILE *f)
 }
 
 typedef struct opts {
-    const char *to, *from, *tokenizer;
+    const char *to, *from, *tokenizer, *base;
     slm_cli_strs_t files;
     long threads;
 } opts_t;
@@ -49,6 +50,10 @@ static const slm_cli_opt_t own_opts[] = {
     {"--tokenizer", "PATH", SLM_CLI_STR, OFF(tokenizer), 0, 0,
      "add this vocabulary (tokenizer.bin, tokenizer.model, GGUF,\n"
      "Hugging Face folder) so that OUT needs no --tokenizer"},
+    {"--base", "MODEL", SLM_CLI_STR, OFF(base), 0, 0,
+     "IN is a LoRA adapter (GGUF adapter or PEFT folder): check\n"
+     "it against this base model, which also gives a PEFT folder\n"
+     "its architecture and llama's q/k row order"},
     {0},
 };
 
@@ -60,11 +65,12 @@ static const slm_cli_group_t groups[] = {
 
 static const slm_cli_spec_t spec = {
     .verb = "convert",
-    .synopsis = "IN OUT [--to FORMAT] [--from FORMAT]",
+    .synopsis = "IN OUT [--to FORMAT] [--from FORMAT] [--tokenizer PATH] [--base MODEL]",
     .about = "Convert a model file between formats: IN is read by the format plugin\n"
              "that recognises it (or --from), OUT is written by the plugin for its\n"
              "extension (or --to) under a temporary name, then renamed into place.\n"
-             "OUT may not be IN.\n",
+             "OUT may not be IN. A LoRA adapter converts too (GGUF adapter <-> PEFT\n"
+             "folder); a PEFT folder needs --base.\n",
     .groups = groups,
     .operand_names = "IN and OUT",
     .min_operands = 2,
@@ -117,6 +123,44 @@ static int add_tokenizer(slm_registry_t *reg, slm_model_file_t *mf, const char *
     return rc;
 }
 
+/* An adapter read against its base (slm_adapter_load) and saved in OUT's format. */
+static int convert_adapter(slm_registry_t *reg, const opts_t *o, const char *to)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_model_file_t *base = NULL;
+    slm_adapter_t *ad = NULL;
+    const char *inputs[1] = {o->base};
+    slm_output_params_t op;
+    slm_output_params_init(&op);
+    op.inputs = inputs;
+    op.n_inputs = 1;
+    int rc = SLM_CLI_OK;
+    if (o->tokenizer)
+        rc = slm_cli_usage_error("convert", "--tokenizer and --base do not go together: an adapter has "
+                                 "no vocabulary");
+    else if (slm_model_file_open(reg, o->base, NULL, &base, &err) != SLM_OK ||
+             slm_adapter_load(reg, o->files.v[0], base, &ad, &err) != SLM_OK ||
+             slm_adapter_save(ad, reg, o->files.v[1], to, &op, &err) != SLM_OK)
+        rc = slm_cli_fail("convert", &err);
+    else
+        fprintf(stderr, "slmops convert: %s -> %s (adapter of %s: %zu weights, alpha %g)\n", o->files.v[0],
+                o->files.v[1], o->base, slm_adapter_n_targets(ad), (double)slm_adapter_alpha(ad));
+    slm_adapter_free(ad);
+    slm_model_file_free(base);
+    return rc;
+}
+
+/* A PEFT folder read alone names no architecture: written as a GGUF adapter it would
+ * load nowhere, and its q/k rows would be in the wrong order for llama. */
+static bool adapter_without_arch(const slm_model_file_t *mf)
+{
+    const char *type = NULL, *arch = NULL;
+    return slm_model_file_get_string(mf, "general.type", &type, NULL) == SLM_OK &&
+           strcmp(type, "adapter") == 0 &&
+           slm_model_file_get_string(mf, "general.architecture", &arch, NULL) != SLM_OK;
+}
+
 int slm_cli_convert(int argc, char **argv)
 {
     opts_t o = {0};
@@ -128,6 +172,11 @@ int slm_cli_convert(int argc, char **argv)
     if (!reg)
         return SLM_CLI_FAILED;
     char from_buf[128], to_buf[128];
+    if (o.base) {
+        rc = convert_adapter(reg, &o, plugin_name(reg, to, to_buf, sizeof to_buf));
+        slm_registry_free(reg);
+        return rc;
+    }
     slm_error_t err;
     slm_error_init(&err);
     slm_model_file_t *mf = NULL;
@@ -141,6 +190,10 @@ int slm_cli_convert(int argc, char **argv)
     if (slm_model_file_open(reg, in, plugin_name(reg, from, from_buf, sizeof from_buf), &mf,
                             &err) != SLM_OK) {
         rc = slm_cli_fail("convert", &err);
+    } else if (adapter_without_arch(mf)) {
+        fprintf(stderr, "slmops convert: %s: a LoRA adapter that names no architecture (a PEFT "
+                "folder): give its base model with --base MODEL\n", in);
+        rc = SLM_CLI_FAILED;
     } else if (o.tokenizer && (rc = add_tokenizer(reg, mf, o.tokenizer)) != SLM_CLI_OK) {
         /* add_tokenizer said why */
     } else if (slm_model_file_save_output(mf, reg, out, plugin_name(reg, to, to_buf, sizeof to_buf),

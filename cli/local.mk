@@ -21,6 +21,9 @@ slmops_SOURCES = \
 	cli/chat-input.c \
 	cli/eval.c \
 	cli/quantize.c \
+	cli/merge.c \
+	cli/lora.c \
+	cli/lora.h \
 	cli/init.c \
 	cli/bench.c \
 	cli/session.c \

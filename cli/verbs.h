@@ -14,6 +14,7 @@ int slm_cli_generate(int argc, char **argv);
 int slm_cli_chat(int argc, char **argv);
 int slm_cli_eval(int argc, char **argv);
 int slm_cli_quantize(int argc, char **argv);
+int slm_cli_merge(int argc, char **argv);
 int slm_cli_init(int argc, char **argv);
 int slm_cli_bench(int argc, char **argv);
 

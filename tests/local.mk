@@ -12,7 +12,7 @@ AM_TESTS_ENVIRONMENT = \
 	CK_DEFAULT_TIMEOUT=120; export CK_DEFAULT_TIMEOUT;
 test_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS)
 test_libs = libslmops.la $(CHECK_LIBS)
-EXTRA_DIST += tests/requirements.txt
+EXTRA_DIST += tests/requirements.txt tests/requirements-torch.txt
 
 # The plugin scan verdicts the tests wrote (XDG_CACHE_HOME above).
 clean-local: clean-local-tests-cache

@@ -49,6 +49,7 @@ struct slm_model_file {
     size_t n_maps;
     char *format;
     char *origin;          /* the path it was read from: saving over it is refused */
+    const slm_model_file_t *hints;   /* during a read: what the sink's get_hint answers from */
     char sink_error[512];  /* why the container refused what a reader reported */
 };
 

@@ -80,6 +80,13 @@ int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_para
 int slm__bench_run(slm_model_t *m, const slm_bench_params_t *p, const struct slm__jobrt *rt,
                    slm_bench_result_t *out, slm_error_t *err);
 
+/* quantize.c: slm_quantize_model on a container already read (the merge job's
+ * result); in stays the caller's, in_path names it and is the input OUT may not be. */
+int slm__quantize_container(slm_registry_t *reg, const slm_model_file_t *in, const char *in_path,
+                            const char *out_path, const slm_quantize_params_t *p,
+                            const struct slm__jobrt *rt, slm_quantize_report_t *report,
+                            slm_error_t *err);
+
 /* Online CPUs when n <= 0, else n (at most 256). */
 int slm__jobs_threads(int n);
 

@@ -1,6 +1,7 @@
 # Model jobs in the core library: quantize (with its evaluation and the mixes it
-# reads as data), init (random models of a named shape) and bench; the job
-# contract (slmops/job.h: job.c, jobrt.c) and its kinds (kind-*.c).
+# reads as data), merge (LoRA adapters baked into a base), init (random models of
+# a named shape) and bench; the job contract (slmops/job.h: job.c, jobrt.c) and its
+# kinds (kind-*.c).
 libslmops_la_SOURCES += \
 	core/jobs/jobs.h \
 	core/jobs/mix.h \
@@ -10,6 +11,7 @@ libslmops_la_SOURCES += \
 	core/jobs/plan.c \
 	core/jobs/policy.c \
 	core/jobs/quantize.c \
+	core/jobs/merge.c \
 	core/jobs/eval.c \
 	core/jobs/vocab.h \
 	core/jobs/vocab.c \
@@ -22,4 +24,5 @@ libslmops_la_SOURCES += \
 	core/jobs/kind-eval.c \
 	core/jobs/kind-bench.c \
 	core/jobs/kind-init.c
-slmopsinclude_HEADERS += core/include/slmops/jobs.h core/include/slmops/job.h
+slmopsinclude_HEADERS += core/include/slmops/jobs.h core/include/slmops/job.h \
+	core/include/slmops/merge.h

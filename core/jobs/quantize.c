@@ -227,22 +227,24 @@ static void warn_if_larger(const char *in_path, const char *out_path,
             files ? "" : " of tensor data");
 }
 
-int slm__quantize_run(slm_registry_t *reg, const char *in_path, const char *out_path,
-                      const slm_quantize_params_t *p, const slm__jobrt_t *rt,
-                      slm_quantize_report_t *report, slm_error_t *err)
+/* The job on a container already read (in stays the caller's): in_path names it in
+ * messages and is the input OUT may not be. */
+int slm__quantize_container(slm_registry_t *reg, const slm_model_file_t *in, const char *in_path,
+                            const char *out_path, const slm_quantize_params_t *p,
+                            const slm__jobrt_t *rt, slm_quantize_report_t *report,
+                            slm_error_t *err)
 {
     int rc = check_args(reg, in_path, out_path, p, rt, report, err);
     if (rc)
         return rc;
-    qjob_t j = {.reg = reg, .rt = rt, .err = err};
+    qjob_t j = {.reg = reg, .rt = rt, .err = err, .in = (slm_model_file_t *)in};
     slm_quantize_params_default(&j.p);
     memcpy(&j.p, p, p->struct_size < sizeof j.p ? p->struct_size : sizeof j.p);
     slm_quantize_report_t rep = {.struct_size = sizeof rep, .type = j.p.type, .file_type = -1};
     j.rep = &rep;
     j.plan.file_type = -1;
     double t0 = slm__job_now();
-    if ((rc = slm_model_file_open(reg, in_path, NULL, &j.in, err)) == SLM_OK &&
-        (rc = slm__qplan_make(reg, j.in, in_path, &j.p, &j.plan, err)) == SLM_OK) {
+    if ((rc = slm__qplan_make(reg, j.in, in_path, &j.p, &j.plan, err)) == SLM_OK) {
         rep.type = j.plan.type;
         rep.mix = j.plan.mix;
         j.plan.mix = NULL;
@@ -274,6 +276,7 @@ int slm__quantize_run(slm_registry_t *reg, const char *in_path, const char *out_
             rc = slm__jobs_eval(reg, j.in, out_path, tokens, n_tokens, &j.p, rt, &rep, err);
     }
     free(tokens);
+    j.in = NULL;   /* the caller's */
     qjob_free(&j);
     if (rc != SLM_OK) {
         slm_quantize_report_free(&rep);
@@ -281,6 +284,21 @@ int slm__quantize_run(slm_registry_t *reg, const char *in_path, const char *out_
     }
     *report = rep;
     return SLM_OK;
+}
+
+int slm__quantize_run(slm_registry_t *reg, const char *in_path, const char *out_path,
+                      const slm_quantize_params_t *p, const slm__jobrt_t *rt,
+                      slm_quantize_report_t *report, slm_error_t *err)
+{
+    int rc = check_args(reg, in_path, out_path, p, rt, report, err);
+    if (rc)
+        return rc;
+    slm_model_file_t *in;
+    if ((rc = slm_model_file_open(reg, in_path, NULL, &in, err)) != SLM_OK)
+        return rc;
+    rc = slm__quantize_container(reg, in, in_path, out_path, p, rt, report, err);
+    slm_model_file_free(in);
+    return rc;
 }
 
 int slm_quantize_model(slm_registry_t *reg, const char *in_path, const char *out_path,

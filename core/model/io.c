@@ -80,6 +80,21 @@ static int sink_set_mapping(void *ctx, void *mapping, void (*release)(void *))
     return 0;
 }
 
+/* What the reader may ask about the file this one belongs with. */
+static int sink_get_hint(void *ctx, const char *key, int32_t *type, int32_t *elem_type,
+                         const void **value, uint64_t *n)
+{
+    const slm_model_file_t *hints = ((const slm_model_file_t *)ctx)->hints;
+    slm_model_value_t v = {.struct_size = sizeof v};
+    if (!hints || !key || slm_model_file_find_value(hints, key, &v) < 0)
+        return -1;
+    *type = v.type;
+    *elem_type = v.elem_type;
+    *value = v.data;
+    *n = v.n;
+    return 0;
+}
+
 /* ---- source: what a writer pulls ---- */
 
 static uint64_t src_n_values(void *ctx)
@@ -266,6 +281,13 @@ static void name_reader(slm_registry_t *reg, const char *name, slm_error_t *err)
 int slm_model_file_open(slm_registry_t *reg, const char *path, const char *format,
                         slm_model_file_t **out, slm_error_t *err)
 {
+    return slm_model_file_open_for(reg, path, format, NULL, out, err);
+}
+
+int slm_model_file_open_for(slm_registry_t *reg, const char *path, const char *format,
+                            const slm_model_file_t *related, slm_model_file_t **out,
+                            slm_error_t *err)
+{
     if (out)
         *out = NULL;
     if (!reg || !path || !out)
@@ -286,10 +308,13 @@ int slm_model_file_open(slm_registry_t *reg, const char *path, const char *forma
     }
     slm_format_sink_t sink = {.struct_size = sizeof sink, .ctx = mf,
                               .set_value = sink_set_value, .set_array = sink_set_array,
-                              .add_tensor = sink_add_tensor, .set_mapping = sink_set_mapping};
+                              .add_tensor = sink_add_tensor, .set_mapping = sink_set_mapping,
+                              .get_hint = related ? sink_get_hint : NULL};
+    mf->hints = related;
     if (err && err->struct_size >= offsetof(slm_error_t, message))
         err->code = SLM_OK;
     rc = f->read(path, &sink, err);
+    mf->hints = NULL;
     if (rc != SLM_OK) {
         if (mf->sink_error[0])   /* the container refused: its reason is the useful one */
             slm__fail(err, SLM_E_FORMAT, path, -1, "%s: %s", path, mf->sink_error);

@@ -87,7 +87,13 @@ static int key_float(loader_t *L, const char *suffix, double def, double lo, dou
 
 static const arch_desc_t *find_arch(loader_t *L)
 {
-    const char *arch = NULL;
+    const char *arch = NULL, *type = NULL;
+    if (slm_model_file_get_string(L->mf, "general.type", &type, NULL) == SLM_OK &&
+        strcmp(type, "adapter") == 0) {
+        slm__fail(L->err, SLM_E_INVALID, L->path, -1, "model: a LoRA adapter, not a model: bake it into "
+                  "its base with 'slmops merge -m BASE --lora ADAPTER -o OUT'");
+        return NULL;
+    }
     if (slm_model_file_get_string(L->mf, "general.architecture", &arch, NULL) < 0) {
         slm__fail(L->err, SLM_E_FORMAT, L->path, -1, "model: general.architecture is missing "
                   "(a tokenizer-only file?)");

@@ -1,5 +1,5 @@
 # Hugging Face safetensors folders: config.json + model.safetensors (or shards) +
-# tokenizer files, read through mmap and written atomically.
+# tokenizer files, and PEFT LoRA adapter folders, read through mmap and written atomically.
 # safetensors_plugin_sources are also compiled into tests/safetensors' sanitizer build.
 safetensors_plugin_sources = \
 	plugins/format-safetensors/st.h \
@@ -8,6 +8,7 @@ safetensors_plugin_sources = \
 	plugins/format-safetensors/meta.c \
 	plugins/format-safetensors/kv.c \
 	plugins/format-safetensors/names.c \
+	plugins/format-safetensors/peft.c \
 	plugins/format-safetensors/tokenizer-read.c \
 	plugins/format-safetensors/tokenizer-write.c \
 	plugins/format-safetensors/read.c \

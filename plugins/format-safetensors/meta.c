@@ -160,6 +160,46 @@ bool st_meta_has(const st_meta_t *m, const char *key)
     return false;
 }
 
+static const entry_t *lookup(const st_meta_t *m, const char *key)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->e[i].key, key) == 0)
+            return &m->e[i];
+    return NULL;
+}
+
+const char *st_meta_get_str(const st_meta_t *m, const char *key)
+{
+    const entry_t *e = lookup(m, key);
+    return e && e->type == SLM_VALUE_STRING ? e->str : NULL;
+}
+
+bool st_meta_get_int(const st_meta_t *m, const char *key, int64_t *v)
+{
+    const entry_t *e = lookup(m, key);
+    if (!e)
+        return false;
+    const uint8_t *p = e->scalar;
+    switch (e->type) {
+    case SLM_VALUE_U8: *v = p[0]; return true;
+    case SLM_VALUE_I8: *v = (int8_t)p[0]; return true;
+    case SLM_VALUE_U16: { uint16_t x; memcpy(&x, p, 2); *v = x; return true; }
+    case SLM_VALUE_I16: { int16_t x; memcpy(&x, p, 2); *v = x; return true; }
+    case SLM_VALUE_U32: { uint32_t x; memcpy(&x, p, 4); *v = x; return true; }
+    case SLM_VALUE_I32: { int32_t x; memcpy(&x, p, 4); *v = x; return true; }
+    case SLM_VALUE_I64: { int64_t x; memcpy(&x, p, 8); *v = x; return true; }
+    case SLM_VALUE_U64: {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        if (x > INT64_MAX)
+            return false;
+        *v = (int64_t)x;
+        return true;
+    }
+    default: return false;
+    }
+}
+
 int st_meta_flush(const st_meta_t *m, const slm_format_sink_t *sink)
 {
     for (size_t i = 0; i < m->n; i++) {

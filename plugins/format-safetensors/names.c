@@ -122,3 +122,71 @@ bool st_permute_rows(const uint8_t *src, uint8_t *dst, uint64_t rows, uint64_t r
             }
     return true;
 }
+
+/* ---- PEFT LoRA tensors ---- */
+
+#define PEFT_PREFIX "base_model.model."
+
+static const struct { const char *peft, *gguf; } lora_suffix[] = {
+    {".lora_A.weight", ".lora_a"},
+    {".lora_B.weight", ".lora_b"},
+};
+
+bool st_peft_name_to_gguf(const char *peft, char *out, size_t cap)
+{
+    size_t plen = sizeof PEFT_PREFIX - 1, n = strlen(peft);
+    if (strncmp(peft, PEFT_PREFIX, plen) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof lora_suffix / sizeof lora_suffix[0]; i++) {
+        size_t slen = strlen(lora_suffix[i].peft);
+        if (n <= plen + slen || strcmp(peft + n - slen, lora_suffix[i].peft) != 0)
+            continue;
+        /* The module's own weight, as the base model names it. */
+        char hf[256], gguf[256];
+        int len = snprintf(hf, sizeof hf, "%.*s.weight", (int)(n - plen - slen), peft + plen);
+        if (len < 0 || (size_t)len >= sizeof hf)
+            return false;
+        st_name_to_gguf(hf, gguf, sizeof gguf);
+        if (strcmp(gguf, hf) == 0)
+            return false;   /* not a module the base model's name map knows */
+        len = snprintf(out, cap, "%s%s", gguf, lora_suffix[i].gguf);
+        return len > 0 && (size_t)len < cap;
+    }
+    return false;
+}
+
+bool st_peft_name_from_gguf(const char *gguf, const char *arch, char *out, size_t cap)
+{
+    size_t n = strlen(gguf);
+    for (size_t i = 0; i < sizeof lora_suffix / sizeof lora_suffix[0]; i++) {
+        size_t slen = strlen(lora_suffix[i].gguf);
+        if (n <= slen || strcmp(gguf + n - slen, lora_suffix[i].gguf) != 0)
+            continue;
+        char base[256], hf[256];
+        if (n - slen >= sizeof base)
+            return false;
+        memcpy(base, gguf, n - slen);
+        base[n - slen] = 0;
+        st_name_to_hf(base, arch, hf, sizeof hf);
+        size_t h = strlen(hf);
+        if (strcmp(hf, base) == 0 || h <= 7 || strcmp(hf + h - 7, ".weight") != 0)
+            return false;
+        int len = snprintf(out, cap, PEFT_PREFIX "%.*s%s", (int)(h - 7), hf, lora_suffix[i].peft);
+        return len > 0 && (size_t)len < cap;
+    }
+    return false;
+}
+
+bool st_peft_module_of(const char *gguf, const char *arch, char *out, size_t cap)
+{
+    char peft[320];
+    if (!st_peft_name_from_gguf(gguf, arch, peft, sizeof peft))
+        return false;
+    /* "...self_attn.q_proj.lora_A.weight": the component before ".lora_X.weight". */
+    size_t n = strlen(peft) - strlen(".lora_A.weight");
+    size_t start = n;
+    while (start > 0 && peft[start - 1] != '.')
+        start--;
+    int len = snprintf(out, cap, "%.*s", (int)(n - start), peft + start);
+    return len > 0 && (size_t)len < cap;
+}

@@ -111,7 +111,7 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
-/* A folder is ours when it holds HF model or tokenizer files; a file when its
+/* A folder is ours when it holds HF model, tokenizer or PEFT adapter files; a file when its
  * first 8 bytes are a plausible header length followed by '{'. */
 int st_probe(const char *path, const uint8_t *head, size_t head_len)
 {
@@ -121,7 +121,8 @@ int st_probe(const char *path, const uint8_t *head, size_t head_len)
     if (S_ISDIR(st.st_mode)) {
         static const char *const marks[] = {"model.safetensors", "model.safetensors.index.json",
                                             "config.json", "tokenizer.json", "vocab.json",
-                                            "encoder.json", "tokenizer.model"};
+                                            "encoder.json", "tokenizer.model",
+                                            ST_PEFT_CONFIG, ST_PEFT_WEIGHTS};
         for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
             if (st_exists(path, marks[i]))
                 return 80;

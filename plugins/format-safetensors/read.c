@@ -69,6 +69,8 @@ typedef struct reader {
     st_meta_t *meta;
     model_info_t info;
     bool map_names;            /* folders map HF names; a lone file keeps its own */
+    bool adapter;              /* a PEFT folder: LoRA names, only lora_b is permuted */
+    uint32_t rank;             /* its adapter_config.json's r */
     json_t *seen;              /* tensor names reported so far (GGUF spelling) */
 } reader_t;
 
@@ -200,7 +202,10 @@ static int tensor_bytes(reader_t *r, const st_file_t *f, const st_entry_t *e, co
     uint64_t nbytes = e->end - e->begin;
     bool q = strncmp(gname, "blk.", 4) == 0 && (strstr(gname, ".attn_q.") != NULL);
     bool k = strncmp(gname, "blk.", 4) == 0 && (strstr(gname, ".attn_k.") != NULL);
-    bool permute = r->map_names && st_arch_permutes(r->info.arch) && (q || k);
+    size_t glen = strlen(gname);
+    bool lora_b = glen > 7 && strcmp(gname + glen - 7, ".lora_b") == 0;
+    /* An adapter's A multiplies the input: only B's rows are the projection's. */
+    bool permute = r->map_names && st_arch_permutes(r->info.arch) && (q || k) && (!r->adapter || lora_b);
     if (!permute && (uintptr_t)src % e->dtype->size == 0) {
         *data = src;
         return SLM_OK;
@@ -216,11 +221,33 @@ static int tensor_bytes(reader_t *r, const st_file_t *f, const st_entry_t *e, co
     uint64_t rows = e->n_dims ? (uint64_t)e->shape[0] : 1;
     uint64_t row_bytes = rows ? nbytes / rows : 0;
     uint32_t heads = q ? r->info.n_head : r->info.n_head_kv;
+    if (!heads)
+        return st_fail(r->err, SLM_E_FORMAT, f->path, -1, "tensor '%s': the %s head count is unknown, "
+                       "so its rows cannot be put in llama.cpp's order", e->name, r->info.arch);
     if (!rows || !st_permute_rows(src, copy, rows, row_bytes, heads, true))
         return st_fail(r->err, SLM_E_FORMAT, f->path, (int64_t)(f->data_at + e->begin),
                        "tensor '%s': %llu rows cannot be split into %u heads of rotary pairs",
                        e->name, (unsigned long long)rows, heads);
     *data = copy;
+    return SLM_OK;
+}
+
+/* A PEFT tensor's canonical name, and its rank checked against adapter_config.json. */
+static int adapter_name(reader_t *r, const st_file_t *f, const st_entry_t *e, char *gname, size_t cap)
+{
+    if (!st_peft_name_to_gguf(e->name, gname, cap))
+        return st_fail(r->err, SLM_E_UNSUPPORTED, f->path, -1,
+                       "tensor '%s' is not the lora_A or lora_B weight of a module slmops maps "
+                       "(embedding adapters, DoRA magnitudes and saved modules are not supported)",
+                       e->name);
+    bool is_a = strcmp(gname + strlen(gname) - 7, ".lora_a") == 0;
+    if (e->n_dims != 2)
+        return st_fail(r->err, SLM_E_FORMAT, f->path, -1, "tensor '%s' has %d dimensions, not 2", e->name,
+                       e->n_dims);
+    if (e->shape[is_a ? 0 : 1] != (int64_t)r->rank)
+        return st_fail(r->err, SLM_E_FORMAT, f->path, -1,
+                       "tensor '%s' has shape [%lld, %lld], whose rank is not %u (the r of %s)", e->name,
+                       (long long)e->shape[0], (long long)e->shape[1], r->rank, ST_PEFT_CONFIG);
     return SLM_OK;
 }
 
@@ -233,7 +260,11 @@ static int report_tensor(reader_t *r, const st_file_t *f, const st_entry_t *e)
     if (r->map_names && strstr(e->name, "rotary_emb.inv_freq"))
         return SLM_OK;   /* recomputed from the hyper-parameters, as llama.cpp does */
     char gname[256];
-    if (r->map_names)
+    if (r->adapter) {
+        int rc = adapter_name(r, f, e, gname, sizeof gname);
+        if (rc)
+            return rc;
+    } else if (r->map_names)
         st_name_to_gguf(e->name, gname, sizeof gname);
     else
         snprintf(gname, sizeof gname, "%s", e->name);
@@ -361,8 +392,114 @@ static int keep_metadata(reader_t *r, const st_file_t *f)
     return SLM_OK;
 }
 
+/* ---- PEFT adapter folders ---- */
+
+/* An integer the host knows about the base model. */
+static bool hint_int(const reader_t *r, const char *key, int64_t *v)
+{
+    const slm_format_sink_t *s = r->sink;
+    int32_t type, elem;
+    const void *p;
+    uint64_t n;
+    if (s->struct_size < offsetof(slm_format_sink_t, reserved) || !s->get_hint ||
+        s->get_hint(s->ctx, key, &type, &elem, &p, &n) != 0)
+        return false;
+    switch (type) {
+    case SLM_VALUE_U32: *v = *(const uint32_t *)p; return true;
+    case SLM_VALUE_I32: *v = *(const int32_t *)p; return true;
+    case SLM_VALUE_U64:
+        if (*(const uint64_t *)p > INT64_MAX)
+            return false;
+        *v = (int64_t)*(const uint64_t *)p;
+        return true;
+    case SLM_VALUE_I64: *v = *(const int64_t *)p; return true;
+    case SLM_VALUE_U16: *v = *(const uint16_t *)p; return true;
+    default: return false;
+    }
+}
+
+static const char *hint_str(const reader_t *r, const char *key)
+{
+    const slm_format_sink_t *s = r->sink;
+    int32_t type, elem;
+    const void *p;
+    uint64_t n;
+    if (s->struct_size < offsetof(slm_format_sink_t, reserved) || !s->get_hint ||
+        s->get_hint(s->ctx, key, &type, &elem, &p, &n) != 0 || type != SLM_VALUE_STRING)
+        return NULL;
+    return p;
+}
+
+/* One head count: the file's own (an adapter slmops wrote), else the base's. */
+static int adapter_heads(reader_t *r, const char *suffix, uint32_t *out)
+{
+    char key[96];
+    int64_t v = 0;
+    snprintf(key, sizeof key, "%s.%s", r->info.arch, suffix);
+    if (!st_meta_get_int(r->meta, key, &v) && hint_int(r, key, &v) && v > 0 && v <= UINT32_MAX &&
+        st_meta_u32(r->meta, key, (uint32_t)v))
+        return st_fail(r->err, SLM_E_NOMEM, r->path, -1, "out of memory");
+    *out = v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
+    return SLM_OK;
+}
+
+/* A PEFT folder names no architecture: an adapter slmops wrote carries it (with the
+ * head counts) in its metadata; otherwise the host's hints about the base give it.
+ * Without either the rows stay in the file's order and the container has no arch. */
+static int adapter_model_info(reader_t *r)
+{
+    const char *arch = st_meta_get_str(r->meta, "general.architecture");
+    if (!arch && (arch = hint_str(r, "general.architecture")) &&
+        st_meta_str(r->meta, "general.architecture", arch, strlen(arch)))
+        return st_fail(r->err, SLM_E_NOMEM, r->path, -1, "out of memory");
+    if (!arch) {
+        st_log(SLM_LOG_DEBUG, "%s: a PEFT adapter read without its base model: no architecture", r->path);
+        return SLM_OK;
+    }
+    snprintf(r->info.arch, sizeof r->info.arch, "%s", arch);
+    int rc = adapter_heads(r, "attention.head_count", &r->info.n_head);
+    if (!rc)
+        rc = adapter_heads(r, "attention.head_count_kv", &r->info.n_head_kv);
+    if (!rc && !r->info.n_head_kv)
+        r->info.n_head_kv = r->info.n_head;
+    return rc;
+}
+
+static int read_adapter(reader_t *r, const char *dir)
+{
+    if (!st_exists(dir, ST_PEFT_CONFIG))
+        return st_fail(r->err, SLM_E_NOT_FOUND, dir, -1, "%s without %s: PEFT's r and lora_alpha are needed",
+                       ST_PEFT_WEIGHTS, ST_PEFT_CONFIG);
+    if (!st_exists(dir, ST_PEFT_WEIGHTS))
+        return st_fail(r->err, SLM_E_NOT_FOUND, dir, -1, "%s without %s%s", ST_PEFT_CONFIG, ST_PEFT_WEIGHTS,
+                       st_exists(dir, "adapter_model.bin")
+                           ? " (adapter_model.bin is a pickle, which slmops does not run: save the "
+                             "adapter with safe_serialization=True)" : "");
+    r->adapter = true;
+    char *p = st_join(dir, ST_PEFT_WEIGHTS);
+    st_file_t *f = NULL;
+    int rc = p ? st_file_open(p, &f, r->err) : st_fail(r->err, SLM_E_NOMEM, dir, -1, "out of memory");
+    free(p);
+    if (!rc && keep_file(r->keep, f)) {
+        st_file_close(f);
+        return st_fail(r->err, SLM_E_NOMEM, dir, -1, "out of memory");
+    }
+    /* The file's own keys first: adapter_config.json, which a user may edit, wins. */
+    if (!rc)
+        rc = keep_metadata(r, f);
+    if (!rc)
+        rc = st_peft_config_read(dir, r->meta, &r->rank, r->err);
+    if (!rc)
+        rc = adapter_model_info(r);
+    for (size_t i = 0; !rc && i < f->n_entries; i++)
+        rc = report_tensor(r, f, &f->entries[i]);
+    return rc;
+}
+
 static int read_folder(reader_t *r, const char *dir)
 {
+    if (st_peft_is_folder(dir))
+        return read_adapter(r, dir);
     int rc = SLM_OK;
     bool has_cfg = st_exists(dir, "config.json"), has_tok = false;
     if (has_cfg)

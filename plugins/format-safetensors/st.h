@@ -97,6 +97,10 @@ int st_meta_str(st_meta_t *m, const char *key, const char *s, size_t len);
 int st_meta_array(st_meta_t *m, const char *key, int32_t elem_type, void *values,
                   uint64_t *lens, uint64_t n);
 bool st_meta_has(const st_meta_t *m, const char *key);
+/* A staged string, or NULL. */
+const char *st_meta_get_str(const st_meta_t *m, const char *key);
+/* A staged integer of any integer type; false when absent or of another kind. */
+bool st_meta_get_int(const st_meta_t *m, const char *key, int64_t *v);
 int st_meta_flush(const st_meta_t *m, const slm_format_sink_t *sink);
 
 /* ---- the container's metadata in a lone file's __metadata__ (kv.c) ---- */
@@ -127,6 +131,38 @@ bool st_arch_permutes(const char *arch);
  * Returns false when rows is not a multiple of 2 * n_head. */
 bool st_permute_rows(const uint8_t *src, uint8_t *dst, uint64_t rows, uint64_t row_bytes,
                      uint32_t n_head, bool to_gguf);
+
+/* PEFT LoRA tensor names <-> the canonical adapter's: "base_model.model.model.layers.3.
+ * self_attn.q_proj.lora_A.weight" <-> "blk.3.attn_q.weight.lora_a" (lora_B: .lora_b).
+ * False for a name that is not a LoRA A/B of a module the model name map knows. */
+bool st_peft_name_to_gguf(const char *peft, char *out, size_t cap);
+bool st_peft_name_from_gguf(const char *gguf, const char *arch, char *out, size_t cap);
+/* The PEFT module name ("q_proj", "lm_head") of a canonical adapter tensor. */
+bool st_peft_module_of(const char *gguf, const char *arch, char *out, size_t cap);
+
+/* ---- PEFT LoRA adapter folders (peft.c) ---- */
+
+#define ST_PEFT_CONFIG "adapter_config.json"
+#define ST_PEFT_WEIGHTS "adapter_model.safetensors"
+
+/* Whether dir is a PEFT adapter folder (either of its two files is there). */
+bool st_peft_is_folder(const char *dir);
+/* adapter_config.json -> the canonical adapter keys (general.type, adapter.type,
+ * adapter.lora.alpha with rsLoRA folded in, adapter.lora.rank, adapter.lora.rslora);
+ * *rank gets r. Settings slmops cannot represent are refused by name. */
+int st_peft_config_read(const char *dir, st_meta_t *m, uint32_t *rank, slm_error_t *err);
+
+/* What adapter_config.json says, from the container's adapter keys. */
+typedef struct st_peft_out {
+    uint32_t rank;
+    double alpha;                /* the container's (llama.cpp's: scale = alpha / rank) */
+    bool rslora;                 /* write use_rslora and unfold alpha */
+    double dropout;
+    const char *base_model;      /* or NULL */
+    json_t *modules;             /* array of module names, sorted */
+} st_peft_out_t;
+
+json_t *st_peft_config_json(const st_peft_out_t *o);
 
 /* ---- tokenizer files (tokenizer-read.c, tokenizer-write.c) ---- */
 

@@ -17,7 +17,8 @@
 /* What a folder written here may hold: the host replaces an existing folder with
  * only these (an earlier output) and refuses anything else. */
 static const char *const our_files[] = {"config.json", "model.safetensors", "tokenizer.json",
-                                        "tokenizer_config.json", "generation_config.json", NULL};
+                                        "tokenizer_config.json", "generation_config.json",
+                                        ST_PEFT_CONFIG, ST_PEFT_WEIGHTS, NULL};
 
 typedef struct writer {
     const char *path;          /* the final name, for messages */
@@ -25,6 +26,8 @@ typedef struct writer {
     slm_error_t *err;
     const char *arch;
     uint32_t n_head, n_head_kv;
+    bool adapter;              /* a LoRA adapter: PEFT names, only lora_b is permuted */
+    int64_t n_vocab;           /* token_embd.weight's rows, 0 when it has none */
 } writer_t;
 
 /* ---- the source's metadata ---- */
@@ -183,7 +186,11 @@ static int plan_tensor(writer_t *w, uint64_t i, bool map_names, out_tensor_t *t,
         *skip = true;   /* derived from rope_scaling in config.json */
         return SLM_OK;
     }
-    if (map_names)
+    if (map_names && w->adapter) {
+        if (!st_peft_name_from_gguf(name, w->arch, t->name, sizeof t->name))
+            return st_fail(w->err, SLM_E_UNSUPPORTED, w->path, -1, "tensor '%s' is not the lora_a or "
+                           "lora_b of a module PEFT names for %s", name, w->arch ? w->arch : "this model");
+    } else if (map_names)
         st_name_to_hf(name, w->arch, t->name, sizeof t->name);
     else
         snprintf(t->name, sizeof t->name, "%s", name);
@@ -191,7 +198,9 @@ static int plan_tensor(writer_t *w, uint64_t i, bool map_names, out_tensor_t *t,
     for (int d = 0; d < n_dims; d++)
         t->shape[d] = ne[n_dims - 1 - d];
     t->unpermute_heads = 0;
-    if (map_names && st_arch_permutes(w->arch) && strncmp(name, "blk.", 4) == 0) {
+    size_t len = strlen(name);
+    bool lora_b = len > 7 && strcmp(name + len - 7, ".lora_b") == 0;
+    if (map_names && st_arch_permutes(w->arch) && strncmp(name, "blk.", 4) == 0 && (!w->adapter || lora_b)) {
         if (strstr(name, ".attn_q."))
             t->unpermute_heads = w->n_head;
         else if (strstr(name, ".attn_k."))
@@ -299,7 +308,9 @@ static int write_safetensors(writer_t *w, const char *path, bool map_names)
     }
     json_decref(names);
     uint64_t hlen = 0;
-    char *header = rc ? NULL : header_of(w, ts, (size_t)kept, !map_names, &hlen);
+    /* An adapter folder also carries the container's keys (arch, head counts), so
+     * that it reads again without its base; PEFT ignores them. */
+    char *header = rc ? NULL : header_of(w, ts, (size_t)kept, !map_names || w->adapter, &hlen);
     if (!rc && !header)
         rc = w->err && w->err->code ? w->err->code
                                     : st_fail(w->err, SLM_E_NOMEM, w->path, -1,
@@ -396,7 +407,11 @@ static json_t *config_json(const writer_t *w, bool tied, const char *dtype)
     json_object_set_new(c, "tie_word_embeddings", json_boolean(tied));
     if (dtype)
         json_object_set_new(c, "torch_dtype", json_string(dtype));
-    put_int(c, "vocab_size", w, "vocab_size");
+    /* GGUFs often leave it to the embedding's rows; transformers needs it said. */
+    if (get_arch_int(w, "vocab_size", &v))
+        json_object_set_new(c, "vocab_size", json_integer(v));
+    else if (w->n_vocab > 0)
+        json_object_set_new(c, "vocab_size", json_integer(w->n_vocab));
     return c;
 }
 
@@ -484,7 +499,8 @@ static int write_generation_config(writer_t *w, const char *dir)
 
 /* ---- the folder ---- */
 
-static const char *dtype_name_of(const writer_t *w)
+/* The embedding's type as config.json's torch_dtype; w->n_vocab gets its rows. */
+static const char *dtype_name_of(writer_t *w)
 {
     int32_t type, n_dims;
     const char *name;
@@ -494,8 +510,10 @@ static const char *dtype_name_of(const writer_t *w)
     uint64_t n = w->src->n_tensors(w->src->ctx);
     for (uint64_t i = 0; i < n; i++)
         if (w->src->get_tensor(w->src->ctx, i, &name, &type, &n_dims, &ne, &data, &nbytes) == 0 &&
-            strcmp(name, "token_embd.weight") == 0)
+            strcmp(name, "token_embd.weight") == 0) {
+            w->n_vocab = n_dims >= 2 ? ne[1] : 0;
             return type == SLM_TYPE_F16 ? "float16" : type == SLM_TYPE_BF16 ? "bfloat16" : "float32";
+        }
     return NULL;
 }
 
@@ -514,10 +532,112 @@ static bool has_tensor(const writer_t *w, const char *want)
     return false;
 }
 
+/* ---- a PEFT adapter folder ---- */
+
+/* Every tensor's rank (lora_a rows) must be one r; the modules PEFT targets. */
+static int adapter_shape(writer_t *w, st_peft_out_t *o)
+{
+    uint64_t n = w->src->n_tensors(w->src->ctx);
+    for (uint64_t i = 0; i < n; i++) {
+        const char *name;
+        int32_t type, n_dims;
+        const int64_t *ne;
+        const void *data;
+        uint64_t nbytes;
+        char module[64];
+        if (w->src->get_tensor(w->src->ctx, i, &name, &type, &n_dims, &ne, &data, &nbytes) != 0)
+            return st_fail(w->err, SLM_E_INVALID, w->path, -1, "the source has no tensor %llu",
+                           (unsigned long long)i);
+        size_t len = strlen(name);
+        bool is_a = len > 7 && strcmp(name + len - 7, ".lora_a") == 0;
+        int64_t rank = n_dims != 2 ? 0 : is_a ? ne[1] : ne[0];
+        if (rank <= 0 || rank > UINT32_MAX || (o->rank && rank != o->rank))
+            return st_fail(w->err, SLM_E_UNSUPPORTED, w->path, -1, "tensor '%s': PEFT needs one rank "
+                           "for every tensor (this one has %lld, others %u)", name, (long long)rank, o->rank);
+        o->rank = (uint32_t)rank;
+        if (!st_peft_module_of(name, w->arch, module, sizeof module))
+            return st_fail(w->err, SLM_E_UNSUPPORTED, w->path, -1, "tensor '%s' is not the lora_a or "
+                           "lora_b of a module PEFT names", name);
+        bool seen = false;
+        for (size_t k = 0; k < json_array_size(o->modules) && !seen; k++)
+            seen = strcmp(json_string_value(json_array_get(o->modules, k)), module) == 0;
+        if (!seen)
+            json_array_append_new(o->modules, json_string(module));
+    }
+    return n ? SLM_OK : st_fail(w->err, SLM_E_INVALID, w->path, -1, "the adapter has no tensors");
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+static void sort_strings(json_t *a)
+{
+    size_t n = json_array_size(a);
+    json_t **v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(a, i));
+    qsort(v, n, sizeof *v, by_string);
+    json_array_clear(a);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, v[i]);
+    free(v);
+}
+
+static double float_or(const writer_t *w, const char *key, double fallback)
+{
+    value_t v;
+    if (!find(w, key, &v) || v.type == SLM_VALUE_ARRAY)
+        return fallback;
+    return v.type == SLM_VALUE_F32 ? *(const float *)v.data
+           : v.type == SLM_VALUE_F64 ? *(const double *)v.data : fallback;
+}
+
+/* adapter_model.safetensors with PEFT's names and rows, and adapter_config.json. */
+static int fill_adapter(writer_t *w, const char *dir)
+{
+    const char *type = get_str(w, "adapter.type");
+    if (!type || strcmp(type, "lora") != 0)
+        return st_fail(w->err, SLM_E_UNSUPPORTED, w->path, -1, "adapter.type '%s' has no PEFT form here "
+                       "(lora only)", type ? type : "(none)");
+    w->adapter = true;
+    int64_t h = 0, kv = 0;
+    if (w->arch && get_arch_int(w, "attention.head_count", &h) && !get_arch_int(w, "attention.head_count_kv", &kv))
+        kv = h;
+    w->n_head = h > 0 && h <= UINT32_MAX ? (uint32_t)h : 0;
+    w->n_head_kv = kv > 0 && kv <= UINT32_MAX ? (uint32_t)kv : 0;
+    if (st_arch_permutes(w->arch) && (!w->n_head || !w->n_head_kv))
+        return st_fail(w->err, SLM_E_INVALID, w->path, -1, "the adapter has no %s.attention.head_count, "
+                       "which PEFT's q/k row order needs: read it with its base model", w->arch);
+    value_t v;
+    bool rslora = find(w, "adapter.lora.rslora", &v) && v.type == SLM_VALUE_BOOL && *(const uint8_t *)v.data;
+    st_peft_out_t o = {.alpha = float_or(w, "adapter.lora.alpha", 0), .rslora = rslora,
+                       .dropout = float_or(w, "adapter.lora.dropout", 0),
+                       .base_model = get_str(w, "general.base_model.0.name"), .modules = json_array()};
+    int rc = o.modules ? adapter_shape(w, &o) : st_fail(w->err, SLM_E_NOMEM, w->path, -1, "out of memory");
+    sort_strings(o.modules);
+    char *p = rc ? NULL : st_join(dir, ST_PEFT_WEIGHTS);
+    if (!rc)
+        rc = p ? write_safetensors(w, p, true) : st_fail(w->err, SLM_E_NOMEM, w->path, -1, "out of memory");
+    free(p);
+    json_t *cfg = rc ? NULL : st_peft_config_json(&o);
+    if (!rc)
+        rc = write_json(w, dir, ST_PEFT_CONFIG, cfg);
+    json_decref(cfg);
+    json_decref(o.modules);
+    return rc;
+}
+
 static int fill_folder(writer_t *w, const char *dir)
 {
     bool have_tok = false, tensors = w->src->n_tensors(w->src->ctx) > 0;
     w->arch = get_str(w, "general.architecture");
+    const char *gtype = get_str(w, "general.type");
+    if (gtype && strcmp(gtype, "adapter") == 0)
+        return fill_adapter(w, dir);
     if (tensors && (!w->arch || !hf_class(w->arch)))
         return st_fail(w->err, SLM_E_UNSUPPORTED, w->path, -1,
                        "architecture '%s' has no Hugging Face form here (llama, qwen2, phi3)",
@@ -533,7 +653,8 @@ static int fill_folder(writer_t *w, const char *dir)
                            w->arch);
         w->n_head = (uint32_t)h;
         w->n_head_kv = (uint32_t)kv;
-        json_t *cfg = config_json(w, !has_tensor(w, "output.weight"), dtype_name_of(w));
+        const char *dtype = dtype_name_of(w);   /* also notes the vocabulary size */
+        json_t *cfg = config_json(w, !has_tensor(w, "output.weight"), dtype);
         rc = write_json(w, dir, "config.json", cfg);
         json_decref(cfg);
         char *p = rc ? NULL : st_join(dir, "model.safetensors");

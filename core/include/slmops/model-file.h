@@ -70,6 +70,13 @@ void slm_model_file_free(slm_model_file_t *mf);
  * first bytes and the most confident one reads it; otherwise the named plugin does. */
 int slm_model_file_open(slm_registry_t *reg, const char *path, const char *format,
                         slm_model_file_t **out, slm_error_t *err);
+/* The same for a file that belongs with another (an adapter with its base model):
+ * the reader may consult related's metadata for what the file does not say itself
+ * (a PEFT folder names no architecture). related may be NULL; it is only read, and
+ * only during the call. */
+int slm_model_file_open_for(slm_registry_t *reg, const char *path, const char *format,
+                            const slm_model_file_t *related, slm_model_file_t **out,
+                            slm_error_t *err);
 /* Write atomically through <slmops/output.h> (temporary name, fsync, rename; a
  * symbolic link's target is replaced, a non-file or the file the container was
  * read from is refused). format == NULL: the writable format plugin whose

@@ -17,6 +17,7 @@
 #include <slmops/input.h>
 #include <slmops/output.h>
 #include <slmops/model-file.h>
+#include <slmops/adapter.h>
 #include <slmops/tokenizer.h>
 #include <slmops/chat.h>
 #include <slmops/sampler.h>
@@ -24,6 +25,7 @@
 #include <slmops/eval.h>
 #include <slmops/jobs.h>
 #include <slmops/job.h>
+#include <slmops/merge.h>
 #include <slmops/dataset.h>
 #include <slmops/checkpoint.h>
 

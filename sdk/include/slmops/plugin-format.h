@@ -8,7 +8,10 @@
  *      host owns the atomic output (checks OUT, makes the temporary, syncs,
  *      renames, removes it on failure or on a signal) and the plugin only fills
  *      the temporary it is handed. A host prefers write_temp; it calls `write`
- *      only for plugins without it. */
+ *      only for plugins without it.
+ *   The sink's get_hint slot (taken from its `reserved`; hosts of this header fill
+ *   it or leave it NULL) tells a reader what the host knows about the file that the
+ *   file may not say itself: for an adapter, its base model's metadata. */
 #ifndef SLMOPS_PLUGIN_FORMAT_H
 #define SLMOPS_PLUGIN_FORMAT_H
 
@@ -41,7 +44,14 @@ typedef struct slm_format_sink {
                       const int64_t *ne, const void *data, uint64_t nbytes);
     /* Hand the host the resources backing tensor bytes (e.g. an mmap) and how to free them. */
     int (*set_mapping)(void *ctx, void *mapping, void (*release)(void *mapping));
-    void *reserved[8];
+    /* Optional (NULL: no hints). Metadata of the file this one belongs with (an
+     * adapter's base model), read-only, valid during the read: *type, *value and *n
+     * as slm_format_source_t.get_value gives them (arrays: *type SLM_VALUE_ARRAY,
+     * *elem_type set). Returns 0 when the host has the key, non-zero otherwise. A
+     * reader uses hints only for what the file leaves unsaid. */
+    int (*get_hint)(void *ctx, const char *key, int32_t *type, int32_t *elem_type,
+                    const void **value, uint64_t *n);
+    void *reserved[7];
 } slm_format_sink_t;
 
 /* Host side of a write: the plugin pulls what to store. */
