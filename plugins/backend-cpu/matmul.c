@@ -933,7 +933,9 @@ void cpu_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth)
                 memset(c_col(args, n), 0, (size_t)args->M * sizeof(float));
         return;
     }
-    if (args->N < GEMM_MIN_N || args->M < MR)
+    /* Transposed A has no dot-product form: few rows still go through the GEMM
+     * (edge tiles), few columns through the axpy strips of mv_range_t. */
+    if (args->N < GEMM_MIN_N || (args->M < MR && !args->a_trans))
         mul_mat_mv(args, ith, nth);
     else
         mul_mat_gemm(args, ith, nth);
