@@ -53,6 +53,8 @@ static slm_tensor_t *linear(slm__fwd_t *f, const slm__weight_t *w, slm_tensor_t 
     slm_graph_t *g = f->g;
     slm_tensor_t *y = slm_mul_mat(g, leaf(f, w), x);
     for (const slm__lora_t *l = slm__adapters_on(f->ad, w); l; l = l->next) {
+        if (l->scale == 0.0f && !l->trainable)
+            continue;   /* switched off: exactly the product without it */
         slm_tensor_t *ax = slm_mul_mat(g, lora_leaf(f, &l->a, l->trainable), x);
         slm_tensor_t *bax = slm_mul_mat(g, lora_leaf(f, &l->b, l->trainable), ax);
         y = slm_add(g, y, slm_scale(g, bax, l->scale));
