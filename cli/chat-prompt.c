@@ -205,7 +205,7 @@ int slm_cli_prompt_prepare(slm_cli_prompt_t *p, slm_cli_session_t *s, slm_cli_co
                            size_t reserve, int32_t **all, const int32_t **ids, size_t *n,
                            size_t *shifted)
 {
-    size_t n_ctx = slm_context_n_ctx(s->ctx), n_all = 0, from;
+    size_t n_ctx = slm_generator_n_ctx_slot(s->gen), n_all = 0, from;
     *all = NULL;
     *shifted = 0;
     for (;;) {
@@ -233,7 +233,7 @@ int slm_cli_prompt_prepare(slm_cli_prompt_t *p, slm_cli_session_t *s, slm_cli_co
         k++;
     if (k == n_all)
         k--;   /* the last token is decoded again: its logits start the reply */
-    slm_context_seq_truncate(s->ctx, 0, (int32_t)k);
+    slm_seq_truncate(s->seq, (int32_t)k);
     p->n_cache = k;
     *ids = *all + k;
     *n = n_all - k;
@@ -262,7 +262,7 @@ bool slm_cli_prompt_commit(slm_cli_prompt_t *p, slm_cli_session_t *s, const int3
 {
     if (!cache_push(p, ids, n))
         return false;
-    int32_t pos = slm_context_seq_pos(s->ctx, 0);
+    int32_t pos = slm_seq_pos(s->seq);
     size_t in_kv = pos > 0 && (size_t)pos > p->n_cache ? (size_t)pos - p->n_cache : 0;
     return cache_push(p, gen, in_kv < n_gen ? in_kv : n_gen);
 }
