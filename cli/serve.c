@@ -182,6 +182,7 @@ int slm_cli_serve(int argc, char **argv)
     if (rc == SLM_CLI_OK)
         rc = open_template(&srv, &o);
     if (rc == SLM_CLI_OK) {
+        srv.n_slots = slm_generator_n_slots(s.gen);
         pthread_mutex_init(&srv.mu, NULL);
         pthread_cond_init(&srv.wake, NULL);
         rc = serve(&srv, &o);

@@ -87,6 +87,7 @@ static void admit(srv_t *srv)
         }
         r->next = srv->running;
         srv->running = r;
+        srv->n_running++;
     }
     for (srv_req_t *r = srv->running; r; r = r->next)
         if (r->gone)
@@ -103,12 +104,16 @@ static void reap(srv_t *srv, bool all)
             continue;
         }
         *p = r->next;
+        srv->n_running--;
         slm_seq_stop_t why = all && slm_seq_state(r->seq) != SLM_SEQ_IDLE
                                  ? SLM_SEQ_CANCELLED : slm_seq_stop_reason(r->seq);
         r->n_gen = 0;
         slm_seq_tokens(r->seq, &r->n_gen);
         slm_seq_free(r->seq);
         r->seq = NULL;
+        if (r->gone)
+            fprintf(stderr, "slmops serve: %s: the client left after %zu tokens; its slot "
+                    "is free\n", r->id, r->n_gen);
         finish(r, why);
     }
 }

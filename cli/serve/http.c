@@ -157,7 +157,7 @@ static enum MHD_Result dispatch(srv_t *srv, struct MHD_Connection *c, const char
     }
     switch (rt) {
     case R_HEALTH:
-        return send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+        return send_json(c, MHD_HTTP_OK, srv_health_json(srv));
     case R_MODELS:
         return send_json(c, MHD_HTTP_OK, srv_models_json(srv));
     case R_CHAT:

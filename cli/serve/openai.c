@@ -396,3 +396,13 @@ json_t *srv_models_json(const srv_t *srv)
                      srv->model_id, "object", "model", "created", (json_int_t)srv->created,
                      "owned_by", "slmops");
 }
+
+json_t *srv_health_json(srv_t *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    size_t running = srv->n_running, queued = srv->n_queued;
+    pthread_mutex_unlock(&srv->mu);
+    return json_pack("{s:s, s:I, s:I, s:I}", "status", "ok", "slots_idle",
+                     (json_int_t)(srv->n_slots - running), "slots_processing",
+                     (json_int_t)running, "requests_queued", (json_int_t)queued);
+}

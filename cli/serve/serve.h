@@ -59,7 +59,8 @@ typedef struct srv {
     pthread_mutex_t mu;
     pthread_cond_t wake;       /* the engine: a new request, a client gone, or stop */
     srv_req_t *queue, *queue_tail, *running;
-    size_t n_queued;
+    size_t n_queued, n_running;
+    uint32_t n_slots;
     bool stopping;
     uint64_t n_ids;
     pthread_t thread;
@@ -112,6 +113,8 @@ json_t *srv_chunk_json(const srv_t *srv, const srv_req_t *r, const char *text, s
 json_t *srv_usage_chunk_json(const srv_t *srv, const srv_req_t *r);
 const char *srv_finish_reason(slm_seq_stop_t why);
 json_t *srv_models_json(const srv_t *srv);
+/* /health: {"status": "ok"} and how busy the slots are (llama-server's fields). */
+json_t *srv_health_json(srv_t *srv);
 
 /* ---- HTTP (http.c, stream.c) ---- */
 

@@ -85,9 +85,10 @@ static bool produce(stream_t *st)
     pthread_mutex_unlock(&srv->mu);
     if (n && !text)
         return false;
-    bool ok = true;
-    if (n || first_now)
-        ok = event(st, srv_chunk_json(srv, r, text ? text : "", n, !st->started,
+    /* A chat stream opens with the role and empty content, as OpenAI's does. */
+    bool ok = !first_now || event(st, srv_chunk_json(srv, r, "", 0, true, SLM_SEQ_NOT_STOPPED));
+    if (ok && n)
+        ok = event(st, srv_chunk_json(srv, r, text, n, !st->started && !first_now,
                                       SLM_SEQ_NOT_STOPPED));
     st->started = true;
     free(text);
