@@ -35,6 +35,12 @@ static bool bad(srv_error_t *e, const char *param, const char *fmt, const char *
     return false;
 }
 
+/* A number no other request gets (HTTP threads parse at the same time). */
+static uint64_t next_number(srv_t *srv)
+{
+    return __atomic_add_fetch(&srv->n_ids, 1, __ATOMIC_RELAXED);
+}
+
 /* ---- fields ---- */
 
 /* The fields each endpoint takes; any other is refused, as a typo should be. */
@@ -162,7 +168,7 @@ static bool common(srv_t *srv, const json_t *body, srv_req_t *r, srv_error_t *e)
         return bad(e, "stream_options", "'%s' must be an object%s", "");
     slm_sampler_params_t *p = &r->sampling;
     p->seed = seed && json_is_integer(seed) ? (uint64_t)json_integer_value(seed)
-                                            : ((uint64_t)time(NULL) << 20) ^ ++srv->n_ids;
+                                            : ((uint64_t)time(NULL) << 20) ^ next_number(srv);
     return number(body, "temperature", 0, 2, &p->temperature, e) &&
            number(body, "top_p", 0, 1, &p->top_p, e) &&
            number(body, "presence_penalty", -2, 2, &p->presence_penalty, e) &&
@@ -315,7 +321,7 @@ bool srv_parse_request(srv_t *srv, const char *body, size_t len, srv_req_t *r, s
     if (ok) {
         snprintf(r->id, sizeof r->id, "%s-%016llx%08llx", chat ? "chatcmpl" : "cmpl",
                  (unsigned long long)r->sampling.seed * 0x9e3779b97f4a7c15ull,
-                 (unsigned long long)++srv->n_ids);
+                 (unsigned long long)next_number(srv));
         r->created = (int64_t)time(NULL);
     }
     return ok;
