@@ -58,13 +58,13 @@ void slm_cli_convo_free(slm_cli_convo_t *c)
 /* ---- choosing the template ---- */
 
 /* A template file: a regular file (not a FIFO that would block), at most 4 MiB. */
-static char *read_template(const char *path, size_t *len)
+static char *read_template(const char *verb, const char *path, size_t *len)
 {
     char *buf = NULL;
     slm_error_t err;
     slm_error_init(&err);
     if (slm_input_read_all(path, MAX_TEMPLATE_BYTES, &buf, len, &err) != SLM_OK) {
-        fprintf(stderr, "slmops chat: --chat-template-file %s\n", err.message);
+        fprintf(stderr, "slmops %s: --chat-template-file %s\n", verb, err.message);
         return NULL;
     }
     return buf;
@@ -82,19 +82,20 @@ static const char *builtin_names(char *buf, size_t cap)
 }
 
 /* --chat-template VALUE: a built-in name, else (when it looks like Jinja) a source. */
-static int open_forced(const char *forced, slm_chat_template_t **t, slm_error_t *err)
+static int open_forced(const char *verb, const char *forced, slm_chat_template_t **t,
+                       slm_error_t *err)
 {
     if (slm_chat_template_builtin(forced, t, err) == SLM_OK)
         return SLM_CLI_OK;
     if (!strstr(forced, "{{") && !strstr(forced, "{%")) {
         char names[256];
-        fprintf(stderr, "slmops chat: unknown chat template '%s': give a built-in name (%s), "
-                "a Jinja template, or --chat-template-file FILE\n", forced,
+        fprintf(stderr, "slmops %s: unknown chat template '%s': give a built-in name (%s), "
+                "a Jinja template, or --chat-template-file FILE\n", verb, forced,
                 builtin_names(names, sizeof names));
         return SLM_CLI_USAGE;
     }
     if (slm_chat_template_parse(forced, strlen(forced), t, err) != SLM_OK) {
-        fprintf(stderr, "slmops chat: --chat-template: %s\n", err->message);
+        fprintf(stderr, "slmops %s: --chat-template: %s\n", verb, err->message);
         return SLM_CLI_FAILED;
     }
     return SLM_CLI_OK;
@@ -106,17 +107,17 @@ static int open_template(slm_cli_prompt_t *p, slm_cli_session_t *s, const char *
     slm_error_t err;
     slm_error_init(&err);
     if (forced)
-        return open_forced(forced, &p->tmpl, &err);
+        return open_forced(s->verb, forced, &p->tmpl, &err);
     if (file) {
         size_t len;
-        char *src = read_template(file, &len);
+        char *src = read_template(s->verb, file, &len);
         if (!src)
             return SLM_CLI_FAILED;
         int rc = slm_chat_template_parse(src, len, &p->tmpl, &err);
         free(src);
         if (rc == SLM_OK)
             return SLM_CLI_OK;
-        fprintf(stderr, "slmops chat: %s: %s\n", file, err.message);
+        fprintf(stderr, "slmops %s: %s: %s\n", s->verb, file, err.message);
         return SLM_CLI_FAILED;
     }
     int rc = slm_chat_template_from_model_file(slm_model_container(s->model), &p->tmpl, &err);
@@ -124,13 +125,13 @@ static int open_template(slm_cli_prompt_t *p, slm_cli_session_t *s, const char *
         return SLM_CLI_OK;
     if (rc == SLM_E_NOT_FOUND) {
         char names[256];
-        fprintf(stderr, "slmops chat: the model has no chat template; choose one with "
-                "--chat-template NAME (%s) or --chat-template-file FILE\n",
+        fprintf(stderr, "slmops %s: the model has no chat template; choose one with "
+                "--chat-template NAME (%s) or --chat-template-file FILE\n", s->verb,
                 builtin_names(names, sizeof names));
         return SLM_CLI_FAILED;
     }
-    fprintf(stderr, "slmops chat: the model's chat template: %s (use --chat-template NAME or "
-            "--chat-template-file FILE instead)\n", err.message);
+    fprintf(stderr, "slmops %s: the model's chat template: %s (use --chat-template NAME or "
+            "--chat-template-file FILE instead)\n", s->verb, err.message);
     return SLM_CLI_FAILED;
 }
 
@@ -205,7 +206,7 @@ int slm_cli_prompt_prepare(slm_cli_prompt_t *p, slm_cli_session_t *s, slm_cli_co
                            size_t reserve, int32_t **all, const int32_t **ids, size_t *n,
                            size_t *shifted)
 {
-    size_t n_ctx = slm_context_n_ctx(s->ctx), n_all = 0, from;
+    size_t n_ctx = slm_generator_n_ctx_slot(s->gen), n_all = 0, from;
     *all = NULL;
     *shifted = 0;
     for (;;) {
@@ -233,7 +234,7 @@ int slm_cli_prompt_prepare(slm_cli_prompt_t *p, slm_cli_session_t *s, slm_cli_co
         k++;
     if (k == n_all)
         k--;   /* the last token is decoded again: its logits start the reply */
-    slm_context_seq_truncate(s->ctx, 0, (int32_t)k);
+    slm_seq_truncate(s->seq, (int32_t)k);
     p->n_cache = k;
     *ids = *all + k;
     *n = n_all - k;
@@ -262,7 +263,7 @@ bool slm_cli_prompt_commit(slm_cli_prompt_t *p, slm_cli_session_t *s, const int3
 {
     if (!cache_push(p, ids, n))
         return false;
-    int32_t pos = slm_context_seq_pos(s->ctx, 0);
+    int32_t pos = slm_seq_pos(s->seq);
     size_t in_kv = pos > 0 && (size_t)pos > p->n_cache ? (size_t)pos - p->n_cache : 0;
     return cache_push(p, gen, in_kv < n_gen ? in_kv : n_gen);
 }

@@ -109,8 +109,7 @@ typedef struct chat {
     const opts_t *o;
     slm_cli_prompt_t prompt;
     slm_cli_convo_t convo;
-    slm_sampler_t *smp;
-    slm_stop_t *stop;
+    bool started;              /* later replies go on with the first one's sampler */
     stats_t total;
 } chat_t;
 
@@ -125,14 +124,14 @@ static void print_timings(const char *what, const stats_t *t, uint32_t used, uin
 /* What a reply's end says beyond its text. */
 static void reply_notes(chat_t *ch, const slm_cli_gen_t *g)
 {
-    uint32_t n_ctx = slm_context_n_ctx(ch->s->ctx);
+    uint32_t n_ctx = slm_generator_n_ctx_slot(ch->s->gen);
     if (strcmp(g->stop_reason, "context") == 0)
         fprintf(stderr, "slmops chat: the context (%u tokens) is full: the reply stops here; "
                 "the oldest turns make room for the next one\n", n_ctx);
     if (ch->o->verbose) {
         stats_t one = {.replies = 1, .n_prompt = g->n_prompt, .n_gen = g->n_tokens,
                        .prompt_ms = g->prompt_ms, .gen_ms = g->gen_ms};
-        print_timings("reply", &one, (uint32_t)slm_context_seq_pos(ch->s->ctx, 0), n_ctx);
+        print_timings("reply", &one, (uint32_t)slm_seq_pos(ch->s->seq), n_ctx);
     }
 }
 
@@ -142,7 +141,7 @@ static void reply_notes(chat_t *ch, const slm_cli_gen_t *g)
 static int reply(chat_t *ch)
 {
     slm_cli_session_t *s = ch->s;
-    size_t n_ctx = slm_context_n_ctx(s->ctx), reserve = (size_t)ch->o->n_predict, n, shifted;
+    size_t n_ctx = slm_generator_n_ctx_slot(s->gen), reserve = (size_t)ch->o->n_predict, n, shifted;
     if (reserve > n_ctx / 4)
         reserve = n_ctx / 4;
     int32_t *all;
@@ -157,9 +156,14 @@ static int reply(chat_t *ch)
     if (shifted)
         fprintf(stderr, "slmops chat: the context is full: the %zu oldest turn(s) are dropped\n",
                 shifted);
+    slm_seq_params_t sp;
+    slm_seq_params_default(&sp);
+    sp.sampling = ch->started ? NULL : &ch->o->sampling.p;
+    sp.max_tokens = (int32_t)ch->o->n_predict;
+    sp.on_text = slm_cli_emit_stdout;
     slm_cli_gen_t g;
-    rc = slm_cli_session_generate(s, ch->smp, ch->stop, ids, n, ch->o->n_predict, false,
-                                  slm_cli_emit_stdout, NULL, &g);
+    rc = slm_cli_session_generate(s, &sp, ids, n, &g);
+    ch->started |= rc == SLM_CLI_OK;
     slm_cli_chat_interrupted = 0;   /* a Ctrl-C that stopped this reply is used up */
     printf("\n");
     fflush(stdout);
@@ -178,7 +182,6 @@ static int reply(chat_t *ch)
         ch->total.gen_ms += g.gen_ms;
     }
     free(all);
-    slm_cli_gen_free(&g);
     return rc;
 }
 
@@ -238,8 +241,8 @@ static int converse(chat_t *ch, const char *first, size_t first_len)
     ch->s->interrupt = NULL;
     slm_cli_chat_reader_free(&r);
     if (ch->total.replies)
-        print_timings("total", &ch->total, (uint32_t)slm_context_seq_pos(ch->s->ctx, 0),
-                      slm_context_n_ctx(ch->s->ctx));
+        print_timings("total", &ch->total, (uint32_t)slm_seq_pos(ch->s->seq),
+                      slm_generator_n_ctx_slot(ch->s->gen));
     return rc;
 }
 
@@ -253,8 +256,6 @@ int slm_cli_chat(int argc, char **argv)
     }
     slm_cli_session_t s;
     chat_t ch = {.s = &s, .o = &o};
-    slm_error_t err;
-    slm_error_init(&err);
     rc = slm_cli_session_open(&s, &o.model, true, "chat");
     if (rc == SLM_CLI_OK)
         rc = slm_cli_prompt_open(&ch.prompt, &s, o.template_name, o.template_file,
@@ -262,14 +263,9 @@ int slm_cli_chat(int argc, char **argv)
     if (rc == SLM_CLI_OK && o.system && !slm_cli_convo_add(&ch.convo, "system", o.system,
                                                            strlen(o.system)))
         rc = SLM_CLI_FAILED;
-    if (rc == SLM_CLI_OK && (!(ch.smp = slm_sampler_new(&o.sampling.p, &err)) ||
-                             !(ch.stop = slm_stop_new(NULL, 0, &err))))
-        rc = slm_cli_fail("chat", &err);
     if (rc == SLM_CLI_OK)
         rc = converse(&ch, o.first, o.first_len);
     free(o.first);
-    slm_stop_free(ch.stop);
-    slm_sampler_free(ch.smp);
     slm_cli_convo_free(&ch.convo);
     slm_cli_prompt_close(&ch.prompt);
     slm_cli_session_close(&s);

@@ -131,20 +131,19 @@ static int run(const opts_t *o, slm_cli_session_t *s)
     int rc = prompt_ids(s, o, &prompt, &n_prompt);
     if (rc != SLM_CLI_OK)
         return rc;
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_sampler_t *smp = slm_sampler_new(&o->sampling.p, &err);
-    slm_stop_t *stop = smp ? slm_stop_new(o->stops.v, o->stops.n, &err) : NULL;
-    slm_cli_gen_t g = {0};
-    if (!stop) {
-        rc = slm_cli_fail("generate", &err);
-        goto out;
-    }
     bool has_text = o->prompt_len > 0;
     if (!o->json && has_text)
         slm_cli_emit_stdout(NULL, o->prompt, o->prompt_len);
-    rc = slm_cli_session_generate(s, smp, stop, prompt, n_prompt, o->n_predict, has_text,
-                          o->json ? NULL : slm_cli_emit_stdout, NULL, &g);
+    slm_seq_params_t sp;
+    slm_seq_params_default(&sp);
+    sp.sampling = &o->sampling.p;
+    sp.stop = (const char *const *)o->stops.v;
+    sp.n_stop = o->stops.n;
+    sp.max_tokens = (int32_t)o->n_predict;
+    sp.flags = has_text ? SLM_SEQ_CONTINUES : 0;
+    sp.on_text = o->json ? NULL : slm_cli_emit_stdout;
+    slm_cli_gen_t g;
+    rc = slm_cli_session_generate(s, &sp, prompt, n_prompt, &g);
     if (rc == SLM_CLI_OK && o->json) {
         rc = print_json(o, s, prompt, &g);
     } else if (rc == SLM_CLI_OK) {
@@ -156,10 +155,6 @@ static int run(const opts_t *o, slm_cli_session_t *s)
                 slm_cli_per_s(g.n_prompt, g.prompt_ms), g.n_tokens, g.gen_ms,
                 slm_cli_per_s(g.n_tokens, g.gen_ms), g.stop_reason);
     }
-out:
-    slm_cli_gen_free(&g);
-    slm_stop_free(stop);
-    slm_sampler_free(smp);
     free(prompt);
     return rc;
 }

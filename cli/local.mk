@@ -27,9 +27,17 @@ slmops_SOURCES = \
 	cli/init.c \
 	cli/bench.c \
 	cli/session.c \
-	cli/session.h
-slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) -lm
+	cli/session.h \
+	cli/serve.c \
+	cli/serve/serve.h \
+	cli/serve/request.c \
+	cli/serve/engine.c \
+	cli/serve/openai.c \
+	cli/serve/stream.c \
+	cli/serve/http.c
+slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
+slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) $(MHD_LIBS) \
+	$(PTHREAD_LIBS) -lm
 
 # What the uninstalled slmops needs to run: the program, every plugin and the build
 # tree's manifests (tests/cli/bad-input-asan.sh builds this much with sanitizers).

@@ -1,5 +1,5 @@
-/* What `generate`, `chat` and `eval` share: model + tokenizer + context loading,
- * option parsing for them and for the sampler, and the streaming token loop. */
+/* What `generate`, `chat` and `eval` share: model + tokenizer + generator loading,
+ * option parsing for them and for the sampler, and running one generation. */
 #include "config.h"
 
 #include <stdio.h>
@@ -161,10 +161,11 @@ int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bo
     if (rc != SLM_CLI_OK)
         return rc;
     if (with_context) {
-        slm_context_params_t cp;
-        slm_context_params_default(&cp);
-        cp.n_ctx = (uint32_t)o->n_ctx;
-        if (slm_context_new(s->model, &cp, &s->ctx, &err) != SLM_OK)
+        slm_generator_params_t gp;
+        slm_generator_params_default(&gp);
+        gp.n_ctx = (uint32_t)o->n_ctx;
+        if (slm_generator_new(s->model, s->tok, &gp, &s->gen, &err) != SLM_OK ||
+            slm_seq_new(s->gen, &s->seq, &err) != SLM_OK)
             return fail(s, &err);
     }
     /* Only once the context exists: a refused one says enough on its own. */
@@ -179,7 +180,8 @@ int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bo
 
 void slm_cli_session_close(slm_cli_session_t *s)
 {
-    slm_context_free(s->ctx);
+    slm_seq_free(s->seq);
+    slm_generator_free(s->gen);
     slm_tokenizer_free(s->tok);
     slm_model_free(s->model);
     slm_registry_free(s->reg);
@@ -214,179 +216,42 @@ int slm_cli_encode(slm_cli_session_t *s, const char *text, size_t len, unsigned 
     return SLM_CLI_OK;
 }
 
-/* ---- the token loop ---- */
+/* ---- generating: the library's sequence slot does the work ---- */
 
-static bool push_token(slm_cli_gen_t *g, int32_t t)
-{
-    if (g->n_tokens == g->cap_tokens) {
-        size_t cap = g->cap_tokens ? 2 * g->cap_tokens : 256;
-        int32_t *v = realloc(g->tokens, cap * sizeof *v);
-        if (!v)
-            return false;
-        g->tokens = v;
-        g->cap_tokens = cap;
-    }
-    g->tokens[g->n_tokens++] = t;
-    return true;
-}
-
-static bool push_text(slm_cli_gen_t *g, const char *t, size_t n)
-{
-    if (g->len + n + 1 > g->cap) {
-        size_t cap = g->cap ? 2 * g->cap : 1024;
-        while (cap < g->len + n + 1)
-            cap *= 2;
-        char *v = realloc(g->text, cap);
-        if (!v)
-            return false;
-        g->text = v;
-        g->cap = cap;
-    }
-    memcpy(g->text + g->len, t, n);
-    g->len += n;
-    g->text[g->len] = '\0';
-    return true;
-}
-
-typedef struct loop {
-    slm_cli_session_t *s;
-    slm_sampler_t *smp;
-    slm_stop_t *stop;
-    slm_detokenizer_t *dt;
-    slm_cli_emit_fn emit;
-    void *user;
-    slm_cli_gen_t *g;
-} loop_t;
-
-static bool show(loop_t *l, const char *t, size_t n)
-{
-    if (!n)
-        return true;
-    if (!push_text(l->g, t, n))
-        return false;
-    if (l->emit)
-        l->emit(l->user, t, n);
-    return true;
-}
-
-/* Hands a token's text through the stop matcher; true when a stop string hit. */
-static bool emit_token(loop_t *l, int32_t tok, bool *oom)
-{
-    const char *t, *e;
-    size_t n = 0, en = 0;
-    slm_detokenizer_feed(l->dt, tok, &t, &n);
-    bool hit = slm_stop_feed(l->stop, t, n, &e, &en);
-    *oom = !show(l, e, en);
-    return hit;
-}
-
-static void finish_text(loop_t *l, bool stopped)
-{
-    const char *t, *e;
-    size_t n = 0, en = 0;
-    if (stopped)
-        return;
-    slm_detokenizer_flush(l->dt, &t, &n);
-    if (n)
-        slm_stop_feed(l->stop, t, n, &e, &en), show(l, e, en);
-    slm_stop_flush(l->stop, &e, &en);
-    show(l, e, en);
-}
-
-static int decode(slm_cli_session_t *s, const int32_t *ids, size_t n)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_batch_t b = {.struct_size = sizeof b, .n_tokens = (int32_t)n, .token = ids};
-    if (slm_context_decode(s->ctx, &b, &err) != SLM_OK)
-        return fail(s, &err);
-    return SLM_CLI_OK;
-}
-
-static int run_loop(loop_t *l, long n_predict)
-{
-    slm_cli_session_t *s = l->s;
-    slm_cli_gen_t *g = l->g;
-    int32_t n_vocab = slm_model_n_vocab(s->model);
-    uint32_t n_ctx = slm_context_n_ctx(s->ctx);
-    slm_error_t err;
-    slm_error_init(&err);
-    g->stop_reason = "length";
-    bool stopped = false;
-    for (long i = 0; n_predict < 0 || i < n_predict; i++) {
-        if (s->interrupt && *s->interrupt) {
-            g->stop_reason = "interrupted";
-            break;
-        }
-        const float *logits = slm_context_logits(s->ctx, -1);
-        int32_t tok = slm_sampler_sample(l->smp, logits, n_vocab, &err);
-        if (tok < 0)
-            return fail(s, &err);
-        slm_sampler_accept(l->smp, tok);
-        if (slm_tokenizer_is_eog(s->tok, tok)) {
-            g->stop_reason = "eos";
-            break;
-        }
-        bool oom = !push_token(g, tok);
-        if (!oom && emit_token(l, tok, &oom)) {
-            g->stop_reason = "stop";
-            stopped = true;
-            break;
-        }
-        if (oom) {
-            fprintf(stderr, "slmops %s: out of memory keeping the generated text\n", s->verb);
-            return SLM_CLI_FAILED;
-        }
-        if (n_predict >= 0 && i + 1 == n_predict)
-            break;   /* the last token needs no forward pass */
-        if ((uint32_t)slm_context_seq_pos(s->ctx, 0) >= n_ctx) {
-            g->stop_reason = "context";
-            break;
-        }
-        int rc = decode(s, &tok, 1);
-        if (rc != SLM_CLI_OK)
-            return rc;
-    }
-    finish_text(l, stopped);
-    return SLM_CLI_OK;
-}
-
-int slm_cli_session_generate(slm_cli_session_t *s, slm_sampler_t *smp, slm_stop_t *stop,
-                     const int32_t *prompt, size_t n_prompt, long n_predict, bool continues,
-                     slm_cli_emit_fn emit, void *user, slm_cli_gen_t *out)
+int slm_cli_session_generate(slm_cli_session_t *s, const slm_seq_params_t *sp,
+                             const int32_t *prompt, size_t n_prompt, slm_cli_gen_t *out)
 {
     memset(out, 0, sizeof *out);
     out->stop_reason = "length";
     out->n_prompt = n_prompt;
-    int32_t pos = slm_context_seq_pos(s->ctx, 0);
-    uint32_t n_ctx = slm_context_n_ctx(s->ctx);
+    int32_t pos = slm_seq_pos(s->seq);
+    uint32_t n_ctx = slm_generator_n_ctx_slot(s->gen);
     if (n_prompt == 0 || (uint64_t)pos + n_prompt > n_ctx) {
         fprintf(stderr, "slmops %s: %zu prompt tokens do not fit: the context holds %u "
                 "tokens and %d are used (use --ctx)\n", s->verb, n_prompt, n_ctx, (int)pos);
         return SLM_CLI_FAILED;
     }
-    for (size_t i = 0; i < n_prompt; i++)
-        slm_sampler_accept(smp, prompt[i]);
-    double t0 = slm_cli_now_ms();
-    int rc = decode(s, prompt, n_prompt);
-    out->prompt_ms = slm_cli_now_ms() - t0;
-    if (rc != SLM_CLI_OK || n_predict == 0)
-        return rc;
-    loop_t l = {.s = s, .smp = smp, .stop = stop, .emit = emit, .user = user, .g = out};
-    if (slm_detokenizer_new(s->tok, continues ? SLM_DECODE_CONTINUE : 0, &l.dt) != SLM_OK) {
-        fprintf(stderr, "slmops %s: out of memory for the detokenizer\n", s->verb);
+    slm_error_t err;
+    slm_error_init(&err);
+    if (slm_seq_start(s->seq, sp, prompt, n_prompt, &err) != SLM_OK)
+        return fail(s, &err);
+    int rc;
+    while ((rc = slm_generator_step(s->gen, &err)) > 0)
+        if (s->interrupt && *s->interrupt)
+            slm_seq_cancel(s->seq);
+    if (rc < 0)
+        return fail(s, &err);
+    slm_seq_stop_t why = slm_seq_stop_reason(s->seq);
+    if (why == SLM_SEQ_ERROR) {
+        fprintf(stderr, "slmops %s: sampling failed (the logits are not finite)\n", s->verb);
         return SLM_CLI_FAILED;
     }
-    t0 = slm_cli_now_ms();
-    rc = run_loop(&l, n_predict);
-    out->gen_ms = slm_cli_now_ms() - t0;
-    slm_detokenizer_free(l.dt);
-    return rc;
-}
-
-void slm_cli_gen_free(slm_cli_gen_t *g)
-{
-    free(g->tokens);
-    free(g->text);
-    memset(g, 0, sizeof *g);
+    out->stop_reason = why == SLM_SEQ_CANCELLED ? "interrupted" : slm_seq_stop_name(why);
+    out->tokens = slm_seq_tokens(s->seq, &out->n_tokens);
+    out->text = slm_seq_text(s->seq, &out->len);
+    slm_seq_stats_t st = {.struct_size = sizeof st};
+    slm_seq_stats(s->seq, &st);
+    out->prompt_ms = st.prompt_ms;
+    out->gen_ms = st.gen_ms;
+    return SLM_CLI_OK;
 }

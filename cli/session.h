@@ -1,5 +1,5 @@
 /* What `generate`, `chat` and `eval` share: loading a model with its tokenizer and a
- * context, the sampling options, and the token loop that streams text. */
+ * one-slot generator, the sampling options, and running a generation. */
 #ifndef SLMOPS_CLI_SESSION_H
 #define SLMOPS_CLI_SESSION_H
 
@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <slmops/generation.h>
 #include <slmops/model.h>
 #include <slmops/sampler.h>
 #include <slmops/tokenizer.h>
@@ -28,7 +29,8 @@ typedef struct slm_cli_session {
     slm_registry_t *reg;
     slm_model_t *model;
     slm_tokenizer_t *tok;
-    slm_context_t *ctx;        /* only when opened with a context */
+    slm_generator_t *gen;      /* only when opened with a context: one slot, */
+    slm_seq_t *seq;            /* held by seq */
     slm_merge_adapter_t loras[SLM_CLI_MAX_STRS];   /* --lora, as attached */
     char *lora_paths[SLM_CLI_MAX_STRS];
     size_t n_loras;
@@ -68,26 +70,23 @@ int slm_cli_lora_job(struct slm_job *job, const slm_cli_session_t *s, slm_error_
 int slm_cli_encode(slm_cli_session_t *s, const char *text, size_t len, unsigned flags,
                    int32_t **ids, size_t *n_ids);
 
-/* Called with each piece of text that is ready to show. */
-typedef void (*slm_cli_emit_fn)(void *user, const char *text, size_t len);
-
+/* What a generation gave; tokens and text belong to the session's sequence (valid
+ * until its next start). */
 typedef struct slm_cli_gen {
-    int32_t *tokens;           /* generated ids (the EOG token excluded) */
-    size_t n_tokens, cap_tokens;
-    char *text;                /* the text emitted, stop strings cut */
-    size_t len, cap;
+    const int32_t *tokens;     /* generated ids (the EOG token excluded) */
+    size_t n_tokens;
+    const char *text;          /* the text emitted, stop strings cut */
+    size_t len;
     const char *stop_reason;   /* "length", "eos", "stop", "context" or "interrupted" */
     size_t n_prompt;
     double prompt_ms, gen_ms;
 } slm_cli_gen_t;
 
-/* Decode the prompt ids after what the context holds, then sample up to n_predict
- * tokens (-1: until an end-of-generation token or a full context) (the prompt is accepted into the sampler's history first). continues:
- * the text continues earlier text (keep the first piece's leading space). */
-int slm_cli_session_generate(slm_cli_session_t *s, slm_sampler_t *smp, slm_stop_t *stop,
-                     const int32_t *prompt, size_t n_prompt, long n_predict, bool continues,
-                     slm_cli_emit_fn emit, void *user, slm_cli_gen_t *out);
-void slm_cli_gen_free(slm_cli_gen_t *g);
+/* Start the session's sequence on the prompt ids (after what its cells hold) with
+ * sp, and step the generator until it ends or s->interrupt is raised. Prints why on
+ * failure. */
+int slm_cli_session_generate(slm_cli_session_t *s, const slm_seq_params_t *sp,
+                             const int32_t *prompt, size_t n_prompt, slm_cli_gen_t *out);
 
 /* Milliseconds on a monotonic clock. */
 double slm_cli_now_ms(void);
@@ -95,7 +94,7 @@ double slm_cli_now_ms(void);
 /* Tokens per second, 0 when no time passed. */
 double slm_cli_per_s(size_t n, double ms);
 
-/* An slm_cli_emit_fn that writes to stdout at once (text streams as it comes). */
+/* An slm_seq_text_fn that writes to stdout at once (text streams as it comes). */
 void slm_cli_emit_stdout(void *user, const char *text, size_t len);
 
 #endif

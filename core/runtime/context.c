@@ -10,6 +10,7 @@
 
 #include "internal/util.h"
 #include "runtime/forward.h"
+#include "runtime/generation.h"
 #include "runtime/kv-cache.h"
 #include "runtime/runtime.h"
 
@@ -165,6 +166,11 @@ void slm_context_seq_truncate(slm_context_t *c, int32_t seq, int32_t pos)
 {
     if (c)
         slm__kv_seq_truncate(&c->kv, seq, pos);
+}
+
+uint32_t slm__context_kv_used(const slm_context_t *c)
+{
+    return c->kv.n_ctx - slm__kv_free_cells(&c->kv);
 }
 
 int32_t slm_context_seq_pos(const slm_context_t *c, int32_t seq)
@@ -365,20 +371,23 @@ static void roll_back(slm_context_t *c, const uint32_t *heads, const int32_t *si
     memcpy(c->kv.seq_next, seq_next, c->kv.n_seq * sizeof *seq_next);
 }
 
-/* Micro-batches in order; returns how many ran, *rc set on the first failure. */
+/* Micro-batches in order; returns how many ran, *rc set on the first failure. One
+ * that finds no run of free cells long enough (sequences that came and went leave
+ * holes) is cut to the longest run there is. */
 static int32_t run_all(slm_context_t *c, const slm_batch_t *bt, const int32_t *pos,
                        const int32_t *seq, const int8_t *want, uint32_t *heads, int32_t *sizes,
                        int *rc, slm_error_t *err)
 {
     slm__kv_cache_t *kv = &c->kv;
     int32_t n = bt->n_tokens, row = 0, u = 0;
-    for (int32_t i0 = 0; i0 < n; i0 += (int32_t)c->n_batch, u++) {
-        int32_t i1 = n - i0 < (int32_t)c->n_batch ? n : i0 + (int32_t)c->n_batch;
-        ubatch_t ub = {.n = i1 - i0, .token = bt->token + i0, .pos = pos + i0, .seq = seq + i0};
-        ub.head = slm__kv_find_slot(kv, (uint32_t)ub.n);
-        if (ub.head == kv->n_ctx) {
+    for (int32_t i0 = 0; i0 < n; i0 += sizes[u++]) {
+        uint32_t want_n = (uint32_t)(n - i0 < (int32_t)c->n_batch ? n - i0 : (int32_t)c->n_batch);
+        uint32_t head = slm__kv_find_run(kv, &want_n);
+        ubatch_t ub = {.n = (int32_t)want_n, .token = bt->token + i0, .pos = pos + i0,
+                       .seq = seq + i0, .head = head};
+        if (ub.n == 0) {
             *rc = slm__fail(err, SLM_E_NOMEM, NULL, -1, "decode: the KV cache (%u cells) has "
-                            "no room for %d more tokens in a row", kv->n_ctx, ub.n);
+                            "no free cell", kv->n_ctx);
             return u;
         }
         slm__kv_occupy(kv, ub.head, ub.n, ub.pos, ub.seq);
@@ -409,7 +418,7 @@ int slm_context_decode(slm_context_t *c, const slm_batch_t *bt, slm_error_t *err
     if ((uint32_t)n > n_free)
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "decode: the KV cache has %u free cells "
                          "of %u, not the %d this batch needs", n_free, c->kv.n_ctx, n);
-    size_t n_ub = (size_t)(n + (int32_t)c->n_batch - 1) / c->n_batch;
+    size_t n_ub = (size_t)n;   /* at most: holes in the cache may cut micro-batches */
     int32_t *pos = malloc((size_t)n * sizeof *pos), *seq = malloc((size_t)n * sizeof *seq);
     int32_t *sizes = malloc(n_ub * sizeof *sizes);
     int32_t *saved = malloc(n_seq * sizeof *saved);

@@ -124,15 +124,18 @@ int32_t slm__kv_seq_pos(const slm__kv_cache_t *kv, int32_t seq)
     return kv->seq_next[seq];
 }
 
-uint32_t slm__kv_find_slot(const slm__kv_cache_t *kv, uint32_t n)
+uint32_t slm__kv_find_run(const slm__kv_cache_t *kv, uint32_t *n)
 {
-    uint32_t run = 0;
+    uint32_t run = 0, best = 0, best_head = kv->n_ctx;
     for (uint32_t i = 0; i < kv->n_ctx; i++) {
         run = kv->cells[i].seq < 0 ? run + 1 : 0;
-        if (run == n)
-            return i + 1 - n;
+        if (run == *n)
+            return i + 1 - run;
+        if (run > best)
+            best = run, best_head = i + 1 - run;
     }
-    return kv->n_ctx;
+    *n = best;
+    return best_head;
 }
 
 uint32_t slm__kv_free_cells(const slm__kv_cache_t *kv)

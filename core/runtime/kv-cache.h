@@ -32,8 +32,9 @@ void slm__kv_seq_clear(slm__kv_cache_t *kv, int32_t seq);
 void slm__kv_seq_truncate(slm__kv_cache_t *kv, int32_t seq, int32_t pos);
 int32_t slm__kv_seq_pos(const slm__kv_cache_t *kv, int32_t seq);
 
-/* First run of n free cells; n_ctx when there is none. */
-uint32_t slm__kv_find_slot(const slm__kv_cache_t *kv, uint32_t n);
+/* The first run of *n free cells, or else the longest run, its length in *n (0:
+ * the cache is full). */
+uint32_t slm__kv_find_run(const slm__kv_cache_t *kv, uint32_t *n);
 uint32_t slm__kv_free_cells(const slm__kv_cache_t *kv);
 /* Cells attention spans for the cells in use: a multiple of the padding, so that one
  * graph serves many decode steps. */

@@ -43,3 +43,11 @@ tests_runtime_test_forward_CFLAGS = $(test_cflags)
 tests_runtime_test_forward_LDADD = $(libslmops_la_OBJECTS) $(libslmops_la_LIBADD) \
 	$(CHECK_LIBS) -lm
 EXTRA_tests_runtime_test_forward_DEPENDENCIES = libslmops.la
+
+# Generation slots (slmops/generation.h) on stories260K: sequences stepped together
+# against each alone, joining mid-way, chunked prefill, stop rules, freed cells.
+check_PROGRAMS += tests/runtime/test-generator
+TESTS += tests/runtime/test-generator
+tests_runtime_test_generator_SOURCES = tests/runtime/test-generator.c
+tests_runtime_test_generator_CFLAGS = $(test_cflags)
+tests_runtime_test_generator_LDADD = $(test_libs)

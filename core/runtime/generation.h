@@ -1,0 +1,60 @@
+/* Inside generation: a sequence slot's state, shared by the generator that steps
+ * the slots (generator.c) and the slot's own calls (sequence.c). */
+#ifndef SLMOPS_RUNTIME_GENERATION_H
+#define SLMOPS_RUNTIME_GENERATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <slmops/generation.h>
+
+struct slm_seq {
+    slm_generator_t *g;
+    int32_t id;
+    slm_seq_state_t state;
+    slm_seq_stop_t why;
+    bool cancel;
+    /* The prompt of the current start; [0, n_fed) have run. */
+    int32_t *prompt;
+    size_t n_prompt, n_fed, cap_prompt;
+    int32_t next;              /* DECODING: the sampled token the next step feeds */
+    int32_t max_tokens;
+    slm_sampler_t *smp;
+    slm_stop_t *stop;
+    slm_detokenizer_t *dt;
+    bool stop_hit;             /* a stop string cut the text: nothing more to flush */
+    slm_seq_text_fn on_text;
+    void *user;
+    int32_t *tokens;
+    size_t n_tokens, cap_tokens;
+    char *text;
+    size_t len, cap;
+    double t_start, t_first, t_end;   /* ms; t_start 0: no step has held it yet */
+    int32_t row;               /* its logits in the step's batch, or -1 */
+    uint64_t ticket;           /* start order: prompts prefill first come, first served */
+};
+
+struct slm_generator {
+    slm_model_t *m;
+    const slm_tokenizer_t *tok;
+    slm_context_t *ctx;
+    uint32_t n_slots, n_batch, n_ctx_slot;
+    slm_seq_t **slots;         /* n_slots; NULL: free */
+    uint64_t tickets;
+    /* One step's batch (n_batch entries each) and who owns each token. */
+    int32_t *b_tok, *b_seq;
+    int8_t *b_logits;
+    slm_seq_t **b_owner;
+};
+
+double slm__now_ms(void);
+/* The step produced s's logits: sample, keep and hand out the token, and finish
+ * when a stop rule says so. Returns false when out of memory (s then finished). */
+bool slm__seq_take(slm_seq_t *s, const float *logits, double now);
+/* End the current start with why; the held-back text is handed out unless a stop
+ * string cut it. */
+void slm__seq_finish(slm_seq_t *s, slm_seq_stop_t why, double now);
+/* KV cells in use (context.c). */
+uint32_t slm__context_kv_used(const slm_context_t *c);
+
+#endif

@@ -1,0 +1,333 @@
+/* A generation slot: one sequence's prompt, sampler, stop rules and output, and what
+ * happens to each token its generator's steps sample for it. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal/util.h"
+#include "runtime/generation.h"
+
+double slm__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+const char *slm_seq_stop_name(slm_seq_stop_t why)
+{
+    static const char *const names[] = {"", "length", "eos", "stop", "context", "cancelled",
+                                        "error"};
+    return (unsigned)why < sizeof names / sizeof *names ? names[why] : "";
+}
+
+void slm_seq_params_default(slm_seq_params_t *p)
+{
+    if (p)
+        *p = (slm_seq_params_t){.struct_size = sizeof *p, .max_tokens = -1};
+}
+
+int slm_seq_new(slm_generator_t *g, slm_seq_t **out, slm_error_t *err)
+{
+    if (!g || !out)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: NULL argument");
+    *out = NULL;
+    uint32_t i = 0;
+    while (i < g->n_slots && g->slots[i])
+        i++;
+    if (i == g->n_slots)
+        return slm__fail(err, SLM_E_STATE, NULL, -1, "sequence: all %u slots are taken",
+                         g->n_slots);
+    slm_seq_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "sequence: out of memory");
+    s->g = g;
+    s->id = (int32_t)i;
+    s->row = -1;
+    slm_context_seq_clear(g->ctx, s->id);
+    g->slots[i] = s;
+    *out = s;
+    return SLM_OK;
+}
+
+void slm_seq_free(slm_seq_t *s)
+{
+    if (!s)
+        return;
+    slm_context_seq_clear(s->g->ctx, s->id);
+    s->g->slots[s->id] = NULL;
+    slm_sampler_free(s->smp);
+    slm_stop_free(s->stop);
+    slm_detokenizer_free(s->dt);
+    free(s->prompt);
+    free(s->tokens);
+    free(s->text);
+    free(s);
+}
+
+/* ---- starting ---- */
+
+static int check_start(slm_seq_t *s, const slm_seq_params_t *p, const int32_t *prompt,
+                       size_t n_prompt, slm_error_t *err)
+{
+    if (!s || !p || !prompt || n_prompt == 0)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: a start needs a prompt");
+    if (s->state != SLM_SEQ_IDLE)
+        return slm__fail(err, SLM_E_STATE, NULL, -1, "sequence %d is still running", s->id);
+    if (p->max_tokens < -1)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: max_tokens %d is negative",
+                         p->max_tokens);
+    int32_t n_vocab = slm_model_n_vocab(s->g->m);
+    for (size_t i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= n_vocab)
+            return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: prompt token %d (at "
+                             "%zu) is outside the vocabulary of %d", prompt[i], i, n_vocab);
+    uint64_t used = (uint64_t)slm_seq_pos(s);
+    if (used + n_prompt > s->g->n_ctx_slot)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: %zu prompt tokens do not "
+                         "fit: a slot holds %u tokens and %llu are used", n_prompt,
+                         s->g->n_ctx_slot, (unsigned long long)used);
+    size_t n_all = slm_model_n_adapters(s->g->m);
+    bool all = p->n_adapters == n_all;
+    for (size_t i = 0; p->adapters && all && i < p->n_adapters; i++)
+        all = p->adapters[i] == (int32_t)i;
+    if (p->adapters && !all)
+        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "sequence: a set of adapters "
+                         "other than all those attached is not supported yet");
+    return SLM_OK;
+}
+
+/* The sampler, stop matcher and detokenizer of a start. */
+static int start_tools(slm_seq_t *s, const slm_seq_params_t *p, slm_error_t *err)
+{
+    if (p->sampling || !s->smp) {
+        slm_sampler_params_t def;
+        slm_sampler_params_default(&def);
+        slm_sampler_t *smp = slm_sampler_new(p->sampling ? p->sampling : &def, err);
+        if (!smp)
+            return err && err->code ? err->code : SLM_E_INVALID;
+        slm_sampler_free(s->smp);
+        s->smp = smp;
+    }
+    slm_stop_free(s->stop);
+    slm_detokenizer_free(s->dt);
+    s->dt = NULL;
+    if (!(s->stop = slm_stop_new(p->stop, p->n_stop, err)))
+        return err && err->code ? err->code : SLM_E_NOMEM;
+    unsigned flags = p->flags & SLM_SEQ_CONTINUES ? SLM_DECODE_CONTINUE : 0;
+    if (slm_detokenizer_new(s->g->tok, flags, &s->dt) != SLM_OK)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "sequence: out of memory");
+    return SLM_OK;
+}
+
+int slm_seq_start(slm_seq_t *s, const slm_seq_params_t *params, const int32_t *prompt,
+                  size_t n_prompt, slm_error_t *err)
+{
+    slm_seq_params_t p;
+    slm_seq_params_default(&p);
+    if (params)
+        memcpy(&p, params, params->struct_size < sizeof p ? params->struct_size : sizeof p);
+    int rc = check_start(s, &p, prompt, n_prompt, err);
+    if (rc == SLM_OK)
+        rc = start_tools(s, &p, err);
+    if (rc != SLM_OK)
+        return rc;
+    if (n_prompt > s->cap_prompt) {
+        int32_t *v = realloc(s->prompt, n_prompt * sizeof *v);
+        if (!v)
+            return slm__fail(err, SLM_E_NOMEM, NULL, -1, "sequence: out of memory");
+        s->prompt = v;
+        s->cap_prompt = n_prompt;
+    }
+    memcpy(s->prompt, prompt, n_prompt * sizeof *prompt);
+    for (size_t i = 0; i < n_prompt; i++)
+        slm_sampler_accept(s->smp, prompt[i]);
+    s->n_prompt = n_prompt;
+    s->n_fed = 0;
+    s->max_tokens = p.max_tokens;
+    s->on_text = p.on_text;
+    s->user = p.user;
+    s->n_tokens = s->len = 0;
+    if (s->text)
+        s->text[0] = '\0';
+    s->stop_hit = s->cancel = false;
+    s->t_start = s->t_first = s->t_end = 0;
+    s->why = SLM_SEQ_NOT_STOPPED;
+    s->row = -1;
+    s->ticket = ++s->g->tickets;
+    s->state = SLM_SEQ_PREFILL;
+    return SLM_OK;
+}
+
+void slm_seq_cancel(slm_seq_t *s)
+{
+    if (s && s->state != SLM_SEQ_IDLE)
+        s->cancel = true;
+}
+
+/* ---- tokens ---- */
+
+static bool push_token(slm_seq_t *s, int32_t t)
+{
+    if (s->n_tokens == s->cap_tokens) {
+        size_t cap = s->cap_tokens ? 2 * s->cap_tokens : 256;
+        int32_t *v = realloc(s->tokens, cap * sizeof *v);
+        if (!v)
+            return false;
+        s->tokens = v;
+        s->cap_tokens = cap;
+    }
+    s->tokens[s->n_tokens++] = t;
+    return true;
+}
+
+/* Keep and hand out text that is ready. */
+static bool show(slm_seq_t *s, const char *t, size_t n)
+{
+    if (!n)
+        return true;
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 1024;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *v = realloc(s->text, cap);
+        if (!v)
+            return false;
+        s->text = v;
+        s->cap = cap;
+    }
+    memcpy(s->text + s->len, t, n);
+    s->len += n;
+    s->text[s->len] = '\0';
+    if (s->on_text)
+        s->on_text(s->user, t, n);
+    return true;
+}
+
+void slm__seq_finish(slm_seq_t *s, slm_seq_stop_t why, double now)
+{
+    const char *t, *e;
+    size_t n = 0, en = 0;
+    if (!s->stop_hit && s->dt) {
+        slm_detokenizer_flush(s->dt, &t, &n);
+        if (n)
+            slm_stop_feed(s->stop, t, n, &e, &en), show(s, e, en);
+        slm_stop_flush(s->stop, &e, &en);
+        show(s, e, en);
+    }
+    s->why = why;
+    s->state = SLM_SEQ_IDLE;
+    s->cancel = false;
+    s->row = -1;
+    if (s->t_first == 0)
+        s->t_first = now;
+    s->t_end = now;
+}
+
+/* The token's text through the stop matcher; true when a stop string appeared. */
+static bool emit(slm_seq_t *s, int32_t tok, bool *oom)
+{
+    const char *t, *e;
+    size_t n = 0, en = 0;
+    slm_detokenizer_feed(s->dt, tok, &t, &n);
+    bool hit = slm_stop_feed(s->stop, t, n, &e, &en);
+    *oom = !show(s, e, en);
+    return hit;
+}
+
+bool slm__seq_take(slm_seq_t *s, const float *logits, double now)
+{
+    slm_generator_t *g = s->g;
+    if (s->state == SLM_SEQ_PREFILL)
+        s->t_first = now;
+    s->state = SLM_SEQ_DECODING;
+    int32_t tok = slm_sampler_sample(s->smp, logits, slm_model_n_vocab(g->m), NULL);
+    if (tok < 0) {
+        slm__seq_finish(s, SLM_SEQ_ERROR, now);
+        return true;
+    }
+    slm_sampler_accept(s->smp, tok);
+    if (slm_tokenizer_is_eog(g->tok, tok)) {
+        slm__seq_finish(s, SLM_SEQ_EOS, now);
+        return true;
+    }
+    bool oom = !push_token(s, tok);
+    if (!oom && emit(s, tok, &oom)) {
+        s->stop_hit = true;
+        slm__seq_finish(s, SLM_SEQ_STOP_STRING, now);
+        return true;
+    }
+    if (oom) {
+        slm__seq_finish(s, SLM_SEQ_ERROR, now);
+        return false;
+    }
+    if (s->max_tokens >= 0 && s->n_tokens == (size_t)s->max_tokens)
+        slm__seq_finish(s, SLM_SEQ_LENGTH, now);   /* the last token needs no forward pass */
+    else if ((uint32_t)slm_seq_pos(s) >= g->n_ctx_slot)
+        slm__seq_finish(s, SLM_SEQ_CONTEXT, now);
+    else
+        s->next = tok;
+    return true;
+}
+
+/* ---- reading ---- */
+
+slm_seq_state_t slm_seq_state(const slm_seq_t *s)
+{
+    return s ? s->state : SLM_SEQ_IDLE;
+}
+
+slm_seq_stop_t slm_seq_stop_reason(const slm_seq_t *s)
+{
+    return s ? s->why : SLM_SEQ_NOT_STOPPED;
+}
+
+int32_t slm_seq_id(const slm_seq_t *s)
+{
+    return s ? s->id : -1;
+}
+
+int32_t slm_seq_pos(const slm_seq_t *s)
+{
+    return s ? slm_context_seq_pos(s->g->ctx, s->id) : -1;
+}
+
+void slm_seq_truncate(slm_seq_t *s, int32_t pos)
+{
+    if (s && s->state == SLM_SEQ_IDLE)
+        slm_context_seq_truncate(s->g->ctx, s->id, pos);
+}
+
+const int32_t *slm_seq_tokens(const slm_seq_t *s, size_t *n)
+{
+    if (n)
+        *n = s ? s->n_tokens : 0;
+    return s ? s->tokens : NULL;
+}
+
+const char *slm_seq_text(const slm_seq_t *s, size_t *len)
+{
+    if (len)
+        *len = s ? s->len : 0;
+    return s && s->text ? s->text : "";
+}
+
+void slm_seq_stats(const slm_seq_t *s, slm_seq_stats_t *out)
+{
+    if (!out)
+        return;
+    uint32_t size = out->struct_size && out->struct_size < sizeof *out ? out->struct_size
+                                                                       : sizeof *out;
+    slm_seq_stats_t st = {.struct_size = size};
+    if (s) {
+        st.n_prompt = s->n_prompt;
+        st.n_gen = s->n_tokens;
+        double end = s->t_end ? s->t_end : slm__now_ms();
+        double first = s->t_first ? s->t_first : end;
+        st.prompt_ms = s->t_start ? first - s->t_start : 0;
+        st.gen_ms = s->t_start ? end - first : 0;
+    }
+    memcpy(out, &st, size);
+}

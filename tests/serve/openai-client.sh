@@ -1,0 +1,23 @@
+#!/bin/sh
+# The official `openai` Python client (tests/serve/test_openai.py, under pytest)
+# against `slmops serve` with stories260K on a free loopback port.
+. "$(dirname "$0")/../cli/lib.sh"
+need gguf/stories260K.gguf
+needs_python openai pytest
+export SLMOPS_PLUGIN_PATH
+"$slmops" serve -m "$fx/gguf/stories260K.gguf" --port 0 --parallel 2 --chat-template chatml \
+    2>"$work/serve.err" &
+pid=$!
+port=
+for _ in $(seq 100); do
+    port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/serve.err")
+    [ -n "$port" ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "FAIL: slmops serve did not start:"; cat "$work/serve.err"; exit 1; }
+SLMOPS_SERVE_URL=http://127.0.0.1:$port/v1 "${PYTHON3:-python3}" -m pytest -q -p no:cacheprovider \
+    "$(dirname "$0")/test_openai.py" || failures=1
+kill -TERM $pid
+wait $pid || { echo "FAIL: slmops serve exited $? on SIGTERM"; failures=1; }
+finish

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Drives a running `slmops serve` (tests/serve/serve.sh starts it) over loopback
+with the standard library only: answers against the CLI's greedy texts, streams,
+concurrent streams, a client that leaves mid-stream, and malformed requests."""
+import http.client
+import json
+import socket
+import sys
+import threading
+import time
+
+port = int(sys.argv[1])
+expect = json.load(open(sys.argv[2]))
+failures = 0
+
+
+def check(name, cond, detail=""):
+    global failures
+    if cond:
+        print(f"ok - {name}")
+    else:
+        failures += 1
+        print(f"not ok - {name}{': ' + detail if detail else ''}")
+
+
+def request(method, path, body=None, raw=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    c.request(method, path, body=data, headers=h)
+    r = c.getresponse()
+    payload = r.read()
+    c.close()
+    return r.status, r.getheader("Content-Type") or "", payload
+
+
+def post(path, body):
+    status, ctype, payload = request("POST", path, body)
+    return status, json.loads(payload) if payload else None
+
+
+def stream(path, body):
+    """The events of a streamed answer: (status, [parsed chunks], saw_done)."""
+    status, ctype, payload = request("POST", path, dict(body, stream=True))
+    chunks, done = [], False
+    for block in payload.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        if not block.startswith("data: "):
+            print(f"# not an SSE data line: {block[:200]!r}")
+            return status, None, False
+        data = block[len("data: "):]
+        if data == "[DONE]":
+            done = True
+        else:
+            chunks.append(json.loads(data))
+    return status, chunks, done and ctype.startswith("text/event-stream")
+
+
+def health():
+    return json.loads(request("GET", "/health")[2])
+
+
+# ---- plain answers ----
+
+status, _, body = request("GET", "/health")
+check("GET /health", status == 200 and json.loads(body)["status"] == "ok", body)
+status, doc = 0, None
+s, _, body = request("GET", "/v1/models")
+models = json.loads(body)
+check("GET /v1/models", s == 200 and models["object"] == "list" and
+      [m["id"] for m in models["data"]] == [expect["model"]], body)
+
+comp = {"model": expect["model"], "prompt": expect["prompt"], "max_tokens": expect["n"],
+        "temperature": 0}
+s, doc = post("/v1/completions", comp)
+ok = s == 200 and doc["object"] == "text_completion" and doc["id"].startswith("cmpl-")
+check("completion equals `slmops generate --temp 0`",
+      ok and doc["choices"][0]["text"] == expect["generate"], json.dumps(doc))
+check("completion usage", ok and doc["usage"]["completion_tokens"] == expect["n"] and
+      doc["usage"]["prompt_tokens"] == expect["prompt_tokens"] and
+      doc["choices"][0]["finish_reason"] == "length", json.dumps(doc))
+
+chat = {"model": expect["model"], "messages": [{"role": "user", "content": expect["message"]}],
+        "max_tokens": expect["n"], "temperature": 0}
+s, doc = post("/v1/chat/completions", chat)
+ok = s == 200 and doc["object"] == "chat.completion" and doc["id"].startswith("chatcmpl-")
+msg = doc["choices"][0]["message"] if ok else {}
+check("chat equals `slmops chat --temp 0`",
+      ok and msg.get("role") == "assistant" and msg.get("content") == expect["chat"],
+      json.dumps(doc))
+s, doc = post("/v1/chat/completions", dict(chat, max_completion_tokens=3))
+check("max_completion_tokens", s == 200 and doc["usage"]["completion_tokens"] == 3 and
+      doc["choices"][0]["finish_reason"] == "length", json.dumps(doc))
+
+# A stop string from the middle of the reply: the text ends just before it.
+stop = expect["chat"][10:14]
+s, doc = post("/v1/chat/completions", dict(chat, stop=[stop]))
+want = expect["chat"][:expect["chat"].index(stop)]
+check("stop string", s == 200 and doc["choices"][0]["message"]["content"] == want and
+      doc["choices"][0]["finish_reason"] == "stop", json.dumps(doc))
+
+# ---- streams ----
+
+s, chunks, done = stream("/v1/chat/completions", chat)
+ok = s == 200 and chunks is not None and done and len(chunks) >= 3
+check("chat stream: SSE events ending in [DONE]", ok,
+      f"status {s}, done {done}, {len(chunks or [])} chunks")
+if ok:
+    ids = {c["id"] for c in chunks}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    check("chat stream: one id", len(ids) == 1 and chunks[0]["id"].startswith("chatcmpl-"))
+    check("chat stream: role in the first delta only",
+          chunks[0]["choices"][0]["delta"].get("role") == "assistant" and
+          all("role" not in c["choices"][0]["delta"] for c in chunks[1:]))
+    check("chat stream: object", all(c["object"] == "chat.completion.chunk" for c in chunks))
+    check("chat stream: text equals the plain answer", text == expect["chat"], repr(text))
+    check("chat stream: finish_reason last",
+          chunks[-1]["choices"][0]["finish_reason"] == "length" and
+          all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1]))
+s, chunks, done = stream("/v1/chat/completions",
+                         dict(chat, stream_options={"include_usage": True}))
+check("chat stream: include_usage", s == 200 and done and chunks[-1]["choices"] == [] and
+      chunks[-1]["usage"]["completion_tokens"] == expect["n"])
+
+s, chunks, done = stream("/v1/completions", comp)
+text = "".join(c["choices"][0]["text"] for c in chunks or [])
+check("completion stream equals `slmops generate --temp 0`",
+      s == 200 and done and text == expect["generate"], repr(text))
+
+# ---- concurrent streams share the batched steps, each as if alone ----
+
+prompts = expect["prompts"]
+results = [None] * len(prompts)
+
+
+def one(i):
+    s, chunks, done = stream("/v1/completions", dict(comp, prompt=prompts[i]["prompt"]))
+    results[i] = "".join(c["choices"][0]["text"] for c in chunks or []) if done else None
+
+
+threads = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+for i, p in enumerate(prompts):
+    check(f"concurrent stream {i} equals its text alone", results[i] == p["generate"],
+          repr(results[i]))
+
+# ---- a client that leaves mid-stream frees its slot ----
+
+sock = socket.create_connection(("127.0.0.1", port))
+body = json.dumps(dict(comp, max_tokens=4000, stream=True)).encode()
+sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             b"Content-Type: application/json\r\nContent-Length: " +
+             str(len(body)).encode() + b"\r\n\r\n" + body)
+first = b""
+sock.settimeout(30)
+while b"data: " not in first:
+    got = sock.recv(4096)
+    if not got:
+        break
+    first += got
+check("a stream starts", b"200 OK" in first and b"data: " in first, repr(first[:200]))
+busy = health()
+sock.close()
+idle = None
+for _ in range(100):
+    h = health()
+    if h["slots_processing"] == 0:
+        idle = h
+        break
+    time.sleep(0.02)
+check("the slot of a client that left is free again", busy["slots_processing"] == 1 and
+      idle is not None and idle["slots_idle"] == expect["parallel"], f"{busy} {idle}")
+s, doc = post("/v1/completions", comp)
+check("serving goes on after a client left", s == 200 and
+      doc["choices"][0]["text"] == expect["generate"])
+
+# ---- malformed requests: status and OpenAI's error body ----
+
+CHAT = "/v1/chat/completions"
+msgs = chat["messages"]
+bad = [
+    ("bad JSON", "POST", CHAT, b'{"messages": [', 400),
+    ("invalid UTF-8", "POST", CHAT,
+     b'{"messages": [{"role": "user", "content": "\xff\xfe"}]}', 400),
+    ("body not an object", "POST", CHAT, b'[1, 2]', 400),
+    ("messages missing", "POST", CHAT, {"max_tokens": 3}, 400),
+    ("messages not an array", "POST", CHAT, {"messages": "hi"}, 400),
+    ("messages empty", "POST", CHAT, {"messages": []}, 400),
+    ("role missing", "POST", CHAT, {"messages": [{"content": "hi"}]}, 400),
+    ("content a number", "POST", CHAT, {"messages": [{"role": "user", "content": 5}]}, 400),
+    ("max_tokens a string", "POST", CHAT, {"messages": msgs, "max_tokens": "3"}, 400),
+    ("max_tokens negative", "POST", CHAT, {"messages": msgs, "max_tokens": -5}, 400),
+    ("temperature a string", "POST", CHAT, {"messages": msgs, "temperature": "hot"}, 400),
+    ("temperature too high", "POST", CHAT, {"messages": msgs, "temperature": 7}, 400),
+    ("top_p above 1", "POST", CHAT, {"messages": msgs, "top_p": 1.5}, 400),
+    ("five stop strings", "POST", CHAT, {"messages": msgs, "stop": ["a", "b", "c", "d", "e"]},
+     400),
+    ("stop a number", "POST", CHAT, {"messages": msgs, "stop": 3}, 400),
+    ("stream a string", "POST", CHAT, {"messages": msgs, "stream": "yes"}, 400),
+    ("seed a float", "POST", CHAT, {"messages": msgs, "seed": 1.5}, 400),
+    ("n = 2", "POST", CHAT, {"messages": msgs, "n": 2}, 400),
+    ("unknown field", "POST", CHAT, {"messages": msgs, "temprature": 0}, 400),
+    ("unknown model", "POST", CHAT, {"messages": msgs, "model": "gpt-17"}, 404),
+    ("prompt missing", "POST", "/v1/completions", {"max_tokens": 3}, 400),
+    ("prompt too long for a slot", "POST", "/v1/completions",
+     {"prompt": "Once upon a time " * 2000}, 400),
+    ("unknown path", "GET", "/v1/nothing", None, 404),
+    ("GET on chat", "GET", CHAT, None, 405),
+    ("body over 1 MiB", "POST", CHAT, b"{" + b" " * (2 << 20) + b"}", 413),
+]
+for name, method, path, body, want in bad:
+    raw = body if isinstance(body, bytes) else None
+    s, ctype, payload = request(method, path, body if raw is None else None, raw=raw)
+    try:
+        err = json.loads(payload)["error"]
+        shaped = isinstance(err["message"], str) and err["message"] and \
+            isinstance(err["type"], str) and "param" in err and "code" in err
+    except (ValueError, KeyError, TypeError):
+        shaped = False
+    check(f"{name}: {want} with an OpenAI error body", s == want and shaped,
+          f"status {s}: {payload[:200]!r}")
+s, _, body = request("GET", "/health")
+check("still serving after the malformed requests", s == 200)
+
+sys.exit(1 if failures else 0)
