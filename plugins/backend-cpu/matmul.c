@@ -624,6 +624,40 @@ static void pack_b(const cpu_gemm_args_t *g, int64_t n0, int64_t nc, int64_t k0,
 
 #endif
 
+/* Transposed B: stored row k already holds a panel's NR consecutive n, so packing
+ * is a copy of NR floats per k (zeros past the last column). */
+static void pack_b_t(const cpu_gemm_args_t *g, int64_t n0, int64_t nc, int64_t k0, int64_t kc,
+                     float *dst)
+{
+    for (int64_t p = 0; p < nc; p += NR) {
+        int64_t cols = min64(NR, nc - p);
+        float *panel = dst + p * kc;
+        for (int64_t k = 0; k < kc; k++) {
+            const float *row = b_col(g, k0 + k) + n0 + p;
+            float *out = panel + k * NR;
+            memcpy(out, row, (size_t)cols * sizeof(float));
+            for (int64_t j = cols; j < NR; j++)
+                out[j] = 0.0f;
+        }
+    }
+}
+
+/* Transposed B without packing memory: slow, but the right answer. */
+static void naive_b_t(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t m = m0; m < m1; m++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < g->K; k++) {
+                float a = g->a_trans ? load_elem(g->a_type, a_row(g, k), m)
+                                     : load_elem(g->a_type, a_row(g, m), k);
+                acc += a * b_col(g, k)[n];
+            }
+            float *c = c_col(g, n) + m;
+            *c = g->accumulate ? *c + acc : acc;
+        }
+}
+
 /* Transposed A: stored row k already holds a panel's MR consecutive m, so packing
  * is a copy (a conversion for f16/bf16), one strip per k. */
 static inline void load_strip(int type, const void *row, int64_t m, float *out)
@@ -842,7 +876,10 @@ static void gemm_block(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t
         for (int64_t pc = 0; pc < g->K; pc += KC) {
             int64_t kc = min64(KC, g->K - pc);
             int add = pc > 0 || g->accumulate;
-            pack_b(g, jc, nc, pc, kc, pb);
+            if (g->b_trans)
+                pack_b_t(g, jc, nc, pc, kc, pb);
+            else
+                pack_b(g, jc, nc, pc, kc, pb);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = min64(MC, m1 - ic);
                 if (g->a_trans)
@@ -917,7 +954,10 @@ static void mul_mat_gemm(const cpu_gemm_args_t *g, int ith, int nth)
     float *buf = scratch_get((a_floats + b_floats) * sizeof(float));
     if (!buf) {
         /* No scratch memory: the unpacked path still produces the right answer. */
-        mv_any(g, m0, m1, n0, n1);
+        if (g->b_trans)
+            naive_b_t(g, m0, m1, n0, n1);
+        else
+            mv_any(g, m0, m1, n0, n1);
         return;
     }
     gemm_block(g, m0, m1, n0, n1, buf, buf + a_floats);
@@ -935,7 +975,7 @@ void cpu_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth)
     }
     /* Transposed A has no dot-product form: few rows still go through the GEMM
      * (edge tiles), few columns through the axpy strips of mv_range_t. */
-    if (args->N < GEMM_MIN_N || (args->M < MR && !args->a_trans))
+    if (!args->b_trans && (args->N < GEMM_MIN_N || (args->M < MR && !args->a_trans)))
         mul_mat_mv(args, ith, nth);
     else
         mul_mat_gemm(args, ith, nth);

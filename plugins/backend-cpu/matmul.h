@@ -11,7 +11,10 @@
  *    (const char *)a + m * a_row_bytes, contiguous along k;
  *    a_trans: A stored transposed instead, K rows of M elements, row k at
  *    (const char *)a + k * a_row_bytes, contiguous along m (MUL_MAT_T's weight).
- * B: N columns of K f32, column n at (const char *)b + n * b_col_bytes, contiguous along k.
+ * B: N columns of K f32, column n at (const char *)b + n * b_col_bytes, contiguous along k;
+ *    b_trans: B stored transposed instead, K rows of N f32, row k at
+ *    (const char *)b + k * b_col_bytes, contiguous along n (OUT_PROD's second operand;
+ *    always computed by the packed GEMM, whatever the sizes).
  * C: f32, element (m,n) at (char *)c + n * c_col_bytes + m * sizeof(float);
  *    accumulate: C += the product instead of C = the product. */
 typedef struct cpu_gemm_args {
@@ -24,6 +27,7 @@ typedef struct cpu_gemm_args {
     size_t c_col_bytes;
     int64_t K, M, N;
     int a_trans;
+    int b_trans;
     int accumulate;
 } cpu_gemm_args_t;
 

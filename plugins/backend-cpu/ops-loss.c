@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "cpu.h"
+#include "vmath.h"
 
 #define PARTIAL_BYTES 64   /* one cache line per thread's partial sum */
 
@@ -37,16 +38,28 @@ static size_t scratch_ce(const slm_node_t *n, int nth)
     return cpu_scratch_per_thread(per_thread(n), nth);
 }
 
-/* log(sum(exp(l))) computed stably. */
-static double log_sum_exp(const float *l, int64_t n)
+/* e[i] = exp(l[i] - max(l)) with the vectorisable expf (vmath.h), and their sum:
+ * each chunk of CPU_VW terms in float, the chunks in double, in a fixed order (the
+ * same for any thread count). log(sum(exp(l))) = max + log(sum). */
+static double exp_shifted(const float *restrict l, float *restrict e, int64_t n, float *max)
 {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        mx = l[i] > mx ? l[i] : mx;
+    float mx = cpu_max_f32(l, n);
     double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += exp((double)(l[i] - mx));
-    return (double)mx + log(s);
+    int64_t i = 0;
+    for (; i + CPU_VW <= n; i += CPU_VW) {
+        float chunk = 0.0f;
+        for (int j = 0; j < CPU_VW; j++)
+            e[i + j] = cpu_expf(l[i + j] - mx);
+        for (int j = 0; j < CPU_VW; j++)
+            chunk += e[i + j];
+        s += (double)chunk;
+    }
+    for (; i < n; i++) {
+        e[i] = cpu_expf(l[i] - mx);
+        s += (double)e[i];
+    }
+    *max = mx;
+    return s;
 }
 
 static void run_ce(const cpu_op_ctx_t *c)
@@ -64,7 +77,9 @@ static void run_ce(const cpu_op_ctx_t *c)
         cpu_unravel_row(l, r, &i1, &i2, &i3);
         const float *pl = cpu_row_in(l, cpu_row(l, i1, i2, i3), bl);
         const float *pt = cpu_row_in(t, cpu_row(t, i1, i2, i3), bt);
-        double lse = log_sum_exp(pl, V);
+        float mx;
+        double sum = exp_shifted(pl, bl + 2 * V, V, &mx);
+        double lse = (double)mx + log(sum);
         for (int64_t v = 0; v < V; v++)
             if (pt[v] != 0.0f)   /* 0 * log(0) counts as 0 */
                 part += (double)pt[v] * ((double)pl[v] - lse);
@@ -99,9 +114,10 @@ static void run_ce_back(const cpu_op_ctx_t *c)
         const float *pt = cpu_row_in(t, cpu_row(t, i1, i2, i3), bt);
         char *drow = cpu_row(d, i1, i2, i3);
         float *pd = cpu_row_out(d, drow, bd);
-        double lse = log_sum_exp(pl, V);
+        float mx;
+        float inv = (float)(1.0 / exp_shifted(pl, pd, V, &mx));   /* softmax = e / sum */
         for (int64_t v = 0; v < V; v++)
-            pd[v] = ((float)exp((double)pl[v] - lse) - pt[v]) * k;
+            pd[v] = (pd[v] * inv - pt[v]) * k;
         cpu_row_flush(d, drow, bd, pd);
     }
 }

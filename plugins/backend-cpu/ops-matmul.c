@@ -406,10 +406,46 @@ static size_t scratch_out_prod(const slm_node_t *n, int nth)
     return cpu_scratch_per_thread((size_t)n->dst.ne[0] * 2 * sizeof(float), nth);
 }
 
-/* dst row (q, d2, d3) = sum over the source batches that map onto it, and over k,
- * of X row k scaled by Y[q, k]: a long contiguous axpy, friendly to the vectoriser. */
+/* dst[p, q] = sum over k of X[p, k] * Y[q, k] is the GEMM C = A·B with A = X read
+ * transposed (row k of X holds consecutive p) and B = Y read transposed (row k of Y
+ * holds consecutive q), when all three are contiguous along dim 0. Each dst slice
+ * adds up the source batches that map onto it in order (accumulate), every one split
+ * over all threads the same way, so a thread only ever adds to its own tiles. */
+static bool out_prod_gemm(const cpu_op_ctx_t *c)
+{
+    const slm_node_t *n = c->node;
+    const slm_tensor_desc_t *x = &n->src[0], *y = &n->src[1], *d = &n->dst;
+    if (x->nb[0] != sizeof(float) || y->nb[0] != sizeof(float) || d->nb[0] != sizeof(float))
+        return false;
+    int64_t r2 = x->ne[2] / d->ne[2], r3 = x->ne[3] / d->ne[3];
+    for (int64_t d3 = 0; d3 < d->ne[3]; d3++)
+        for (int64_t d2 = 0; d2 < d->ne[2]; d2++) {
+            bool first = true;
+            for (int64_t c3 = d3 * r3; c3 < (d3 + 1) * r3; c3++)
+                for (int64_t c2 = d2 * r2; c2 < (d2 + 1) * r2; c2++) {
+                    cpu_gemm_args_t g = {
+                        .a_type = SLM_TYPE_F32, .a = cpu_row(x, 0, c2, c3),
+                        .a_row_bytes = (size_t)x->nb[1], .a_trans = 1,
+                        .b = (const float *)(const void *)cpu_row(y, 0, c2, c3),
+                        .b_col_bytes = (size_t)y->nb[1], .b_trans = 1,
+                        .c = (float *)(void *)cpu_row(d, 0, d2, d3),
+                        .c_col_bytes = (size_t)d->nb[1],
+                        .K = x->ne[1], .M = d->ne[0], .N = d->ne[1],
+                        .accumulate = !first,
+                    };
+                    cpu_mul_mat_2d(&g, c->ith, c->nth);
+                    first = false;
+                }
+        }
+    return true;
+}
+
+/* Otherwise dst row (q, d2, d3) = sum over the source batches that map onto it, and
+ * over k, of X row k scaled by Y[q, k]: a long axpy per k. */
 static void run_out_prod(const cpu_op_ctx_t *c)
 {
+    if (out_prod_gemm(c))
+        return;
     const slm_node_t *n = c->node;
     const slm_tensor_desc_t *x = &n->src[0], *y = &n->src[1], *d = &n->dst;
     int64_t P = d->ne[0], K = x->ne[1];

@@ -35,24 +35,6 @@ static size_t row_bytes(const slm_node_t *n)
     return (size_t)n->dst.ne[0] * 3 * sizeof(float);
 }
 
-static float max_f32(const float *v, int64_t n)
-{
-    enum { ACC = 16 };
-    float m[ACC];
-    for (int j = 0; j < ACC; j++)
-        m[j] = -INFINITY;
-    int64_t i = 0;
-    for (; i + ACC <= n; i += ACC)
-        for (int j = 0; j < ACC; j++)
-            m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
-    for (; i < n; i++)
-        m[0] = v[i] > m[0] ? v[i] : m[0];
-    float mx = m[0];
-    for (int j = 1; j < ACC; j++)
-        mx = m[j] > mx ? m[j] : mx;
-    return mx;
-}
-
 /* bx = px * scale + pm (pm may be NULL); px may be bx itself. */
 static void scale_add(float *bx, const float *px, const float *pm, float scale, int64_t n)
 {
@@ -79,7 +61,7 @@ static void scale_add(float *bx, const float *px, const float *pm, float scale, 
 /* d = softmax(v) in place-safe form; v already holds scaled, masked logits. */
 static void softmax_row(float *restrict d, const float *restrict v, int64_t n)
 {
-    float mx = max_f32(v, n);
+    float mx = cpu_max_f32(v, n);
     if (mx == -INFINITY) {
         memset(d, 0, (size_t)n * sizeof(float));
         return;

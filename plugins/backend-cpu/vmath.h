@@ -30,4 +30,23 @@ static inline float cpu_expf(float x)
     return x < -87.0f ? 0.0f : p * u.f;
 }
 
+/* The largest of x[0..n) (-inf when n is 0), in CPU_VW running maxima the
+ * vectoriser keeps in one register. */
+static inline float cpu_max_f32(const float *x, int64_t n)
+{
+    float m[CPU_VW];
+    for (int j = 0; j < CPU_VW; j++)
+        m[j] = -__builtin_inff();
+    int64_t i = 0;
+    for (; i + CPU_VW <= n; i += CPU_VW)
+        for (int j = 0; j < CPU_VW; j++)
+            m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+    for (; i < n; i++)
+        m[0] = x[i] > m[0] ? x[i] : m[0];
+    float mx = m[0];
+    for (int j = 1; j < CPU_VW; j++)
+        mx = m[j] > mx ? m[j] : mx;
+    return mx;
+}
+
 #endif

@@ -278,6 +278,11 @@ static size_t cases_out_prod(conform_case_t *out, size_t max)
         {6, 11, 4, 2, 3, 2, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
         {7, 9, 5, 2, 1, 2, 1, LAYOUT_PADDED, LAYOUT_TRANSPOSED},
         {1, 1, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        /* A weight gradient's shape: tiles and a reduction longer than one cache
+         * block (a backend may take a blocked GEMM path here), odd edges. */
+        {67, 600, 29, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {40, 130, 13, 2, 2, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {33, 70, 17, 1, 1, 1, 1, LAYOUT_PADDED, LAYOUT_PADDED},
     };
     size_t n = 0;
     for (size_t s = 0; s < sizeof op / sizeof op[0]; s++) {
