@@ -128,8 +128,16 @@ static const float *row_b(const slm_tensor_desc_t *b, int64_t i1, int64_t i2, in
     const char *row = cpu_row(b, i1 % b->ne[1], i2 % b->ne[2], i3 % b->ne[3]);
     if (b->ne[0] == ne0)
         return cpu_row_in(b, row, buf);
-    for (int64_t i = 0; i < ne0; i++)
-        buf[i] = cpu_load(b->type, row + (i % b->ne[0]) * b->nb[0]);
+    /* One period of b, then copies of what is filled so far (a broadcast scalar
+     * costs a fill, not a load, a modulo and a store per element). */
+    int64_t have = b->ne[0];
+    for (int64_t i = 0; i < have; i++)
+        buf[i] = cpu_load(b->type, row + i * b->nb[0]);
+    while (have < ne0) {
+        int64_t n = have < ne0 - have ? have : ne0 - have;
+        memcpy(buf + have, buf, (size_t)n * sizeof(float));
+        have += n;
+    }
     return buf;
 }
 
