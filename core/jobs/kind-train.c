@@ -53,10 +53,11 @@ static const slm__job_opt_t opts[] = {
     {"skip_bad_lines", SLM__OPT_BOOL},
     {"threads", SLM__OPT_INT},
     {"device", SLM__OPT_STRING},
+    {"dump_grads", SLM__OPT_STRING},
     {NULL, 0},
 };
 static const char *const inputs[] = {"model", "data", "val_data", NULL};
-static const char *const outputs[] = {"output", "output_gguf", "log", NULL};
+static const char *const outputs[] = {"output", "output_gguf", "log", "dump_grads", NULL};
 
 static const char *const schedules[] = {"constant", "linear", "cosine"};
 
@@ -195,7 +196,8 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     o->model = slm__job_str(job, "model");
     o->data = slm__job_str(job, "data");
     o->output = slm__job_str(job, "output");
-    if (!o->model || !o->data || !o->output)
+    o->dump_grads = slm__job_str(job, "dump_grads");
+    if (!o->model || !o->data || (!o->output && !o->dump_grads))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "train job: the options 'model', 'data' "
                          "and 'output' are required");
     o->val_data = slm__job_str(job, "val_data");
@@ -211,7 +213,7 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     o->skip_bad_lines = slm__job_bool(job, "skip_bad_lines", false);
     const json_t *mo = slm__job_get(job, "method_options");
     o->method_json = json_dumps(mo ? mo : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
-    o->checkpoints_default = strip_slashes(o->output);
+    o->checkpoints_default = strip_slashes(o->output ? o->output : o->dump_grads);
     if (!o->method_json || !o->checkpoints_default)
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "train job: out of memory");
     int rc;

@@ -32,6 +32,7 @@ libslmops_la_SOURCES += \
 	core/jobs/train-ckpt.c \
 	core/jobs/train-save.c \
 	core/jobs/train-names.c \
-	core/jobs/train-rng.c
+	core/jobs/train-rng.c \
+	core/jobs/train-dump.c
 slmopsinclude_HEADERS += core/include/slmops/jobs.h core/include/slmops/job.h \
 	core/include/slmops/merge.h

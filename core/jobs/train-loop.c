@@ -290,6 +290,8 @@ int slm__train_run(slm__train_t *t)
         return rc;
     if (o->resume && (rc = slm__train_checkpoint_load(t, o->resume)))
         return rc;
+    if (o->dump_grads)
+        return slm__train_dump_grads(t);
     if ((rc = open_log(t)))
         return rc;
     if (slm__jobrt_cancelled(t->rt))

@@ -24,6 +24,7 @@
 typedef struct slm__train_opts {
     const char *model, *data, *val_data, *method, *output, *output_gguf, *format;
     const char *log, *checkpoints, *resume, *device;
+    const char *dump_grads;    /* write the first batch's gradients there and stop */
     char *method_json;         /* the method's settings, compact JSON ("{}": none); owned */
     char **adapters;           /* frozen adapters attached under the trained one; owned */
     float *adapter_scales;
@@ -167,6 +168,10 @@ int slm__train_checkpoint_save(slm__train_t *t);
 int slm__train_checkpoint_load(slm__train_t *t, const char *dir);
 /* The root checkpoints go under. */
 const char *slm__train_checkpoint_root(const slm__train_t *t);
+
+/* train-dump.c: the first batch, its loss and every trainable tensor with its
+ * gradient, into o->dump_grads (safetensors). */
+int slm__train_dump_grads(slm__train_t *t);
 
 /* train-save.c: the method's finish, writing the model or the adapter. */
 int slm__train_save(slm__train_t *t);

@@ -72,4 +72,8 @@ void slm__optim_entry_name(const slm_optim_t *o, size_t i, int m, char *buf);
 int slm__optim_check_names(const slm_optim_t *o, const char *what, const char *path,
                            slm_error_t *err);
 
+/* The gradient the updates read of param (its accumulator when accumulating), or
+ * NULL when param is none of o's. */
+slm_tensor_t *slm__optim_grad_of(const slm_optim_t *o, const slm_tensor_t *param);
+
 #endif

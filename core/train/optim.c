@@ -454,3 +454,11 @@ bool slm_optim_param_decays(const slm_optim_t *o, size_t i)
 {
     return o && i < o->n_slots && o->slots[i].decays;
 }
+
+slm_tensor_t *slm__optim_grad_of(const slm_optim_t *o, const slm_tensor_t *param)
+{
+    for (size_t i = 0; o && i < o->n_slots; i++)
+        if (o->slots[i].param == param)
+            return update_grad(&o->slots[i]);
+    return NULL;
+}
