@@ -8,8 +8,20 @@ if HAVE_OPENBLAS
 bench_matmul_bench_CFLAGS += $(OPENBLAS_CFLAGS) -DHAVE_OPENBLAS=1
 bench_matmul_bench_LDADD += $(OPENBLAS_LIBS)
 endif
+# Weight products at a training shape: mul_mat and mul_mat_t per weight type.
+noinst_PROGRAMS += bench/qmatmul-bench
+bench_qmatmul_bench_SOURCES = bench/qmatmul-bench.c
+bench_qmatmul_bench_CFLAGS = $(AM_CFLAGS)
+bench_qmatmul_bench_LDADD = libslmops.la
+# Peak RSS of training steps through the internal forward API (full, LoRA, QLoRA).
+noinst_PROGRAMS += bench/train-memory
+bench_train_memory_SOURCES = bench/train-memory.c
+bench_train_memory_CFLAGS = $(AM_CFLAGS)
+bench_train_memory_LDADD = $(libslmops_la_OBJECTS) $(libslmops_la_LIBADD) -lm
+EXTRA_bench_train_memory_DEPENDENCIES = libslmops.la
 EXTRA_DIST += bench/matmul bench/generate
 
 # What bench/* scripts need, without building (or waiting for) the rest of the tree.
 .PHONY: bench-deps
-bench-deps: libslmops.la $(plugin_LTLIBRARIES) $(noinst_DATA) bench/matmul-bench
+bench-deps: libslmops.la $(plugin_LTLIBRARIES) $(noinst_DATA) bench/matmul-bench \
+	bench/qmatmul-bench bench/train-memory

@@ -109,7 +109,7 @@ static json_t *stat_json(const row_t *r, const char *test, const json_t *st)
                      json_object_get(st, "stddev_ts"), "avg_ms", json_object_get(st, "avg_ms"));
 }
 
-static int report(const opts_t *o, const json_t *res)
+static int report(const opts_t *o, const json_t *res, const json_t *loras)
 {
     row_t r;
     describe(o, res, &r);
@@ -125,8 +125,11 @@ static int report(const opts_t *o, const json_t *res)
             json_array_append_new(a, stat_json(&r, pp_name, pp));
         if (json_is_object(tg))
             json_array_append_new(a, stat_json(&r, tg_name, tg));
-        return slm_cli_print_json(json_pack("{s:o, s:o}", "file",
-                                            slm_cli_json_path(o->model.model), "results", a));
+        json_t *doc = json_pack("{s:o, s:o}", "file", slm_cli_json_path(o->model.model),
+                                "results", a);
+        if (doc && json_array_size(loras))
+            json_object_set(doc, "lora", (json_t *)loras);
+        return slm_cli_print_json(doc);
     }
     printf("| %-24s | %10s | %10s | %-16s | %7s | %8s | %22s |\n", "model", "size", "params",
            "backend", "threads", "test", "t/s");
@@ -144,7 +147,8 @@ static int print_report(const opts_t *o, const char *text)
 {
     json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
     const json_t *res = json_object_get(doc, "results");
-    int rc = json_is_object(res) ? report(o, res) : SLM_CLI_FAILED;
+    const json_t *loras = json_object_get(json_object_get(doc, "settings"), "lora");
+    int rc = json_is_object(res) ? report(o, res, loras) : SLM_CLI_FAILED;
     if (!json_is_object(res))
         fprintf(stderr, "slmops bench: the job wrote no report (out of memory)\n");
     json_decref(doc);
@@ -164,6 +168,7 @@ static int run(const opts_t *o, slm_cli_session_t *s)
         (rc = slm_job_set_int(job, "reps", o->bp.reps, &err)) == SLM_OK &&
         (rc = slm_job_set_int(job, "batch", o->bp.n_batch, &err)) == SLM_OK &&
         (rc = slm_job_set_int(job, "threads", o->model.threads, &err)) == SLM_OK &&
+        (rc = slm_cli_lora_job(job, s, &err)) == SLM_OK &&
         (rc = slm_job_use_model(job, s->model, &err)) == SLM_OK)
         rc = slm_job_run(job, &err);
     rc = rc == SLM_OK ? print_report(o, slm_job_report(job)) : slm_cli_fail("bench", &err);

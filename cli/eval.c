@@ -92,7 +92,7 @@ static json_int_t integer(const json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
-static int print_report(const opts_t *o, const char *report)
+static int print_report(const opts_t *o, const slm_cli_session_t *s, const char *report)
 {
     json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
     const json_t *r = json_object_get(doc, "results");
@@ -102,13 +102,16 @@ static int print_report(const opts_t *o, const char *report)
         fprintf(stderr, "slmops eval: the job wrote no report (out of memory)\n");
         rc = SLM_CLI_FAILED;
     } else if (o->json) {
-        rc = slm_cli_print_json(json_pack(
+        json_t *out = json_pack(
             "{s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:O, s:f}", "model",
             slm_cli_json_path(o->model.model), "file", slm_cli_json_path(o->file), "n_ctx",
             (json_int_t)o->model.n_ctx, "n_tokens", integer(r, "n_tokens"), "n_chunks",
             integer(r, "n_chunks"), "n_scored", integer(r, "n_scored"), "nll",
             json_copy(json_object_get(r, "nll")), "ppl", json_copy(json_object_get(r, "ppl")),
-            "running", json_object_get(r, "running"), "ms", ms));
+            "running", json_object_get(r, "running"), "ms", ms);
+        if (s->n_loras)   /* the same list the job's settings hold */
+            json_object_set(out, "lora", json_object_get(json_object_get(doc, "settings"), "lora"));
+        rc = slm_cli_print_json(out);
     } else {
         printf("Final estimate: PPL = %.4f (%llu tokens scored, mean NLL %.6f, %.1f s)\n",
                num(r, "ppl"), (unsigned long long)integer(r, "n_scored"), num(r, "nll"),
@@ -130,6 +133,7 @@ static int run_job(const opts_t *o, slm_cli_session_t *s, const int32_t *tokens,
         (rc = slm_job_set_string(job, "perplexity", o->file, &err)) == SLM_OK &&
         (rc = slm_job_set_int(job, "ctx", o->model.n_ctx, &err)) == SLM_OK &&
         (rc = slm_job_set_int(job, "batch", o->batch, &err)) == SLM_OK &&
+        (rc = slm_cli_lora_job(job, s, &err)) == SLM_OK &&
         (rc = slm_job_use_model(job, s->model, &err)) == SLM_OK)
         rc = slm_job_use_tokens(job, tokens, n_tokens, &err);
     if (rc == SLM_OK) {
@@ -137,7 +141,7 @@ static int run_job(const opts_t *o, slm_cli_session_t *s, const int32_t *tokens,
             slm_job_set_progress(job, on_chunk, NULL);
         rc = slm_job_run(job, &err);
     }
-    rc = rc == SLM_OK ? print_report(o, slm_job_report(job)) : slm_cli_fail("eval", &err);
+    rc = rc == SLM_OK ? print_report(o, s, slm_job_report(job)) : slm_cli_fail("eval", &err);
     slm_job_free(job);
     return rc;
 }

@@ -119,6 +119,8 @@ static int print_json(const opts_t *o, const slm_cli_session_t *s, const int32_t
         "prompt_tokens_per_s", slm_cli_per_s(g->n_prompt, g->prompt_ms), "predicted_n",
         (json_int_t)g->n_tokens, "predicted_ms", g->gen_ms, "predicted_tokens_per_s",
         slm_cli_per_s(g->n_tokens, g->gen_ms));
+    if (doc && s->n_loras)
+        json_object_set_new(doc, "lora", slm_cli_lora_json(s->loras, s->n_loras));
     return slm_cli_print_json(doc);
 }
 

@@ -1,5 +1,5 @@
-/* `--lora FILE[:SCALE]` as every verb that takes adapters spells it (merge now;
- * generate, chat, eval and bench once the runtime applies adapters). */
+/* `--lora FILE[:SCALE]` as every verb that takes adapters spells it: merge, and
+ * generate, chat, eval and bench (the model options, cli/session.c). */
 #ifndef SLMOPS_CLI_LORA_H
 #define SLMOPS_CLI_LORA_H
 
@@ -13,10 +13,15 @@
     "with its user scale (default 1; applied as llama.cpp does:\n" \
     "SCALE * alpha / rank); may be repeated"
 
-/* Split each "FILE[:SCALE]" of args into out (room for args->n): SCALE is the text
- * after the last ':' when it is a finite number, else the whole argument is FILE.
- * Returns SLM_CLI_OK or SLM_CLI_USAGE after saying why. */
+/* Split each "FILE[:SCALE]" of args into out (room for args->n), each path a new
+ * string in paths[i]: SCALE is the text after the last ':' when it is a number
+ * (one that is not finite or past +-1e6 is a usage error, as is text after the
+ * ':' of an existing FILE), else the whole argument is FILE. An argument naming an
+ * existing path is FILE. Returns SLM_CLI_OK, or SLM_CLI_USAGE after saying why. */
 int slm_cli_lora_parse(const char *verb, const slm_cli_strs_t *args, slm_merge_adapter_t *out,
                        char **paths);
+
+/* The adapters as reports list them: [{"path", "scale"}, ...]. */
+struct json_t *slm_cli_lora_json(const slm_merge_adapter_t *ads, size_t n);
 
 #endif

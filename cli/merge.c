@@ -86,10 +86,7 @@ static int report(const opts_t *o, const slm_merge_adapter_t *ads, const slm_mer
         printf(" (%.2f s)\n", r->seconds);
         return SLM_CLI_OK;
     }
-    json_t *list = json_array();
-    for (size_t i = 0; i < o->loras.n; i++)
-        json_array_append_new(list, json_pack("{s:o, s:f}", "path", slm_cli_json_path(ads[i].path),
-                                              "scale", (double)ads[i].scale));
+    json_t *list = slm_cli_lora_json(ads, o->loras.n);
     return slm_cli_print_json(json_pack("{s:o, s:o, s:o, s:I, s:s?, s:f}", "base",
                                         slm_cli_json_path(o->model), "output", slm_cli_json_path(o->out),
                                         "adapters", list, "weights_changed", (json_int_t)r->n_weights,

@@ -7,7 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+#include <slmops/job.h>
+
 #include "cli/common.h"
+#include "cli/lora.h"
 #include "cli/options.h"
 #include "cli/session.h"
 
@@ -15,6 +19,10 @@
 const slm_cli_opt_t slm_cli_model_opts[] = {
     {"-m, --model", "PATH", SLM_CLI_STR, MODEL_OFF(model), 0, 0,
      "model: GGUF file, Hugging Face folder, llama2.c checkpoint"},
+    {"--lora", "FILE[:SCALE]", SLM_CLI_STRS, MODEL_OFF(loras), 0, 0,
+     "a LoRA adapter (GGUF adapter or PEFT folder) applied at\n"
+     "run time, unmerged, with its user scale (default 1; as\n"
+     "llama.cpp does: SCALE * alpha / rank); may be repeated"},
     {"--tokenizer", "PATH", SLM_CLI_STR, MODEL_OFF(tokenizer), 0, 0,
      "tokenizer the model file lacks (GGUF, tokenizer.bin,\n"
      "tokenizer.model, Hugging Face folder)"},
@@ -107,23 +115,49 @@ static int load_tokenizer(slm_cli_session_t *s, const slm_cli_model_opts_t *o)
     return SLM_CLI_OK;
 }
 
-int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bool with_context,
-                         const char *verb)
+/* Each --lora, checked against the model and attached in the order given. */
+static int attach_loras(slm_cli_session_t *s, const slm_merge_adapter_t *ads, size_t n)
 {
-    memset(s, 0, sizeof *s);
-    s->verb = verb;
-    double t0 = slm_cli_now_ms();
-    if (!(s->reg = slm_cli_registry_open()))
-        return SLM_CLI_FAILED;
+    slm_error_t err;
+    slm_error_init(&err);
+    for (size_t i = 0; i < n; i++)
+        if (slm_model_load_adapter(s->model, ads[i].path, ads[i].scale, &err) < 0)
+            return fail(s, &err);
+    return SLM_CLI_OK;
+}
+
+static int load_model(slm_cli_session_t *s, const slm_cli_model_opts_t *o)
+{
+    /* Usage errors in --lora come before anything is loaded. */
+    s->n_loras = o->loras.n;
+    int rc = slm_cli_lora_parse(s->verb, &o->loras, s->loras, s->lora_paths);
+    if (rc == SLM_CLI_OK && !(s->reg = slm_cli_registry_open()))
+        rc = SLM_CLI_FAILED;
     slm_error_t err;
     slm_error_init(&err);
     slm_model_params_t mp;
     slm_model_params_default(&mp);
     mp.device = o->device;
     mp.n_threads = (int32_t)o->threads;
-    if (slm_model_load(s->reg, o->model, &mp, &s->model, &err) != SLM_OK)
-        return fail(s, &err);
-    int rc = load_tokenizer(s, o);
+    if (rc == SLM_CLI_OK && slm_model_load(s->reg, o->model, &mp, &s->model, &err) != SLM_OK)
+        rc = fail(s, &err);
+    if (rc == SLM_CLI_OK)
+        rc = attach_loras(s, s->loras, s->n_loras);
+    return rc;
+}
+
+int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bool with_context,
+                         const char *verb)
+{
+    memset(s, 0, sizeof *s);
+    s->verb = verb;
+    double t0 = slm_cli_now_ms();
+    int rc = load_model(s, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
+    slm_error_t err;
+    slm_error_init(&err);
+    rc = load_tokenizer(s, o);
     if (rc != SLM_CLI_OK)
         return rc;
     if (with_context) {
@@ -149,7 +183,25 @@ void slm_cli_session_close(slm_cli_session_t *s)
     slm_tokenizer_free(s->tok);
     slm_model_free(s->model);
     slm_registry_free(s->reg);
+    for (size_t i = 0; i < s->n_loras; i++)
+        free(s->lora_paths[i]);
     memset(s, 0, sizeof *s);
+}
+
+int slm_cli_lora_job(slm_job_t *job, const slm_cli_session_t *s, slm_error_t *err)
+{
+    if (!s->n_loras)
+        return SLM_OK;
+    json_t *opts = json_pack("{s:o}", "lora", slm_cli_lora_json(s->loras, s->n_loras));
+    char *text = opts ? json_dumps(opts, JSON_COMPACT) : NULL;
+    int rc = text ? slm_job_set_options(job, text, err) : SLM_E_NOMEM;
+    if (!text && err) {
+        err->code = SLM_E_NOMEM;
+        snprintf(err->message, sizeof err->message, "out of memory");
+    }
+    free(text);
+    json_decref(opts);
+    return rc;
 }
 
 int slm_cli_encode(slm_cli_session_t *s, const char *text, size_t len, unsigned flags,

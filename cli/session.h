@@ -11,6 +11,7 @@
 #include <slmops/sampler.h>
 #include <slmops/tokenizer.h>
 
+#include "cli/lora.h"
 #include "cli/options.h"
 
 typedef struct slm_cli_model_opts {
@@ -19,6 +20,7 @@ typedef struct slm_cli_model_opts {
     const char *device;        /* --device */
     long threads;              /* --threads, 0: backend default */
     long n_ctx;                /* --ctx, 0: the runtime's default */
+    slm_cli_strs_t loras;      /* --lora FILE[:SCALE], attached in order */
 } slm_cli_model_opts_t;
 
 typedef struct slm_cli_session {
@@ -27,11 +29,14 @@ typedef struct slm_cli_session {
     slm_model_t *model;
     slm_tokenizer_t *tok;
     slm_context_t *ctx;        /* only when opened with a context */
+    slm_merge_adapter_t loras[SLM_CLI_MAX_STRS];   /* --lora, as attached */
+    char *lora_paths[SLM_CLI_MAX_STRS];
+    size_t n_loras;
     double load_ms;
     const volatile sig_atomic_t *interrupt;   /* nonzero: stop sampling (Ctrl-C) */
 } slm_cli_session_t;
 
-/* The model options (-m, --tokenizer, --device, -t) for a group whose base is a
+/* The model options (-m, --lora, --tokenizer, --device, -t) for a group whose base is a
  * slm_cli_model_opts_t. Each verb states --ctx itself: its default differs. */
 extern const struct slm_cli_opt slm_cli_model_opts[];
 #define SLM_CLI_CTX_HELP_MODEL "context size in tokens (default: the model's, at most 4096)"
@@ -48,11 +53,16 @@ void slm_cli_sampling_init(slm_cli_sampling_t *s);
 /* Settle the seed (the one given, or a fresh one) into s->p and return it. */
 uint64_t slm_cli_sampling_seed(slm_cli_sampling_t *s);
 
-/* Load model, tokenizer and (with_context) a context; prints why on failure and
- * returns an exit status. Close even after a failure. */
+/* Load model, its --lora adapters, tokenizer and (with_context) a context; prints
+ * why on failure and returns an exit status. Close even after a failure. */
 int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bool with_context,
                          const char *verb);
 void slm_cli_session_close(slm_cli_session_t *s);
+
+/* Name the session's adapters in a job's "lora" option (the job runs the session's
+ * model, which has them attached); nothing without --lora. */
+struct slm_job;
+int slm_cli_lora_job(struct slm_job *job, const slm_cli_session_t *s, slm_error_t *err);
 
 /* Encode text (flags: SLM_TOKENIZE_*); prints why on failure. */
 int slm_cli_encode(slm_cli_session_t *s, const char *text, size_t len, unsigned flags,

@@ -20,8 +20,8 @@ static unsigned differentiable_srcs(const slm_tensor_t *t)
     case SLM_OP_SOFT_MAX: case SLM_OP_SILU: case SLM_OP_GELU: case SLM_OP_CPY:
     case SLM_OP_CROSS_ENTROPY: case SLM_OP_SUM: case SLM_OP_REPEAT_BACK:
         return 1u;
-    case SLM_OP_MUL_MAT: case SLM_OP_OUT_PROD: case SLM_OP_ADD: case SLM_OP_MUL:
-    case SLM_OP_SWIGLU: case SLM_OP_ACC:
+    case SLM_OP_MUL_MAT: case SLM_OP_MUL_MAT_T: case SLM_OP_OUT_PROD: case SLM_OP_ADD:
+    case SLM_OP_MUL: case SLM_OP_SWIGLU: case SLM_OP_ACC:
         return 3u;
     default:
         return 0u;   /* backward ops and parameter updates: no second-order gradients */
@@ -77,20 +77,42 @@ static slm_tensor_t *unbroadcast(slm_graph_t *g, slm_tensor_t *d, slm_tensor_t *
     return slm_repeat_back(g, d, like);
 }
 
+/* A block-quantized weight can be read by the backward products but never updated:
+ * its gradient would have nowhere to go. Frozen (not PARAM) ones need none. */
+static bool trainable_type(slm_graph_t *g, const slm_tensor_t *a)
+{
+    if (!a->needs_grad || slm_type_get_traits(a->type)->block == 1)
+        return true;
+    slm__graph_fail(g, SLM_E_UNSUPPORTED, "backward: '%s' is %s, a quantized weight, and "
+                    "trainable; train float weights, or freeze it and train adapters on it",
+                    a->name, slm_type_name(a->type));
+    return false;
+}
+
+/* y = A^T B (mul_mat): dA = B dy^T summed onto A's batch; dB = A dy, which
+ * MUL_MAT_T reads from A's rows as stored, so a frozen quantized or f16 A is never
+ * expanded or transposed into a W-sized f32 copy. */
 static void back_mul_mat(slm_graph_t *g, slm_tensor_t *t, slm_tensor_t *dy)
 {
     slm_tensor_t *a = t->src[0], *b = t->src[1];
+    if (!trainable_type(g, a))
+        return;
     if (a->needs_grad)
         accumulate(g, a, slm__out_prod_ex(g, b, dy, a->ne[2], a->ne[3]));
-    if (!b->needs_grad)
+    if (b->needs_grad)
+        accumulate(g, b, slm_mul_mat_t(g, a, dy));
+}
+
+/* y = A B (mul_mat_t): dA = dy B^T summed onto A's batch; dB = A^T dy. */
+static void back_mul_mat_t(slm_graph_t *g, slm_tensor_t *t, slm_tensor_t *dy)
+{
+    slm_tensor_t *a = t->src[0], *b = t->src[1];
+    if (!trainable_type(g, a))
         return;
-    if (slm_type_get_traits(a->type)->block != 1) {
-        slm__graph_fail(g, SLM_E_UNSUPPORTED, "backward: mul_mat through quantized '%s' (%s)",
-                        a->name, slm_type_name(a->type));
-        return;
-    }
-    slm_tensor_t *at = slm_cast(g, slm_transpose(g, a), SLM_TYPE_F32);
-    accumulate(g, b, slm_mul_mat(g, at, dy));
+    if (a->needs_grad)
+        accumulate(g, a, slm__out_prod_ex(g, dy, b, a->ne[2], a->ne[3]));
+    if (b->needs_grad)
+        accumulate(g, b, slm_mul_mat(g, a, dy));
 }
 
 static void back_out_prod(slm_graph_t *g, slm_tensor_t *t, slm_tensor_t *dy)
@@ -156,6 +178,9 @@ static void back_node_rules(slm_graph_t *g, slm_tensor_t *t)
         break;
     case SLM_OP_MUL_MAT:
         back_mul_mat(g, t, dy);
+        break;
+    case SLM_OP_MUL_MAT_T:
+        back_mul_mat_t(g, t, dy);
         break;
     case SLM_OP_OUT_PROD:
         back_out_prod(g, t, dy);

@@ -117,6 +117,21 @@ slm_tensor_t *slm_mul_mat(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *b)
     return NODE(g, SLM_OP_MUL_MAT, SLM_TYPE_F32, ne, a, b);
 }
 
+slm_tensor_t *slm_mul_mat_t(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *b)
+{
+    if (!USABLE(g, "mul_mat_t", a, b) || !need_type(g, "mul_mat_t", b, SLM_TYPE_F32))
+        return NULL;
+    if (a->ne[1] != b->ne[0])
+        return slm__graph_fail(g, SLM_E_INVALID, "mul_mat_t: %lld rows of '%s' and %lld "
+                               "elements per column of '%s' differ", (long long)a->ne[1],
+                               a->name, (long long)b->ne[0], b->name);
+    if (b->ne[2] % a->ne[2] || b->ne[3] % a->ne[3])
+        return slm__graph_fail(g, SLM_E_INVALID, "mul_mat_t: batch of '%s' does not divide "
+                               "that of '%s'", a->name, b->name);
+    const int64_t ne[SLM_MAX_DIMS] = {a->ne[0], b->ne[1], b->ne[2], b->ne[3]};
+    return NODE(g, SLM_OP_MUL_MAT_T, SLM_TYPE_F32, ne, a, b);
+}
+
 slm_tensor_t *slm__out_prod_ex(slm_graph_t *g, slm_tensor_t *x, slm_tensor_t *y, int64_t b2,
                                int64_t b3)
 {

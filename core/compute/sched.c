@@ -354,11 +354,12 @@ static void liveness(struct slm__plan *p)
         if (t->flags & SLM_TENSOR_OUTPUT)
             mark_persistent(p, t);
     }
-    /* A result nobody consumes is there to be read: its storage must survive. */
+    /* A result nobody consumes is there to be read: its storage must survive. One
+     * read through a view (a reshape, a permute) consumes the storage it views. */
     bool *consumed = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *consumed);
     for (size_t k = 0; consumed && k < p->n_nodes; k++)
         for (int j = 0; j < p->node_t[k]->n_src; j++)
-            consumed[p->node_t[k]->src[j]->index] = true;
+            consumed[slm__tensor_root(p->node_t[k]->src[j])->index] = true;
     for (size_t k = 0; k < p->n_nodes; k++)
         if (!consumed || !consumed[p->node_t[k]->index])
             mark_persistent(p, p->node_t[k]);

@@ -309,14 +309,21 @@ void slm_job_cancel(slm_job_t *job)
 
 /* ---- inputs and outputs ---- */
 
-/* Calls fn for each input: the options the kind names, then the added ones. */
+/* Counts the inputs, setting *found to input `want`: the options the kind names
+ * (a string, or each element of an array: a string or an object's "path"), then
+ * the added ones. */
 static size_t each_input(const slm_job_t *job, size_t want, const char **found)
 {
     size_t n = 0;
     for (const char *const *k = job->kind->input_keys; k && *k; k++) {
-        const char *p = slm__job_str(job, *k);
-        if (p && n++ == want && found)
-            *found = p;
+        const json_t *v = slm__job_get(job, *k);
+        size_t m = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; i < m; i++) {
+            const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+            const char *p = json_string_value(json_is_object(e) ? json_object_get(e, "path") : e);
+            if (p && n++ == want && found)
+                *found = p;
+        }
     }
     for (size_t i = 0; i < job->n_extra; i++)
         if (n++ == want && found)

@@ -1,5 +1,5 @@
 /* The "bench" job kind: prompt processing and generation speed (bench.c's work)
- * of a model file or a loaded model, with what llama-bench says of the model. */
+ * of a model file with its adapters or a loaded model, as llama-bench names it. */
 #include "config.h"
 
 #include <stdio.h>
@@ -18,6 +18,8 @@
 typedef struct bstate {
     const char *model_path, *device;
     int32_t n_threads;
+    slm__job_lora_t *loras;
+    size_t n_loras;
     slm_bench_params_t p;
     slm_bench_result_t res;
     /* The model as llama-bench names it. */
@@ -34,9 +36,10 @@ static const slm__job_opt_t opts[] = {
     {"seed", SLM__OPT_SEED},
     {"device", SLM__OPT_STRING},
     {"threads", SLM__OPT_INT},
+    {"lora", SLM__OPT_ARRAY},
     {NULL, 0},
 };
-static const char *const inputs[] = {"model", NULL};
+static const char *const inputs[] = {"model", "lora", NULL};
 
 static int range(const slm_job_t *job, const char *key, int64_t dflt, int64_t lo, int64_t hi,
                  int32_t *out, slm_error_t *err)
@@ -63,7 +66,8 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
         (rc = range(job, "n_gen", s->p.n_gen, 0, 1 << 20, &s->p.n_gen, err)) ||
         (rc = range(job, "reps", s->p.reps, 1, 100000, &s->p.reps, err)) ||
         (rc = range(job, "batch", s->p.n_batch, 1, 1 << 16, &s->p.n_batch, err)) ||
-        (rc = range(job, "threads", 0, 0, 4096, &s->n_threads, err)))
+        (rc = range(job, "threads", 0, 0, 4096, &s->n_threads, err)) ||
+        (rc = slm__job_loras(job, "bench", &s->loras, &s->n_loras, err)))
         return rc;
     if (s->p.n_prompt == 0 && s->p.n_gen == 0)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "bench job: n_prompt 0 and n_gen 0 "
@@ -98,12 +102,10 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
     bstate_t *s = state;
     slm_model_t *m = slm__job_model(job), *own = NULL;
     int rc = SLM_OK;
+    /* A lent model runs as it is: "lora" then only names its adapters. */
     if (!m) {
-        slm_model_params_t mp;
-        slm_model_params_default(&mp);
-        mp.device = s->device;
-        mp.n_threads = s->n_threads;
-        rc = slm_model_load(slm__job_registry(job), s->model_path, &mp, &own, err);
+        rc = slm__job_open_model(job, s->model_path, s->device, s->n_threads, s->loras,
+                                 s->n_loras, &own, err);
         m = own;
     }
     s->res = (slm_bench_result_t){.struct_size = sizeof s->res};
@@ -118,8 +120,10 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
 static json_t *settings(const void *state)
 {
     const bstate_t *s = state;
-    return json_pack("{s:o, s:i, s:i, s:i, s:i, s:o, s:o, s:i}", "model",
-                     slm__json_path(s->model_path), "n_prompt", s->p.n_prompt, "n_gen",
+    return json_pack("{s:o, s:o, s:i, s:i, s:i, s:i, s:o, s:o, s:i}", "model",
+                     slm__json_path(s->model_path), "lora",
+                     slm__job_loras_json(s->loras, s->n_loras), "n_prompt", s->p.n_prompt,
+                     "n_gen",
                      s->p.n_gen, "reps", s->p.reps, "batch", s->p.n_batch, "seed",
                      slm__json_u64(s->p.seed), "device", slm__json_path(s->device),
                      "threads", s->n_threads);
@@ -145,6 +149,12 @@ static json_t *results(const void *state)
                      stat_json(&s->res.pp), "tg", stat_json(&s->res.tg));
 }
 
+static void release(void *state)
+{
+    bstate_t *s = state;
+    free(s->loras);
+}
+
 const slm__job_kind_t slm__job_kind_bench = {
     .name = "bench",
     .opts = opts,
@@ -155,4 +165,5 @@ const slm__job_kind_t slm__job_kind_bench = {
     .run = run,
     .settings = settings,
     .results = results,
+    .release = release,
 };

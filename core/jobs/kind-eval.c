@@ -1,5 +1,5 @@
 /* The "eval" job kind: perplexity of a text (slm_eval_perplexity, llama-perplexity's
- * method) for a model file or a model the caller loaded, reported as JSON. */
+ * method) for a model file with its adapters, or a model the caller loaded, as JSON. */
 #include "config.h"
 
 #include <math.h>
@@ -19,6 +19,8 @@
 typedef struct estate {
     const char *model_path, *text, *device, *tokenizer;
     int32_t n_ctx, n_batch, n_threads;
+    slm__job_lora_t *loras;
+    size_t n_loras;
     const slm__jobrt_t *rt;
     size_t n_tokens;
     json_t *running;           /* perplexity after each chunk */
@@ -33,9 +35,10 @@ static const slm__job_opt_t opts[] = {
     {"tokenizer", SLM__OPT_STRING},
     {"device", SLM__OPT_STRING},
     {"threads", SLM__OPT_INT},
+    {"lora", SLM__OPT_ARRAY},
     {NULL, 0},
 };
-static const char *const inputs[] = {"model", "tokenizer", "perplexity", NULL};
+static const char *const inputs[] = {"model", "lora", "tokenizer", "perplexity", NULL};
 
 static int range(const slm_job_t *job, const char *key, int64_t dflt, int64_t lo, int64_t hi,
                  int32_t *out, slm_error_t *err)
@@ -65,7 +68,8 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     int rc;
     if ((rc = range(job, "ctx", 512, 3, 1 << 24, &s->n_ctx, err)) ||
         (rc = range(job, "batch", 0, 0, 1 << 24, &s->n_batch, err)) ||
-        (rc = range(job, "threads", 0, 0, 4096, &s->n_threads, err)))
+        (rc = range(job, "threads", 0, 0, 4096, &s->n_threads, err)) ||
+        (rc = slm__job_loras(job, "eval", &s->loras, &s->n_loras, err)))
         return rc;
     if (!(s->running = json_array()))
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "eval job: out of memory");
@@ -122,12 +126,10 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
     s->rt = rt;
     slm_model_t *m = slm__job_model(job), *own = NULL;
     int rc = SLM_OK;
+    /* A lent model runs as it is: "lora" then only names its adapters. */
     if (!m) {
-        slm_model_params_t mp;
-        slm_model_params_default(&mp);
-        mp.device = s->device;
-        mp.n_threads = s->n_threads;
-        rc = slm_model_load(slm__job_registry(job), s->model_path, &mp, &own, err);
+        rc = slm__job_open_model(job, s->model_path, s->device, s->n_threads, s->loras,
+                                 s->n_loras, &own, err);
         m = own;
     }
     int32_t *ids = NULL;
@@ -147,8 +149,10 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
 static json_t *settings(const void *state)
 {
     const estate_t *s = state;
-    return json_pack("{s:o, s:o, s:i, s:i, s:o, s:o, s:i}", "model",
-                     slm__json_path(s->model_path), "perplexity", slm__json_path(s->text),
+    return json_pack("{s:o, s:o, s:o, s:i, s:i, s:o, s:o, s:i}", "model",
+                     slm__json_path(s->model_path), "lora",
+                     slm__job_loras_json(s->loras, s->n_loras), "perplexity",
+                     slm__json_path(s->text),
                      "ctx", s->n_ctx, "batch", s->n_batch > 0 && s->n_batch < s->n_ctx ? s->n_batch
                                                                           : s->n_ctx,
                      "tokenizer",
@@ -170,6 +174,7 @@ static void release(void *state)
 {
     estate_t *s = state;
     json_decref(s->running);
+    free(s->loras);
 }
 
 const slm__job_kind_t slm__job_kind_eval = {

@@ -67,7 +67,8 @@ typedef struct slm__job_opt {
 typedef struct slm__job_kind {
     const char *name;
     const slm__job_opt_t *opts;        /* {NULL} ends the list */
-    const char *const *input_keys;     /* string options naming files it reads */
+    const char *const *input_keys;     /* options naming files it reads: a string, or
+                                        * an array of strings or {"path"} objects */
     const char *const *output_keys;    /* string options naming files it writes */
     unsigned takes;
     size_t state_size;                 /* zeroed state handed to the slots below */
@@ -98,6 +99,22 @@ int slm__job_seed(const slm_job_t *job, const char *key, uint64_t dflt, uint64_t
                   slm_error_t *err);
 slm_model_t *slm__job_model(const slm_job_t *job);
 const int32_t *slm__job_tokens(const slm_job_t *job, size_t *n);
+
+/* The "lora" option of the kinds that run a model: an array of "PATH" (scale 1) or
+ * {"path": PATH, "scale": NUMBER}; paths borrowed from the job. *out is NULL and
+ * *n 0 when it is not set; free(*out) otherwise. */
+typedef struct slm__job_lora {
+    const char *path;
+    float scale;
+} slm__job_lora_t;
+int slm__job_loras(const slm_job_t *job, const char *kind, slm__job_lora_t **out, size_t *n,
+                   slm_error_t *err);
+json_t *slm__job_loras_json(const slm__job_lora_t *v, size_t n);
+/* Load the model at path (any format) and attach the adapters in order
+ * (slm_model_load_adapter); *own is NULL after a failure. */
+int slm__job_open_model(slm_job_t *job, const char *path, const char *device, int32_t threads,
+                        const slm__job_lora_t *loras, size_t n_loras, slm_model_t **own,
+                        slm_error_t *err);
 
 /* JSON values for reports: a path or name as a JSON string (bytes that are not
  * UTF-8 become U+FFFD), a number (null when not finite), a u64 (a string of

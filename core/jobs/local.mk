@@ -20,6 +20,7 @@ libslmops_la_SOURCES += \
 	core/jobs/kind.h \
 	core/jobs/job.c \
 	core/jobs/jobrt.c \
+	core/jobs/kind-model.c \
 	core/jobs/kind-quantize.c \
 	core/jobs/kind-eval.c \
 	core/jobs/kind-bench.c \

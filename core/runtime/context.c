@@ -31,7 +31,11 @@ struct slm_context {
     slm_model_t *m;
     uint32_t n_batch;
     slm__kv_cache_t kv;
-    const slm__adapters_t *adapters;
+    /* The adapters its graphs apply: the model's (adapters_set false) or the set
+     * slm__context_set_adapters gave; the kept graphs were built with `built`. */
+    const slm__adapters_t *adapters, *built;
+    bool adapters_set;
+    uint64_t built_gen;
     /* Logits of the last decode: rows[i] is token i's row in logits, or -1. */
     float *logits;
     size_t logits_cap;         /* floats */
@@ -127,10 +131,28 @@ void slm_context_free(slm_context_t *c)
 
 void slm__context_set_adapters(slm_context_t *c, const slm__adapters_t *ad)
 {
-    if (!c || c->adapters == ad)
+    if (!c)
         return;
     drop_graphs(c);
-    c->adapters = ad;
+    c->adapters = c->built = ad;
+    c->adapters_set = true;
+    c->built_gen = 0;
+}
+
+/* The set the next graph applies; kept graphs built with another are dropped (an
+ * adapter attached to the model since, or a set given to the context). */
+static const slm__adapters_t *current_adapters(slm_context_t *c)
+{
+    uint64_t gen = 0;
+    const slm__adapters_t *ad = slm__model_adapters(c->m, &gen);
+    if (c->adapters_set)
+        ad = c->adapters, gen = 0;
+    if (ad != c->built || gen != c->built_gen) {
+        drop_graphs(c);
+        c->built = ad;
+        c->built_gen = gen;
+    }
+    return ad;
 }
 
 void slm_context_seq_clear(slm_context_t *c, int32_t seq)
@@ -175,14 +197,15 @@ typedef struct ubatch {
 static int build_graph(slm_context_t *c, const ubatch_t *ub, cached_graph_t *cg, slm_error_t *err)
 {
     const slm_model_t *m = c->m;
-    cg->g = slm_graph_new(slm__forward_graph_size(m, c->adapters));
+    const slm__adapters_t *ad = c->built;
+    cg->g = slm_graph_new(slm__forward_graph_size(m, ad));
     cg->kv_writes = calloc((size_t)m->hp.n_layer * 4, sizeof *cg->kv_writes);
     if (!cg->g || !cg->kv_writes)
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "decode: out of memory");
     slm__kv_memory_t km;
     slm__kv_memory_init(&km, &c->kv, ub->head, ub->n_kv, cg->kv_writes);
     slm__fwd_params_t fp = {.n_tokens = ub->n, .n_rows = 1, .n_out = ub->n_out,
-                            .adapters = c->adapters, .mem = &km.mem};
+                            .adapters = ad, .mem = &km.mem};
     int rc = slm__forward_build(m, cg->g, &fp, &cg->fwd, err);
     if (rc == SLM_OK)
         rc = slm_sched_alloc(m->sched, cg->g, err);
@@ -200,6 +223,7 @@ static int build_graph(slm_context_t *c, const ubatch_t *ub, cached_graph_t *cg,
 static cached_graph_t *graph_for(slm_context_t *c, const ubatch_t *ub, int *rc, slm_error_t *err)
 {
     cached_graph_t *cg = NULL, *victim = &c->graphs[0];
+    current_adapters(c);
     for (int i = 0; i < N_CACHED && !cg; i++) {
         cached_graph_t *x = &c->graphs[i];
         if (x->g && x->n == ub->n && x->n_out == ub->n_out && x->n_kv == ub->n_kv)

@@ -67,6 +67,8 @@ static slm_tensor_t *linear(slm__fwd_t *f, const slm__weight_t *w, slm_tensor_t 
     slm_graph_t *g = f->g;
     slm_tensor_t *y = slm_mul_mat(g, leaf(f, w), x);
     for (const slm__lora_t *l = slm__adapters_on(f->ad, w); l; l = l->next) {
+        if (l->scale == 0.0f && !l->trainable)
+            continue;   /* switched off: exactly the product without it */
         slm_tensor_t *in = x;
         if (l->trainable && l->dropout > 0.0f && f->p->on_dropout && x) {
             const int64_t ne[4] = {slm_tensor_ne(x, 0), slm_tensor_ne(x, 1), slm_tensor_ne(x, 2),

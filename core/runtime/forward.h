@@ -48,8 +48,9 @@ int slm__adapters_train_base(slm__adapters_t *ad, const slm__weight_t *w, slm_er
 bool slm__adapters_trains(const slm__adapters_t *ad, const slm__weight_t *w);
 /* The adapters on w, or NULL (also for a NULL set). */
 const slm__lora_t *slm__adapters_on(const slm__adapters_t *ad, const slm__weight_t *w);
-/* Every graph a decode context builds from now on applies ad (NULL: none); kept
- * graphs are dropped. ad must outlive its use by the context. */
+/* Every graph a decode context builds from now on applies ad (NULL: none) instead
+ * of the model's attached adapters; kept graphs are dropped. ad must outlive its
+ * use by the context. */
 void slm__context_set_adapters(slm_context_t *c, const slm__adapters_t *ad);
 /* A weight of the model by its name (blk.0.attn_q.weight), or NULL. */
 const slm__weight_t *slm__model_weight(const slm_model_t *m, const char *name);

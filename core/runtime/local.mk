@@ -7,6 +7,7 @@ libslmops_la_SOURCES += \
 	core/runtime/forward.h \
 	core/runtime/forward.c \
 	core/runtime/adapter.c \
+	core/runtime/model-adapter.c \
 	core/runtime/forward-seq.c \
 	core/runtime/loss.c \
 	core/runtime/kv-cache.h \

@@ -415,6 +415,7 @@ void slm_model_free(slm_model_t *m)
 {
     if (!m)
         return;
+    slm__model_adapters_free(m);
     for (size_t i = 0; i < m->n_weights; i++)
         slm_buffer_free(m->weights[i].buf);
     free(m->weights);

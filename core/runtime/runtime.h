@@ -43,6 +43,14 @@ struct slm_model {
     uint64_t n_params;
     int32_t bos, eos;
     bool add_bos;
+    /* Adapters attached for run time (model-adapter.c), NULL until the first. */
+    struct slm__model_adapters *adapters;
 };
+
+struct slm__adapters;
+/* The set of adapters every decode context of m applies (NULL: none), and a number
+ * that changes whenever it does (a context's kept graphs are then stale). */
+const struct slm__adapters *slm__model_adapters(const slm_model_t *m, uint64_t *gen);
+void slm__model_adapters_free(slm_model_t *m);
 
 #endif

@@ -33,6 +33,7 @@ static const char *const op_names[SLM_OP_COUNT] = {
     [SLM_OP_ACC] = "acc",
     [SLM_OP_ADAMW_STEP] = "adamw_step",
     [SLM_OP_SGD_STEP] = "sgd_step",
+    [SLM_OP_MUL_MAT_T] = "mul_mat_t",
 };
 
 const char *slm_op_name(int op)

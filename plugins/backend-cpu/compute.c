@@ -34,6 +34,7 @@ static const cpu_op_def_t *const op_table[SLM_OP_COUNT] = {
     [SLM_OP_ACC] = &cpu_op_acc,
     [SLM_OP_ADAMW_STEP] = &cpu_op_adamw_step,
     [SLM_OP_SGD_STEP] = &cpu_op_sgd_step,
+    [SLM_OP_MUL_MAT_T] = &cpu_op_mul_mat_t,
 };
 
 const cpu_op_def_t *cpu_op_get(int op)
@@ -148,6 +149,8 @@ static uint64_t node_work(const slm_node_t *n)
     switch (n->op) {
     case SLM_OP_MUL_MAT:
         return out * (uint64_t)n->src[0].ne[0];
+    case SLM_OP_MUL_MAT_T:
+        return out * (uint64_t)n->src[0].ne[1];
     case SLM_OP_OUT_PROD:
         return out * (uint64_t)n->src[0].ne[1];
     case SLM_OP_SOFT_MAX:

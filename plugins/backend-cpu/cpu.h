@@ -46,7 +46,7 @@ typedef struct cpu_op_def {
 /* The op table and its per-family parts. */
 const cpu_op_def_t *cpu_op_get(int op);
 extern const cpu_op_def_t cpu_op_get_rows, cpu_op_get_rows_back;
-extern const cpu_op_def_t cpu_op_mul_mat, cpu_op_out_prod;
+extern const cpu_op_def_t cpu_op_mul_mat, cpu_op_mul_mat_t, cpu_op_out_prod;
 extern const cpu_op_def_t cpu_op_add, cpu_op_mul, cpu_op_scale, cpu_op_silu, cpu_op_silu_back,
     cpu_op_gelu, cpu_op_gelu_back, cpu_op_swiglu;
 extern const cpu_op_def_t cpu_op_rms_norm, cpu_op_rms_norm_back;
@@ -197,6 +197,10 @@ static inline void *cpu_thread_scratch(const cpu_op_ctx_t *c, size_t per_thread)
 {
     return c->scratch + (size_t)c->ith * cpu_align64(per_thread);
 }
+
+/* This thread's share of t's rows copied packed along ne0 into dst (rows in flat
+ * order, ne0 * element size bytes apart); float types only. */
+void cpu_pack_rows(const cpu_op_ctx_t *c, const slm_tensor_desc_t *t, char *dst);
 
 /* A row of t as packed f32: the row itself when it already is, else converted into buf. */
 const float *cpu_row_in(const slm_tensor_desc_t *t, const char *row, float *buf);

@@ -35,6 +35,7 @@ cpu_backend_sources = \
 	plugins/backend-cpu/ops-softmax.c \
 	plugins/backend-cpu/ops-getrows.c \
 	plugins/backend-cpu/ops-matmul.c \
+	plugins/backend-cpu/ops-matmul-t.c \
 	plugins/backend-cpu/ops-copy.c \
 	plugins/backend-cpu/ops-loss.c \
 	plugins/backend-cpu/ops-reduce.c \

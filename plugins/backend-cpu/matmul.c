@@ -302,6 +302,12 @@ static void dot4(int type, const void *const r[4], const float *b, int64_t K, fl
 
 #endif
 
+/* Store one element of C, or add to it. */
+static inline void put(const cpu_gemm_args_t *g, float *c, float v)
+{
+    *c = g->accumulate ? *c + v : v;
+}
+
 /* Rows [m0, m1) x columns [n0, n1) by dot products. Short row groups repeat the
  * last row so dot4 stays the only kernel; the duplicates are not stored. */
 static void mv_range(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
@@ -314,15 +320,15 @@ static void mv_range(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n
         switch (g->a_type) {
         case MM_F16:
             for (int64_t m = m0; m < m1; m++)
-                c[m] = dot1(MM_F16, a_row(g, m), b, g->K);
+                put(g, c + m, dot1(MM_F16, a_row(g, m), b, g->K));
             return;
         case MM_BF16:
             for (int64_t m = m0; m < m1; m++)
-                c[m] = dot1(MM_BF16, a_row(g, m), b, g->K);
+                put(g, c + m, dot1(MM_BF16, a_row(g, m), b, g->K));
             return;
         default:
             for (int64_t m = m0; m < m1; m++)
-                c[m] = dot1(MM_F32, a_row(g, m), b, g->K);
+                put(g, c + m, dot1(MM_F32, a_row(g, m), b, g->K));
             return;
         }
     }
@@ -338,9 +344,47 @@ static void mv_range(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n
             dot4(g->a_type, r, b_col(g, n), g->K, out);
             float *c = c_col(g, n) + m;
             for (int64_t i = 0; i < rows; i++)
-                c[i] = out[i];
+                put(g, c + i, out[i]);
         }
     }
+}
+
+/* Transposed A, few columns: each column of C is a sum of A's rows scaled by B's
+ * entries, kept in strips of MV_T_STRIP floats that stay in L1 while A streams. */
+#define MV_T_STRIP 64
+
+static void mv_range_t(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    for (int64_t n = n0; n < n1; n++) {
+        const float *b = b_col(g, n);
+        float *c = c_col(g, n);
+        for (int64_t m = m0; m < m1; m += MV_T_STRIP) {
+            int64_t w = min64(MV_T_STRIP, m1 - m);
+            float acc[MV_T_STRIP] = { 0 };
+            for (int64_t k = 0; k < g->K; k++) {
+                const void *row = a_row(g, k);
+                float bk = b[k];
+                if (g->a_type == MM_F32) {
+                    const float *r = (const float *)row + m;
+                    for (int64_t i = 0; i < w; i++)
+                        acc[i] += bk * r[i];
+                } else {
+                    for (int64_t i = 0; i < w; i++)
+                        acc[i] += bk * load_elem(g->a_type, row, m + i);
+                }
+            }
+            for (int64_t i = 0; i < w; i++)
+                put(g, c + m + i, acc[i]);
+        }
+    }
+}
+
+static void mv_any(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    if (g->a_trans)
+        mv_range_t(g, m0, m1, n0, n1);
+    else
+        mv_range(g, m0, m1, n0, n1);
 }
 
 /* Matrix-vector split: rows in groups of four when there are enough of them,
@@ -353,13 +397,13 @@ static void mul_mat_mv(const cpu_gemm_args_t *g, int ith, int nth)
         int64_t per = (groups + nth - 1) / nth;
         int64_t m0 = min64(M, (int64_t)ith * per * 4), m1 = min64(M, m0 + per * 4);
         if (m0 < m1)
-            mv_range(g, m0, m1, 0, N);
+            mv_any(g, m0, m1, 0, N);
         return;
     }
     int64_t per = (N + nth - 1) / nth;
     int64_t n0 = min64(N, (int64_t)ith * per), n1 = min64(N, n0 + per);
     if (n0 < n1)
-        mv_range(g, 0, M, n0, n1);
+        mv_any(g, 0, M, n0, n1);
 }
 
 /* ---- GEMM: packing ----
@@ -580,6 +624,41 @@ static void pack_b(const cpu_gemm_args_t *g, int64_t n0, int64_t nc, int64_t k0,
 
 #endif
 
+/* Transposed A: stored row k already holds a panel's MR consecutive m, so packing
+ * is a copy (a conversion for f16/bf16), one strip per k. */
+static inline void load_strip(int type, const void *row, int64_t m, float *out)
+{
+#if defined(__AVX512F__)
+    _mm512_storeu_ps(out, load16(type, row, m));
+    _mm512_storeu_ps(out + 16, load16(type, row, m + 16));
+#elif defined(__AVX2__)
+    _mm256_storeu_ps(out, load8(type, row, m));
+    _mm256_storeu_ps(out + 8, load8(type, row, m + 8));
+#else
+    for (int i = 0; i < MR; i++)
+        out[i] = load_elem(type, row, m + i);
+#endif
+}
+
+static void pack_a_t(const cpu_gemm_args_t *g, int64_t m0, int64_t mc, int64_t k0, int64_t kc,
+                     float *dst)
+{
+    for (int64_t p = 0; p < mc; p += MR) {
+        int64_t rows = min64(MR, mc - p);
+        float *panel = dst + p * kc;
+        for (int64_t k = 0; k < kc; k++) {
+            const void *row = a_row(g, k0 + k);
+            float *out = panel + k * MR;
+            if (rows == MR) {
+                load_strip(g->a_type, row, m0 + p, out);
+                continue;
+            }
+            for (int64_t i = 0; i < MR; i++)
+                out[i] = i < rows ? load_elem(g->a_type, row, m0 + p + i) : 0.0f;
+        }
+    }
+}
+
 /* ---- GEMM: micro-kernels. C tile (MR x NR) at c, columns ldc bytes apart;
  * add != 0 accumulates onto C, else overwrites it. ---- */
 
@@ -762,11 +841,14 @@ static void gemm_block(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t
         int64_t nc = min64(NC, n1 - jc);
         for (int64_t pc = 0; pc < g->K; pc += KC) {
             int64_t kc = min64(KC, g->K - pc);
-            int add = pc > 0;
+            int add = pc > 0 || g->accumulate;
             pack_b(g, jc, nc, pc, kc, pb);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = min64(MC, m1 - ic);
-                pack_a(g, ic, mc, pc, kc, pa);
+                if (g->a_trans)
+                    pack_a_t(g, ic, mc, pc, kc, pa);
+                else
+                    pack_a(g, ic, mc, pc, kc, pa);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = min64(NR, nc - jr);
                     const float *bp = pb + jr * kc;
@@ -835,7 +917,7 @@ static void mul_mat_gemm(const cpu_gemm_args_t *g, int ith, int nth)
     float *buf = scratch_get((a_floats + b_floats) * sizeof(float));
     if (!buf) {
         /* No scratch memory: the unpacked path still produces the right answer. */
-        mv_range(g, m0, m1, n0, n1);
+        mv_any(g, m0, m1, n0, n1);
         return;
     }
     gemm_block(g, m0, m1, n0, n1, buf, buf + a_floats);
@@ -846,12 +928,14 @@ void cpu_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth)
     if (!args || nth < 1 || ith < 0 || ith >= nth || args->M <= 0 || args->N <= 0)
         return;
     if (args->K <= 0) {
-        if (ith == 0)
+        if (ith == 0 && !args->accumulate)
             for (int64_t n = 0; n < args->N; n++)
                 memset(c_col(args, n), 0, (size_t)args->M * sizeof(float));
         return;
     }
-    if (args->N < GEMM_MIN_N || args->M < MR)
+    /* Transposed A has no dot-product form: few rows still go through the GEMM
+     * (edge tiles), few columns through the axpy strips of mv_range_t. */
+    if (args->N < GEMM_MIN_N || (args->M < MR && !args->a_trans))
         mul_mat_mv(args, ith, nth);
     else
         mul_mat_gemm(args, ith, nth);

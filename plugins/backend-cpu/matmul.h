@@ -8,9 +8,12 @@
 
 /* dst[m,n] = sum_k A[k,m] * B[k,n] for one 2-D slice.
  * A: M rows of K elements of type a_type (f32, f16 or bf16), row m at
- *    (const char *)a + m * a_row_bytes, contiguous along k.
+ *    (const char *)a + m * a_row_bytes, contiguous along k;
+ *    a_trans: A stored transposed instead, K rows of M elements, row k at
+ *    (const char *)a + k * a_row_bytes, contiguous along m (MUL_MAT_T's weight).
  * B: N columns of K f32, column n at (const char *)b + n * b_col_bytes, contiguous along k.
- * C: f32, element (m,n) at (char *)c + n * c_col_bytes + m * sizeof(float). */
+ * C: f32, element (m,n) at (char *)c + n * c_col_bytes + m * sizeof(float);
+ *    accumulate: C += the product instead of C = the product. */
 typedef struct cpu_gemm_args {
     int a_type;
     const void *a;
@@ -20,6 +23,8 @@ typedef struct cpu_gemm_args {
     float *c;
     size_t c_col_bytes;
     int64_t K, M, N;
+    int a_trans;
+    int accumulate;
 } cpu_gemm_args_t;
 
 /* Thread ith of nth computes its share of the slice (the kernel decides the split:

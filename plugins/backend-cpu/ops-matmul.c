@@ -136,23 +136,6 @@ static size_t scratch_mul_mat(const slm_node_t *n, int nth)
     return mm_plan(n, &L) ? L.total : SIZE_MAX;
 }
 
-/* Copy rows of t packed along ne0 into dst (rows in flat order), this thread's share. */
-static void pack_rows(const cpu_op_ctx_t *c, const slm_tensor_desc_t *t, char *dst)
-{
-    size_t es = cpu_type_size(t->type);
-    size_t row_bytes = (size_t)t->ne[0] * es;
-    int64_t r0, r1;
-    cpu_split(cpu_nrows(t), c->ith, c->nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t i1, i2, i3;
-        cpu_unravel_row(t, r, &i1, &i2, &i3);
-        const char *src = cpu_row(t, i1, i2, i3);
-        char *out = dst + (size_t)r * row_bytes;
-        for (int64_t i = 0; i < t->ne[0]; i++)
-            memcpy(out + (size_t)i * es, src + i * t->nb[0], es);
-    }
-}
-
 /* Strides of t as the kernel sees it: packed copy or the tensor itself. */
 typedef struct mm_view {
     const char *base;
@@ -375,9 +358,9 @@ static void run_mul_mat(const cpu_op_ctx_t *c)
         return;
     }
     if (L.pack_a)
-        pack_rows(c, a, c->scratch + L.a_off);
+        cpu_pack_rows(c, a, c->scratch + L.a_off);
     if (L.pack_b)
-        pack_rows(c, b, c->scratch + L.b_off);
+        cpu_pack_rows(c, b, c->scratch + L.b_off);
     if (L.pack_a || L.pack_b)
         cpu_pool_barrier(c->pool);
     mm_view_t A = view_of(a, L.pack_a, c->scratch + L.a_off);

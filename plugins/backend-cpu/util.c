@@ -158,3 +158,19 @@ void cpu_map_rows(const cpu_op_ctx_t *c, const slm_tensor_desc_t *a, const slm_t
         cpu_row_flush(dst, drow, bd, pd);
     }
 }
+
+void cpu_pack_rows(const cpu_op_ctx_t *c, const slm_tensor_desc_t *t, char *dst)
+{
+    size_t es = cpu_type_size(t->type);
+    size_t row_bytes = (size_t)t->ne[0] * es;
+    int64_t r0, r1;
+    cpu_split(cpu_nrows(t), c->ith, c->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        cpu_unravel_row(t, r, &i1, &i2, &i3);
+        const char *src = cpu_row(t, i1, i2, i3);
+        char *out = dst + (size_t)r * row_bytes;
+        for (int64_t i = 0; i < t->ne[0]; i++)
+            memcpy(out + (size_t)i * es, src + i * t->nb[0], es);
+    }
+}

@@ -223,6 +223,69 @@ static size_t cases_mul_mat_q(int type, conform_case_t *out, size_t max)
     return n;
 }
 
+/* MUL_MAT_T: A [K,M] read transposed, B [M,N]. The rows mirror cases_mul_mat's
+ * (odd sizes, broadcast batches, every layout of both operands) and add a reduction
+ * longer than one 256-row step and a K that spans several tiles. */
+static size_t cases_mul_mat_t(int type, conform_case_t *out, size_t max)
+{
+    /* K, M, N, A batch (b2,b3), B batch (c2,c3), layout of A, layout of B */
+    static const int64_t mm[][9] = {
+        {1, 1, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {7, 5, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {33, 17, 9, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {64, 16, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {67, 13, 4, 1, 1, 2, 3, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {16, 8, 5, 2, 1, 4, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {35, 9, 6, 1, 1, 2, 1, LAYOUT_PADDED, LAYOUT_PADDED},
+        {19, 7, 5, 2, 1, 2, 1, LAYOUT_PERMUTED, LAYOUT_PERMUTED},
+        {24, 6, 7, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_TRANSPOSED},
+        {6, 24, 7, 1, 1, 1, 1, LAYOUT_TRANSPOSED, LAYOUT_CONTIG},
+        {40, 300, 37, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {600, 33, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
+        const int64_t *p = mm[s];
+        conform_case_t *c = next(out, max, &n, SLM_OP_MUL_MAT_T);
+        src(c, 0, type, p[0], p[1], p[3], p[4], (int)p[7]);
+        src(c, 1, F32, p[1], p[2], p[5], p[6], (int)p[8]);
+        dst(c, F32, p[0], p[2], p[5], p[6]);
+        c->reduce = p[1];
+    }
+    return n;
+}
+
+/* Quantized A: K a multiple of every block size (256) unless 0 (one_block); odd M
+ * and N; reductions past one 256-row step; K over several tiles; batches and the
+ * layouts block types allow. */
+static size_t cases_mul_mat_t_q(int type, conform_case_t *out, size_t max)
+{
+    /* K, M, N, A batch (b2,b3), B batch (c2,c3), layout of A, layout of B */
+    static const int64_t mm[][9] = {
+        {0, 1, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 3, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {512, 17, 1, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 17, 17, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 300, 41, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {1280, 5, 70, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 3, 17, 2, 1, 4, 3, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 17, 3, 2, 1, 2, 1, LAYOUT_PADDED, LAYOUT_PADDED},
+        {256, 3, 17, 1, 1, 1, 1, LAYOUT_PADDED, LAYOUT_PERMUTED},
+        {256, 3, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_TRANSPOSED},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
+        const int64_t *p = mm[s];
+        int64_t K = p[0] ? p[0] : one_block(type);
+        conform_case_t *c = next(out, max, &n, SLM_OP_MUL_MAT_T);
+        src(c, 0, type, K, p[1], p[3], p[4], (int)p[7]);
+        src(c, 1, F32, p[1], p[2], p[5], p[6], (int)p[8]);
+        dst(c, F32, K, p[2], p[5], p[6]);
+        c->reduce = p[1];
+    }
+    return n;
+}
+
 static size_t cases_out_prod(conform_case_t *out, size_t max)
 {
     /* P, K, Q, X/Y batch (c2,c3), dst batch (b2,b3), layout of X, of Y */
@@ -577,6 +640,8 @@ size_t slm_conform__cases(int op, int type, conform_case_t *out, size_t max)
     if (!fl && slm_conform__is_block_type(type)) {
         if (op == SLM_OP_MUL_MAT)
             return cases_mul_mat_q(type, out, max);
+        if (op == SLM_OP_MUL_MAT_T)
+            return cases_mul_mat_t_q(type, out, max);
         return op == SLM_OP_GET_ROWS ? cases_get_rows_q(type, out, max) : 0;
     }
     switch (op) {
@@ -584,6 +649,7 @@ size_t slm_conform__cases(int op, int type, conform_case_t *out, size_t max)
     case SLM_OP_GET_ROWS_BACK: return f32 ? cases_get_rows(op, type, out, max) : 0;
     case SLM_OP_MUL_MAT: return fl ? cases_mul_mat(type, out, max) : 0;
     case SLM_OP_OUT_PROD: return f32 ? cases_out_prod(out, max) : 0;
+    case SLM_OP_MUL_MAT_T: return fl ? cases_mul_mat_t(type, out, max) : 0;
     case SLM_OP_ADD:
     case SLM_OP_MUL: return f32 ? cases_binary(op, out, max) : 0;
     case SLM_OP_SCALE:

@@ -26,7 +26,7 @@ typedef struct slm_conform_result {
     char shape[384];           /* every operand's ne, nb and offset */
     int status;                /* slm_conform_status_t */
     /* max |got - want| / max |want|; quantized weights: per element, over
-     * sum_k |w_k x_k| (mul_mat) or one ulp of want (get_rows) */
+     * sum_k |w_k x_k| (mul_mat, mul_mat_t) or one ulp of want (get_rows) */
     double max_err;
     double tol;
     char detail[256];          /* where the worst element is, or why it failed */

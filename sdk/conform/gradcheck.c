@@ -33,10 +33,14 @@ typedef struct gc_operand {
 } gc_operand_t;
 
 /* dL/d(operand `wrt` of the forward op) from the backward op, whose output has that
- * operand's shape. `variant` tells apart the random data of cases of one op. */
+ * operand's shape. `variant` tells apart the random data of cases of one op. A
+ * `typed` row runs once per weight type the caller lists: the forward's src0 and
+ * every backward operand bound to it take that type, and dimension 0 (0 in the
+ * table) becomes a whole number of its blocks. */
 typedef struct gc_table_row {
     const char *label;
     int fwd_op, bwd_op, wrt, variant;
+    bool typed;
     gc_operand_t fwd[SLM_MAX_SRC], bwd[SLM_MAX_SRC];
     int64_t fwd_dst[3], bwd_dst[3];
     int64_t fwd_ip[2], bwd_ip[2];
@@ -101,10 +105,13 @@ static const gc_table_row_t gc_table[] = {
      .fwd = {{SHAPE(F32, 6, 4, 1)}, {SHAPE(F32, 6, 3, 2)}}, .fwd_dst = {4, 3, 2},
      .bwd = {{SHAPE(F32, 4, 6, 1), FROM(B_FWD_T, 0)}, {SHAPE(F32, 4, 3, 2), FROM(B_W, 0)}},
      .bwd_dst = {6, 3, 2}},
+    /* dx of y = W x with W frozen in any weight type (LoRA on a quantized base):
+     * MUL_MAT_T(W, dY) reads W as stored; W broadcast over x's batch. */
+    {"mul_mat dB, frozen A", SLM_OP_MUL_MAT, SLM_OP_MUL_MAT_T, 1, 0, true,
+     .fwd = {{SHAPE(F32, 0, 3, 1)}, {SHAPE(F32, 0, 4, 2)}}, .fwd_dst = {3, 4, 2},
+     .bwd = {{SHAPE(F32, 0, 3, 1), FROM(B_FWD, 0)}, {SHAPE(F32, 3, 4, 2), FROM(B_W, 0)}},
+     .bwd_dst = {0, 4, 2}},
 };
-
-/* The most rows one backward op has in gc_table. */
-#define GC_MAX_PER_OP 2
 
 typedef struct grad_spec {
     const char *label;
@@ -113,19 +120,44 @@ typedef struct grad_spec {
     conform_case_t bwd;       /* dst shaped like fwd.src[wrt] */
     int bind[SLM_MAX_SRC];    /* B_* per backward operand */
     int bind_idx[SLM_MAX_SRC];
+    /* Differences of the reference's forward instead of the backend's: for weights
+     * that are not f32, whose product a backend may compute on rounded activations
+     * (8-bit blocks, f16), a function that is piecewise constant at the step size. */
+    bool ref_forward;
 } grad_spec_t;
 
+/* A typed row's dimension 0: whole blocks of the weight type, 16 for float types. */
+static int64_t typed_ne0(int type)
+{
+    if (!slm_conform__is_block_type(type))
+        return 16;
+    int64_t block = (int64_t)slm_type_get_traits(type)->block;
+    return block >= 64 ? block : 64;
+}
+
+/* One operand's type and dim 0: the row's, or the weight type's for typed rows. */
+static void operand_of(const gc_operand_t *o, bool typed, bool weight, int w_type, int *type,
+                       int64_t *ne0)
+{
+    *type = typed && weight ? w_type : o->type;
+    *ne0 = typed && o->ne[0] == 0 ? typed_ne0(w_type) : o->ne[0];
+}
+
 static void case_from(conform_case_t *c, int op, const gc_operand_t *src, const int64_t *dst,
-                      const int64_t *ip, const float *fp, uint64_t seed)
+                      const int64_t *ip, const float *fp, uint64_t seed, const bool *weight,
+                      int w_type)
 {
     memset(c, 0, sizeof *c);
     c->op = op;
     c->dst_alias = -1;
     c->seed = seed;
-    for (int i = 0; i < SLM_MAX_SRC && src[i].ne[0]; i++) {
+    bool typed = weight != NULL;
+    for (int i = 0; i < SLM_MAX_SRC && (src[i].ne[0] || src[i].ne[1]); i++) {
         conform_tensor_t *t = &c->src[i];
-        slm_conform__layout(t, src[i].type, src[i].ne[0], src[i].ne[1], src[i].ne[2], 1,
-                            LAYOUT_CONTIG);
+        int type;
+        int64_t ne0;
+        operand_of(&src[i], typed, typed && weight[i], w_type, &type, &ne0);
+        slm_conform__layout(t, type, ne0, src[i].ne[1], src[i].ne[2], 1, LAYOUT_CONTIG);
         t->fill = src[i].fill;
         t->range = src[i].range;
         if (src[i].lo != 0 || src[i].hi != 0) {
@@ -134,45 +166,42 @@ static void case_from(conform_case_t *c, int op, const gc_operand_t *src, const 
         }
         c->n_src = i + 1;
     }
-    slm_conform__layout(&c->dst, F32, dst[0], dst[1], dst[2], 1, LAYOUT_CONTIG);
+    int64_t dne0 = typed && dst[0] == 0 ? typed_ne0(w_type) : dst[0];
+    slm_conform__layout(&c->dst, F32, dne0, dst[1], dst[2], 1, LAYOUT_CONTIG);
     for (int k = 0; k < 2; k++) {
         c->ip[k] = ip[k];
         c->fp[k] = fp[k];
     }
 }
 
-static void spec_from(const gc_table_row_t *row, grad_spec_t *s)
+/* The spec of a row; w_type is the weight type of a typed row (ignored otherwise). */
+static void spec_from(const gc_table_row_t *row, int w_type, grad_spec_t *s)
 {
-    uint64_t seed = 0x67ad0000ull + (uint64_t)row->bwd_op * 131;
+    uint64_t seed = 0x67ad0000ull + (uint64_t)row->bwd_op * 131 + (uint64_t)w_type * 7919;
+    bool fwd_w[SLM_MAX_SRC] = {true}, bwd_w[SLM_MAX_SRC] = {false};
     memset(s, 0, sizeof *s);
     s->label = row->label;
     s->wrt = row->wrt;
-    case_from(&s->fwd, row->fwd_op, row->fwd, row->fwd_dst, row->fwd_ip, row->fwd_fp,
-              seed + (uint64_t)row->variant);
-    case_from(&s->bwd, row->bwd_op, row->bwd, row->bwd_dst, row->bwd_ip, row->bwd_fp, seed + 1);
     for (int k = 0; k < SLM_MAX_SRC; k++) {
         s->bind[k] = row->bwd[k].from;
         s->bind_idx[k] = row->bwd[k].from_idx;
+        bwd_w[k] = s->bind[k] == B_FWD && s->bind_idx[k] == 0;
     }
-}
-
-/* The gradient cases of backward op `op`: at most GC_MAX_PER_OP. */
-static size_t specs_for(int op, grad_spec_t *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof gc_table / sizeof gc_table[0] && n < GC_MAX_PER_OP; i++)
-        if (gc_table[i].bwd_op == op)
-            spec_from(&gc_table[i], &out[n++]);
-    return n;
+    case_from(&s->fwd, row->fwd_op, row->fwd, row->fwd_dst, row->fwd_ip, row->fwd_fp,
+              seed + (uint64_t)row->variant, row->typed ? fwd_w : NULL, w_type);
+    case_from(&s->bwd, row->bwd_op, row->bwd, row->bwd_dst, row->bwd_ip, row->bwd_fp, seed + 1,
+              row->typed ? bwd_w : NULL, w_type);
+    s->ref_forward = row->typed && w_type != F32;
 }
 
 bool slm_conform__has_gradcheck(int op, int *forward_op)
 {
-    grad_spec_t s[GC_MAX_PER_OP];
-    if (specs_for(op, s) == 0)
-        return false;
-    *forward_op = s[0].fwd.op;
-    return true;
+    for (size_t i = 0; i < sizeof gc_table / sizeof gc_table[0]; i++)
+        if (gc_table[i].bwd_op == op) {
+            *forward_op = gc_table[i].fwd_op;
+            return true;
+        }
+    return false;
 }
 
 static slm_tensor_desc_t desc_in(const conform_tensor_t *t, void *buf)
@@ -211,6 +240,7 @@ typedef struct gc_run {
     const grad_spec_t *s;
     conform_host_t fh, bh;
     conform_dev_t fd, bd;
+    conform_quant_t q;        /* the forward's block-type operands, dequantized */
     void *w;
     bool fd_ok, bd_ok;
 } gc_run_t;
@@ -223,7 +253,19 @@ static void gc_free(gc_run_t *r)
         slm_conform__dev_free(&r->bd);
     slm_conform__host_free(&r->fh);
     slm_conform__host_free(&r->bh);
+    slm_conform__quant_free(&r->q);
     free(r->w);
+}
+
+/* One forward run into r->fh's dst: on the device, or by the reference. */
+static int gc_forward(gc_run_t *r)
+{
+    if (!r->s->ref_forward)
+        return slm_conform__dev_run(&r->fd, &r->s->fwd, &r->fh);
+    slm_node_t node;
+    slm_conform__host_node(&r->s->fwd, &r->fh, &node);
+    slm_conform__quant_node(&r->s->fwd, &r->q, &node);
+    return slm_conform_ref_compute(&node);
 }
 
 /* The analytic gradient: the backward node fed from the forward run. */
@@ -235,6 +277,14 @@ static int gc_backward(gc_run_t *r, const slm_backend_iface_t *be, void *dev, ch
         return rc;
     for (int k = 0; k < s->bwd.n_src; k++) {
         const conform_tensor_t *to = &s->bwd.src[k];
+        const conform_tensor_t *from = &s->fwd.src[s->bind_idx[k]];
+        if (s->bind[k] == B_FWD && slm_conform__is_block_type(to->type)) {
+            /* Blocks have no elements to copy one by one; same type and shape. */
+            if (from->type != to->type || from->bytes != to->bytes)
+                return SLM_E_INVALID;
+            memcpy(r->bh.buf[k], r->fh.buf[s->bind_idx[k]], to->bytes);
+            continue;
+        }
         switch (s->bind[k]) {
         case B_FWD:
         case B_FWD_T:
@@ -261,12 +311,19 @@ static int gc_backward(gc_run_t *r, const slm_backend_iface_t *be, void *dev, ch
     return slm_conform__dev_run(&r->bd, &s->bwd, &r->bh);
 }
 
-static int gc_setup(gc_run_t *r, const slm_backend_iface_t *be, void *dev, char *why, size_t cap)
+static int gc_setup(gc_run_t *r, slm_registry_t *reg, const slm_backend_iface_t *be, void *dev,
+                    char *why, size_t cap)
 {
     const grad_spec_t *s = r->s;
+    slm_error_t err;
+    slm_error_init(&err);
     int rc = slm_conform__host_new(&s->fwd, &r->fh);
     if (rc < 0)
         return rc;
+    if ((rc = slm_conform__quant_fill(reg, &s->fwd, &r->fh, &r->q, &err)) < 0) {
+        snprintf(why, cap, "quantizing the weights failed: %.90s", err.code ? err.message : "");
+        return rc;
+    }
     r->w = malloc(s->fwd.dst.bytes);
     if (!r->w)
         return SLM_E_NOMEM;
@@ -276,14 +333,16 @@ static int gc_setup(gc_run_t *r, const slm_backend_iface_t *be, void *dev, char 
     CONFORM_FOR4(s->fwd.dst.ne, i)
         slm_conform_ref_store(&dw, i, slm_conform__uniform(&rng, 0.5, 1.5) *
                                           (slm_conform__rand(&rng) & 1 ? 1 : -1));
-    if ((rc = slm_conform__dev_new(be, dev, &s->fwd, &r->fh, &r->fd)) < 0)
-        return rc;
-    r->fd_ok = true;
-    if (!be->supports_node(dev, &r->fd.node)) {
-        snprintf(why, cap, "supports_node refused the forward node");
-        return SLM_E_UNSUPPORTED;
+    if (!s->ref_forward) {
+        if ((rc = slm_conform__dev_new(be, dev, &s->fwd, &r->fh, &r->fd)) < 0)
+            return rc;
+        r->fd_ok = true;
+        if (!be->supports_node(dev, &r->fd.node)) {
+            snprintf(why, cap, "supports_node refused the forward node");
+            return SLM_E_UNSUPPORTED;
+        }
     }
-    if ((rc = slm_conform__dev_run(&r->fd, &s->fwd, &r->fh)) < 0)
+    if ((rc = gc_forward(r)) < 0)
         return rc;
     return gc_backward(r, be, dev, why, cap);
 }
@@ -306,12 +365,12 @@ static int gc_compare(gc_run_t *r, slm_conform_result_t *res)
         double x0 = slm_conform_ref_load(&x, i), lp, lm, xp, xm;
         slm_conform_ref_store(&x, i, x0 + GC_STEP);
         xp = slm_conform_ref_load(&x, i);
-        int rc = slm_conform__dev_run(&r->fd, &s->fwd, &r->fh);
+        int rc = gc_forward(r);
         lp = loss_of(s, &r->fh, r->w);
         slm_conform_ref_store(&x, i, x0 - GC_STEP);
         xm = slm_conform_ref_load(&x, i);
         if (rc == 0)
-            rc = slm_conform__dev_run(&r->fd, &s->fwd, &r->fh);
+            rc = gc_forward(r);
         lm = loss_of(s, &r->fh, r->w);
         slm_conform_ref_store(&x, i, x0);
         if (rc < 0) {
@@ -344,8 +403,8 @@ static int gc_compare(gc_run_t *r, slm_conform_result_t *res)
     return 0;
 }
 
-static int run_spec(const slm_backend_iface_t *be, void *dev, const grad_spec_t *s,
-                    slm_conform_result_t *res)
+static int run_spec(slm_registry_t *reg, const slm_backend_iface_t *be, void *dev,
+                    const grad_spec_t *s, slm_conform_result_t *res)
 {
     gc_run_t r = {.s = s};
     char why[128] = "";
@@ -354,7 +413,7 @@ static int run_spec(const slm_backend_iface_t *be, void *dev, const grad_spec_t 
     slm_conform__describe(&s->bwd, res);
     res->tol = GC_TOL;
     res->status = SLM_CONFORM_FAIL;
-    int rc = gc_setup(&r, be, dev, why, sizeof why);
+    int rc = gc_setup(&r, reg, be, dev, why, sizeof why);
     if (rc == 0)
         rc = gc_compare(&r, res);
     if (rc < 0) {
@@ -367,17 +426,24 @@ static int run_spec(const slm_backend_iface_t *be, void *dev, const grad_spec_t 
     return 0;
 }
 
-int slm_conform__gradcheck(const slm_backend_iface_t *be, void *dev, int op, conform_add_fn add,
+int slm_conform__gradcheck(slm_registry_t *reg, const slm_backend_iface_t *be, void *dev,
+                           int op, const int *w_types, size_t n_w_types, conform_add_fn add,
                            void *user)
 {
-    grad_spec_t specs[GC_MAX_PER_OP];
-    size_t n = specs_for(op, specs);
-    for (size_t i = 0; i < n; i++) {
-        slm_conform_result_t res;
-        run_spec(be, dev, &specs[i], &res);
-        int rc = add(user, &res);
-        if (rc < 0)
-            return rc;
+    for (size_t i = 0; i < sizeof gc_table / sizeof gc_table[0]; i++) {
+        const gc_table_row_t *row = &gc_table[i];
+        if (row->bwd_op != op)
+            continue;
+        size_t n = row->typed ? n_w_types : 1;
+        for (size_t t = 0; t < n; t++) {
+            grad_spec_t spec;
+            slm_conform_result_t res;
+            spec_from(row, row->typed ? w_types[t] : F32, &spec);
+            run_spec(reg, be, dev, &spec, &res);
+            int rc = add(user, &res);
+            if (rc < 0)
+                return rc;
+        }
     }
     return 0;
 }

@@ -120,15 +120,18 @@ int slm_conform__quant_fill(slm_registry_t *reg, const conform_case_t *c, confor
                             conform_quant_t *q, slm_error_t *err);
 /* Point the reference node's block-type srcs at their dequantized rows. */
 void slm_conform__quant_node(const conform_case_t *c, const conform_quant_t *q, slm_node_t *node);
-/* After the reference ran: each dst element's error unit, sum |w*x| for MUL_MAT (a
+/* After the reference ran: each dst element's error unit, sum |w*x| for MUL_MAT and
+ * MUL_MAT_T (a
  * backend may round activations) and one ulp of the result for GET_ROWS. */
 int slm_conform__quant_units(const conform_case_t *c, const slm_node_t *ref, conform_quant_t *q);
 void slm_conform__quant_free(conform_quant_t *q);
 
-/* Finite-difference checks of backward op `op` (a *_BACK op, OUT_PROD or
- * REPEAT_BACK); appends results through add. */
+/* Finite-difference checks of backward op `op` (a *_BACK op, OUT_PROD, MUL_MAT,
+ * MUL_MAT_T or REPEAT_BACK); appends results through add. Checks of a frozen weight
+ * run once per type of w_types (block types quantized through reg). */
 typedef int (*conform_add_fn)(void *user, const slm_conform_result_t *res);
-int slm_conform__gradcheck(const slm_backend_iface_t *be, void *dev, int op, conform_add_fn add,
+int slm_conform__gradcheck(slm_registry_t *reg, const slm_backend_iface_t *be, void *dev,
+                           int op, const int *w_types, size_t n_w_types, conform_add_fn add,
                            void *user);
 /* Backward ops with a gradcheck, and the forward op each is checked against. */
 bool slm_conform__has_gradcheck(int op, int *forward_op);

@@ -117,6 +117,19 @@ static double abs_dot(const slm_node_t *n, const float *w, const int64_t i[4])
     return s;
 }
 
+/* The same for MUL_MAT_T: sum_m |w[k,m] * x[m,n]|, w's column k across its rows. */
+static double abs_dot_t(const slm_node_t *n, const float *w, const int64_t i[4])
+{
+    const slm_tensor_desc_t *a = &n->src[0], *b = &n->src[1];
+    int64_t K = a->ne[0], M = a->ne[1], r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];
+    const float *ws = w + (i[3] / r3 * a->ne[2] + i[2] / r2) * M * K;
+    double s = 0;
+    for (int64_t m = 0; m < M; m++)
+        s += fabs((double)ws[m * K + i[0]] *
+                  slm_conform_ref_load(b, (const int64_t[4]){m, i[1], i[2], i[3]}));
+    return s;
+}
+
 static double ulp(float v)
 {
     float a = fabsf(v);
@@ -134,8 +147,9 @@ int slm_conform__quant_units(const conform_case_t *c, const slm_node_t *ref, con
     int64_t i[4];
     size_t at = 0;
     CONFORM_FOR4(ne, i) {
-        double u = c->op == SLM_OP_MUL_MAT ? abs_dot(ref, q->deq[0], i)
-                                           : ulp((float)slm_conform_ref_load(&ref->dst, i));
+        double u = c->op == SLM_OP_MUL_MAT     ? abs_dot(ref, q->deq[0], i)
+                   : c->op == SLM_OP_MUL_MAT_T ? abs_dot_t(ref, q->deq[0], i)
+                                               : ulp((float)slm_conform_ref_load(&ref->dst, i));
         q->unit[at++] = u > 1e-30 ? u : 1e-30;
     }
     return 0;

@@ -186,6 +186,22 @@ static int ref_mul_mat(const slm_node_t *n)
     return 0;
 }
 
+/* dst[k,n] = sum_m A[k,m] B[m,n]: mul_mat with A transposed. */
+static int ref_mul_mat_t(const slm_node_t *n)
+{
+    const slm_tensor_desc_t *a = &n->src[0], *b = &n->src[1], *d = &n->dst;
+    if (a->ne[1] != b->ne[0] || b->ne[2] % a->ne[2] || b->ne[3] % a->ne[3])
+        return SLM_E_INVALID;
+    int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3], i[4];
+    FOR4(d->ne, i) {
+        double s = 0;
+        for (int64_t m = 0; m < a->ne[1]; m++)
+            s += LD(a, i[0], m, i[2] / r2, i[3] / r3) * LD(b, m, i[1], i[2], i[3]);
+        ST(d, s, i[0], i[1], i[2], i[3]);
+    }
+    return 0;
+}
+
 static int ref_out_prod(const slm_node_t *n)
 {
     const slm_tensor_desc_t *x = &n->src[0], *y = &n->src[1], *d = &n->dst;
@@ -522,6 +538,7 @@ int slm_conform_ref_compute(const slm_node_t *n)
     case SLM_OP_ACC: return ref_acc(n);
     case SLM_OP_ADAMW_STEP: return ref_adamw(n);
     case SLM_OP_SGD_STEP: return ref_sgd(n);
+    case SLM_OP_MUL_MAT_T: return ref_mul_mat_t(n);
     default: return SLM_E_UNSUPPORTED;
     }
 }

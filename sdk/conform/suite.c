@@ -241,14 +241,18 @@ void slm_conform__dev_free(conform_dev_t *d)
 /* Precision the backend may lose against the double reference. */
 static double tolerance(const conform_case_t *c)
 {
-    if (slm_conform__is_block_type(c->src[0].type))
+    if (slm_conform__is_block_type(c->src[0].type)) {
+        if (c->op == SLM_OP_MUL_MAT_T)
+            return QUANT_MUL_MAT_TOL(c->src[0].ne[1]);
         return c->op == SLM_OP_MUL_MAT ? QUANT_MUL_MAT_TOL(c->src[0].ne[0]) : 1.0;   /* ulps */
+    }
     double tol = 1e-5;
     if (c->op == SLM_OP_ROPE || c->op == SLM_OP_ROPE_BACK)
         tol = 1e-4;   /* theta = pos * base^x evaluated in float */
-    if (c->op == SLM_OP_MUL_MAT && c->src[0].type == SLM_TYPE_F16)
+    bool mm = c->op == SLM_OP_MUL_MAT || c->op == SLM_OP_MUL_MAT_T;
+    if (mm && c->src[0].type == SLM_TYPE_F16)
         tol = 2e-3;   /* a backend may round activations to the weight type */
-    if (c->op == SLM_OP_MUL_MAT && c->src[0].type == SLM_TYPE_BF16)
+    if (mm && c->src[0].type == SLM_TYPE_BF16)
         tol = 1.6e-2;
     if (c->dst.type == SLM_TYPE_F16 && tol < 1e-3)
         tol = 1e-3;
@@ -556,8 +560,9 @@ static int add_skip(const run_ctx_t *r, int op, const char *type, const char *wh
 static int run_quantized(const run_ctx_t *r, int op, const char *name)
 {
     char why[sizeof ((slm_conform_result_t *)0)->detail];
-    if (op != SLM_OP_MUL_MAT && op != SLM_OP_GET_ROWS)
-        return add_skip(r, op, name, "the suite has quantized cases for mul_mat and get_rows only");
+    if (op != SLM_OP_MUL_MAT && op != SLM_OP_MUL_MAT_T && op != SLM_OP_GET_ROWS)
+        return add_skip(r, op, name, "the suite has quantized cases for mul_mat, mul_mat_t and "
+                        "get_rows only");
     int type = slm_type_from_name(name);
     slm_error_t err;
     slm_error_init(&err);
@@ -594,8 +599,29 @@ static int run_declared(const run_ctx_t *r, const declared_t *dcl)
     return rc;
 }
 
-static int run_gradchecks(const slm_backend_iface_t *be, void *dev, const declared_t *dcl,
-                          const slm_conform_options_t *o, slm_conform_report_t *rep)
+/* The weight types declared for both a backward op and its forward op: the types
+ * frozen-weight gradchecks run on (block types only when a quantizer makes them). */
+static size_t gradcheck_types(slm_registry_t *reg, const declared_t *dcl, int op, int fwd,
+                              int *out, size_t max)
+{
+    size_t n = 0;
+    for (int t = 0; t < 3; t++)
+        if ((dcl->types[op] & dcl->types[fwd] & (1u << t)) && n < max)
+            out[n++] = scalar_types[t];
+    for (size_t i = 0; i < dcl->n_other[op]; i++)
+        for (size_t j = 0; j < dcl->n_other[fwd]; j++) {
+            int type = slm_type_from_name(dcl->other[op][i]);
+            slm_error_t err;
+            slm_error_init(&err);
+            if (strcmp(dcl->other[op][i], dcl->other[fwd][j]) != 0 || type < 0 || n >= max ||
+                slm_conform__quant_probe(reg, type, &err) < 0)
+                continue;
+            out[n++] = type;
+        }
+    return n;
+}
+
+static int run_gradchecks(const run_ctx_t *r, const declared_t *dcl)
 {
     int rc = 0;
     for (int op = 1; op < SLM_OP_COUNT && rc == 0; op++) {
@@ -603,9 +629,12 @@ static int run_gradchecks(const slm_backend_iface_t *be, void *dev, const declar
         if (!slm_conform__has_gradcheck(op, &fwd) || !(dcl->types[op] & T_F32) ||
             !(dcl->types[fwd] & T_F32))
             continue;
-        if (o->op && strcmp(o->op, slm_op_name(op)) != 0 && strcmp(o->op, slm_op_name(fwd)) != 0)
+        if (r->o->op && strcmp(r->o->op, slm_op_name(op)) != 0 &&
+            strcmp(r->o->op, slm_op_name(fwd)) != 0)
             continue;
-        rc = slm_conform__gradcheck(be, dev, op, report_add, rep);
+        int types[3 + MAX_OTHER_TYPES];
+        size_t n = gradcheck_types(r->reg, dcl, op, fwd, types, sizeof types / sizeof types[0]);
+        rc = slm_conform__gradcheck(r->reg, r->be, r->dev, op, types, n, report_add, r->rep);
     }
     return rc;
 }
@@ -634,7 +663,7 @@ int slm_conform_run(slm_registry_t *reg, slm_device_t *dev, const slm_conform_op
         return rc;
     run_ctx_t r = {.reg = reg, .be = be, .dev = ctx, .o = &o, .rep = rep};
     if ((rc = run_declared(&r, &dcl)) == 0 && !o.no_gradcheck)
-        rc = run_gradchecks(be, ctx, &dcl, &o, rep);
+        rc = run_gradchecks(&r, &dcl);
     if (rc < 0) {
         slm_conform_report_free(rep);
         return fail(err, rc, "conformance run on %s aborted: %s", info->id, slm_strerror(rc));

@@ -4,7 +4,12 @@
  *     a new adapter (PEFT's initialisation), B filled with uniform values in
  *     +-b_scale from b_seed when b_seed is given, saved to OUT;
  *   adapter-tool load BASE ADAPTER OUT [format=F]
- *     ADAPTER read and checked against BASE (slm_adapter_load), saved to OUT. */
+ *     ADAPTER read and checked against BASE (slm_adapter_load), saved to OUT;
+ *   adapter-tool logits MODEL OUT IDS [ADAPTER[:SCALE]...]
+ *     the logits of every position of the comma-separated token IDS, decoded in one
+ *     batch (f32 KV cache) with the adapters applied at run time, written
+ *     to OUT as int32 n_tokens, int32 n_vocab, the n_tokens ids, then n_tokens rows
+ *     of n_vocab f32 (host byte order). */
 #include "config.h"
 
 #include <stdio.h>
@@ -12,8 +17,10 @@
 #include <string.h>
 
 #include <slmops/adapter.h>
+#include <slmops/model.h>
 #include <slmops/model-file.h>
 #include <slmops/registry.h>
+#include <slmops/types.h>
 
 static const char *opt(int argc, char **argv, int from, const char *key)
 {
@@ -42,10 +49,81 @@ static void fill_b(slm_adapter_t *ad, uint64_t seed, double scale)
     }
 }
 
+static int parse_ids(const char *s, int32_t *ids, int cap)
+{
+    int n = 0;
+    for (char *end; *s && n < cap; s = *end ? end + 1 : end) {
+        ids[n++] = (int32_t)strtol(s, &end, 10);
+        if (end == s)
+            return -1;
+    }
+    return n;
+}
+
+/* "FILE[:SCALE]" as the CLI reads it, for this tool's simpler needs. */
+static int attach(slm_model_t *m, const char *arg, slm_error_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", arg);
+    char *colon = strrchr(path, ':'), *end = NULL;
+    float scale = colon ? strtof(colon + 1, &end) : 1.0f;
+    if (colon && end && *end == '\0' && end != colon + 1)
+        *colon = '\0';
+    else
+        scale = 1.0f;
+    return slm_model_load_adapter(m, path, scale, err);
+}
+
+static int logits(int argc, char **argv)
+{
+    int32_t ids[512];
+    int n = parse_ids(argv[4], ids, 512);
+    if (n <= 0) {
+        fprintf(stderr, "adapter-tool: bad token ids '%s'\n", argv[4]);
+        return 2;
+    }
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_registry_t *reg = slm_registry_new(NULL, &err);
+    slm_model_t *m = NULL;
+    slm_context_t *ctx = NULL;
+    int rc = reg ? slm_model_load(reg, argv[2], NULL, &m, &err) : err.code;
+    for (int i = 5; rc >= 0 && i < argc; i++)
+        rc = attach(m, argv[i], &err);
+    slm_context_params_t cp;
+    slm_context_params_default(&cp);
+    cp.type_kv = SLM_TYPE_F32;   /* as exact as the oracles: no f16 rounding of K and V */
+    if (rc >= 0)
+        rc = slm_context_new(m, &cp, &ctx, &err);
+    int8_t want[512];
+    memset(want, 1, sizeof want);
+    slm_batch_t b = {.struct_size = sizeof b, .n_tokens = n, .token = ids, .logits = want};
+    if (rc >= 0)
+        rc = slm_context_decode(ctx, &b, &err);
+    FILE *f = rc >= 0 ? fopen(argv[3], "wb") : NULL;
+    int32_t head[2] = {n, slm_model_n_vocab(m)};
+    bool ok = f && fwrite(head, sizeof head, 1, f) == 1 && fwrite(ids, 4, (size_t)n, f) == (size_t)n;
+    for (int i = 0; ok && i < n; i++)
+        ok = fwrite(slm_context_logits(ctx, i), 4, (size_t)head[1], f) == (size_t)head[1];
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (rc < 0)
+        fprintf(stderr, "adapter-tool: %s\n", err.message);
+    else if (!ok)
+        fprintf(stderr, "adapter-tool: cannot write %s\n", argv[3]);
+    slm_context_free(ctx);
+    slm_model_free(m);
+    slm_registry_free(reg);
+    return rc >= 0 && ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && strcmp(argv[1], "logits") == 0)
+        return logits(argc, argv);
     if (argc < 4 || (strcmp(argv[1], "new") != 0 && (strcmp(argv[1], "load") != 0 || argc < 5))) {
-        fprintf(stderr, "usage: %s new BASE OUT [key=value...] | load BASE ADAPTER OUT [format=F]\n", argv[0]);
+        fprintf(stderr, "usage: %s new BASE OUT [key=value...] | load BASE ADAPTER OUT [format=F] | "
+                "logits MODEL OUT IDS [ADAPTER[:SCALE]...]\n", argv[0]);
         return 2;
     }
     bool is_new = strcmp(argv[1], "new") == 0;

@@ -17,3 +17,7 @@ tests_adapter_test_adapter_LDADD = $(test_libs) -lm
 TESTS += tests/adapter/cli-merge.sh tests/adapter/peft-oracle.sh tests/adapter/llama-cpp-lora.sh
 EXTRA_DIST += tests/adapter/cli-merge.sh tests/adapter/peft-oracle.sh tests/adapter/peft_oracle.py \
 	tests/adapter/llama-cpp-lora.sh
+
+# --lora at run time on generate, chat, eval and bench against slmops merge.
+TESTS += tests/adapter/cli-lora.sh
+EXTRA_DIST += tests/adapter/cli-lora.sh

@@ -2,7 +2,8 @@
 # Adapters between slmops and PEFT (issue 8, acceptance 2), on stories260K exported to a
 # Hugging Face folder by slmops: an adapter PEFT saved reads in slmops bit for bit (name
 # map, q/k permutation of lora_B, rsLoRA alpha) and slmops' merge of it gives PEFT's
-# logits; an adapter slmops made loads in PEFT with the same tensors and logits.
+# logits; an adapter slmops made loads in PEFT with the same tensors and logits; and
+# either adapter applied at run time (--lora, unmerged) gives PEFT's logits.
 # PyTorch, transformers and PEFT come from tests/requirements-torch.txt (the README's
 # first command), for ${TORCH_PYTHON:-/usr/bin/python3}.
 . "${top_srcdir:?run through make check}/tests/cli/lib.sh"
@@ -40,4 +41,9 @@ run "$slmops" convert "$work/m2.gguf" "$work/m2" --to safetensors
 
 "$py" "$here/peft_oracle.py" check "$work/hf" 8 4 "$work/peft" "$work/lone1.safetensors" "$work/m1" \
     "$work/speft" "$work/lone2.safetensors" "$work/m2" || exit 1
+# At run time, unmerged: the PEFT folder itself, and slmops' GGUF adapter.
+ids=1,403,407,261,378,275,300,264,346,281,343,260,271,400,415,340   # peft_oracle.PROMPT (checked there)
+run "$tool" logits "$base" "$work/rt1.bin" "$ids" "$work/peft"
+run "$tool" logits "$base" "$work/rt2.bin" "$ids" "$work/s.gguf"
+"$py" "$here/peft_oracle.py" runtime "$work/hf" "$work/peft" "$work/rt1.bin" "$work/speft" "$work/rt2.bin" || exit 1
 echo "PASS: PEFT and slmops agree on adapters"

@@ -9,6 +9,11 @@
       slmops merged (MERGED1, exported to HF) gives PEFT's logits within 1e-4.
       slmops -> PEFT: PeftModel.from_pretrained loads SPEFT (written by slmops), its
       weights equal LONE2's the same way, and its logits equal MERGED2's within 1e-4.
+  runtime HF PEFT LOGITS1 SPEFT LOGITS2
+      slmops applying an adapter at run time, unmerged (`--lora`): LOGITS1 (written by
+      tests/adapter/adapter-tool logits for PROMPT with the PEFT folder PEFT) equals
+      the logits of PeftModel.from_pretrained(PEFT) within 1e-4, and LOGITS2 (with
+      the adapter slmops made, saved as the PEFT folder SPEFT) those of SPEFT in PEFT.
 """
 import json
 import math
@@ -143,11 +148,33 @@ def check(hf, n_head, n_head_kv, peft, lone1, merged1, speft, lone2, merged2):
                  logits(LlamaForCausalLM.from_pretrained(merged2, torch_dtype=torch.float32).eval()), plain)
 
 
+def slmops_logits(path):
+    """The file adapter-tool logits writes: n, V, n ids, n rows of V f32."""
+    raw = np.fromfile(path, dtype=np.int32)
+    n, v = int(raw[0]), int(raw[1])
+    ids = raw[2:2 + n].tolist()
+    if ids != PROMPT:
+        fail("%s holds the logits of %s, not of PROMPT" % (path, ids[:8]))
+    rows = raw[2 + n:].view(np.float32)
+    if rows.size != n * v:
+        fail("%s: %d floats, want %d x %d" % (path, rows.size, n, v))
+    return rows.reshape(n, v)
+
+
+def runtime(hf, peft, logits1, speft, logits2):
+    plain = logits(base(hf))
+    for what, folder, ours in (("PEFT's adapter", peft, logits1), ("slmops' adapter", speft, logits2)):
+        theirs = logits(PeftModel.from_pretrained(base(hf), folder).eval())
+        close_logits("%s in PEFT vs slmops --lora (unmerged)" % what, theirs, slmops_logits(ours), plain)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(2)
     if sys.argv[1] == "make-peft" and len(sys.argv) == 4:
         make_peft(*sys.argv[2:])
     elif sys.argv[1] == "check" and len(sys.argv) == 11:
         check(*sys.argv[2:])
+    elif sys.argv[1] == "runtime" and len(sys.argv) == 7:
+        runtime(*sys.argv[2:])
     else:
         fail("usage: see the docstring")

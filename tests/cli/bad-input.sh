@@ -27,7 +27,10 @@ cp "$M" "$W/in.gguf" && ln -s in.gguf "$W/link.gguf" && ln "$W/in.gguf" "$W/hard
     python3 "$(dirname "$0")/bad-input/gguf-patch.py" "$M" "$W/h7.gguf" llama.attention.head_count 7 &&
     "$slmops" init --arch llama --preset stories15m --random --type q4_0 "$W/s15.gguf" 2>/dev/null &&
     "$slmops" convert "$M" "$W/hf" --to safetensors 2>/dev/null &&
-    cp "$F/llama2c/tok512.bin" "$W/tok.bin" ||
+    cp "$F/llama2c/tok512.bin" "$W/tok.bin" &&
+    "$top_builddir/tests/adapter/adapter-tool" new "$M" "$W/lora.gguf" rank=4 targets=q,v b_seed=2 \
+        2>/dev/null &&
+    python3 "$(dirname "$0")/bad-input/gguf-patch.py" "$W/lora.gguf" "$W/lora-qwen2.gguf" general.architecture qwen2 ||
     { echo "FAIL: cannot set up the scratch folder"; exit 99; }
 
 # Every entry's name, kind, size, inode, mtime and device numbers, and every file's hash.

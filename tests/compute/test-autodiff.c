@@ -460,6 +460,127 @@ START_TEST(mlp_adamw_100_steps)
 }
 END_TEST
 
+/* ---- frozen weights of any type (LoRA on a quantized base) ---- */
+
+static const char *const frozen_types[] = {"f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0",
+                                           "q4_k", "q5_k", "q6_k", "nf4"};
+
+/* W [K, M] of `type` from random rows, and those rows as the backend sees them. */
+static void *frozen_weight(slm_registry_t *reg, int type, int64_t K, int64_t M, float *deq)
+{
+    uint64_t rng = 99;
+    size_t n = (size_t)(K * M), bytes = slm_type_row_size(type, K) * (size_t)M;
+    float *rows = malloc(n * sizeof *rows);
+    void *q = malloc(bytes);
+    tc_fill(rows, n, &rng, 1.0f);
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_msg(slm_quantize_rows(reg, type, rows, q, M, K, NULL, &err) == SLM_OK, "%s",
+                  err.message);
+    ck_assert_msg(slm_dequantize_rows(reg, type, q, deq, M, K, &err) == SLM_OK, "%s", err.message);
+    free(rows);
+    return q;
+}
+
+/* d/dx of sum(w * (W x)) is W^T w exactly: the autodiff gradient through a frozen W
+ * of every type against that sum over the dequantized rows, with 1 and 2 threads,
+ * and no f32 tensor as large as W anywhere in the graph (W is never expanded whole).
+ * M > 256 rows takes the backward kernel through more than one step of rows. */
+START_TEST(grad_through_frozen_weight)
+{
+    enum { K = 256, M = 300, T = 15, B = 3 };
+    slm_registry_t *reg = tc_registry(NULL);   /* registers the quantized types */
+    int type = slm_type_from_name(frozen_types[_i]);
+    ck_assert_int_ge(type, 0);
+    float *deq = malloc((size_t)K * M * sizeof *deq);
+    void *wq = frozen_weight(reg, type, K, M, deq);
+    slm_graph_t *g = slm_graph_new(0);
+    slm_tensor_t *W = slm_tensor_new_2d(g, (slm_type_t)type, K, M);
+    slm_tensor_set_flags(W, SLM_TENSOR_INPUT);
+    slm_tensor_t *x = slm_tensor_new(g, SLM_TYPE_F32, 3, (int64_t[]){K, T, B});
+    slm_tensor_set_flags(x, SLM_TENSOR_PARAM);
+    slm_tensor_t *w = slm_tensor_new(g, SLM_TYPE_F32, 3, (int64_t[]){M, T, B});
+    slm_tensor_set_flags(w, SLM_TENSOR_INPUT);
+    slm_tensor_t *loss = slm_sum(g, slm_mul(g, slm_mul_mat(g, W, x), w));
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_msg(slm_graph_backward(g, loss, &err) == SLM_OK, "%s: %s", frozen_types[_i],
+                  err.message);
+    for (size_t i = 0; i < slm_graph_n_tensors(g); i++) {
+        const slm_tensor_t *t = slm_graph_tensor(g, i);
+        ck_assert_msg(slm_tensor_type(t) != SLM_TYPE_F32 || slm_tensor_nelements(t) < K * M,
+                      "%s: tensor %zu (%s) is as large as W in f32", frozen_types[_i], i,
+                      slm_tensor_name(t));
+    }
+    uint64_t rng = 5;
+    size_t nx = (size_t)K * T * B, nw = (size_t)M * T * B;
+    float *xv = malloc(nx * sizeof *xv), *wv = malloc(nw * sizeof *wv);
+    float *grad[2] = {malloc(nx * sizeof(float)), malloc(nx * sizeof(float))};
+    tc_fill(xv, nx, &rng, 1.0f);
+    tc_fill(wv, nw, &rng, 1.0f);
+    for (int th = 0; th < 2; th++) {
+        slm_sched_options_t o = {.struct_size = sizeof o, .device = "cpu", .n_threads = th + 1};
+        slm_sched_t *s = slm_sched_new(reg, &o, &err);
+        ck_assert_msg(s != NULL, "%s", err.message);
+        tc_alloc(s, g);
+        ck_assert_msg(slm_sched_compute_bytes(s) < (uint64_t)K * M * sizeof(float),
+                      "%s: %llu bytes of intermediates, W in f32 is %zu", frozen_types[_i],
+                      (unsigned long long)slm_sched_compute_bytes(s), (size_t)K * M * 4);
+        tc_set(W, wq, slm_tensor_nbytes(W));
+        tc_set(x, xv, nx * sizeof *xv);
+        tc_set(w, wv, nw * sizeof *wv);
+        tc_compute(s, g);
+        tc_get(slm_tensor_grad(x), grad[th], nx * sizeof(float));
+        slm_sched_free(s);
+    }
+    double num = 0, den = 0, amax = 0, split = 0;
+    for (int64_t c = 0; c < T * B; c++)
+        for (int64_t k = 0; k < K; k++) {
+            double want = 0;
+            for (int64_t m = 0; m < M; m++)
+                want += (double)deq[m * K + k] * wv[c * M + m];
+            double got = grad[0][c * K + k];
+            num += (got - want) * (got - want);
+            den += want * want;
+            amax = fmax(amax, fabs(got));
+            split = fmax(split, fabs(got - grad[1][c * K + k]));
+        }
+    ck_assert_msg(sqrt(num / den) < 1e-5, "%s: gradient off by %g (norm-wise)", frozen_types[_i],
+                  sqrt(num / den));
+    ck_assert_msg(split <= 1e-6 * amax, "%s: 1 and 2 threads differ by %g (max %g)",
+                  frozen_types[_i], split, amax);
+    free(grad[0]);
+    free(grad[1]);
+    free(xv);
+    free(wv);
+    free(wq);
+    free(deq);
+    slm_graph_free(g);
+    slm_registry_free(reg);
+}
+END_TEST
+
+/* A quantized weight can be frozen but not trained: backward says which and why. */
+START_TEST(quantized_param_is_refused)
+{
+    slm_registry_t *reg = tc_registry(NULL);
+    slm_graph_t *g = slm_graph_new(0);
+    slm_tensor_t *W = slm_tensor_new_2d(g, (slm_type_t)slm_type_from_name("q4_0"), 64, 8);
+    slm_tensor_set_name(W, "blk.0.attn_q.weight");
+    slm_tensor_set_flags(W, SLM_TENSOR_PARAM);
+    slm_tensor_t *x = slm_tensor_new_2d(g, SLM_TYPE_F32, 64, 3);
+    slm_tensor_set_flags(x, SLM_TENSOR_INPUT);
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_int_eq(slm_graph_backward(g, slm_sum(g, slm_mul_mat(g, W, x)), &err),
+                     SLM_E_UNSUPPORTED);
+    ck_assert_msg(strstr(err.message, "blk.0.attn_q.weight") && strstr(err.message, "q4_0") &&
+                  strstr(err.message, "quantized"), "message: %s", err.message);
+    slm_graph_free(g);
+    slm_registry_free(reg);
+}
+END_TEST
+
 static Suite *autodiff_suite(void)
 {
     Suite *s = suite_create("autodiff");
@@ -484,6 +605,9 @@ static Suite *autodiff_suite(void)
     tcase_add_test(tc, grad_transpose_cont);
     tcase_add_test(tc, grad_view);
     tcase_add_test(tc, grad_cross_entropy);
+    tcase_add_loop_test(tc, grad_through_frozen_weight, 0,
+                        (int)(sizeof frozen_types / sizeof frozen_types[0]));
+    tcase_add_test(tc, quantized_param_is_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("mlp");
     tcase_set_timeout(tc, 300);

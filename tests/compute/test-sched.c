@@ -107,6 +107,41 @@ START_TEST(memory_plan_reuses_intermediates)
 }
 END_TEST
 
+/* Intermediates read only through a view (reshape, permute: the forward builder's
+ * q/k/v, the backward's reshaped gradients) are consumed like any other: they go to
+ * the reused arena, not to persistent storage. */
+START_TEST(memory_plan_reuses_intermediates_read_through_views)
+{
+    enum { N = 1024, STEPS = 12 };
+    slm_graph_t *g = slm_graph_new(0);
+    slm_tensor_t *x = slm_tensor_new_1d(g, SLM_TYPE_F32, N);
+    slm_tensor_set_flags(x, SLM_TENSOR_INPUT);
+    slm_tensor_t *y = x;
+    for (int i = 0; i < STEPS; i++) {
+        const int64_t ne[2] = {i % 2 ? 32 : 64, N / (i % 2 ? 32 : 64)};
+        y = slm_scale(g, slm_reshape(g, y, 2, ne), 1.5f);
+    }
+    slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
+    tc_alloc(sched, g);
+    uint64_t used = slm_sched_compute_bytes(sched);
+    ck_assert_msg(used >= N * sizeof(float) && used <= 2 * N * sizeof(float),
+                  "%llu bytes of arena for a chain of %d intermediates of %zu bytes read "
+                  "through views", (unsigned long long)used, STEPS - 1, N * sizeof(float));
+    float *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+    for (int i = 0; i < N; i++)
+        in[i] = (float)(i % 7) - 3.0f;
+    tc_set(x, in, N * sizeof *in);
+    tc_compute(sched, g);
+    tc_get(y, out, N * sizeof *out);
+    double f = pow(1.5, STEPS);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(fabs(out[i] - in[i] * f) <= 1e-4 * fabs(in[i] * f) + 1e-6, "element %d", i);
+    free(in);
+    free(out);
+    slm_graph_free(g);
+}
+END_TEST
+
 START_TEST(grown_graph_needs_new_alloc_and_keeps_data)
 {
     slm_graph_t *g = slm_graph_new(0);
@@ -276,6 +311,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, set_get_round_trip_and_bounds);
     tcase_add_test(tc, views_share_storage);
     tcase_add_test(tc, memory_plan_reuses_intermediates);
+    tcase_add_test(tc, memory_plan_reuses_intermediates_read_through_views);
     tcase_add_test(tc, grown_graph_needs_new_alloc_and_keeps_data);
     tcase_add_test(tc, adamw_updates_params_in_place);
     suite_add_tcase(s, tc);

@@ -104,6 +104,46 @@ START_TEST(quantized_mul_mat_runs)
 }
 END_TEST
 
+/* The transposed product behind LoRA on a quantized base: every block type runs
+ * (never skipped) forward, and its frozen-weight gradcheck passes. */
+START_TEST(quantized_mul_mat_t_runs)
+{
+    const char *type = quant_types[_i];
+    slm_registry_t *reg = open_registry();
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_device_t *dev = slm_device_open(reg, CONFORM_VARIANT ":0", NULL, &err);
+    ck_assert_msg(dev != NULL, "open %s:0: %s", CONFORM_VARIANT, err.message);
+    slm_conform_options_t opts;
+    slm_conform_options_default(&opts);
+    opts.op = "mul_mat_t";
+    opts.strict_layouts = true;
+    slm_conform_report_t rep;
+    ck_assert_msg(slm_conform_run(reg, dev, &opts, &rep, &err) == 0, "%s", err.message);
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%s,f32->", type);
+    size_t forward = 0, grad = 0, other = 0;
+    for (size_t i = 0; i < rep.n_results; i++) {
+        const slm_conform_result_t *r = &rep.results[i];
+        if (strncmp(r->types, prefix, strlen(prefix)) != 0 && strcmp(r->types, type) != 0)
+            continue;
+        ck_assert_msg(r->status != SLM_CONFORM_SKIP, "mul_mat_t %s skipped: %s", type, r->detail);
+        if (r->status != SLM_CONFORM_PASS)
+            other++;
+        else if (strcmp(r->check, "gradcheck") == 0)
+            grad++;
+        else
+            forward++;
+    }
+    ck_assert_msg(forward > 0 && grad == 1 && other == 0,
+                  "mul_mat_t %s on %s: %zu forward and %zu gradchecks passed, %zu not", type,
+                  CONFORM_VARIANT, forward, grad, other);
+    slm_conform_report_free(&rep);
+    slm_device_close(dev);
+    slm_registry_free(reg);
+}
+END_TEST
+
 /* Exit 77 (automake's SKIP) naming why, when the variant cannot run here. */
 static void skip_if_unusable(void)
 {
@@ -138,6 +178,8 @@ int main(void)
     TCase *tq = tcase_create("quantized");
     tcase_set_timeout(tq, 120);
     tcase_add_loop_test(tq, quantized_mul_mat_runs, 0,
+                        (int)(sizeof quant_types / sizeof quant_types[0]));
+    tcase_add_loop_test(tq, quantized_mul_mat_t_runs, 0,
                         (int)(sizeof quant_types / sizeof quant_types[0]));
     suite_add_tcase(s, tq);
     SRunner *sr = srunner_create(s);

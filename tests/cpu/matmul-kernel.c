@@ -1,5 +1,6 @@
 /* Checks every ISA build of the CPU matrix-product kernel against a double-precision
- * naive product: odd shapes, padded strides, f32/f16/bf16 weights, several splits. */
+ * naive product: odd shapes, padded strides, f32/f16/bf16 weights, several splits,
+ * A stored transposed and accumulation into C. */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -257,6 +258,85 @@ START_TEST(test_empty_k)
 }
 END_TEST
 
+/* A as stored (trans 0) or stored transposed (a_trans: K rows of M, padded), the
+ * product run twice with accumulate on the second: C must be twice the reference.
+ * Transposed, every split of the threads gives the same bits: no element's sum
+ * depends on the split. */
+static void run_twice(const problem_t *p, int trans)
+{
+    size_t es = elem_size(p->type), row = (size_t)(p->M + A_PAD) * es;
+    size_t c_elems = (size_t)(p->N * (p->M + C_PAD));
+    char *at = calloc((size_t)(p->K > 0 ? p->K : 1), row);
+    float *first = malloc(c_elems * sizeof *first);
+    ck_assert(at && first);
+    for (int64_t k = 0; k < p->K; k++)
+        for (int64_t m = 0; m < p->M; m++)
+            memcpy(at + (size_t)k * row + (size_t)m * es,
+                   (const char *)p->a + (size_t)m * p->a_row_bytes + (size_t)k * es, es);
+    for (int nth = 1; nth <= 3; nth++) {
+        for (size_t i = 0; i < c_elems; i++)
+            p->c[i] = canary;
+        cpu_gemm_args_t args = {
+            .a_type = p->type, .a = trans ? (const void *)at : p->a,
+            .a_row_bytes = trans ? row : p->a_row_bytes, .a_trans = trans,
+            .b = p->b, .b_col_bytes = (size_t)(p->K + B_PAD) * sizeof(float),
+            .c = p->c, .c_col_bytes = (size_t)(p->M + C_PAD) * sizeof(float),
+            .K = p->K, .M = p->M, .N = p->N,
+        };
+        for (int pass = 0; pass < 2; pass++) {
+            args.accumulate = pass;
+            for (int ith = 0; ith < nth; ith++)
+                cur->mul_mat(&args, ith, nth);
+        }
+        for (int64_t n = 0; n < p->N; n++)
+            for (int64_t m = 0; m < p->M + C_PAD; m++) {
+                size_t at_c = (size_t)(n * (p->M + C_PAD) + m);
+                double got = p->c[at_c];
+                if (m >= p->M) {
+                    ck_assert_msg(got == canary, "%s %s trans %d: wrote past row M", cur->name,
+                                  slm_type_name(p->type), trans);
+                    continue;
+                }
+                double want = 2.0 * p->ref[n * p->M + m];
+                double tol = 8e-5 * p->mag[n * p->M + m] + 1e-6;
+                ck_assert_msg(fabs(got - want) <= tol,
+                              "%s %s trans %d K=%lld M=%lld N=%lld nth=%d: C(%lld,%lld) = %.9g, "
+                              "want %.9g", cur->name, slm_type_name(p->type), trans, (long long)p->K,
+                              (long long)p->M, (long long)p->N, nth, (long long)m, (long long)n,
+                              got, want);
+                if (nth == 1)
+                    first[at_c] = p->c[at_c];
+                else if (trans)
+                    ck_assert_msg(memcmp(&first[at_c], &p->c[at_c], sizeof(float)) == 0,
+                                  "%s %s transposed K=%lld M=%lld N=%lld: %d threads change "
+                                  "C(%lld,%lld)", cur->name, slm_type_name(p->type),
+                                  (long long)p->K, (long long)p->M, (long long)p->N, nth,
+                                  (long long)m, (long long)n);
+            }
+    }
+    free(first);
+    free(at);
+}
+
+START_TEST(test_transposed_accumulate)
+{
+    int type;
+    select_case(_i, &type);
+    static const int64_t shapes[][3] = {
+        {1, 1, 1}, {3, 17, 5}, {17, 3, 64}, {64, 100, 1}, {100, 64, 17}, {257, 33, 7},
+        {300, 130, 70}, {1043, 65, 40},
+    };
+    uint32_t seed = 500;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        problem_t p;
+        problem_init(&p, type, shapes[i][0], shapes[i][1], shapes[i][2], seed++);
+        run_twice(&p, 1);
+        run_twice(&p, 0);
+        problem_free(&p);
+    }
+}
+END_TEST
+
 static bool cpu_can_run(const variant_t *v, const char **missing)
 {
     for (int i = 0; v->features[i]; i++) {
@@ -283,6 +363,7 @@ static Suite *matmul_suite(void)
         tcase_add_loop_test(tc, test_odd_shapes, first, first + 3);
         tcase_add_loop_test(tc, test_blocked_shape, first, first + 3);
         tcase_add_loop_test(tc, test_empty_k, (int)v, (int)v + 1);
+        tcase_add_loop_test(tc, test_transposed_accumulate, first, first + 3);
         suite_add_tcase(s, tc);
     }
     return s;

@@ -57,6 +57,8 @@ unsigned slm_tensor_flags(const slm_tensor_t *t);
 /* Forward ops; each returns a new tensor, or NULL after recording an error in g. */
 slm_tensor_t *slm_get_rows(slm_graph_t *g, slm_tensor_t *table, slm_tensor_t *ids);
 slm_tensor_t *slm_mul_mat(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *b);
+/* a^T b for a [K,M] of any weight type and b [M,N]: [K,N], without transposing a. */
+slm_tensor_t *slm_mul_mat_t(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *b);
 slm_tensor_t *slm_out_prod(slm_graph_t *g, slm_tensor_t *x, slm_tensor_t *y);
 slm_tensor_t *slm_add(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *b);
 slm_tensor_t *slm_mul(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *b);

@@ -45,6 +45,29 @@ const slm_model_file_t *slm_model_container(const slm_model_t *m);
 /* The scheduler that owns the model's weights and runs its contexts. */
 slm_sched_t *slm_model_sched(const slm_model_t *m);
 
+/* ---- LoRA adapters applied at run time (unmerged) ----
+ *
+ * An attached adapter's factors live beside the weights, in f32 on the model's
+ * device; every weight W it targets then computes W·x + s·B·(A·x) in every graph
+ * the model's decode contexts build, with s = slm_adapter_scale(ad, i, user_scale)
+ * (llama.cpp's user scale × alpha / rank). Several adapters add their terms, each
+ * with its own scale; a scale of 0 leaves the weight's product as it was. Attach
+ * before decoding: a context's next decode rebuilds its graphs, but its KV cache
+ * keeps what earlier decodes computed (docs/decisions.md, D28). */
+typedef struct slm_adapter slm_adapter_t;
+
+/* Check ad against the model (architecture, every target a weight the model
+ * multiplies by, shapes) and copy its factors to the model's device; ad may be
+ * freed afterwards. Returns the adapter's id (0, 1, ... in attach order) or a
+ * negative error, the model unchanged; messages name the adapter's file. */
+int slm_model_attach_adapter(slm_model_t *m, const slm_adapter_t *ad, float user_scale,
+                             slm_error_t *err);
+/* slm_adapter_load (a GGUF adapter or a PEFT folder, checked against the model's
+ * container) then slm_model_attach_adapter. */
+int slm_model_load_adapter(slm_model_t *m, const char *path, float user_scale,
+                           slm_error_t *err);
+size_t slm_model_n_adapters(const slm_model_t *m);
+
 /* Hyper-parameters. */
 const char *slm_model_arch(const slm_model_t *m);      /* general.architecture */
 int32_t slm_model_n_vocab(const slm_model_t *m);

@@ -81,6 +81,11 @@ typedef enum slm_op {
      * dst aliases src0: p = p * (1 - lr * weight_decay) - lr * g. Optional src3 as
      * ADAMW_STEP's src5 (n_src 4), with hyper[2] = max_norm */
     SLM_OP_SGD_STEP = 26,
+    /* src0 A [K,M,b2,b3] (any weight type), src1 B [M,N,c2,c3] f32; dst f32 [K,N,c2,c3];
+     * dst[k,n] = sum_m A[k,m]*B[m,n]: MUL_MAT with A transposed, read from A's rows as
+     * stored (quantized blocks included), never from a transposed copy; A is broadcast
+     * over batch as in MUL_MAT. The activation gradient of MUL_MAT (docs/decisions.md D28) */
+    SLM_OP_MUL_MAT_T = 27,
     SLM_OP_COUNT
 } slm_op_t;
 
