@@ -238,7 +238,13 @@ static int interrupted(slm__train_t *t)
             return rc;
         slm__jobrt_wrote(t->rt, t->last_checkpoint);
     }
-    return slm__jobrt_fail_cancelled(t->err, "train");
+    if (!t->last_checkpoint && !t->resumed_from)
+        return slm__jobrt_fail_cancelled(t->err, "train");
+    return slm__fail(t->err, SLM_E_CANCELLED, NULL, -1, "train: interrupted after step %lld; "
+                     "checkpoint %s (continue with the same options and --resume %s)",
+                     (long long)t->step, t->last_checkpoint ? t->last_checkpoint
+                                                            : t->resumed_from,
+                     slm__train_checkpoint_root(t));
 }
 
 static int train_loop(slm__train_t *t)
