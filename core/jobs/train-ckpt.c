@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <slmops/checkpoint.h>
 #include <slmops/sched.h>
@@ -287,11 +288,33 @@ static int state_load(slm__train_t *t, const char *dir, const char *text, size_t
     return rc;
 }
 
+/* A folder holding checkpoint files but no manifest: one whose manifest was lost
+ * (it is written last, so never a complete checkpoint). */
+static int manifest_missing(slm__train_t *t, const char *dir)
+{
+    static const char *const files[] = {STATE_FILE, PARAMS_FILE, OPTIM_FILE};
+    char path[1200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, SLM_CHECKPOINT_MANIFEST);
+    if (stat(path, &st) == 0)
+        return SLM_OK;
+    for (size_t i = 0; i < SLM__ARRAY_LEN(files); i++) {
+        char f[1200];
+        snprintf(f, sizeof f, "%s/%s", dir, files[i]);
+        if (stat(f, &st) == 0)
+            return slm__fail(t->err, SLM_E_FORMAT, path, -1, "%s: missing: %s is no complete "
+                             "checkpoint", path, dir);
+    }
+    return SLM_OK;
+}
+
 int slm__train_checkpoint_load(slm__train_t *t, const char *dir)
 {
     char *path = NULL, *state = NULL, *params = NULL, *optim = NULL;
     size_t n_state = 0, n_params = 0, n_optim = 0;
-    int rc = slm_checkpoint_find(dir, &path, t->err);
+    int rc = manifest_missing(t, dir);
+    if (rc == SLM_OK)
+        rc = slm_checkpoint_find(dir, &path, t->err);
     if (rc == SLM_OK && (rc = slm_checkpoint_read(path, STATE_FILE, &state, &n_state, t->err)) ==
                             SLM_OK)
         rc = state_load(t, path, state, n_state);
