@@ -19,9 +19,13 @@ bench_train_memory_SOURCES = bench/train-memory.c
 bench_train_memory_CFLAGS = $(AM_CFLAGS)
 bench_train_memory_LDADD = $(libslmops_la_OBJECTS) $(libslmops_la_LIBADD) -lm
 EXTRA_bench_train_memory_DEPENDENCIES = libslmops.la
-EXTRA_DIST += bench/matmul bench/generate
+# This machine's f32 FMA peak (bench/train reports training FLOP/s as a share of it).
+noinst_PROGRAMS += bench/fma-peak
+bench_fma_peak_SOURCES = bench/fma-peak.c
+bench_fma_peak_LDADD = -lpthread
+EXTRA_DIST += bench/matmul bench/generate bench/train bench/benchlib.py
 
 # What bench/* scripts need, without building (or waiting for) the rest of the tree.
 .PHONY: bench-deps
 bench-deps: libslmops.la $(plugin_LTLIBRARIES) $(noinst_DATA) bench/matmul-bench \
-	bench/qmatmul-bench bench/train-memory
+	bench/qmatmul-bench bench/train-memory bench/fma-peak

@@ -158,6 +158,35 @@ static size_t cases_binary(int op, conform_case_t *out, size_t max)
     return n;
 }
 
+/* Smallest K of a block type's cases: one block (two for types with tiny blocks,
+ * so a kernel walking blocks is exercised too). */
+static int64_t one_block(int type)
+{
+    const slm_type_traits_t *tr = slm_type_get_traits(type);
+    return tr && tr->block >= 64 ? tr->block : 64;
+}
+
+/* One case per row of a weight-product table {K, M, N, A batch (b2,b3), B batch
+ * (c2,c3), layout of A, layout of B}; K 0 is one block of `type` (one_block). MUL_MAT:
+ * A [K,M] · B [K,N] -> [M,N], reducing K; MUL_MAT_T: Aᵀ: A [K,M], B [M,N] -> [K,N],
+ * reducing M. */
+static size_t matmul_cases(int op, int type, const int64_t (*mm)[9], size_t rows,
+                           conform_case_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < rows; s++) {
+        const int64_t *p = mm[s];
+        int64_t K = p[0] ? p[0] : one_block(type), M = p[1], N = p[2];
+        bool t = op == SLM_OP_MUL_MAT_T;
+        conform_case_t *c = next(out, max, &n, op);
+        src(c, 0, type, K, M, p[3], p[4], (int)p[7]);
+        src(c, 1, F32, t ? M : K, N, p[5], p[6], (int)p[8]);
+        dst(c, F32, t ? K : M, N, p[5], p[6]);
+        c->reduce = t ? M : K;
+    }
+    return n;
+}
+
 static size_t cases_mul_mat(int type, conform_case_t *out, size_t max)
 {
     /* K, M, N, A batch (b2,b3), B batch (c2,c3), layout of A, layout of B */
@@ -174,24 +203,7 @@ static size_t cases_mul_mat(int type, conform_case_t *out, size_t max)
         {256, 24, 19, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
         {128, 33, 40, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
     };
-    size_t n = 0;
-    for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
-        const int64_t *p = mm[s];
-        conform_case_t *c = next(out, max, &n, SLM_OP_MUL_MAT);
-        src(c, 0, type, p[0], p[1], p[3], p[4], (int)p[7]);
-        src(c, 1, F32, p[0], p[2], p[5], p[6], (int)p[8]);
-        dst(c, F32, p[1], p[2], p[5], p[6]);
-        c->reduce = p[0];
-    }
-    return n;
-}
-
-/* Smallest K of a block type's cases: one block (two for types with tiny blocks,
- * so a kernel walking blocks is exercised too). */
-static int64_t one_block(int type)
-{
-    const slm_type_traits_t *tr = slm_type_get_traits(type);
-    return tr && tr->block >= 64 ? tr->block : 64;
+    return matmul_cases(SLM_OP_MUL_MAT, type, mm, sizeof mm / sizeof mm[0], out, max);
 }
 
 /* Quantized weights: K a multiple of every block size (256) unless 0 (one_block),
@@ -210,17 +222,7 @@ static size_t cases_mul_mat_q(int type, conform_case_t *out, size_t max)
         {256, 3, 17, 1, 1, 1, 1, LAYOUT_PADDED, LAYOUT_PERMUTED},
         {256, 3, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_TRANSPOSED},
     };
-    size_t n = 0;
-    for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
-        const int64_t *p = mm[s];
-        int64_t K = p[0] ? p[0] : one_block(type);
-        conform_case_t *c = next(out, max, &n, SLM_OP_MUL_MAT);
-        src(c, 0, type, K, p[1], p[3], p[4], (int)p[7]);
-        src(c, 1, F32, K, p[2], p[5], p[6], (int)p[8]);
-        dst(c, F32, p[1], p[2], p[5], p[6]);
-        c->reduce = K;
-    }
-    return n;
+    return matmul_cases(SLM_OP_MUL_MAT, type, mm, sizeof mm / sizeof mm[0], out, max);
 }
 
 /* MUL_MAT_T: A [K,M] read transposed, B [M,N]. The rows mirror cases_mul_mat's
@@ -243,16 +245,7 @@ static size_t cases_mul_mat_t(int type, conform_case_t *out, size_t max)
         {40, 300, 37, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
         {600, 33, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
     };
-    size_t n = 0;
-    for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
-        const int64_t *p = mm[s];
-        conform_case_t *c = next(out, max, &n, SLM_OP_MUL_MAT_T);
-        src(c, 0, type, p[0], p[1], p[3], p[4], (int)p[7]);
-        src(c, 1, F32, p[1], p[2], p[5], p[6], (int)p[8]);
-        dst(c, F32, p[0], p[2], p[5], p[6]);
-        c->reduce = p[1];
-    }
-    return n;
+    return matmul_cases(SLM_OP_MUL_MAT_T, type, mm, sizeof mm / sizeof mm[0], out, max);
 }
 
 /* Quantized A: K a multiple of every block size (256) unless 0 (one_block); odd M
@@ -273,17 +266,7 @@ static size_t cases_mul_mat_t_q(int type, conform_case_t *out, size_t max)
         {256, 3, 17, 1, 1, 1, 1, LAYOUT_PADDED, LAYOUT_PERMUTED},
         {256, 3, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_TRANSPOSED},
     };
-    size_t n = 0;
-    for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
-        const int64_t *p = mm[s];
-        int64_t K = p[0] ? p[0] : one_block(type);
-        conform_case_t *c = next(out, max, &n, SLM_OP_MUL_MAT_T);
-        src(c, 0, type, K, p[1], p[3], p[4], (int)p[7]);
-        src(c, 1, F32, p[1], p[2], p[5], p[6], (int)p[8]);
-        dst(c, F32, K, p[2], p[5], p[6]);
-        c->reduce = p[1];
-    }
-    return n;
+    return matmul_cases(SLM_OP_MUL_MAT_T, type, mm, sizeof mm / sizeof mm[0], out, max);
 }
 
 static size_t cases_out_prod(conform_case_t *out, size_t max)
