@@ -207,14 +207,16 @@ static void report_step(slm__train_t *t, json_t *point, uint64_t tokens_run)
     }
 }
 
-static json_t *point_of(const slm__train_t *t, const step_result_t *r)
+/* "seconds" is the step's own time (forward, backward, update), "elapsed" the run's
+ * training time so far (runs before a resume included). */
+static json_t *point_of(const slm__train_t *t, const step_result_t *r, double step_seconds)
 {
     double gn = slm_optim_grad_norm(t->tg.optim);
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)t->step, "loss",
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)t->step, "loss",
                      slm__json_num(r->loss), "lr", slm__json_num(r->lr), "grad_norm",
                      gn >= 0 ? slm__json_num(gn) : json_null(), "tokens",
-                     slm__json_u64(t->tokens), "seconds",
-                     slm__json_num(t->seconds_before + train_seconds(t)));
+                     slm__json_u64(t->tokens), "seconds", slm__json_num(step_seconds),
+                     "elapsed", slm__json_num(t->seconds_before + train_seconds(t)));
 }
 
 static int open_log(slm__train_t *t)
@@ -255,14 +257,16 @@ static int train_loop(slm__train_t *t)
         if (slm__jobrt_cancelled(t->rt))
             return interrupted(t);
         step_result_t r = {0};
+        double t_step = slm__job_now();
         int rc = step_once(t, &r);
+        double step_seconds = slm__job_now() - t_step;
         if (rc)
             return rc;
         t->step++;
         t->tokens += r.tokens;
         tokens_run += r.tokens;
         t->last_loss = r.loss;
-        json_t *point = point_of(t, &r);
+        json_t *point = point_of(t, &r, step_seconds);
         bool eval = (o->eval_every > 0 && t->step % o->eval_every == 0) ||
                     t->step == t->total_steps;
         if (eval && (rc = validate(t, point)) != SLM_OK) {
