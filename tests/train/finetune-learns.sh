@@ -1,5 +1,6 @@
 #!/bin/sh
 # Issue 8, acceptance 3, "it learns", on stories260K:
+# 0. `slmops plugins` lists the trainer plugins with their methods (acceptance 7).
 # 1. llama.cpp's own LoRA test pattern: a LoRA trained on a short text B makes greedy
 #    generation from B's first words reproduce B (PEFT folder and llama.cpp GGUF
 #    adapter alike), the base without the adapter still gives its reference text, the
@@ -9,6 +10,8 @@
 #    held-out perplexity on 8 validation batches: LoRA (r 16 on q,k,v,o,gate,up,down,
 #    lr 1e-2) and full fine-tuning (lr 3e-3) each lower it by at least 50%, and QLoRA
 #    on an NF4 base (the same LoRA settings) ends within 5% of LoRA's.
+# 3. --dump-grads (what the PyTorch oracle reads) agrees with step 1 of --log
+#    (tests/train/dump_check.py).
 . "${top_srcdir:?run through make check}/tests/cli/lib.sh"
 need gguf/stories260K.gguf text/tinyshakespeare_input.txt reference/stories260K-greedy-256.txt
 base=$fx/gguf/stories260K.gguf
@@ -16,6 +19,14 @@ py=${PYTHON3:-python3}
 run() { "$@" >"$work/out" 2>"$work/err" || { echo "FAIL: $*"; cat "$work/err"; exit 1; }; }
 # json FILE EXPR: a value of the JSON document in FILE (d), printed by Python.
 json() { "$py" -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# ---- 0. the trainer plugins and their methods ----
+run "$slmops" plugins
+if grep -q "^trainer-full .*trainer" "$work/out" && grep -q "^trainer-lora .*trainer" "$work/out" &&
+    ! grep -q "^trainer-.*disabled" "$work/out" &&
+    grep -q "methods: full (" "$work/out" && grep -q "methods: lora (.*), qlora (" "$work/out"; then
+    ok "slmops plugins lists trainer-full (full) and trainer-lora (lora, qlora)"
+else not_ok "slmops plugins: $(grep -A3 trainer "$work/out")"; fi
 
 # ---- 1. a short text, learnt by heart ----
 B='Once upon a time, there was a little robot named Bolt. Bolt loved to paint the sky with bright colors every morning.'
@@ -71,4 +82,17 @@ qp=$(json "$work/qlora.json" "d['val_ppl']")
 if "$py" -c "import sys; sys.exit(0 if float(sys.argv[2]) <= 1.05 * float(sys.argv[1]) else 1)" "$lp" "$qp"; then
     ok "QLoRA on NF4 ends at perplexity $qp, within 5% of LoRA's $lp"
 else not_ok "QLoRA on NF4 ends at perplexity $qp, more than 5% above LoRA's $lp"; fi
+
+# ---- 3. what the PyTorch oracle (tests/train/torch_oracle.py) reads ----
+for m in lora full; do
+    out=$work/$m.out
+    [ $m = full ] && out=$out.gguf
+    run "$slmops" finetune -m "$base" --data "$work/b.txt" --ctx 64 --steps 3 --method $m \
+        --dump-grads "$work/$m.dump"
+    run "$slmops" finetune -m "$base" --data "$work/b.txt" --ctx 64 --steps 3 --method $m \
+        --log "$work/$m.log" -o "$out"
+    if why=$("$py" "$top_srcdir/tests/train/dump_check.py" "$work/$m.dump" "$work/$m.log" $m 2>&1); then
+        ok "$m --dump-grads: $why, as step 1 of the run"
+    else not_ok "$m --dump-grads: $why"; fi
+done
 finish

@@ -23,4 +23,5 @@ tests_train_test_checkpoint_LDADD = $(test_libs)
 # `slmops finetune` (issue 8, acceptance 3 and 4): it learns (a short text by heart,
 # held-out perplexity on tinyshakespeare for LoRA, full and QLoRA), resume and faults.
 TESTS += tests/train/finetune-learns.sh tests/train/finetune-resume.sh
-EXTRA_DIST += tests/train/finetune-learns.sh tests/train/finetune-resume.sh
+EXTRA_DIST += tests/train/finetune-learns.sh tests/train/finetune-resume.sh \
+	tests/train/dump_check.py
