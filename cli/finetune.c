@@ -20,6 +20,7 @@
 typedef struct opts {
     const char *model, *data, *method, *out, *out_gguf, *to, *device;
     const char *val_data, *schedule, *log, *ckpt, *resume, *targets, *quant, *dump_grads;
+    const char *chat_template;
     slm_cli_strs_t loras, files;
     long ctx, batch, accum, epochs, steps, warmup, eval_every, val_batches, save_every, keep;
     long rank, threads;
@@ -35,6 +36,10 @@ static const slm_cli_opt_t own_opts[] = {
     {"--data", "FILE", SLM_CLI_STR, OFF(data), 0, 0,
      "training data: plain text, or JSONL lines of {\"text\"},\n"
      "{\"prompt\",\"completion\"} or {\"messages\":[...]}"},
+    {"--chat-template", "NAME|TEMPLATE", SLM_CLI_STR, OFF(chat_template), 0, 0,
+     "the chat template {\"messages\"} lines are rendered with:\n"
+     "a built-in name (chatml, ...) or the template's text\n"
+     "(default: the model's own)"},
     {"--method", "M", SLM_CLI_STR, OFF(method), 0, 0,
      "full, lora or qlora, or any method a trainer plugin\n"
      "provides (default lora; see 'slmops plugins')"},
@@ -242,6 +247,7 @@ static int set_options(const opts_t *o, slm_job_t *job, slm_error_t *err)
         (rc = slm_job_set_string(job, "resume", o->resume, err)) ||
         (rc = slm_job_set_string(job, "device", o->device, err)) ||
         (rc = slm_job_set_string(job, "dump_grads", o->dump_grads, err)) ||
+        (rc = slm_job_set_string(job, "chat_template", o->chat_template, err)) ||
         (rc = slm_job_set_int(job, "ctx", o->ctx, err)) ||
         (rc = slm_job_set_int(job, "batch", o->batch, err)) ||
         (rc = slm_job_set_int(job, "accum", o->accum, err)) ||

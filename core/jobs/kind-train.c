@@ -54,6 +54,7 @@ static const slm__job_opt_t opts[] = {
     {"threads", SLM__OPT_INT},
     {"device", SLM__OPT_STRING},
     {"dump_grads", SLM__OPT_STRING},
+    {"chat_template", SLM__OPT_STRING},
     {NULL, 0},
 };
 static const char *const inputs[] = {"model", "data", "val_data", NULL};
@@ -210,6 +211,7 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     o->checkpoints = slm__job_str(job, "checkpoints");
     o->resume = slm__job_str(job, "resume");
     o->device = slm__job_str(job, "device");
+    o->chat_template = slm__job_str(job, "chat_template");
     o->skip_bad_lines = slm__job_bool(job, "skip_bad_lines", false);
     const json_t *mo = slm__job_get(job, "method_options");
     o->method_json = json_dumps(mo ? mo : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
@@ -272,12 +274,13 @@ static json_t *settings(const void *state)
                           "seed", slm__json_u64(o->seed), "eval_every",
                           (json_int_t)o->eval_every, "save_every", (json_int_t)o->save_every,
                           "keep", (int)o->keep);
-    json_t *l = json_pack("{s:o, s:o, s:o, s:b, s:i, s:o}", "checkpoints",
+    json_t *l = json_pack("{s:o, s:o, s:o, s:b, s:i, s:o, s:o}", "checkpoints",
                           slm__json_path(o->checkpoints ? o->checkpoints
                                                         : o->checkpoints_default),
                           "resume", slm__json_path(o->resume), "log", slm__json_path(o->log),
                           "skip_bad_lines", o->skip_bad_lines, "threads", (int)o->threads,
-                          "device", slm__json_path(o->device));
+                          "device", slm__json_path(o->device), "chat_template",
+                          slm__json_path(o->chat_template));
     if (!j || json_object_update(j, k) || json_object_update(j, l)) {
         json_decref(j);
         j = NULL;

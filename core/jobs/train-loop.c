@@ -43,6 +43,18 @@ static int load_data(slm__train_t *t)
     return rc;
 }
 
+/* The chat_template option: a built-in template's name, else the template's text. */
+static int load_template(slm__train_t *t)
+{
+    const char *tpl = t->o->chat_template;
+    if (slm_chat_template_builtin(tpl, &t->chat, NULL) == SLM_OK)
+        return SLM_OK;
+    if (!strstr(tpl, "{%") && !strstr(tpl, "{{"))
+        return slm__fail(t->err, SLM_E_INVALID, NULL, -1, "train: chat template '%s' is no "
+                         "built-in name (chatml, ...) and no template text", tpl);
+    return slm_chat_template_parse(tpl, strlen(tpl), &t->chat, t->err);
+}
+
 static int load(slm__train_t *t)
 {
     const slm__train_opts_t *o = t->o;
@@ -53,8 +65,11 @@ static int load(slm__train_t *t)
     int rc = slm_model_load(t->reg, o->model, &mp, &t->model, t->err);
     if (rc == SLM_OK)
         rc = slm_tokenizer_from_model_file(slm_model_container(t->model), &t->tok, t->err);
-    if (rc == SLM_OK &&
-        slm_chat_template_from_model_file(slm_model_container(t->model), &t->chat, NULL) != SLM_OK)
+    if (rc == SLM_OK && o->chat_template)
+        rc = load_template(t);
+    else if (rc == SLM_OK &&
+             slm_chat_template_from_model_file(slm_model_container(t->model), &t->chat,
+                                               NULL) != SLM_OK)
         t->chat = NULL;   /* {"messages"} lines then say the model has no template */
     return rc == SLM_OK ? load_data(t) : rc;
 }

@@ -25,6 +25,7 @@ typedef struct slm__train_opts {
     const char *model, *data, *val_data, *method, *output, *output_gguf, *format;
     const char *log, *checkpoints, *resume, *device;
     const char *dump_grads;    /* write the first batch's gradients there and stop */
+    const char *chat_template; /* a built-in name or template text, for {"messages"} */
     char *method_json;         /* the method's settings, compact JSON ("{}": none); owned */
     char **adapters;           /* frozen adapters attached under the trained one; owned */
     float *adapter_scales;

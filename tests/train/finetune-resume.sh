@@ -108,7 +108,7 @@ if why=$(same "$work/c.log" "$work/d.log" 2>&1); then
 else not_ok "interrupted and resumed: $why"; fi
 
 # ---- SIGKILL, also while a checkpoint is written ----
-K="-m $base --data $work/d.txt --ctx 64 --steps 14 --lr 1e-3 -t 2 --method full
+K="-m $base --data $work/d.txt --ctx 64 --steps 24 --lr 1e-3 -t 2 --method full
    --save-every 1 --keep 2"
 # shellcheck disable=SC2086
 run "$slmops" finetune $K -o "$work/k-ref.gguf" --log "$work/k-ref.log"
@@ -176,4 +176,16 @@ if "$slmops" finetune -m "$base" --data "$work/bad.jsonl" --ctx 32 --steps 1 --s
     grep -q "skipped 2 bad lines (the first: .*bad.jsonl:2" "$work/err"; then
     ok "--skip-bad-lines counts and reports the 2 bad lines"
 else not_ok "--skip-bad-lines: $(cat "$work/err")"; fi
+
+# {"messages"} lines with a named chat template: 12 conversations train.
+"$py" -c '
+import json
+for i in range(12):
+    print(json.dumps({"messages": [{"role": "user", "content": "What is %d plus %d?" % (i, i)},
+                                   {"role": "assistant", "content": "It is %d." % (2 * i)}]}))' >"$work/msg.jsonl"
+if "$slmops" finetune -m "$base" --data "$work/msg.jsonl" --chat-template chatml --ctx 128 --steps 2 \
+    -o "$work/m" --json >"$work/out" 2>"$work/err" &&
+    [ "$("$py" -c "import json, sys; print(json.load(open(sys.argv[1]))['train_examples'])" "$work/out")" = 12 ]; then
+    ok "{\"messages\"} lines train with --chat-template chatml"
+else not_ok "messages with chatml: $(cat "$work/err")"; fi
 finish
