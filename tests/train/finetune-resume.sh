@@ -14,6 +14,7 @@
 #   (named) and the one before is used.
 # - Bad data lines are refused naming the file and line, or counted with
 #   --skip-bad-lines. (More bad input: tests/cli/bad-input/cases.txt.)
+# - The live progress line on a terminal; {"messages"} data with --chat-template.
 . "${top_srcdir:?run through make check}/tests/cli/lib.sh"
 need gguf/stories260K.gguf text/tinyshakespeare_input.txt
 base=$fx/gguf/stories260K.gguf
@@ -176,6 +177,15 @@ if "$slmops" finetune -m "$base" --data "$work/bad.jsonl" --ctx 32 --steps 1 --s
     grep -q "skipped 2 bad lines (the first: .*bad.jsonl:2" "$work/err"; then
     ok "--skip-bad-lines counts and reports the 2 bad lines"
 else not_ok "--skip-bad-lines: $(cat "$work/err")"; fi
+
+# The live progress line on a terminal (script(1) lends one): rewritten in place
+# with \r, the step of the total, loss, validation loss, learning rate, tokens/s, ETA.
+script -qec "'$slmops' finetune -m '$base' --data '$work/d.txt' --ctx 64 --steps 3 --val-split 0.2 \
+    -o '$work/tty'" "$work/tty.txt" >/dev/null 2>&1
+if tr '\r' '\n' <"$work/tty.txt" |
+    grep -Eq '^step 3/3  loss [0-9.]+  val [0-9.]+  lr [0-9.e-]+  [0-9]+ tok/s  ETA [0-9]+m[0-9]+s'; then
+    ok "a terminal sees the live progress line"
+else not_ok "no progress line on a terminal: $(head -c 400 "$work/tty.txt")"; fi
 
 # {"messages"} lines with a named chat template: 12 conversations train.
 "$py" -c '
