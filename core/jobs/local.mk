@@ -34,6 +34,7 @@ libslmops_la_SOURCES += \
 	core/jobs/train-save.c \
 	core/jobs/train-names.c \
 	core/jobs/train-rng.c \
-	core/jobs/train-dump.c
+	core/jobs/train-dump.c \
+	core/jobs/train-loss.c
 slmopsinclude_HEADERS += core/include/slmops/jobs.h core/include/slmops/job.h \
 	core/include/slmops/merge.h

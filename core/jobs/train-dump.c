@@ -134,7 +134,7 @@ int slm__train_dump_grads(slm__train_t *t)
     if (rc)
         return rc;
     double loss = 0.0;
-    rc = slm__train_micro(t, &b, 1.0f, &loss);
+    rc = slm__train_micro(t, &b, 1.0f, &loss, NULL);
     size_t n = 2 * t->n_params + 3;
     entry_t *e = calloc(n, sizeof *e);
     float **bufs = calloc(2 * t->n_params + 1, sizeof *bufs);

@@ -55,6 +55,12 @@ static void optim_params(const slm__train_t *t, slm_optim_params_t *p)
     p->accumulate = true;
 }
 
+static int alloc(slm__train_t *t, slm__tgraph_t *G)
+{
+    int rc = slm_sched_alloc(slm_model_sched(t->model), G->g, t->err);
+    return rc == SLM_OK ? slm__train_set_constants(t, G) : rc;
+}
+
 static int build(slm__train_t *t, slm__tgraph_t *G, bool train)
 {
     const slm__train_opts_t *o = t->o;
@@ -71,11 +77,12 @@ static int build(slm__train_t *t, slm__tgraph_t *G, bool train)
         rc = slm__fail(t->err, SLM_E_NOMEM, NULL, -1, "train: out of memory");
     if (rc == SLM_OK)
         rc = slm__xent_build(G->g, G->seq.fwd.out, &G->xent, t->err);
+    if (rc == SLM_OK)
+        rc = slm__train_add_loss(t, G);
     if (rc != SLM_OK)
         return rc;
-    G->loss = G->xent.loss;
     if (!train)
-        return slm_sched_alloc(slm_model_sched(t->model), G->g, t->err);
+        return alloc(t, G);
     if ((rc = slm_graph_backward(G->g, G->loss, t->err)) != SLM_OK)
         return rc;
     slm_optim_params_t op;
@@ -86,7 +93,7 @@ static int build(slm__train_t *t, slm__tgraph_t *G, bool train)
         return slm__fail(t->err, SLM_E_INVALID, NULL, -1, "train: method %s: %zu of its %zu "
                          "trainable tensors reach the loss (a parameter no adapter uses?)",
                          o->method, slm_optim_n_params(G->optim), t->n_params);
-    return slm_sched_alloc(slm_model_sched(t->model), G->g, t->err);
+    return alloc(t, G);
 }
 
 int slm__train_graphs(slm__train_t *t)
@@ -103,6 +110,9 @@ static void graph_free(slm__tgraph_t *G)
     slm_graph_free(G->g);
     free(G->drop);
     free(G->drop_p);
+    for (size_t i = 0; i < G->n_consts; i++)
+        free(G->consts[i].data);
+    free(G->consts);
     memset(G, 0, sizeof *G);
 }
 
@@ -156,17 +166,20 @@ static int feed(slm__train_t *t, slm__tgraph_t *G, const slm_dataset_batch_t *b)
 static int read_loss(slm__train_t *t, const slm__tgraph_t *G, double *loss)
 {
     float v;
-    if (slm_tensor_get_data(G->xent.loss, &v, 0, sizeof v) != SLM_OK)
+    if (slm_tensor_get_data(G->loss, &v, 0, sizeof v) != SLM_OK)
         return slm__fail(t->err, SLM_E_DEVICE, NULL, -1, "train: reading the loss failed");
     *loss = v;
     return SLM_OK;
 }
 
-int slm__train_micro(slm__train_t *t, const slm_dataset_batch_t *b, float weight, double *loss)
+int slm__train_micro(slm__train_t *t, const slm_dataset_batch_t *b, float weight, double *loss,
+                     double *terms)
 {
     int rc = feed(t, &t->tg, b);
     if (rc == SLM_OK)
         rc = slm_optim_accumulate(t->tg.optim, slm_model_sched(t->model), weight, t->err);
+    if (rc == SLM_OK && terms)
+        rc = slm__train_read_terms(t, &t->tg, terms);
     return rc == SLM_OK ? read_loss(t, &t->tg, loss) : rc;
 }
 

@@ -131,6 +131,7 @@ static int next_batches(slm__train_t *t, slm_dataset_batch_t *bs, int32_t *n)
 typedef struct step_result {
     double loss, lr;
     uint64_t tokens;
+    double terms[SLM__TRAIN_MAX_TERMS];   /* the method's loss terms, weighted as the loss */
 } step_result_t;
 
 /* Each micro-batch's gradient weighs by its share of the step's scored tokens, so
@@ -154,9 +155,11 @@ static int step_once(slm__train_t *t, step_result_t *r)
     *r = (step_result_t){.lr = slm_optim_lr_at(&op, t->step)};
     for (int32_t i = 0; rc == SLM_OK && i < n; i++) {
         float w = scored ? (float)((double)bs[i].n_scored / (double)scored) : 1.0f / (float)n;
-        double l = 0.0;
-        rc = slm__train_micro(t, &bs[i], w, &l);
+        double l = 0.0, terms[SLM__TRAIN_MAX_TERMS];
+        rc = slm__train_micro(t, &bs[i], w, &l, terms);
         r->loss += (double)w * l;
+        for (size_t k = 0; rc == SLM_OK && k < t->tg.n_terms; k++)
+            r->terms[k] += (double)w * terms[k];
         r->tokens += tokens_in(&bs[i]);
     }
     if (rc == SLM_OK)
@@ -227,11 +230,18 @@ static void report_step(slm__train_t *t, json_t *point, uint64_t tokens_run)
 static json_t *point_of(const slm__train_t *t, const step_result_t *r, double step_seconds)
 {
     double gn = slm_optim_grad_norm(t->tg.optim);
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)t->step, "loss",
-                     slm__json_num(r->loss), "lr", slm__json_num(r->lr), "grad_norm",
-                     gn >= 0 ? slm__json_num(gn) : json_null(), "tokens",
-                     slm__json_u64(t->tokens), "seconds", slm__json_num(step_seconds),
-                     "elapsed", slm__json_num(t->seconds_before + train_seconds(t)));
+    json_t *p = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)t->step,
+                          "loss", slm__json_num(r->loss), "lr", slm__json_num(r->lr),
+                          "grad_norm", gn >= 0 ? slm__json_num(gn) : json_null(), "tokens",
+                          slm__json_u64(t->tokens), "seconds", slm__json_num(step_seconds),
+                          "elapsed", slm__json_num(t->seconds_before + train_seconds(t)));
+    if (p && t->tg.n_terms) {
+        json_t *terms = json_object();
+        for (size_t k = 0; k < t->tg.n_terms; k++)
+            json_object_set_new(terms, t->tg.terms[k].name, slm__json_num(r->terms[k]));
+        json_object_set_new(p, "terms", terms);
+    }
+    return p;
 }
 
 static int open_log(slm__train_t *t)

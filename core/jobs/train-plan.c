@@ -305,11 +305,6 @@ int slm__train_plan(slm__train_t *t)
     t->method = slm__trainer_method(t->reg, t->o->method, &t->plugin, t->err);
     if (!t->method)
         return t->err && t->err->code ? t->err->code : SLM_E_NOT_FOUND;
-    /* Loss terms need the trainer graph slots (slm_trainer_graph_t), which this job
-     * does not offer yet: refuse rather than train without the method's terms. */
-    if (t->method->add_loss)
-        return planfail(t, SLM_E_UNSUPPORTED, "it adds loss terms (add_loss), which the train "
-                        "job does not run yet (plugin %s)", t->plugin ? t->plugin : "?");
     if (!(t->mopts = slm__trainer_options_new(t->method, t->o->method_json, t->err)))
         return t->err && t->err->code ? t->err->code : SLM_E_INVALID;
     t->stream = slm__train_rng_stream(t->o->seed, "");

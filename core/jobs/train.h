@@ -68,6 +68,20 @@ typedef struct slm__tfreeze {
     int32_t type;
 } slm__tfreeze_t;
 
+/* A loss term a method added (add_loss), and a constant it gave. */
+#define SLM__TRAIN_MAX_TERMS 8
+typedef struct slm__tterm {
+    char name[32];
+    slm_tensor_t *value;       /* one element, OUTPUT */
+    float weight;
+} slm__tterm_t;
+
+typedef struct slm__tconst {
+    slm_tensor_t *t;
+    float *data;
+    size_t n;
+} slm__tconst_t;
+
 /* One graph of the job: the training step (forward, loss, backward, accumulation,
  * updates) or the validation forward pass. */
 typedef struct slm__tgraph {
@@ -79,6 +93,11 @@ typedef struct slm__tgraph {
     slm_tensor_t **drop;       /* dropout masks and their probabilities */
     float *drop_p;
     size_t n_drop, cap_drop;
+    float lm_weight;           /* of the cross-entropy in loss (add_loss may change it) */
+    slm__tterm_t terms[SLM__TRAIN_MAX_TERMS];
+    size_t n_terms;
+    slm__tconst_t *consts;
+    size_t n_consts;
 } slm__tgraph_t;
 
 typedef struct slm__train {
@@ -159,8 +178,18 @@ uint64_t slm__train_rng_stream(uint64_t seed, const char *name);
 int slm__train_graphs(slm__train_t *t);
 void slm__train_graphs_free(slm__train_t *t);
 /* One micro-batch into the training graph, forward and backward, its gradients
- * added with `weight`; *loss is its mean loss. */
-int slm__train_micro(slm__train_t *t, const slm_dataset_batch_t *b, float weight, double *loss);
+ * added with `weight`; *loss is its loss (with the method's terms), terms (NULL: not
+ * wanted) each term's value. */
+int slm__train_micro(slm__train_t *t, const slm_dataset_batch_t *b, float weight, double *loss,
+                     double *terms);
+
+/* train-loss.c: the method's add_loss on graph G (after the cross-entropy): G->loss
+ * becomes lm_weight x cross-entropy + its weighted terms. */
+int slm__train_add_loss(slm__train_t *t, slm__tgraph_t *G);
+/* After allocation: the values of the constants add_loss made. */
+int slm__train_set_constants(slm__train_t *t, slm__tgraph_t *G);
+/* After a run: each term's value into values[0..G->n_terms). */
+int slm__train_read_terms(const slm__train_t *t, const slm__tgraph_t *G, double *values);
 /* The mean validation loss over the validation set (at most val_batches batches). */
 int slm__train_validate(slm__train_t *t, double *loss, uint64_t *scored);
 

@@ -21,7 +21,10 @@ tests_train_test_checkpoint_CFLAGS = $(test_cflags)
 tests_train_test_checkpoint_LDADD = $(test_libs)
 
 # `slmops finetune` (issue 8, acceptance 3 and 4): it learns (a short text by heart,
-# held-out perplexity on tinyshakespeare for LoRA, full and QLoRA), resume and faults.
-TESTS += tests/train/finetune-learns.sh tests/train/finetune-resume.sh
+# held-out perplexity on tinyshakespeare for LoRA, full and QLoRA), resume and faults,
+# and a method's own loss terms (add_loss, with tests/registry's fake trainer).
+TESTS += tests/train/finetune-learns.sh tests/train/finetune-resume.sh \
+	tests/train/finetune-loss.sh
 EXTRA_DIST += tests/train/finetune-learns.sh tests/train/finetune-resume.sh \
+	tests/train/finetune-loss.sh \
 	tests/train/dump_check.py
