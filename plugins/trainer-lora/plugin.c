@@ -55,8 +55,9 @@ static const slm_trainer_option_t opt_rslora = {
 };
 static const slm_trainer_option_t opt_quant = {
     .struct_size = sizeof(slm_trainer_option_t), .type = SLM_TRAINER_OPT_STRING,
-    .name = "quant", .default_json = "\"nf4\"",
-    .description = "the type the frozen weight matrices are kept in (nf4, q4_0, q8_0, ...)",
+    .name = "quant", .default_json = NULL,
+    .description = "the type the frozen weight matrices are kept in (nf4, q4_0, q8_0, ...); "
+                   "default: nf4 for float weights, a quantized base's own types",
 };
 static const slm_trainer_option_t *const lora_options[] = {
     &opt_rank, &opt_alpha, &opt_dropout, &opt_targets, &opt_rslora, NULL,
@@ -165,21 +166,29 @@ static int lora_prepare(const slm_trainer_model_t *model, const slm_trainer_opti
     return SLM_OK;
 }
 
+/* A float type (as stored), which QLoRA quantizes; a quantized one it keeps. */
+static bool is_float(int32_t type)
+{
+    return type == SLM_TYPE_F32 || type == SLM_TYPE_F16 || type == SLM_TYPE_BF16;
+}
+
 /* QLoRA: the adapters of lora, and every frozen weight matrix of the blocks (not the
- * embeddings or the output, as bitsandbytes keeps lm_head) stored quantized. */
+ * embeddings or the output, as bitsandbytes keeps lm_head) stored quantized: as
+ * "quant" when given, else float ones as NF4 and quantized ones as they are (a
+ * quantized base is not quantized twice). */
 static int qlora_prepare(const slm_trainer_model_t *model, const slm_trainer_options_t *o,
                          const slm_trainer_plan_t *plan, void **state, slm_error_t *err)
 {
-    const char *quant = "nf4";
-    o->get_string(o->ctx, "quant", &quant);
+    const char *quant = NULL;
+    bool given = o->get_string(o->ctx, "quant", &quant) == 1 && quant;
     lora_t *s = calloc(1, sizeof *s);
     if (!s)
         return plugin_fail(err, SLM_E_NOMEM, NULL, -1, "method qlora: out of memory");
     int rc = plan_adapters(model, o, plan, "qlora", s, err);
     for (size_t i = 0; rc == SLM_OK && i < model->n_tensors; i++) {
         const slm_trainer_tensor_info_t *t = model->tensor(model->ctx, i);
-        if (t->n_dims == 2 && t->layer >= 0)
-            rc = plan->freeze_as(plan->ctx, t->name, quant);
+        if (t->n_dims == 2 && t->layer >= 0 && (given || is_float(t->type)))
+            rc = plan->freeze_as(plan->ctx, t->name, given ? quant : "nf4");
     }
     if (rc) {
         lora_release(s);
