@@ -84,7 +84,8 @@ static const slm_cli_opt_t own_opts[] = {
     {"--rslora", NULL, SLM_CLI_FLAG, OFF(rslora), 0, 0, "scale A / sqrt(R) (rsLoRA)"},
     {"--quant", "T", SLM_CLI_STR, OFF(quant), 0, 0,
      "qlora: the type frozen weight matrices are kept in\n"
-     "(default nf4; q4_0, q8_0, ... any quantizer's type)"},
+     "(nf4, q4_0, q8_0, ... any quantizer's type; default: nf4\n"
+     "for float weights, a quantized base's own types)"},
     {"--lora", "FILE[:SCALE]", SLM_CLI_STRS, OFF(loras), 0, 0,
      "a frozen adapter applied under the one that trains; may\n"
      "be repeated"},
