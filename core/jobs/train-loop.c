@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <slmops/model.h>
 
@@ -244,10 +245,46 @@ static json_t *point_of(const slm__train_t *t, const step_result_t *r, double st
     return p;
 }
 
+/* A resumed run's log keeps the records up to the checkpoint's step (a run killed
+ * after its last checkpoint wrote later ones, which the resumed run writes again),
+ * so each step has one record. Rewritten beside it and renamed into place. */
+static int trim_log(slm__train_t *t)
+{
+    const char *path = t->o->log;
+    FILE *in = fopen(path, "r");
+    if (!in)
+        return SLM_OK;   /* none yet: the resumed run starts it */
+    char *tmp = malloc(strlen(path) + sizeof ".trim");
+    FILE *out = tmp ? fopen(strcat(strcpy(tmp, path), ".trim"), "w") : NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    bool ok = out != NULL;
+    while (ok && getline(&line, &cap, in) > 0) {
+        json_t *rec = json_loads(line, 0, NULL);
+        json_int_t step = json_integer_value(json_object_get(rec, "step"));
+        json_decref(rec);
+        if (step >= 1 && step <= t->step)
+            ok = fputs(line, out) >= 0;
+    }
+    free(line);
+    fclose(in);
+    if (out && fclose(out) != 0)
+        ok = false;
+    int rc = ok && rename(tmp, path) == 0 ? SLM_OK
+             : slm__fail(t->err, SLM_E_IO, path, -1, "%s: cannot rewrite the log: %m", path);
+    if (rc != SLM_OK && tmp)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
 static int open_log(slm__train_t *t)
 {
     if (!t->o->log)
         return SLM_OK;
+    int rc = t->resumed_from ? trim_log(t) : SLM_OK;
+    if (rc)
+        return rc;
     t->log = fopen(t->o->log, t->resumed_from ? "a" : "w");
     if (!t->log)
         return slm__fail(t->err, SLM_E_IO, t->o->log, -1, "%s: cannot write the log: %m",

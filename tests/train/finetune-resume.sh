@@ -8,7 +8,8 @@
 #   losses of interrupted-and-resumed runs equal those of a run never interrupted.
 # - SIGKILL at several moments of a run that writes a checkpoint every step (full
 #   fine-tuning: the biggest files): each time the last complete checkpoint loads,
-#   and the run finished after four kills has the uninterrupted run's losses.
+#   and the run finished after four kills has the uninterrupted run's losses, its
+#   --log each step once (a resumed run drops the records after its checkpoint).
 # - A checkpoint with a byte flipped, a file missing or a file truncated is refused
 #   naming the file; with the root folder, a damaged newest checkpoint is skipped
 #   (named) and the one before is used.
@@ -131,10 +132,12 @@ done
 "$slmops" finetune $K -o "$work/k.gguf" --log "$work/k.log" --resume "$work/k.gguf.checkpoints" \
     >"$work/out" 2>"$work/err"
 rc=$?
-if [ $rc -eq 0 ] && [ $kills -ge 3 ] && [ $refused -eq 0 ] && why=$(same "$work/k-ref.log" "$work/k.log" 2>&1) &&
+steps=$(cut -d, -f1 "$work/k.log" | tr -d '{"step:' | tr '\n' ' ')
+if [ $rc -eq 0 ] && [ $kills -ge 3 ] && [ $refused -eq 0 ] &&
+    [ "$steps" = "$(seq 1 24 | tr '\n' ' ')" ] && why=$(same "$work/k-ref.log" "$work/k.log" 2>&1) &&
     cmp -s "$work/k-ref.gguf" "$work/k.gguf"; then
-    ok "SIGKILL $kills times: the last checkpoint loaded each time; the losses and model equal the uninterrupted run's"
-else not_ok "SIGKILL: $kills kills, $refused refused, exit $rc, $why: $(cat "$work/err" "$work/k.err")"; fi
+    ok "SIGKILL $kills times: the last checkpoint loaded each time; the losses and model equal the uninterrupted run's; the log has each step once"
+else not_ok "SIGKILL: $kills kills, $refused refused, exit $rc, log steps $steps, $why: $(cat "$work/err" "$work/k.err")"; fi
 
 # ---- damaged checkpoints ----
 # a2.checkpoints holds step-00000004 and step-00000008 of a LoRA run.
