@@ -28,3 +28,11 @@ TESTS += tests/train/finetune-learns.sh tests/train/finetune-resume.sh \
 EXTRA_DIST += tests/train/finetune-learns.sh tests/train/finetune-resume.sh \
 	tests/train/finetune-loss.sh \
 	tests/train/dump_check.py
+
+# The train job through the job contract (progress figures, report, a cancel that
+# checkpoints, a resumed job, options refused by name).
+check_PROGRAMS += tests/train/test-train-job
+TESTS += tests/train/test-train-job
+tests_train_test_train_job_SOURCES = tests/train/test-train-job.c
+tests_train_test_train_job_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
+tests_train_test_train_job_LDADD = $(test_libs) $(JANSSON_LIBS) -lm
