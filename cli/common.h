@@ -17,6 +17,12 @@ enum { SLM_CLI_OK = 0, SLM_CLI_FAILED = 1, SLM_CLI_USAGE = 2 };
 /* SIGTERM/SIGHUP/SIGINT: remove the temporary outputs in flight and exit 128 +
  * the signal (cli/signals.c). Signals ignored at start stay ignored. */
 void slm_cli_signals_init(void);
+/* From now on the first SIGTERM, SIGHUP or SIGINT cancels job (slm_job_cancel)
+ * instead of ending the command; NULL: back to ending it. */
+struct slm_job;
+void slm_cli_signals_cancel_job(struct slm_job *job);
+/* The signal that cancelled the routed job, or 0. */
+int slm_cli_signals_caught(void);
 
 /* Route library logging to stderr as "slmops: LEVEL: CATEGORY: message". */
 void slm_cli_log_init(void);

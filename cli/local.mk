@@ -22,6 +22,7 @@ slmops_SOURCES = \
 	cli/eval.c \
 	cli/quantize.c \
 	cli/merge.c \
+	cli/finetune.c \
 	cli/lora.c \
 	cli/lora.h \
 	cli/init.c \

@@ -27,6 +27,7 @@ static const verb_t verbs[] = {
     {"eval", slm_cli_eval, "perplexity of a text file, as llama.cpp computes it"},
     {"convert", slm_cli_convert, "convert a model between formats (GGUF, safetensors)"},
     {"quantize", slm_cli_quantize, "quantize a model's weights into a GGUF file, with a report"},
+    {"finetune", slm_cli_finetune, "train a model or a LoRA adapter on text (full, lora, qlora)"},
     {"merge", slm_cli_merge, "bake LoRA adapters into their base model"},
     {"init", slm_cli_init, "write a model of a named shape with random weights"},
     {"bench", slm_cli_bench, "prompt and generation tokens/s, as llama-bench reports them"},

@@ -899,7 +899,22 @@ static int transfer(slm_sched_t *s, struct slm__plan *p, const xfer_t *x, slm_er
     return SLM_OK;
 }
 
-int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
+/* The nodes of segment sg whose tensor index lies in [first, end): sg's positions
+ * [*a, *b) (empty when *a == *b). Creation order is execution order, so they are
+ * one run of consecutive nodes. */
+static void seg_window(const struct slm__plan *p, const segment_t *sg, size_t first, size_t end,
+                       size_t *a, size_t *b)
+{
+    *a = sg->first;
+    *b = sg->first + sg->n;
+    while (*a < *b && p->node_t[*a]->index < first)
+        (*a)++;
+    while (*b > *a && p->node_t[*b - 1]->index >= end)
+        (*b)--;
+}
+
+int slm__sched_compute_range(slm_sched_t *s, slm_graph_t *g, size_t first, size_t end,
+                             slm_error_t *err)
 {
     if (!s || !g)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "sched_compute: NULL argument");
@@ -917,17 +932,21 @@ int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
     for (size_t i = 0; i < p->n_segs; i++) {
         segment_t *sg = &p->segs[i];
         slm_device_t *dev = s->dev[sg->dev];
+        size_t a, b;
+        seg_window(p, sg, first, end, &a, &b);
+        if (a == b)
+            continue;
         int rc;
         for (size_t j = 0; j < sg->n_in; j++) {
             rc = transfer(s, p, &sg->xfers[j], err);
             if (rc)
                 return rc;
         }
-        rc = dev->iface->graph_compute(dev->ctx, p->node_ptrs + sg->first, sg->n);
+        rc = dev->iface->graph_compute(dev->ctx, p->node_ptrs + a, b - a);
         if (rc < 0)
             return slm__fail(err, SLM_E_DEVICE, NULL, -1, "%s: graph_compute failed (%d) in "
                              "the segment starting at '%s' (%s)", dev->info.id, rc,
-                             p->node_t[sg->first]->name, slm_op_name(p->node_t[sg->first]->op));
+                             p->node_t[a]->name, slm_op_name(p->node_t[a]->op));
         for (size_t j = sg->n_in; j < sg->n_in + sg->n_out; j++) {
             rc = transfer(s, p, &sg->xfers[j], err);
             if (rc)
@@ -937,4 +956,9 @@ int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
     if (s->dev[DEV_PRIMARY]->iface->synchronize)
         s->dev[DEV_PRIMARY]->iface->synchronize(s->dev[DEV_PRIMARY]->ctx);
     return SLM_OK;
+}
+
+int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err)
+{
+    return slm__sched_compute_range(s, g, 0, SIZE_MAX, err);
 }

@@ -120,6 +120,12 @@ struct slm_device *slm__sched_primary(slm_sched_t *s);
  * SLM_E_INVALID when it would leave its storage or t is no view of an allocated graph. */
 int slm__sched_move_view(slm_tensor_t *t, size_t offs);
 
+/* Run only the nodes whose creation index lies in [first, end) (slm_sched_compute
+ * runs them all): how an optimizer runs forward and backward without its updates,
+ * or its updates alone, on one plan. */
+int slm__sched_compute_range(slm_sched_t *s, slm_graph_t *g, size_t first, size_t end,
+                             slm_error_t *err);
+
 /* Detach a graph from its scheduler plan (the plan is freed). */
 void slm__plan_release(struct slm__plan *plan);
 

@@ -15,6 +15,7 @@ static const slm__job_kind_t *const kinds[] = {
     &slm__job_kind_eval,
     &slm__job_kind_bench,
     &slm__job_kind_init,
+    &slm__job_kind_train,
 };
 
 struct slm_job {
@@ -52,7 +53,8 @@ const char *slm_job_kind(const slm_job_t *job)
 static const char *type_name(int type)
 {
     static const char *const names[] = {"a string", "an integer", "a number", "true or false",
-                                        "an integer or a string of digits", "an array"};
+                                        "an integer or a string of digits", "an array",
+                                        "an object"};
     return type >= 0 && (size_t)type < SLM__ARRAY_LEN(names) ? names[type] : "?";
 }
 
@@ -66,6 +68,7 @@ static bool has_type(const json_t *v, int type)
     case SLM__OPT_SEED: return (json_is_integer(v) && json_integer_value(v) >= 0) ||
                                json_is_string(v);
     case SLM__OPT_ARRAY: return json_is_array(v);
+    case SLM__OPT_OBJECT: return json_is_object(v);
     default: return false;
     }
 }
@@ -204,7 +207,7 @@ int slm_job_new(slm_registry_t *reg, const char *kind, const char *options_json,
             k = kinds[i];
     if (!k)
         return slm__fail(err, SLM_E_NOT_FOUND, NULL, -1, "job: unknown kind '%s' (quantize, "
-                         "eval, bench, init)", kind);
+                         "eval, bench, init, train)", kind);
     slm_job_t *job = calloc(1, sizeof *job);
     if (!job || !(job->opts = json_object())) {
         free(job);

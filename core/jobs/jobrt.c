@@ -30,6 +30,13 @@ void slm__jobrt_init(slm__jobrt_t *rt, slm_job_progress_fn legacy, void *legacy_
 void slm__jobrt_progress(const slm__jobrt_t *rt, const char *stage, uint64_t done,
                          uint64_t total, const char *item, double value)
 {
+    slm__jobrt_progress_figures(rt, stage, done, total, item, value, NULL);
+}
+
+void slm__jobrt_progress_figures(const slm__jobrt_t *rt, const char *stage, uint64_t done,
+                                 uint64_t total, const char *item, double value,
+                                 const char *figures)
+{
     if (!rt)
         return;
     if (rt->legacy)
@@ -38,7 +45,8 @@ void slm__jobrt_progress(const slm__jobrt_t *rt, const char *stage, uint64_t don
         return;
     slm_job_progress_t ev = {.struct_size = sizeof ev, .stage = stage, .done = done,
                              .total = total, .item = item ? item : "",
-                             .elapsed = slm__job_now() - rt->t0, .value = value};
+                             .elapsed = slm__job_now() - rt->t0, .value = value,
+                             .figures = figures};
     rt->cb(rt->user, &ev);
 }
 

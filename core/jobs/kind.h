@@ -31,6 +31,10 @@ void slm__jobrt_init(slm__jobrt_t *rt, slm_job_progress_fn legacy, void *legacy_
                      const volatile int *cancel);
 void slm__jobrt_progress(const slm__jobrt_t *rt, const char *stage, uint64_t done,
                          uint64_t total, const char *item, double value);
+/* The same with the event's other figures (a JSON object's text, or NULL). */
+void slm__jobrt_progress_figures(const slm__jobrt_t *rt, const char *stage, uint64_t done,
+                                 uint64_t total, const char *item, double value,
+                                 const char *figures);
 bool slm__jobrt_cancelled(const slm__jobrt_t *rt);
 /* SLM_E_CANCELLED with "WHAT: cancelled". */
 int slm__jobrt_fail_cancelled(slm_error_t *err, const char *what);
@@ -48,6 +52,7 @@ enum {
     SLM__OPT_BOOL,
     SLM__OPT_SEED,     /* an integer >= 0 or a string of decimal digits (for >= 2^63) */
     SLM__OPT_ARRAY,    /* the kind checks the elements */
+    SLM__OPT_OBJECT,   /* a JSON object; the kind checks its members */
 };
 
 typedef struct slm__job_opt {
@@ -81,6 +86,7 @@ extern const slm__job_kind_t slm__job_kind_quantize;
 extern const slm__job_kind_t slm__job_kind_eval;
 extern const slm__job_kind_t slm__job_kind_bench;
 extern const slm__job_kind_t slm__job_kind_init;
+extern const slm__job_kind_t slm__job_kind_train;
 
 /* What a kind reads of its job. Options have the JSON type their table gives. */
 slm_registry_t *slm__job_registry(const slm_job_t *job);

@@ -1,7 +1,7 @@
 # Model jobs in the core library: quantize (with its evaluation and the mixes it
 # reads as data), merge (LoRA adapters baked into a base), init (random models of
-# a named shape) and bench; the job contract (slmops/job.h: job.c, jobrt.c) and its
-# kinds (kind-*.c).
+# a named shape), bench and train (fine-tuning through trainer plugins: train*.c);
+# the job contract (slmops/job.h: job.c, jobrt.c) and its kinds (kind-*.c).
 libslmops_la_SOURCES += \
 	core/jobs/jobs.h \
 	core/jobs/mix.h \
@@ -24,6 +24,17 @@ libslmops_la_SOURCES += \
 	core/jobs/kind-quantize.c \
 	core/jobs/kind-eval.c \
 	core/jobs/kind-bench.c \
-	core/jobs/kind-init.c
+	core/jobs/kind-init.c \
+	core/jobs/kind-train.c \
+	core/jobs/train.h \
+	core/jobs/train-loop.c \
+	core/jobs/train-plan.c \
+	core/jobs/train-graph.c \
+	core/jobs/train-ckpt.c \
+	core/jobs/train-save.c \
+	core/jobs/train-names.c \
+	core/jobs/train-rng.c \
+	core/jobs/train-dump.c \
+	core/jobs/train-loss.c
 slmopsinclude_HEADERS += core/include/slmops/jobs.h core/include/slmops/job.h \
 	core/include/slmops/merge.h

@@ -40,6 +40,7 @@ void slm__adapters_free(slm__adapters_t *ad)
             free(l);
         }
     free(ad->on);
+    free(ad->trains);
     free(ad);
 }
 
@@ -86,6 +87,9 @@ int slm__adapters_attach(slm__adapters_t *ad, const slm__weight_t *w, const slm_
     if (!isfinite(lora->scale))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapters: the scale on %s is not "
                          "finite", w->name);
+    if (!(lora->dropout >= 0.0f && lora->dropout < 1.0f))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapters: the dropout on %s is not "
+                         "in [0, 1)", w->name);
     slm__lora_t *copy = malloc(sizeof *copy);
     if (!copy)
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "adapters: out of memory");
@@ -97,6 +101,34 @@ int slm__adapters_attach(slm__adapters_t *ad, const slm__weight_t *w, const slm_
     *tail = copy;
     ad->n_loras++;
     return SLM_OK;
+}
+
+int slm__adapters_train_base(slm__adapters_t *ad, const slm__weight_t *w, slm_error_t *err)
+{
+    if (!ad)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapters: NULL argument");
+    ptrdiff_t i = weight_index(ad, w);
+    if (i < 0)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapters: the weight is not one of "
+                         "the model's");
+    if (w->type != SLM_TYPE_F32 || !w->buf)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "adapters: %s trains in f32; it is "
+                         "stored as %s", w->name, slm_type_name((slm_type_t)w->type));
+    if (!ad->trains && !(ad->trains = calloc(ad->n_weights ? ad->n_weights : 1,
+                                             sizeof *ad->trains)))
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "adapters: out of memory");
+    if (!ad->trains[i])
+        ad->n_trains++;
+    ad->trains[i] = true;
+    return SLM_OK;
+}
+
+bool slm__adapters_trains(const slm__adapters_t *ad, const slm__weight_t *w)
+{
+    if (!ad || !ad->trains)
+        return false;
+    ptrdiff_t i = weight_index(ad, w);
+    return i >= 0 && ad->trains[i];
 }
 
 const slm__lora_t *slm__adapters_on(const slm__adapters_t *ad, const slm__weight_t *w)

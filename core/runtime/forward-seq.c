@@ -45,6 +45,15 @@ int slm__forward_sequences(const slm_model_t *m, slm_graph_t *g, int64_t T, int6
                            const slm__adapters_t *ad, unsigned flags, slm__seq_graph_t *out,
                            slm_error_t *err)
 {
+    return slm__forward_sequences_train(m, g, T, B, ad, flags, NULL, NULL, out, err);
+}
+
+int slm__forward_sequences_train(const slm_model_t *m, slm_graph_t *g, int64_t T, int64_t B,
+                                 const slm__adapters_t *ad, unsigned flags,
+                                 void (*on_dropout)(void *user, slm_tensor_t *mask,
+                                                    const slm__lora_t *lora),
+                                 void *hook_user, slm__seq_graph_t *out, slm_error_t *err)
+{
     if (!out)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "forward: NULL argument");
     memset(out, 0, sizeof *out);
@@ -55,7 +64,7 @@ int slm__forward_sequences(const slm_model_t *m, slm_graph_t *g, int64_t T, int6
     slm__fwd_params_t p = {.n_tokens = T, .n_rows = B,
                            .n_out = flags & SLM__SEQ_LAST ? B : T * B,
                            .hidden = (flags & SLM__SEQ_HIDDEN) != 0, .adapters = ad,
-                           .mem = &mem};
+                           .mem = &mem, .on_dropout = on_dropout, .hook_user = hook_user};
     out->T = T;
     out->B = B;
     out->n_vocab = m ? m->hp.n_vocab : 0;

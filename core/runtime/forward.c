@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <slmops/types.h>
@@ -11,9 +12,9 @@
 #include "runtime/forward.h"
 
 /* Nodes one layer adds to the plain graph, and one adapter on one weight (two
- * leaves, two products, a scale and an add). */
+ * leaves, two products, a scale and an add; a dropout mask and its product). */
 #define NODES_PER_LAYER 64
-#define NODES_PER_LORA 6
+#define NODES_PER_LORA 8
 
 size_t slm__forward_graph_size(const slm_model_t *m, const slm__adapters_t *ad)
 {
@@ -21,11 +22,24 @@ size_t slm__forward_graph_size(const slm_model_t *m, const slm__adapters_t *ad)
     return n + (ad ? ad->n_loras * NODES_PER_LORA : 0);
 }
 
-/* A leaf bound to a weight's buffer. */
+static slm_tensor_t *new_leaf(slm__fwd_t *f, const slm__weight_t *w);
+
+/* A leaf bound to a weight's buffer; a base weight that trains is one PARAM leaf,
+ * made at its first use, so every use adds to the same gradient. */
 static slm_tensor_t *leaf(slm__fwd_t *f, const slm__weight_t *w)
 {
     if (!w || f->rc)
         return NULL;
+    if (!f->train_leaf || !slm__adapters_trains(f->ad, w))
+        return new_leaf(f, w);
+    size_t i = (size_t)(w - f->m->weights);
+    if (!f->train_leaf[i] && (f->train_leaf[i] = new_leaf(f, w)))
+        slm_tensor_set_flags(f->train_leaf[i], SLM_TENSOR_PARAM);
+    return f->train_leaf[i];
+}
+
+static slm_tensor_t *new_leaf(slm__fwd_t *f, const slm__weight_t *w)
+{
     int n_dims = w->ne[1] > 1 ? 2 : 1;
     slm_tensor_t *t = slm_tensor_new(f->g, (slm_type_t)w->type, n_dims, w->ne);
     if (!t)
@@ -55,7 +69,17 @@ static slm_tensor_t *linear(slm__fwd_t *f, const slm__weight_t *w, slm_tensor_t 
     for (const slm__lora_t *l = slm__adapters_on(f->ad, w); l; l = l->next) {
         if (l->scale == 0.0f && !l->trainable)
             continue;   /* switched off: exactly the product without it */
-        slm_tensor_t *ax = slm_mul_mat(g, lora_leaf(f, &l->a, l->trainable), x);
+        slm_tensor_t *in = x;
+        if (l->trainable && l->dropout > 0.0f && f->p->on_dropout && x) {
+            const int64_t ne[4] = {slm_tensor_ne(x, 0), slm_tensor_ne(x, 1), slm_tensor_ne(x, 2),
+                                   slm_tensor_ne(x, 3)};
+            slm_tensor_t *mask = slm_tensor_new(g, SLM_TYPE_F32, slm_tensor_n_dims(x), ne);
+            slm_tensor_set_flags(mask, SLM_TENSOR_INPUT);
+            in = slm_mul(g, x, mask);
+            if (mask)
+                f->p->on_dropout(f->p->hook_user, mask, l);
+        }
+        slm_tensor_t *ax = slm_mul_mat(g, lora_leaf(f, &l->a, l->trainable), in);
         slm_tensor_t *bax = slm_mul_mat(g, lora_leaf(f, &l->b, l->trainable), ax);
         y = slm_add(g, y, slm_scale(g, bax, l->scale));
     }
@@ -170,7 +194,11 @@ int slm__forward_build(const slm_model_t *m, slm_graph_t *g, const slm__fwd_para
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "forward: the adapters belong to "
                          "another model");
     slm__fwd_t f = {.m = m, .g = g, .T = p->n_tokens, .B = p->n_rows,
-                    .N = p->n_tokens * p->n_rows, .ad = p->adapters, .mem = p->mem, .err = err};
+                    .N = p->n_tokens * p->n_rows, .ad = p->adapters, .mem = p->mem, .err = err,
+                    .p = p};
+    if (p->adapters && p->adapters->n_trains &&
+        !(f.train_leaf = calloc(m->n_weights ? m->n_weights : 1, sizeof *f.train_leaf)))
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "forward: out of memory");
     out->tokens = slm_tensor_new_1d(g, SLM_TYPE_I32, f.N);
     f.pos = out->pos = slm_tensor_new_1d(g, SLM_TYPE_I32, f.N);
     f.mask = out->mask = p->mem->mask(p->mem->self, &f);
@@ -183,6 +211,7 @@ int slm__forward_build(const slm_model_t *m, slm_graph_t *g, const slm__fwd_para
         x = slm_add(g, x, ffn(&f, il, norm(&f, x, m->layers[il].ffn_norm)));
     }
     out->out = x ? head(&f, p, x, out) : NULL;
+    free(f.train_leaf);
     if (f.rc)
         return f.rc;
     return out->out ? SLM_OK : slm_graph_status(g, err);

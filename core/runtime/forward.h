@@ -19,6 +19,7 @@
 typedef struct slm__lora {
     slm__weight_t a, b;
     float scale;               /* the user's scale × alpha / r (or alpha / √r) */
+    float dropout;             /* PEFT's lora_dropout on the input of A, when training */
     bool trainable;            /* A and B enter graphs as PARAM leaves */
     uint32_t adapter;          /* which adapter of the set: per-sequence selection, later */
     struct slm__lora *next;    /* the next adapter on the same weight */
@@ -31,6 +32,10 @@ typedef struct slm__adapters {
     slm__lora_t **on;          /* n_weights list heads */
     size_t n_weights;
     size_t n_loras;
+    /* Base weights that train themselves (full fine-tuning): one PARAM leaf per
+     * weight per graph, however often the graph reads it (tied embeddings). */
+    bool *trains;              /* n_weights flags, NULL when none trains */
+    size_t n_trains;
 } slm__adapters_t;
 
 slm__adapters_t *slm__adapters_new(const slm_model_t *m, slm_error_t *err);
@@ -38,6 +43,9 @@ void slm__adapters_free(slm__adapters_t *ad);
 /* Attach factors to weight w of ad's model, checking their shapes against it. */
 int slm__adapters_attach(slm__adapters_t *ad, const slm__weight_t *w, const slm__lora_t *lora,
                          slm_error_t *err);
+/* Base weight w trains (f32, in a buffer its owner may update in place). */
+int slm__adapters_train_base(slm__adapters_t *ad, const slm__weight_t *w, slm_error_t *err);
+bool slm__adapters_trains(const slm__adapters_t *ad, const slm__weight_t *w);
 /* The adapters on w, or NULL (also for a NULL set). */
 const slm__lora_t *slm__adapters_on(const slm__adapters_t *ad, const slm__weight_t *w);
 /* Every graph a decode context builds from now on applies ad (NULL: none) instead
@@ -74,6 +82,8 @@ struct slm__fwd {
     slm_tensor_t *pos, *mask;
     slm_error_t *err;
     int rc;                    /* first failure outside the graph (bindings) */
+    slm_tensor_t **train_leaf; /* per weight: its PARAM leaf once made (ad->trains) */
+    const struct slm__fwd_params *p;
 };
 
 /* ---- building ---- */
@@ -88,6 +98,11 @@ typedef struct slm__fwd_params {
     bool hidden;               /* end at the final norm: hidden states, not logits */
     const slm__adapters_t *adapters;   /* NULL: none, the plain graph */
     slm__memory_t *mem;
+    /* Training: called for each trainable adapter with dropout, with its mask input
+     * (f32 [in, N], to fill with 0 or 1 / (1 - p) before each run), which multiplies
+     * the input of A. NULL: no dropout (evaluation). */
+    void (*on_dropout)(void *user, slm_tensor_t *mask, const slm__lora_t *lora);
+    void *hook_user;
 } slm__fwd_params_t;
 
 /* The handles a run needs. */
@@ -124,6 +139,13 @@ typedef struct slm__seq_graph {
 int slm__forward_sequences(const slm_model_t *m, slm_graph_t *g, int64_t T, int64_t B,
                            const slm__adapters_t *ad, unsigned flags, slm__seq_graph_t *out,
                            slm_error_t *err);
+/* The same for a training step: adapter dropout masks through on_dropout (see
+ * slm__fwd_params_t; NULL: none). */
+int slm__forward_sequences_train(const slm_model_t *m, slm_graph_t *g, int64_t T, int64_t B,
+                                 const slm__adapters_t *ad, unsigned flags,
+                                 void (*on_dropout)(void *user, slm_tensor_t *mask,
+                                                    const slm__lora_t *lora),
+                                 void *hook_user, slm__seq_graph_t *out, slm_error_t *err);
 /* After slm_sched_alloc: tokens [B·T] (row-major, a row's T tokens together) and
  * doc_ids [B·T] or NULL (each row one document). A document is the tokens of a row
  * sharing an id: they see only each other, positions count from 0 within it. A

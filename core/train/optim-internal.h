@@ -19,9 +19,10 @@ typedef struct slm__optim_kind {
     /* The hyper vector of step `step` (0: the first) for lr and decay. */
     void (*fill_hyper)(const slm_optim_params_t *p, double lr, bool decay, int64_t step,
                        float *h);
-    /* The update node of one parameter. */
-    slm_tensor_t *(*build)(slm_graph_t *g, slm_tensor_t *param, slm_tensor_t *const *moments,
-                           slm_tensor_t *hyper, slm_tensor_t *sumsq);
+    /* The update node of one parameter from its gradient. */
+    slm_tensor_t *(*build)(slm_graph_t *g, slm_tensor_t *param, slm_tensor_t *grad,
+                           slm_tensor_t *const *moments, slm_tensor_t *hyper,
+                           slm_tensor_t *sumsq);
 } slm__optim_kind_t;
 
 typedef struct slm__optim_slot {
@@ -29,6 +30,7 @@ typedef struct slm__optim_slot {
     slm_tensor_t *moment[SLM__OPTIM_MAX_MOMENTS];
     bool decays;
     float *pending[SLM__OPTIM_MAX_MOMENTS];        /* loaded, not yet in the graph */
+    slm_tensor_t *acc;                             /* accumulated gradient, or NULL */
 } slm__optim_slot_t;
 
 struct slm_optim {
@@ -39,6 +41,12 @@ struct slm_optim {
     size_t n_slots;
     slm_tensor_t *hyper[2];            /* for parameters that decay, and those that do not */
     slm_tensor_t *sumsq;               /* NULL without clipping */
+    /* Accumulation: {keep, weight} of acc = keep * acc + weight * grad, and the
+     * first tensor index of the update part (what slm_optim_apply runs). */
+    bool accumulate;
+    slm_tensor_t *accum_keep, *accum_weight;
+    size_t update_from;
+    int64_t n_accum;
     int64_t step;
     double grad_norm;
     bool state_pending;                /* the graph does not hold the moments yet */
@@ -63,5 +71,9 @@ void slm__optim_entry_name(const slm_optim_t *o, size_t i, int m, char *buf);
 /* Moments are matched by parameter name: every parameter needs a distinct one. */
 int slm__optim_check_names(const slm_optim_t *o, const char *what, const char *path,
                            slm_error_t *err);
+
+/* The gradient the updates read of param (its accumulator when accumulating), or
+ * NULL when param is none of o's. */
+slm_tensor_t *slm__optim_grad_of(const slm_optim_t *o, const slm_tensor_t *param);
 
 #endif

@@ -29,10 +29,11 @@ static void adamw_hyper(const slm_optim_params_t *p, double lr, bool decay, int6
     h[A_MAX_NORM] = p->clip_norm;
 }
 
-static slm_tensor_t *adamw_build(slm_graph_t *g, slm_tensor_t *param, slm_tensor_t *const *mom,
-                                 slm_tensor_t *hyper, slm_tensor_t *sumsq)
+static slm_tensor_t *adamw_build(slm_graph_t *g, slm_tensor_t *param, slm_tensor_t *grad,
+                                 slm_tensor_t *const *mom, slm_tensor_t *hyper,
+                                 slm_tensor_t *sumsq)
 {
-    return slm_adamw_step(g, param, slm_tensor_grad(param), mom[0], mom[1], hyper, sumsq);
+    return slm_adamw_step(g, param, grad, mom[0], mom[1], hyper, sumsq);
 }
 
 static void sgd_hyper(const slm_optim_params_t *p, double lr, bool decay, int64_t step, float *h)
@@ -43,11 +44,12 @@ static void sgd_hyper(const slm_optim_params_t *p, double lr, bool decay, int64_
     h[S_MAX_NORM] = p->clip_norm;
 }
 
-static slm_tensor_t *sgd_build(slm_graph_t *g, slm_tensor_t *param, slm_tensor_t *const *mom,
-                               slm_tensor_t *hyper, slm_tensor_t *sumsq)
+static slm_tensor_t *sgd_build(slm_graph_t *g, slm_tensor_t *param, slm_tensor_t *grad,
+                               slm_tensor_t *const *mom, slm_tensor_t *hyper,
+                               slm_tensor_t *sumsq)
 {
     (void)mom;
-    return slm_sgd_step(g, param, slm_tensor_grad(param), hyper, sumsq);
+    return slm_sgd_step(g, param, grad, hyper, sumsq);
 }
 
 static const slm__optim_kind_t kinds[] = {
@@ -133,6 +135,12 @@ static slm_tensor_t *input_leaf(slm_graph_t *g, const slm_tensor_t *like, int64_
     return t;
 }
 
+/* The gradient an update reads: the accumulator, or the backward pass's own. */
+static slm_tensor_t *update_grad(const slm__optim_slot_t *s)
+{
+    return s->acc ? s->acc : slm_tensor_grad(s->param);
+}
+
 /* Sum of squares of every gradient, in creation order, so the reduction is the same
  * at every step and in every run. */
 static slm_tensor_t *build_sumsq(slm_optim_t *o)
@@ -140,7 +148,7 @@ static slm_tensor_t *build_sumsq(slm_optim_t *o)
     slm_graph_t *g = o->graph;
     slm_tensor_t *total = NULL;
     for (size_t i = 0; i < o->n_slots; i++) {
-        slm_tensor_t *gr = slm_tensor_grad(o->slots[i].param);
+        slm_tensor_t *gr = update_grad(&o->slots[i]);
         slm_tensor_t *sq = slm_sum(g, slm_mul(g, gr, gr));
         total = total ? slm_add(g, total, sq) : sq;
     }
@@ -151,10 +159,31 @@ static slm_tensor_t *build_sumsq(slm_optim_t *o)
     return total;
 }
 
+/* acc = keep * acc + weight * grad per parameter, in place: keep is 0 for the
+ * first micro-batch of a step, so the accumulators need no clearing between steps. */
+static void build_accumulate(slm_optim_t *o)
+{
+    slm_graph_t *g = o->graph;
+    slm_tensor_t *keep = input_leaf(g, NULL, 1, "optim.accum_keep", "");
+    slm_tensor_t *weight = input_leaf(g, NULL, 1, "optim.accum_weight", "");
+    o->accum_keep = keep;
+    o->accum_weight = weight;
+    for (size_t i = 0; i < o->n_slots && g->status == SLM_OK; i++) {
+        slm__optim_slot_t *s = &o->slots[i];
+        s->acc = input_leaf(g, s->param, 0, s->param->name, ".grad_acc");
+        slm_tensor_t *sum = slm_add(g, slm_mul(g, s->acc, keep),
+                                    slm_mul(g, slm_tensor_grad(s->param), weight));
+        slm_cpy(g, sum, s->acc);
+    }
+    o->update_from = g->n_tensors;
+}
+
 static int build(slm_optim_t *o, slm_error_t *err)
 {
     slm_graph_t *g = o->graph;
     const slm__optim_kind_t *k = o->kind;
+    if (o->accumulate)
+        build_accumulate(o);
     for (size_t i = 0; i < o->n_slots; i++) {
         int h = o->slots[i].decays ? 0 : 1;
         if (!o->hyper[h])
@@ -167,7 +196,7 @@ static int build(slm_optim_t *o, slm_error_t *err)
         slm__optim_slot_t *s = &o->slots[i];
         for (int m = 0; m < k->n_moments; m++)
             s->moment[m] = input_leaf(g, s->param, 0, s->param->name, k->moment_suffix[m]);
-        k->build(g, s->param, s->moment, o->hyper[s->decays ? 0 : 1], o->sumsq);
+        k->build(g, s->param, update_grad(s), s->moment, o->hyper[s->decays ? 0 : 1], o->sumsq);
     }
     return slm_graph_status(g, err);
 }
@@ -233,6 +262,7 @@ slm_optim_t *slm_optim_new(slm_graph_t *g, const slm_optim_params_t *p, slm_erro
     o->grad_norm = -1.0;
     o->state_pending = true;
     o->params = prm;
+    o->accumulate = prm.accumulate;
     /* The rule is asked once, here; the optimizer keeps only its answers. */
     o->params.no_decay = NULL;
     o->params.no_decay_user = NULL;
@@ -289,6 +319,14 @@ static int upload_state(slm_optim_t *o, slm_error_t *err)
                 off += len;
             }
         }
+        /* Accumulators start at zero: keep * acc must not meet uninitialised bytes. */
+        for (size_t n = s->acc ? slm_tensor_nbytes(s->acc) : 0, off = 0; off < n;) {
+            size_t len = n - off < sizeof zeros ? n - off : sizeof zeros;
+            int rc = slm_tensor_set_data(s->acc, zeros, off, len);
+            if (rc != SLM_OK)
+                return not_allocated(rc, err);
+            off += len;
+        }
     }
     slm__optim_drop_pending(o);
     o->state_pending = false;
@@ -310,10 +348,66 @@ static int set_inputs(slm_optim_t *o, slm_error_t *err)
     return SLM_OK;
 }
 
+static void count_step(slm_optim_t *o)
+{
+    o->step++;
+    o->n_accum = 0;
+    float ss;
+    if (o->sumsq && slm_tensor_get_data(o->sumsq, &ss, 0, sizeof ss) == SLM_OK)
+        o->grad_norm = sqrt((double)ss);
+}
+
+int slm_optim_accumulate(slm_optim_t *o, slm_sched_t *s, float weight, slm_error_t *err)
+{
+    if (!o || !s)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "optimizer: NULL argument");
+    if (!o->accumulate)
+        return slm__fail(err, SLM_E_STATE, NULL, -1, "optimizer: built without accumulation");
+    if (!isfinite(weight))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "optimizer: the micro-batch weight is "
+                         "not finite");
+    int rc = o->state_pending ? upload_state(o, err) : SLM_OK;
+    const float in[2] = {o->n_accum ? 1.0f : 0.0f, weight};
+    if (rc == SLM_OK &&
+        (slm_tensor_set_data(o->accum_keep, &in[0], 0, sizeof in[0]) != SLM_OK ||
+         slm_tensor_set_data(o->accum_weight, &in[1], 0, sizeof in[1]) != SLM_OK))
+        rc = not_allocated(SLM_E_STATE, err);
+    if (rc == SLM_OK)
+        rc = slm__sched_compute_range(s, o->graph, 0, o->update_from, err);
+    if (rc == SLM_OK)
+        o->n_accum++;
+    return rc;
+}
+
+int slm_optim_apply(slm_optim_t *o, slm_sched_t *s, slm_error_t *err)
+{
+    if (!o || !s)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "optimizer: NULL argument");
+    if (!o->accumulate || o->n_accum == 0)
+        return slm__fail(err, SLM_E_STATE, NULL, -1, o->accumulate ? "optimizer: nothing "
+                         "accumulated since the last update" : "optimizer: built without "
+                         "accumulation");
+    int rc = set_inputs(o, err);
+    if (rc == SLM_OK)
+        rc = slm__sched_compute_range(s, o->graph, o->update_from, SIZE_MAX, err);
+    if (rc == SLM_OK)
+        count_step(o);
+    return rc;
+}
+
+int64_t slm_optim_n_accumulated(const slm_optim_t *o)
+{
+    return o ? o->n_accum : 0;
+}
+
 int slm_optim_step(slm_optim_t *o, slm_sched_t *s, slm_error_t *err)
 {
     if (!o || !s)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "optimizer step: NULL argument");
+    if (o->accumulate) {
+        int rc = slm_optim_accumulate(o, s, 1.0f, err);
+        return rc == SLM_OK ? slm_optim_apply(o, s, err) : rc;
+    }
     int rc = o->state_pending ? upload_state(o, err) : SLM_OK;
     if (rc == SLM_OK)
         rc = set_inputs(o, err);
@@ -321,10 +415,7 @@ int slm_optim_step(slm_optim_t *o, slm_sched_t *s, slm_error_t *err)
         rc = slm_sched_compute(s, o->graph, err);
     if (rc != SLM_OK)
         return rc;
-    o->step++;
-    float ss;
-    if (o->sumsq && slm_tensor_get_data(o->sumsq, &ss, 0, sizeof ss) == SLM_OK)
-        o->grad_norm = sqrt((double)ss);
+    count_step(o);
     return SLM_OK;
 }
 
@@ -342,8 +433,10 @@ void slm_optim_get_params(const slm_optim_t *o, slm_optim_params_t *p)
 {
     if (!o || !p)
         return;
-    size_t n = p->struct_size < sizeof o->params ? p->struct_size : sizeof o->params;
-    memcpy(p, &o->params, n);
+    slm_optim_params_t q = o->params;
+    q.accumulate = o->accumulate;
+    size_t n = p->struct_size < sizeof q ? p->struct_size : sizeof q;
+    memcpy(p, &q, n);
     p->struct_size = (uint32_t)n;
 }
 
@@ -360,4 +453,12 @@ slm_tensor_t *slm_optim_param(const slm_optim_t *o, size_t i)
 bool slm_optim_param_decays(const slm_optim_t *o, size_t i)
 {
     return o && i < o->n_slots && o->slots[i].decays;
+}
+
+slm_tensor_t *slm__optim_grad_of(const slm_optim_t *o, const slm_tensor_t *param)
+{
+    for (size_t i = 0; o && i < o->n_slots; i++)
+        if (o->slots[i].param == param)
+            return update_grad(&o->slots[i]);
+    return NULL;
 }

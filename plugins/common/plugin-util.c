@@ -29,8 +29,10 @@ int plugin_vfail(slm_error_t *err, int code, const char *path, int64_t offset, c
     if (offset >= 0)
         snprintf(err->message, sizeof err->message, "%s: offset %lld: %s", path,
                  (long long)offset, what);
-    else
+    else if (*path)
         snprintf(err->message, sizeof err->message, "%s: %s", path, what);
+    else   /* no file to name: the message alone (a trainer's setting, say) */
+        snprintf(err->message, sizeof err->message, "%s", what);
     if (err->struct_size >= offsetof(slm_error_t, offset))
         snprintf(err->path, sizeof err->path, "%s", path);
     if (err->struct_size >= sizeof(slm_error_t))

@@ -23,6 +23,11 @@ cp "$M" "$W/in.gguf" && ln -s in.gguf "$W/link.gguf" && ln "$W/in.gguf" "$W/hard
         >"$W/junk.gguf" && : >"$W/empty.gguf" && head -c 4096 "$M" >"$W/trunc.gguf" &&
     printf 'Once upon a time there was a cat.\n' >"$W/short.txt" &&
     printf 'Once upon a time' >"$W/prompt.txt" &&
+    printf '{"text": "Once upon a time"}\nnot json\n' >"$W/bad.jsonl" &&
+    printf '{"text": 5}\n' >"$W/types.jsonl" && printf 'caf\351\n' >"$W/latin1.txt" &&
+    : >"$W/empty.txt" &&
+    printf '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n' >"$W/msg.jsonl" && printf '{"prompt": "%s", "completion": "x"}\n' \
+        "Once upon a time there was a little girl named Lily who loved to play" >"$W/long.jsonl" &&
     python3 "$(dirname "$0")/bad-input/gguf-patch.py" "$M" "$W/e65.gguf" llama.embedding_length 65 &&
     python3 "$(dirname "$0")/bad-input/gguf-patch.py" "$M" "$W/h7.gguf" llama.attention.head_count 7 &&
     "$slmops" init --arch llama --preset stories15m --random --type q4_0 "$W/s15.gguf" 2>/dev/null &&

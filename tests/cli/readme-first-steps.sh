@@ -3,7 +3,8 @@
 # with ../shared/fixtures read from the fixtures folder and /tmp/ from a scratch one,
 # exits 0.
 . "$(dirname "$0")/lib.sh"
-need gguf/stories260K.gguf llama2c/stories260K.bin llama2c/tok512.bin text/tinystories_sample.txt
+need gguf/stories260K.gguf llama2c/stories260K.bin llama2c/tok512.bin text/tinystories_sample.txt \
+    text/tinyshakespeare_input.txt
 readme=$top_srcdir/README.md
 
 awk '/^## First steps/ { on = 1 } on && /^```sh/ { code = 1; next } code && /^```/ { exit }

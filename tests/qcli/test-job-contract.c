@@ -645,7 +645,8 @@ START_TEST(options_are_checked_by_name_and_type)
         slm_job_free(job);
     }
     ck_assert_str_eq(slm_job_kind_name(3), "init");
-    ck_assert_ptr_null(slm_job_kind_name(4));
+    ck_assert_str_eq(slm_job_kind_name(4), "train");
+    ck_assert_ptr_null(slm_job_kind_name(5));
     ck_assert_int_eq(slm_job_new(reg, "distill", NULL, &job, &err), SLM_E_NOT_FOUND);
     ck_assert_ptr_null(job);
     ck_assert_int_eq(slm_job_new(reg, "quantize", "{\"typo\": 1}", &job, &err), SLM_E_INVALID);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <slmops/ops.h>
 #include <slmops/plugin-trainer.h>
 
 #ifndef FAKE_NAME
@@ -30,6 +31,10 @@
 #endif
 #ifndef FAKE_DUP_METHOD
 #define FAKE_DUP_METHOD 0       /* lists fake-full twice */
+#endif
+/* A good variant: fake-lora adds a loss term through add_loss (the train job's test). */
+#ifndef FAKE_ADD_LOSS
+#define FAKE_ADD_LOSS 0
 #endif
 
 /* ---- fake-full: every weight trains; norms (1-D) skip weight decay ---- */
@@ -197,11 +202,41 @@ static const slm_trainer_method_t method_full = {
     .finish = full_finish,
 };
 
+#if FAKE_ADD_LOSS
+/* The term "l2": the sum of the squares of every B, weight 1, built from forward ops
+ * (MUL, SUM, ADD) on the host's parameter nodes. */
+static int lora_add_loss(void *state, const slm_trainer_graph_t *g, slm_error_t *err)
+{
+    (void)err;
+    const lora_state_t *s = state;
+    slm_trainer_node_t *total = NULL;
+    for (int i = 0; i < s->n; i++) {
+        char b[96];
+        snprintf(b, sizeof b, "%s.lora_b", s->target[i]);
+        slm_trainer_node_t *p = g->param(g->ctx, b);
+        if (!p)
+            return SLM_E_NOT_FOUND;
+        const slm_trainer_node_t *pp[2] = {p, p};
+        slm_trainer_node_t *sq = g->op(g->ctx, SLM_OP_MUL, pp, 2, NULL, 0, NULL, 0);
+        const slm_trainer_node_t *one[1] = {sq};
+        slm_trainer_node_t *sum = sq ? g->op(g->ctx, SLM_OP_SUM, one, 1, NULL, 0, NULL, 0) : NULL;
+        const slm_trainer_node_t *two[2] = {total, sum};
+        total = !sum ? NULL : total ? g->op(g->ctx, SLM_OP_ADD, two, 2, NULL, 0, NULL, 0) : sum;
+        if (!total)
+            return SLM_E_INVALID;
+    }
+    return total ? g->add_term(g->ctx, "l2", total, 1.0f) : SLM_E_INVALID;
+}
+#else
+#define lora_add_loss NULL
+#endif
+
 static const slm_trainer_method_t method_lora = {
     .struct_size = sizeof(slm_trainer_method_t),
     .name = "fake-lora",
     .options = lora_options,
     .prepare = lora_prepare,
+    .add_loss = lora_add_loss,
     .finish = FAKE_NO_FINISH ? NULL : lora_finish,
     .release = free,
 };

@@ -77,7 +77,13 @@ check_LTLIBRARIES += \
 	tests/registry/fake-trainer-extra-method.la \
 	tests/registry/fake-trainer-no-finish.la \
 	tests/registry/fake-trainer-bad-default.la \
-	tests/registry/fake-trainer-dup-method.la
+	tests/registry/fake-trainer-dup-method.la \
+	tests/registry/fake-trainer-loss.la
+tests_registry_fake_trainer_loss_la_SOURCES = $(fake_trainer_src)
+tests_registry_fake_trainer_loss_la_CFLAGS = $(plugin_cflags) \
+	-DFAKE_NAME='"fake-trainer-loss"' -DFAKE_ADD_LOSS=1
+tests_registry_fake_trainer_loss_la_LDFLAGS = $(fake_plugin_ldflags)
+tests_registry_fake_trainer_loss_la_LIBADD = -lm
 tests_registry_fake_trainer_la_SOURCES = $(fake_trainer_src)
 tests_registry_fake_trainer_la_CFLAGS = $(plugin_cflags) -DFAKE_NAME='"fake-trainer"'
 tests_registry_fake_trainer_la_LDFLAGS = $(fake_plugin_ldflags)

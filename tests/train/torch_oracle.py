@@ -133,26 +133,37 @@ class Oracle:
             die("trainable tensors differ: %s" % sorted(set(names) ^ set(self.params))[:4])
 
     def loss(self, tokens, targets, doc):
-        total, scored = torch.zeros(()), 0
+        """Mean cross-entropy; documents of one length run as one batch."""
+        by_len = {}
         for r in range(tokens.shape[0]):
             for d in sorted(set(doc[r].tolist()) - {-1}):
                 at = np.nonzero(doc[r] == d)[0]
                 if not np.array_equal(at, np.arange(at[0], at[-1] + 1)):
                     die("row %d: document %d is not contiguous" % (r, d))
-                ids = torch.from_numpy(tokens[r, at].astype(np.int64))[None]
-                tgt = torch.from_numpy(targets[r, at].astype(np.int64))
-                logits = self.model(input_ids=ids).logits[0]
-                keep = tgt >= 0
-                if keep.any():
-                    total = total + torch.nn.functional.cross_entropy(logits[keep], tgt[keep],
-                                                                      reduction="sum")
-                    scored += int(keep.sum())
+                by_len.setdefault(len(at), []).append((tokens[r, at], targets[r, at]))
+        total, scored = torch.zeros(()), 0
+        for docs in by_len.values():
+            ids = torch.from_numpy(np.stack([d[0] for d in docs]).astype(np.int64))
+            tgt = torch.from_numpy(np.stack([d[1] for d in docs]).astype(np.int64)).reshape(-1)
+            logits = self.model(input_ids=ids).logits.reshape(tgt.shape[0], -1)
+            keep = tgt >= 0
+            if keep.any():
+                total = total + torch.nn.functional.cross_entropy(logits[keep], tgt[keep],
+                                                                  reduction="sum")
+                scored += int(keep.sum())
         return total / scored, scored
 
     def grad(self, n):
         p, heads = self.params[n]
         g = p.grad.numpy()
         return permute(g, heads) if heads else g
+
+
+def rows(path):
+    """Rows of DUMP's batch that hold tokens: the --batch of a run whose every step
+    sees exactly that batch."""
+    _, dump = load_dump(path)
+    print(int((dump["batch.doc"] >= 0).any(axis=1).sum()))
 
 
 def rel(a, b):
@@ -207,7 +218,7 @@ def curve(hf, path, log, steps, lr, warmup, wd):
               {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999), eps=1e-8)
     sched = get_cosine_schedule_with_warmup(opt, warmup, steps)
-    worst = 0.0
+    worst, bad = 0.0, failures
     for k in range(steps):
         loss, _ = o.loss(dump["batch.tokens"], dump["batch.targets"], dump["batch.doc"])
         mine = ours.get(first + k)
@@ -223,8 +234,10 @@ def curve(hf, path, log, steps, lr, warmup, wd):
     drop = (ours[first] - ours[first + steps - 1]) / ours[first]
     if drop < 0.01:
         fail("the loss fell only %.2g%% in %d steps: the curve proves little" % (100 * drop, steps))
-    print("ok - %d AdamW steps (cosine, warmup %d, lr %g): loss %.6g -> %.6g, every step within %.3g relative of PyTorch (tolerance %g)"
-          % (steps, warmup, lr, ours[first], ours[first + steps - 1], worst, CURVE_TOL))
+    if failures == bad:
+            print("ok - %d AdamW steps (cosine, warmup %d, lr %g, weight decay %g): loss %.6g -> %.6g, every step "
+              "within %.3g relative of PyTorch (tolerance %g)"
+              % (steps, warmup, lr, wd, ours[first], ours[first + steps - 1], worst, CURVE_TOL))
 
 
 if __name__ == "__main__":
@@ -232,6 +245,8 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     if len(sys.argv) == 4 and sys.argv[1] == "grads":
         grads(*sys.argv[2:])
+    elif len(sys.argv) == 3 and sys.argv[1] == "rows":
+        rows(sys.argv[2])
     elif len(sys.argv) == 9 and sys.argv[1] == "curve":
         curve(*sys.argv[2:])
     else:

@@ -37,13 +37,16 @@ typedef struct slm_job_progress {
     const char *item;          /* the tensor, file or test the event is about, or "" */
     double elapsed;            /* seconds since slm_job_run began */
     double value;              /* the stage's running figure (perplexity so far), or NAN */
+    /* Since 0.2: the event's other figures as a compact JSON object (train: step, loss,
+     * val_loss, lr, tokens_per_s, eta_s, ...), or NULL. */
+    const char *figures;
 } slm_job_progress_t;
 
 /* Called on the thread that runs the job; it may call slm_job_cancel. */
 typedef void (*slm_job_progress_cb)(void *user, const slm_job_progress_t *event);
 
-/* The kinds this library runs, by index: "quantize", "eval", "bench", "init";
- * NULL past the last. */
+/* The kinds this library runs, by index: "quantize", "eval", "bench", "init",
+ * "train"; NULL past the last. */
 const char *slm_job_kind_name(size_t i);
 
 /* A job of `kind` with options_json (a JSON object, or NULL for none). Options are

@@ -7,7 +7,10 @@
  *   slm_optim_t *o = slm_optim_new(g, &params, err);   appends the updates
  *   slm_sched_alloc(s, g, err);  ... set the parameters and inputs ...
  *   for each batch: set the inputs, slm_optim_step(o, s, err)
- *   slm_optim_save(o, path, err) / slm_optim_load(o, path, err)   bit-exact resume */
+ *   slm_optim_save(o, path, err) / slm_optim_load(o, path, err)   bit-exact resume
+ *
+ * Gradient accumulation (params.accumulate): per micro-batch set its inputs and
+ * slm_optim_accumulate(o, s, weight, err); then slm_optim_apply(o, s, err) once. */
 #ifndef SLMOPS_OPTIM_H
 #define SLMOPS_OPTIM_H
 
@@ -58,6 +61,11 @@ typedef struct slm_optim_params {
      * parameter by slm_optim_new. */
     bool (*no_decay)(const slm_tensor_t *param, void *user);
     void *no_decay_user;
+    /* Since 0.2 (read when struct_size covers it). Gradients add up over
+     * micro-batches in accumulators (persistent leaves NAME.grad_acc) that the
+     * updates read: slm_optim_accumulate runs forward and backward only,
+     * slm_optim_apply the updates only. Default false: slm_optim_step runs all. */
+    bool accumulate;
 } slm_optim_params_t;
 
 void slm_optim_params_default(slm_optim_params_t *p);
@@ -78,8 +86,22 @@ void slm_optim_free(slm_optim_t *o);
 
 /* One training step: write the state still held by the optimizer (zero or loaded
  * moments) and this step's inputs into the graph, run it on s (forward, backward,
- * update), count the step. The graph must be allocated on s (slm_sched_alloc). */
+ * update), count the step. The graph must be allocated on s (slm_sched_alloc).
+ * An accumulating optimizer: slm_optim_accumulate with weight 1, then apply. */
 int slm_optim_step(slm_optim_t *o, slm_sched_t *s, slm_error_t *err);
+
+/* Accumulating optimizers only. Run the graph up to its updates (forward, backward)
+ * and add weight x this micro-batch's gradients into the accumulators; the first
+ * call after an apply (or construction) replaces them. With weights summing to 1
+ * over a step's micro-batches the update sees their weighted mean gradient (one
+ * micro-batch of weight 1 gives exactly the gradient slm_optim_step would use). */
+int slm_optim_accumulate(slm_optim_t *o, slm_sched_t *s, float weight, slm_error_t *err);
+/* Accumulating optimizers only: the update of every parameter from the accumulated
+ * gradients (clipping included), and the step is counted. SLM_E_STATE before any
+ * slm_optim_accumulate since the last apply. */
+int slm_optim_apply(slm_optim_t *o, slm_sched_t *s, slm_error_t *err);
+/* Micro-batches accumulated since the last apply. */
+int64_t slm_optim_n_accumulated(const slm_optim_t *o);
 
 /* Steps taken (restored by a load). */
 int64_t slm_optim_n_steps(const slm_optim_t *o);
