@@ -1,7 +1,7 @@
 #!/bin/sh
 # slmops' GGUF adapters in llama.cpp (issue 8, acceptance 2): an adapter slmops made
-# loads in llama-perplexity (the peer built by ../shared/peers/llama-cpp.sh), and the
-# perplexity llama.cpp gives with --lora / --lora-scaled equals, within 0.1%, that of
+# (random, or trained by slmops finetune) loads in llama-perplexity (the peer built by
+# ../shared/peers/llama-cpp.sh), and the perplexity llama.cpp gives with --lora / --lora-scaled equals, within 0.1%, that of
 # `slmops merge`'s output in llama.cpp and in `slmops eval`, and that of `slmops eval
 # --lora` (applied at run time, unmerged, on the f32 base and on a q8_0 one, as
 # llama.cpp applies it): the container, the scale convention (user scale * alpha /
@@ -40,7 +40,12 @@ within() {
 plain=$(llama_ppl "$base")
 run "$tool" new "$base" "$work/a.gguf" rank=4 alpha=16 seed=3 targets=q,k,v,o,gate,up,down b_seed=11 b_scale=0.03
 run "$tool" new "$base" "$work/rs.gguf" rank=8 alpha=4 rslora=1 seed=4 targets=q,k,v,o b_seed=12 b_scale=0.1
-for case in "a.gguf 1" "rs.gguf 0.5"; do
+# An adapter slmops trained (finetune, LoRA on q,k,v,o,up with rsLoRA, written as a
+# llama.cpp GGUF adapter), not only ones made from random numbers.
+head -c 4000 "$text" >"$work/train.txt"
+run "$slmops" finetune -m "$base" --data "$work/train.txt" --method lora --lora-rank 4 --lora-alpha 8 \
+    --rslora --lora-targets q,k,v,o,up --ctx 64 --batch 4 --steps 12 --lr 1e-2 --threads 2 -o "$work/trained.gguf"
+for case in "a.gguf 1" "rs.gguf 0.5" "trained.gguf 1"; do
     set -- $case
     adapter=$1 scale=$2
     run "$slmops" merge -m "$base" --lora "$work/$adapter:$scale" -o "$work/merged.gguf"

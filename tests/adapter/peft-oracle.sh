@@ -3,11 +3,12 @@
 # Hugging Face folder by slmops: an adapter PEFT saved reads in slmops bit for bit (name
 # map, q/k permutation of lora_B, rsLoRA alpha) and slmops' merge of it gives PEFT's
 # logits; an adapter slmops made loads in PEFT with the same tensors and logits; and
-# either adapter applied at run time (--lora, unmerged) gives PEFT's logits.
+# either adapter applied at run time (--lora, unmerged) gives PEFT's logits, as does
+# one slmops trained (finetune), read by PEFT from its PEFT folder.
 # PyTorch, transformers and PEFT come from tests/requirements-torch.txt (the README's
 # first command), for ${TORCH_PYTHON:-/usr/bin/python3}.
 . "${top_srcdir:?run through make check}/tests/cli/lib.sh"
-need gguf/stories260K.gguf
+need gguf/stories260K.gguf text/tinystories_sample.txt
 py=${TORCH_PYTHON:-/usr/bin/python3}
 for mod in torch transformers peft safetensors numpy; do
     "$py" -c "import $mod" 2>/dev/null ||
@@ -46,4 +47,12 @@ ids=1,403,407,261,378,275,300,264,346,281,343,260,271,400,415,340   # peft_oracl
 run "$tool" logits "$base" "$work/rt1.bin" "$ids" "$work/peft"
 run "$tool" logits "$base" "$work/rt2.bin" "$ids" "$work/s.gguf"
 "$py" "$here/peft_oracle.py" runtime "$work/hf" "$work/peft" "$work/rt1.bin" "$work/speft" "$work/rt2.bin" || exit 1
+# An adapter slmops trained (finetune, as a PEFT folder and as a GGUF adapter) in PEFT.
+head -c 4000 "$fx/text/tinystories_sample.txt" >"$work/train.txt"
+run "$slmops" finetune -m "$base" --data "$work/train.txt" --method lora --lora-rank 4 --lora-alpha 8 \
+    --lora-targets q,k,v,o,gate,up,down --ctx 64 --batch 4 --steps 12 --lr 1e-2 --threads 2 \
+    -o "$work/tpeft" --output-gguf "$work/trained.gguf"
+run "$tool" logits "$base" "$work/rt3.bin" "$ids" "$work/tpeft"
+run "$tool" logits "$base" "$work/rt4.bin" "$ids" "$work/trained.gguf"
+"$py" "$here/peft_oracle.py" trained "$work/hf" "$work/tpeft" "$work/rt3.bin" "$work/rt4.bin" || exit 1
 echo "PASS: PEFT and slmops agree on adapters"

@@ -14,6 +14,10 @@
       tests/adapter/adapter-tool logits for PROMPT with the PEFT folder PEFT) equals
       the logits of PeftModel.from_pretrained(PEFT) within 1e-4, and LOGITS2 (with
       the adapter slmops made, saved as the PEFT folder SPEFT) those of SPEFT in PEFT.
+  trained HF FOLDER LOGITS1 LOGITS2
+      An adapter slmops finetune trained, written as the PEFT folder FOLDER and as a
+      GGUF adapter: PeftModel.from_pretrained(FOLDER)'s logits equal slmops' --lora
+      with the folder (LOGITS1) and with the GGUF adapter (LOGITS2) within 1e-4.
 """
 import json
 import math
@@ -161,9 +165,9 @@ def slmops_logits(path):
     return rows.reshape(n, v)
 
 
-def runtime(hf, peft, logits1, speft, logits2):
+def runtime(hf, peft, logits1, speft, logits2, names=("PEFT's adapter", "slmops' adapter")):
     plain = logits(base(hf))
-    for what, folder, ours in (("PEFT's adapter", peft, logits1), ("slmops' adapter", speft, logits2)):
+    for what, folder, ours in ((names[0], peft, logits1), (names[1], speft, logits2)):
         theirs = logits(PeftModel.from_pretrained(base(hf), folder).eval())
         close_logits("%s in PEFT vs slmops --lora (unmerged)" % what, theirs, slmops_logits(ours), plain)
 
@@ -176,5 +180,9 @@ if __name__ == "__main__":
         check(*sys.argv[2:])
     elif sys.argv[1] == "runtime" and len(sys.argv) == 7:
         runtime(*sys.argv[2:])
+    elif sys.argv[1] == "trained" and len(sys.argv) == 6:
+        hf, folder, from_folder, from_gguf = sys.argv[2:]
+        runtime(hf, folder, from_folder, folder, from_gguf,
+                ("trained adapter (PEFT folder)", "trained adapter (GGUF adapter)"))
     else:
         fail("usage: see the docstring")
