@@ -40,3 +40,7 @@ tests_train_test_train_job_LDADD = $(test_libs) $(JANSSON_LIBS) -lm
 # Gradients and AdamW loss curves against PyTorch and PEFT (acceptance 1 of issue 8).
 TESTS += tests/train/torch-oracle.sh
 EXTRA_DIST += tests/train/torch-oracle.sh tests/train/torch_oracle.py
+
+# Training one adapter on top of frozen ones.
+TESTS += tests/train/finetune-stacked.sh
+EXTRA_DIST += tests/train/finetune-stacked.sh
