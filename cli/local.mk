@@ -34,7 +34,9 @@ slmops_SOURCES = \
 	cli/serve/engine.c \
 	cli/serve/openai.c \
 	cli/serve/stream.c \
-	cli/serve/http.c
+	cli/serve/http.c \
+	cli/serve/guard.c \
+	cli/serve/log.c
 slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
 slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) $(MHD_LIBS) \
 	$(PTHREAD_LIBS) -lm

@@ -94,6 +94,21 @@ static void admit(srv_t *srv)
             slm_seq_cancel(r->seq);
 }
 
+/* Under the lock, after a step: when each request's tokens came. */
+static void observe(srv_t *srv, double now)
+{
+    for (srv_req_t *r = srv->running; r; r = r->next) {
+        size_t n = 0;
+        slm_seq_tokens(r->seq, &n);
+        if (n == r->n_seen)
+            continue;
+        if (!r->t_first)
+            r->t_first = now;
+        r->t_last = now;
+        r->n_seen = n;
+    }
+}
+
 /* Under the lock: the requests whose sequence has ended. */
 static void reap(srv_t *srv, bool all)
 {
@@ -145,6 +160,7 @@ static void *engine(void *arg)
         if (slm_generator_step(srv->s->gen, &err) < 0)
             fprintf(stderr, "slmops serve: a decode step failed: %s\n", err.message);
         pthread_mutex_lock(&srv->mu);
+        observe(srv, srv_now_ms());
         reap(srv, false);
     }
     reap(srv, true);
@@ -167,11 +183,15 @@ void srv_engine_stop(srv_t *srv)
     pthread_join(srv->thread, NULL);
 }
 
-bool srv_engine_submit(srv_t *srv, srv_req_t *r)
+srv_submit_t srv_engine_submit(srv_t *srv, srv_req_t *r)
 {
     pthread_mutex_lock(&srv->mu);
-    bool ok = !srv->stopping && srv->n_queued < SRV_MAX_QUEUE;
-    if (ok) {
+    srv_submit_t got = srv->stopping || srv->draining ? SRV_DRAINING
+                       : srv->n_queued >= srv->limits.max_queue ? SRV_QUEUE_FULL
+                                                                : SRV_SUBMITTED;
+    if (got == SRV_SUBMITTED) {
+        r->t_queued = srv_now_ms();
+        srv->n_inflight++;
         r->srv = srv;
         r->refs++;
         r->next = NULL;
@@ -184,5 +204,5 @@ bool srv_engine_submit(srv_t *srv, srv_req_t *r)
         pthread_cond_signal(&srv->wake);
     }
     pthread_mutex_unlock(&srv->mu);
-    return ok;
+    return got;
 }

@@ -88,7 +88,8 @@ static bool number(const json_t *body, const char *name, double lo, double hi, f
     return true;
 }
 
-static bool max_tokens(const json_t *body, const char *name, int32_t *out, srv_error_t *e)
+static bool max_tokens(const srv_t *srv, const json_t *body, const char *name, int32_t *out,
+                       srv_error_t *e)
 {
     json_t *v = json_object_get(body, name);
     if (!v || json_is_null(v))
@@ -101,7 +102,13 @@ static bool max_tokens(const json_t *body, const char *name, int32_t *out, srv_e
                       "'%s' is %lld; it must be at least 1", name, (long long)x);
         return false;
     }
-    *out = x > INT32_MAX ? INT32_MAX : (int32_t)x;
+    if (x > srv->limits.max_tokens) {
+        srv_error_set(e, 400, "invalid_request_error", name, NULL, "'%s' is %lld; this server "
+                      "allows at most %d (--max-tokens-limit)", name, (long long)x,
+                      srv->limits.max_tokens);
+        return false;
+    }
+    *out = (int32_t)x;
     return true;
 }
 
@@ -173,7 +180,7 @@ static bool common(srv_t *srv, const json_t *body, srv_req_t *r, srv_error_t *e)
            number(body, "top_p", 0, 1, &p->top_p, e) &&
            number(body, "presence_penalty", -2, 2, &p->presence_penalty, e) &&
            number(body, "frequency_penalty", -2, 2, &p->frequency_penalty, e) &&
-           max_tokens(body, "max_tokens", &r->max_tokens, e) &&
+           max_tokens(srv, body, "max_tokens", &r->max_tokens, e) &&
            stops(body, r, e) && flag(body, "stream", &r->stream, e);
 }
 
@@ -275,7 +282,10 @@ static bool chat_prompt(srv_t *srv, const json_t *body, srv_req_t *r, srv_error_
     unsigned flags = SLM_TOKENIZE_PARSE_SPECIAL |
                      (slm_tokenizer_add_bos(srv->s->tok) && !has_bos ? SLM_TOKENIZE_ADD_BOS : 0);
     bool ok = tokenize(srv, text, flags, r, "messages", e);
-    free(text);
+    if (srv->log_prompts)
+        r->prompt_text = text;
+    else
+        free(text);
     return ok;
 }
 
@@ -285,6 +295,8 @@ static bool completion_prompt(srv_t *srv, const json_t *body, srv_req_t *r, srv_
     if (!json_is_string(p))
         return bad(e, "prompt", "'%s' must be a string%s", "");
     unsigned flags = slm_tokenizer_add_bos(srv->s->tok) ? SLM_TOKENIZE_ADD_BOS : 0;
+    if (srv->log_prompts)
+        r->prompt_text = strdup(json_string_value(p));
     return tokenize(srv, json_string_value(p), flags, r, "prompt", e);
 }
 
@@ -306,7 +318,7 @@ bool srv_parse_request(srv_t *srv, const char *body, size_t len, srv_req_t *r, s
         r->max_tokens = 16;   /* OpenAI's default for completions */
     if (ok)
         ok = common(srv, doc, r, e) &&
-             (!chat || max_tokens(doc, "max_completion_tokens", &r->max_tokens, e));
+             (!chat || max_tokens(srv, doc, "max_completion_tokens", &r->max_tokens, e));
     json_t *so = ok ? json_object_get(doc, "stream_options") : NULL;
     if (ok && so && !flag(so, "include_usage", &r->include_usage, e))
         ok = false;

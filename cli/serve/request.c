@@ -35,6 +35,7 @@ void srv_req_unref(srv_req_t *r)
         free(r->stop[i]);
     free(r->prompt);
     free(r->text);
+    free(r->prompt_text);
     free(r);
 }
 

@@ -7,18 +7,39 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <slmops/generation.h>
 
 #include "cli/chat.h"
 #include "cli/session.h"
 
-/* Documented limits (docs/slmops.1). */
-#define SRV_MAX_BODY (1u << 20)        /* request body bytes; more: 413 */
 #define SRV_MAX_STOP 4                 /* stop strings, as OpenAI allows */
-#define SRV_MAX_QUEUE 64               /* requests waiting for a slot; more: 503 */
-#define SRV_MAX_CONNECTIONS 64
-#define SRV_IDLE_TIMEOUT_S 60
+
+/* The limits a server keeps; each is an option with a documented default
+ * (docs/slmops.1, `slmops serve --help`). */
+typedef struct srv_limits {
+    size_t max_body;           /* request body bytes; more: 413 */
+    unsigned max_header;       /* bytes of a request's line and headers; more: 431 */
+    unsigned idle_timeout_s;   /* a connection silent this long is closed */
+    unsigned request_timeout_s;/* to send a request's headers and body (slowloris) */
+    unsigned max_connections;  /* more are closed at once */
+    unsigned max_queue;        /* requests waiting for a slot; more: 429 */
+    int32_t max_tokens;        /* the most a request may ask for; more: 400 */
+    unsigned max_n;            /* the most choices a request may ask for; more: 400 */
+    unsigned shutdown_timeout_s;   /* SIGTERM: how long requests in flight may finish */
+} srv_limits_t;
+
+/* Who may talk to the server: the API key, the Host names, the browser origin. */
+typedef struct srv_guard {
+    char *api_key;             /* NULL: no key asked (loopback, or --no-auth) */
+    size_t api_key_len;
+    char bound[64];            /* the bound address as written in a Host header */
+    bool loopback, wildcard;   /* bound to 127.0.0.0/8 or ::1; to 0.0.0.0 or :: */
+    const char *const *allowed_hosts;   /* --allowed-host names ("*": any) */
+    size_t n_allowed_hosts;
+    const char *cors_origin;   /* NULL: no CORS headers */
+} srv_guard_t;
 
 typedef enum srv_kind { SRV_CHAT, SRV_COMPLETION } srv_kind_t;
 
@@ -35,6 +56,7 @@ typedef struct srv_req {
     char *stop[SRV_MAX_STOP];
     size_t n_stop;
     int32_t max_tokens;        /* -1: until the end of the text or a full slot */
+    char *prompt_text;         /* the rendered prompt, kept only for --log-prompts */
     /* shared */
     pthread_cond_t cv;         /* new text, or done */
     char *text;                /* generated so far */
@@ -43,6 +65,8 @@ typedef struct srv_req {
     bool done;
     slm_seq_stop_t why;
     size_t n_gen;
+    double t_queued, t_first, t_last;   /* ms, monotonic; 0: not yet */
+    size_t n_seen;             /* tokens the engine has timed */
     bool gone;                 /* the client left: the engine drops it */
     int refs;                  /* HTTP side + engine side */
     slm_seq_t *seq;            /* engine side only */
@@ -62,8 +86,15 @@ typedef struct srv {
     size_t n_queued, n_running;
     uint32_t n_slots;
     bool stopping;
+    bool draining;             /* SIGTERM: new requests get 503 */
+    size_t n_inflight;         /* generation requests not yet answered in full */
     uint64_t n_ids;
     pthread_t thread;
+    srv_limits_t limits;
+    srv_guard_t guard;
+    FILE *access_log;          /* one JSON line per request */
+    bool log_prompts;
+    void *conns;               /* open connections, for the request timeout (http.c) */
 } srv_t;
 
 /* ---- requests (request.c) ---- */
@@ -82,8 +113,10 @@ void srv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms);
 
 int srv_engine_start(srv_t *srv);
 void srv_engine_stop(srv_t *srv);
-/* Queue r (its prompt set); false when the queue is full. Takes a reference. */
-bool srv_engine_submit(srv_t *srv, srv_req_t *r);
+typedef enum srv_submit { SRV_SUBMITTED, SRV_QUEUE_FULL, SRV_DRAINING } srv_submit_t;
+/* Queue r (its prompt set), counted in flight until its connection completes; takes
+ * a reference when submitted. */
+srv_submit_t srv_engine_submit(srv_t *srv, srv_req_t *r);
 
 /* ---- OpenAI bodies (openai.c) ---- */
 
@@ -121,8 +154,41 @@ json_t *srv_health_json(srv_t *srv);
 struct MHD_Daemon;
 struct MHD_Connection;
 struct MHD_Response;
-/* Listen on 127.0.0.1:port (0: a free one); *bound gets the port. */
-struct MHD_Daemon *srv_http_start(srv_t *srv, unsigned port, unsigned *bound);
+struct sockaddr;
+/* Listen on addr (its port 0: a free one); *bound gets the port. */
+struct MHD_Daemon *srv_http_start(srv_t *srv, const struct sockaddr *addr, unsigned *bound);
+/* Close the connections that took longer than the request timeout to send their
+ * request (slowloris); the main thread calls it every second. */
+void srv_http_reap_slow(srv_t *srv);
+void srv_http_stop(srv_t *srv, struct MHD_Daemon *d);
+
+/* ---- who may ask (guard.c) ---- */
+
+/* The key from --api-key-file or $SLMOPS_API_KEY; prints why and returns false
+ * when the file cannot be read or the key is empty. */
+bool srv_guard_load_key(srv_guard_t *g, const char *file);
+/* Whether an Authorization header carries the key (constant time in the key). */
+bool srv_guard_authorized(const srv_guard_t *g, const char *authorization);
+/* Whether a Host header names this server (DNS-rebinding defense). */
+bool srv_guard_host_ok(const srv_guard_t *g, const char *host);
+/* Equal in time that depends only on b's length. */
+bool srv_const_eq(const char *a, size_t na, const char *b, size_t nb);
+
+/* ---- the access log (log.c) ---- */
+
+/* What one HTTP request did, for its log line and the metrics. */
+typedef struct srv_record {
+    char id[40];               /* the request's id, or req-N for the others */
+    const char *method, *path;
+    char remote[64];
+    unsigned status;
+    double t_start;            /* ms, monotonic: headers read */
+    srv_req_t *req;            /* a generation request (one reference), or NULL */
+} srv_record_t;
+
+/* One JSON line on srv->access_log. */
+void srv_log_request(srv_t *srv, const srv_record_t *rec, double t_end);
+double srv_now_ms(void);
 /* The streaming response of r (SSE), which owns one reference to it. */
 struct MHD_Response *srv_stream_response(srv_t *srv, srv_req_t *r,
                                          struct MHD_Connection *conn);
