@@ -80,7 +80,7 @@ static const slm_cli_opt_t own_opts[] = {
      "a request's headers and body (default 30)"},
     {"--max-connections", "N", SLM_CLI_LONG, OFF(max_connections), 1, 4096,
      "open connections (default 64); more are closed at once"},
-    {"--queue", "N", SLM_CLI_LONG, OFF(queue), 0, 1 << 20,
+    {"--queue", "N", SLM_CLI_LONG, OFF(queue), 1, 1 << 20,
      "requests waiting for a free slot (default 64); more: 429\n"
      "with Retry-After"},
     {"--max-tokens-limit", "N", SLM_CLI_LONG, OFF(max_tokens), 1, INT32_MAX,
@@ -369,8 +369,11 @@ int slm_cli_serve(int argc, char **argv)
         srv.n_slots = slm_generator_n_slots(s.gen);
         pthread_mutex_init(&srv.mu, NULL);
         pthread_cond_init(&srv.wake, NULL);
+        pthread_cond_init(&srv.embed_done, NULL);
         rc = serve(&srv, &o, (const struct sockaddr *)&addr);
+        pthread_cond_destroy(&srv.embed_done);
         pthread_cond_destroy(&srv.wake);
+        slm_context_free(srv.embed_ctx);
         pthread_mutex_destroy(&srv.mu);
     }
     if (srv.have_template)

@@ -109,9 +109,9 @@ static enum MHD_Result answer(conn_t *st, struct MHD_Connection *c, srv_req_t *r
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     int fd = ci ? ci->connect_fd : -1;
     pthread_mutex_lock(&srv->mu);
-    while (!r->done) {
+    while (!srv_req_done(r)) {
         srv_wait_ms(&r->cv, &srv->mu, 100);
-        if (!r->done && srv_peer_closed(fd)) {
+        if (!srv_req_done(r) && srv_peer_closed(fd)) {
             srv_req_abandon(srv, r);
             srv_req_unref(r);
             pthread_mutex_unlock(&srv->mu);
@@ -119,8 +119,11 @@ static enum MHD_Result answer(conn_t *st, struct MHD_Connection *c, srv_req_t *r
             return MHD_NO;
         }
     }
-    json_t *doc = srv_finish_reason(r->why) ? srv_response_json(srv, r) : NULL;
-    slm_seq_stop_t why = r->why;
+    slm_seq_stop_t why = SLM_SEQ_EOS;
+    for (size_t i = 0; i < r->n_choices; i++)
+        if (!srv_finish_reason(r->choices[i].why))
+            why = r->choices[i].why;
+    json_t *doc = srv_finish_reason(why) ? srv_response_json(srv, r) : NULL;
     srv_req_unref(r);
     pthread_mutex_unlock(&srv->mu);
     if (doc)
@@ -188,8 +191,17 @@ static enum MHD_Result generate(conn_t *st, struct MHD_Connection *c, srv_kind_t
     return queue(st, c, MHD_HTTP_OK, resp);
 }
 
+static enum MHD_Result embeddings(conn_t *st, struct MHD_Connection *c)
+{
+    srv_error_t e = {0};
+    json_t *doc = srv_embeddings(st->srv, st->body ? st->body : "", st->len, &e);
+    return doc ? send_json(st, c, MHD_HTTP_OK, doc) : send_error(st, c, &e);
+}
+
 /* Each route: its path and the one method it answers. */
-typedef enum route { R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS, R_NONE } route_t;
+typedef enum route {
+    R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_METRICS, R_NONE
+} route_t;
 static const struct {
     const char *path, *method;
 } routes[] = {
@@ -197,6 +209,8 @@ static const struct {
     [R_MODELS] = {"/v1/models", "GET"},
     [R_CHAT] = {"/v1/chat/completions", "POST"},
     [R_COMPLETIONS] = {"/v1/completions", "POST"},
+    [R_EMBEDDINGS] = {"/v1/embeddings", "POST"},
+    [R_METRICS] = {"/metrics", "GET"},
 };
 
 static route_t find_route(const char *url)
@@ -251,7 +265,7 @@ static void screen(conn_t *st, struct MHD_Connection *c, const char *url, const 
     if (rt == R_NONE) {
         srv_error_set(e, MHD_HTTP_NOT_FOUND, "invalid_request_error", NULL, "not_found",
                       "no such endpoint (see /v1/models, /v1/chat/completions, "
-                      "/v1/completions, /health)");
+                      "/v1/completions, /v1/embeddings, /health, /metrics)");
         return;
     }
     if (!is_preflight && strcmp(method, routes[rt].method) != 0) {
@@ -289,6 +303,11 @@ static enum MHD_Result dispatch(conn_t *st, struct MHD_Connection *c, const char
         return send_json(st, c, MHD_HTTP_OK, srv_health_json(srv));
     case R_MODELS:
         return send_json(st, c, MHD_HTTP_OK, srv_models_json(srv));
+    case R_METRICS:
+        return send_text(st, c, MHD_HTTP_OK, srv_metrics_text(srv),
+                         "text/plain; version=0.0.4; charset=utf-8");
+    case R_EMBEDDINGS:
+        return embeddings(st, c);
     case R_CHAT:
         return generate(st, c, SRV_CHAT);
     default:
@@ -407,6 +426,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!st->rec.status)
         st->rec.status = 499;
     pthread_mutex_lock(&srv->mu);
+    if (st->rec.status < 600)
+        srv->metrics.by_status[st->rec.status]++;
     srv_log_request(srv, &st->rec, srv_now_ms());
     srv_req_unref(st->rec.req);
     if (st->inflight)

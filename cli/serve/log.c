@@ -25,12 +25,19 @@ static json_t *ms(double from, double to)
 /* The generation fields of a line (the caller holds the server's lock). */
 static void add_generation(const srv_t *srv, json_t *line, const srv_req_t *r, double t_end)
 {
-    json_object_set_new(line, "model", json_string(srv->model_id));
+    size_t n_gen = 0;
+    const char *why = srv_req_done(r) ? "" : "unfinished";
+    for (size_t i = 0; i < r->n_choices; i++) {
+        n_gen += r->choices[i].n_gen;
+        if (!*why || !srv_finish_reason(r->choices[i].why))
+            why = slm_seq_stop_name(r->choices[i].why);
+    }
+    json_object_set_new(line, "model", json_string(r->model ? r->model : srv->model_id));
     json_object_set_new(line, "stream", json_boolean(r->stream));
+    json_object_set_new(line, "n", json_integer((json_int_t)r->n_choices));
     json_object_set_new(line, "prompt_tokens", json_integer((json_int_t)r->n_prompt));
-    json_object_set_new(line, "completion_tokens", json_integer((json_int_t)r->n_gen));
-    const char *why = r->done ? slm_seq_stop_name(r->why) : "";
-    json_object_set_new(line, "finish", json_string(*why ? why : "unfinished"));
+    json_object_set_new(line, "completion_tokens", json_integer((json_int_t)n_gen));
+    json_object_set_new(line, "finish", json_string(why));
     json_object_set_new(line, "queue_ms", ms(r->t_queued, r->t_first ? r->t_first : t_end));
     json_object_set_new(line, "ttft_ms", ms(r->t_queued, r->t_first));
     if (srv->log_prompts && r->prompt_text)

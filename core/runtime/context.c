@@ -31,6 +31,7 @@ typedef struct cached_graph {
 struct slm_context {
     slm_model_t *m;
     uint32_t n_batch;
+    bool embeddings;           /* rows are hidden states [n_embd], not logits [n_vocab] */
     slm__kv_cache_t kv;
     /* The adapters its graphs apply: the model's (adapters_set false) or the set
      * slm__context_set_adapters gave; the kept graphs were built with `built`. */
@@ -91,6 +92,7 @@ int slm_context_new(slm_model_t *m, const slm_context_params_t *p, slm_context_t
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "context: out of memory");
     c->m = m;
     c->n_batch = o.n_batch;
+    c->embeddings = (o.flags & SLM_CONTEXT_EMBEDDINGS) != 0;
     c->out_ids = malloc(c->n_batch * sizeof *c->out_ids);
     int rc = c->out_ids ? SLM_OK : slm__fail(err, SLM_E_NOMEM, NULL, -1, "context: out of "
                                              "memory");
@@ -178,7 +180,13 @@ int32_t slm_context_seq_pos(const slm_context_t *c, int32_t seq)
     return c ? slm__kv_seq_pos(&c->kv, seq) : -1;
 }
 
-const float *slm_context_logits(const slm_context_t *c, int32_t i)
+/* Floats in one kept row: logits, or hidden states. */
+static size_t row_width(const slm_context_t *c)
+{
+    return (size_t)(c->embeddings ? c->m->hp.n_embd : c->m->hp.n_vocab);
+}
+
+static const float *row_of(const slm_context_t *c, int32_t i)
 {
     if (!c || c->n_last == 0)
         return NULL;
@@ -186,7 +194,17 @@ const float *slm_context_logits(const slm_context_t *c, int32_t i)
         i = c->n_last - 1;
     if (i < 0 || i >= c->n_last || c->rows[i] < 0)
         return NULL;
-    return c->logits + (size_t)c->rows[i] * (size_t)c->m->hp.n_vocab;
+    return c->logits + (size_t)c->rows[i] * row_width(c);
+}
+
+const float *slm_context_logits(const slm_context_t *c, int32_t i)
+{
+    return c && !c->embeddings ? row_of(c, i) : NULL;
+}
+
+const float *slm_context_embeddings(const slm_context_t *c, int32_t i)
+{
+    return c && c->embeddings ? row_of(c, i) : NULL;
 }
 
 /* ---- one micro-batch ---- */
@@ -211,7 +229,7 @@ static int build_graph(slm_context_t *c, const ubatch_t *ub, cached_graph_t *cg,
     slm__kv_memory_t km;
     slm__kv_memory_init(&km, &c->kv, ub->head, ub->n_kv, cg->kv_writes);
     slm__fwd_params_t fp = {.n_tokens = ub->n, .n_rows = 1, .n_out = ub->n_out,
-                            .adapters = ad, .mem = &km.mem};
+                            .hidden = c->embeddings, .adapters = ad, .mem = &km.mem};
     int rc = slm__forward_build(m, cg->g, &fp, &cg->fwd, err);
     if (rc == SLM_OK)
         rc = slm_sched_alloc(m->sched, cg->g, err);
@@ -296,7 +314,7 @@ static int run_ubatch(slm_context_t *c, const ubatch_t *ub, const int8_t *want, 
         return slm__fail(err, SLM_E_DEVICE, NULL, -1, "decode: setting the inputs failed");
     if ((rc = slm_sched_compute(m->sched, cg->g, err)) != SLM_OK)
         return rc;
-    size_t V = (size_t)m->hp.n_vocab;
+    size_t V = row_width(c);
     if (ub->n_out > 0 &&
         slm_tensor_get_data(fg->out, c->logits + (size_t)row0 * V, 0,
                             (size_t)ub->n_out * V * sizeof(float)) < 0)
@@ -341,7 +359,7 @@ static int prepare(slm_context_t *c, const slm_batch_t *bt, int32_t *pos, int32_
     if (!bt->pos)   /* undo: seq_next advances only once the tokens are in the cache */
         for (int32_t i = 0; i < n; i++)
             seq_next[seq[i]]--;
-    size_t need = (size_t)n_out * (size_t)c->m->hp.n_vocab;
+    size_t need = (size_t)n_out * row_width(c);
     if (need > c->logits_cap) {
         float *p = realloc(c->logits, need * sizeof *p);
         if (!p)

@@ -229,7 +229,7 @@ bad = [
     ("stop a number", "POST", CHAT, {"messages": msgs, "stop": 3}, 400),
     ("stream a string", "POST", CHAT, {"messages": msgs, "stream": "yes"}, 400),
     ("seed a float", "POST", CHAT, {"messages": msgs, "seed": 1.5}, 400),
-    ("n = 2", "POST", CHAT, {"messages": msgs, "n": 2}, 400),
+    ("n above --max-n", "POST", CHAT, {"messages": msgs, "n": 9}, 400),
     ("unknown field", "POST", CHAT, {"messages": msgs, "temprature": 0}, 400),
     ("unknown model", "POST", CHAT, {"messages": msgs, "model": "gpt-17"}, 404),
     ("prompt missing", "POST", "/v1/completions", {"max_tokens": 3}, 400),
