@@ -168,7 +168,6 @@ static void observe(srv_t *srv, double now)
         c->n_seen = n;
         pthread_cond_broadcast(&r->cv);
     }
-    m->kv_used = slm_generator_kv_used(srv->s->gen);
 }
 
 /* Under the lock: the choices whose sequence has ended. */
@@ -229,6 +228,7 @@ static void *engine(void *arg)
         pthread_mutex_lock(&srv->mu);
         observe(srv, srv_now_ms());
         reap(srv, false);
+        srv->metrics.kv_used = slm_generator_kv_used(srv->s->gen);
     }
     reap(srv, true);
     drain_queue(srv);

@@ -280,6 +280,33 @@ bad = [
     ("an empty key", "GET", "/v1/models", None, 401, {"Authorization": "Bearer "}),
     ("a prefix of the key", "GET", "/v1/models", None, 401,
      {"Authorization": "Bearer " + (KEY or "")[:-1]}),
+    ("logprobs a string", "POST", CHAT, {"messages": msgs, "logprobs": "yes"}, 400),
+    ("top_logprobs 21", "POST", CHAT, {"messages": msgs, "logprobs": True, "top_logprobs": 21},
+     400),
+    ("top_logprobs without logprobs", "POST", CHAT, {"messages": msgs, "top_logprobs": 2}, 400),
+    ("completions logprobs 6", "POST", "/v1/completions", {"prompt": "a", "logprobs": 6}, 400),
+    ("response_format of an unknown type", "POST", CHAT,
+     {"messages": msgs, "response_format": {"type": "xml"}}, 400),
+    ("json_schema without a name", "POST", CHAT,
+     {"messages": msgs, "response_format": {"type": "json_schema", "json_schema": {}}}, 400),
+    ("json_schema with $ref", "POST", CHAT, {"messages": msgs, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#/x"}}}}, 400),
+    ("json_schema nested 40 deep", "POST", CHAT, {"messages": msgs, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": json.loads(
+            '{"type":"array","items":' * 40 + '{}' + '}' * 40)}}}, 400),
+    ("embeddings without input", "POST", "/v1/embeddings", {"model": expect["model"]}, 400),
+    ("embeddings of an empty list", "POST", "/v1/embeddings", {"input": []}, 400),
+    ("embeddings of a token outside the vocabulary", "POST", "/v1/embeddings",
+     {"input": [1, 2, 10 ** 9]}, 400),
+    ("embeddings in hex", "POST", "/v1/embeddings", {"input": "a", "encoding_format": "hex"},
+     400),
+    ("embeddings of 1000 inputs", "POST", "/v1/embeddings", {"input": ["a"] * 1000}, 400),
+    ("embeddings of a too long input", "POST", "/v1/embeddings",
+     {"input": "Once upon a time " * 2000}, 400),
+    ("embeddings of an unknown model", "POST", "/v1/embeddings", {"input": "a", "model": "x"},
+     404),
+    ("GET on /v1/embeddings", "GET", "/v1/embeddings", None, 405),
+    ("POST on /metrics", "POST", "/metrics", {}, 405),
     ("a Host naming another site", "POST", CHAT, {"messages": msgs}, 403,
      {"Host": "evil.example:80"}),
     ("a Host that is not a name", "GET", "/v1/models", None, 403, {"Host": "[::1"}),
@@ -303,6 +330,32 @@ for name, method, path, body, want, *hdrs in bad:
           f"status {s}: {payload[:200]!r}")
 s, _, body = request("GET", "/health")
 check("still serving after the malformed requests", s == 200)
+check(f"the catalogue has {len(bad)} malformed or hostile requests", len(bad) >= 40 or not KEY)
+
+# ---- /metrics: Prometheus text that counts what came before ----
+
+s, ctype, body = request("GET", "/metrics")
+metrics = {}
+for line in body.decode().splitlines():
+    if line and not line.startswith("#"):
+        name, value = line.rsplit(" ", 1)
+        metrics[name] = float(value)
+check("GET /metrics: Prometheus text", s == 200 and ctype.startswith("text/plain") and
+      b"# TYPE slmops_time_to_first_token_seconds histogram" in body, body[:200])
+check("metrics: requests by status", metrics.get('slmops_requests_total{status="200"}', 0) >= 10
+      and metrics.get('slmops_requests_total{status="400"}', 0) >= 20, str(metrics)[:300])
+check("metrics: tokens, TTFT and inter-token latency observed",
+      metrics.get("slmops_generated_tokens_total", 0) >= 100 and
+      metrics.get("slmops_prompt_tokens_total", 0) > 0 and
+      metrics.get("slmops_time_to_first_token_seconds_count", 0) >= 10 and
+      metrics.get('slmops_inter_token_latency_seconds_bucket{le="+Inf"}', 0) >= 50 and
+      metrics.get("slmops_inter_token_latency_seconds_count") ==
+      metrics.get('slmops_inter_token_latency_seconds_bucket{le="+Inf"}'), str(metrics)[:400])
+check("metrics: queue, slots, KV cache", metrics.get("slmops_queue_depth") == 0 and
+      metrics.get("slmops_active_slots") == 0 and
+      metrics.get("slmops_slots") == expect["parallel"] and
+      metrics.get("slmops_kv_cache_cells", 0) > 0 and
+      metrics.get("slmops_kv_cache_used_cells") == 0, str(metrics)[:400])
 
 # ---- hostile connections ----
 
