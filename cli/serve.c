@@ -144,6 +144,37 @@ static int parse(int argc, char **argv, opts_t *o)
     return SLM_CLI_OK;
 }
 
+/* Each --lora NAME=FILE[:SCALE]: NAME kept (the request's model MODEL+NAME selects
+ * it), FILE[:SCALE] left for the session to attach, adapter i being the i-th. */
+static int lora_names(srv_t *srv, opts_t *o, const char *id)
+{
+    slm_cli_strs_t *l = &o->model.loras;
+    if (!l->n)
+        return SLM_CLI_OK;
+    if (!(srv->adapter_names = calloc(l->n, sizeof *srv->adapter_names)))
+        return SLM_CLI_FAILED;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *arg = l->v[i], *eq = strchr(arg, '=');
+        size_t n = eq ? (size_t)(eq - arg) : 0;
+        if (!eq || !n || strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                      "0123456789_.-") != n)
+            return slm_cli_usage_error("serve", "--lora '%s': serve names each adapter: "
+                                       "--lora NAME=FILE[:SCALE] (NAME: letters, digits, "
+                                       "'_', '.', '-')", arg);
+        if (asprintf(&srv->adapter_names[i], "%s+%.*s", id, (int)n, arg) < 0) {
+            srv->adapter_names[i] = NULL;
+            return SLM_CLI_FAILED;
+        }
+        srv->n_adapters = i + 1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(srv->adapter_names[j], srv->adapter_names[i]) == 0)
+                return slm_cli_usage_error("serve", "--lora: the name '%.*s' is given twice",
+                                           (int)n, arg);
+        l->v[i] = eq + 1;
+    }
+    return SLM_CLI_OK;
+}
+
 /* The model's name: --alias, else its file name without the extension. */
 static char *model_id(const opts_t *o)
 {
@@ -360,7 +391,9 @@ int slm_cli_serve(int argc, char **argv)
     }
     char *id = model_id(&o);
     srv.model_id = id;
-    rc = id ? slm_cli_session_open(&s, &o.model, false, "serve") : SLM_CLI_FAILED;
+    rc = id ? lora_names(&srv, &o, id) : SLM_CLI_FAILED;
+    if (rc == SLM_CLI_OK)
+        rc = slm_cli_session_open(&s, &o.model, false, "serve");
     if (rc == SLM_CLI_OK)
         rc = open_generator(&s, &o);
     if (rc == SLM_CLI_OK)
@@ -380,6 +413,9 @@ int slm_cli_serve(int argc, char **argv)
         slm_cli_prompt_close(&srv.chat);
     slm_cli_session_close(&s);
     free(id);
+    for (size_t i = 0; i < srv.n_adapters; i++)
+        free(srv.adapter_names[i]);
+    free(srv.adapter_names);
     free(srv.guard.api_key);
     if (srv.access_log && srv.access_log != stderr)
         fclose(srv.access_log);

@@ -67,10 +67,9 @@ static int start(srv_t *srv, srv_choice_t *c)
     sp.user = c;
     sp.n_logprobs = r->top_logprobs;
     sp.json = r->json;
-    if (r->adapter >= 0) {
-        sp.adapters = &r->adapter;
-        sp.n_adapters = 1;
-    }
+    static const int32_t none = -1;
+    sp.adapters = r->adapter >= 0 ? &r->adapter : &none;   /* exactly its one, or none */
+    sp.n_adapters = r->adapter >= 0;
     if (slm_seq_start(c->seq, &sp, r->prompt, r->n_prompt, &err) == SLM_OK)
         return SLM_OK;
     fprintf(stderr, "slmops serve: request %s: %s\n", r->id, err.message);

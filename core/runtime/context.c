@@ -38,6 +38,12 @@ struct slm_context {
     const slm__adapters_t *adapters, *built;
     bool adapters_set;
     uint64_t built_gen;
+    /* Per-sequence adapters: each sequence's set (bit a: adapter id a), and the
+     * graphs' row masks built from them. */
+    bool row_adapters;
+    uint64_t *seq_adapters;
+    float *row_mask;
+    size_t row_mask_cap;
     /* Logits of the last decode: rows[i] is token i's row in logits, or -1. */
     float *logits;
     size_t logits_cap;         /* floats */
@@ -129,7 +135,29 @@ void slm_context_free(slm_context_t *c)
     free(c->rows);
     free(c->mask);
     free(c->out_ids);
+    free(c->seq_adapters);
+    free(c->row_mask);
     free(c);
+}
+
+int slm__context_row_adapters(slm_context_t *c, slm_error_t *err)
+{
+    if (c->row_adapters)
+        return SLM_OK;
+    c->seq_adapters = malloc(c->kv.n_seq * sizeof *c->seq_adapters);
+    if (!c->seq_adapters)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "context: out of memory");
+    for (uint32_t s = 0; s < c->kv.n_seq; s++)
+        c->seq_adapters[s] = ~0ull;
+    drop_graphs(c);
+    c->row_adapters = true;
+    return SLM_OK;
+}
+
+void slm__context_seq_adapters(slm_context_t *c, int32_t seq, uint64_t set)
+{
+    if (c && c->row_adapters && seq >= 0 && (uint32_t)seq < c->kv.n_seq)
+        c->seq_adapters[seq] = set;
 }
 
 void slm__context_set_adapters(slm_context_t *c, const slm__adapters_t *ad)
@@ -229,7 +257,8 @@ static int build_graph(slm_context_t *c, const ubatch_t *ub, cached_graph_t *cg,
     slm__kv_memory_t km;
     slm__kv_memory_init(&km, &c->kv, ub->head, ub->n_kv, cg->kv_writes);
     slm__fwd_params_t fp = {.n_tokens = ub->n, .n_rows = 1, .n_out = ub->n_out,
-                            .hidden = c->embeddings, .adapters = ad, .mem = &km.mem};
+                            .hidden = c->embeddings, .adapters = ad, .mem = &km.mem,
+                            .row_adapters = c->row_adapters};
     int rc = slm__forward_build(m, cg->g, &fp, &cg->fwd, err);
     if (rc == SLM_OK)
         rc = slm_sched_alloc(m->sched, cg->g, err);
@@ -290,6 +319,28 @@ static int reserve_mask(slm_context_t *c, const ubatch_t *ub)
     return SLM_OK;
 }
 
+/* Each adapter's row mask: 1 for the tokens of sequences whose set holds it. */
+static int feed_row_masks(slm_context_t *c, const ubatch_t *ub, const slm__fwd_graph_t *fg,
+                          slm_error_t *err)
+{
+    if (!fg->n_row_masks)
+        return SLM_OK;
+    if ((size_t)ub->n > c->row_mask_cap) {
+        float *p = realloc(c->row_mask, (size_t)ub->n * sizeof *p);
+        if (!p)
+            return slm__fail(err, SLM_E_NOMEM, NULL, -1, "decode: out of memory");
+        c->row_mask = p;
+        c->row_mask_cap = (size_t)ub->n;
+    }
+    for (uint32_t a = 0; a < fg->n_row_masks; a++) {
+        for (int32_t t = 0; t < ub->n; t++)
+            c->row_mask[t] = (float)(c->seq_adapters[ub->seq[t]] >> a & 1);
+        if (slm_tensor_set_data(fg->row_masks[a], c->row_mask, 0, (size_t)ub->n * 4) < 0)
+            return slm__fail(err, SLM_E_DEVICE, NULL, -1, "decode: setting the inputs failed");
+    }
+    return SLM_OK;
+}
+
 static int run_ubatch(slm_context_t *c, const ubatch_t *ub, const int8_t *want, int32_t row0,
                       slm_error_t *err)
 {
@@ -306,6 +357,8 @@ static int run_ubatch(slm_context_t *c, const ubatch_t *ub, const int8_t *want, 
         if (want[t])
             c->out_ids[k++] = t;
     const slm__fwd_graph_t *fg = &cg->fwd;
+    if ((rc = feed_row_masks(c, ub, fg, err)) != SLM_OK)
+        return rc;
     if (slm_tensor_set_data(fg->tokens, ub->token, 0, (size_t)ub->n * 4) < 0 ||
         slm_tensor_set_data(fg->pos, ub->pos, 0, (size_t)ub->n * 4) < 0 ||
         slm_tensor_set_data(fg->mask, c->mask, 0, (size_t)ub->n * ub->n_kv * 4) < 0 ||

@@ -40,6 +40,7 @@ struct slm_seq {
     slm__json_state_t *json;   /* the JSON filter's state, or NULL */
     float *masked;             /* n_vocab logits with the filter applied */
     uint64_t ticket;           /* start order: prompts prefill first come, first served */
+    uint64_t adapters;         /* the set it applies: bit a for adapter a */
 };
 
 struct slm_generator {
@@ -71,6 +72,11 @@ size_t slm__json_mask(const slm__json_state_t *s, float *logits, int32_t n_vocab
 bool slm__json_accept(slm__json_state_t *s, int32_t tok);
 /* The value is complete and nothing may follow it. */
 bool slm__json_done(const slm__json_state_t *s);
+/* Per-sequence adapters in a context (context.c): from now on its graphs apply each
+ * adapter only to the rows of the sequences whose set (bit a: adapter a) holds it;
+ * every set starts full. */
+int slm__context_row_adapters(slm_context_t *c, slm_error_t *err);
+void slm__context_seq_adapters(slm_context_t *c, int32_t seq, uint64_t set);
 /* KV cells in use (context.c). */
 uint32_t slm__context_kv_used(const slm_context_t *c);
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "internal/util.h"
+#include "runtime/forward.h"
 #include "runtime/generation.h"
 
 double slm__now_ms(void)
@@ -94,12 +95,11 @@ static int check_start(slm_seq_t *s, const slm_seq_params_t *p, const int32_t *p
                          "fit: a slot holds %u tokens and %llu are used", n_prompt,
                          s->g->n_ctx_slot, (unsigned long long)used);
     size_t n_all = slm_model_n_adapters(s->g->m);
-    bool all = p->n_adapters == n_all;
-    for (size_t i = 0; p->adapters && all && i < p->n_adapters; i++)
-        all = p->adapters[i] == (int32_t)i;
-    if (p->adapters && !all)
-        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "sequence: a set of adapters "
-                         "other than all those attached is not supported yet");
+    for (size_t i = 0; p->adapters && i < p->n_adapters; i++)
+        if (p->adapters[i] < 0 || (size_t)p->adapters[i] >= n_all ||
+            p->adapters[i] >= SLM__MAX_ROW_ADAPTERS)
+            return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: adapter %d is not one "
+                             "of the %zu attached", p->adapters[i], n_all);
     if (p->n_logprobs < -1 || p->n_logprobs > 20)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: n_logprobs %d is outside "
                          "-1..20", p->n_logprobs);
@@ -174,6 +174,10 @@ int slm_seq_start(slm_seq_t *s, const slm_seq_params_t *params, const int32_t *p
     s->why = SLM_SEQ_NOT_STOPPED;
     s->row = -1;
     s->ticket = ++s->g->tickets;
+    s->adapters = p.adapters ? 0 : ~0ull;
+    for (size_t i = 0; p.adapters && i < p.n_adapters; i++)
+        s->adapters |= 1ull << p.adapters[i];
+    slm__context_seq_adapters(s->g->ctx, s->id, s->adapters);
     s->state = SLM_SEQ_PREFILL;
     return SLM_OK;
 }

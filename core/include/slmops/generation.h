@@ -109,8 +109,10 @@ typedef struct slm_seq_params {
     int32_t max_tokens;        /* tokens to generate; -1: until the end of the text or a
                                   full slot; 0: decode the prompt only */
     unsigned flags;            /* SLM_SEQ_* */
-    /* The adapters applied (ids from slm_model_attach_adapter); NULL: every adapter
-     * attached to the model, the only set this version serves. */
+    /* The adapters applied (ids from slm_model_attach_adapter, below 64), exactly
+     * these (n_adapters 0: none, the base model); NULL: every adapter attached to the
+     * model. Sequences with different sets share a step: the base product runs once
+     * for all of them and each adapter's update only on its own sequences' rows. */
     const int32_t *adapters;
     size_t n_adapters;
     slm_seq_text_fn on_text;   /* NULL: only slm_seq_text */
