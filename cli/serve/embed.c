@@ -26,13 +26,20 @@ void srv_embed_free(srv_embed_t *e)
 
 void srv_embed_run(srv_t *srv, srv_embed_t *e)
 {
+    if (srv->stopping) {   /* the engine may be gone */
+        e->status = -1;
+        snprintf(e->error, sizeof e->error, "the server is shutting down");
+        return;
+    }
     srv_embed_t **tail = &srv->embeds;
     while (*tail)
         tail = &(*tail)->next;
     *tail = e;
+    srv->n_inflight++;   /* a drain waits for it */
     pthread_cond_signal(&srv->wake);
     while (e->status == 0)
         pthread_cond_wait(&srv->embed_done, &srv->mu);
+    srv->n_inflight--;
 }
 
 bool srv_engine_embed_pending(srv_t *srv)
