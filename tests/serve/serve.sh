@@ -106,10 +106,10 @@ assert "Once upon a time" not in text and "prompt" not in {k for l in lines for 
 assert sys.argv[2] not in text
 PY
 
-# A second server: one slot and a queue of one (429 beyond), prompts logged, and
+# A second server: one slot, a queue of one (429 beyond), 8 connections, prompts logged, and
 # SIGTERM while requests run (they finish, a new one gets 503, exit 0).
 start_server "$work/serve2.err" --parallel 1 --queue 1 --ctx 4096 --log-prompts \
-    --shutdown-timeout 60
+    --shutdown-timeout 60 --max-connections 8
 "$py" "$(dirname "$0")/serve_limits.py" "$port" "$pid" || failures=$((failures + 1))
 wait $pid
 rc=$?

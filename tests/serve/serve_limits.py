@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""A `slmops serve` with one slot and a queue of one (tests/serve/serve.sh starts it):
+"""A `slmops serve` with one slot, a queue of one and 8 connections at most
+(tests/serve/serve.sh starts it): a connection beyond the limit is closed at once;
 the request beyond the queue gets 429 with Retry-After; then SIGTERM while requests
 run: they finish in full, a request that comes after gets 503."""
 import http.client
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -46,6 +48,27 @@ def run_all(bodies, between=0.0, after=None):
         t.join()
     return out
 
+
+# --max-connections 8: with 8 held open, a ninth is closed without an answer; once
+# they are gone, requests are served again.
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+time.sleep(0.2)
+extra = socket.create_connection(("127.0.0.1", port))
+extra.settimeout(5)
+try:
+    extra.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    got = extra.recv(100)
+except OSError:
+    got = b""
+extra.close()
+check("a connection beyond --max-connections is closed", got == b"", repr(got[:60]))
+for h in held:
+    h.close()
+time.sleep(0.2)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request("GET", "/health")
+check("served again once connections are closed", c.getresponse().status == 200)
+c.close()
 
 long = {"prompt": "Once upon a time", "max_tokens": 3000, "temperature": 0}
 got = run_all([long] * 3, between=0.05)
