@@ -29,6 +29,9 @@ slmops_SOURCES = \
 	cli/session.c \
 	cli/session.h \
 	cli/serve.c \
+	cli/catalog.h \
+	cli/catalog.c \
+	cli/models.c \
 	cli/serve/serve.h \
 	cli/serve/request.c \
 	cli/serve/engine.c \

@@ -389,6 +389,19 @@ int slm_cli_serve(int argc, char **argv)
         free(srv.guard.api_key);
         return rc;
     }
+    slm_cli_alias_t alias;   /* -m ALIAS: its file, adapters (named ones too), template */
+    rc = slm_cli_alias_resolve("serve", &o.model, true, &alias);
+    if (rc != SLM_CLI_OK) {
+        slm_cli_alias_free(&alias);
+        free(srv.guard.api_key);
+        if (srv.access_log && srv.access_log != stderr)
+            fclose(srv.access_log);
+        return rc;
+    }
+    if (alias.name && !o.alias)
+        o.alias = alias.name;
+    if (alias.chat_template && !o.template_name && !o.template_file)
+        o.template_name = alias.chat_template;
     char *id = model_id(&o);
     srv.model_id = id;
     rc = id ? lora_names(&srv, &o, id) : SLM_CLI_FAILED;
@@ -416,6 +429,7 @@ int slm_cli_serve(int argc, char **argv)
     for (size_t i = 0; i < srv.n_adapters; i++)
         free(srv.adapter_names[i]);
     free(srv.adapter_names);
+    slm_cli_alias_free(&alias);
     free(srv.guard.api_key);
     if (srv.access_log && srv.access_log != stderr)
         fclose(srv.access_log);
