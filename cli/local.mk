@@ -41,7 +41,8 @@ slmops_SOURCES = \
 	cli/serve/guard.c \
 	cli/serve/log.c \
 	cli/serve/embed.c \
-	cli/serve/metrics.c
+	cli/serve/metrics.c \
+	cli/serve/page.c
 slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
 slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) $(MHD_LIBS) \
 	$(PTHREAD_LIBS) -lm

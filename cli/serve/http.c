@@ -198,9 +198,24 @@ static enum MHD_Result embeddings(conn_t *st, struct MHD_Connection *c)
     return doc ? send_json(st, c, MHD_HTTP_OK, doc) : send_error(st, c, &e);
 }
 
+/* The chat page: its script and style are inline and it talks to this server only. */
+static enum MHD_Result page(conn_t *st, struct MHD_Connection *c)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        srv_page_len, (void *)srv_page_html, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                            "'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    return queue(st, c, MHD_HTTP_OK, resp);
+}
+
 /* Each route: its path and the one method it answers. */
 typedef enum route {
-    R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_METRICS, R_NONE
+    R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS, R_METRICS, R_PAGE, R_NONE
 } route_t;
 static const struct {
     const char *path, *method;
@@ -211,6 +226,7 @@ static const struct {
     [R_COMPLETIONS] = {"/v1/completions", "POST"},
     [R_EMBEDDINGS] = {"/v1/embeddings", "POST"},
     [R_METRICS] = {"/metrics", "GET"},
+    [R_PAGE] = {"/", "GET"},
 };
 
 static route_t find_route(const char *url)
@@ -254,7 +270,8 @@ static void screen(conn_t *st, struct MHD_Connection *c, const char *url, const 
     }
     route_t rt = find_route(url);
     bool is_preflight = strcmp(method, "OPTIONS") == 0 && srv->guard.cors_origin;
-    if (!is_preflight && rt != R_HEALTH &&
+    /* The page asks for the key itself; /health is for probes. */
+    if (!is_preflight && rt != R_HEALTH && rt != R_PAGE &&
         !srv_guard_authorized(&srv->guard, MHD_lookup_connection_value(
                                   c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))) {
         srv_error_set(e, MHD_HTTP_UNAUTHORIZED, "invalid_request_error", NULL,
@@ -303,6 +320,8 @@ static enum MHD_Result dispatch(conn_t *st, struct MHD_Connection *c, const char
         return send_json(st, c, MHD_HTTP_OK, srv_health_json(srv));
     case R_MODELS:
         return send_json(st, c, MHD_HTTP_OK, srv_models_json(srv));
+    case R_PAGE:
+        return page(st, c);
     case R_METRICS:
         return send_text(st, c, MHD_HTTP_OK, srv_metrics_text(srv),
                          "text/plain; version=0.0.4; charset=utf-8");

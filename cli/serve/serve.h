@@ -227,7 +227,11 @@ json_t *srv_models_json(const srv_t *srv);
 /* /health: {"status": "ok"} and how busy the slots are (llama-server's fields). */
 json_t *srv_health_json(srv_t *srv);
 
-/* ---- HTTP (http.c, stream.c) ---- */
+/* ---- HTTP (http.c, stream.c, page.c) ---- */
+
+/* The chat page GET / answers. */
+extern const char srv_page_html[];
+extern const size_t srv_page_len;
 
 struct MHD_Daemon;
 struct MHD_Connection;

@@ -393,6 +393,12 @@ if host:
 s, _, body = request("GET", "/v1/models", headers={"Host": f"localhost:{port}"})
 check("Host localhost is served on loopback", s == 200, body[:100])
 
+# The chat page: served without a key (it asks for one), kept to this origin.
+s, ctype, body = request("GET", "/", headers={"Authorization": None})
+check("GET /: the chat page, no key needed", s == 200 and ctype.startswith("text/html") and
+      b"<title>slmops chat</title>" in body and b"http" not in body.split(b"<script>")[0],
+      f"{s} {ctype}")
+
 # CORS only for the --cors-origin origin; its preflight needs no key.
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 c.request("OPTIONS", "/v1/chat/completions", headers={
