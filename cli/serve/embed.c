@@ -70,17 +70,23 @@ static int context(srv_t *srv, slm_error_t *err)
 }
 
 /* One input: every token's hidden state, their mean, L2-normalized, into out. */
-static int embed_one(srv_t *srv, const int32_t *tok, size_t n, float *out, int32_t n_embd,
-                     slm_error_t *err)
+static int embed_one(srv_t *srv, const int32_t *tok, size_t n, int32_t adapter, float *out,
+                     int32_t n_embd, slm_error_t *err)
 {
     int8_t *want = malloc(n);
     if (!want)
         return SLM_E_NOMEM;
     memset(want, 1, n);
     slm_context_seq_clear(srv->embed_ctx, -1);
+    int rc = slm_model_n_adapters(srv->s->model) == 0 ? SLM_OK
+             : slm_context_seq_adapters(srv->embed_ctx, 0, &adapter, adapter >= 0, err);
+    if (rc != SLM_OK) {
+        free(want);
+        return rc;
+    }
     slm_batch_t b = {.struct_size = sizeof b, .n_tokens = (int32_t)n, .token = tok,
                      .logits = want};
-    int rc = slm_context_decode(srv->embed_ctx, &b, err);
+    rc = slm_context_decode(srv->embed_ctx, &b, err);
     free(want);
     if (rc != SLM_OK)
         return rc;
@@ -117,8 +123,8 @@ void srv_engine_embed(srv_t *srv)
     if (rc == SLM_OK && !(e->vectors = malloc(e->n_inputs * (size_t)n_embd * sizeof(float))))
         rc = SLM_E_NOMEM;
     for (size_t i = 0; rc == SLM_OK && i < e->n_inputs; i++)
-        rc = embed_one(srv, e->tokens[i], e->n_tokens[i], e->vectors + i * (size_t)n_embd,
-                       n_embd, &err);
+        rc = embed_one(srv, e->tokens[i], e->n_tokens[i], e->adapter,
+                       e->vectors + i * (size_t)n_embd, n_embd, &err);
     pthread_mutex_lock(&srv->mu);
     e->status = rc == SLM_OK ? 1 : -1;
     if (rc != SLM_OK)
@@ -271,11 +277,14 @@ json_t *srv_embeddings(srv_t *srv, const char *body, size_t len, srv_error_t *er
         json_decref(doc);
         return NULL;
     }
-    if (!srv_resolve_model(srv, model, &model_name, NULL, err)) {
+    int32_t adapter = -1;
+    if (!srv_resolve_model(srv, model, &model_name, &adapter, err)) {
         json_decref(doc);
         return NULL;
     }
     srv_embed_t *e = calloc(1, sizeof *e);
+    if (e)
+        e->adapter = adapter;
     bool ok = e && inputs(srv, e, json_object_get(doc, "input"), err);
     json_decref(doc);
     if (ok) {

@@ -168,6 +168,7 @@ srv_submit_t srv_engine_submit(srv_t *srv, srv_req_t *r);
 /* One POST /v1/embeddings: its inputs tokenized, their vectors when done. */
 typedef struct srv_embed {
     size_t n_inputs;
+    int32_t adapter;           /* the request's model MODEL+NAME: its adapter, or -1 */
     int32_t **tokens;
     size_t *n_tokens;
     float *vectors;            /* n_inputs x n_embd, mean-pooled and L2-normalized */

@@ -160,6 +160,25 @@ void slm__context_seq_adapters(slm_context_t *c, int32_t seq, uint64_t set)
         c->seq_adapters[seq] = set;
 }
 
+int slm_context_seq_adapters(slm_context_t *c, int32_t seq, const int32_t *ids, size_t n,
+                             slm_error_t *err)
+{
+    if (!c || seq < 0 || (uint32_t)seq >= c->kv.n_seq || (n && !ids))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "context: bad sequence or adapters");
+    size_t n_all = slm_model_n_adapters(c->m);
+    uint64_t set = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || (size_t)ids[i] >= n_all || ids[i] >= SLM__MAX_ROW_ADAPTERS)
+            return slm__fail(err, SLM_E_INVALID, NULL, -1, "context: adapter %d is not one "
+                             "of the %zu attached", ids[i], n_all);
+        set |= 1ull << ids[i];
+    }
+    int rc = slm__context_row_adapters(c, err);
+    if (rc == SLM_OK)
+        slm__context_seq_adapters(c, seq, set);
+    return rc;
+}
+
 void slm__context_set_adapters(slm_context_t *c, const slm__adapters_t *ad)
 {
     if (!c)

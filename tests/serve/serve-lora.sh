@@ -91,6 +91,19 @@ for model, text in want.items():
           (" --lora" if "+" in model else ""), texts.get(model) == text,
           f"{texts.get(model)!r} != {text!r}")
 
+# Embeddings follow the model named too: the base's, unchanged by an adapter's in
+# between, and the adapter's different.
+def embed(model):
+    c.request("POST", "/v1/embeddings", json.dumps({"model": model, "input": "Once upon a time"}),
+              {"Content-Type": "application/json"})
+    r = c.getresponse()
+    return json.loads(r.read())["data"][0]["embedding"] if r.status == 200 else r.status
+base1, a1, base2, a2 = embed("stories260K"), embed("stories260K+A"), embed("stories260K"), \
+    embed("stories260K+A")
+check("embeddings: MODEL+NAME uses the adapter, MODEL the base",
+      base1 == base2 and a1 == a2 and max(abs(x - y) for x, y in zip(base1, a1)) > 1e-3,
+      f"{str(base1)[:60]} {str(a1)[:60]}")
+
 c.request("POST", "/v1/completions", json.dumps({"model": "stories260K+C", "prompt": "a"}),
           {"Content-Type": "application/json"})
 r = c.getresponse()

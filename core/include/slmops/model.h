@@ -127,6 +127,12 @@ const float *slm_context_logits(const slm_context_t *ctx, int32_t i);
 /* With SLM_CONTEXT_EMBEDDINGS: n_embd floats, token i's final hidden state (-1: the
  * last token), or NULL when it was not asked for. */
 const float *slm_context_embeddings(const slm_context_t *ctx, int32_t i);
+/* From the next decode on, sequence seq_id applies exactly these attached adapters
+ * (ids of slm_model_attach_adapter, below 64; n 0: none, the base model) instead
+ * of every attached one, the default; sequences with different sets may share a
+ * batch. SLM_E_INVALID for a bad id. */
+int slm_context_seq_adapters(slm_context_t *ctx, int32_t seq_id, const int32_t *ids, size_t n,
+                             slm_error_t *err);
 /* Forget a sequence's cells (-1: every sequence). */
 void slm_context_seq_clear(slm_context_t *ctx, int32_t seq_id);
 /* Forget a sequence's cells from position pos on (the next token goes to pos);
