@@ -257,6 +257,8 @@ int slm_cli_chat(int argc, char **argv)
     slm_cli_session_t s;
     chat_t ch = {.s = &s, .o = &o};
     rc = slm_cli_session_open(&s, &o.model, true, "chat");
+    if (rc == SLM_CLI_OK && !o.template_name && !o.template_file)
+        o.template_name = s.alias.chat_template;   /* the catalog's, for an alias */
     if (rc == SLM_CLI_OK)
         rc = slm_cli_prompt_open(&ch.prompt, &s, o.template_name, o.template_file,
                                  o.template_kwargs);

@@ -30,12 +30,20 @@ slmops_SOURCES = \
 	cli/session.c \
 	cli/session.h \
 	cli/serve.c \
+	cli/catalog.h \
+	cli/catalog.c \
+	cli/models.c \
 	cli/serve/serve.h \
 	cli/serve/request.c \
 	cli/serve/engine.c \
 	cli/serve/openai.c \
 	cli/serve/stream.c \
-	cli/serve/http.c
+	cli/serve/http.c \
+	cli/serve/guard.c \
+	cli/serve/log.c \
+	cli/serve/embed.c \
+	cli/serve/metrics.c \
+	cli/serve/page.c
 slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
 slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) $(MHD_LIBS) \
 	$(PTHREAD_LIBS) -lm

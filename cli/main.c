@@ -31,7 +31,8 @@ static const verb_t verbs[] = {
     {"merge", slm_cli_merge, "bake LoRA adapters into their base model"},
     {"init", slm_cli_init, "write a model of a named shape with random weights"},
     {"bench", slm_cli_bench, "prompt and generation tokens/s, as llama-bench reports them"},
-    {"serve", slm_cli_serve, "an OpenAI-compatible HTTP server on 127.0.0.1"},
+    {"serve", slm_cli_serve, "an OpenAI-compatible HTTP server (127.0.0.1 by default)"},
+    {"models", slm_cli_models, "the model catalog: aliases for model files (add, list, rm)"},
 };
 
 static void usage(FILE *f)

@@ -152,7 +152,11 @@ int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bo
     memset(s, 0, sizeof *s);
     s->verb = verb;
     double t0 = slm_cli_now_ms();
-    int rc = load_model(s, o);
+    slm_cli_model_opts_t resolved = *o;   /* an alias gives the path and adapters */
+    int rc = slm_cli_alias_resolve(verb, &resolved, false, &s->alias);
+    o = &resolved;
+    if (rc == SLM_CLI_OK)
+        rc = load_model(s, o);
     if (rc != SLM_CLI_OK)
         return rc;
     slm_error_t err;
@@ -187,6 +191,7 @@ void slm_cli_session_close(slm_cli_session_t *s)
     slm_registry_free(s->reg);
     for (size_t i = 0; i < s->n_loras; i++)
         free(s->lora_paths[i]);
+    slm_cli_alias_free(&s->alias);
     memset(s, 0, sizeof *s);
 }
 

@@ -12,6 +12,7 @@
 #include <slmops/sampler.h>
 #include <slmops/tokenizer.h>
 
+#include "cli/catalog.h"
 #include "cli/lora.h"
 #include "cli/options.h"
 
@@ -35,6 +36,7 @@ typedef struct slm_cli_session {
     char *lora_paths[SLM_CLI_MAX_STRS];
     size_t n_loras;
     double load_ms;
+    slm_cli_alias_t alias;     /* -m named an alias of the catalog: what it stands for */
     const volatile sig_atomic_t *interrupt;   /* nonzero: stop sampling (Ctrl-C) */
 } slm_cli_session_t;
 
@@ -55,8 +57,9 @@ void slm_cli_sampling_init(slm_cli_sampling_t *s);
 /* Settle the seed (the one given, or a fresh one) into s->p and return it. */
 uint64_t slm_cli_sampling_seed(slm_cli_sampling_t *s);
 
-/* Load model, its --lora adapters, tokenizer and (with_context) a context; prints
- * why on failure and returns an exit status. Close even after a failure. */
+/* Load model (-m: a path, or an alias of the catalog), its --lora adapters, tokenizer
+ * and (with_context) a context; prints why on failure and returns an exit status.
+ * Close even after a failure. */
 int slm_cli_session_open(slm_cli_session_t *s, const slm_cli_model_opts_t *o, bool with_context,
                          const char *verb);
 void slm_cli_session_close(slm_cli_session_t *s);

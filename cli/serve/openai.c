@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/common.h"
 #include "cli/serve/serve.h"
 
 void srv_error_set(srv_error_t *e, unsigned status, const char *type, const char *param,
@@ -47,10 +48,10 @@ static uint64_t next_number(srv_t *srv)
 static const char *const chat_fields[] = {
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
     "seed", "stop", "stream", "stream_options", "n", "presence_penalty", "frequency_penalty",
-    "user", NULL};
+    "user", "logprobs", "top_logprobs", "response_format", NULL};
 static const char *const completion_fields[] = {
     "model", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "stream",
-    "stream_options", "n", "presence_penalty", "frequency_penalty", "user", NULL};
+    "stream_options", "n", "presence_penalty", "frequency_penalty", "user", "logprobs", NULL};
 
 static bool known_fields(const json_t *body, const char *const *names, srv_error_t *e)
 {
@@ -88,7 +89,8 @@ static bool number(const json_t *body, const char *name, double lo, double hi, f
     return true;
 }
 
-static bool max_tokens(const json_t *body, const char *name, int32_t *out, srv_error_t *e)
+static bool max_tokens(const srv_t *srv, const json_t *body, const char *name, int32_t *out,
+                       srv_error_t *e)
 {
     json_t *v = json_object_get(body, name);
     if (!v || json_is_null(v))
@@ -101,7 +103,13 @@ static bool max_tokens(const json_t *body, const char *name, int32_t *out, srv_e
                       "'%s' is %lld; it must be at least 1", name, (long long)x);
         return false;
     }
-    *out = x > INT32_MAX ? INT32_MAX : (int32_t)x;
+    if (x > srv->limits.max_tokens) {
+        srv_error_set(e, 400, "invalid_request_error", name, NULL, "'%s' is %lld; this server "
+                      "allows at most %d (--max-tokens-limit)", name, (long long)x,
+                      srv->limits.max_tokens);
+        return false;
+    }
+    *out = (int32_t)x;
     return true;
 }
 
@@ -144,22 +152,120 @@ static bool flag(const json_t *body, const char *name, bool *out, srv_error_t *e
     return true;
 }
 
+/* chat: "logprobs": bool and "top_logprobs": 0..20; completions: "logprobs": 0..5. */
+static bool logprobs(const json_t *body, srv_req_t *r, srv_error_t *e)
+{
+    json_t *lp = json_object_get(body, "logprobs"), *top = json_object_get(body, "top_logprobs");
+    if (r->kind == SRV_COMPLETION) {
+        if (!lp || json_is_null(lp))
+            return true;
+        if (!json_is_integer(lp) || json_integer_value(lp) < 0 || json_integer_value(lp) > 5)
+            return bad(e, "logprobs", "'%s' must be an integer from 0 to 5%s", "");
+        r->top_logprobs = (int32_t)json_integer_value(lp);
+        return true;
+    }
+    bool on = false;
+    if (!flag(body, "logprobs", &on, e))
+        return false;
+    if (top && !json_is_null(top)) {
+        if (!json_is_integer(top) || json_integer_value(top) < 0 ||
+            json_integer_value(top) > 20)
+            return bad(e, "top_logprobs", "'%s' must be an integer from 0 to 20%s", "");
+        if (!on)
+            return bad(e, "top_logprobs", "'%s' needs \"logprobs\": true%s", "");
+    }
+    if (on)
+        r->top_logprobs = top && json_is_integer(top) ? (int32_t)json_integer_value(top) : 0;
+    return true;
+}
+
+/* "response_format": text, json_object, or json_schema {name, schema, strict}. */
+static bool response_format(srv_t *srv, const json_t *body, srv_req_t *r, srv_error_t *e)
+{
+    json_t *rf = json_object_get(body, "response_format");
+    if (!rf || json_is_null(rf))
+        return true;
+    json_t *type = json_object_get(rf, "type");
+    if (!json_is_object(rf) || !json_is_string(type))
+        return bad(e, "response_format", "'%s' must be an object with a string 'type'%s", "");
+    const char *t = json_string_value(type);
+    if (strcmp(t, "text") == 0)
+        return true;
+    char *schema = NULL;
+    if (strcmp(t, "json_schema") == 0) {
+        json_t *js = json_object_get(rf, "json_schema");
+        json_t *sc = json_is_object(js) ? json_object_get(js, "schema") : NULL;
+        if (!json_is_object(js) || !json_is_string(json_object_get(js, "name")))
+            return bad(e, "response_format", "'%s': json_schema needs an object with a "
+                       "string 'name' and a 'schema'%s", "");
+        schema = sc ? json_dumps(sc, JSON_COMPACT | JSON_PRESERVE_ORDER) : strdup("{}");
+        if (!schema)
+            return bad(e, "response_format", "'%s': the schema cannot be read%s", "");
+    } else if (strcmp(t, "json_object") != 0) {
+        srv_error_set(e, 400, "invalid_request_error", "response_format", NULL,
+                      "'response_format' type '%.32s' is not one of text, json_object, "
+                      "json_schema", t);
+        return false;
+    }
+    slm_error_t err;
+    slm_error_init(&err);
+    int rc = slm_json_filter_new(srv->s->tok, schema, schema ? strlen(schema) : 0, &r->json,
+                                 &err);
+    free(schema);
+    if (rc != SLM_OK) {
+        srv_error_set(e, 400, "invalid_request_error", "response_format", NULL, "%s",
+                      err.message);
+        return false;
+    }
+    return true;
+}
+
+bool srv_resolve_model(const srv_t *srv, const json_t *model, const char **name,
+                       int32_t *adapter, srv_error_t *e)
+{
+    if (adapter)
+        *adapter = -1;
+    *name = srv->model_id;
+    if (!model || json_is_null(model))
+        return true;
+    if (!json_is_string(model))
+        return bad(e, "model", "'%s' must be a string%s", "");
+    const char *m = json_string_value(model);
+    if (strcmp(m, srv->model_id) == 0)
+        return true;
+    for (size_t i = 0; i < srv->n_adapters; i++)
+        if (strcmp(m, srv->adapter_names[i]) == 0) {
+            *name = srv->adapter_names[i];
+            if (adapter)
+                *adapter = (int32_t)i;
+            return true;
+        }
+    srv_error_set(e, 404, "invalid_request_error", "model", "model_not_found",
+                  "The model '%.64s' does not exist; this server serves '%.64s'%s", m,
+                  srv->model_id, srv->n_adapters ? " and its adapters (GET /v1/models)" : "");
+    return false;
+}
+
 /* Everything but the prompt: sampling, limits, stream. */
 static bool common(srv_t *srv, const json_t *body, srv_req_t *r, srv_error_t *e)
 {
     json_t *model = json_object_get(body, "model"), *n = json_object_get(body, "n");
     json_t *seed = json_object_get(body, "seed"), *user = json_object_get(body, "user");
     json_t *so = json_object_get(body, "stream_options");
-    if (model && !json_is_string(model))
-        return bad(e, "model", "'%s' must be a string%s", "");
-    if (model && strcmp(json_string_value(model), srv->model_id) != 0) {
-        srv_error_set(e, 404, "invalid_request_error", "model", "model_not_found",
-                      "The model '%.64s' does not exist; this server serves '%.64s'",
-                      json_string_value(model), srv->model_id);
+    if (!srv_resolve_model(srv, model, &r->model, &r->adapter, e))
+        return false;
+    if (n && !json_is_null(n) && !json_is_integer(n))
+        return bad(e, "n", "'%s' must be an integer%s", "");
+    json_int_t n_choices = n && json_is_integer(n) ? json_integer_value(n) : 1;
+    if (n_choices < 1 || n_choices > srv->limits.max_n) {
+        srv_error_set(e, 400, "invalid_request_error", "n", NULL, "'n' is %lld; it must be "
+                      "between 1 and %u (--max-n)", (long long)n_choices, srv->limits.max_n);
         return false;
     }
-    if (n && !json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) != 1))
-        return bad(e, "n", "'%s': only n = 1 is supported%s", "");
+    if (!srv_req_set_choices(r, (size_t)n_choices)) {
+        srv_error_set(e, 500, "server_error", NULL, NULL, "out of memory");
+        return false;
+    }
     if (seed && !json_is_null(seed) && !json_is_integer(seed))
         return bad(e, "seed", "'%s' must be an integer%s", "");
     if (user && !json_is_string(user))
@@ -173,7 +279,7 @@ static bool common(srv_t *srv, const json_t *body, srv_req_t *r, srv_error_t *e)
            number(body, "top_p", 0, 1, &p->top_p, e) &&
            number(body, "presence_penalty", -2, 2, &p->presence_penalty, e) &&
            number(body, "frequency_penalty", -2, 2, &p->frequency_penalty, e) &&
-           max_tokens(body, "max_tokens", &r->max_tokens, e) &&
+           max_tokens(srv, body, "max_tokens", &r->max_tokens, e) &&
            stops(body, r, e) && flag(body, "stream", &r->stream, e);
 }
 
@@ -275,7 +381,10 @@ static bool chat_prompt(srv_t *srv, const json_t *body, srv_req_t *r, srv_error_
     unsigned flags = SLM_TOKENIZE_PARSE_SPECIAL |
                      (slm_tokenizer_add_bos(srv->s->tok) && !has_bos ? SLM_TOKENIZE_ADD_BOS : 0);
     bool ok = tokenize(srv, text, flags, r, "messages", e);
-    free(text);
+    if (srv->log_prompts)
+        r->prompt_text = text;
+    else
+        free(text);
     return ok;
 }
 
@@ -285,6 +394,8 @@ static bool completion_prompt(srv_t *srv, const json_t *body, srv_req_t *r, srv_
     if (!json_is_string(p))
         return bad(e, "prompt", "'%s' must be a string%s", "");
     unsigned flags = slm_tokenizer_add_bos(srv->s->tok) ? SLM_TOKENIZE_ADD_BOS : 0;
+    if (srv->log_prompts)
+        r->prompt_text = strdup(json_string_value(p));
     return tokenize(srv, json_string_value(p), flags, r, "prompt", e);
 }
 
@@ -306,7 +417,9 @@ bool srv_parse_request(srv_t *srv, const char *body, size_t len, srv_req_t *r, s
         r->max_tokens = 16;   /* OpenAI's default for completions */
     if (ok)
         ok = common(srv, doc, r, e) &&
-             (!chat || max_tokens(doc, "max_completion_tokens", &r->max_tokens, e));
+             (!chat || max_tokens(srv, doc, "max_completion_tokens", &r->max_tokens, e));
+    if (ok)
+        ok = logprobs(doc, r, e) && (!chat || response_format(srv, doc, r, e));
     json_t *so = ok ? json_object_get(doc, "stream_options") : NULL;
     if (ok && so && !flag(so, "include_usage", &r->include_usage, e))
         ok = false;
@@ -345,62 +458,150 @@ const char *srv_finish_reason(slm_seq_stop_t why)
 
 static json_t *usage(const srv_req_t *r)
 {
+    size_t n_gen = 0;
+    for (size_t i = 0; i < r->n_choices; i++)
+        n_gen += r->choices[i].n_gen;
     return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)r->n_prompt,
-                     "completion_tokens", (json_int_t)r->n_gen, "total_tokens",
-                     (json_int_t)(r->n_prompt + r->n_gen));
+                     "completion_tokens", (json_int_t)n_gen, "total_tokens",
+                     (json_int_t)(r->n_prompt + n_gen));
+}
+
+/* A token as chat logprobs give it: its text, its bytes, its log-probability. */
+static json_t *token_json(const srv_t *srv, const srv_lp_t *lp)
+{
+    size_t n = 0;
+    const char *p = slm_tokenizer_piece(srv->s->tok, lp->id, &n);
+    json_t *bytes = json_array();
+    for (size_t i = 0; p && i < n; i++)
+        json_array_append_new(bytes, json_integer((unsigned char)p[i]));
+    return json_pack("{s:o, s:f, s:o}", "token", slm_cli_json_text(p ? p : "", n), "logprob",
+                     (double)lp->logprob, "bytes", bytes);
+}
+
+/* Chat: {"content": [{token, logprob, bytes, top_logprobs}], "refusal": null}. */
+static json_t *chat_logprobs(const srv_t *srv, const srv_choice_t *c, size_t from, size_t to)
+{
+    size_t k = (size_t)c->req->top_logprobs;
+    json_t *content = json_array();
+    for (size_t i = from; i < to; i++) {
+        const srv_lp_t *row = c->lp + i * (k + 1);
+        json_t *tok = token_json(srv, row), *top = json_array();
+        for (size_t j = 1; j <= k; j++)
+            json_array_append_new(top, token_json(srv, row + j));
+        json_object_set_new(tok, "top_logprobs", top);
+        json_array_append_new(content, tok);
+    }
+    return json_pack("{s:o, s:n}", "content", content, "refusal");
+}
+
+/* Completions: {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset}. */
+static json_t *completion_logprobs(const srv_t *srv, const srv_choice_t *c, size_t from,
+                                   size_t to, size_t offset)
+{
+    size_t k = (size_t)c->req->top_logprobs;
+    json_t *toks = json_array(), *lps = json_array(), *tops = json_array();
+    json_t *offs = json_array();
+    for (size_t i = from; i < to; i++) {
+        const srv_lp_t *row = c->lp + i * (k + 1);
+        size_t n = 0;
+        const char *p = slm_tokenizer_piece(srv->s->tok, row->id, &n);
+        json_array_append_new(toks, slm_cli_json_text(p ? p : "", n));
+        json_array_append_new(lps, json_real(row->logprob));
+        json_array_append_new(offs, json_integer((json_int_t)offset));
+        offset += n;
+        json_t *top = json_object();
+        for (size_t j = 1; j <= k; j++) {
+            size_t m = 0;
+            const char *q = slm_tokenizer_piece(srv->s->tok, row[j].id, &m);
+            json_t *key = slm_cli_json_text(q ? q : "", m);
+            json_object_set_new(top, json_string_value(key), json_real(row[j].logprob));
+            json_decref(key);
+        }
+        json_array_append_new(tops, top);
+    }
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", toks, "token_logprobs", lps,
+                     "top_logprobs", tops, "text_offset", offs);
+}
+
+static json_t *logprobs_json(const srv_t *srv, const srv_choice_t *c, size_t from, size_t to,
+                             size_t offset)
+{
+    if (c->req->top_logprobs < 0)
+        return json_null();
+    return c->req->kind == SRV_CHAT ? chat_logprobs(srv, c, from, to)
+                                    : completion_logprobs(srv, c, from, to, offset);
+}
+
+static const char *object_name(const srv_req_t *r, bool chunk)
+{
+    if (r->kind != SRV_CHAT)
+        return "text_completion";
+    return chunk ? "chat.completion.chunk" : "chat.completion";
 }
 
 json_t *srv_response_json(const srv_t *srv, const srv_req_t *r)
 {
-    json_t *text = json_stringn(r->text ? r->text : "", r->len);
-    json_t *choice = r->kind == SRV_CHAT
-        ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:s?}", "index", 0, "message", "role",
-                    "assistant", "content", text, "logprobs", "finish_reason",
-                    srv_finish_reason(r->why))
-        : json_pack("{s:i, s:o, s:n, s:s?}", "index", 0, "text", text, "logprobs",
-                    "finish_reason", srv_finish_reason(r->why));
-    return json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", r->id, "object",
-                     r->kind == SRV_CHAT ? "chat.completion" : "text_completion", "created",
-                     (json_int_t)r->created, "model", srv->model_id, "choices", choice,
-                     "usage", usage(r));
+    json_t *choices = json_array();
+    for (size_t i = 0; i < r->n_choices; i++) {
+        const srv_choice_t *c = &r->choices[i];
+        json_t *text = slm_cli_json_text(c->text ? c->text : "", c->len);
+        json_t *lp = logprobs_json(srv, c, 0, c->n_lp, 0);
+        json_t *choice = r->kind == SRV_CHAT
+            ? json_pack("{s:i, s:{s:s, s:o}, s:o, s:s?}", "index", (int)i, "message", "role",
+                        "assistant", "content", text, "logprobs", lp, "finish_reason",
+                        srv_finish_reason(c->why))
+            : json_pack("{s:i, s:o, s:o, s:s?}", "index", (int)i, "text", text, "logprobs", lp,
+                        "finish_reason", srv_finish_reason(c->why));
+        json_array_append_new(choices, choice);
+    }
+    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:o}", "id", r->id, "object",
+                     object_name(r, false), "created", (json_int_t)r->created, "model",
+                     r->model, "choices", choices, "usage", usage(r));
 }
 
-json_t *srv_chunk_json(const srv_t *srv, const srv_req_t *r, const char *text, size_t len,
-                       bool first, slm_seq_stop_t why)
+json_t *srv_chunk_json(const srv_t *srv, const srv_choice_t *c, const char *text, size_t len,
+                       size_t lp_from, size_t lp_to, bool first, slm_seq_stop_t why)
 {
+    const srv_req_t *r = c->req;
     const char *finish = why == SLM_SEQ_NOT_STOPPED ? NULL : srv_finish_reason(why);
+    json_t *lp = lp_to > lp_from ? logprobs_json(srv, c, lp_from, lp_to, c->sent)
+                                 : json_null();
     json_t *choice;
     if (r->kind == SRV_CHAT) {
         json_t *delta = json_object();
         if (first)
             json_object_set_new(delta, "role", json_string("assistant"));
         if (len || (first && !finish))
-            json_object_set_new(delta, "content", json_stringn(text, len));
-        choice = json_pack("{s:i, s:o, s:n, s:s?}", "index", 0, "delta", delta, "logprobs",
-                           "finish_reason", finish);
+            json_object_set_new(delta, "content", slm_cli_json_text(text, len));
+        choice = json_pack("{s:i, s:o, s:o, s:s?}", "index", (int)c->index, "delta", delta,
+                           "logprobs", lp, "finish_reason", finish);
     } else {
-        choice = json_pack("{s:i, s:s%, s:n, s:s?}", "index", 0, "text", text, len,
-                           "logprobs", "finish_reason", finish);
+        choice = json_pack("{s:i, s:o, s:o, s:s?}", "index", (int)c->index, "text",
+                           slm_cli_json_text(text, len), "logprobs", lp, "finish_reason",
+                           finish);
     }
     return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", r->id, "object",
-                     r->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion",
-                     "created", (json_int_t)r->created, "model", srv->model_id, "choices",
-                     choice);
+                     object_name(r, true), "created", (json_int_t)r->created, "model",
+                     r->model, "choices", choice);
 }
 
 json_t *srv_usage_chunk_json(const srv_t *srv, const srv_req_t *r)
 {
+    (void)srv;
     return json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", r->id, "object",
-                     r->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion",
-                     "created", (json_int_t)r->created, "model", srv->model_id, "choices",
-                     "usage", usage(r));
+                     object_name(r, true), "created", (json_int_t)r->created, "model",
+                     r->model, "choices", "usage", usage(r));
 }
 
 json_t *srv_models_json(const srv_t *srv)
 {
-    return json_pack("{s:s, s:[{s:s, s:s, s:I, s:s}]}", "object", "list", "data", "id",
-                     srv->model_id, "object", "model", "created", (json_int_t)srv->created,
-                     "owned_by", "slmops");
+    json_t *data = json_array();
+    for (size_t i = 0; i <= srv->n_adapters; i++)
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s}", "id",
+                                              i ? srv->adapter_names[i - 1] : srv->model_id,
+                                              "object", "model", "created",
+                                              (json_int_t)srv->created, "owned_by", "slmops"));
+    return json_pack("{s:s, s:o}", "object", "list", "data", data);
 }
 
 json_t *srv_health_json(srv_t *srv)

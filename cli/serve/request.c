@@ -21,6 +21,8 @@ srv_req_t *srv_req_new(srv_kind_t kind)
     }
     r->kind = kind;
     r->max_tokens = -1;
+    r->top_logprobs = -1;
+    r->adapter = -1;
     r->refs = 1;
     slm_sampler_params_default(&r->sampling);
     return r;
@@ -33,14 +35,38 @@ void srv_req_unref(srv_req_t *r)
     pthread_cond_destroy(&r->cv);
     for (size_t i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
+    for (size_t i = 0; i < r->n_choices; i++) {
+        free(r->choices[i].text);
+        free(r->choices[i].lp);
+    }
+    free(r->choices);
+    slm_json_filter_free(r->json);
     free(r->prompt);
-    free(r->text);
+    free(r->prompt_text);
     free(r);
+}
+
+bool srv_req_set_choices(srv_req_t *r, size_t n)
+{
+    r->choices = calloc(n, sizeof *r->choices);
+    if (!r->choices)
+        return false;
+    r->n_choices = n;
+    for (size_t i = 0; i < n; i++) {
+        r->choices[i].req = r;
+        r->choices[i].index = (uint32_t)i;
+    }
+    return true;
+}
+
+bool srv_req_done(const srv_req_t *r)
+{
+    return r->n_done == r->n_choices;
 }
 
 void srv_req_abandon(srv_t *srv, srv_req_t *r)
 {
-    if (r->done)
+    if (srv_req_done(r))
         return;
     r->gone = true;
     pthread_cond_signal(&srv->wake);

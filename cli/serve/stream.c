@@ -16,6 +16,7 @@ typedef struct stream {
     char *buf;                 /* events formatted, not yet handed to MHD: [off, len) */
     size_t len, off, cap;
     bool started, finished;
+    json_t *pending;           /* events made under the lock, written after it */
 } stream_t;
 
 static bool put(stream_t *st, const char *s, size_t n)
@@ -35,29 +36,80 @@ static bool put(stream_t *st, const char *s, size_t n)
     return true;
 }
 
-/* `data: JSON\n\n`; takes the reference to doc. */
-static bool event(stream_t *st, json_t *doc)
+/* `data: JSON\n\n` for each pending event. */
+static bool write_events(stream_t *st)
 {
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    bool ok = text && put(st, "data: ", 6) && put(st, text, strlen(text)) && put(st, "\n\n", 2);
-    free(text);
+    bool ok = st->pending != NULL;
+    size_t i;
+    json_t *doc;
+    json_array_foreach(st->pending, i, doc) {
+        char *text = ok ? json_dumps(doc, JSON_COMPACT) : NULL;
+        ok = text && put(st, "data: ", 6) && put(st, text, strlen(text)) && put(st, "\n\n", 2);
+        free(text);
+    }
+    json_array_clear(st->pending);
     return ok;
 }
 
-/* The end: finish reason (or an error event), usage if asked, [DONE]. */
-static bool ending(stream_t *st, slm_seq_stop_t why)
+static void add(stream_t *st, json_t *doc)
+{
+    json_array_append_new(st->pending, doc ? doc : json_null());
+}
+
+/* Under the lock: whether c has something to send. With log-probabilities, text
+ * waits for its tokens' (they come at the end of the step that made the text). */
+static bool ready(const srv_choice_t *c)
+{
+    if (c->req->top_logprobs >= 0 && !c->done)
+        return c->n_lp > c->lp_sent;
+    return c->sent < c->len || c->lp_sent < c->n_lp;
+}
+
+/* Under the lock: the chunks of choice c with what it has that the client has not. */
+static void choice_events(stream_t *st, srv_choice_t *c, bool first)
+{
+    srv_t *srv = st->srv;
+    if (first && st->r->kind == SRV_CHAT)   /* a chat stream opens with the role */
+        add(st, srv_chunk_json(srv, c, "", 0, 0, 0, true, SLM_SEQ_NOT_STOPPED));
+    if (!ready(c))
+        return;
+    size_t n = c->len - c->sent;
+    bool chat = st->r->kind == SRV_CHAT;
+    if (n || c->n_lp > c->lp_sent)
+        add(st, srv_chunk_json(srv, c, c->text ? c->text + c->sent : "", n, c->lp_sent,
+                               c->n_lp, first && !chat, SLM_SEQ_NOT_STOPPED));
+    c->sent = c->len;
+    c->lp_sent = c->n_lp;
+}
+
+/* Under the lock, once every choice is done: finish reasons (or an error event),
+ * usage if asked, [DONE]. */
+static bool ending(stream_t *st)
 {
     const srv_req_t *r = st->r;
-    if (!srv_finish_reason(why)) {
-        srv_error_t e;
-        srv_error_set(&e, 500, "server_error", NULL, NULL, "generation failed (%s)",
-                      slm_seq_stop_name(why));
-        return event(st, srv_error_json(&e)) && put(st, "data: [DONE]\n\n", 14);
+    for (size_t i = 0; i < r->n_choices; i++) {
+        const srv_choice_t *c = &r->choices[i];
+        if (!srv_finish_reason(c->why)) {
+            srv_error_t e;
+            srv_error_set(&e, 500, "server_error", NULL, NULL, "generation failed (%s)",
+                          slm_seq_stop_name(c->why));
+            add(st, srv_error_json(&e));
+            return false;
+        }
     }
-    return event(st, srv_chunk_json(st->srv, r, "", 0, false, why)) &&
-           (!r->include_usage || event(st, srv_usage_chunk_json(st->srv, r))) &&
-           put(st, "data: [DONE]\n\n", 14);
+    for (size_t i = 0; i < r->n_choices; i++)
+        add(st, srv_chunk_json(st->srv, &r->choices[i], "", 0, 0, 0, false, r->choices[i].why));
+    if (r->include_usage)
+        add(st, srv_usage_chunk_json(st->srv, r));
+    return true;
+}
+
+static bool anything_new(const srv_req_t *r)
+{
+    for (size_t i = 0; i < r->n_choices; i++)
+        if (ready(&r->choices[i]))
+            return true;
+    return false;
 }
 
 /* Wait for new text or the end; format what came. false: the client left or out
@@ -68,32 +120,25 @@ static bool produce(stream_t *st)
     srv_req_t *r = st->r;
     st->len = st->off = 0;
     pthread_mutex_lock(&srv->mu);
-    bool first_now = !st->started && r->kind == SRV_CHAT;
-    while (!first_now && !r->done && r->sent == r->len) {
+    bool first = !st->started;
+    while (!first && !srv_req_done(r) && !anything_new(r)) {
         srv_wait_ms(&r->cv, &srv->mu, 100);
-        if (!r->done && srv_peer_closed(st->fd)) {
+        if (!srv_req_done(r) && srv_peer_closed(st->fd)) {
             srv_req_abandon(srv, r);
             pthread_mutex_unlock(&srv->mu);
             return false;
         }
     }
-    size_t from = r->sent, n = r->len - r->sent;
-    char *text = n ? strndup(r->text + from, n) : NULL;
-    r->sent = r->len;
-    bool done = r->done;
-    slm_seq_stop_t why = r->why;
-    pthread_mutex_unlock(&srv->mu);
-    if (n && !text)
-        return false;
-    /* A chat stream opens with the role and empty content, as OpenAI's does. */
-    bool ok = !first_now || event(st, srv_chunk_json(srv, r, "", 0, true, SLM_SEQ_NOT_STOPPED));
-    if (ok && n)
-        ok = event(st, srv_chunk_json(srv, r, text, n, !st->started && !first_now,
-                                      SLM_SEQ_NOT_STOPPED));
+    for (size_t i = 0; i < r->n_choices; i++)
+        choice_events(st, &r->choices[i], first);
     st->started = true;
-    free(text);
+    bool done = srv_req_done(r);
+    if (done)
+        ending(st);
+    pthread_mutex_unlock(&srv->mu);
+    bool ok = write_events(st);
     if (ok && done) {
-        ok = ending(st, why);
+        ok = put(st, "data: [DONE]\n\n", 14);
         st->finished = true;
     }
     return ok;
@@ -123,6 +168,7 @@ static void release(void *cls)
     srv_req_abandon(st->srv, st->r);
     srv_req_unref(st->r);
     pthread_mutex_unlock(&st->srv->mu);
+    json_decref(st->pending);
     free(st->buf);
     free(st);
 }
@@ -134,10 +180,12 @@ struct MHD_Response *srv_stream_response(srv_t *srv, srv_req_t *r, struct MHD_Co
         return NULL;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    *st = (stream_t){.srv = srv, .r = r, .fd = ci ? ci->connect_fd : -1};
+    *st = (stream_t){.srv = srv, .r = r, .fd = ci ? ci->connect_fd : -1,
+                     .pending = json_array()};
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, reader, st, release);
     if (!resp) {
+        json_decref(st->pending);
         free(st);
         return NULL;
     }

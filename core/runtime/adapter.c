@@ -100,6 +100,8 @@ int slm__adapters_attach(slm__adapters_t *ad, const slm__weight_t *w, const slm_
         tail = &(*tail)->next;
     *tail = copy;
     ad->n_loras++;
+    if (lora->adapter + 1 > ad->n_adapters)
+        ad->n_adapters = lora->adapter + 1;
     return SLM_OK;
 }
 

@@ -31,12 +31,19 @@ typedef struct cached_graph {
 struct slm_context {
     slm_model_t *m;
     uint32_t n_batch;
+    bool embeddings;           /* rows are hidden states [n_embd], not logits [n_vocab] */
     slm__kv_cache_t kv;
     /* The adapters its graphs apply: the model's (adapters_set false) or the set
      * slm__context_set_adapters gave; the kept graphs were built with `built`. */
     const slm__adapters_t *adapters, *built;
     bool adapters_set;
     uint64_t built_gen;
+    /* Per-sequence adapters: each sequence's set (bit a: adapter id a), and the
+     * graphs' row masks built from them. */
+    bool row_adapters;
+    uint64_t *seq_adapters;
+    float *row_mask;
+    size_t row_mask_cap;
     /* Logits of the last decode: rows[i] is token i's row in logits, or -1. */
     float *logits;
     size_t logits_cap;         /* floats */
@@ -91,6 +98,7 @@ int slm_context_new(slm_model_t *m, const slm_context_params_t *p, slm_context_t
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "context: out of memory");
     c->m = m;
     c->n_batch = o.n_batch;
+    c->embeddings = (o.flags & SLM_CONTEXT_EMBEDDINGS) != 0;
     c->out_ids = malloc(c->n_batch * sizeof *c->out_ids);
     int rc = c->out_ids ? SLM_OK : slm__fail(err, SLM_E_NOMEM, NULL, -1, "context: out of "
                                              "memory");
@@ -127,7 +135,48 @@ void slm_context_free(slm_context_t *c)
     free(c->rows);
     free(c->mask);
     free(c->out_ids);
+    free(c->seq_adapters);
+    free(c->row_mask);
     free(c);
+}
+
+int slm__context_row_adapters(slm_context_t *c, slm_error_t *err)
+{
+    if (c->row_adapters)
+        return SLM_OK;
+    c->seq_adapters = malloc(c->kv.n_seq * sizeof *c->seq_adapters);
+    if (!c->seq_adapters)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "context: out of memory");
+    for (uint32_t s = 0; s < c->kv.n_seq; s++)
+        c->seq_adapters[s] = ~0ull;
+    drop_graphs(c);
+    c->row_adapters = true;
+    return SLM_OK;
+}
+
+void slm__context_seq_adapters(slm_context_t *c, int32_t seq, uint64_t set)
+{
+    if (c && c->row_adapters && seq >= 0 && (uint32_t)seq < c->kv.n_seq)
+        c->seq_adapters[seq] = set;
+}
+
+int slm_context_seq_adapters(slm_context_t *c, int32_t seq, const int32_t *ids, size_t n,
+                             slm_error_t *err)
+{
+    if (!c || seq < 0 || (uint32_t)seq >= c->kv.n_seq || (n && !ids))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "context: bad sequence or adapters");
+    size_t n_all = slm_model_n_adapters(c->m);
+    uint64_t set = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || (size_t)ids[i] >= n_all || ids[i] >= SLM__MAX_ROW_ADAPTERS)
+            return slm__fail(err, SLM_E_INVALID, NULL, -1, "context: adapter %d is not one "
+                             "of the %zu attached", ids[i], n_all);
+        set |= 1ull << ids[i];
+    }
+    int rc = slm__context_row_adapters(c, err);
+    if (rc == SLM_OK)
+        slm__context_seq_adapters(c, seq, set);
+    return rc;
 }
 
 void slm__context_set_adapters(slm_context_t *c, const slm__adapters_t *ad)
@@ -178,7 +227,13 @@ int32_t slm_context_seq_pos(const slm_context_t *c, int32_t seq)
     return c ? slm__kv_seq_pos(&c->kv, seq) : -1;
 }
 
-const float *slm_context_logits(const slm_context_t *c, int32_t i)
+/* Floats in one kept row: logits, or hidden states. */
+static size_t row_width(const slm_context_t *c)
+{
+    return (size_t)(c->embeddings ? c->m->hp.n_embd : c->m->hp.n_vocab);
+}
+
+static const float *row_of(const slm_context_t *c, int32_t i)
 {
     if (!c || c->n_last == 0)
         return NULL;
@@ -186,7 +241,17 @@ const float *slm_context_logits(const slm_context_t *c, int32_t i)
         i = c->n_last - 1;
     if (i < 0 || i >= c->n_last || c->rows[i] < 0)
         return NULL;
-    return c->logits + (size_t)c->rows[i] * (size_t)c->m->hp.n_vocab;
+    return c->logits + (size_t)c->rows[i] * row_width(c);
+}
+
+const float *slm_context_logits(const slm_context_t *c, int32_t i)
+{
+    return c && !c->embeddings ? row_of(c, i) : NULL;
+}
+
+const float *slm_context_embeddings(const slm_context_t *c, int32_t i)
+{
+    return c && c->embeddings ? row_of(c, i) : NULL;
 }
 
 /* ---- one micro-batch ---- */
@@ -211,7 +276,8 @@ static int build_graph(slm_context_t *c, const ubatch_t *ub, cached_graph_t *cg,
     slm__kv_memory_t km;
     slm__kv_memory_init(&km, &c->kv, ub->head, ub->n_kv, cg->kv_writes);
     slm__fwd_params_t fp = {.n_tokens = ub->n, .n_rows = 1, .n_out = ub->n_out,
-                            .adapters = ad, .mem = &km.mem};
+                            .hidden = c->embeddings, .adapters = ad, .mem = &km.mem,
+                            .row_adapters = c->row_adapters};
     int rc = slm__forward_build(m, cg->g, &fp, &cg->fwd, err);
     if (rc == SLM_OK)
         rc = slm_sched_alloc(m->sched, cg->g, err);
@@ -272,6 +338,28 @@ static int reserve_mask(slm_context_t *c, const ubatch_t *ub)
     return SLM_OK;
 }
 
+/* Each adapter's row mask: 1 for the tokens of sequences whose set holds it. */
+static int feed_row_masks(slm_context_t *c, const ubatch_t *ub, const slm__fwd_graph_t *fg,
+                          slm_error_t *err)
+{
+    if (!fg->n_row_masks)
+        return SLM_OK;
+    if ((size_t)ub->n > c->row_mask_cap) {
+        float *p = realloc(c->row_mask, (size_t)ub->n * sizeof *p);
+        if (!p)
+            return slm__fail(err, SLM_E_NOMEM, NULL, -1, "decode: out of memory");
+        c->row_mask = p;
+        c->row_mask_cap = (size_t)ub->n;
+    }
+    for (uint32_t a = 0; a < fg->n_row_masks; a++) {
+        for (int32_t t = 0; t < ub->n; t++)
+            c->row_mask[t] = (float)(c->seq_adapters[ub->seq[t]] >> a & 1);
+        if (slm_tensor_set_data(fg->row_masks[a], c->row_mask, 0, (size_t)ub->n * 4) < 0)
+            return slm__fail(err, SLM_E_DEVICE, NULL, -1, "decode: setting the inputs failed");
+    }
+    return SLM_OK;
+}
+
 static int run_ubatch(slm_context_t *c, const ubatch_t *ub, const int8_t *want, int32_t row0,
                       slm_error_t *err)
 {
@@ -288,6 +376,8 @@ static int run_ubatch(slm_context_t *c, const ubatch_t *ub, const int8_t *want, 
         if (want[t])
             c->out_ids[k++] = t;
     const slm__fwd_graph_t *fg = &cg->fwd;
+    if ((rc = feed_row_masks(c, ub, fg, err)) != SLM_OK)
+        return rc;
     if (slm_tensor_set_data(fg->tokens, ub->token, 0, (size_t)ub->n * 4) < 0 ||
         slm_tensor_set_data(fg->pos, ub->pos, 0, (size_t)ub->n * 4) < 0 ||
         slm_tensor_set_data(fg->mask, c->mask, 0, (size_t)ub->n * ub->n_kv * 4) < 0 ||
@@ -296,7 +386,7 @@ static int run_ubatch(slm_context_t *c, const ubatch_t *ub, const int8_t *want, 
         return slm__fail(err, SLM_E_DEVICE, NULL, -1, "decode: setting the inputs failed");
     if ((rc = slm_sched_compute(m->sched, cg->g, err)) != SLM_OK)
         return rc;
-    size_t V = (size_t)m->hp.n_vocab;
+    size_t V = row_width(c);
     if (ub->n_out > 0 &&
         slm_tensor_get_data(fg->out, c->logits + (size_t)row0 * V, 0,
                             (size_t)ub->n_out * V * sizeof(float)) < 0)
@@ -341,7 +431,7 @@ static int prepare(slm_context_t *c, const slm_batch_t *bt, int32_t *pos, int32_
     if (!bt->pos)   /* undo: seq_next advances only once the tokens are in the cache */
         for (int32_t i = 0; i < n; i++)
             seq_next[seq[i]]--;
-    size_t need = (size_t)n_out * (size_t)c->m->hp.n_vocab;
+    size_t need = (size_t)n_out * row_width(c);
     if (need > c->logits_cap) {
         float *p = realloc(c->logits, need * sizeof *p);
         if (!p)

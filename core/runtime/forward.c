@@ -19,7 +19,8 @@
 size_t slm__forward_graph_size(const slm_model_t *m, const slm__adapters_t *ad)
 {
     size_t n = (size_t)m->hp.n_layer * NODES_PER_LAYER + 64;
-    return n + (ad ? ad->n_loras * NODES_PER_LORA : 0);
+    /* + a row mask per adapter and its product per update, when rows select them */
+    return n + (ad ? ad->n_loras * (NODES_PER_LORA + 1) + ad->n_adapters : 0);
 }
 
 static slm_tensor_t *new_leaf(slm__fwd_t *f, const slm__weight_t *w);
@@ -80,8 +81,11 @@ static slm_tensor_t *linear(slm__fwd_t *f, const slm__weight_t *w, slm_tensor_t 
                 f->p->on_dropout(f->p->hook_user, mask, l);
         }
         slm_tensor_t *ax = slm_mul_mat(g, lora_leaf(f, &l->a, l->trainable), in);
-        slm_tensor_t *bax = slm_mul_mat(g, lora_leaf(f, &l->b, l->trainable), ax);
-        y = slm_add(g, y, slm_scale(g, bax, l->scale));
+        slm_tensor_t *bax = slm_scale(g, slm_mul_mat(g, lora_leaf(f, &l->b, l->trainable), ax),
+                                      l->scale);
+        if (f->row_masks)   /* 0 on the rows of sequences without this adapter */
+            bax = slm_mul(g, bax, f->row_masks[l->adapter]);
+        y = slm_add(g, y, bax);
     }
     return bias ? slm_add(g, y, leaf(f, bias)) : y;
 }
@@ -196,6 +200,19 @@ int slm__forward_build(const slm_model_t *m, slm_graph_t *g, const slm__fwd_para
     slm__fwd_t f = {.m = m, .g = g, .T = p->n_tokens, .B = p->n_rows,
                     .N = p->n_tokens * p->n_rows, .ad = p->adapters, .mem = p->mem, .err = err,
                     .p = p};
+    if (p->row_adapters && p->adapters && p->adapters->n_loras) {
+        if (p->adapters->n_adapters > SLM__MAX_ROW_ADAPTERS)
+            return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "forward: %u adapters; rows "
+                             "select among %d at most", p->adapters->n_adapters,
+                             SLM__MAX_ROW_ADAPTERS);
+        const int64_t ne[2] = {1, f.N};
+        for (uint32_t a = 0; a < p->adapters->n_adapters; a++) {
+            out->row_masks[a] = slm_tensor_new(g, SLM_TYPE_F32, 2, ne);
+            slm_tensor_set_flags(out->row_masks[a], SLM_TENSOR_INPUT);
+        }
+        out->n_row_masks = p->adapters->n_adapters;
+        f.row_masks = out->row_masks;
+    }
     if (p->adapters && p->adapters->n_trains &&
         !(f.train_leaf = calloc(m->n_weights ? m->n_weights : 1, sizeof *f.train_leaf)))
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "forward: out of memory");

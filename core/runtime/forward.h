@@ -36,7 +36,11 @@ typedef struct slm__adapters {
      * weight per graph, however often the graph reads it (tied embeddings). */
     bool *trains;              /* n_weights flags, NULL when none trains */
     size_t n_trains;
+    uint32_t n_adapters;       /* 1 + the largest slm__lora_t.adapter */
 } slm__adapters_t;
+
+/* Most adapters a batch may select among per row (a sequence's set is a bit mask). */
+#define SLM__MAX_ROW_ADAPTERS 64
 
 slm__adapters_t *slm__adapters_new(const slm_model_t *m, slm_error_t *err);
 void slm__adapters_free(slm__adapters_t *ad);
@@ -80,6 +84,7 @@ struct slm__fwd {
     const slm__adapters_t *ad;
     slm__memory_t *mem;
     slm_tensor_t *pos, *mask;
+    slm_tensor_t **row_masks;  /* per adapter f32 [1, N]: 1 on its rows, 0 elsewhere; or NULL */
     slm_error_t *err;
     int rc;                    /* first failure outside the graph (bindings) */
     slm_tensor_t **train_leaf; /* per weight: its PARAM leaf once made (ad->trains) */
@@ -97,6 +102,10 @@ typedef struct slm__fwd_params {
     int64_t n_out;
     bool hidden;               /* end at the final norm: hidden states, not logits */
     const slm__adapters_t *adapters;   /* NULL: none, the plain graph */
+    /* Each adapter's update only on the rows its mask input selects (the base
+     * product still runs once for all of them): rows of different sequences may
+     * use different adapters in one batch. */
+    bool row_adapters;
     slm__memory_t *mem;
     /* Training: called for each trainable adapter with dropout, with its mask input
      * (f32 [in, N], to fill with 0 or 1 / (1 - p) before each run), which multiplies
@@ -111,6 +120,9 @@ typedef struct slm__fwd_graph {
     slm_tensor_t *pos;         /* i32 [N], INPUT */
     slm_tensor_t *mask;        /* the memory's mask, INPUT */
     slm_tensor_t *out_ids;     /* i32 [n_out] INPUT when 0 < n_out < N, else NULL */
+    /* With row_adapters: f32 [1, N] INPUT per adapter id (n_row_masks of them). */
+    slm_tensor_t *row_masks[SLM__MAX_ROW_ADAPTERS];
+    uint32_t n_row_masks;
     slm_tensor_t *out;         /* OUTPUT: logits [V, n_out], hidden [E, n_out], or [E, N] */
 } slm__fwd_graph_t;
 

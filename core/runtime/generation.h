@@ -7,6 +7,9 @@
 #include <stdint.h>
 
 #include <slmops/generation.h>
+#include <slmops/json-filter.h>
+
+typedef struct slm__json_state slm__json_state_t;
 
 struct slm_seq {
     slm_generator_t *g;
@@ -31,7 +34,13 @@ struct slm_seq {
     size_t len, cap;
     double t_start, t_first, t_end;   /* ms; t_start 0: no step has held it yet */
     int32_t row;               /* its logits in the step's batch, or -1 */
+    int32_t n_logprobs;        /* -1: off */
+    slm_token_logprob_t *lp;   /* per token: the chosen one, then n_logprobs top ones */
+    size_t cap_lp;             /* tokens lp has room for */
+    slm__json_state_t *json;   /* the JSON filter's state, or NULL */
+    float *masked;             /* n_vocab logits with the filter applied */
     uint64_t ticket;           /* start order: prompts prefill first come, first served */
+    uint64_t adapters;         /* the set it applies: bit a for adapter a */
 };
 
 struct slm_generator {
@@ -54,6 +63,20 @@ bool slm__seq_take(slm_seq_t *s, const float *logits, double now);
 /* End the current start with why; the held-back text is handed out unless a stop
  * string cut it. */
 void slm__seq_finish(slm_seq_t *s, slm_seq_stop_t why, double now);
+/* JSON-constrained sampling (json-filter.c): a sequence's parser state. */
+slm__json_state_t *slm__json_state_new(const slm_json_filter_t *f);
+void slm__json_state_free(slm__json_state_t *s);
+/* Set to -inf the logits of the tokens that may not come next; returns how many may. */
+size_t slm__json_mask(const slm__json_state_t *s, float *logits, int32_t n_vocab);
+/* Advance over token tok; false when it may not come next (the state is unchanged). */
+bool slm__json_accept(slm__json_state_t *s, int32_t tok);
+/* The value is complete and nothing may follow it. */
+bool slm__json_done(const slm__json_state_t *s);
+/* Per-sequence adapters in a context (context.c): from now on its graphs apply each
+ * adapter only to the rows of the sequences whose set (bit a: adapter a) holds it;
+ * every set starts full. */
+int slm__context_row_adapters(slm_context_t *c, slm_error_t *err);
+void slm__context_seq_adapters(slm_context_t *c, int32_t seq, uint64_t set);
 /* KV cells in use (context.c). */
 uint32_t slm__context_kv_used(const slm_context_t *c);
 

@@ -67,6 +67,9 @@ int slm_generator_new(slm_model_t *m, const slm_tokenizer_t *tok,
         rc = g->n_ctx_slot ? alloc_batch(g, err)
                            : slm__fail(err, SLM_E_INVALID, NULL, -1, "generator: %u cells "
                                        "cannot hold %u slots", n_ctx, g->n_slots);
+        /* Sequences may pick their adapters: only when there are some to pick. */
+        if (rc == SLM_OK && slm_model_n_adapters(m) > 0)
+            rc = slm__context_row_adapters(g->ctx, err);
     }
     if (rc != SLM_OK) {
         slm_generator_free(g);

@@ -17,8 +17,10 @@ libslmops_la_SOURCES += \
 	core/runtime/generation.h \
 	core/runtime/generator.c \
 	core/runtime/sequence.c \
+	core/runtime/json-filter.c \
 	core/runtime/perplexity.c
 slmopsinclude_HEADERS += \
 	core/include/slmops/model.h \
 	core/include/slmops/generation.h \
+	core/include/slmops/json-filter.h \
 	core/include/slmops/eval.h

@@ -2,11 +2,13 @@
  * happens to each token its generator's steps sample for it. */
 #include "config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal/util.h"
+#include "runtime/forward.h"
 #include "runtime/generation.h"
 
 double slm__now_ms(void)
@@ -26,7 +28,7 @@ const char *slm_seq_stop_name(slm_seq_stop_t why)
 void slm_seq_params_default(slm_seq_params_t *p)
 {
     if (p)
-        *p = (slm_seq_params_t){.struct_size = sizeof *p, .max_tokens = -1};
+        *p = (slm_seq_params_t){.struct_size = sizeof *p, .max_tokens = -1, .n_logprobs = -1};
 }
 
 int slm_seq_new(slm_generator_t *g, slm_seq_t **out, slm_error_t *err)
@@ -64,6 +66,9 @@ void slm_seq_free(slm_seq_t *s)
     free(s->prompt);
     free(s->tokens);
     free(s->text);
+    free(s->lp);
+    free(s->masked);
+    slm__json_state_free(s->json);
     free(s);
 }
 
@@ -90,12 +95,14 @@ static int check_start(slm_seq_t *s, const slm_seq_params_t *p, const int32_t *p
                          "fit: a slot holds %u tokens and %llu are used", n_prompt,
                          s->g->n_ctx_slot, (unsigned long long)used);
     size_t n_all = slm_model_n_adapters(s->g->m);
-    bool all = p->n_adapters == n_all;
-    for (size_t i = 0; p->adapters && all && i < p->n_adapters; i++)
-        all = p->adapters[i] == (int32_t)i;
-    if (p->adapters && !all)
-        return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "sequence: a set of adapters "
-                         "other than all those attached is not supported yet");
+    for (size_t i = 0; p->adapters && i < p->n_adapters; i++)
+        if (p->adapters[i] < 0 || (size_t)p->adapters[i] >= n_all ||
+            p->adapters[i] >= SLM__MAX_ROW_ADAPTERS)
+            return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: adapter %d is not one "
+                             "of the %zu attached", p->adapters[i], n_all);
+    if (p->n_logprobs < -1 || p->n_logprobs > 20)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: n_logprobs %d is outside "
+                         "-1..20", p->n_logprobs);
     return SLM_OK;
 }
 
@@ -118,6 +125,15 @@ static int start_tools(slm_seq_t *s, const slm_seq_params_t *p, slm_error_t *err
         return err && err->code ? err->code : SLM_E_NOMEM;
     unsigned flags = p->flags & SLM_SEQ_CONTINUES ? SLM_DECODE_CONTINUE : 0;
     if (slm_detokenizer_new(s->g->tok, flags, &s->dt) != SLM_OK)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "sequence: out of memory");
+    slm__json_state_free(s->json);
+    s->json = NULL;
+    if (!p->json)
+        return SLM_OK;
+    size_t nv = (size_t)slm_model_n_vocab(s->g->m);
+    if (!s->masked && !(s->masked = malloc(nv * sizeof *s->masked)))
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "sequence: out of memory");
+    if (!(s->json = slm__json_state_new(p->json)))
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "sequence: out of memory");
     return SLM_OK;
 }
@@ -147,6 +163,7 @@ int slm_seq_start(slm_seq_t *s, const slm_seq_params_t *params, const int32_t *p
     s->n_prompt = n_prompt;
     s->n_fed = 0;
     s->max_tokens = p.max_tokens;
+    s->n_logprobs = p.n_logprobs;
     s->on_text = p.on_text;
     s->user = p.user;
     s->n_tokens = s->len = 0;
@@ -157,6 +174,10 @@ int slm_seq_start(slm_seq_t *s, const slm_seq_params_t *params, const int32_t *p
     s->why = SLM_SEQ_NOT_STOPPED;
     s->row = -1;
     s->ticket = ++s->g->tickets;
+    s->adapters = p.adapters ? 0 : ~0ull;
+    for (size_t i = 0; p.adapters && i < p.n_adapters; i++)
+        s->adapters |= 1ull << p.adapters[i];
+    slm__context_seq_adapters(s->g->ctx, s->id, s->adapters);
     s->state = SLM_SEQ_PREFILL;
     return SLM_OK;
 }
@@ -237,13 +258,63 @@ static bool emit(slm_seq_t *s, int32_t tok, bool *oom)
     return hit;
 }
 
+/* Token n_tokens's log-probability and the top ones, from the raw logits. */
+static bool keep_logprobs(slm_seq_t *s, const float *logits, int32_t nv, int32_t tok)
+{
+    size_t k = (size_t)s->n_logprobs, w = k + 1;
+    if (s->n_tokens >= s->cap_lp) {
+        size_t cap = s->cap_lp ? 2 * s->cap_lp : 256;
+        slm_token_logprob_t *v = realloc(s->lp, cap * w * sizeof *v);
+        if (!v)
+            return false;
+        s->lp = v;
+        s->cap_lp = cap;
+    }
+    float max = -INFINITY;
+    for (int32_t t = 0; t < nv; t++)
+        max = logits[t] > max ? logits[t] : max;
+    double sum = 0;
+    for (int32_t t = 0; t < nv; t++)
+        sum += exp((double)(logits[t] - max));
+    float lse = max + (float)log(sum);
+    slm_token_logprob_t *row = s->lp + s->n_tokens * w, *top = row + 1;
+    row[0] = (slm_token_logprob_t){tok, logits[tok] - lse};
+    size_t n = 0;
+    for (int32_t t = 0; t < nv && k; t++) {   /* insertion into the k best so far */
+        float x = logits[t];
+        if (n == k && x <= top[k - 1].logprob)
+            continue;
+        size_t j = n < k ? n++ : k - 1;
+        while (j > 0 && top[j - 1].logprob < x) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j] = (slm_token_logprob_t){t, x};
+    }
+    for (size_t j = 0; j < n; j++)
+        top[j].logprob -= lse;
+    return true;
+}
+
+/* The logits the sampler sees: with a JSON filter, only the tokens it lets through
+ * (NULL when it lets none). */
+static const float *filtered(slm_seq_t *s, const float *logits, int32_t nv)
+{
+    if (!s->json)
+        return logits;
+    memcpy(s->masked, logits, (size_t)nv * sizeof *logits);
+    return slm__json_mask(s->json, s->masked, nv) ? s->masked : NULL;
+}
+
 bool slm__seq_take(slm_seq_t *s, const float *logits, double now)
 {
     slm_generator_t *g = s->g;
     if (s->state == SLM_SEQ_PREFILL)
         s->t_first = now;
     s->state = SLM_SEQ_DECODING;
-    int32_t tok = slm_sampler_sample(s->smp, logits, slm_model_n_vocab(g->m), NULL);
+    int32_t nv = slm_model_n_vocab(g->m);
+    const float *use = filtered(s, logits, nv);
+    int32_t tok = use ? slm_sampler_sample(s->smp, use, nv, NULL) : -1;
     if (tok < 0) {
         slm__seq_finish(s, SLM_SEQ_ERROR, now);
         return true;
@@ -253,7 +324,10 @@ bool slm__seq_take(slm_seq_t *s, const float *logits, double now)
         slm__seq_finish(s, SLM_SEQ_EOS, now);
         return true;
     }
-    bool oom = !push_token(s, tok);
+    if (s->json)
+        slm__json_accept(s->json, tok);
+    bool oom = s->n_logprobs >= 0 && !keep_logprobs(s, logits, nv, tok);
+    oom = oom || !push_token(s, tok);
     if (!oom && emit(s, tok, &oom)) {
         s->stop_hit = true;
         slm__seq_finish(s, SLM_SEQ_STOP_STRING, now);
@@ -263,7 +337,9 @@ bool slm__seq_take(slm_seq_t *s, const float *logits, double now)
         slm__seq_finish(s, SLM_SEQ_ERROR, now);
         return false;
     }
-    if (s->max_tokens >= 0 && s->n_tokens == (size_t)s->max_tokens)
+    if (s->json && slm__json_done(s->json))
+        slm__seq_finish(s, SLM_SEQ_EOS, now);      /* the value is whole: nothing may follow */
+    else if (s->max_tokens >= 0 && s->n_tokens == (size_t)s->max_tokens)
         slm__seq_finish(s, SLM_SEQ_LENGTH, now);   /* the last token needs no forward pass */
     else if ((uint32_t)slm_seq_pos(s) >= g->n_ctx_slot)
         slm__seq_finish(s, SLM_SEQ_CONTEXT, now);
@@ -312,6 +388,21 @@ const char *slm_seq_text(const slm_seq_t *s, size_t *len)
     if (len)
         *len = s ? s->len : 0;
     return s && s->text ? s->text : "";
+}
+
+int slm_seq_logprob(const slm_seq_t *s, size_t i, slm_token_logprob_t *chosen,
+                    const slm_token_logprob_t **top, size_t *n_top)
+{
+    if (!s || s->n_logprobs < 0 || i >= s->n_tokens)
+        return SLM_E_INVALID;
+    const slm_token_logprob_t *row = s->lp + i * ((size_t)s->n_logprobs + 1);
+    if (chosen)
+        *chosen = row[0];
+    if (top)
+        *top = row + 1;
+    if (n_top)
+        *n_top = (size_t)s->n_logprobs;
+    return SLM_OK;
 }
 
 void slm_seq_stats(const slm_seq_t *s, slm_seq_stats_t *out)

@@ -110,7 +110,8 @@ static void hand_out(slm_stop_t *st, size_t n, const char **emit, size_t *emit_l
         n = 0;   /* out of memory: hold the text back rather than lose it */
     if (n)
         memcpy(st->out, st->pending, n);
-    memmove(st->pending, st->pending + n, st->n_pending - n);
+    if (st->n_pending > n)   /* pending may be NULL when nothing is held */
+        memmove(st->pending, st->pending + n, st->n_pending - n);
     st->n_pending -= n;
     *emit = st->out ? st->out : "";
     *emit_len = n;

@@ -51,3 +51,11 @@ TESTS += tests/runtime/test-generator
 tests_runtime_test_generator_SOURCES = tests/runtime/test-generator.c
 tests_runtime_test_generator_CFLAGS = $(test_cflags)
 tests_runtime_test_generator_LDADD = $(test_libs)
+
+# The JSON filter of constrained sampling (slmops/json-filter.h): schemas, texts
+# judged, greedy generation turned into valid JSON; a sequence's log-probabilities.
+check_PROGRAMS += tests/runtime/test-json-filter
+TESTS += tests/runtime/test-json-filter
+tests_runtime_test_json_filter_SOURCES = tests/runtime/test-json-filter.c
+tests_runtime_test_json_filter_CFLAGS = $(test_cflags) $(JANSSON_CFLAGS)
+tests_runtime_test_json_filter_LDADD = $(test_libs) $(JANSSON_LIBS) -lm

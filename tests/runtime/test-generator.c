@@ -1,10 +1,12 @@
 /* Generation slots on stories260K: sequences stepped together give the greedy tokens
- * each gives alone (joining mid-way, chunked prefill too); stop rules; freed cells. */
+ * each gives alone (joining mid-way, chunked prefill, different adapters too); stop
+ * rules; freed cells. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <slmops/adapter.h>
 #include <slmops/generation.h>
 #include <slmops/registry.h>
 
@@ -319,6 +321,108 @@ START_TEST(stop_rules)
 }
 END_TEST
 
+/* An adapter on model with B filled from seed (a new adapter's B is zero). */
+static void attach(const char *targets, int32_t rank, uint64_t seed, double scale)
+{
+    slm_error_t err = {.struct_size = sizeof err};
+    slm_adapter_params_t p;
+    slm_adapter_params_default(&p);
+    p.targets = targets;
+    p.rank = rank;
+    p.alpha = 16;
+    p.seed = seed;
+    slm_adapter_t *ad = NULL;
+    ck_assert_msg(slm_adapter_new(slm_model_container(model), &p, &ad, &err) == SLM_OK, "%s",
+                  err.message);
+    for (size_t i = 0; i < slm_adapter_n_targets(ad); i++) {
+        slm_adapter_target_t t = {.struct_size = sizeof t};
+        slm_adapter_target(ad, i, &t);
+        for (int64_t k = 0; k < t.n_out * t.rank; k++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            t.b[k] = (float)(scale * ((double)(seed >> 11) / 4503599627370496.0 - 1.0));
+        }
+    }
+    ck_assert_msg(slm_model_attach_adapter(model, ad, 1.0f, &err) >= 0, "%s", err.message);
+    slm_adapter_free(ad);
+}
+
+static slm_seq_t *start_with(slm_generator_t *g, const char *text, const int32_t *adapters,
+                             size_t n_adapters)
+{
+    slm_error_t err = {.struct_size = sizeof err};
+    slm_seq_t *s = NULL;
+    ck_assert_msg(slm_seq_new(g, &s, &err) == SLM_OK, "%s", err.message);
+    size_t n = 0;
+    int32_t *ids = encode(text, &n);
+    slm_seq_params_t sp;
+    slm_seq_params_default(&sp);
+    sp.sampling = &greedy;
+    sp.max_tokens = N_GEN;
+    sp.adapters = adapters;
+    sp.n_adapters = n_adapters;
+    ck_assert_msg(slm_seq_start(s, &sp, ids, n, &err) == SLM_OK, "%s", err.message);
+    free(ids);
+    return s;
+}
+
+static void keep(slm_seq_t *s, alone_t *out)
+{
+    const int32_t *t = slm_seq_tokens(s, &out->n);
+    memcpy(out->tokens, t, out->n * sizeof *t);
+    snprintf(out->text, sizeof out->text, "%s", slm_seq_text(s, NULL));
+}
+
+/* Sequences with different adapter sets stepped together: each gives its tokens
+ * alone; the empty set gives the base model's tokens exactly. */
+START_TEST(adapters_per_sequence)
+{
+    static const int32_t ids[] = {0, 1};
+    static const struct {
+        const int32_t *v;
+        size_t n;
+    } sets[N_SEQ] = {{ids, 0}, {ids, 1}, {ids + 1, 1}, {ids, 2}};
+    alone_t base, alone[N_SEQ];
+    decode_alone(texts[0], 512, N_GEN, &base);
+    attach("q,k,v,o,gate,up,down", 4, 3, 0.03);
+    attach("q,v", 8, 4, 0.1);
+    for (int i = 0; i < N_SEQ; i++) {
+        slm_generator_t *g = generator(1, 512);
+        slm_seq_t *s = start_with(g, texts[0], sets[i].v, sets[i].n);
+        run(g);
+        keep(s, &alone[i]);
+        slm_seq_free(s);
+        slm_generator_free(g);
+    }
+    ck_assert_msg(alone[0].n == base.n && !memcmp(alone[0].tokens, base.tokens,
+                                                  base.n * sizeof *base.tokens),
+                  "no adapter: %s; the base model: %s", alone[0].text, base.text);
+    for (int i = 1; i < N_SEQ; i++)
+        ck_assert_msg(memcmp(alone[i].tokens, base.tokens, base.n * sizeof *base.tokens),
+                      "set %d gives the base's text: the comparison proves nothing", i);
+    slm_generator_t *g = generator(N_SEQ, 512);
+    slm_seq_t *seq[N_SEQ];
+    for (int i = 0; i < N_SEQ; i++)
+        seq[i] = start_with(g, texts[0], sets[i].v, sets[i].n);
+    run(g);
+    for (int i = 0; i < N_SEQ; i++) {
+        assert_same(seq[i], &alone[i], "adapter set", i);
+        slm_seq_free(seq[i]);
+    }
+    slm_error_t err = {.struct_size = sizeof err};
+    slm_seq_t *s = NULL;
+    ck_assert_int_eq(slm_seq_new(g, &s, &err), SLM_OK);
+    slm_seq_params_t sp;
+    slm_seq_params_default(&sp);
+    const int32_t bad = 2;
+    sp.adapters = &bad;
+    sp.n_adapters = 1;
+    int32_t prompt[2] = {1, 2};
+    ck_assert_int_eq(slm_seq_start(s, &sp, prompt, 2, &err), SLM_E_INVALID);
+    slm_seq_free(s);
+    slm_generator_free(g);
+}
+END_TEST
+
 START_TEST(bad_starts)
 {
     slm_generator_t *g = generator(1, 512);
@@ -370,6 +474,7 @@ int main(void)
     tcase_add_test(tc, freeing_frees_cells);
     tcase_add_test(tc, stop_rules);
     tcase_add_test(tc, bad_starts);
+    tcase_add_test(tc, adapters_per_sequence);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,6 +1,11 @@
 # tests/serve: `slmops serve` over loopback against the CLI's greedy texts, with
-# streams, concurrent clients, a client that leaves, and malformed requests; then
-# the official openai client under pytest.
-TESTS += tests/serve/serve.sh tests/serve/openai-client.sh
-EXTRA_DIST += tests/serve/serve.sh tests/serve/serve_check.py tests/serve/openai-client.sh \
+# streams, concurrent clients, a client that leaves, hostile requests, limits and
+# drain; per-request adapters; load; the model catalog; the chat page in headless
+# Chromium; the official openai client under pytest, against slmops and llama-server.
+TESTS += tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \
+	tests/serve/chat-page.sh tests/serve/openai-client.sh tests/serve/openai-peer.sh
+EXTRA_DIST += tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \
+	tests/serve/chat-page.sh tests/serve/chat_page.py \
+	tests/serve/serve_load.py tests/serve/serve_check.py tests/serve/serve_limits.py tests/serve/openai-client.sh tests/serve/openai-peer.sh \
 	tests/serve/test_openai.py
+CLEANFILES += tests/serve/chat-page.png

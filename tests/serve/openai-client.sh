@@ -3,10 +3,12 @@
 # against `slmops serve` with stories260K on a free loopback port.
 . "$(dirname "$0")/../cli/lib.sh"
 need gguf/stories260K.gguf
-needs_python openai pytest
+needs_python openai pytest jsonschema
 export SLMOPS_PLUGIN_PATH
+key=openai-client-$$
+printf '%s\n' "$key" >"$work/key"
 "$slmops" serve -m "$fx/gguf/stories260K.gguf" --port 0 --parallel 2 --chat-template chatml \
-    2>"$work/serve.err" &
+    --api-key-file "$work/key" 2>"$work/serve.err" &
 pid=$!
 port=
 for _ in $(seq 100); do
@@ -16,7 +18,8 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 [ -n "$port" ] || { echo "FAIL: slmops serve did not start:"; cat "$work/serve.err"; exit 1; }
-SLMOPS_SERVE_URL=http://127.0.0.1:$port/v1 "${PYTHON3:-python3}" -m pytest -q -p no:cacheprovider \
+SLMOPS_SERVE_URL=http://127.0.0.1:$port/v1 SLMOPS_SERVE_KEY=$key \
+    "${PYTHON3:-python3}" -m pytest -q -p no:cacheprovider \
     "$(dirname "$0")/test_openai.py" || failures=1
 kill -TERM $pid
 wait $pid || { echo "FAIL: slmops serve exited $? on SIGTERM"; failures=1; }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Drives a running `slmops serve` (tests/serve/serve.sh starts it) over loopback
 with the standard library only: answers against the CLI's greedy texts, streams,
-concurrent streams, a client that leaves mid-stream, and malformed requests."""
+concurrent streams, a client that leaves mid-stream, and a catalogue of malformed
+and hostile requests (bad JSON, huge bodies and headers, wrong types, bad keys and
+Host names, a slowloris connection), each with its documented status."""
 import http.client
 import json
 import socket
@@ -11,6 +13,7 @@ import time
 
 port = int(sys.argv[1])
 expect = json.load(open(sys.argv[2]))
+KEY = expect.get("key")
 failures = 0
 
 
@@ -24,11 +27,33 @@ def check(name, cond, detail=""):
 
 
 def request(method, path, body=None, raw=None, headers=None):
+    if headers and "Host" in headers:   # http.client writes its own Host otherwise
+        return request_host(method, path, body, raw, headers)
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     h = {"Content-Type": "application/json"}
+    if KEY:
+        h["Authorization"] = "Bearer " + KEY
     h.update(headers or {})
+    h = {k: v for k, v in h.items() if v is not None}
     c.request(method, path, body=data, headers=h)
+    r = c.getresponse()
+    payload = r.read()
+    c.close()
+    return r.status, r.getheader("Content-Type") or "", payload
+
+
+def request_host(method, path, body, raw, headers):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+    h = {"Content-Type": "application/json", "Content-Length": str(len(data or b""))}
+    if KEY:
+        h["Authorization"] = "Bearer " + KEY
+    h.update(headers)
+    for k, v in h.items():
+        c.putheader(k, v)
+    c.endheaders(data)
     r = c.getresponse()
     payload = r.read()
     c.close()
@@ -154,6 +179,7 @@ for i, p in enumerate(prompts):
 sock = socket.create_connection(("127.0.0.1", port))
 body = json.dumps(dict(comp, max_tokens=4000, stream=True)).encode()
 sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             b"Authorization: Bearer " + (KEY or "").encode() + b"\r\n"
              b"Content-Type: application/json\r\nContent-Length: " +
              str(len(body)).encode() + b"\r\n\r\n" + body)
 first = b""
@@ -203,7 +229,7 @@ bad = [
     ("stop a number", "POST", CHAT, {"messages": msgs, "stop": 3}, 400),
     ("stream a string", "POST", CHAT, {"messages": msgs, "stream": "yes"}, 400),
     ("seed a float", "POST", CHAT, {"messages": msgs, "seed": 1.5}, 400),
-    ("n = 2", "POST", CHAT, {"messages": msgs, "n": 2}, 400),
+    ("n above --max-n", "POST", CHAT, {"messages": msgs, "n": 9}, 400),
     ("unknown field", "POST", CHAT, {"messages": msgs, "temprature": 0}, 400),
     ("unknown model", "POST", CHAT, {"messages": msgs, "model": "gpt-17"}, 404),
     ("prompt missing", "POST", "/v1/completions", {"max_tokens": 3}, 400),
@@ -212,10 +238,88 @@ bad = [
     ("unknown path", "GET", "/v1/nothing", None, 404),
     ("GET on chat", "GET", CHAT, None, 405),
     ("body over 1 MiB", "POST", CHAT, b"{" + b" " * (2 << 20) + b"}", 413),
+    ("a 10 MB body", "POST", CHAT, b'{"messages": "' + b"x" * (10 << 20) + b'"}', 413),
+    ("an empty body", "POST", CHAT, b"", 400),
+    ("duplicate keys", "POST", CHAT, b'{"messages": [], "messages": []}', 400),
+    ("JSON nested 100000 deep", "POST", CHAT, b"[" * 100000 + b"]" * 100000, 400),
+    ("a NUL escape in a string", "POST", "/v1/completions", b'{"prompt": "a\\u0000b"}', 400),
+    ("a lone surrogate escape", "POST", "/v1/completions", b'{"prompt": "a\\ud800b"}', 400),
+    ("invalid UTF-8 in a prompt", "POST", "/v1/completions", b'{"prompt": "Once \xc3("}', 400),
+    ("max_tokens 0", "POST", CHAT, {"messages": msgs, "max_tokens": 0}, 400),
+    ("max_tokens huge", "POST", CHAT, {"messages": msgs, "max_tokens": 10 ** 12}, 400),
+    ("max_tokens above the limit", "POST", CHAT, {"messages": msgs, "max_tokens": 100000},
+     400),
+    ("max_tokens a float", "POST", CHAT, {"messages": msgs, "max_tokens": 2.5}, 400),
+    ("max_completion_tokens negative", "POST", CHAT,
+     {"messages": msgs, "max_completion_tokens": -1}, 400),
+    ("n = 1000", "POST", CHAT, {"messages": msgs, "n": 1000}, 400),
+    ("n = 0", "POST", CHAT, {"messages": msgs, "n": 0}, 400),
+    ("n a string", "POST", CHAT, {"messages": msgs, "n": "2"}, 400),
+    ("a thousand stop strings", "POST", CHAT, {"messages": msgs, "stop": ["x"] * 1000}, 400),
+    ("a stop list holding a number", "POST", CHAT, {"messages": msgs, "stop": ["a", 1]}, 400),
+    ("temperature negative", "POST", CHAT, {"messages": msgs, "temperature": -1}, 400),
+    ("top_p a boolean", "POST", CHAT, {"messages": msgs, "top_p": True}, 400),
+    ("presence_penalty 5", "POST", CHAT, {"messages": msgs, "presence_penalty": 5}, 400),
+    ("frequency_penalty a string", "POST", CHAT,
+     {"messages": msgs, "frequency_penalty": "x"}, 400),
+    ("model a number", "POST", CHAT, {"messages": msgs, "model": 7}, 400),
+    ("stream_options a string", "POST", CHAT, {"messages": msgs, "stream_options": "x"}, 400),
+    ("include_usage a string", "POST", CHAT,
+     {"messages": msgs, "stream_options": {"include_usage": "yes"}}, 400),
+    ("a message that is a number", "POST", CHAT, {"messages": [1]}, 400),
+    ("an image content part", "POST", CHAT, {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}, 400),
+    ("prompt an array of numbers", "POST", "/v1/completions", {"prompt": [1, 2]}, 400),
+    ("POST on /v1/models", "POST", "/v1/models", {}, 405),
+    ("a path with ..", "GET", "/v1/../etc/passwd", None, 404),
+    ("no API key", "POST", CHAT, {"messages": msgs}, 401, {"Authorization": None}),
+    ("a wrong API key", "POST", CHAT, {"messages": msgs}, 401,
+     {"Authorization": "Bearer " + (KEY or "") + "x"}),
+    ("the key without Bearer", "POST", CHAT, {"messages": msgs}, 401,
+     {"Authorization": KEY or ""}),
+    ("an empty key", "GET", "/v1/models", None, 401, {"Authorization": "Bearer "}),
+    ("a prefix of the key", "GET", "/v1/models", None, 401,
+     {"Authorization": "Bearer " + (KEY or "")[:-1]}),
+    ("logprobs a string", "POST", CHAT, {"messages": msgs, "logprobs": "yes"}, 400),
+    ("top_logprobs 21", "POST", CHAT, {"messages": msgs, "logprobs": True, "top_logprobs": 21},
+     400),
+    ("top_logprobs without logprobs", "POST", CHAT, {"messages": msgs, "top_logprobs": 2}, 400),
+    ("completions logprobs 6", "POST", "/v1/completions", {"prompt": "a", "logprobs": 6}, 400),
+    ("response_format of an unknown type", "POST", CHAT,
+     {"messages": msgs, "response_format": {"type": "xml"}}, 400),
+    ("json_schema without a name", "POST", CHAT,
+     {"messages": msgs, "response_format": {"type": "json_schema", "json_schema": {}}}, 400),
+    ("json_schema with $ref", "POST", CHAT, {"messages": msgs, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#/x"}}}}, 400),
+    ("json_schema nested 40 deep", "POST", CHAT, {"messages": msgs, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": json.loads(
+            '{"type":"array","items":' * 40 + '{}' + '}' * 40)}}}, 400),
+    ("embeddings without input", "POST", "/v1/embeddings", {"model": expect["model"]}, 400),
+    ("embeddings of an empty list", "POST", "/v1/embeddings", {"input": []}, 400),
+    ("embeddings of a token outside the vocabulary", "POST", "/v1/embeddings",
+     {"input": [1, 2, 10 ** 9]}, 400),
+    ("embeddings in hex", "POST", "/v1/embeddings", {"input": "a", "encoding_format": "hex"},
+     400),
+    ("embeddings of 1000 inputs", "POST", "/v1/embeddings", {"input": ["a"] * 1000}, 400),
+    ("embeddings of a too long input", "POST", "/v1/embeddings",
+     {"input": "Once upon a time " * 2000}, 400),
+    ("embeddings of an unknown model", "POST", "/v1/embeddings", {"input": "a", "model": "x"},
+     404),
+    ("GET on /v1/embeddings", "GET", "/v1/embeddings", None, 405),
+    ("POST on /metrics", "POST", "/metrics", {}, 405),
+    ("a Host naming another site", "POST", CHAT, {"messages": msgs}, 403,
+     {"Host": "evil.example:80"}),
+    ("a Host that is not a name", "GET", "/v1/models", None, 403, {"Host": "[::1"}),
 ]
-for name, method, path, body, want in bad:
+if not KEY:
+    bad = [b for b in bad if b[4] != 401]
+for name, method, path, body, want, *hdrs in bad:
     raw = body if isinstance(body, bytes) else None
-    s, ctype, payload = request(method, path, body if raw is None else None, raw=raw)
+    try:
+        s, ctype, payload = request(method, path, body if raw is None else None, raw=raw,
+                                    headers=hdrs[0] if hdrs else None)
+    except OSError as e:
+        s, payload = 0, str(e).encode()
     try:
         err = json.loads(payload)["error"]
         shaped = isinstance(err["message"], str) and err["message"] and \
@@ -226,5 +330,118 @@ for name, method, path, body, want in bad:
           f"status {s}: {payload[:200]!r}")
 s, _, body = request("GET", "/health")
 check("still serving after the malformed requests", s == 200)
+check(f"the catalogue has {len(bad)} malformed or hostile requests", len(bad) >= 40 or not KEY)
+
+# ---- /metrics: Prometheus text that counts what came before ----
+
+s, ctype, body = request("GET", "/metrics")
+metrics = {}
+for line in body.decode().splitlines():
+    if line and not line.startswith("#"):
+        name, value = line.rsplit(" ", 1)
+        metrics[name] = float(value)
+check("GET /metrics: Prometheus text", s == 200 and ctype.startswith("text/plain") and
+      b"# TYPE slmops_time_to_first_token_seconds histogram" in body, body[:200])
+check("metrics: requests by status", metrics.get('slmops_requests_total{status="200"}', 0) >= 10
+      and metrics.get('slmops_requests_total{status="400"}', 0) >= 20, str(metrics)[:300])
+check("metrics: tokens, TTFT and inter-token latency observed",
+      metrics.get("slmops_generated_tokens_total", 0) >= 100 and
+      metrics.get("slmops_prompt_tokens_total", 0) > 0 and
+      metrics.get("slmops_time_to_first_token_seconds_count", 0) >= 10 and
+      metrics.get('slmops_inter_token_latency_seconds_bucket{le="+Inf"}', 0) >= 50 and
+      metrics.get("slmops_inter_token_latency_seconds_count") ==
+      metrics.get('slmops_inter_token_latency_seconds_bucket{le="+Inf"}'), str(metrics)[:400])
+check("metrics: queue, slots, KV cache", metrics.get("slmops_queue_depth") == 0 and
+      metrics.get("slmops_active_slots") == 0 and
+      metrics.get("slmops_slots") == expect["parallel"] and
+      metrics.get("slmops_kv_cache_cells", 0) > 0 and
+      metrics.get("slmops_kv_cache_used_cells") == 0, str(metrics)[:400])
+
+# ---- hostile connections ----
+
+
+def raw_exchange(data, wait=10.0):
+    """Send raw bytes; what comes back until the server closes or wait runs out."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(wait)
+    got = b""
+    try:
+        sock.sendall(data)
+        while True:
+            part = sock.recv(65536)
+            if not part:
+                break
+            got += part
+    except OSError:
+        pass
+    sock.close()
+    return got
+
+
+got = raw_exchange(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100000 +
+                   b"\r\n\r\n")
+check("headers over the limit: 431", got.startswith(b"HTTP/1.1 431"), repr(got[:80]))
+got = raw_exchange(b"GARBAGE\r\n\r\n")
+check("a request line that is not HTTP: 400 or closed", got == b"" or b" 400 " in got[:20],
+      repr(got[:80]))
+got = raw_exchange(b"GET /health HTTP/1.1\r\n\r\n")
+check("HTTP/1.1 without Host: 400", got.startswith(b"HTTP/1.1 400"), repr(got[:80]))
+host = expect.get("allowed_host")
+if host:
+    s, _, body = request("GET", "/v1/models", headers={"Host": host})
+    check("a Host named by --allowed-host is served", s == 200, body[:100])
+s, _, body = request("GET", "/v1/models", headers={"Host": f"localhost:{port}"})
+check("Host localhost is served on loopback", s == 200, body[:100])
+
+# The chat page: served without a key (it asks for one), kept to this origin.
+s, ctype, body = request("GET", "/", headers={"Authorization": None})
+check("GET /: the chat page, no key needed", s == 200 and ctype.startswith("text/html") and
+      b"<title>slmops chat</title>" in body and b"http" not in body.split(b"<script>")[0],
+      f"{s} {ctype}")
+
+# CORS only for the --cors-origin origin; its preflight needs no key.
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+c.request("OPTIONS", "/v1/chat/completions", headers={
+    "Origin": "http://app.example", "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization, content-type"})
+r = c.getresponse()
+r.read()
+check("CORS preflight from the allowed origin: 204", r.status == 204 and
+      r.getheader("Access-Control-Allow-Origin") == "http://app.example" and
+      "POST" in (r.getheader("Access-Control-Allow-Methods") or ""), str(r.getheaders()))
+c.close()
+for origin, want in (("http://app.example", "http://app.example"), ("http://evil.example", None)):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", "/v1/models", headers={"Origin": origin,
+                                             "Authorization": "Bearer " + (KEY or "")})
+    r = c.getresponse()
+    r.read()
+    check(f"CORS header for {origin}: {want}",
+          r.status == 200 and r.getheader("Access-Control-Allow-Origin") == want)
+    c.close()
+
+# Slowloris: a header line every half second never finishes a request; the request
+# timeout closes the connection while other clients are served.
+timeout = expect.get("request_timeout")
+if timeout:
+    sock = socket.create_connection(("127.0.0.1", port))
+    start = time.time()
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    closed = False
+    while time.time() - start < timeout + 5 and not closed:
+        try:
+            sock.sendall(b"X-Slow: 1\r\n")
+            sock.settimeout(0.5)
+            closed = sock.recv(4096) == b""
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = True
+    took = time.time() - start
+    sock.close()
+    check(f"a slowloris connection is closed after the request timeout ({timeout} s)",
+          closed and timeout - 0.5 <= took <= timeout + 2.5, f"closed {closed} after {took:.1f} s")
+s, _, body = request("GET", "/health")
+check("still serving after the hostile connections", s == 200)
 
 sys.exit(1 if failures else 0)

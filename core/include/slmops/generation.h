@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <slmops/error.h>
+#include <slmops/json-filter.h>
 #include <slmops/model.h>
 #include <slmops/sampler.h>
 #include <slmops/tokenizer.h>
@@ -108,15 +109,24 @@ typedef struct slm_seq_params {
     int32_t max_tokens;        /* tokens to generate; -1: until the end of the text or a
                                   full slot; 0: decode the prompt only */
     unsigned flags;            /* SLM_SEQ_* */
-    /* The adapters applied (ids from slm_model_attach_adapter); NULL: every adapter
-     * attached to the model, the only set this version serves. */
+    /* The adapters applied (ids from slm_model_attach_adapter, below 64), exactly
+     * these (n_adapters 0: none, the base model); NULL: every adapter attached to the
+     * model. Sequences with different sets share a step: the base product runs once
+     * for all of them and each adapter's update only on its own sequences' rows. */
     const int32_t *adapters;
     size_t n_adapters;
     slm_seq_text_fn on_text;   /* NULL: only slm_seq_text */
     void *user;
+    /* Keep each generated token's log-probability and the n_logprobs (0..20) most
+     * likely tokens at its position (slm_seq_logprob); -1: off. */
+    int32_t n_logprobs;
+    /* Sample only tokens that keep the text a prefix of JSON the filter accepts; the
+     * sequence stops (SLM_SEQ_EOS) once the value is complete. The filter must
+     * outlive the start. NULL: off. */
+    const slm_json_filter_t *json;
 } slm_seq_params_t;
 
-/* max_tokens -1, everything else off. */
+/* max_tokens -1, n_logprobs -1, everything else off. */
 void slm_seq_params_default(slm_seq_params_t *p);
 
 /* Take a free slot; SLM_E_STATE when every slot is held. Its cells start empty. */
@@ -145,6 +155,18 @@ void slm_seq_truncate(slm_seq_t *s, int32_t pos);
  * and the text handed out, stop strings cut; valid until the next start or free. */
 const int32_t *slm_seq_tokens(const slm_seq_t *s, size_t *n);
 const char *slm_seq_text(const slm_seq_t *s, size_t *len);
+
+typedef struct slm_token_logprob {
+    int32_t id;
+    float logprob;             /* natural log */
+} slm_token_logprob_t;
+
+/* Generated token i's log-probability under the model (the log-softmax of its raw
+ * logits: before penalties, temperature and the JSON filter), and in *top the
+ * n_logprobs most likely tokens there, most likely first. SLM_E_INVALID when i is
+ * past the tokens or the start did not ask for log-probabilities. */
+int slm_seq_logprob(const slm_seq_t *s, size_t i, slm_token_logprob_t *chosen,
+                    const slm_token_logprob_t **top, size_t *n_top);
 
 typedef struct slm_seq_stats {
     uint32_t struct_size;

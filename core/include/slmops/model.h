@@ -91,7 +91,14 @@ typedef struct slm_context_params {
     uint32_t n_batch;          /* most tokens one graph processes; 0: 512 */
     uint32_t n_seq;            /* distinct sequence ids, 0 .. n_seq-1; 0: 1 */
     int32_t type_kv;           /* SLM_TYPE_F16 (default) or SLM_TYPE_F32 */
+    uint32_t flags;            /* SLM_CONTEXT_* */
 } slm_context_params_t;
+
+enum {
+    /* Decode keeps each asked-for token's final hidden state (after the output norm,
+     * n_embd floats: slm_context_embeddings) instead of its logits. */
+    SLM_CONTEXT_EMBEDDINGS = 1u << 0
+};
 
 void slm_context_params_default(slm_context_params_t *p);
 
@@ -117,6 +124,15 @@ int slm_context_decode(slm_context_t *ctx, const slm_batch_t *batch, slm_error_t
 /* n_vocab logits of token i of the last batch (-1: its last token), or NULL when
  * they were not asked for. */
 const float *slm_context_logits(const slm_context_t *ctx, int32_t i);
+/* With SLM_CONTEXT_EMBEDDINGS: n_embd floats, token i's final hidden state (-1: the
+ * last token), or NULL when it was not asked for. */
+const float *slm_context_embeddings(const slm_context_t *ctx, int32_t i);
+/* From the next decode on, sequence seq_id applies exactly these attached adapters
+ * (ids of slm_model_attach_adapter, below 64; n 0: none, the base model) instead
+ * of every attached one, the default; sequences with different sets may share a
+ * batch. SLM_E_INVALID for a bad id. */
+int slm_context_seq_adapters(slm_context_t *ctx, int32_t seq_id, const int32_t *ids, size_t n,
+                             slm_error_t *err);
 /* Forget a sequence's cells (-1: every sequence). */
 void slm_context_seq_clear(slm_context_t *ctx, int32_t seq_id);
 /* Forget a sequence's cells from position pos on (the next token goes to pos);

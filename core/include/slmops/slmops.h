@@ -22,6 +22,7 @@
 #include <slmops/chat.h>
 #include <slmops/sampler.h>
 #include <slmops/model.h>
+#include <slmops/json-filter.h>
 #include <slmops/generation.h>
 #include <slmops/eval.h>
 #include <slmops/jobs.h>
