@@ -18,7 +18,7 @@ export SLMOPS_PLUGIN_PATH
     "$work/chat.txt" "$work/expect.txt"   # the reply without the newline chat ends it with
 key=page-$$
 printf '%s\n' "$key" >"$work/key"
-"$slmops" serve -m "$m" --port 0 --chat-template chatml --api-key-file "$work/key" \
+"$slmops" serve -m "$m" -t 1 --port 0 --chat-template chatml --api-key-file "$work/key" \
     2>"$work/serve.err" &
 pid=$!
 port=

@@ -2,6 +2,8 @@
 # streams, concurrent clients, a client that leaves, hostile requests, limits and
 # drain; per-request adapters; load; the model catalog; the chat page in headless
 # Chromium; the official openai client under pytest, against slmops and llama-server.
+# Every server runs one thread (-t 1): spin-waiting thread pools on a machine shared
+# with other work stretched these tests from seconds to minutes.
 TESTS += tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \
 	tests/serve/chat-page.sh tests/serve/openai-client.sh tests/serve/openai-peer.sh
 EXTRA_DIST += tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \

@@ -62,7 +62,7 @@ cp "$work/out" "$work/chat.txt"
 run "$slmops" chat -m tiny -p "Hello there" -n 12 --temp 0 </dev/null
 cmp -s "$work/out" "$work/chat.txt" && ok "chat -m ALIAS: the catalog's chat template" || not_ok "chat -m tiny differs"
 
-"$slmops" serve -m tiny-s --port 0 2>"$work/serve.err" &
+"$slmops" serve -m tiny-s -t 1 --port 0 2>"$work/serve.err" &
 pid=$!
 port=
 for _ in $(seq 100); do

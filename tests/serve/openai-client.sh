@@ -7,7 +7,7 @@ needs_python openai pytest jsonschema
 export SLMOPS_PLUGIN_PATH
 key=openai-client-$$
 printf '%s\n' "$key" >"$work/key"
-"$slmops" serve -m "$fx/gguf/stories260K.gguf" --port 0 --parallel 2 --chat-template chatml \
+"$slmops" serve -m "$fx/gguf/stories260K.gguf" -t 1 --port 0 --parallel 2 --chat-template chatml \
     --api-key-file "$work/key" 2>"$work/serve.err" &
 pid=$!
 port=

@@ -22,7 +22,7 @@ start() {
     shift
     port=$(free_port)
     "$bin/llama-server" -m "$fx/gguf/stories260K.gguf" --host 127.0.0.1 --port "$port" \
-        --alias stories260K -t 2 --api-key-file "$work/key" "$@" >"$work/$name.log" 2>&1 &
+        --alias stories260K -t 1 -tb 1 --api-key-file "$work/key" "$@" >"$work/$name.log" 2>&1 &
     pids="$pids $!"
     for _ in $(seq 200); do
         "$py" -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=1)" \

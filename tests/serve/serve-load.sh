@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../cli/lib.sh"
 need gguf/stories260K.gguf
 export SLMOPS_PLUGIN_PATH
-"$slmops" serve -m "$fx/gguf/stories260K.gguf" --port 0 --parallel 4 --chat-template chatml \
+"$slmops" serve -m "$fx/gguf/stories260K.gguf" -t 1 --port 0 --parallel 4 --chat-template chatml \
     --access-log none 2>"$work/serve.err" &
 pid=$!
 port=

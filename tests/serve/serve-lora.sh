@@ -28,7 +28,7 @@ expect_fail "serve --lora without a NAME= is refused" 2 "serve names each adapte
 expect_fail "serve --lora names must differ" 2 "given twice" \
     "$slmops" serve -m "$m" --lora "A=$work/a.gguf" --lora "A=$work/b.gguf" --port 0
 
-"$slmops" serve -m "$m" --port 0 --parallel 3 --lora "A=$work/a.gguf:0.5" \
+"$slmops" serve -m "$m" -t 1 --port 0 --parallel 3 --lora "A=$work/a.gguf:0.5" \
     --lora "B=$work/b.gguf" 2>"$work/serve.err" &
 pid=$!
 port=

@@ -51,7 +51,7 @@ expect_fail "an empty API key" 1 "the API key is empty" \
 start_server() {
     log=$1
     shift
-    "$slmops" serve -m "$m" --port 0 --chat-template $tmpl "$@" 2>"$log" &
+    "$slmops" serve -m "$m" -t 1 --port 0 --chat-template $tmpl "$@" 2>"$log" &
     pid=$!
     port=
     for _ in $(seq 100); do
