@@ -23,6 +23,10 @@ libslmops_la_SOURCES += \
 	core/jobs/kind-model.c \
 	core/jobs/kind-quantize.c \
 	core/jobs/kind-eval.c \
+	core/jobs/task.h \
+	core/jobs/task-file.c \
+	core/jobs/task-eval.c \
+	core/jobs/task-norm.c \
 	core/jobs/kind-bench.c \
 	core/jobs/kind-init.c \
 	core/jobs/kind-train.c \

@@ -21,4 +21,5 @@ libslmops_la_SOURCES += \
 slmopsinclude_HEADERS += \
 	core/include/slmops/model.h \
 	core/include/slmops/generation.h \
-	core/include/slmops/eval.h
+	core/include/slmops/eval.h \
+	core/include/slmops/task.h

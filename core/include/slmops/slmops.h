@@ -24,6 +24,7 @@
 #include <slmops/model.h>
 #include <slmops/generation.h>
 #include <slmops/eval.h>
+#include <slmops/task.h>
 #include <slmops/jobs.h>
 #include <slmops/job.h>
 #include <slmops/merge.h>
