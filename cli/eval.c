@@ -35,10 +35,6 @@ static const slm_cli_opt_t own_opts[] = {
     {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 1 << 24,
      "tokens per forward pass (default: --ctx)"},
     {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "one JSON document instead"},
-    {0},
-};
-
-static const slm_cli_opt_t task_opts[] = {
     {"--task", "FILE", SLM_CLI_STR, OFF(task), 0, 0,
      "a task file (JSONL, see TASK FILES in slmops(1)): accuracy instead of perplexity"},
     {"--match", "MODE", SLM_CLI_STR, OFF(match), 0, 0,
@@ -53,7 +49,6 @@ static const slm_cli_opt_t task_opts[] = {
 
 static const slm_cli_group_t groups[] = {
     {"Options", own_opts, 0},
-    {"Task options", task_opts, 0},
     {"Model options", slm_cli_model_opts, OFF(model)},
     {0},
 };

@@ -56,6 +56,18 @@ static bool is_number(const char *w, size_t n)
     return i == n && digits > 0;
 }
 
+/* Whether a sign or decimal point at p starts a number ("-5", ".5", "+.5"): such
+ * punctuation is not stripped from the front. */
+static bool number_starts(const char *p, size_t n)
+{
+    size_t i = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        i++;
+    if (i < n && p[i] == '.')
+        i++;
+    return i > 0 && i < n && is_digit(p[i]);
+}
+
 /* The canonical text of a number word into out (never longer than the word). */
 static size_t canonical(const char *w, size_t n, char *out)
 {
@@ -105,7 +117,7 @@ int slm_task_normalize(const char *text, size_t len, char **out, slm_error_t *er
         buf[n++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
     }
     size_t a = 0, b = n;
-    while (a < b && (is_punct(buf[a]) || buf[a] == ' '))
+    while (a < b && (is_punct(buf[a]) || buf[a] == ' ') && !number_starts(buf + a, b - a))
         a++;
     while (b > a && (is_punct(buf[b - 1]) || buf[b - 1] == ' '))
         b--;

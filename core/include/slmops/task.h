@@ -14,7 +14,8 @@ extern "C" {
 /* The normalized form of an answer, compared by exact match and "contains":
  *   1. ASCII letters to lower case;
  *   2. every run of white space becomes one space; none at either end;
- *   3. ASCII punctuation at either end is removed (then white space again);
+ *   3. ASCII punctuation at either end is removed (then white space again), but
+ *      not a sign or decimal point that starts a number ("-5", ".5");
  *   4. each space-separated word that is a number (optional sign, digits with
  *      optional thousands commas, optional decimal part) is written canonically:
  *      no '+', no commas, no leading zeros, no trailing fractional zeros and no
