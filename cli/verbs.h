@@ -19,5 +19,6 @@ int slm_cli_init(int argc, char **argv);
 int slm_cli_bench(int argc, char **argv);
 int slm_cli_serve(int argc, char **argv);
 int slm_cli_finetune(int argc, char **argv);
+int slm_cli_distill(int argc, char **argv);
 
 #endif

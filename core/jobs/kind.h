@@ -87,6 +87,8 @@ extern const slm__job_kind_t slm__job_kind_eval;
 extern const slm__job_kind_t slm__job_kind_bench;
 extern const slm__job_kind_t slm__job_kind_init;
 extern const slm__job_kind_t slm__job_kind_train;
+extern const slm__job_kind_t slm__job_kind_synth;
+extern const slm__job_kind_t slm__job_kind_distill;
 
 /* What a kind reads of its job. Options have the JSON type their table gives. */
 slm_registry_t *slm__job_registry(const slm_job_t *job);

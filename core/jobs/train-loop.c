@@ -66,6 +66,8 @@ static int load(slm__train_t *t)
     int rc = slm_model_load(t->reg, o->model, &mp, &t->model, t->err);
     if (rc == SLM_OK)
         rc = slm_tokenizer_from_model_file(slm_model_container(t->model), &t->tok, t->err);
+    if (rc == SLM_OK)
+        rc = slm__train_teacher_open(t);
     if (rc == SLM_OK && o->chat_template)
         rc = load_template(t);
     else if (rc == SLM_OK &&
@@ -381,6 +383,7 @@ int slm__train_run(slm__train_t *t)
 void slm__train_free(slm__train_t *t)
 {
     slm__train_graphs_free(t);
+    slm__train_teacher_free(t);
     slm__train_plan_free(t);
     if (t->train_ds != t->data)
         slm_dataset_free(t->train_ds);
