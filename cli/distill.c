@@ -21,7 +21,7 @@
 typedef struct opts {
     const char *teacher, *prompts, *system, *data_out, *student, *preset, *student_out;
     const char *out, *kd_loss, *check, *check_regex, *schedule, *log, *ckpt, *resume, *device;
-    const char *val_data;
+    const char *val_data, *dump_grads;
     long samples, max_tokens, s_top_k, min_chars, max_chars, top_k;
     long ctx, batch, accum, epochs, steps, warmup, eval_every, save_every, keep, threads;
     float s_temp, s_top_p, max_repeat, temperature, alpha, lr, val_split;
@@ -112,6 +112,9 @@ static const slm_cli_opt_t own_opts[] = {
      "data set and student the first run wrote"},
     {"--keep", "N", SLM_CLI_LONG, OFF(keep), 0, 1 << 20,
      "checkpoints kept; 0 = all (default 3)"},
+    {"--dump-grads", "FILE", SLM_CLI_STR, OFF(dump_grads), 0, 0,
+     "debugging: write the first batch, the loss and every\n"
+     "trainable tensor with its gradient to FILE and stop"},
     {"--device", "SPEC", SLM_CLI_STR, OFF(device), 0, 0, "auto (default), cpu, cpu:0, ..."},
     {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "print the report as JSON"},
     {0},
@@ -247,6 +250,7 @@ static json_t *train_options(const opts_t *o, const char *seed)
     set_str(t, "resume", o->resume);
     set_str(t, "device", o->device);
     set_str(t, "seed", seed);
+    set_str(t, "dump_grads", o->dump_grads);
     return t;
 }
 
@@ -317,7 +321,7 @@ static void print_text(const opts_t *o, const json_t *r, const json_t *st)
     if (json_object_get(r, "init"))
         printf("student %s (%s, the teacher's vocabulary)\n",
                json_string_value(json_object_get(st, "student_output")), o->preset);
-    if (t) {
+    if (t && !o->dump_grads) {
         printf("trained the student with %s (%s)\n",
                json_string_value(json_object_get(t, "method")),
                json_string_value(json_object_get(t, "plugin")));
