@@ -13,6 +13,7 @@
 #include <slmops/job.h>
 
 #include "internal/util.h"
+#include "jobs/jobs.h"
 #include "jobs/kind.h"
 
 typedef struct dstate {
@@ -69,6 +70,15 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
                          "file) or 'student_preset', one of them");
     if (!s->kd_loss)
         s->kd_loss = "forward-kl";
+    if (s->preset) {
+        /* A preset the init step would refuse is refused before the teacher works. */
+        slm_init_params_t ip;
+        slm_init_params_default(&ip);
+        ip.preset = s->preset;
+        int rc = slm__init_check(&ip, err);
+        if (rc)
+            return rc;
+    }
     const char *d = slm__job_str(job, "data_output"), *so = slm__job_str(job, "student_output");
     s->data = d ? strdup(d) : with_suffix(s->output, ".data.jsonl");
     s->student_init = so ? strdup(so) : with_suffix(s->output, ".init.gguf");
