@@ -310,8 +310,10 @@ int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_para
     /* OUT is judged before the model is built. */
     if (rc == SLM_OK)
         rc = slm__model_file_check_output(reg, out_path, j.p.format, &out, err);
-    if (rc)
+    if (rc) {
+        slm_model_file_free(j.vocab);
         return rc;
+    }
     j.mf = slm_model_file_new();
     rc = j.mf ? build(&j) : slm__fail(err, SLM_E_NOMEM, NULL, -1, "init: out of memory");
     if (rc == SLM_OK)
