@@ -21,7 +21,7 @@
 typedef struct opts {
     const char *teacher, *prompts, *system, *data_out, *student, *preset, *student_out;
     const char *out, *kd_loss, *check, *check_regex, *schedule, *log, *ckpt, *resume, *device;
-    const char *val_data, *dump_grads;
+    const char *val_data, *dump_grads, *chat_template;
     long samples, max_tokens, s_top_k, min_chars, max_chars, top_k;
     long ctx, batch, accum, epochs, steps, warmup, eval_every, save_every, keep, threads;
     float s_temp, s_top_p, max_repeat, temperature, alpha, lr, val_split;
@@ -37,6 +37,10 @@ static const slm_cli_opt_t own_opts[] = {
     {"--prompts", "FILE", SLM_CLI_STR, OFF(prompts), 0, 0,
      "prompts: plain lines, or JSONL of {\"prompt\", \"system\"?,\n"
      "\"answer\"?} (answer: what --check compares)"},
+    {"--chat-template", "NAME|TEMPLATE", SLM_CLI_STR, OFF(chat_template), 0, 0,
+     "the template the teacher's prompts and the student's\n"
+     "{\"messages\"} are rendered with: a built-in name (chatml,\n"
+     "...) or its text (default: the teacher's own, if any)"},
     {"--system", "TEXT", SLM_CLI_STR, OFF(system), 0, 0,
      "a system prompt for the prompts that give none"},
     {"--samples-per-prompt", "N", SLM_CLI_LONG, OFF(samples), 1, 65536,
@@ -227,6 +231,7 @@ static json_t *synth_options(const opts_t *o, const char *seed)
     set_str(s, "seed", seed);
     set_str(s, "device", o->device);
     set_long(s, "threads", o->threads, 0);
+    set_str(s, "chat_template", o->chat_template);
     return s;
 }
 
@@ -251,6 +256,7 @@ static json_t *train_options(const opts_t *o, const char *seed)
     set_str(t, "device", o->device);
     set_str(t, "seed", seed);
     set_str(t, "dump_grads", o->dump_grads);
+    set_str(t, "chat_template", o->chat_template);
     return t;
 }
 

@@ -21,7 +21,7 @@
 typedef struct opts {
     slm_cli_model_opts_t model;
     const char *file;
-    const char *task, *output, *match;
+    const char *task, *output, *match, *chat_template;
     long batch, max_tokens;
     bool json;
 } opts_t;
@@ -44,6 +44,9 @@ static const slm_cli_opt_t own_opts[] = {
      "most tokens generated per answer (default 32)"},
     {"-o, --output", "FILE", SLM_CLI_STR, OFF(output), 0, 0,
      "write the results with every example's (JSON) to FILE"},
+    {"--chat-template", "NAME|TEMPLATE", SLM_CLI_STR, OFF(chat_template), 0, 0,
+     "the template \"messages\" examples are rendered with: a\n"
+     "built-in name (chatml, ...) or its text (default: the model's)"},
     {0},
 };
 
@@ -89,9 +92,10 @@ static int parse(int argc, char **argv, opts_t *o)
     if (o->match && strcmp(o->match, "exact") != 0 && strcmp(o->match, "contains") != 0)
         return slm_cli_usage_error("eval", "--match must be exact or contains, not '%s'",
                                    o->match);
-    if (!o->task && (o->output || o->match || o->max_tokens))
+    if (!o->task && (o->output || o->match || o->max_tokens || o->chat_template))
         return slm_cli_usage_error("eval", "%s needs --task", o->output ? "--output"
-                                   : o->match ? "--match" : "--max-tokens");
+                                   : o->match ? "--match" : o->max_tokens ? "--max-tokens"
+                                   : "--chat-template");
     if (o->task)
         return SLM_CLI_OK;
     if (o->model.n_ctx < 3)
@@ -257,6 +261,7 @@ static int run_task(const opts_t *o, slm_cli_session_t *s)
         (rc = slm_job_set_string(job, "task", o->task, &err)) == SLM_OK &&
         (!o->output || (rc = slm_job_set_string(job, "output", o->output, &err)) == SLM_OK) &&
         (!o->match || (rc = slm_job_set_string(job, "match", o->match, &err)) == SLM_OK) &&
+        (rc = slm_job_set_string(job, "chat_template", o->chat_template, &err)) == SLM_OK &&
         (!o->max_tokens || (rc = slm_job_set_int(job, "max_tokens", o->max_tokens,
                                                  &err)) == SLM_OK) &&
         (rc = slm_job_set_int(job, "ctx", o->model.n_ctx, &err)) == SLM_OK &&

@@ -21,7 +21,7 @@
 
 typedef struct estate {
     const char *model_path, *text, *device, *tokenizer;
-    const char *task_path, *output, *match;
+    const char *task_path, *output, *match, *chat_template;
     int32_t n_ctx, n_batch, n_threads, max_tokens;
     slm__task_t task;
     json_t *task_res;          /* the task's results, after the run */
@@ -46,6 +46,7 @@ static const slm__job_opt_t opts[] = {
     {"output", SLM__OPT_STRING},
     {"max_tokens", SLM__OPT_INT},
     {"match", SLM__OPT_STRING},
+    {"chat_template", SLM__OPT_STRING},
     {NULL, 0},
 };
 static const char *const inputs[] = {"model", "lora", "tokenizer", "perplexity", "task", NULL};
@@ -76,6 +77,7 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     s->task_path = slm__job_str(job, "task");
     s->output = slm__job_str(job, "output");
     s->match = slm__job_str(job, "match");
+    s->chat_template = slm__job_str(job, "chat_template");
     if (s->task_path && (s->text || slm__job_tokens(job, &n)))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: 'perplexity' or 'task', "
                          "not both");
@@ -177,7 +179,7 @@ static int run_task(slm_job_t *job, estate_t *s, slm_model_t *m, slm_error_t *er
         rc = s->tokenizer ? slm_tokenizer_load(slm__job_registry(job), s->tokenizer, &tok, err)
                           : slm_tokenizer_from_model_file(slm_model_container(m), &tok, err);
     slm__task_run_t r = {.path = s->task_path, .max_tokens = s->max_tokens,
-                         .n_ctx = s->n_ctx, .rt = s->rt};
+                         .n_ctx = s->n_ctx, .chat_template = s->chat_template, .rt = s->rt};
     if (rc == SLM_OK)
         rc = slm__task_eval(m, tok, &s->task, &r, &s->task_res, err);
     if (rc == SLM_OK && s->output)
@@ -223,13 +225,14 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
 
 static json_t *task_settings(const estate_t *s)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:i, s:s, s:i, s:o, s:o, s:i}", "model",
+    return json_pack("{s:o, s:o, s:o, s:o, s:i, s:s, s:i, s:o, s:o, s:i, s:o}", "model",
                      slm__json_path(s->model_path), "lora",
                      slm__job_loras_json(s->loras, s->n_loras), "task",
                      slm__json_path(s->task_path), "output", slm__json_path(s->output),
                      "max_tokens", s->max_tokens, "match", s->match ? s->match : "exact",
                      "ctx", s->n_ctx, "tokenizer", slm__json_path(s->tokenizer), "device",
-                     slm__json_path(s->device), "threads", s->n_threads);
+                     slm__json_path(s->device), "threads", s->n_threads, "chat_template",
+                     slm__json_path(s->chat_template));
 }
 
 static json_t *settings(const void *state)

@@ -21,6 +21,7 @@
 
 typedef struct sstate {
     const char *teacher, *prompts_path, *output, *system, *check, *regex, *device;
+    const char *chat_template;
     slm__job_lora_t *loras;
     size_t n_loras;
     int64_t samples, max_tokens, top_k, min_chars, max_chars, ctx, threads;
@@ -62,6 +63,7 @@ static const slm__job_opt_t opts[] = {
     {"ctx", SLM__OPT_INT},
     {"threads", SLM__OPT_INT},
     {"device", SLM__OPT_STRING},
+    {"chat_template", SLM__OPT_STRING},
     {NULL, 0},
 };
 static const char *const inputs[] = {"teacher", "lora", "prompts", NULL};
@@ -103,6 +105,7 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     s->check = slm__job_str(job, "check");
     s->regex = slm__job_str(job, "check_regex");
     s->device = slm__job_str(job, "device");
+    s->chat_template = slm__job_str(job, "chat_template");
     s->dedup = slm__job_bool(job, "dedup", true);
     if (s->check && strcmp(s->check, "exact") && strcmp(s->check, "contains") &&
         strcmp(s->check, "regex"))
@@ -283,8 +286,11 @@ static int open_teacher(slm_job_t *job, sstate_t *s)
                                  s->n_loras, &s->m, s->err);
     if (rc == SLM_OK)
         rc = slm_tokenizer_from_model_file(slm_model_container(s->m), &s->tok, s->err);
-    if (rc == SLM_OK &&
-        slm_chat_template_from_model_file(slm_model_container(s->m), &s->tmpl, NULL) != SLM_OK)
+    if (rc == SLM_OK && s->chat_template)
+        rc = slm__job_chat_template("synth", s->chat_template, &s->tmpl, s->err);
+    else if (rc == SLM_OK &&
+             slm_chat_template_from_model_file(slm_model_container(s->m), &s->tmpl,
+                                               NULL) != SLM_OK)
         s->tmpl = NULL;   /* a base model: prompts are continued as they are */
     slm_generator_params_t gp;
     slm_generator_params_default(&gp);
@@ -353,12 +359,13 @@ static json_t *settings(const void *state)
                           (json_int_t)s->samples, "max_tokens", (json_int_t)s->max_tokens,
                           "temperature", s->temperature, "top_k", (json_int_t)s->top_k,
                           "top_p", s->top_p, "seed", slm__json_u64(s->seed));
-    json_t *k = json_pack("{s:I, s:I, s:f, s:b, s:o, s:o, s:I, s:I, s:o}", "min_chars",
+    json_t *k = json_pack("{s:I, s:I, s:f, s:b, s:o, s:o, s:I, s:I, s:o, s:o}", "min_chars",
                           (json_int_t)s->min_chars, "max_chars", (json_int_t)s->max_chars,
                           "max_repeat", s->max_repeat, "dedup", s->dedup, "check",
                           slm__json_path(s->check), "check_regex", slm__json_path(s->regex),
                           "ctx", (json_int_t)s->ctx, "threads", (json_int_t)s->threads,
-                          "device", slm__json_path(s->device));
+                          "device", slm__json_path(s->device), "chat_template",
+                          slm__json_path(s->chat_template));
     if (j && k)
         json_object_update(j, k);
     json_decref(k);

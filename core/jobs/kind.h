@@ -118,6 +118,12 @@ int slm__job_open_model(slm_job_t *job, const char *path, const char *device, in
                         const slm__job_lora_t *loras, size_t n_loras, slm_model_t **own,
                         slm_error_t *err);
 
+/* The chat_template option of a job: a built-in template's name, else the template's
+ * text; `what` names the job in the message. */
+typedef struct slm_chat_template slm_chat_template_t;
+int slm__job_chat_template(const char *what, const char *tpl, slm_chat_template_t **out,
+                           slm_error_t *err);
+
 /* JSON values for reports: a path or name as a JSON string (bytes that are not
  * UTF-8 become U+FFFD), a number (null when not finite), a u64 (a string of
  * digits above 2^63 - 1). */

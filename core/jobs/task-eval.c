@@ -43,10 +43,13 @@ static int prompt_text(tev_t *e, const slm__task_ex_t *x, char **out, unsigned *
                                                       "of memory");
     }
     int rc = SLM_OK;
+    if (!e->tmpl && e->r->chat_template &&
+        (rc = slm__job_chat_template("eval", e->r->chat_template, &e->tmpl, e->err)) != SLM_OK)
+        return rc;
     if (!e->tmpl && (rc = slm_chat_template_from_model_file(slm_model_container(e->m), &e->tmpl,
                                                             e->err)) != SLM_OK)
-        return slm__fail(e->err, rc, e->r->path, -1, "%s:%zu: \"messages\" need the model's "
-                         "chat template: %s", e->r->path, x->line, e->err->message);
+        return slm__fail(e->err, rc, e->r->path, -1, "%s:%zu: \"messages\" need a chat "
+                         "template (the model's, or chat_template): %s", e->r->path, x->line, e->err->message);
     char *conv = json_dumps(x->messages, JSON_COMPACT);
     slm_chat_params_t cp;
     slm_chat_params_default(&cp);

@@ -41,6 +41,7 @@ typedef struct slm__task_run {
     const char *path;          /* for messages and progress */
     int32_t max_tokens;        /* generated tokens per answer */
     int32_t n_ctx;             /* context per example; 0: the model's, at most 4096 */
+    const char *chat_template; /* for "messages": a built-in name or text; NULL: the model's */
     const slm__jobrt_t *rt;
 } slm__task_run_t;
 

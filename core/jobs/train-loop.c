@@ -47,13 +47,7 @@ static int load_data(slm__train_t *t)
 /* The chat_template option: a built-in template's name, else the template's text. */
 static int load_template(slm__train_t *t)
 {
-    const char *tpl = t->o->chat_template;
-    if (slm_chat_template_builtin(tpl, &t->chat, NULL) == SLM_OK)
-        return SLM_OK;
-    if (!strstr(tpl, "{%") && !strstr(tpl, "{{"))
-        return slm__fail(t->err, SLM_E_INVALID, NULL, -1, "train: chat template '%s' is no "
-                         "built-in name (chatml, ...) and no template text", tpl);
-    return slm_chat_template_parse(tpl, strlen(tpl), &t->chat, t->err);
+    return slm__job_chat_template("train", t->o->chat_template, &t->chat, t->err);
 }
 
 static int load(slm__train_t *t)

@@ -48,8 +48,21 @@ printf '%s\n' '{"prompt": "a", "choices": ["x", "y"], "answer_index": 2}' >"$wor
 expect_fail "answer_index out of range" 1 "bad3.jsonl:1: \"answer_index\" must be the index" \
     "$slmops" eval -m "$M" --task "$work/bad3.jsonl"
 printf '%s\n' '{"messages": [{"role": "user", "content": "hi"}], "answer": "b"}' >"$work/msg.jsonl"
-expect_fail "messages without a chat template" 1 "msg.jsonl:1: \"messages\" need the model's chat template" \
+expect_fail "messages without a chat template" 1 "msg.jsonl:1: \"messages\" need a chat template" \
     "$slmops" eval -m "$M" --task "$work/msg.jsonl"
+printf '%s\n' '{"messages": [{"role": "user", "content": "Tell me a story"}], "answer": "x"}' \
+    '{"messages": [{"role": "user", "content": "Once upon a time"}], "choices": [" there", " xylophone"], "answer_index": 0}' \
+    '{"prompt": "Once upon a time", "choices": [" there", " xylophone"], "answer_index": 0}' \
+    >"$work/msg2.jsonl"
+"$slmops" eval -m "$M" --task "$work/msg2.jsonl" --chat-template chatml --json >"$work/m.json" 2>"$work/err" &&
+"${PYTHON3:-python3}" - "$work/m.json" <<'PY' && ok "messages are rendered with --chat-template" || { not_ok "messages with --chat-template"; cat "$work/err"; }
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+g, chat, plain = d["examples"]
+assert g["output"] and d["settings"]["chat_template"] == "chatml", d
+assert all(math.isfinite(x) for x in chat["loglik"] + plain["loglik"])
+assert chat["loglik"] != plain["loglik"], "the template changed nothing"
+PY
 printf '\n\n' >"$work/empty.jsonl"
 expect_fail "an empty task file" 1 "holds no example" "$slmops" eval -m "$M" --task "$work/empty.jsonl"
 cp "$T" "$work/t.jsonl"

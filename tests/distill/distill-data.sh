@@ -67,6 +67,17 @@ expect_fail "a checker that keeps nothing is an error" 1 "kept none of the 2 res
     -o "$work/n.gguf" --data-out "$work/none.jsonl" --check exact --sample-temp 0 -n 8
 [ ! -e "$work/none.jsonl" ] && ok "no data set is left after that" || not_ok "a data set was left"
 
+distill "$work/chat.jsonl" --prompts "$P" --chat-template chatml --system "Tell a story." &&
+$py - "$work/report.json" "$work/chat.jsonl" <<'PY' && ok "with a chat template the lines are {\"messages\"}" || { not_ok "messages form"; cat "$work/err"; }
+import json, sys
+r = json.load(open(sys.argv[1]))
+lines = [json.loads(l) for l in open(sys.argv[2])]
+assert r["synth"]["form"] == "messages" and r["train"]["steps"] == 1, r
+for l in lines:
+    assert [m["role"] for m in l["messages"]] == ["system", "user", "assistant"], l
+    assert l["messages"][0]["content"] == "Tell a story." and "provenance" in l
+PY
+
 printf '%s\n' '{"prompt": "a", "colour": "red"}' >"$work/bad.jsonl"
 expect_fail "an unknown prompt key names the line" 1 "bad.jsonl:1: unknown key 'colour'" \
     "$slmops" distill -m "$T" --prompts "$work/bad.jsonl" --student-preset student-micro -o "$work/x.gguf"
