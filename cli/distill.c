@@ -199,10 +199,13 @@ static void set_long(json_t *o, const char *key, long v, long unset)
         json_object_set_new(o, key, json_integer(v));
 }
 
+/* A float option as the user wrote it (0.8, not 0.800000011920929). */
 static void set_real(json_t *o, const char *key, float v)
 {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", (double)v);
     if (v >= 0)
-        json_object_set_new(o, key, json_real(v));
+        json_object_set_new(o, key, json_real(strtod(buf, NULL)));
 }
 
 static void set_str(json_t *o, const char *key, const char *v)
@@ -237,10 +240,10 @@ static json_t *synth_options(const opts_t *o, const char *seed)
 
 static json_t *train_options(const opts_t *o, const char *seed)
 {
-    json_t *t = json_pack("{s:I, s:I, s:I, s:I, s:f, s:I}", "ctx", (json_int_t)o->ctx, "batch",
+    json_t *t = json_pack("{s:I, s:I, s:I, s:I, s:I}", "ctx", (json_int_t)o->ctx, "batch",
                           (json_int_t)o->batch, "accum", (json_int_t)o->accum, "epochs",
-                          (json_int_t)o->epochs, "lr", (double)o->lr, "keep",
-                          (json_int_t)o->keep);
+                          (json_int_t)o->epochs, "keep", (json_int_t)o->keep);
+    set_real(t, "lr", o->lr);
     set_long(t, "steps", o->steps, 0);
     set_long(t, "warmup", o->warmup, 0);
     set_long(t, "eval_every", o->eval_every, 0);

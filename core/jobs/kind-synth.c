@@ -135,9 +135,9 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     return slm__job_loras(job, "synth", &s->loras, &s->n_loras, err);
 }
 
-/* The prompt as the teacher sees it: through its chat template when it has one
+/* The prompt as the teacher sees it: through the chat template when there is one
  * (system and user turns, the assistant's opened), else the text itself after the
- * system prompt. *chat says which. */
+ * system prompt; *flags says how to tokenize it. */
 static int render(sstate_t *s, const slm__synth_prompt_t *pr, char **text, unsigned *flags)
 {
     const char *sys = pr->system ? pr->system : s->system;
