@@ -1,5 +1,5 @@
-/* `slmops eval -m MODEL --perplexity FILE [--ctx N] [--json]`: perplexity of a text
- * file, computed as llama.cpp's llama-perplexity computes it (an "eval" job). */
+/* `slmops eval -m MODEL --perplexity FILE | --task FILE.jsonl`: perplexity of a text
+ * file (llama-perplexity's method) or accuracy on a task file, through an "eval" job. */
 #include "config.h"
 
 #include <errno.h>
@@ -21,7 +21,8 @@
 typedef struct opts {
     slm_cli_model_opts_t model;
     const char *file;
-    long batch;
+    const char *task, *output, *match, *chat_template;
+    long batch, max_tokens;
     bool json;
 } opts_t;
 
@@ -29,10 +30,23 @@ typedef struct opts {
 static const slm_cli_opt_t own_opts[] = {
     {"--perplexity, -f, --file", "FILE", SLM_CLI_STR, OFF(file), 0, 0,
      "the text whose perplexity is measured"},
-    SLM_CLI_CTX_OPT(OFF(model.n_ctx), "tokens per chunk, at least 3 (default 512)"),
+    SLM_CLI_CTX_OPT(OFF(model.n_ctx), "tokens per chunk, at least 3 (default 512); with --task,\n"
+                    "the context of one example (default: the model's, at most 4096)"),
     {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 1 << 24,
      "tokens per forward pass (default: --ctx)"},
     {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "one JSON document instead"},
+    {"--task", "FILE", SLM_CLI_STR, OFF(task), 0, 0,
+     "a task file (JSONL, see TASK FILES in slmops(1)): accuracy instead of perplexity"},
+    {"--match", "MODE", SLM_CLI_STR, OFF(match), 0, 0,
+     "exact (default) or contains: how a generated answer is compared, for\n"
+     "examples that do not say"},
+    {"-n, --max-tokens", "N", SLM_CLI_LONG, OFF(max_tokens), 1, 1 << 20,
+     "most tokens generated per answer (default 32)"},
+    {"-o, --output", "FILE", SLM_CLI_STR, OFF(output), 0, 0,
+     "write the results with every example's (JSON) to FILE"},
+    {"--chat-template", "NAME|TEMPLATE", SLM_CLI_STR, OFF(chat_template), 0, 0,
+     "the template \"messages\" examples are rendered with: a\n"
+     "built-in name (chatml, ...) or its text (default: the model's)"},
     {0},
 };
 
@@ -44,26 +58,46 @@ static const slm_cli_group_t groups[] = {
 
 static const slm_cli_spec_t spec = {
     .verb = "eval",
-    .synopsis = "-m MODEL --perplexity FILE [--ctx N] [--batch N] [--json]",
+    .synopsis = "-m MODEL --perplexity FILE [--ctx N] [--batch N] [--json]\n"
+                "       slmops eval -m MODEL --task FILE.jsonl [--match MODE] [-n N] [-o FILE]"
+                " [--json]",
     .about = "Perplexity of the text in FILE as llama.cpp's llama-perplexity computes it:\n"
              "the text is tokenized with BOS, cut into chunks of --ctx tokens (at least 2\n"
              "chunks are needed), each chunk starts with BOS, and the second half of each\n"
              "chunk is scored. Prints the running value after each chunk, then the final\n"
-             "estimate.\n",
+             "estimate.\n"
+             "With --task, the accuracy on the examples of a task file instead: answers\n"
+             "generated greedily and compared after normalization (exact or contains), or\n"
+             "choices ranked by log-likelihood (acc, and acc_norm per byte of the choice),\n"
+             "printed with a 95% Wilson interval.\n",
     .groups = groups,
 };
 
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    o->model.n_ctx = 512;
+    o->model.n_ctx = -1;
     int rc = slm_cli_parse(&spec, argc, argv, o);
+    bool ctx_given = o->model.n_ctx != -1;
+    if (!ctx_given)
+        o->model.n_ctx = o->task ? 0 : 512;
     if (rc != SLM_CLI_OK)
         return rc;
     if (!o->model.model)
         return slm_cli_usage_error("eval", "missing -m MODEL");
-    if (!o->file)
-        return slm_cli_usage_error("eval", "missing --perplexity FILE");
+    if (o->file && o->task)
+        return slm_cli_usage_error("eval", "--perplexity or --task, not both");
+    if (!o->file && !o->task)
+        return slm_cli_usage_error("eval", "missing --perplexity FILE (or --task FILE)");
+    if (o->match && strcmp(o->match, "exact") != 0 && strcmp(o->match, "contains") != 0)
+        return slm_cli_usage_error("eval", "--match must be exact or contains, not '%s'",
+                                   o->match);
+    if (!o->task && (o->output || o->match || o->max_tokens || o->chat_template))
+        return slm_cli_usage_error("eval", "%s needs --task", o->output ? "--output"
+                                   : o->match ? "--match" : o->max_tokens ? "--max-tokens"
+                                   : "--chat-template");
+    if (o->task)
+        return SLM_CLI_OK;
     if (o->model.n_ctx < 3)
         return slm_cli_usage_error("eval", "--ctx %ld scores no token (a chunk scores its "
                                    "second half but not its last token): use 3 or more",
@@ -173,6 +207,78 @@ static int run(const opts_t *o, slm_cli_session_t *s)
     return rc;
 }
 
+static void on_example(void *user, const slm_job_progress_t *ev)
+{
+    (void)user;
+    if (ev->done % 10 == 0 || ev->done == ev->total)
+        fprintf(stderr, "\rtask: %llu/%llu examples, accuracy so far %.3f",
+                (unsigned long long)ev->done, (unsigned long long)ev->total, ev->value);
+    if (ev->done == ev->total)
+        fprintf(stderr, "\n");
+}
+
+static void print_acc(const char *what, const json_t *a)
+{
+    const json_t *ci = json_object_get(a, "ci95");
+    printf("%-12s %.4f  (%lld/%lld, 95%% CI %.4f-%.4f)\n", what, num(a, "accuracy"),
+           (long long)integer(a, "correct"), (long long)integer(a, "n"),
+           json_number_value(json_array_get(ci, 0)), json_number_value(json_array_get(ci, 1)));
+}
+
+static int print_task(const opts_t *o, const char *report)
+{
+    json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
+    json_t *r = json_object_get(doc, "results");
+    int rc = SLM_CLI_OK;
+    if (!json_is_object(r)) {
+        fprintf(stderr, "slmops eval: the job wrote no report (out of memory)\n");
+        rc = SLM_CLI_FAILED;
+    } else if (o->json) {
+        json_object_set(r, "seconds", json_object_get(doc, "seconds"));
+        json_object_set(r, "settings", json_object_get(doc, "settings"));
+        rc = slm_cli_print_json(json_incref(r));
+    } else {
+        printf("task: %s\n", o->task);
+        print_acc("accuracy", r);
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_object_get(r, "by_type"), key, v)
+            print_acc(key, v);
+        if (o->output)
+            printf("per-example results: %s\n", o->output);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int run_task(const opts_t *o, slm_cli_session_t *s)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_job_t *job = NULL;
+    int rc = slm_job_new(s->reg, "eval", NULL, &job, &err);
+    if (rc == SLM_OK && (rc = slm_job_set_string(job, "model", o->model.model, &err)) == SLM_OK &&
+        (rc = slm_job_set_string(job, "task", o->task, &err)) == SLM_OK &&
+        (!o->output || (rc = slm_job_set_string(job, "output", o->output, &err)) == SLM_OK) &&
+        (!o->match || (rc = slm_job_set_string(job, "match", o->match, &err)) == SLM_OK) &&
+        (rc = slm_job_set_string(job, "chat_template", o->chat_template, &err)) == SLM_OK &&
+        (!o->max_tokens || (rc = slm_job_set_int(job, "max_tokens", o->max_tokens,
+                                                 &err)) == SLM_OK) &&
+        (rc = slm_job_set_int(job, "ctx", o->model.n_ctx, &err)) == SLM_OK &&
+        (!o->model.tokenizer ||
+         (rc = slm_job_set_string(job, "tokenizer", o->model.tokenizer, &err)) == SLM_OK) &&
+        (rc = slm_cli_lora_job(job, s, &err)) == SLM_OK)
+        rc = slm_job_use_model(job, s->model, &err);
+    if (rc == SLM_OK) {
+        if (!o->json)
+            slm_job_set_progress(job, on_example, NULL);
+        rc = slm_job_run(job, &err);
+    }
+    rc = rc == SLM_OK ? print_task(o, slm_job_report(job)) : slm_cli_fail("eval", &err);
+    slm_job_free(job);
+    return rc;
+}
+
 int slm_cli_eval(int argc, char **argv)
 {
     opts_t o;
@@ -182,7 +288,7 @@ int slm_cli_eval(int argc, char **argv)
     slm_cli_session_t s;
     rc = slm_cli_session_open(&s, &o.model, false, "eval");
     if (rc == SLM_CLI_OK)
-        rc = run(&o, &s);
+        rc = o.task ? run_task(&o, &s) : run(&o, &s);
     slm_cli_session_close(&s);
     return rc;
 }

@@ -15,6 +15,7 @@
 
 #include "cli/common.h"
 #include "cli/options.h"
+#include "cli/train-progress.h"
 #include "cli/verbs.h"
 
 typedef struct opts {
@@ -270,93 +271,7 @@ static int set_options(const opts_t *o, slm_job_t *job, slm_error_t *err)
     return set_more(o, job, err);
 }
 
-/* ---- progress ---- */
-
-typedef struct progress {
-    bool tty, open;
-} progress_t;
-
-static double fig(const json_t *f, const char *key)
-{
-    const json_t *v = json_object_get(f, key);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static void eta_text(double s, char *buf, size_t n)
-{
-    if (!isfinite(s))
-        snprintf(buf, n, "?");
-    else if (s >= 3600)
-        snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else
-        snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-}
-
-/* One line, rewritten in place on a terminal; every step goes to the log at info. */
-static void on_progress(void *user, const slm_job_progress_t *ev)
-{
-    progress_t *p = user;
-    json_t *f = ev->figures ? json_loads(ev->figures, 0, NULL) : NULL;
-    if (!f) {
-        json_decref(f);
-        return;
-    }
-    double vl = fig(f, "val_loss");
-    if (!isfinite(vl))
-        vl = fig(f, "last_val_loss");
-    char eta[32], val[32] = "-";
-    eta_text(fig(f, "eta_s"), eta, sizeof eta);
-    if (isfinite(vl))
-        snprintf(val, sizeof val, "%.4f", vl);
-    char line[200];
-    snprintf(line, sizeof line, "step %llu/%llu  loss %.4f  val %s  lr %.3g  %.0f tok/s  ETA %s",
-             (unsigned long long)ev->done, (unsigned long long)ev->total, ev->value, val,
-             fig(f, "lr"), fig(f, "tokens_per_s"), eta);
-    json_decref(f);
-    if (!p->tty) {
-        slm_log(SLM_LOG_INFO, "finetune", "%s", line);
-        return;
-    }
-    fprintf(stderr, "\r%-78s", line);
-    p->open = ev->done < ev->total;
-    if (!p->open)
-        fprintf(stderr, "\n");
-}
-
 /* ---- the report ---- */
-
-static double num(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static void print_text(const opts_t *o, const json_t *r)
-{
-    printf("finetuned %s with %s (%s) on %s\n", o->model, json_string_value(json_object_get(r,
-           "method")), json_string_value(json_object_get(r, "plugin")), o->data);
-    printf("  steps:      %lld (%lld tokens, %.1f s)\n",
-           (long long)json_integer_value(json_object_get(r, "steps")),
-           (long long)json_integer_value(json_object_get(r, "tokens")), num(r, "seconds"));
-    printf("  trainable:  %lld elements in %zu tensors\n",
-           (long long)json_integer_value(json_object_get(r, "trainable_elements")),
-           json_array_size(json_object_get(r, "trainable")));
-    printf("  loss:       %.4f (last step)\n", num(r, "loss"));
-    if (isfinite(num(r, "val_loss")))
-        printf("  validation: loss %.4f -> %.4f, perplexity %.3f -> %.3f\n",
-               num(r, "val_loss_start"), num(r, "val_loss"), num(r, "val_ppl_start"),
-               num(r, "val_ppl"));
-    long long skipped = (long long)json_integer_value(json_object_get(r, "skipped_lines"));
-    if (skipped)
-        printf("  skipped:    %lld bad data lines\n", skipped);
-    if (o->out)
-        printf("  output:     %s\n", o->out);
-    if (o->out_gguf)
-        printf("  output:     %s\n", o->out_gguf);
-    const char *ck = json_string_value(json_object_get(r, "checkpoint"));
-    if (ck)
-        printf("  checkpoint: %s\n", ck);
-}
 
 static int print_report(const opts_t *o, const char *report)
 {
@@ -371,7 +286,10 @@ static int print_report(const opts_t *o, const char *report)
         json_object_set_new(copy, "settings", json_deep_copy(json_object_get(doc, "settings")));
         rc = slm_cli_print_json(copy);
     } else {
-        print_text(o, r);
+        printf("finetuned %s with %s (%s) on %s\n", o->model,
+               json_string_value(json_object_get(r, "method")),
+               json_string_value(json_object_get(r, "plugin")), o->data);
+        slm_cli_train_print(r, o->out, o->out_gguf);
     }
     json_decref(doc);
     return rc;
@@ -381,14 +299,14 @@ static int run(const opts_t *o, slm_registry_t *reg)
 {
     slm_error_t err;
     slm_error_init(&err);
-    progress_t prog = {.tty = isatty(2)};
+    slm_cli_train_progress_t prog = {.tty = isatty(2), .verb = "finetune"};
     slm_job_t *job = NULL;
     if (slm_job_new(reg, "train", NULL, &job, &err) != SLM_OK ||
         set_options(o, job, &err) != SLM_OK) {
         slm_job_free(job);
         return slm_cli_fail("finetune", &err);
     }
-    slm_job_set_progress(job, on_progress, &prog);
+    slm_job_set_progress(job, slm_cli_train_on_progress, &prog);
     /* SIGINT and SIGTERM now ask the job to stop after its step and checkpoint. */
     slm_cli_signals_cancel_job(job);
     int rc = slm_job_run(job, &err);

@@ -17,7 +17,7 @@
 #include "cli/verbs.h"
 
 typedef struct opts {
-    const char *arch, *preset, *type;
+    const char *arch, *preset, *type, *vocab_from;
     slm_cli_strs_t out;
     slm_cli_seed_t seed;
     long threads;
@@ -34,6 +34,9 @@ static const slm_cli_opt_t own_opts[] = {
      "seed of the weights, 0..2^64-1; -1 = a new one (default 42)"},
     {"-t, --threads", "N", SLM_CLI_LONG, OFF(threads), 1, 4096,
      "threads (default: every CPU)"},
+    {"--vocab-from", "MODEL", SLM_CLI_STR, OFF(vocab_from), 0, 0,
+     "take MODEL's vocabulary (and chat template) instead of a synthetic one;\n"
+     "its size replaces the preset's (a distillation student of MODEL)"},
     {0},
 };
 
@@ -49,7 +52,7 @@ static void presets_help(FILE *f)
 static const slm_cli_spec_t spec = {
     .verb = "init",
     .synopsis = "--arch llama --preset NAME --random [--type T] [--seed S]\n"
-                "                    [--threads N] OUT.gguf",
+                "                    [--vocab-from MODEL] [--threads N] OUT.gguf",
     .about = "Write a model with the shapes of a named preset, N(0, 0.02) random weights\n"
              "(norms 1) in type T (default f16; quantized types as 'slmops quantize' gives\n"
              "them) and a synthetic SentencePiece-style vocabulary of the preset's size:\n"
@@ -102,7 +105,8 @@ static int set_options(const opts_t *o, slm_job_t *job, slm_error_t *err)
         (rc = slm_job_set_string(job, "arch", o->arch, err)) ||
         (rc = slm_job_set_string(job, "preset", o->preset, err)) ||
         (rc = slm_job_set_string(job, "type", o->type ? o->type : "f16", err)) ||
-        (rc = slm_job_set_string(job, "seed", seed[0] ? seed : NULL, err)))
+        (rc = slm_job_set_string(job, "seed", seed[0] ? seed : NULL, err)) ||
+        (rc = slm_job_set_string(job, "vocab_from", o->vocab_from, err)))
         return rc;
     return slm_job_set_int(job, "threads", o->threads, err);
 }

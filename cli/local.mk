@@ -23,6 +23,9 @@ slmops_SOURCES = \
 	cli/quantize.c \
 	cli/merge.c \
 	cli/finetune.c \
+	cli/train-progress.h \
+	cli/train-progress.c \
+	cli/distill.c \
 	cli/lora.c \
 	cli/lora.h \
 	cli/init.c \

@@ -20,5 +20,6 @@ int slm_cli_bench(int argc, char **argv);
 int slm_cli_serve(int argc, char **argv);
 int slm_cli_finetune(int argc, char **argv);
 int slm_cli_models(int argc, char **argv);
+int slm_cli_distill(int argc, char **argv);
 
 #endif

@@ -23,7 +23,8 @@ manifest_sources = \
 	manifests/quantizer-q6_k.json.in \
 	manifests/quantizer-nf4.json.in \
 	manifests/trainer-full.json.in \
-	manifests/trainer-lora.json.in
+	manifests/trainer-lora.json.in \
+	manifests/trainer-distill.json.in
 EXTRA_DIST += $(manifest_sources)
 
 manifest_built = manifests/format-gguf.json
@@ -55,9 +56,10 @@ manifest_uninstalled += \
 	manifests/uninstalled/quantizer-q6_k.json \
 	manifests/uninstalled/quantizer-nf4.json
 # Trainers (plugins/trainer-*): the methods of the train job.
-manifest_built += manifests/trainer-full.json manifests/trainer-lora.json
+manifest_built += manifests/trainer-full.json manifests/trainer-lora.json \
+	manifests/trainer-distill.json
 manifest_uninstalled += manifests/uninstalled/trainer-full.json \
-	manifests/uninstalled/trainer-lora.json
+	manifests/uninstalled/trainer-lora.json manifests/uninstalled/trainer-distill.json
 if HOST_X86_64
 manifest_built += manifests/cpu-x86-64.json
 manifest_uninstalled += manifests/uninstalled/cpu-x86-64.json

@@ -27,7 +27,14 @@ typedef struct preset {
 static const preset_t presets[] = {
     {"smollm2-135m", 576, 1536, 30, 9, 3, 49152, 8192, 100000.0f, 1e-5f, true},
     {"stories15m", 288, 768, 6, 6, 6, 32000, 256, 10000.0f, 1e-5f, false},
+    /* Distillation students of SmolLM2-135M (with its 49152-token vocabulary): 3.8%
+     * and 8.8% of its 134.5M parameters, mostly the tied embedding. */
+    {"student-5m", 96, 256, 4, 4, 2, 49152, 2048, 100000.0f, 1e-5f, true},
+    {"student-12m", 192, 512, 6, 6, 2, 49152, 2048, 100000.0f, 1e-5f, true},
+    /* A student of stories260K for tests: 41K parameters with its 512 tokens. */
+    {"student-micro", 32, 96, 2, 4, 2, 512, 512, 10000.0f, 1e-5f, true},
 };
+#define PRESET_NAMES "smollm2-135m, stories15m, student-5m, student-12m, student-micro"
 
 /* Standard deviation of the weights, as a transformer initialisation uses. */
 #define INIT_STD 0.02
@@ -36,8 +43,9 @@ typedef struct ijob {
     slm_registry_t *reg;
     slm_init_params_t p;
     const slm__jobrt_t *rt;
-    const preset_t *ps;
-    slm_model_file_t *mf;
+    const preset_t *ps;        /* the preset's shapes, with the vocabulary's size */
+    preset_t shape;
+    slm_model_file_t *mf, *vocab;  /* vocab: the vocab_from model's file */
     void **bufs;
     size_t n_bufs, cap_bufs;
     uint64_t done, total;
@@ -184,6 +192,9 @@ static int hparams(ijob_t *j)
         (rc = set_f32(j, "llama.rope.freq_base", p->rope_base)) ||
         (rc = set_u32(j, "llama.vocab_size", p->n_vocab)))
         return rc < 0 ? rc : SLM_OK;
+    if (j->vocab)
+        return slm_model_file_copy_values(j->mf, j->vocab, "tokenizer.", j->err) < 0
+                   ? j->err->code : SLM_OK;
     return slm__jobs_write_vocab(j->mf, p->n_vocab, j->err);
 }
 
@@ -242,7 +253,7 @@ static int check(const slm_init_params_t *p, const preset_t **ps, slm_error_t *e
             *ps = &presets[i];
     if (!*ps)
         return slm__fail(err, SLM_E_NOT_FOUND, NULL, -1, "init: unknown preset '%s' "
-                         "(smollm2-135m, stories15m)", p->preset ? p->preset : "(none)");
+                         "(" PRESET_NAMES ")", p->preset ? p->preset : "(none)");
     const slm_type_traits_t *t = slm_type_get_traits(p->type);
     if (!t || (!t->is_quantized && p->type != SLM_TYPE_F32 && p->type != SLM_TYPE_F16 &&
                p->type != SLM_TYPE_BF16))
@@ -250,6 +261,29 @@ static int check(const slm_init_params_t *p, const preset_t **ps, slm_error_t *e
                          "build knows (f32, f16, bf16 or a quantizer plugin's type)",
                          slm_type_name(p->type));
     return SLM_OK;
+}
+
+/* The shapes to build: the preset's, with vocab_from's vocabulary in place of the
+ * synthetic one (a student that shares its teacher's tokenizer). */
+static int take_vocab(ijob_t *j)
+{
+    j->shape = *j->ps;
+    j->ps = &j->shape;
+    if (!j->p.vocab_from)
+        return SLM_OK;
+    int rc = slm_model_file_open(j->reg, j->p.vocab_from, NULL, &j->vocab, j->err);
+    slm_model_value_t v = {.struct_size = sizeof v};
+    if (rc == SLM_OK &&
+        slm_model_file_get_array(j->vocab, "tokenizer.ggml.tokens", SLM_MF_STRING, &v,
+                                 NULL) != SLM_OK)
+        return slm__fail(j->err, SLM_E_FORMAT, j->p.vocab_from, -1, "init: %s carries no "
+                         "vocabulary (tokenizer.ggml.tokens) to take", j->p.vocab_from);
+    if (rc == SLM_OK && (v.n < 4 || v.n > (1u << 22)))
+        return slm__fail(j->err, SLM_E_FORMAT, j->p.vocab_from, -1, "init: %s: a vocabulary "
+                         "of %llu tokens", j->p.vocab_from, (unsigned long long)v.n);
+    if (rc == SLM_OK)
+        j->shape.n_vocab = (uint32_t)v.n;
+    return rc;
 }
 
 int slm__init_check(const slm_init_params_t *p, slm_error_t *err)
@@ -271,11 +305,15 @@ int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_para
     out.inputs = rt->inputs;
     out.n_inputs = rt->n_inputs;
     int rc = check(&j.p, &j.ps, err);
+    if (rc == SLM_OK)
+        rc = take_vocab(&j);
     /* OUT is judged before the model is built. */
     if (rc == SLM_OK)
         rc = slm__model_file_check_output(reg, out_path, j.p.format, &out, err);
-    if (rc)
+    if (rc) {
+        slm_model_file_free(j.vocab);
         return rc;
+    }
     j.mf = slm_model_file_new();
     rc = j.mf ? build(&j) : slm__fail(err, SLM_E_NOMEM, NULL, -1, "init: out of memory");
     if (rc == SLM_OK)
@@ -283,6 +321,7 @@ int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_para
     if (rc == SLM_OK)
         slm__jobrt_wrote(rt, out_path);
     slm_model_file_free(j.mf);
+    slm_model_file_free(j.vocab);
     for (size_t i = 0; i < j.n_bufs; i++)
         free(j.bufs[i]);
     free(j.bufs);

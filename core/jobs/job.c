@@ -16,6 +16,8 @@ static const slm__job_kind_t *const kinds[] = {
     &slm__job_kind_bench,
     &slm__job_kind_init,
     &slm__job_kind_train,
+    &slm__job_kind_synth,
+    &slm__job_kind_distill,
 };
 
 struct slm_job {
@@ -207,7 +209,7 @@ int slm_job_new(slm_registry_t *reg, const char *kind, const char *options_json,
             k = kinds[i];
     if (!k)
         return slm__fail(err, SLM_E_NOT_FOUND, NULL, -1, "job: unknown kind '%s' (quantize, "
-                         "eval, bench, init, train)", kind);
+                         "eval, bench, init, train, synth, distill)", kind);
     slm_job_t *job = calloc(1, sizeof *job);
     if (!job || !(job->opts = json_object())) {
         free(job);

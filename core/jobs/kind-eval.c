@@ -1,5 +1,6 @@
 /* The "eval" job kind: perplexity of a text (slm_eval_perplexity, llama-perplexity's
- * method) for a model file with its adapters, or a model the caller loaded, as JSON. */
+ * method) or accuracy on a task file (jobs/task.h) for a model file with its adapters,
+ * or a model the caller loaded, as JSON. */
 #include "config.h"
 
 #include <math.h>
@@ -8,17 +9,22 @@
 
 #include <slmops/eval.h>
 #include <slmops/input.h>
+#include <slmops/output.h>
 #include <slmops/tokenizer.h>
 
 #include "internal/util.h"
 #include "jobs/kind.h"
+#include "jobs/task.h"
 
 /* Larger texts are refused: the whole text is tokenized at once. */
 #define MAX_TEXT_BYTES (1ull << 30)
 
 typedef struct estate {
     const char *model_path, *text, *device, *tokenizer;
-    int32_t n_ctx, n_batch, n_threads;
+    const char *task_path, *output, *match, *chat_template;
+    int32_t n_ctx, n_batch, n_threads, max_tokens;
+    slm__task_t task;
+    json_t *task_res;          /* the task's results, after the run */
     slm__job_lora_t *loras;
     size_t n_loras;
     const slm__jobrt_t *rt;
@@ -36,9 +42,15 @@ static const slm__job_opt_t opts[] = {
     {"device", SLM__OPT_STRING},
     {"threads", SLM__OPT_INT},
     {"lora", SLM__OPT_ARRAY},
+    {"task", SLM__OPT_STRING},
+    {"output", SLM__OPT_STRING},
+    {"max_tokens", SLM__OPT_INT},
+    {"match", SLM__OPT_STRING},
+    {"chat_template", SLM__OPT_STRING},
     {NULL, 0},
 };
-static const char *const inputs[] = {"model", "lora", "tokenizer", "perplexity", NULL};
+static const char *const inputs[] = {"model", "lora", "tokenizer", "perplexity", "task", NULL};
+static const char *const outputs[] = {"output", NULL};
 
 static int range(const slm_job_t *job, const char *key, int64_t dflt, int64_t lo, int64_t hi,
                  int32_t *out, slm_error_t *err)
@@ -62,11 +74,26 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     if (!s->model_path && !slm__job_model(job))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: the option 'model' is "
                          "required");
-    if (!s->text && !slm__job_tokens(job, &n))
+    s->task_path = slm__job_str(job, "task");
+    s->output = slm__job_str(job, "output");
+    s->match = slm__job_str(job, "match");
+    s->chat_template = slm__job_str(job, "chat_template");
+    if (s->task_path && (s->text || slm__job_tokens(job, &n)))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: 'perplexity' or 'task', "
+                         "not both");
+    if (!s->text && !s->task_path && !slm__job_tokens(job, &n))
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: the option 'perplexity' "
-                         "(the text to score) is required");
+                         "(the text to score) or 'task' (a task file) is required");
+    if (s->output && !s->task_path)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: 'output' (the per-example "
+                         "results) needs 'task'");
+    if (s->match && strcmp(s->match, "exact") != 0 && strcmp(s->match, "contains") != 0)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "eval job: match '%s' is neither "
+                         "'exact' nor 'contains'", s->match);
     int rc;
-    if ((rc = range(job, "ctx", 512, 3, 1 << 24, &s->n_ctx, err)) ||
+    if ((rc = range(job, "ctx", s->task_path ? 0 : 512, s->task_path ? 0 : 3, 1 << 24,
+                    &s->n_ctx, err)) ||
+        (rc = range(job, "max_tokens", 32, 1, 1 << 20, &s->max_tokens, err)) ||
         (rc = range(job, "batch", 0, 0, 1 << 24, &s->n_batch, err)) ||
         (rc = range(job, "threads", 0, 0, 4096, &s->n_threads, err)) ||
         (rc = slm__job_loras(job, "eval", &s->loras, &s->n_loras, err)))
@@ -120,10 +147,60 @@ static int score(estate_t *s, slm_model_t *m, const int32_t *tokens, slm_error_t
     return slm_eval_perplexity(m, tokens, s->n_tokens, &pp, &s->res, err);
 }
 
+/* The results as one JSON file, written atomically. */
+static int write_output(const estate_t *s, slm_error_t *err)
+{
+    slm_output_params_t p;
+    slm_output_params_init(&p);
+    p.inputs = s->rt->inputs;
+    p.n_inputs = s->rt->n_inputs;
+    slm_output_t *out = NULL;
+    int rc = slm_output_prepare(s->output, &p, &out, err);
+    if (rc == SLM_OK && json_dump_file(s->task_res, slm_output_path(out),
+                                       JSON_INDENT(1) | JSON_PRESERVE_ORDER) != 0)
+        rc = slm__fail(err, SLM_E_IO, s->output, -1, "%s: cannot write the task results",
+                       s->output);
+    if (rc == SLM_OK)
+        rc = slm_output_commit(out, err);
+    else
+        slm_output_abort(out);
+    if (rc == SLM_OK)
+        slm__jobrt_wrote(s->rt, s->output);
+    return rc;
+}
+
+static int run_task(slm_job_t *job, estate_t *s, slm_model_t *m, slm_error_t *err)
+{
+    slm_tokenizer_t *tok = NULL;
+    int rc = slm__task_load(s->task_path, s->match && strcmp(s->match, "contains") == 0
+                                              ? SLM__TASK_CONTAINS : SLM__TASK_EXACT,
+                            &s->task, err);
+    if (rc == SLM_OK)
+        rc = s->tokenizer ? slm_tokenizer_load(slm__job_registry(job), s->tokenizer, &tok, err)
+                          : slm_tokenizer_from_model_file(slm_model_container(m), &tok, err);
+    slm__task_run_t r = {.path = s->task_path, .max_tokens = s->max_tokens,
+                         .n_ctx = s->n_ctx, .chat_template = s->chat_template, .rt = s->rt};
+    if (rc == SLM_OK)
+        rc = slm__task_eval(m, tok, &s->task, &r, &s->task_res, err);
+    if (rc == SLM_OK && s->output)
+        rc = write_output(s, err);
+    slm_tokenizer_free(tok);
+    return rc;
+}
+
 static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t *err)
 {
     estate_t *s = state;
     s->rt = rt;
+    if (s->task_path) {
+        slm_model_t *m = slm__job_model(job), *own = NULL;
+        int rc = m ? SLM_OK : slm__job_open_model(job, s->model_path, s->device, s->n_threads,
+                                                  s->loras, s->n_loras, &own, err);
+        if (rc == SLM_OK)
+            rc = run_task(job, s, m ? m : own, err);
+        slm_model_free(own);
+        return rc;
+    }
     slm_model_t *m = slm__job_model(job), *own = NULL;
     int rc = SLM_OK;
     /* A lent model runs as it is: "lora" then only names its adapters. */
@@ -146,9 +223,23 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
     return rc;
 }
 
+static json_t *task_settings(const estate_t *s)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:i, s:s, s:i, s:o, s:o, s:i, s:o}", "model",
+                     slm__json_path(s->model_path), "lora",
+                     slm__job_loras_json(s->loras, s->n_loras), "task",
+                     slm__json_path(s->task_path), "output", slm__json_path(s->output),
+                     "max_tokens", s->max_tokens, "match", s->match ? s->match : "exact",
+                     "ctx", s->n_ctx, "tokenizer", slm__json_path(s->tokenizer), "device",
+                     slm__json_path(s->device), "threads", s->n_threads, "chat_template",
+                     slm__json_path(s->chat_template));
+}
+
 static json_t *settings(const void *state)
 {
     const estate_t *s = state;
+    if (s->task_path)
+        return task_settings(s);
     return json_pack("{s:o, s:o, s:o, s:i, s:i, s:o, s:o, s:i}", "model",
                      slm__json_path(s->model_path), "lora",
                      slm__job_loras_json(s->loras, s->n_loras), "perplexity",
@@ -163,6 +254,8 @@ static json_t *settings(const void *state)
 static json_t *results(const void *state)
 {
     const estate_t *s = state;
+    if (s->task_path)
+        return json_incref(s->task_res);
     return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:O}", "n_ctx", (json_int_t)s->n_ctx,
                      "n_tokens", (json_int_t)s->n_tokens, "n_chunks",
                      (json_int_t)s->res.n_chunks, "n_scored", (json_int_t)s->res.n_scored,
@@ -174,6 +267,8 @@ static void release(void *state)
 {
     estate_t *s = state;
     json_decref(s->running);
+    json_decref(s->task_res);
+    slm__task_free(&s->task);
     free(s->loras);
 }
 
@@ -181,6 +276,7 @@ const slm__job_kind_t slm__job_kind_eval = {
     .name = "eval",
     .opts = opts,
     .input_keys = inputs,
+    .output_keys = outputs,
     .takes = SLM__JOB_TAKES_MODEL | SLM__JOB_TAKES_TOKENS,
     .state_size = sizeof(estate_t),
     .prepare = prepare,

@@ -26,8 +26,10 @@ static const slm__job_opt_t opts[] = {
     {"seed", SLM__OPT_SEED},
     {"threads", SLM__OPT_INT},
     {"format", SLM__OPT_STRING},
+    {"vocab_from", SLM__OPT_STRING},
     {NULL, 0},
 };
+static const char *const inputs[] = {"vocab_from", NULL};
 static const char *const outputs[] = {"output", NULL};
 
 static int prepare(slm_job_t *job, void *state, slm_error_t *err)
@@ -50,6 +52,7 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     if (slm__job_str(job, "preset"))
         s->p.preset = slm__job_str(job, "preset");
     s->p.format = slm__job_str(job, "format");
+    s->p.vocab_from = slm__job_str(job, "vocab_from");
     int rc = slm__job_seed(job, "seed", s->p.seed, &s->p.seed, err);
     /* The preset is judged before the output, as slm_model_init_random does. */
     return rc ? rc : slm__init_check(&s->p, err);
@@ -68,10 +71,12 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
 static json_t *settings(const void *state)
 {
     const istate_t *s = state;
-    return json_pack("{s:o, s:o, s:o, s:s, s:o, s:i, s:o}", "output", slm__json_path(s->out),
-                     "arch", slm__json_path(s->p.arch), "preset", slm__json_path(s->p.preset),
-                     "type", slm_type_name(s->p.type), "seed", slm__json_u64(s->p.seed),
-                     "threads", s->p.n_threads, "format", slm__json_path(s->p.format));
+    return json_pack("{s:o, s:o, s:o, s:s, s:o, s:i, s:o, s:o}", "output",
+                     slm__json_path(s->out), "arch", slm__json_path(s->p.arch), "preset",
+                     slm__json_path(s->p.preset), "type", slm_type_name(s->p.type), "seed",
+                     slm__json_u64(s->p.seed), "threads", s->p.n_threads, "format",
+                     slm__json_path(s->p.format), "vocab_from",
+                     slm__json_path(s->p.vocab_from));
 }
 
 static json_t *results(const void *state)
@@ -83,6 +88,7 @@ static json_t *results(const void *state)
 const slm__job_kind_t slm__job_kind_init = {
     .name = "init",
     .opts = opts,
+    .input_keys = inputs,
     .output_keys = outputs,
     .state_size = sizeof(istate_t),
     .prepare = prepare,

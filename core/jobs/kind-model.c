@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <slmops/chat.h>
+
 #include "internal/util.h"
 #include "jobs/kind.h"
 
@@ -62,6 +64,17 @@ json_t *slm__job_loras_json(const slm__job_lora_t *v, size_t n)
         json_array_append_new(a, json_pack("{s:o, s:o}", "path", slm__json_path(v[i].path),
                                            "scale", slm__json_num(v[i].scale)));
     return a;
+}
+
+int slm__job_chat_template(const char *what, const char *tpl, slm_chat_template_t **out,
+                           slm_error_t *err)
+{
+    if (slm_chat_template_builtin(tpl, out, NULL) == SLM_OK)
+        return SLM_OK;
+    if (!strstr(tpl, "{%") && !strstr(tpl, "{{"))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "%s: chat template '%s' is no "
+                         "built-in name (chatml, ...) and no template text", what, tpl);
+    return slm_chat_template_parse(tpl, strlen(tpl), out, err);
 }
 
 int slm__job_open_model(slm_job_t *job, const char *path, const char *device, int32_t threads,

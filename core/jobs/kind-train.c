@@ -55,9 +55,11 @@ static const slm__job_opt_t opts[] = {
     {"device", SLM__OPT_STRING},
     {"dump_grads", SLM__OPT_STRING},
     {"chat_template", SLM__OPT_STRING},
+    {"teacher", SLM__OPT_STRING},
+    {"teacher_top_k", SLM__OPT_INT},
     {NULL, 0},
 };
-static const char *const inputs[] = {"model", "data", "val_data", NULL};
+static const char *const inputs[] = {"model", "data", "val_data", "teacher", NULL};
 static const char *const outputs[] = {"output", "output_gguf", "log", "dump_grads", NULL};
 
 static const char *const schedules[] = {"constant", "linear", "cosine"};
@@ -107,7 +109,8 @@ static int read_ints(const slm_job_t *job, slm__train_opts_t *o, slm_error_t *er
         (rc = int_in(job, "save_every", 0, 0, (int64_t)1 << 40, &o->save_every, err)) ||
         (rc = int_in(job, "keep", 3, 0, 1 << 20, &keep, err)) ||
         (rc = int_in(job, "val_batches", 0, 0, 1 << 30, &val_batches, err)) ||
-        (rc = int_in(job, "threads", 0, 0, 4096, &threads, err)))
+        (rc = int_in(job, "threads", 0, 0, 4096, &threads, err)) ||
+        (rc = int_in(job, "teacher_top_k", 0, 0, 1 << 24, &o->teacher_top_k, err)))
         return rc;
     if ((int64_t)ctx * batch > (1 << 22))
         return bad(err, "ctx x batch", "is more than 4M tokens a micro-batch");
@@ -212,6 +215,7 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     o->resume = slm__job_str(job, "resume");
     o->device = slm__job_str(job, "device");
     o->chat_template = slm__job_str(job, "chat_template");
+    o->teacher = slm__job_str(job, "teacher");
     o->skip_bad_lines = slm__job_bool(job, "skip_bad_lines", false);
     const json_t *mo = slm__job_get(job, "method_options");
     o->method_json = json_dumps(mo ? mo : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
@@ -274,13 +278,15 @@ static json_t *settings(const void *state)
                           "seed", slm__json_u64(o->seed), "eval_every",
                           (json_int_t)o->eval_every, "save_every", (json_int_t)o->save_every,
                           "keep", (int)o->keep);
-    json_t *l = json_pack("{s:o, s:o, s:o, s:b, s:i, s:o, s:o}", "checkpoints",
+    json_t *l = json_pack("{s:o, s:o, s:o, s:b, s:i, s:o, s:o, s:o, s:I}", "checkpoints",
                           slm__json_path(o->checkpoints ? o->checkpoints
                                                         : o->checkpoints_default),
                           "resume", slm__json_path(o->resume), "log", slm__json_path(o->log),
                           "skip_bad_lines", o->skip_bad_lines, "threads", (int)o->threads,
                           "device", slm__json_path(o->device), "chat_template",
-                          slm__json_path(o->chat_template));
+                          slm__json_path(o->chat_template), "teacher",
+                          slm__json_path(o->teacher), "teacher_top_k",
+                          (json_int_t)o->teacher_top_k);
     if (!j || json_object_update(j, k) || json_object_update(j, l)) {
         json_decref(j);
         j = NULL;

@@ -87,6 +87,8 @@ extern const slm__job_kind_t slm__job_kind_eval;
 extern const slm__job_kind_t slm__job_kind_bench;
 extern const slm__job_kind_t slm__job_kind_init;
 extern const slm__job_kind_t slm__job_kind_train;
+extern const slm__job_kind_t slm__job_kind_synth;
+extern const slm__job_kind_t slm__job_kind_distill;
 
 /* What a kind reads of its job. Options have the JSON type their table gives. */
 slm_registry_t *slm__job_registry(const slm_job_t *job);
@@ -115,6 +117,12 @@ json_t *slm__job_loras_json(const slm__job_lora_t *v, size_t n);
 int slm__job_open_model(slm_job_t *job, const char *path, const char *device, int32_t threads,
                         const slm__job_lora_t *loras, size_t n_loras, slm_model_t **own,
                         slm_error_t *err);
+
+/* The chat_template option of a job: a built-in template's name, else the template's
+ * text; `what` names the job in the message. */
+typedef struct slm_chat_template slm_chat_template_t;
+int slm__job_chat_template(const char *what, const char *tpl, slm_chat_template_t **out,
+                           slm_error_t *err);
 
 /* JSON values for reports: a path or name as a JSON string (bytes that are not
  * UTF-8 become U+FFFD), a number (null when not finite), a u64 (a string of

@@ -23,6 +23,15 @@ libslmops_la_SOURCES += \
 	core/jobs/kind-model.c \
 	core/jobs/kind-quantize.c \
 	core/jobs/kind-eval.c \
+	core/jobs/task.h \
+	core/jobs/task-file.c \
+	core/jobs/task-eval.c \
+	core/jobs/task-norm.c \
+	core/jobs/synth.h \
+	core/jobs/synth-prompts.c \
+	core/jobs/synth-filter.c \
+	core/jobs/kind-synth.c \
+	core/jobs/kind-distill.c \
 	core/jobs/kind-bench.c \
 	core/jobs/kind-init.c \
 	core/jobs/kind-train.c \
@@ -30,6 +39,7 @@ libslmops_la_SOURCES += \
 	core/jobs/train-loop.c \
 	core/jobs/train-plan.c \
 	core/jobs/train-graph.c \
+	core/jobs/train-teacher.c \
 	core/jobs/train-ckpt.c \
 	core/jobs/train-save.c \
 	core/jobs/train-names.c \

@@ -160,6 +160,8 @@ static int feed(slm__train_t *t, slm__tgraph_t *G, const slm_dataset_batch_t *b)
     int64_t scored = slm__xent_feed(&G->xent, b->targets, t->err);
     if (scored < 0)
         return (int)scored;
+    if ((rc = slm__train_teacher_feed(t, G, b)) != SLM_OK)
+        return rc;
     return fill_dropout(t, G);
 }
 

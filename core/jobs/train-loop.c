@@ -47,13 +47,7 @@ static int load_data(slm__train_t *t)
 /* The chat_template option: a built-in template's name, else the template's text. */
 static int load_template(slm__train_t *t)
 {
-    const char *tpl = t->o->chat_template;
-    if (slm_chat_template_builtin(tpl, &t->chat, NULL) == SLM_OK)
-        return SLM_OK;
-    if (!strstr(tpl, "{%") && !strstr(tpl, "{{"))
-        return slm__fail(t->err, SLM_E_INVALID, NULL, -1, "train: chat template '%s' is no "
-                         "built-in name (chatml, ...) and no template text", tpl);
-    return slm_chat_template_parse(tpl, strlen(tpl), &t->chat, t->err);
+    return slm__job_chat_template("train", t->o->chat_template, &t->chat, t->err);
 }
 
 static int load(slm__train_t *t)
@@ -66,6 +60,8 @@ static int load(slm__train_t *t)
     int rc = slm_model_load(t->reg, o->model, &mp, &t->model, t->err);
     if (rc == SLM_OK)
         rc = slm_tokenizer_from_model_file(slm_model_container(t->model), &t->tok, t->err);
+    if (rc == SLM_OK)
+        rc = slm__train_teacher_open(t);
     if (rc == SLM_OK && o->chat_template)
         rc = load_template(t);
     else if (rc == SLM_OK &&
@@ -381,6 +377,7 @@ int slm__train_run(slm__train_t *t)
 void slm__train_free(slm__train_t *t)
 {
     slm__train_graphs_free(t);
+    slm__train_teacher_free(t);
     slm__train_plan_free(t);
     if (t->train_ds != t->data)
         slm_dataset_free(t->train_ds);

@@ -69,7 +69,14 @@ static slm_trainer_node_t *l_input(void *ctx, const char *name)
         const int64_t ne[1] = {G->xent.N};
         return made(c, slm_reshape(G->g, G->xent.keep, 1, ne), "loss_mask");
     }
-    return NULL;   /* hidden and teacher_logits: not offered by this job */
+    if (strcmp(name, SLM_TRAINER_IN_LOSS_NORM) == 0)
+        return node(G->xent.norm);
+    if (strcmp(name, SLM_TRAINER_IN_TEACHER_LOGITS) == 0) {
+        if (!c->t->teacher)
+            return NULL;   /* a job without a teacher */
+        return made(c, slm__train_teacher_input(c->t, G), "teacher_logits");
+    }
+    return NULL;   /* hidden: not offered by this job */
 }
 
 static slm_trainer_node_t *l_param(void *ctx, const char *name)

@@ -25,6 +25,8 @@ typedef struct slm__train_opts {
     const char *model, *data, *val_data, *method, *output, *output_gguf, *format;
     const char *log, *checkpoints, *resume, *device;
     const char *dump_grads;    /* write the first batch's gradients there and stop */
+    const char *teacher;       /* distillation: the teacher model (teacher_logits) */
+    int64_t teacher_top_k;     /* its logits kept per position; 0: all */
     const char *chat_template; /* a built-in name or template text, for {"messages"} */
     char *method_json;         /* the method's settings, compact JSON ("{}": none); owned */
     char **adapters;           /* frozen adapters attached under the trained one; owned */
@@ -98,6 +100,7 @@ typedef struct slm__tgraph {
     size_t n_terms;
     slm__tconst_t *consts;
     size_t n_consts;
+    slm_tensor_t *teacher_in;  /* f32 [V, N] INPUT, when the method asked for it */
 } slm__tgraph_t;
 
 typedef struct slm__train {
@@ -107,6 +110,11 @@ typedef struct slm__train {
     slm_error_t *err;
     slm_model_t *model;
     slm_tokenizer_t *tok;
+    /* Distillation: the teacher and its forward graph (train-teacher.c). */
+    slm_model_t *teacher;
+    slm_graph_t *teacher_g;
+    slm__seq_graph_t teacher_seq;
+    float *teacher_buf;        /* its logits of one micro-batch, [V, N] */
     slm_chat_template_t *chat;
     slm_dataset_t *data, *train_ds, *val_ds, *val_file;
     slm_dataset_cursor_t cursor;
@@ -198,6 +206,14 @@ int slm__train_checkpoint_save(slm__train_t *t);
 int slm__train_checkpoint_load(slm__train_t *t, const char *dir);
 /* The root checkpoints go under. */
 const char *slm__train_checkpoint_root(const slm__train_t *t);
+
+/* train-teacher.c: the teacher named by o->teacher (same vocabulary as the
+ * student), the "teacher_logits" input of graph G (NULL: no teacher), and its
+ * values for a micro-batch (nothing when G has no such input). */
+int slm__train_teacher_open(slm__train_t *t);
+slm_tensor_t *slm__train_teacher_input(slm__train_t *t, slm__tgraph_t *G);
+int slm__train_teacher_feed(slm__train_t *t, slm__tgraph_t *G, const slm_dataset_batch_t *b);
+void slm__train_teacher_free(slm__train_t *t);
 
 /* train-dump.c: the first batch, its loss and every trainable tensor with its
  * gradient, into o->dump_grads (safetensors). */

@@ -23,4 +23,5 @@ slmopsinclude_HEADERS += \
 	core/include/slmops/model.h \
 	core/include/slmops/generation.h \
 	core/include/slmops/json-filter.h \
-	core/include/slmops/eval.h
+	core/include/slmops/eval.h \
+	core/include/slmops/task.h

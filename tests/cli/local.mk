@@ -6,6 +6,12 @@ tests_cli_test_sampler_SOURCES = tests/cli/test-sampler.c
 tests_cli_test_sampler_CFLAGS = $(test_cflags)
 tests_cli_test_sampler_LDADD = $(test_libs) -lm
 
+check_PROGRAMS += tests/cli/test-task
+TESTS += tests/cli/test-task
+tests_cli_test_task_SOURCES = tests/cli/test-task.c
+tests_cli_test_task_CFLAGS = $(test_cflags)
+tests_cli_test_task_LDADD = $(test_libs) -lm
+
 check_PROGRAMS += tests/cli/test-chat
 TESTS += tests/cli/test-chat
 tests_cli_test_chat_SOURCES = tests/cli/test-chat.c
@@ -29,7 +35,8 @@ TESTS += \
 	tests/cli/bad-input-asan.sh \
 	tests/cli/readme-first-steps.sh \
 	tests/cli/ctx-too-large.sh \
-	tests/cli/clear-messages.sh
+	tests/cli/clear-messages.sh \
+	tests/cli/eval-task.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
@@ -49,6 +56,9 @@ EXTRA_DIST += \
 	tests/cli/readme-first-steps.sh \
 	tests/cli/ctx-too-large.sh \
 	tests/cli/clear-messages.sh \
+	tests/cli/eval-task.sh \
+	tests/cli/eval_task_oracle.py \
+	tests/cli/data/task-stories.jsonl \
 	tests/cli/bad-input/cases.txt \
 	tests/cli/bad-input/gguf-patch.py
 

@@ -646,8 +646,10 @@ START_TEST(options_are_checked_by_name_and_type)
     }
     ck_assert_str_eq(slm_job_kind_name(3), "init");
     ck_assert_str_eq(slm_job_kind_name(4), "train");
-    ck_assert_ptr_null(slm_job_kind_name(5));
-    ck_assert_int_eq(slm_job_new(reg, "distill", NULL, &job, &err), SLM_E_NOT_FOUND);
+    ck_assert_str_eq(slm_job_kind_name(5), "synth");
+    ck_assert_str_eq(slm_job_kind_name(6), "distill");
+    ck_assert_ptr_null(slm_job_kind_name(7));
+    ck_assert_int_eq(slm_job_new(reg, "pipeline", NULL, &job, &err), SLM_E_NOT_FOUND);
     ck_assert_ptr_null(job);
     ck_assert_int_eq(slm_job_new(reg, "quantize", "{\"typo\": 1}", &job, &err), SLM_E_INVALID);
     ck_assert_msg(strstr(err.message, "'typo'") && strstr(err.message, "eval_ctx"), "%s",

@@ -378,7 +378,9 @@ START_TEST(init_refuses_unknown_presets)
     ck_assert_int_eq(slm_model_init_random(reg, out, &p, &err), SLM_E_UNSUPPORTED);
     ck_assert(!exists(out));
     ck_assert_str_eq(slm_init_preset_name(0), "smollm2-135m");
-    ck_assert_ptr_null(slm_init_preset_name(2));
+    ck_assert_str_eq(slm_init_preset_name(2), "student-5m");
+    ck_assert_str_eq(slm_init_preset_name(4), "student-micro");
+    ck_assert_ptr_null(slm_init_preset_name(5));
 }
 END_TEST
 

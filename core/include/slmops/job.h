@@ -46,7 +46,7 @@ typedef struct slm_job_progress {
 typedef void (*slm_job_progress_cb)(void *user, const slm_job_progress_t *event);
 
 /* The kinds this library runs, by index: "quantize", "eval", "bench", "init",
- * "train"; NULL past the last. */
+ * "train", "synth", "distill"; NULL past the last. */
 const char *slm_job_kind_name(size_t i);
 
 /* A job of `kind` with options_json (a JSON object, or NULL for none). Options are

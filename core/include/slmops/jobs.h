@@ -116,7 +116,7 @@ void slm_quantize_report_free(slm_quantize_report_t *r);
 typedef struct slm_init_params {
     uint32_t struct_size;
     const char *arch;          /* "llama" */
-    const char *preset;        /* "smollm2-135m", "stories15m" (slm_init_preset_name) */
+    const char *preset;        /* "smollm2-135m", "stories15m", ... (slm_init_preset_name) */
     int32_t type;              /* type of the 2-D weights */
     uint64_t seed;
     int32_t n_threads;         /* <= 0: the number of online CPUs */
@@ -124,6 +124,10 @@ typedef struct slm_init_params {
     slm_job_progress_fn progress;
     void *user;
     const volatile int *cancel;
+    /* Since 0.3: a model file whose vocabulary (every tokenizer.* key, the chat
+     * template included) the model takes instead of a synthetic one, its size
+     * replacing the preset's (a distillation student of that teacher); NULL: none. */
+    const char *vocab_from;
 } slm_init_params_t;
 
 void slm_init_params_default(slm_init_params_t *p);

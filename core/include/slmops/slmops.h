@@ -25,6 +25,7 @@
 #include <slmops/json-filter.h>
 #include <slmops/generation.h>
 #include <slmops/eval.h>
+#include <slmops/task.h>
 #include <slmops/jobs.h>
 #include <slmops/job.h>
 #include <slmops/merge.h>

@@ -168,8 +168,14 @@ typedef struct slm_trainer_node slm_trainer_node_t;
 #define SLM_TRAINER_IN_TARGETS "targets"      /* f32 [n_vocab, n_tokens]: one-hot next tokens,
                                                * zero columns where no loss is taken */
 #define SLM_TRAINER_IN_LOSS_MASK "loss_mask"  /* f32 [n_tokens]: 1 where the loss counts, else 0 */
-/* f32 [n_vocab, n_tokens]: the teacher's logits, in distillation jobs */
+/* f32 [n_vocab, n_tokens]: the teacher's logits, in distillation jobs (a train job
+ * with a teacher). With the job's teacher_top_k = k, each column keeps its k largest
+ * logits and every other entry is the k-th largest minus 30 (finite, so that log
+ * probabilities stay finite; e^-30 of the mass each). */
 #define SLM_TRAINER_IN_TEACHER_LOGITS "teacher_logits"
+/* f32 [1]: n_tokens / the tokens where the loss counts (0 when none): multiplies a
+ * mean over all n_tokens into a mean over the counted ones. */
+#define SLM_TRAINER_IN_LOSS_NORM "loss_norm"
 
 /* Building loss terms on the training graph after the forward pass. Nodes are
  * differentiated by the host; a failing call returns NULL (or a negative status)

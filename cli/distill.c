@@ -1,0 +1,401 @@
+/* `slmops distill -m TEACHER --prompts FILE (--student M | --student-preset P) -o OUT`:
+ * a teacher writes a data set, a student learns it and the teacher's logits (a
+ * "distill" job, which runs synth, init and train jobs). */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <slmops/job.h>
+#include <slmops/log.h>
+
+#include "cli/common.h"
+#include "cli/options.h"
+#include "cli/train-progress.h"
+#include "cli/verbs.h"
+
+typedef struct opts {
+    const char *teacher, *prompts, *system, *data_out, *student, *preset, *student_out;
+    const char *out, *kd_loss, *check, *check_regex, *schedule, *log, *ckpt, *resume, *device;
+    const char *val_data, *dump_grads, *chat_template;
+    long samples, max_tokens, s_top_k, min_chars, max_chars, top_k;
+    long ctx, batch, accum, epochs, steps, warmup, eval_every, save_every, keep, threads;
+    float s_temp, s_top_p, max_repeat, temperature, alpha, lr, val_split;
+    slm_cli_seed_t seed;
+    slm_cli_strs_t files;
+    bool no_dedup, json;
+} opts_t;
+
+#define OFF(f) offsetof(opts_t, f)
+static const slm_cli_opt_t own_opts[] = {
+    {"-m, --teacher", "MODEL", SLM_CLI_STR, OFF(teacher), 0, 0,
+     "the teacher: any model file slmops loads"},
+    {"--prompts", "FILE", SLM_CLI_STR, OFF(prompts), 0, 0,
+     "prompts: plain lines, or JSONL of {\"prompt\", \"system\"?,\n"
+     "\"answer\"?} (answer: what --check compares)"},
+    {"--chat-template", "NAME|TEMPLATE", SLM_CLI_STR, OFF(chat_template), 0, 0,
+     "the template the teacher's prompts and the student's\n"
+     "{\"messages\"} are rendered with: a built-in name (chatml,\n"
+     "...) or its text (default: the teacher's own, if any)"},
+    {"--system", "TEXT", SLM_CLI_STR, OFF(system), 0, 0,
+     "a system prompt for the prompts that give none"},
+    {"--samples-per-prompt", "N", SLM_CLI_LONG, OFF(samples), 1, 65536,
+     "responses the teacher writes per prompt (default 1)"},
+    {"-n, --max-tokens", "N", SLM_CLI_LONG, OFF(max_tokens), 1, 1 << 20,
+     "most tokens of a response (default 128)"},
+    {"--sample-temp", "X", SLM_CLI_FLOAT, OFF(s_temp), 0, 100,
+     "the teacher's sampling temperature; 0 = greedy (default 0.8)"},
+    {"--sample-top-k", "N", SLM_CLI_LONG, OFF(s_top_k), 0, 1 << 24,
+     "the teacher's top-k sampling; 0 = off (default 40)"},
+    {"--sample-top-p", "X", SLM_CLI_FLOAT, OFF(s_top_p), 0, 1,
+     "the teacher's top-p sampling (default 0.95)"},
+    {"--min-chars", "N", SLM_CLI_LONG, OFF(min_chars), 0, 1 << 30,
+     "drop responses shorter than N characters (default 1)"},
+    {"--max-chars", "N", SLM_CLI_LONG, OFF(max_chars), 0, 1 << 30,
+     "drop responses longer than N characters; 0 = no bound"},
+    {"--max-repeat", "X", SLM_CLI_FLOAT, OFF(max_repeat), 0, 1,
+     "drop responses whose share of repeated word 3-grams is\n"
+     "above X; 1 = off (default 0.5)"},
+    {"--no-dedup", NULL, SLM_CLI_FLAG, OFF(no_dedup), 0, 0,
+     "keep responses identical (normalized) to one kept already"},
+    {"--check", "MODE", SLM_CLI_STR, OFF(check), 0, 0,
+     "keep only verified responses: exact or contains (the\n"
+     "prompt's \"answer\", normalized) or regex (--check-regex)"},
+    {"--check-regex", "RE", SLM_CLI_STR, OFF(check_regex), 0, 0,
+     "a PCRE2 pattern a kept response must match"},
+    {"--data-out", "FILE", SLM_CLI_STR, OFF(data_out), 0, 0,
+     "where the data set goes (default OUT.data.jsonl)"},
+    {"--student", "MODEL", SLM_CLI_STR, OFF(student), 0, 0,
+     "the student: a model file with the teacher's vocabulary"},
+    {"--student-preset", "NAME", SLM_CLI_STR, OFF(preset), 0, 0,
+     "or a new student: an init preset (student-5m, ...) with\n"
+     "random weights and the teacher's vocabulary"},
+    {"--student-out", "FILE", SLM_CLI_STR, OFF(student_out), 0, 0,
+     "where the new student goes (default OUT.init.gguf)"},
+    {"-o, --output", "OUT", SLM_CLI_STR, OFF(out), 0, 0, "the trained student"},
+    {"--kd-loss", "L", SLM_CLI_STR, OFF(kd_loss), 0, 0,
+     "forward-kl (default), reverse-kl or jsd: logit distillation;\n"
+     "none: the data set alone (sequence-level distillation)"},
+    {"--temperature", "T", SLM_CLI_FLOAT, OFF(temperature), 0.05f, 100,
+     "the distillation temperature (default 2)"},
+    {"--alpha", "A", SLM_CLI_FLOAT, OFF(alpha), 0, 1,
+     "loss = A T^2 KL + (1 - A) cross-entropy (default 0.5)"},
+    {"--top-k", "K", SLM_CLI_LONG, OFF(top_k), 0, 1 << 24,
+     "the teacher's logits kept per position; 0 = all (default 0)"},
+    SLM_CLI_CTX_OPT(OFF(ctx), "tokens per training sequence (default 512)"),
+    {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 4096, "sequences per micro-batch (default 1)"},
+    {"--grad-accum", "N", SLM_CLI_LONG, OFF(accum), 1, 65536,
+     "micro-batches per optimizer step (default 1)"},
+    {"--epochs", "N", SLM_CLI_LONG, OFF(epochs), 1, 1000000,
+     "passes over the data (default 1; --steps wins)"},
+    {"--steps", "N", SLM_CLI_LONG, OFF(steps), 1, 1L << 40, "optimizer steps (default: --epochs)"},
+    {"--lr", "X", SLM_CLI_FLOAT, OFF(lr), 0, 1000, "peak learning rate (default 1e-4)"},
+    {"--warmup", "N", SLM_CLI_LONG, OFF(warmup), 0, 1L << 40,
+     "steps of linear warmup (default 0)"},
+    {"--schedule", "S", SLM_CLI_STR, OFF(schedule), 0, 0,
+     "linear (default), cosine or constant"},
+    {"--seed", "N", SLM_CLI_SEED, OFF(seed), 0, 0,
+     "seed of the sampling, the student's weights and the data\n"
+     "order (default 42)"},
+    {"--val-split", "F", SLM_CLI_FLOAT, OFF(val_split), 0, 0.99f,
+     "hold out this share of the examples for validation"},
+    {"--val-data", "FILE", SLM_CLI_STR, OFF(val_data), 0, 0, "validation data (instead of --val-split)"},
+    {"--eval-every", "N", SLM_CLI_LONG, OFF(eval_every), 0, 1L << 40,
+     "validation loss every N steps, and at the end"},
+    {"--log", "FILE", SLM_CLI_STR, OFF(log), 0, 0, "one JSON object per training step into FILE"},
+    {"--save-every", "N", SLM_CLI_LONG, OFF(save_every), 0, 1L << 40,
+     "a checkpoint every N steps, and at the end"},
+    {"--checkpoints", "DIR", SLM_CLI_STR, OFF(ckpt), 0, 0,
+     "where checkpoints go (default OUT.checkpoints)"},
+    {"--resume", "DIR", SLM_CLI_STR, OFF(resume), 0, 0,
+     "continue the training from a checkpoint in DIR, on the\n"
+     "data set and student the first run wrote"},
+    {"--keep", "N", SLM_CLI_LONG, OFF(keep), 0, 1 << 20,
+     "checkpoints kept; 0 = all (default 3)"},
+    {"--dump-grads", "FILE", SLM_CLI_STR, OFF(dump_grads), 0, 0,
+     "debugging: write the first batch, the loss and every\n"
+     "trainable tensor with its gradient to FILE and stop"},
+    {"--device", "SPEC", SLM_CLI_STR, OFF(device), 0, 0, "auto (default), cpu, cpu:0, ..."},
+    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "print the report as JSON"},
+    {0},
+};
+
+static const slm_cli_group_t groups[] = {
+    {"Options", own_opts, 0},
+    {"Common options", slm_cli_threads_opt, OFF(threads)},
+    {0},
+};
+
+static const slm_cli_spec_t spec = {
+    .verb = "distill",
+    .synopsis = "-m TEACHER --prompts FILE (--student MODEL | --student-preset NAME)\n"
+                "                       -o OUT [--samples-per-prompt N] [--kd-loss L]\n"
+                "                       [--temperature T] [--alpha A] [--top-k K] [--steps N] ...",
+    .about = "The teacher writes responses to the prompts (filtered, written as JSONL with\n"
+             "provenance: {\"messages\"} for a teacher with a chat template, else\n"
+             "{\"prompt\",\"completion\"}); the student trains on them with the fine-tuning\n"
+             "job, its loss alpha T^2 KL(teacher_T, student_T) + (1 - alpha) cross-entropy\n"
+             "on the teacher's logits (method kd) or, with --kd-loss none, the cross-entropy\n"
+             "alone. SIGINT or SIGTERM checkpoints the training; --resume continues it.\n",
+    .groups = groups,
+    .operands_offset = OFF(files),
+};
+
+static int parse(int argc, char **argv, opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->samples = o->max_tokens = o->s_top_k = o->min_chars = -1;
+    o->s_temp = o->s_top_p = o->max_repeat = o->temperature = o->alpha = -1.0f;
+    o->ctx = 512;
+    o->batch = o->accum = o->epochs = 1;
+    o->keep = 3;
+    o->lr = 1e-4f;
+    int rc = slm_cli_parse(&spec, argc, argv, o);
+    if (rc != SLM_CLI_OK)
+        return rc;
+    if (!o->teacher)
+        return slm_cli_usage_error("distill", "missing -m TEACHER");
+    if (!o->prompts && !o->resume)
+        return slm_cli_usage_error("distill", "missing --prompts FILE");
+    if (!o->out)
+        return slm_cli_usage_error("distill", "missing -o OUT");
+    if (!!o->student == !!o->preset)
+        return slm_cli_usage_error("distill", "give --student MODEL or --student-preset NAME, "
+                                   "one of them");
+    if (o->student_out && !o->preset)
+        return slm_cli_usage_error("distill", "--student-out is for --student-preset");
+    static const char *const losses[] = {"none", "forward-kl", "reverse-kl", "jsd"};
+    bool known = !o->kd_loss;
+    for (size_t i = 0; !known && i < 4; i++)
+        known = strcmp(o->kd_loss, losses[i]) == 0;
+    if (!known)
+        return slm_cli_usage_error("distill", "--kd-loss '%s': use forward-kl, reverse-kl, jsd "
+                                   "or none", o->kd_loss);
+    bool kd_opt = o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0;
+    if (kd_opt && o->kd_loss && strcmp(o->kd_loss, "none") == 0)
+        return slm_cli_usage_error("distill", "--temperature, --alpha and --top-k are for "
+                                   "logit distillation, not --kd-loss none");
+    if (o->check && strcmp(o->check, "exact") && strcmp(o->check, "contains") &&
+        strcmp(o->check, "regex"))
+        return slm_cli_usage_error("distill", "--check '%s': use exact, contains or regex",
+                                   o->check);
+    if (o->check && strcmp(o->check, "regex") == 0 && !o->check_regex)
+        return slm_cli_usage_error("distill", "--check regex needs --check-regex RE");
+    if (o->ctx < 2)
+        return slm_cli_usage_error("distill", "--ctx %ld holds no next token to learn: use 2 "
+                                   "or more", o->ctx);
+    if (o->val_data && o->val_split > 0)
+        return slm_cli_usage_error("distill", "give --val-data or --val-split, not both");
+    return SLM_CLI_OK;
+}
+
+static void set_long(json_t *o, const char *key, long v, long unset)
+{
+    if (v != unset)
+        json_object_set_new(o, key, json_integer(v));
+}
+
+/* A float option as the user wrote it (0.8, not 0.800000011920929). */
+static void set_real(json_t *o, const char *key, float v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", (double)v);
+    if (v >= 0)
+        json_object_set_new(o, key, json_real(strtod(buf, NULL)));
+}
+
+static void set_str(json_t *o, const char *key, const char *v)
+{
+    if (v)
+        json_object_set_new(o, key, json_string(v));
+}
+
+static json_t *synth_options(const opts_t *o, const char *seed)
+{
+    json_t *s = json_object();
+    set_str(s, "prompts", o->prompts);
+    set_str(s, "system", o->system);
+    set_long(s, "samples_per_prompt", o->samples, -1);
+    set_long(s, "max_tokens", o->max_tokens, -1);
+    set_real(s, "temperature", o->s_temp);
+    set_long(s, "top_k", o->s_top_k, -1);
+    set_real(s, "top_p", o->s_top_p);
+    set_long(s, "min_chars", o->min_chars, -1);
+    set_long(s, "max_chars", o->max_chars, 0);
+    set_real(s, "max_repeat", o->max_repeat);
+    if (o->no_dedup)
+        json_object_set_new(s, "dedup", json_false());
+    set_str(s, "check", o->check);
+    set_str(s, "check_regex", o->check_regex);
+    set_str(s, "seed", seed);
+    set_str(s, "device", o->device);
+    set_long(s, "threads", o->threads, 0);
+    set_str(s, "chat_template", o->chat_template);
+    return s;
+}
+
+static json_t *train_options(const opts_t *o, const char *seed)
+{
+    json_t *t = json_pack("{s:I, s:I, s:I, s:I, s:I}", "ctx", (json_int_t)o->ctx, "batch",
+                          (json_int_t)o->batch, "accum", (json_int_t)o->accum, "epochs",
+                          (json_int_t)o->epochs, "keep", (json_int_t)o->keep);
+    set_real(t, "lr", o->lr);
+    set_long(t, "steps", o->steps, 0);
+    set_long(t, "warmup", o->warmup, 0);
+    set_long(t, "eval_every", o->eval_every, 0);
+    set_long(t, "save_every", o->save_every, 0);
+    set_long(t, "threads", o->threads, 0);
+    if (o->val_split > 0)
+        json_object_set_new(t, "val_split", json_real(o->val_split));
+    set_str(t, "val_data", o->val_data);
+    set_str(t, "schedule", o->schedule);
+    set_str(t, "log", o->log);
+    set_str(t, "checkpoints", o->ckpt);
+    set_str(t, "resume", o->resume);
+    set_str(t, "device", o->device);
+    set_str(t, "seed", seed);
+    set_str(t, "dump_grads", o->dump_grads);
+    set_str(t, "chat_template", o->chat_template);
+    return t;
+}
+
+static char *options_json(const opts_t *o)
+{
+    char seed[24] = "";
+    if (o->seed.given)
+        snprintf(seed, sizeof seed, "%llu",
+                 (unsigned long long)slm_cli_seed_value(&o->seed, false, 42));
+    const char *sd = seed[0] ? seed : NULL;
+    json_t *d = json_pack("{s:s, s:s, s:o, s:o}", "teacher", o->teacher, "output", o->out,
+                          "synth", synth_options(o, sd), "train", train_options(o, sd));
+    set_str(d, "student", o->student);
+    set_str(d, "student_preset", o->preset);
+    set_str(d, "student_output", o->student_out);
+    set_str(d, "data_output", o->data_out);
+    set_str(d, "kd_loss", o->kd_loss);
+    set_real(d, "temperature", o->temperature);
+    set_real(d, "alpha", o->alpha);
+    set_long(d, "top_k", o->top_k, 0);
+    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    return text;
+}
+
+typedef struct progress {
+    slm_cli_train_progress_t train;
+} progress_t;
+
+/* The synth and init steps in a line of their own; the training as finetune shows it. */
+static void on_progress(void *user, const slm_job_progress_t *ev)
+{
+    progress_t *p = user;
+    if (strcmp(ev->stage, "train") == 0) {
+        slm_cli_train_on_progress(&p->train, ev);
+        return;
+    }
+    if (strcmp(ev->stage, "synth") != 0)
+        return;
+    char line[160];
+    snprintf(line, sizeof line, "synth: prompt %llu/%llu, %.0f responses kept",
+             (unsigned long long)ev->done, (unsigned long long)ev->total, ev->value);
+    if (!p->train.tty) {
+        slm_log(SLM_LOG_INFO, "distill", "%s", line);
+        return;
+    }
+    fprintf(stderr, "\r%-78s%s", line, ev->done >= ev->total ? "\n" : "");
+}
+
+static long long integer(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static void print_text(const opts_t *o, const json_t *r, const json_t *st)
+{
+    const json_t *s = json_object_get(r, "synth"), *t = json_object_get(r, "train");
+    if (s) {
+        printf("teacher %s wrote %lld responses to %lld prompts; kept %lld in %s\n",
+               o->teacher, integer(s, "generated"), integer(s, "prompts"), integer(s, "kept"),
+               json_string_value(json_object_get(st, "data_output")));
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_object_get(s, "dropped"), key, v)
+            if (json_integer_value(v))
+                printf("  dropped %-13s %lld\n", key, (long long)json_integer_value(v));
+    }
+    if (json_object_get(r, "init"))
+        printf("student %s (%s, the teacher's vocabulary)\n",
+               json_string_value(json_object_get(st, "student_output")), o->preset);
+    if (t && !o->dump_grads) {
+        printf("trained the student with %s (%s)\n",
+               json_string_value(json_object_get(t, "method")),
+               json_string_value(json_object_get(t, "plugin")));
+        slm_cli_train_print(t, o->out, NULL);
+    }
+}
+
+static int print_report(const opts_t *o, const char *report)
+{
+    json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
+    json_t *r = json_object_get(doc, "results");
+    int rc = SLM_CLI_OK;
+    if (!json_is_object(r)) {
+        fprintf(stderr, "slmops distill: the job wrote no report (out of memory)\n");
+        rc = SLM_CLI_FAILED;
+    } else if (o->json) {
+        json_object_set(r, "settings", json_object_get(doc, "settings"));
+        rc = slm_cli_print_json(json_incref(r));
+    } else {
+        print_text(o, r, json_object_get(doc, "settings"));
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int run(const opts_t *o, slm_registry_t *reg)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    progress_t prog = {.train = {.tty = isatty(2), .verb = "distill"}};
+    char *text = options_json(o);
+    slm_job_t *job = NULL;
+    if (!text || slm_job_new(reg, "distill", text, &job, &err) != SLM_OK) {
+        free(text);
+        slm_job_free(job);
+        return text ? slm_cli_fail("distill", &err) : SLM_CLI_FAILED;
+    }
+    free(text);
+    slm_job_set_progress(job, on_progress, &prog);
+    slm_cli_signals_cancel_job(job);
+    int rc = slm_job_run(job, &err);
+    slm_cli_signals_cancel_job(NULL);
+    if (prog.train.open)
+        fprintf(stderr, "\n");
+    int sig = slm_cli_signals_caught();
+    if (rc == SLM_OK) {
+        rc = print_report(o, slm_job_report(job));
+    } else {
+        slm_cli_fail("distill", &err);
+        rc = sig && rc == SLM_E_CANCELLED ? 128 + sig : SLM_CLI_FAILED;
+    }
+    slm_job_free(job);
+    return rc;
+}
+
+int slm_cli_distill(int argc, char **argv)
+{
+    opts_t o;
+    int rc = parse(argc, argv, &o);
+    if (rc != SLM_CLI_OK)
+        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
+    slm_registry_t *reg = slm_cli_registry_open();
+    if (!reg)
+        return SLM_CLI_FAILED;
+    rc = run(&o, reg);
+    slm_registry_free(reg);
+    return rc;
+}

@@ -1,0 +1,23 @@
+/* What `finetune` and `distill` share of a train job: the live progress line and
+ * the report's summary in text. */
+#ifndef SLMOPS_CLI_TRAIN_PROGRESS_H
+#define SLMOPS_CLI_TRAIN_PROGRESS_H
+
+#include <stdbool.h>
+#include <jansson.h>
+#include <slmops/job.h>
+
+typedef struct slm_cli_train_progress {
+    bool tty, open;            /* stderr is a terminal; a line is open on it */
+    const char *verb;          /* the log category off a terminal */
+} slm_cli_train_progress_t;
+
+/* A slm_job_progress_cb for a train job's events (user: a slm_cli_train_progress_t):
+ * one line rewritten in place on a terminal, each step logged at info otherwise. */
+void slm_cli_train_on_progress(void *user, const slm_job_progress_t *ev);
+
+/* The train job's results r as text, after the caller's first line (steps, loss,
+ * validation, outputs); out and out_gguf may be NULL. */
+void slm_cli_train_print(const json_t *r, const char *out, const char *out_gguf);
+
+#endif

@@ -1,0 +1,7 @@
+# tests/distill: `slmops distill` (issue 9, section 2): the teacher's data set and its
+# filters, the kd method's loss against a numpy oracle, and logit KD beating
+# sequence-level distillation (acceptance 2).
+TESTS += tests/distill/distill-data.sh tests/distill/kd-loss.sh tests/distill/kd-pays.sh
+EXTRA_DIST += tests/distill/distill-data.sh tests/distill/kd-loss.sh \
+	tests/distill/kd-pays.sh tests/distill/kd_oracle.py \
+	tests/distill/data/story-prompts.txt
