@@ -20,35 +20,48 @@ static double now(void)
 static int lanes;       /* f32 lanes of the widest FMA the CPU has */
 static volatile float sink;
 
+/* Twelve named accumulators: an array of them is kept in memory by -O2, which
+ * measures loads and stores instead of the FMA units. */
+#define CHAIN_STEP(F, x) x = F(x, a, b)
+#define TWELVE(F)                                                                   \
+    do {                                                                            \
+        CHAIN_STEP(F, c0); CHAIN_STEP(F, c1); CHAIN_STEP(F, c2); CHAIN_STEP(F, c3);     \
+        CHAIN_STEP(F, c4); CHAIN_STEP(F, c5); CHAIN_STEP(F, c6); CHAIN_STEP(F, c7);     \
+        CHAIN_STEP(F, c8); CHAIN_STEP(F, c9); CHAIN_STEP(F, c10); CHAIN_STEP(F, c11);   \
+    } while (0)
+
 __attribute__((target("avx512f"))) static void fma512(long n)
 {
-    __m512 acc[CHAINS], a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-    for (int c = 0; c < CHAINS; c++)
-        acc[c] = _mm512_set1_ps((float)c);
+    __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+    __m512 c0 = _mm512_set1_ps(0), c1 = _mm512_set1_ps(1), c2 = _mm512_set1_ps(2),
+           c3 = _mm512_set1_ps(3), c4 = _mm512_set1_ps(4), c5 = _mm512_set1_ps(5),
+           c6 = _mm512_set1_ps(6), c7 = _mm512_set1_ps(7), c8 = _mm512_set1_ps(8),
+           c9 = _mm512_set1_ps(9), c10 = _mm512_set1_ps(10), c11 = _mm512_set1_ps(11);
     for (long i = 0; i < n; i++)
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm512_fmadd_ps(acc[c], a, b);
-    float s = 0;
-    for (int c = 0; c < CHAINS; c++)
-        s += _mm512_reduce_add_ps(acc[c]);
-    sink = s;
+        TWELVE(_mm512_fmadd_ps);
+    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
+                             _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+    t = _mm512_add_ps(t, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
+    sink = _mm512_reduce_add_ps(t);
 }
 
 __attribute__((target("avx2,fma"))) static void fma256(long n)
 {
-    __m256 acc[CHAINS], a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    for (int c = 0; c < CHAINS; c++)
-        acc[c] = _mm256_set1_ps((float)c);
+    __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+    __m256 c0 = _mm256_set1_ps(0), c1 = _mm256_set1_ps(1), c2 = _mm256_set1_ps(2),
+           c3 = _mm256_set1_ps(3), c4 = _mm256_set1_ps(4), c5 = _mm256_set1_ps(5),
+           c6 = _mm256_set1_ps(6), c7 = _mm256_set1_ps(7), c8 = _mm256_set1_ps(8),
+           c9 = _mm256_set1_ps(9), c10 = _mm256_set1_ps(10), c11 = _mm256_set1_ps(11);
     for (long i = 0; i < n; i++)
-        for (int c = 0; c < CHAINS; c++)
-            acc[c] = _mm256_fmadd_ps(acc[c], a, b);
-    float lane[8], s = 0;
-    for (int c = 0; c < CHAINS; c++) {
-        _mm256_storeu_ps(lane, acc[c]);
-        for (int k = 0; k < 8; k++)
-            s += lane[k];
-    }
-    sink = s;
+        TWELVE(_mm256_fmadd_ps);
+    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
+                             _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+    t = _mm256_add_ps(t, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
+    float lane[8], sum = 0;
+    _mm256_storeu_ps(lane, t);
+    for (int k = 0; k < 8; k++)
+        sum += lane[k];
+    sink = sum;
 }
 
 static void *worker(void *arg)
