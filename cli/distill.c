@@ -370,18 +370,9 @@ static int run(const opts_t *o, slm_registry_t *reg)
     }
     free(text);
     slm_job_set_progress(job, on_progress, &prog);
-    slm_cli_signals_cancel_job(job);
-    int rc = slm_job_run(job, &err);
-    slm_cli_signals_cancel_job(NULL);
-    if (prog.train.open)
-        fprintf(stderr, "\n");
-    int sig = slm_cli_signals_caught();
-    if (rc == SLM_OK) {
+    int rc = slm_cli_train_run(job, &prog.train, "distill");
+    if (rc == SLM_OK)
         rc = print_report(o, slm_job_report(job));
-    } else {
-        slm_cli_fail("distill", &err);
-        rc = sig && rc == SLM_E_CANCELLED ? 128 + sig : SLM_CLI_FAILED;
-    }
     slm_job_free(job);
     return rc;
 }

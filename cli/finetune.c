@@ -307,19 +307,9 @@ static int run(const opts_t *o, slm_registry_t *reg)
         return slm_cli_fail("finetune", &err);
     }
     slm_job_set_progress(job, slm_cli_train_on_progress, &prog);
-    /* SIGINT and SIGTERM now ask the job to stop after its step and checkpoint. */
-    slm_cli_signals_cancel_job(job);
-    int rc = slm_job_run(job, &err);
-    slm_cli_signals_cancel_job(NULL);
-    if (prog.open)
-        fprintf(stderr, "\n");
-    int sig = slm_cli_signals_caught();
-    if (rc == SLM_OK) {
+    int rc = slm_cli_train_run(job, &prog, "finetune");
+    if (rc == SLM_OK)
         rc = o->dump_grads ? SLM_CLI_OK : print_report(o, slm_job_report(job));
-    } else {
-        slm_cli_fail("finetune", &err);
-        rc = sig && rc == SLM_E_CANCELLED ? 128 + sig : SLM_CLI_FAILED;
-    }
     slm_job_free(job);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include <slmops/log.h>
 
+#include "cli/common.h"
 #include "cli/train-progress.h"
 
 static double fig(const json_t *f, const char *key)
@@ -88,3 +89,19 @@ void slm_cli_train_print(const json_t *r, const char *out, const char *out_gguf)
         printf("  checkpoint: %s\n", ck);
 }
 
+
+int slm_cli_train_run(slm_job_t *job, slm_cli_train_progress_t *prog, const char *verb)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_cli_signals_cancel_job(job);
+    int rc = slm_job_run(job, &err);
+    slm_cli_signals_cancel_job(NULL);
+    if (prog->open)
+        fprintf(stderr, "\n");
+    if (rc == SLM_OK)
+        return SLM_OK;
+    int sig = slm_cli_signals_caught();
+    slm_cli_fail(verb, &err);
+    return sig && rc == SLM_E_CANCELLED ? 128 + sig : SLM_CLI_FAILED;
+}

@@ -20,4 +20,9 @@ void slm_cli_train_on_progress(void *user, const slm_job_progress_t *ev);
  * validation, outputs); out and out_gguf may be NULL. */
 void slm_cli_train_print(const json_t *r, const char *out, const char *out_gguf);
 
+/* Run a train-like job whose progress goes to prog: SIGINT and SIGTERM ask it to
+ * stop after its step and checkpoint. Returns SLM_OK, or the exit status of a
+ * failure (128 + the signal when a signal cancelled it), the error printed for verb. */
+int slm_cli_train_run(slm_job_t *job, slm_cli_train_progress_t *prog, const char *verb);
+
 #endif
