@@ -614,6 +614,32 @@ static inline __attribute__((always_inline)) void dequant(int t, const void *w, 
     }
 }
 
+/* One row as int8 values and per-block scales (and mins): the integer GEMM's input. */
+static inline __attribute__((always_inline)) void unpack_s8(int t, const void *w, int64_t k,
+                                                           int8_t *v, float *d, float *m)
+{
+    const uint8_t *blk = w;
+    const int off = t == LT_Q4_0 ? 8 : t == LT_Q5_0 ? 16 : 0;
+    for (int64_t b = 0; b < k / QK; b++, blk += lt_bytes(t), v += QK) {
+        d[b] = cpu_f16_to_f32(rd16(blk));
+        if (lt_has_min(t))
+            m[b] = cpu_f16_to_f32(rd16(blk + 2));
+        if (t == LT_Q8_0) {
+            memcpy(v, blk + 2, QK);
+            continue;
+        }
+#if defined(__AVX2__)
+        __m256i u = unpack1(t, blk);
+        _mm256_storeu_si256((__m256i *)(void *)v, _mm256_sub_epi8(u, _mm256_set1_epi8((char)off)));
+#else
+        int u[QK];
+        unpack_scalar(t, blk, u);
+        for (int i = 0; i < QK; i++)
+            v[i] = (int8_t)(u[i] - off);
+#endif
+    }
+}
+
 /* Whether a type has the decode kernel in this build. */
 static inline __attribute__((always_inline)) bool dec_ok(int t)
 {
@@ -670,11 +696,16 @@ dec_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, float *c, i
     {                                                                                         \
         dequant(T, w, y, k);                                                                  \
     }                                                                                         \
+    static void N##_unpack_s8(const void *w, int64_t k, int8_t *v, float *d, float *m)        \
+    {                                                                                         \
+        unpack_s8(T, w, k, v, d, m);                                                          \
+    }                                                                                         \
     const cpu_qtype_t cpu_qtype_##N = {                                                    \
         .type = ID, .name = #N, .block = QK, .block_bytes = BYTES,                         \
         .act_type = CPU_ACT_Q8X, .act_block = CPU_ACT_Q8X_BLOCK,                              \
         .act_block_bytes = CPU_ACT_Q8X_BYTES, .quantize_act = quantize_act,                   \
         .vec_dot = N##_vec_dot, .dot_tile = N##_tile, .dequantize_row = N##_dequant, \
+        .unpack_s8 = N##_unpack_s8, .s8_group = QK, .s8_min = T == LT_Q4_1 || T == LT_Q5_1,   \
     };
 
 LEGACY_TYPE(q4_0, LT_Q4_0, SLM_TYPE_Q4_0, 18)
