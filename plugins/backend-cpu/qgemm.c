@@ -128,25 +128,31 @@ qg_tile(int NC, int G, bool MIN, const void *panel, int rows, int64_t K, const c
     const float *pm = (const float *)(const void *)(pc + (size_t)groups * MR);
     const uint8_t *x[4];
     const float *xd[4], *xs[4];
+    _Pragma("GCC unroll 8")
     for (int j = 0; j < NC; j++) {
         x[j] = (const uint8_t *)act + (size_t)j * act_col;
         xd[j] = (const float *)(const void *)(x[j] + K);
         xs[j] = xd[j] + blocks;
     }
     __m512 f0[4], f1[4];
+    _Pragma("GCC unroll 8")
     for (int j = 0; j < NC; j++)
         f0[j] = f1[j] = _mm512_setzero_ps();
     int64_t k = 0;
     for (int64_t b = 0; b < blocks; b++) {
+        _Pragma("GCC unroll 8")
         for (int g = 0; g < QB / G; g++) {
             __m512i c0 = _mm512_loadu_si512(pc), c1 = _mm512_loadu_si512(pc + 16);
             __m512i a0[4], a1[4];
+            _Pragma("GCC unroll 8")
             for (int j = 0; j < NC; j++) {
                 a0[j] = c0;
                 a1[j] = c1;
             }
+            _Pragma("GCC unroll 8")
             for (int e = 0; e < G; e += 4, k += 4, pv += 4 * MR) {
                 __m512i w0 = _mm512_loadu_si512(pv), w1 = _mm512_loadu_si512(pv + 64);
+                _Pragma("GCC unroll 8")
                 for (int j = 0; j < NC; j++) {
                     int32_t xv;
                     memcpy(&xv, x[j] + k, 4);
@@ -156,6 +162,7 @@ qg_tile(int NC, int G, bool MIN, const void *panel, int rows, int64_t K, const c
                 }
             }
             __m512 d0 = _mm512_loadu_ps(pd), d1 = _mm512_loadu_ps(pd + 16);
+            _Pragma("GCC unroll 8")
             for (int j = 0; j < NC; j++) {
                 __m512 s = _mm512_set1_ps(xd[j][b]);
                 f0[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[j]), _mm512_mul_ps(d0, s), f0[j]);
@@ -166,6 +173,7 @@ qg_tile(int NC, int G, bool MIN, const void *panel, int rows, int64_t K, const c
         }
         if (MIN) {
             __m512 m0 = _mm512_loadu_ps(pm), m1 = _mm512_loadu_ps(pm + 16);
+            _Pragma("GCC unroll 8")
             for (int j = 0; j < NC; j++) {
                 __m512 s = _mm512_set1_ps(xs[j][b]);
                 f0[j] = _mm512_fmadd_ps(m0, s, f0[j]);
@@ -177,6 +185,7 @@ qg_tile(int NC, int G, bool MIN, const void *panel, int rows, int64_t K, const c
     __mmask16 k0 = rows >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rows) - 1);
     __mmask16 k1 = rows >= 32 ? (__mmask16)0xffff
                  : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
+    _Pragma("GCC unroll 8")
     for (int j = 0; j < NC; j++) {
         _mm512_mask_storeu_ps(c + (size_t)j * c_col, k0, f0[j]);
         _mm512_mask_storeu_ps(c + (size_t)j * c_col + 16, k1, f1[j]);
