@@ -688,10 +688,10 @@ static inline __attribute__((always_inline)) void
 dec_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, float *c, int nr)
 {
 #if defined(HAVE_DEC)
-    if (nr == 1)
-        dec_rows(t, 1, k, w, wrb, a, c, nr);
-    else
-        dec_rows(t, 4, k, w, wrb, a, c, nr);
+    /* One row at a time: measured up to 2x faster than four rows in lock-step, whose
+     * interleaved streams the hardware prefetcher follows worse than one sequential one. */
+    for (int i = 0; i < nr; i++)
+        dec_rows(t, 1, k, (const uint8_t *)w + (size_t)i * wrb, wrb, a, c + i, 1);
 #else
     (void)t, (void)k, (void)w, (void)wrb, (void)a, (void)c, (void)nr;
 #endif
