@@ -23,9 +23,13 @@ EXTRA_bench_train_memory_DEPENDENCIES = libslmops.la
 noinst_PROGRAMS += bench/fma-peak
 bench_fma_peak_SOURCES = bench/fma-peak.c
 bench_fma_peak_LDADD = -lpthread
+# Memory read bandwidth (bench/generate reports decode as a share of it).
+noinst_PROGRAMS += bench/membw
+bench_membw_SOURCES = bench/membw.c
+bench_membw_LDADD = -lpthread
 EXTRA_DIST += bench/matmul bench/generate bench/train bench/benchlib.py bench/serve-load bench/serve
 
 # What bench/* scripts need, without building (or waiting for) the rest of the tree.
 .PHONY: bench-deps
 bench-deps: libslmops.la $(plugin_LTLIBRARIES) $(noinst_DATA) bench/matmul-bench \
-	bench/qmatmul-bench bench/train-memory bench/fma-peak
+	bench/qmatmul-bench bench/train-memory bench/fma-peak bench/membw

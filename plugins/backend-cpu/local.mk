@@ -14,7 +14,9 @@ cpu_quant_sources = \
 	plugins/backend-cpu/quant.c \
 	plugins/backend-cpu/quant-legacy.c \
 	plugins/backend-cpu/quant-k.c \
-	plugins/backend-cpu/quant-nf4.c
+	plugins/backend-cpu/quant-nf4.c \
+	plugins/backend-cpu/qgemm.h \
+	plugins/backend-cpu/qgemm.c
 
 cpu_backend_sources = \
 	plugins/backend-cpu/cpu.h \

@@ -5,6 +5,7 @@
 
 #include "cpu.h"
 #include "matmul.h"
+#include "qgemm.h"
 #include "quant-types.h"
 
 /* The quantized-weight kernels when A has a block type with whole blocks per row. */
@@ -70,6 +71,9 @@ typedef struct mq_layout {
     bool temp_c;
     bool gemm;                 /* prompt-sized: dequantized rows through the f32 GEMM */
     size_t dq_off, dq_bytes;   /* per thread: MQ_DQ_ROWS dequantized rows */
+    bool qgemm;                /* prompt-sized, integer GEMM (qgemm.h) instead */
+    size_t qa_col, qa_off;     /* converted columns */
+    size_t panel_off, panel_bytes; /* per thread: one packed panel and its row buffer */
 } mq_layout_t;
 
 /* From this many columns on, expanding a block of weight rows to f32 once and
@@ -81,10 +85,31 @@ typedef struct mq_layout {
 #define MQ_OWN_ACT_COLS 4
 #define MQ_DQ_ROWS 128
 
+/* Integer GEMM: every column converted once (shared), then one panel per thread. */
+static bool mq_qgemm_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, mq_layout_t *L)
+{
+    const slm_tensor_desc_t *a = &n->src[0], *b = &n->src[1];
+    int64_t K = a->ne[0];
+    L->gemm = L->qgemm = true;
+    L->total = 0;
+    L->temp_c = false;
+    if ((uint64_t)K > SIZE_MAX / 1024 || K % 32 || K % q->s8_group)
+        return false;
+    L->qa_col = cpu_qgemm_act_bytes(K);
+    L->panel_bytes = cpu_qgemm_panel_bytes(q, K) + cpu_qgemm_tmp_bytes(K);
+    uint64_t act;
+    if (__builtin_mul_overflow((uint64_t)cpu_nrows(b), (uint64_t)L->qa_col, &act))
+        return false;
+    size_t all = cpu_scratch_per_thread(L->panel_bytes, nth);
+    return all != SIZE_MAX && add_region(&L->total, act, &L->qa_off) &&
+           add_region(&L->total, all, &L->panel_off);
+}
+
 static bool mq_gemm_plan(const slm_node_t *n, int nth, mq_layout_t *L)
 {
     const slm_tensor_desc_t *a = &n->src[0], *d = &n->dst;
     L->gemm = true;
+    L->qgemm = false;
     L->total = 0;
     L->temp_c = false;
     if ((uint64_t)a->ne[0] > SIZE_MAX / (4 * MQ_DQ_ROWS) / 64)
@@ -100,8 +125,9 @@ static bool mq_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, mq_layou
     const slm_tensor_desc_t *b = &n->src[1], *d = &n->dst;
     if (b->ne[1] >= MQ_GEMM_MIN_N && cpu_rows_packed(b) && cpu_rows_packed(d) &&
         d->nb[1] % (int64_t)sizeof(float) == 0 && b->nb[1] % (int64_t)sizeof(float) == 0)
-        return mq_gemm_plan(n, nth, L);
+        return cpu_qgemm_ok(q) ? mq_qgemm_plan(n, nth, q, L) : mq_gemm_plan(n, nth, L);
     L->gemm = false;
+    L->qgemm = false;
     uint64_t cols = (uint64_t)cpu_nrows(b), K = (uint64_t)b->ne[0], act, rows, cb;
     if (K > SIZE_MAX / 64 || (uint64_t)q->act_block_bytes > SIZE_MAX / 64)
         return false;
@@ -295,12 +321,49 @@ static void run_mul_mat_q_gemm(const cpu_op_ctx_t *c, const cpu_qtype_t *q, cons
     }
 }
 
+/* Prompt-sized products on integers: all threads convert the columns, then each
+ * packs its panels of CPU_QGEMM_MR weight rows (over every slice) and runs them
+ * against all columns of the slice. */
+static void run_mul_mat_qgemm(const cpu_op_ctx_t *c, const cpu_qtype_t *q, const mq_layout_t *L)
+{
+    const slm_tensor_desc_t *a = &c->node->src[0], *b = &c->node->src[1], *d = &c->node->dst;
+    int64_t K = a->ne[0], M = a->ne[1], N = b->ne[1], r0, r1;
+    char *act = c->scratch + L->qa_off;
+    cpu_split(cpu_nrows(b), c->ith, c->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        cpu_unravel_row(b, r, &i1, &i2, &i3);
+        cpu_qgemm_quantize((const float *)(const void *)cpu_row(b, i1, i2, i3),
+                           act + (size_t)r * L->qa_col, K);
+    }
+    cpu_pool_barrier(c->pool);
+    char *panel = c->scratch + L->panel_off + (size_t)c->ith * cpu_align64(L->panel_bytes);
+    char *tmp = panel + cpu_qgemm_panel_bytes(q, K);
+    int64_t panels = (M + CPU_QGEMM_MR - 1) / CPU_QGEMM_MR, u0, u1;
+    cpu_split(panels * b->ne[2] * b->ne[3], c->ith, c->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t s = u / panels, m = u % panels * CPU_QGEMM_MR;
+        int64_t i2 = s % b->ne[2], i3 = s / b->ne[2];
+        const char *aslice = (const char *)a->data + i2 / (b->ne[2] / a->ne[2]) * a->nb[2] +
+                             i3 / (b->ne[3] / a->ne[3]) * a->nb[3];
+        int rows = (int)(M - m < CPU_QGEMM_MR ? M - m : CPU_QGEMM_MR);
+        cpu_qgemm_pack(q, aslice + m * a->nb[1], (size_t)a->nb[1], rows, K, panel, tmp);
+        float *out = (float *)(void *)((char *)d->data + i2 * d->nb[2] + i3 * d->nb[3]) + m;
+        cpu_qgemm_run(q, panel, rows, K, act + (size_t)(s * N) * L->qa_col, L->qa_col, N, out,
+                      (size_t)d->nb[1] / sizeof(float));
+    }
+}
+
 static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
 {
     const slm_tensor_desc_t *b = &c->node->src[1], *d = &c->node->dst;
     mq_layout_t L;
     if (!mq_plan(c->node, c->nth, q, &L)) {
         cpu_fail(c, SLM_E_NOMEM);
+        return;
+    }
+    if (L.qgemm) {
+        run_mul_mat_qgemm(c, q, &L);
         return;
     }
     if (L.gemm) {

@@ -213,6 +213,72 @@ static void kq_dequantize_q6_k(const void *vw, float *y, int64_t k)
     }
 }
 
+/* ---- int8 rows for the integer GEMM (quant.h's unpack_s8): the values and
+ * scales of the dequantizers above, unmultiplied ---- */
+
+static void kq_unpack_s8_q4_k(const void *vw, int64_t k, int8_t *v, float *d, float *m)
+{
+    const kq_q4_k_t *x = vw;
+    for (int64_t i = 0; i < k / QK_K; i++) {
+        const float dd = cpu_f16_to_f32(x[i].d), dmin = cpu_f16_to_f32(x[i].dmin);
+        const uint8_t *q = x[i].qs;
+        for (int j = 0; j < QK_K / 64; j++, q += 32, v += 64) {
+            int sc, mn;
+            kq_scale_min(2 * j, x[i].scales, &sc, &mn);
+            *d++ = dd * sc;
+            *m++ = -(dmin * mn);
+            kq_scale_min(2 * j + 1, x[i].scales, &sc, &mn);
+            *d++ = dd * sc;
+            *m++ = -(dmin * mn);
+            for (int l = 0; l < 32; l++) {
+                v[l] = (int8_t)(q[l] & 0xF);
+                v[l + 32] = (int8_t)(q[l] >> 4);
+            }
+        }
+    }
+}
+
+static void kq_unpack_s8_q5_k(const void *vw, int64_t k, int8_t *v, float *d, float *m)
+{
+    const kq_q5_k_t *x = vw;
+    for (int64_t i = 0; i < k / QK_K; i++) {
+        const float dd = cpu_f16_to_f32(x[i].d), dmin = cpu_f16_to_f32(x[i].dmin);
+        const uint8_t *ql = x[i].qs, *qh = x[i].qh;
+        for (int j = 0; j < QK_K / 64; j++, ql += 32, v += 64) {
+            int sc, mn;
+            kq_scale_min(2 * j, x[i].scales, &sc, &mn);
+            *d++ = dd * sc;
+            *m++ = -(dmin * mn);
+            kq_scale_min(2 * j + 1, x[i].scales, &sc, &mn);
+            *d++ = dd * sc;
+            *m++ = -(dmin * mn);
+            for (int l = 0; l < 32; l++) {
+                v[l] = (int8_t)((ql[l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4));
+                v[l + 32] = (int8_t)((ql[l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4));
+            }
+        }
+    }
+}
+
+static void kq_unpack_s8_q6_k(const void *vw, int64_t k, int8_t *v, float *d, float *m)
+{
+    (void)m;
+    const kq_q6_k_t *x = vw;
+    for (int64_t i = 0; i < k / QK_K; i++) {
+        const float dd = cpu_f16_to_f32(x[i].d);
+        for (int g = 0; g < QK_K / 16; g++)
+            *d++ = dd * x[i].scales[g];
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        for (int n = 0; n < QK_K; n += 128, v += 128, ql += 64, qh += 32)
+            for (int l = 0; l < 32; l++) {
+                v[l + 0] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+                v[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                v[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                v[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+    }
+}
+
 /* ---- scalar dot products (the baseline build), ggml's generic maths ---- */
 
 #if !defined(KQ_AVX512) && !defined(KQ_AVX2)
@@ -723,6 +789,9 @@ KQ_KERNELS(q6_k, KQ_Q6_K)
         .vec_dot = kq_vec_dot_##T,                                                                 \
         .dot_tile = KQ_TILE(T),                                                                    \
         .dequantize_row = kq_dequantize_##T,                                                       \
+        .unpack_s8 = kq_unpack_s8_##T,                                                             \
+        .s8_group = ID == SLM_TYPE_Q6_K ? 16 : 32,                                                 \
+        .s8_min = ID != SLM_TYPE_Q6_K,                                                             \
     };
 
 KQ_ENTRY(q4_k, SLM_TYPE_Q4_K, sizeof(kq_q4_k_t))

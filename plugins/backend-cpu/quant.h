@@ -4,6 +4,7 @@
 #ifndef SLMOPS_CPU_QUANT_H
 #define SLMOPS_CPU_QUANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,12 @@ typedef struct cpu_qtype {
                      size_t a_col_bytes, float *c, size_t c_col, int nr, int nc);
     /* Expand one row of k elements to f32 (get_rows, fallbacks). */
     void (*dequantize_row)(const void *w, float *y, int64_t k);
+    /* Optional (NULL: no integer GEMM, qgemm.h). One row of k elements as element
+     * e = d[e / s8_group] * v[e] + m[e / 32] exactly, v int8; m only when s8_min
+     * (the pointer is NULL otherwise). */
+    void (*unpack_s8)(const void *w, int64_t k, int8_t *v, float *d, float *m);
+    int s8_group;              /* 16 or 32 */
+    bool s8_min;
 } cpu_qtype_t;
 
 /* The entry for `type` in this variant, or NULL when it has none. */

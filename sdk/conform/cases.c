@@ -221,6 +221,10 @@ static size_t cases_mul_mat_q(int type, conform_case_t *out, size_t max)
         {256, 17, 3, 2, 1, 2, 1, LAYOUT_PADDED, LAYOUT_PADDED},
         {256, 3, 17, 1, 1, 1, 1, LAYOUT_PADDED, LAYOUT_PERMUTED},
         {256, 3, 3, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_TRANSPOSED},
+        /* prompt-sized: several weight panels and a partial one, columns past a
+         * multiple of 4, K over several blocks, a broadcast batch */
+        {512, 70, 37, 1, 1, 1, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {256, 33, 18, 2, 1, 4, 1, LAYOUT_CONTIG, LAYOUT_CONTIG},
     };
     return matmul_cases(SLM_OP_MUL_MAT, type, mm, sizeof mm / sizeof mm[0], out, max);
 }

@@ -11,7 +11,8 @@ tests_conform_test_reference_LDADD = sdk/conform/libslmconform.la $(test_libs)
 conform_cpu_programs = \
 	tests/conform/test-conform-cpu-x86-64 \
 	tests/conform/test-conform-cpu-avx2 \
-	tests/conform/test-conform-cpu-avx512
+	tests/conform/test-conform-cpu-avx512 \
+	tests/conform/test-conform-cpu-avx512-vnni
 check_PROGRAMS += $(conform_cpu_programs)
 TESTS += $(conform_cpu_programs)
 tests_conform_test_conform_cpu_x86_64_SOURCES = tests/conform/test-conform-cpu.c
@@ -23,6 +24,10 @@ tests_conform_test_conform_cpu_avx2_LDADD = sdk/conform/libslmconform.la $(test_
 tests_conform_test_conform_cpu_avx512_SOURCES = tests/conform/test-conform-cpu.c
 tests_conform_test_conform_cpu_avx512_CFLAGS = $(test_cflags) -DCONFORM_VARIANT='"cpu-avx512"'
 tests_conform_test_conform_cpu_avx512_LDADD = sdk/conform/libslmconform.la $(test_libs)
+tests_conform_test_conform_cpu_avx512_vnni_SOURCES = tests/conform/test-conform-cpu.c
+tests_conform_test_conform_cpu_avx512_vnni_CFLAGS = $(test_cflags) \
+	-DCONFORM_VARIANT='"cpu-avx512-vnni"'
+tests_conform_test_conform_cpu_avx512_vnni_LDADD = sdk/conform/libslmconform.la $(test_libs)
 
 # Acceptance 6: the SDK template against a DESTDIR install of this tree.
 TESTS += tests/conform/sdk-template.sh

@@ -162,8 +162,10 @@ static void check_mul_mat(const qinfo_t *q, int64_t K, int64_t M, int64_t N, int
                 x[k] = h_get(&B, k, n, i2, 0);
             quantize_act(x, xq, K);
             /* Prompt-sized products (>= 16 packed columns) expand the weights and
-             * keep the activations in f32; smaller ones quantize the activations. */
-            if (N >= 16 && b_layout == H_CONTIG && d_layout == H_CONTIG)
+             * keep the activations in f32; smaller ones quantize the activations, and
+             * so does the VNNI variant's integer GEMM (qgemm.c) for every size. */
+            if (N >= 16 && b_layout == H_CONTIG && d_layout == H_CONTIG &&
+                strcmp(CPU_TEST_VARIANT, "cpu-avx512-vnni") != 0)
                 for (int64_t k = 0; k < K; k++)
                     xq[k] = x[k];
             for (int64_t m = 0; m < M; m++) {
