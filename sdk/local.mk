@@ -6,6 +6,14 @@ slmopsinclude_HEADERS += \
 	sdk/include/slmops/plugin-trainer.h \
 	sdk/include/slmops/plugin-format.h
 
+# The out-of-tree plugin template, installed for plugin authors (libslmops-dev).
+sdktemplatedir = $(pkgdatadir)/sdk/template
+dist_sdktemplate_DATA = \
+	sdk/template/README.md \
+	sdk/template/Makefile \
+	sdk/template/template-backend.c \
+	sdk/template/template-backend.json.in
+
 # The backend conformance suite: a convenience library shared by slmops-conform,
 # `slmops selftest` and the tests.
 noinst_LTLIBRARIES += sdk/conform/libslmconform.la

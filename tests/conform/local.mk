@@ -31,9 +31,4 @@ tests_conform_test_conform_cpu_avx512_vnni_LDADD = sdk/conform/libslmconform.la 
 
 # Acceptance 6: the SDK template against a DESTDIR install of this tree.
 TESTS += tests/conform/sdk-template.sh
-EXTRA_DIST += \
-	tests/conform/sdk-template.sh \
-	sdk/template/README.md \
-	sdk/template/Makefile \
-	sdk/template/template-backend.c \
-	sdk/template/template-backend.json.in
+EXTRA_DIST += tests/conform/sdk-template.sh
