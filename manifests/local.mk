@@ -101,9 +101,14 @@ manifests/uninstalled/%.json: manifests/%.json.in Makefile
 	$(manifest_subst) -e 's|[@]PLUGIN_DIR[@]|$(abs_top_builddir)/$(or $(plugin_builddir_$(subst -,_,$*)),plugins/backend-cpu)/.libs|g' \
 		$< > $@.tmp && mv -f $@.tmp $@
 
+# Installed ones name it relative to the manifest's folder, so that an install
+# moved as a whole (DESTDIR, a package unpacked into another root) still loads.
+manifest_plugin_dir = $(shell realpath -m --relative-to='$(manifestdir)' '$(plugindir)' \
+	2>/dev/null || echo '$(plugindir)')
+
 manifests/%.json: manifests/%.json.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) manifests && \
-	$(manifest_subst) -e 's|[@]PLUGIN_DIR[@]|$(plugindir)|g' $< > $@.tmp && mv -f $@.tmp $@
+	$(manifest_subst) -e 's|[@]PLUGIN_DIR[@]|$(manifest_plugin_dir)|g' $< > $@.tmp && mv -f $@.tmp $@
 
 manifests/uninstalled/%.mixes: manifests/%.mixes
 	$(AM_V_GEN)$(MKDIR_P) manifests/uninstalled && cp $< $@.tmp && mv -f $@.tmp $@

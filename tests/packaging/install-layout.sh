@@ -63,9 +63,14 @@ for m in "$D$slm_pkgdatadir"/plugins/*.json; do
     [ -e "$m" ] || { bad "no manifests in $slm_pkgdatadir/plugins"; break; }
     n=$((n + 1))
     lib=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["library_path"])' "$m")
+    # Relative to the manifest's folder, so the install still loads when moved.
     case $lib in
-        "$slm_pkglibdir"/plugins/*.so) [ -f "$D$lib" ] || bad "$(basename "$m"): $lib not installed" ;;
-        *) bad "$(basename "$m"): library_path '$lib' is not in $slm_pkglibdir/plugins" ;;
+        /*) bad "$(basename "$m"): library_path '$lib' is absolute"; continue ;;
+    esac
+    abs=$(realpath -m "$slm_pkgdatadir/plugins/$lib")
+    case $abs in
+        "$(realpath -m "$slm_pkglibdir")"/plugins/*.so) [ -f "$D$abs" ] || bad "$(basename "$m"): $lib ($abs) not installed" ;;
+        *) bad "$(basename "$m"): library_path '$lib' ($abs) is not in $slm_pkglibdir/plugins" ;;
     esac
 done
 for so in "$D$slm_pkglibdir"/plugins/*.so; do
@@ -115,6 +120,26 @@ if ! ${CC:-cc} -std=c11 -Wall -Wextra -Werror -o "$tmp/user" "$tmp/user.c" \
     bad "a program using every installed header does not build with pkg-config slmops"
 elif ! out=$(LD_LIBRARY_PATH="$D$slm_libdir" "$tmp/user"); then
     bad "the program linked against the installed library printed '$out', expected $slm_version"
+fi
+
+# The staged install runs where it lies (as a package unpacked into another root):
+# every installed plugin loads through its manifest's relative library_path.
+if ! LD_LIBRARY_PATH="$D$slm_libdir" SLMOPS_PLUGIN_PATH="$D$slm_pkgdatadir/plugins" \
+        "$D$slm_bindir/slmops" plugins --json > "$tmp/plugins.json" 2> "$tmp/plugins.err"; then
+    cat "$tmp/plugins.err"
+    bad "the installed slmops plugins failed under DESTDIR"
+elif ! "$python" - "$tmp/plugins.json" "$n" <<'PYEOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+rows = rows.get("plugins", rows) if isinstance(rows, dict) else rows
+broken = [r for r in rows if r.get("state") in ("disabled", "shadowed", "unknown")]
+if len(rows) != int(sys.argv[2]) or broken:
+    print("FAIL: installed plugins: %d listed, %s expected; not loadable: %s"
+          % (len(rows), sys.argv[2], [(r.get("name"), r.get("state"), r.get("why")) for r in broken]))
+    sys.exit(1)
+PYEOF
+then
+    bad "installed plugins do not load from the staged root"
 fi
 
 [ $fail = 0 ] && echo "ok: install layout under DESTDIR ($n manifests)"

@@ -1,10 +1,12 @@
-# Packaging tests: manifest schema, exported symbols, install layout.
+# Packaging tests: manifest schema, exported symbols, install layout, Debian packages.
 # They are scripts; what they need from configure reaches them through the environment.
 TESTS += \
 	tests/packaging/manifest-schema.sh \
 	tests/packaging/exported-symbols.sh \
-	tests/packaging/install-layout.sh
+	tests/packaging/install-layout.sh \
+	tests/packaging/debian-packages.sh
 EXTRA_DIST += \
+	tests/packaging/debian-packages.sh \
 	tests/packaging/manifest-schema.sh \
 	tests/packaging/exported-symbols.sh \
 	tests/packaging/install-layout.sh \

@@ -63,8 +63,9 @@ done
 for m in $installed; do
     lib=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["library_path"])' "$m")
     case $lib in
-        /*/plugins/*.so) ;;
-        *) echo "FAIL $m: installed library_path '$lib' is not an absolute .../plugins/NAME.so"; fail=1 ;;
+        /*) echo "FAIL $m: installed library_path '$lib' is absolute: an install moved to another root would not load"; fail=1 ;;
+        */plugins/*.so) ;;
+        *) echo "FAIL $m: installed library_path '$lib' is not a relative .../plugins/NAME.so"; fail=1 ;;
     esac
 done
 exit $fail
