@@ -63,8 +63,8 @@ static void hash_file(slm__sha256_t *h, const char *path)
     char *buf = malloc(SAMPLE_BYTES);
     size_t n = buf ? fread(buf, 1, SAMPLE_BYTES, f) : 0;
     slm__sha256_update(h, buf, n);
-    if (buf && size > 2 * (uint64_t)SAMPLE_BYTES &&
-        fseeko(f, (off_t)(size - SAMPLE_BYTES), SEEK_SET) == 0) {
+    uint64_t tail = size > 2 * (uint64_t)SAMPLE_BYTES ? size - SAMPLE_BYTES : SAMPLE_BYTES;
+    if (buf && size > SAMPLE_BYTES && fseeko(f, (off_t)tail, SEEK_SET) == 0) {
         n = fread(buf, 1, SAMPLE_BYTES, f);
         slm__sha256_update(h, buf, n);
     }
