@@ -140,7 +140,7 @@ int slm_comm_allreduce_f32(slm_comm_t *c, float *buf, size_t n, slm_error_t *err
 {
     if (!c || c->size == 1 || n == 0)
         return SLM_OK;
-    COLLECTIVE(c, err, "summing gradients (allreduce)",
+    COLLECTIVE(c, err, "a sum over the ranks",
                c->pl.ifc->allreduce_f32(c->ctx, buf, n, why, sizeof why));
     c->st.bytes_reduced += n * sizeof *buf;
     return SLM_OK;
