@@ -23,7 +23,7 @@ EXTRA_bench_train_memory_DEPENDENCIES = libslmops.la
 noinst_PROGRAMS += bench/fma-peak
 bench_fma_peak_SOURCES = bench/fma-peak.c
 bench_fma_peak_LDADD = -lpthread
-EXTRA_DIST += bench/matmul bench/generate bench/train bench/benchlib.py bench/serve-load bench/serve
+EXTRA_DIST += bench/matmul bench/generate bench/train bench/train-mpi bench/benchlib.py bench/serve-load bench/serve
 
 # What bench/* scripts need, without building (or waiting for) the rest of the tree.
 .PHONY: bench-deps
