@@ -16,6 +16,10 @@
 /* Floats per allreduce: large enough to amortise each call's latency, small enough
  * that the host copy of a bucket stays cheap (4 MiB). */
 #define BUCKET_FLOATS (1u << 20)
+/* How long the other ranks wait while rank 0 alone writes a checkpoint or the outputs:
+ * a rank 0 that dies meanwhile is the launcher's to report, and a large model's files
+ * take longer than any collective's deadline. */
+#define WRITE_WAIT_S (24 * 3600.0)
 /* Bytes of a file's head and tail the launch check hashes with its size. */
 #define SAMPLE_BYTES (1u << 20)
 
@@ -284,6 +288,11 @@ int slm__train_dp_grads(slm__train_t *t)
     free(b.v);
     free(b.seg);
     return rc;
+}
+
+int slm__train_dp_wait_writes(slm__train_t *t)
+{
+    return slm_comm_barrier(t->comm, WRITE_WAIT_S, t->err);
 }
 
 /* Any rank's cancel flag stops every rank at the same step. */

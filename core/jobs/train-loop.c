@@ -337,9 +337,12 @@ static int interrupted(slm__train_t *t)
 {
     if (t->step > t->start_step) {
         int rc = slm__train_checkpoint_save(t);
+        if (rc == SLM_OK)
+            rc = slm__train_dp_wait_writes(t);
         if (rc)
             return rc;
-        slm__jobrt_wrote(t->rt, t->last_checkpoint);
+        if (t->last_checkpoint)
+            slm__jobrt_wrote(t->rt, t->last_checkpoint);
     }
     if (!t->last_checkpoint && !t->resumed_from)
         return slm__jobrt_fail_cancelled(t->err, "train");
@@ -383,7 +386,8 @@ static int train_loop(slm__train_t *t)
         json_decref(point);
         bool save = o->save_every > 0 &&
                     (t->step % o->save_every == 0 || t->step == t->total_steps);
-        if (save && (rc = slm__train_checkpoint_save(t)) != SLM_OK)
+        if (save && ((rc = slm__train_checkpoint_save(t)) != SLM_OK ||
+                     (rc = slm__train_dp_wait_writes(t)) != SLM_OK))
             return rc;
     }
     return SLM_OK;
@@ -421,7 +425,8 @@ static int run(slm__train_t *t)
                                     (uint64_t)t->total_steps, "", NAN, NULL);
     if ((rc = train_loop(t)))
         return rc;
-    return t->rank == 0 ? slm__train_save(t) : SLM_OK;
+    rc = t->rank == 0 ? slm__train_save(t) : SLM_OK;
+    return rc == SLM_OK ? slm__train_dp_wait_writes(t) : rc;
 }
 
 /* The run between joining the launched job and leaving it: a failed run leaves

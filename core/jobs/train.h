@@ -235,6 +235,8 @@ int slm__train_dp_check(slm__train_t *t);
 int slm__train_dp_sum(slm__train_t *t, double *vals, size_t n);
 int slm__train_dp_grads(slm__train_t *t);
 int slm__train_dp_any(slm__train_t *t, bool mine, bool *any);
+/* Every rank waits (long) for rank 0's checkpoint or outputs. */
+int slm__train_dp_wait_writes(slm__train_t *t);
 
 /* train-save.c: the method's finish, writing the model or the adapter. */
 int slm__train_save(slm__train_t *t);

@@ -4,6 +4,7 @@
 # the same global batch for 50 steps, and models whose greedy text is the same; a
 # checkpoint written by 2 ranks resumes on 1 and one written by 1 resumes on 2,
 # continuing the same curve; only rank 0 prints the progress and the summary.
+# `distill` (kd) on 2 ranks gives the losses of 1.
 . "${top_srcdir:?run through make check}/tests/mpi/lib.sh"
 need gguf/stories260K.gguf text/tinyshakespeare_input.txt
 base=$fx/gguf/stories260K.gguf
@@ -85,6 +86,20 @@ run mpi 2 "$slmops" finetune $lora $S -o "$work/r12" --log "$work/r12.log" \
 if why=$(close "$work/l1.log" "$work/r12.log" 26 50 2>&1); then
     ok "a 1-rank checkpoint resumed on 2 ranks continues the curve (steps 26-50)"
 else not_ok "1 -> 2 ranks: $why"; fi
+
+# ---- distill (kd with the teacher's logits): rank 0 writes the data and the student ----
+head -n 4 "$top_srcdir/tests/distill/data/story-prompts.txt" >"$work/p.txt"
+D="-m $base --prompts $work/p.txt --samples-per-prompt 2 --student-preset student-micro
+   --steps 8 --ctx 256 --lr 1e-2 --grad-accum 2 -t 1 --seed 5"
+# shellcheck disable=SC2086
+run "$slmops" distill $D -o "$work/d1.gguf" --log "$work/d1.log"
+# shellcheck disable=SC2086
+run mpi 2 "$slmops" distill $D -o "$work/d2.gguf" --log "$work/d2.log"
+if why=$(close "$work/d1.log" "$work/d2.log" 1 8 2>&1); then
+    ok "distill: 8 kd steps on 2 ranks have the losses of 1 rank within 1e-5 relative"
+else not_ok "distill: 1 and 2 ranks differ: $why"; fi
+n=$(grep -c '^teacher .* wrote' "$work/out")
+[ "$n" = 1 ] && ok "distill: only rank 0 reports the data set" || not_ok "distill: reported $n times"
 
 # ---- settings the ranks cannot split ----
 # shellcheck disable=SC2086
