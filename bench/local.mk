@@ -27,7 +27,7 @@ bench_fma_peak_LDADD = -lpthread
 noinst_PROGRAMS += bench/membw
 bench_membw_SOURCES = bench/membw.c
 bench_membw_LDADD = -lpthread
-EXTRA_DIST += bench/matmul bench/generate bench/train bench/benchlib.py bench/serve-load bench/serve
+EXTRA_DIST += bench/matmul bench/generate bench/train bench/train-mpi bench/benchlib.py bench/serve-load bench/serve
 
 # What bench/* scripts need, without building (or waiting for) the rest of the tree.
 .PHONY: bench-deps

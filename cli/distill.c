@@ -343,6 +343,12 @@ static int print_report(const opts_t *o, const char *report)
     json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
     json_t *r = json_object_get(doc, "results");
     int rc = SLM_CLI_OK;
+    /* Under a launcher rank 0 prints; the other ranks' reports are the same. */
+    if (json_integer_value(json_object_get(r, "rank")) > 0 ||
+        json_integer_value(json_object_get(json_object_get(r, "train"), "rank")) > 0) {
+        json_decref(doc);
+        return rc;
+    }
     if (!json_is_object(r)) {
         fprintf(stderr, "slmops distill: the job wrote no report (out of memory)\n");
         rc = SLM_CLI_FAILED;

@@ -4,7 +4,8 @@ slmopsinclude_HEADERS += \
 	sdk/include/slmops/plugin-backend.h \
 	sdk/include/slmops/plugin-quantizer.h \
 	sdk/include/slmops/plugin-trainer.h \
-	sdk/include/slmops/plugin-format.h
+	sdk/include/slmops/plugin-format.h \
+	sdk/include/slmops/plugin-comm.h
 
 # The out-of-tree plugin template, installed for plugin authors (libslmops-dev).
 sdktemplatedir = $(pkgdatadir)/sdk/template

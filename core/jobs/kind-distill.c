@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <slmops/comm.h>
 #include <slmops/job.h>
 
 #include "internal/util.h"
@@ -189,10 +190,37 @@ static int train(slm_job_t *job, dstate_t *s, slm_error_t *err)
     return rc;
 }
 
+/* Under a launcher rank 0 alone writes the data set and the student; the other ranks
+ * wait for it (as long as that takes: a dead rank 0 is the launcher's to report), then
+ * every rank trains its share. */
+#define PREPARE_WAIT_S (7 * 24 * 3600.0)
+
+static int prepare_run(slm_job_t *job, dstate_t *s, slm_error_t *err);
+
 static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t *err)
 {
     dstate_t *s = state;
     s->rt = rt;
+    slm_comm_t *comm = NULL;
+    int rc = slm_comm_open(&comm, err);
+    if (rc)
+        return rc;
+    if (slm_comm_rank(comm) == 0)
+        rc = prepare_run(job, s, err);
+    else
+        s->resumed = json_object_get(s->train_opts, "resume") != NULL;
+    int brc = slm_comm_barrier(comm, PREPARE_WAIT_S, rc == SLM_OK ? err : NULL);
+    if (rc == SLM_OK)
+        rc = brc;
+    if (rc == SLM_OK)
+        rc = train(job, s, err);
+    slm_comm_close(comm, rc != SLM_OK);
+    return rc;
+}
+
+/* The data set and the student (unless resuming, when the first run made them). */
+static int prepare_run(slm_job_t *job, dstate_t *s, slm_error_t *err)
+{
     /* A resumed run trains on the data and the student the first run made. */
     s->resumed = json_object_get(s->train_opts, "resume") != NULL;
     int rc = SLM_OK;
@@ -207,7 +235,7 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
         if (rc == SLM_OK && s->preset)
             rc = init(job, s, err);
     }
-    return rc == SLM_OK ? train(job, s, err) : rc;
+    return rc;
 }
 
 static json_t *settings(const void *state)

@@ -332,6 +332,13 @@ static json_t *results(const void *state)
                           "skipped_lines",
                           (json_int_t)(t->data ? slm_dataset_n_skipped(t->data) : 0),
                           "curve", t->curve, "evals", t->evals);
+    if (j && t->n_ranks > 1)
+        json_object_set_new(j, "data_parallel", json_pack(
+            "{s:i, s:s, s:I, s:I, s:f}", "ranks", t->n_ranks, "engine", t->comm_name,
+            "collectives", (json_int_t)t->comm_stats.collectives, "bytes_reduced",
+            (json_int_t)t->comm_stats.bytes_reduced, "comm_seconds", t->comm_stats.seconds));
+    if (j)
+        json_object_set_new(j, "rank", json_integer(t->rank));
     if (!j || json_object_update(j, k)) {
         json_decref(j);
         j = NULL;

@@ -192,6 +192,8 @@ static char *state_text(const slm__train_t *t)
 
 int slm__train_checkpoint_save(slm__train_t *t)
 {
+    if (t->rank != 0)
+        return SLM_OK;   /* every rank holds the same state: rank 0 writes it */
     slm_checkpoint_writer_t *w = NULL;
     char *params = NULL, *state = NULL, *path = NULL;
     void *optim = NULL;

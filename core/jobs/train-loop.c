@@ -131,8 +131,29 @@ typedef struct step_result {
     double terms[SLM__TRAIN_MAX_TERMS];   /* the method's loss terms, weighted as the loss */
 } step_result_t;
 
+/* Dropout draws one number per mask element, the same count for every micro-batch. */
+static uint64_t dropout_draws(const slm__train_t *t)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < t->tg.n_drop; i++)
+        n += (uint64_t)slm_tensor_nelements(t->tg.drop[i]);
+    return n;
+}
+
+/* The dropout stream as it stands before micro-batch i of a step that started at
+ * base: splitmix64 advances by one constant per draw, so a rank that skips the other
+ * ranks' micro-batches draws exactly what one process would have. */
+static uint64_t dropout_at(uint64_t base, uint64_t draws, int32_t i)
+{
+    return base + 0x9E3779B97F4A7C15ull * draws * (uint64_t)i;
+}
+
 /* Each micro-batch's gradient weighs by its share of the step's scored tokens, so
- * the update sees the mean over every token of the step however it was split. */
+ * the update sees the mean over every token of the step however it was split. With
+ * several ranks, micro-batch i is rank i mod n_ranks's; each rank reads them all (the
+ * data order and the weights stay those of one process), and the weighted gradients
+ * and losses are summed over the ranks. A rank left without one (the last step of an
+ * epoch) runs the first with weight 0, so its accumulators hold zeros. */
 static int step_once(slm__train_t *t, step_result_t *r)
 {
     const slm__train_opts_t *o = t->o;
@@ -150,14 +171,34 @@ static int step_once(slm__train_t *t, step_result_t *r)
     slm_optim_params_t op = {.struct_size = sizeof op};
     slm_optim_get_params(t->tg.optim, &op);
     *r = (step_result_t){.lr = slm_optim_lr_at(&op, t->step)};
+    uint64_t base = t->drop_rng, draws = t->n_ranks > 1 ? dropout_draws(t) : 0;
+    bool idle = t->rank >= n;
     for (int32_t i = 0; rc == SLM_OK && i < n; i++) {
-        float w = scored ? (float)((double)bs[i].n_scored / (double)scored) : 1.0f / (float)n;
+        r->tokens += tokens_in(&bs[i]);
+        bool mine = i % t->n_ranks == t->rank;
+        if (!mine && !(idle && i == 0))
+            continue;
+        float w = !mine ? 0.0f
+                  : scored ? (float)((double)bs[i].n_scored / (double)scored) : 1.0f / (float)n;
+        if (t->n_ranks > 1)
+            t->drop_rng = dropout_at(base, draws, i);
         double l = 0.0, terms[SLM__TRAIN_MAX_TERMS];
         rc = slm__train_micro(t, &bs[i], w, &l, terms);
         r->loss += (double)w * l;
         for (size_t k = 0; rc == SLM_OK && k < t->tg.n_terms; k++)
             r->terms[k] += (double)w * terms[k];
-        r->tokens += tokens_in(&bs[i]);
+    }
+    if (t->n_ranks > 1)
+        t->drop_rng = dropout_at(base, draws, n);
+    if (rc == SLM_OK && t->n_ranks > 1) {
+        double sums[1 + SLM__TRAIN_MAX_TERMS];
+        sums[0] = r->loss;
+        memcpy(sums + 1, r->terms, t->tg.n_terms * sizeof *sums);
+        rc = slm__train_dp_grads(t);
+        if (rc == SLM_OK)
+            rc = slm__train_dp_sum(t, sums, 1 + t->tg.n_terms);
+        r->loss = sums[0];
+        memcpy(r->terms, sums + 1, t->tg.n_terms * sizeof *sums);
     }
     if (rc == SLM_OK)
         rc = slm_optim_apply(t->tg.optim, slm_model_sched(t->model), t->err);
@@ -198,6 +239,8 @@ static double train_seconds(const slm__train_t *t)
 
 static void report_step(slm__train_t *t, json_t *point, uint64_t tokens_run)
 {
+    if (t->rank != 0)
+        return;
     double secs = train_seconds(t);
     int64_t done = t->step - t->start_step;
     double eta = done > 0 ? secs / (double)done * (double)(t->total_steps - t->step) : NAN;
@@ -294,9 +337,12 @@ static int interrupted(slm__train_t *t)
 {
     if (t->step > t->start_step) {
         int rc = slm__train_checkpoint_save(t);
+        if (rc == SLM_OK)
+            rc = slm__train_dp_wait_writes(t);
         if (rc)
             return rc;
-        slm__jobrt_wrote(t->rt, t->last_checkpoint);
+        if (t->last_checkpoint)
+            slm__jobrt_wrote(t->rt, t->last_checkpoint);
     }
     if (!t->last_checkpoint && !t->resumed_from)
         return slm__jobrt_fail_cancelled(t->err, "train");
@@ -312,7 +358,11 @@ static int train_loop(slm__train_t *t)
     const slm__train_opts_t *o = t->o;
     uint64_t tokens_run = 0;
     while (t->step < t->total_steps) {
-        if (slm__jobrt_cancelled(t->rt))
+        bool stop;
+        int crc = slm__train_dp_any(t, slm__jobrt_cancelled(t->rt), &stop);
+        if (crc)
+            return crc;
+        if (stop)
             return interrupted(t);
         step_result_t r = {0};
         double t_step = slm__job_now();
@@ -336,13 +386,14 @@ static int train_loop(slm__train_t *t)
         json_decref(point);
         bool save = o->save_every > 0 &&
                     (t->step % o->save_every == 0 || t->step == t->total_steps);
-        if (save && (rc = slm__train_checkpoint_save(t)) != SLM_OK)
+        if (save && ((rc = slm__train_checkpoint_save(t)) != SLM_OK ||
+                     (rc = slm__train_dp_wait_writes(t)) != SLM_OK))
             return rc;
     }
     return SLM_OK;
 }
 
-int slm__train_run(slm__train_t *t)
+static int run(slm__train_t *t)
 {
     const slm__train_opts_t *o = t->o;
     t->curve = json_array();
@@ -358,20 +409,38 @@ int slm__train_run(slm__train_t *t)
         return rc;
     if (o->resume && (rc = slm__train_checkpoint_load(t, o->resume)))
         return rc;
+    if ((rc = slm__train_dp_check(t)))
+        return rc;
     if (o->dump_grads)
         return slm__train_dump_grads(t);
-    if ((rc = open_log(t)))
+    if (t->rank == 0 && (rc = open_log(t)))
         return rc;
     if (slm__jobrt_cancelled(t->rt))
         return slm__jobrt_fail_cancelled(t->err, "train");
     t->t0 = slm__job_now();
     if (!o->resume && (rc = validate(t, NULL)))
         return rc;
-    slm__jobrt_progress_figures(t->rt, "train", (uint64_t)t->step, (uint64_t)t->total_steps,
-                                "", NAN, NULL);
+    if (t->rank == 0)
+        slm__jobrt_progress_figures(t->rt, "train", (uint64_t)t->step,
+                                    (uint64_t)t->total_steps, "", NAN, NULL);
     if ((rc = train_loop(t)))
         return rc;
-    return slm__train_save(t);
+    rc = t->rank == 0 ? slm__train_save(t) : SLM_OK;
+    return rc == SLM_OK ? slm__train_dp_wait_writes(t) : rc;
+}
+
+/* The run between joining the launched job and leaving it: a failed run leaves
+ * without waiting for the other ranks (one may be gone). */
+int slm__train_run(slm__train_t *t)
+{
+    int rc = slm__train_dp_open(t);
+    if (rc == SLM_OK)
+        rc = run(t);
+    t->comm_stats.struct_size = sizeof t->comm_stats;
+    slm_comm_get_stats(t->comm, &t->comm_stats);
+    t->comm_name = slm_comm_name(t->comm);
+    slm__train_dp_close(t, rc != SLM_OK);
+    return rc;
 }
 
 void slm__train_free(slm__train_t *t)

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <slmops/adapter.h>
 #include <slmops/chat.h>
+#include <slmops/comm.h>
 #include <slmops/dataset.h>
 #include <slmops/optim.h>
 #include <slmops/plugin-trainer.h>
@@ -154,6 +155,12 @@ typedef struct slm__train {
     size_t n_checkpoints;
     FILE *log;
     double t0;
+    /* Data parallelism (train-dp.c): this process's rank of n_ranks; rank 0 alone
+     * writes the log, checkpoints and outputs and reports progress. */
+    slm_comm_t *comm;
+    int rank, n_ranks;
+    slm_comm_stats_t comm_stats;   /* what the collectives cost, for the report */
+    const char *comm_name;
 } slm__train_t;
 
 /* kind-train.c's entry: the whole run. */
@@ -218,6 +225,18 @@ void slm__train_teacher_free(slm__train_t *t);
 /* train-dump.c: the first batch, its loss and every trainable tensor with its
  * gradient, into o->dump_grads (safetensors). */
 int slm__train_dump_grads(slm__train_t *t);
+
+/* train-dp.c: join the launched job (a single process without one) and refuse
+ * settings it cannot split; compare every rank's files and settings with rank 0's;
+ * sum values (doubles), the accumulated gradients, or a flag over the ranks. */
+int slm__train_dp_open(slm__train_t *t);
+void slm__train_dp_close(slm__train_t *t, bool failed);
+int slm__train_dp_check(slm__train_t *t);
+int slm__train_dp_sum(slm__train_t *t, double *vals, size_t n);
+int slm__train_dp_grads(slm__train_t *t);
+int slm__train_dp_any(slm__train_t *t, bool mine, bool *any);
+/* Every rank waits (long) for rank 0's checkpoint or outputs. */
+int slm__train_dp_wait_writes(slm__train_t *t);
 
 /* train-save.c: the method's finish, writing the model or the adapter. */
 int slm__train_save(slm__train_t *t);

@@ -2,9 +2,10 @@
 # debian/ builds the split issue 11 asks for: `dpkg-buildpackage -us -uc -b` on a
 # clean source tree (`make distdir`) makes the library package (core, CPU backend,
 # format, quantizer and trainer plugins), the CLI, -dev (headers, .pc files, SDK
-# template, slmops-conform), and one package per GPU backend holding only its .so
-# and manifest. The CLI, unpacked with the library into a fresh root, runs there, and
-# a backend package adds or removes exactly that backend.
+# template, slmops-conform), one package per GPU backend holding only its .so and
+# manifest, and one per communication plugin (slmops-comm-mpi). The CLI, unpacked
+# with the library into a fresh root, runs there, and a backend package adds or
+# removes exactly that backend.
 set -u
 : "${top_srcdir:?run through make check}" "${top_builddir:?run through make check}"
 for t in dpkg-buildpackage dpkg-deb dpkg-architecture dh; do
@@ -41,6 +42,8 @@ owner() {   # package a path belongs in, or "" if none may hold it
         | usr/share/slmops/sdk/template/*) echo libslmops-dev ;;
         usr/bin/slmops | usr/share/man/man1/slmops.1.gz) echo slmops ;;
         usr/share/slmops/manifest.schema.json | usr/share/slmops/plugins/*.mixes) echo libslmops0 ;;
+        "$lib"/slmops/comm/*.so | usr/share/slmops/plugins/comm/*.json)
+            p=$(basename "$1"); p=${p%.so}; echo "slmops-${p%.json}" ;;
         "$lib"/slmops/plugins/*.so | usr/share/slmops/plugins/*.json)
             p=$(basename "$1"); p=${p%.so}; p=${p%.json}
             case $p in

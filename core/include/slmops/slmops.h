@@ -31,5 +31,6 @@
 #include <slmops/merge.h>
 #include <slmops/dataset.h>
 #include <slmops/checkpoint.h>
+#include <slmops/comm.h>
 
 #endif
