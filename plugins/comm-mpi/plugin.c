@@ -16,6 +16,12 @@
  * the collective's number, so that a rank whose deadline passed can name who is
  * missing (MPI itself only says that the collective did not complete). */
 #define TAG_ARRIVED 7301
+/* When every rank reached a collective that still does not complete, the waiting
+ * ranks ping each other: one stopped inside the collective (SIGSTOP, a debugger, a
+ * swapped-out host) does not answer, and is named. */
+#define TAG_PING 7302
+#define TAG_PONG 7303
+#define PING_WAIT_S 2.0
 
 typedef struct ctx {
     MPI_Comm comm;
@@ -78,6 +84,72 @@ static void drain_notices(ctx_t *c)
     }
 }
 
+/* Answer the pings of ranks checking that this one is alive (see TAG_PING). */
+static void answer_pings(ctx_t *c)
+{
+    for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_PING, c->comm, &flag, &st) != MPI_SUCCESS || !flag)
+            return;
+        long long v = 0;
+        if (MPI_Recv(&v, 1, MPI_LONG_LONG, st.MPI_SOURCE, TAG_PING, c->comm,
+                     MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return;
+        MPI_Send(&v, 1, MPI_LONG_LONG, st.MPI_SOURCE, TAG_PONG, c->comm);
+    }
+}
+
+/* Ping every other rank and wait up to PING_WAIT_S for the answers; buf gets "rank 1"
+ * or "ranks 1, 3" that did not answer ("" if all did). */
+static void silent_ranks(ctx_t *c, char *buf, size_t size)
+{
+    long long *ping = calloc((size_t)c->size, sizeof *ping);
+    char *answered = calloc((size_t)c->size, 1);
+    MPI_Request *req = malloc((size_t)c->size * sizeof *req);
+    buf[0] = '\0';
+    if (!ping || !answered || !req)
+        goto out;
+    int waiting = 0;
+    for (int p = 0; p < c->size; p++) {
+        req[p] = MPI_REQUEST_NULL;
+        if (p == c->rank)
+            continue;
+        ping[p] = c->seq;
+        if (MPI_Isend(&ping[p], 1, MPI_LONG_LONG, p, TAG_PING, c->comm, &req[p]) == MPI_SUCCESS)
+            waiting++;
+    }
+    double deadline = now() + PING_WAIT_S;
+    while (waiting > 0 && now() < deadline) {
+        answer_pings(c);
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_PONG, c->comm, &flag, &st) == MPI_SUCCESS && flag) {
+            long long v = 0;
+            MPI_Recv(&v, 1, MPI_LONG_LONG, st.MPI_SOURCE, TAG_PONG, c->comm, MPI_STATUS_IGNORE);
+            if (!answered[st.MPI_SOURCE]++)
+                waiting--;
+            continue;
+        }
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    size_t len = 0;
+    int n = 0;
+    for (int p = 0; p < c->size && len < size; p++)
+        if (p != c->rank && !answered[p])
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", n++ ? ", " : "", p);
+    if (n) {
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s %s", n > 1 ? "ranks" : "rank", buf);
+        snprintf(buf, size, "%s", tmp);
+    }
+    /* Unanswered pings stay posted: the job is ending, MPI_Finalize is skipped. */
+out:
+    free(ping);
+    free(answered);
+    free(req);
+}
+
 /* "rank 1" or "ranks 1, 3" that have not announced collective c->seq. */
 static void missing_ranks(const ctx_t *c, char *buf, size_t size)
 {
@@ -111,8 +183,10 @@ static int wait_for(ctx_t *c, MPI_Request *req, double timeout, const char *what
             mpi_why(rc, what, why, size);
             return 1;
         }
-        if (done || (polls & 63) == 0)
+        if (done || (polls & 63) == 0) {
             drain_notices(c);
+            answer_pings(c);
+        }
         if (done)
             return 0;
         if (polls > 2000) {
@@ -124,10 +198,17 @@ static int wait_for(ctx_t *c, MPI_Request *req, double timeout, const char *what
     drain_notices(c);
     char who[256];
     missing_ranks(c, who, sizeof who);
-    if (who[0])
+    if (who[0]) {
         snprintf(why, size, "%s did not reach collective %lld (%s) within %g s: it died or "
                  "hangs; the job stops (resume from its last checkpoint)", who, c->seq, what,
                  timeout);
+        return 1;
+    }
+    silent_ranks(c, who, sizeof who);
+    if (who[0])
+        snprintf(why, size, "%s stopped answering inside collective %lld (%s), which did not "
+                 "complete within %g s: it hangs; the job stops (resume from its last "
+                 "checkpoint)", who, c->seq, what, timeout);
     else
         snprintf(why, size, "collective %lld (%s) did not complete within %g s although every "
                  "rank reached it (a network fault?); the job stops", c->seq, what, timeout);

@@ -75,7 +75,7 @@ else not_ok "the resumed run's log differs from the uninterrupted run's"; fi
 # ---- rank 1 hangs: the watchdog ----
 SLMOPS_COMM_TIMEOUT=4
 fault STOP s
-if [ "$secs" -le 30 ] && grep -q "rank 1 did not reach collective" "$work/s.out"; then
+if [ "$secs" -le 30 ] && grep -Eq "rank 1 (did not reach|stopped answering inside) collective" "$work/s.out"; then
     ok "rank 1 stopped: the watchdog ended the job in ${secs} s naming rank 1"
 else not_ok "rank 1 stopped: ${secs} s, output:"; sed 's/^/    /' "$work/s.out"; fi
 SLMOPS_COMM_TIMEOUT=20
