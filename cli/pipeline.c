@@ -128,17 +128,23 @@ static int setup(slm_pipe_t *p, const opts_t *o)
         char key[100];
         snprintf(key, sizeof key, "inputs.%s", name);
         char *path = join(p->recipe_dir, json_string_value(v));
-        struct stat st;
-        if (!path || stat(path, &st) != 0) {
-            fprintf(stderr, "slmops pipeline: %s: input \"%s\": %s: %s\n", p->recipe_path, name,
-                    path ? path : "", strerror(errno));
-            free(path);
-            return SLM_CLI_USAGE;
-        }
+        if (!path)
+            return SLM_CLI_FAILED;
         json_object_set_new(p->artifacts, key, json_string(path));
         free(path);
     }
-    return override_inputs(p, o) == SLM_CLI_OK ? slm_pipe_state_load(p) : SLM_CLI_USAGE;
+    if (override_inputs(p, o) != SLM_CLI_OK)
+        return SLM_CLI_USAGE;
+    json_object_foreach(p->artifacts, name, v) {
+        struct stat st;
+        if (stat(json_string_value(v), &st) != 0) {
+            fprintf(stderr, "slmops pipeline: %s: input \"%s\": %s: %s (give it with -i "
+                    "%s=PATH)\n", p->recipe_path, name + 7, json_string_value(v),
+                    strerror(errno), name + 7);
+            return SLM_CLI_USAGE;
+        }
+    }
+    return slm_pipe_state_load(p);
 }
 
 static void done(slm_pipe_t *p)

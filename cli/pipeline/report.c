@@ -437,7 +437,7 @@ static int write_if_changed(slm_pipe_t *p, const char *name, const char *text)
 int slm_pipe_report(slm_pipe_t *p)
 {
     json_t *doc = build(p);
-    char *text = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     char *page = doc ? html(doc) : NULL;
     int rc = text && page ? SLM_CLI_OK : SLM_CLI_FAILED;
     if (rc == SLM_CLI_OK) {

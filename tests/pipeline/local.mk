@@ -1,8 +1,10 @@
 # tests/pipeline: `slmops pipeline` (issue 9, section 3): the recipe schema against its
 # validator, stage caching, resume after SIGKILL, and the report in headless Chromium.
-TESTS += tests/pipeline/recipe-schema.sh
-EXTRA_DIST += tests/pipeline/recipe-schema.sh tests/pipeline/schema_verdict.py \
-	tests/pipeline/report_page.py \
+TESTS += tests/pipeline/recipe-schema.sh tests/pipeline/pipeline-cache.sh \
+	tests/pipeline/pipeline-resume.sh tests/pipeline/report-page.sh
+EXTRA_DIST += tests/pipeline/recipe-schema.sh tests/pipeline/pipeline-cache.sh \
+	tests/pipeline/pipeline-resume.sh tests/pipeline/schema_verdict.py \
+	tests/pipeline/report_page.py tests/pipeline/report-page.sh \
 	tests/pipeline/recipes/invalid/bad-recipe-name.err \
 	tests/pipeline/recipes/invalid/bad-recipe-name.json \
 	tests/pipeline/recipes/invalid/bench-reps-zero.err \
