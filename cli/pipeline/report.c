@@ -456,6 +456,16 @@ int slm_pipe_report(slm_pipe_t *p)
 
 /* ---- the package's model card ---- */
 
+static void md_cell(FILE *o, double v, const char *fmt)
+{
+    fputc(' ', o);
+    if (isfinite(v))
+        fprintf(o, fmt, v);
+    else
+        fputs("-", o);
+    fputs(" |", o);
+}
+
 char *slm_pipe_card(slm_pipe_t *p, const json_t *stage, const char *model_name,
                     const json_t *reports)
 {
@@ -498,10 +508,15 @@ char *slm_pipe_card(slm_pipe_t *p, const json_t *stage, const char *model_name,
         for (size_t i = 0; i < json_array_size(sorted); i++) {
             const json_t *m = json_array_get(sorted, i);
             const char *label = json_string_value(json_object_get(m, "label"));
-            fprintf(o, "| %s | %.0f | %.2f | %.1f | %.1f | %.1f | %.3f | %.1f%% |\n", label,
-                    num(m, "n_params"), num(m, "file_bytes") / 1048576.0,
-                    num(m, "peak_rss_bytes") / 1048576.0, num(m, "prefill_tps"),
-                    num(m, "decode_tps"), num(m, "ppl"), 100 * num(m, "accuracy"));
+            fprintf(o, "| %s |", label);
+            md_cell(o, num(m, "n_params"), "%.0f");
+            md_cell(o, num(m, "file_bytes") / 1048576.0, "%.2f");
+            md_cell(o, num(m, "peak_rss_bytes") / 1048576.0, "%.1f");
+            md_cell(o, num(m, "prefill_tps"), "%.1f");
+            md_cell(o, num(m, "decode_tps"), "%.1f");
+            md_cell(o, num(m, "ppl"), "%.3f");
+            md_cell(o, 100 * num(m, "accuracy"), "%.1f%%");
+            fputc('\n', o);
         }
     }
     json_decref(sorted);

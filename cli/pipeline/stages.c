@@ -14,6 +14,7 @@
 #include <slmops/chat.h>
 #include <slmops/checkpoint.h>
 #include <slmops/job.h>
+#include <slmops/log.h>
 #include <slmops/model-file.h>
 #include <slmops/output.h>
 
@@ -25,6 +26,7 @@
 /* What one stage run sees: its settings with references as paths, its folder. */
 typedef struct run {
     slm_pipe_t *p;
+    size_t index;              /* in the recipe's stages */
     const char *name;
     const json_t *s;           /* resolved settings */
     const char *dir;           /* work/NAME */
@@ -105,6 +107,26 @@ static void set_threads(const slm_pipe_t *p, json_t *o)
         json_object_set_new(o, "threads", json_integer(p->threads));
 }
 
+/* A training step as finetune shows it; the teacher's data set a line per prompt. */
+static void on_progress(void *user, const slm_job_progress_t *ev)
+{
+    slm_cli_train_progress_t *prog = user;
+    if (strcmp(ev->stage, "train") == 0) {
+        slm_cli_train_on_progress(prog, ev);
+        return;
+    }
+    if (strcmp(ev->stage, "synth") != 0)
+        return;
+    char line[160];
+    snprintf(line, sizeof line, "synth: prompt %llu/%llu, %.0f responses kept",
+             (unsigned long long)ev->done, (unsigned long long)ev->total, ev->value);
+    if (!prog->tty) {
+        slm_log(SLM_LOG_INFO, "pipeline", "%s", line);
+        return;
+    }
+    fprintf(stderr, "\r%-78s%s", line, ev->done >= ev->total ? "\n" : "");
+}
+
 /* Run a job made of opts (taken) with the finetune progress line; fills *report. */
 static int run_job(run_t *r, const char *kind, json_t *opts, json_t **report)
 {
@@ -116,13 +138,16 @@ static int run_job(run_t *r, const char *kind, json_t *opts, json_t **report)
     *report = NULL;
     if (!text || slm_job_new(r->p->reg, kind, text, &job, &err) != SLM_OK) {
         free(text);
-        fprintf(stderr, "slmops %s: stage %s: ", r->p->verb, r->name);
-        return slm_cli_fail(r->p->verb, &err);
+        if (err.code != SLM_E_INVALID)
+            return slm_cli_fail(r->p->verb, &err);
+        /* an option the job does not take, or of the wrong type: the recipe's fault */
+        fprintf(stderr, "slmops %s: %s: /stages/%zu: %s\n", r->p->verb, r->p->recipe_path,
+                r->index, err.message);
+        return SLM_CLI_USAGE;
     }
     free(text);
     slm_cli_train_progress_t prog = {.tty = isatty(2), .verb = "pipeline"};
-    if (strcmp(kind, "train") == 0 || strcmp(kind, "distill") == 0)
-        slm_job_set_progress(job, slm_cli_train_on_progress, &prog);
+    slm_job_set_progress(job, on_progress, &prog);
     int rc = slm_cli_train_run(job, &prog, r->p->verb);
     if (rc == SLM_OK) {
         *report = json_loads(slm_job_report(job), 0, NULL);
@@ -596,7 +621,7 @@ static void publish(slm_pipe_t *p, const char *stage, const json_t *outputs)
     }
 }
 
-static int run_stage(slm_pipe_t *p, const json_t *stage)
+static int run_stage(slm_pipe_t *p, size_t index, const json_t *stage)
 {
     const char *name = json_string_value(json_object_get(stage, "name"));
     const char *type = json_string_value(json_object_get(stage, "type"));
@@ -629,7 +654,7 @@ static int run_stage(slm_pipe_t *p, const json_t *stage)
                                                 key, "type", type));
     int rc = dir ? slm_pipe_state_save(p) : SLM_CLI_FAILED;
     json_t *resolved = rc == SLM_CLI_OK ? resolve(p, stage, false) : NULL;
-    run_t r = {.p = p, .name = name, .s = resolved, .dir = dir, .resume = resume,
+    run_t r = {.p = p, .index = index, .name = name, .s = resolved, .dir = dir, .resume = resume,
                .outputs = json_object(), .results = json_object()};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -661,11 +686,66 @@ static int run_stage(slm_pipe_t *p, const json_t *stage)
     return rc;
 }
 
+/* Options a job refuses by name or JSON type (slm_job_new checks them, touching no
+ * file): refused before any stage runs, as the recipe's error. */
+static int preflight_one(slm_pipe_t *p, size_t i, const char *sub, const char *kind,
+                         json_t *opts)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    char *text = json_dumps(opts, JSON_COMPACT);
+    json_decref(opts);
+    slm_job_t *job = NULL;
+    int rc = text ? slm_job_new(p->reg, kind, text, &job, &err) : SLM_E_NOMEM;
+    free(text);
+    slm_job_free(job);
+    if (rc == SLM_OK)
+        return SLM_CLI_OK;
+    if (rc != SLM_E_INVALID)
+        return slm_cli_fail(p->verb, &err);
+    fprintf(stderr, "slmops %s: %s: /stages/%zu%s: %s\n", p->verb, p->recipe_path, i, sub,
+            err.message);
+    return SLM_CLI_USAGE;
+}
+
+static json_t *without(const json_t *o, const char *const *keys)
+{
+    json_t *c = json_deep_copy(o);
+    for (; *keys; keys++)
+        json_object_del(c, *keys);
+    return c;
+}
+
+static int preflight(slm_pipe_t *p)
+{
+    const json_t *stages = json_object_get(p->recipe, "stages");
+    int rc = SLM_CLI_OK;
+    for (size_t i = 0; rc == SLM_CLI_OK && i < json_array_size(stages); i++) {
+        const json_t *s = json_array_get(stages, i);
+        const char *type = json_string_value(json_object_get(s, "type"));
+        static const char *const own[] = {"name", "type", NULL};
+        static const char *const nested[] = {"name", "type", "prompts", "synth", "train", NULL};
+        if (strcmp(type, "finetune") == 0)
+            rc = preflight_one(p, i, "", "train", without(s, own));
+        if (strcmp(type, "distill") != 0)
+            continue;
+        rc = preflight_one(p, i, "", "distill", without(s, nested));
+        if (rc == SLM_CLI_OK && json_object_get(s, "synth"))
+            rc = preflight_one(p, i, "/synth", "synth", json_deep_copy(json_object_get(s, "synth")));
+        if (rc == SLM_CLI_OK && json_object_get(s, "train"))
+            rc = preflight_one(p, i, "/train", "train", json_deep_copy(json_object_get(s, "train")));
+    }
+    return rc;
+}
+
 int slm_pipe_run(slm_pipe_t *p)
 {
     const json_t *stages = json_object_get(p->recipe, "stages");
+    int rc0 = preflight(p);
+    if (rc0 != SLM_CLI_OK)
+        return rc0;
     for (size_t i = 0; i < json_array_size(stages); i++) {
-        int rc = run_stage(p, json_array_get(stages, i));
+        int rc = run_stage(p, i, json_array_get(stages, i));
         if (rc != SLM_CLI_OK)
             return rc;
     }

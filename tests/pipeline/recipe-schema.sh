@@ -48,4 +48,15 @@ printf '{"recipe": 1,' >"$work/cut.json"
 expect_fail "a cut recipe is refused with its line" 2 'cut\.json: line 1, column [0-9]+:' \
     "$slmops" pipeline --check "$work/cut.json"
 expect_fail "a missing recipe is named" 2 'nope\.json' "$slmops" pipeline --check "$work/nope.json"
+# Options of the jobs a stage hands on whole (a distill stage's synth and train) are
+# checked by name and type before any stage runs, as recipe errors.
+: >"$work/m.gguf"
+: >"$work/p.txt"
+for bad in 'synth' 'train'; do
+    printf '{"recipe": 1, "name": "x", "inputs": {"m": "m.gguf", "p": "p.txt"}, "stages": [{"name": "d", "type": "distill", "teacher": "@inputs.m", "prompts": "@inputs.p", "student_preset": "student-micro", "%s": {"bogus": 1}}]}\n' "$bad" >"$work/job-$bad.json"
+    expect_fail "an unknown $bad option is refused before any stage runs" 2 \
+        "job-$bad\\.json: /stages/0/$bad: $bad job: unknown option 'bogus'" \
+        "$slmops" pipeline "$work/job-$bad.json" -w "$work/w-$bad"
+    [ ! -e "$work/w-$bad/d" ] && ok "no stage ran" || not_ok "a stage ran"
+done
 finish
