@@ -32,6 +32,9 @@ typedef struct slm_pipe {
 bool slm_pipe_recipe_check(const json_t *doc, char *msg, size_t cap);
 /* Read and check the recipe; prints the error; returns a CLI exit status. */
 int slm_pipe_recipe_load(slm_pipe_t *p, const char *path);
+/* "@NAME.ARTIFACT", both names as recipe.schema.json's "ref" spells them: a
+ * reference (any other string is a plain value). */
+bool slm_pipe_is_ref(const char *s);
 /* The stage's artifact names, in order ("model", "student", ...), NULL-terminated. */
 const char *const *slm_pipe_stage_artifacts(const char *type);
 

@@ -179,8 +179,7 @@ static bool is_name(const char *s)
     return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
-/* "@NAME.NAME": a stage's (or "inputs") artifact. */
-static bool is_ref(const char *s)
+bool slm_pipe_is_ref(const char *s)
 {
     if (s[0] != '@')
         return false;
@@ -214,7 +213,7 @@ static bool check_value(const rkey_t *k, const json_t *v, const char *ptr, char 
                         "most 64)");
         return true;
     case K_REF:
-        if (!json_is_string(v) || !is_ref(json_string_value(v)))
+        if (!json_is_string(v) || !slm_pipe_is_ref(json_string_value(v)))
             return fail(msg, cap, ptr, "must be a reference \"@inputs.NAME\" or "
                         "\"@STAGE.ARTIFACT\"");
         return true;
@@ -227,7 +226,7 @@ static bool check_value(const rkey_t *k, const json_t *v, const char *ptr, char 
             const json_t *e = json_array_get(v, i);
             char sub[300];
             snprintf(sub, sizeof sub, "%s/%zu", ptr, i);
-            if (!json_is_string(e) || (k->kind == K_REFS && !is_ref(json_string_value(e))))
+            if (!json_is_string(e) || (k->kind == K_REFS && !slm_pipe_is_ref(json_string_value(e))))
                 return fail(msg, cap, sub, "must be a %s", k->kind == K_REFS ?
                             "reference \"@inputs.NAME\" or \"@STAGE.ARTIFACT\"" : "string");
         }
@@ -265,7 +264,7 @@ static bool check_value(const rkey_t *k, const json_t *v, const char *ptr, char 
             snprintf(sub, sizeof sub, "%s/%s", ptr, label);
             if (!is_label(label))
                 return fail(msg, cap, sub, "a model label is letters, digits, '.', '_' or '-'");
-            if (!json_is_string(e) || !is_ref(json_string_value(e)))
+            if (!json_is_string(e) || !slm_pipe_is_ref(json_string_value(e)))
                 return fail(msg, cap, sub, "must be a reference \"@inputs.NAME\" or "
                             "\"@STAGE.ARTIFACT\"");
         }
@@ -429,7 +428,7 @@ static bool check_refs_in(const json_t *doc, size_t before, const json_t *v, con
                           char *msg, size_t cap)
 {
     char sub[400];
-    if (json_is_string(v) && is_ref(json_string_value(v)))
+    if (json_is_string(v) && slm_pipe_is_ref(json_string_value(v)))
         return check_ref(doc, before, json_string_value(v), ptr, msg, cap);
     if (json_is_array(v))
         for (size_t i = 0; i < json_array_size(v); i++) {

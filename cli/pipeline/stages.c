@@ -35,16 +35,11 @@ typedef struct run {
     json_t *results;           /* what the report reads, filled by the stage */
 } run_t;
 
-static bool is_ref(const char *s)
-{
-    return s[0] == '@' && strchr(s, '.');
-}
-
 /* A copy of v with each "@X.Y" replaced by the artifact's path (hash: by
  * {"sha256": content hash}); NULL on a failure (printed). */
 static json_t *resolve(slm_pipe_t *p, const json_t *v, bool hash)
 {
-    if (json_is_string(v) && is_ref(json_string_value(v))) {
+    if (json_is_string(v) && slm_pipe_is_ref(json_string_value(v))) {
         const char *path = json_string_value(json_object_get(p->artifacts,
                                                              json_string_value(v) + 1));
         if (!path) {
