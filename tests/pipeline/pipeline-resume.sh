@@ -30,7 +30,7 @@ in="-i teacher=$fx/gguf/stories260K.gguf -i prompts=$top_srcdir/tests/distill/da
 "$slmops" pipeline "$work/recipe.json" -w "$work/a" $in >"$work/a.out" 2>"$work/a.err" &
 pid=$!
 ck=$work/a/distill/checkpoints
-for _ in $(seq 600); do   # until a checkpoint past step 5 exists and training goes on
+for _ in $(seq 2400); do   # until a checkpoint past step 5 exists and training goes on
     n=0
     [ -f "$work/a/distill/train-log.jsonl" ] && n=$(wc -l <"$work/a/distill/train-log.jsonl")
     [ "$n" -ge 12 ] && [ "$n" -lt 100 ] && [ -n "$(ls "$ck" 2>/dev/null)" ] && break
