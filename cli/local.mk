@@ -51,7 +51,9 @@ slmops_SOURCES = \
 	cli/pipeline/pipeline.h \
 	cli/pipeline/recipe.c \
 	cli/pipeline/state.c \
+	cli/pipeline/run.h \
 	cli/pipeline/stages.c \
+	cli/pipeline/package.c \
 	cli/pipeline/measure.c \
 	cli/pipeline/report.c \
 	core/util/sha256.c

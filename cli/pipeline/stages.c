@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,29 +10,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <slmops/chat.h>
 #include <slmops/checkpoint.h>
 #include <slmops/job.h>
 #include <slmops/log.h>
-#include <slmops/model-file.h>
 #include <slmops/output.h>
 
 #include "cli/common.h"
 #include "cli/pipeline/pipeline.h"
+#include "cli/pipeline/run.h"
 #include "cli/train-progress.h"
 #include "internal/sha256.h"
 
-/* What one stage run sees: its settings with references as paths, its folder. */
-typedef struct run {
-    slm_pipe_t *p;
-    size_t index;              /* in the recipe's stages */
-    const char *name;
-    const json_t *s;           /* resolved settings */
-    const char *dir;           /* work/NAME */
-    bool resume;               /* a run with this key was killed: continue it */
-    json_t *outputs;           /* artifact -> path, filled by the stage */
-    json_t *results;           /* what the report reads, filled by the stage */
-} run_t;
 
 /* A copy of v with each "@X.Y" replaced by the artifact's path (hash: by
  * {"sha256": content hash}); NULL on a failure (printed). */
@@ -80,7 +67,7 @@ static json_t *resolve(slm_pipe_t *p, const json_t *v, bool hash)
     return json_deep_copy(v);
 }
 
-static char *path_in(const char *dir, const char *file)
+char *slm_pipe_path_in(const char *dir, const char *file)
 {
     size_t n = strlen(dir) + strlen(file) + 2;
     char *s = malloc(n);
@@ -89,9 +76,9 @@ static char *path_in(const char *dir, const char *file)
     return s;
 }
 
-static void set_path(json_t *o, const char *key, const char *dir, const char *file)
+void slm_pipe_set_path(json_t *o, const char *key, const char *dir, const char *file)
 {
-    char *s = path_in(dir, file);
+    char *s = slm_pipe_path_in(dir, file);
     json_object_set_new(o, key, json_string(s));
     free(s);
 }
@@ -123,7 +110,7 @@ static void on_progress(void *user, const slm_job_progress_t *ev)
 }
 
 /* Run a job made of opts (taken) with the finetune progress line; fills *report. */
-static int run_job(run_t *r, const char *kind, json_t *opts, json_t **report)
+static int run_job(slm_pipe_stage_t *r, const char *kind, json_t *opts, json_t **report)
 {
     slm_error_t err;
     slm_error_init(&err);
@@ -179,7 +166,7 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-static int stage_distill(run_t *r)
+static int stage_distill(slm_pipe_stage_t *r)
 {
     json_t *o = json_deep_copy(r->s), *res = NULL;
     json_object_del(o, "name");
@@ -192,14 +179,14 @@ static int stage_distill(run_t *r)
     json_object_del(o, "prompts");
     set_threads(r->p, synth);
     set_threads(r->p, train);
-    set_path(o, "output", r->dir, "student.gguf");
-    set_path(o, "data_output", r->dir, "data.jsonl");
+    slm_pipe_set_path(o, "output", r->dir, "student.gguf");
+    slm_pipe_set_path(o, "data_output", r->dir, "data.jsonl");
     if (json_object_get(o, "student_preset"))
-        set_path(o, "student_output", r->dir, "init.gguf");
-    set_path(train, "log", r->dir, "train-log.jsonl");
-    set_path(train, "checkpoints", r->dir, "checkpoints");
-    char *ckpt = path_in(r->dir, "checkpoints"), *data = path_in(r->dir, "data.jsonl");
-    char *init = path_in(r->dir, "init.gguf");
+        slm_pipe_set_path(o, "student_output", r->dir, "init.gguf");
+    slm_pipe_set_path(train, "log", r->dir, "train-log.jsonl");
+    slm_pipe_set_path(train, "checkpoints", r->dir, "checkpoints");
+    char *ckpt = slm_pipe_path_in(r->dir, "checkpoints"), *data = slm_pipe_path_in(r->dir, "data.jsonl");
+    char *init = slm_pipe_path_in(r->dir, "init.gguf");
     if (r->resume && has_checkpoint(ckpt) && exists(data) &&
         (!json_object_get(o, "student_preset") || exists(init))) {
         fprintf(stderr, "slmops %s: stage %s: resuming from its last checkpoint\n", r->p->verb,
@@ -219,7 +206,7 @@ static int stage_distill(run_t *r)
     json_object_set(r->outputs, "model", json_object_get(st, "output"));
     json_object_set(r->outputs, "student", json_object_get(st, "output"));
     json_object_set(r->outputs, "data", json_object_get(st, "data_output"));
-    set_path(r->outputs, "log", r->dir, "train-log.jsonl");
+    slm_pipe_set_path(r->outputs, "log", r->dir, "train-log.jsonl");
     json_object_set_new(r->results, "train", train_results(json_object_get(results, "train")));
     json_object_set(r->results, "synth", json_object_get(results, "synth"));
     json_object_set(r->results, "resumed", json_object_get(results, "resumed"));
@@ -227,16 +214,16 @@ static int stage_distill(run_t *r)
     return SLM_CLI_OK;
 }
 
-static int stage_finetune(run_t *r)
+static int stage_finetune(slm_pipe_stage_t *r)
 {
     json_t *o = json_deep_copy(r->s), *res = NULL;
     json_object_del(o, "name");
     json_object_del(o, "type");
     set_threads(r->p, o);
-    set_path(o, "output", r->dir, "model.gguf");
-    set_path(o, "log", r->dir, "train-log.jsonl");
-    set_path(o, "checkpoints", r->dir, "checkpoints");
-    char *ckpt = path_in(r->dir, "checkpoints");
+    slm_pipe_set_path(o, "output", r->dir, "model.gguf");
+    slm_pipe_set_path(o, "log", r->dir, "train-log.jsonl");
+    slm_pipe_set_path(o, "checkpoints", r->dir, "checkpoints");
+    char *ckpt = slm_pipe_path_in(r->dir, "checkpoints");
     if (r->resume && has_checkpoint(ckpt)) {
         fprintf(stderr, "slmops %s: stage %s: resuming from its last checkpoint\n", r->p->verb,
                 r->name);
@@ -246,14 +233,14 @@ static int stage_finetune(run_t *r)
     int rc = run_job(r, "train", o, &res);
     if (rc != SLM_CLI_OK)
         return rc;
-    set_path(r->outputs, "model", r->dir, "model.gguf");
-    set_path(r->outputs, "log", r->dir, "train-log.jsonl");
+    slm_pipe_set_path(r->outputs, "model", r->dir, "model.gguf");
+    slm_pipe_set_path(r->outputs, "log", r->dir, "train-log.jsonl");
     json_object_set_new(r->results, "train", train_results(json_object_get(res, "results")));
     json_decref(res);
     return SLM_CLI_OK;
 }
 
-static int stage_quantize(run_t *r)
+static int stage_quantize(slm_pipe_stage_t *r)
 {
     json_t *o = json_pack("{s:O, s:O}", "input", json_object_get(r->s, "model"), "type",
                           json_object_get(r->s, "quant")), *res = NULL;
@@ -263,11 +250,11 @@ static int stage_quantize(run_t *r)
         if (json_object_get(r->s, pass[i]))
             json_object_set(o, pass[i], json_object_get(r->s, pass[i]));
     set_threads(r->p, o);
-    set_path(o, "output", r->dir, "model.gguf");
+    slm_pipe_set_path(o, "output", r->dir, "model.gguf");
     int rc = run_job(r, "quantize", o, &res);
     if (rc != SLM_CLI_OK)
         return rc;
-    set_path(r->outputs, "model", r->dir, "model.gguf");
+    slm_pipe_set_path(r->outputs, "model", r->dir, "model.gguf");
     json_t *q = json_object();
     static const char *const keep[] = {"type", "mix", "file_bytes_in", "file_bytes_out",
                                        "bpw_in", "bpw_out", "eval"};
@@ -286,9 +273,9 @@ static void copy_keys(json_t *to, const json_t *from, const char *const *keys, s
 }
 
 /* Write the stage's results as work/NAME/report.json, its "report" artifact. */
-static int write_report(run_t *r)
+static int write_report(slm_pipe_stage_t *r)
 {
-    char *path = path_in(r->dir, "report.json");
+    char *path = slm_pipe_path_in(r->dir, "report.json");
     char *text = json_dumps(r->results, JSON_INDENT(1) | JSON_SORT_KEYS);
     int rc = path && text ? slm_pipe_write_text(r->p, path, text, strlen(text)) : SLM_CLI_FAILED;
     if (rc == SLM_CLI_OK)
@@ -298,7 +285,7 @@ static int write_report(run_t *r)
     return rc;
 }
 
-static int eval_one(run_t *r, const char *label, const char *model, json_t *m)
+static int eval_one(slm_pipe_stage_t *r, const char *label, const char *model, json_t *m)
 {
     json_t *res = NULL;
     int rc = SLM_CLI_OK;
@@ -322,7 +309,7 @@ static int eval_one(run_t *r, const char *label, const char *model, json_t *m)
         set_threads(r->p, o);
         char file[128];
         snprintf(file, sizeof file, "%s.task.json", label);
-        set_path(o, "output", r->dir, file);
+        slm_pipe_set_path(o, "output", r->dir, file);
         fprintf(stderr, "slmops %s: stage %s: task accuracy of %s\n", r->p->verb, r->name, label);
         if ((rc = run_job(r, "eval", o, &res)) != SLM_CLI_OK)
             return rc;
@@ -338,7 +325,7 @@ static int eval_one(run_t *r, const char *label, const char *model, json_t *m)
     return rc;
 }
 
-static int stage_eval(run_t *r)
+static int stage_eval(slm_pipe_stage_t *r)
 {
     json_t *models = json_object();
     json_object_set_new(r->results, "models", models);
@@ -354,7 +341,7 @@ static int stage_eval(run_t *r)
     return write_report(r);
 }
 
-static int bench_one(run_t *r, const char *label, const char *model, json_t *m)
+static int bench_one(slm_pipe_stage_t *r, const char *label, const char *model, json_t *m)
 {
     const json_t *s = r->s;
     json_t *o = json_pack("{s:s}", "model", model), *res = NULL;
@@ -385,7 +372,7 @@ static int bench_one(run_t *r, const char *label, const char *model, json_t *m)
             r->p->verb, r->name, label, (long long)n);
     char file[128];
     snprintf(file, sizeof file, "%s.generate.log", label);
-    char *log = path_in(r->dir, file);
+    char *log = slm_pipe_path_in(r->dir, file);
     rc = log ? slm_pipe_measure_rss(r->p, model, prompt ? prompt : "Once upon a time",
                                     (long)(n ? n : 1), log, &kib)
              : SLM_CLI_FAILED;
@@ -397,7 +384,7 @@ static int bench_one(run_t *r, const char *label, const char *model, json_t *m)
     return SLM_CLI_OK;
 }
 
-static int stage_bench(run_t *r)
+static int stage_bench(slm_pipe_stage_t *r)
 {
     json_t *models = json_object();
     json_object_set_new(r->results, "models", models);
@@ -415,155 +402,14 @@ static int stage_bench(run_t *r)
     return write_report(r);
 }
 
-/* ---- package ---- */
-
-static int copy_file(slm_pipe_t *p, const char *from, const char *to)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    static char buf[1 << 16];
-    ssize_t n = 0;
-    bool ok = in >= 0 && out >= 0;
-    while (ok && (n = read(in, buf, sizeof buf)) > 0)
-        ok = write(out, buf, (size_t)n) == n;
-    ok = ok && n == 0;
-    if (in >= 0)
-        close(in);
-    if (out >= 0 && close(out) != 0)
-        ok = false;
-    if (!ok)
-        fprintf(stderr, "slmops %s: copying %s: %s\n", p->verb, from, strerror(errno));
-    return ok ? SLM_CLI_OK : SLM_CLI_FAILED;
-}
-
-static const char *base_name(const char *path)
-{
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/')
-        n--;
-    const char *s = path + n;
-    while (s > path && s[-1] != '/')
-        s--;
-    return s;
-}
-
-/* The chat template to ship: the stage's (a built-in name, or template text), else the
- * model's own; NULL when there is none. */
-static char *chat_template(run_t *r, const char *model)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_chat_template_t *t = NULL;
-    const char *given = json_string_value(json_object_get(r->s, "chat_template"));
-    if (given) {
-        if (slm_chat_template_builtin(given, &t, &err) != SLM_OK)
-            return strdup(given);
-    } else {
-        slm_model_file_t *mf = NULL;
-        if (slm_model_file_open(r->p->reg, model, NULL, &mf, &err) == SLM_OK)
-            slm_chat_template_from_model_file(mf, &t, &err);
-        slm_model_file_free(mf);
-    }
-    char *src = t ? strdup(slm_chat_template_source(t)) : NULL;
-    slm_chat_template_free(t);
-    return src;
-}
-
-static int write_in(slm_pipe_t *p, const char *dir, const char *file, const char *text)
-{
-    char *path = path_in(dir, file);
-    FILE *f = path ? fopen(path, "wb") : NULL;
-    bool ok = f && fputs(text, f) >= 0;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        fprintf(stderr, "slmops %s: %s: %s\n", p->verb, path ? path : file, strerror(errno));
-    free(path);
-    return ok ? SLM_CLI_OK : SLM_CLI_FAILED;
-}
-
-static int fill_package(run_t *r, const char *tmp, json_t *files)
-{
-    const char *model = json_string_value(json_object_get(r->s, "model"));
-    int rc = SLM_CLI_OK;
-    char *to = path_in(tmp, base_name(model));
-    rc = copy_file(r->p, model, to);
-    free(to);
-    json_object_set_new(files, "model", json_string(base_name(model)));
-    json_t *ads = json_array();
-    json_object_set_new(files, "adapters", ads);
-    const json_t *a = json_object_get(r->s, "adapters");
-    for (size_t i = 0; rc == SLM_CLI_OK && i < json_array_size(a); i++) {
-        const char *from = json_string_value(json_array_get(a, i));
-        char name[300];
-        snprintf(name, sizeof name, "adapter-%zu-%s", i, base_name(from));
-        char *dst = path_in(tmp, name);
-        rc = copy_file(r->p, from, dst);
-        free(dst);
-        json_array_append_new(ads, json_string(name));
-    }
-    char *tpl = rc == SLM_CLI_OK ? chat_template(r, model) : NULL;
-    if (tpl) {
-        rc = write_in(r->p, tmp, "chat_template.jinja", tpl);
-        json_object_set_new(files, "chat_template", json_string("chat_template.jinja"));
-    }
-    free(tpl);
-    json_t *reports = json_array();
-    const json_t *rs = json_object_get(r->s, "reports");
-    for (size_t i = 0; i < json_array_size(rs); i++) {
-        json_t *doc = json_load_file(json_string_value(json_array_get(rs, i)), 0, NULL);
-        if (doc)
-            json_array_append_new(reports, doc);
-    }
-    char *card = rc == SLM_CLI_OK ? slm_pipe_card(r->p, r->s, base_name(model), reports) : NULL;
-    json_decref(reports);
-    if (rc == SLM_CLI_OK)
-        rc = card ? write_in(r->p, tmp, "README.md", card) : SLM_CLI_FAILED;
-    free(card);
-    json_object_set_new(files, "card", json_string("README.md"));
-    return rc;
-}
-
-static int stage_package(run_t *r)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    char *out = path_in(r->dir, "package");
-    slm_output_params_t op;
-    slm_output_params_init(&op);
-    op.layout = SLM_OUTPUT_FOLDER;
-    slm_output_t *o = NULL;
-    if (slm_output_prepare(out, &op, &o, &err) != SLM_OK) {
-        free(out);
-        return slm_cli_fail(r->p->verb, &err);
-    }
-    json_t *files = json_object();
-    int rc = fill_package(r, slm_output_path(o), files);
-    if (rc != SLM_CLI_OK) {
-        slm_output_abort(o);
-    } else if (slm_output_commit(o, &err) != SLM_OK) {
-        rc = slm_cli_fail(r->p->verb, &err);
-    }
-    if (rc == SLM_CLI_OK) {
-        json_object_set_new(r->outputs, "folder", json_string(out));
-        set_path(r->outputs, "card", out, "README.md");
-        set_path(r->outputs, "model", out,
-                 json_string_value(json_object_get(files, "model")));
-        json_object_set(r->results, "files", files);
-    }
-    json_decref(files);
-    free(out);
-    return rc;
-}
-
 typedef struct stage_fn {
     const char *type;
-    int (*run)(run_t *r);
+    int (*run)(slm_pipe_stage_t *r);
 } stage_fn_t;
 
 static const stage_fn_t fns[] = {
     {"distill", stage_distill}, {"finetune", stage_finetune}, {"quantize", stage_quantize},
-    {"eval", stage_eval},       {"bench", stage_bench},       {"package", stage_package},
+    {"eval", stage_eval},       {"bench", stage_bench},       {"package", slm_pipe_stage_package},
 };
 
 /* ---- the loop ---- */
@@ -649,7 +495,7 @@ static int run_stage(slm_pipe_t *p, size_t index, const json_t *stage)
                                                 key, "type", type));
     int rc = dir ? slm_pipe_state_save(p) : SLM_CLI_FAILED;
     json_t *resolved = rc == SLM_CLI_OK ? resolve(p, stage, false) : NULL;
-    run_t r = {.p = p, .index = index, .name = name, .s = resolved, .dir = dir, .resume = resume,
+    slm_pipe_stage_t r = {.p = p, .index = index, .name = name, .s = resolved, .dir = dir, .resume = resume,
                .outputs = json_object(), .results = json_object()};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
