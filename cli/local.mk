@@ -46,8 +46,20 @@ slmops_SOURCES = \
 	cli/serve/log.c \
 	cli/serve/embed.c \
 	cli/serve/metrics.c \
-	cli/serve/page.c
-slmops_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
+	cli/serve/page.c \
+	cli/pipeline.c \
+	cli/pipeline/pipeline.h \
+	cli/pipeline/recipe.c \
+	cli/pipeline/state.c \
+	cli/pipeline/run.h \
+	cli/pipeline/stages.c \
+	cli/pipeline/package.c \
+	cli/pipeline/measure.c \
+	cli/pipeline/report.c \
+	core/util/sha256.c
+# core/util/sha256.c: the pipeline's content hashes (an internal of the library, built
+# into the program too rather than exported).
+slmops_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(JANSSON_CFLAGS) $(MHD_CFLAGS)
 slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) $(MHD_LIBS) \
 	$(PTHREAD_LIBS) -lm
 

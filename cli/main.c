@@ -29,6 +29,7 @@ static const verb_t verbs[] = {
     {"quantize", slm_cli_quantize, "quantize a model's weights into a GGUF file, with a report"},
     {"finetune", slm_cli_finetune, "train a model or a LoRA adapter on text (full, lora, qlora)"},
     {"distill", slm_cli_distill, "a teacher writes data, a student learns it and its logits"},
+    {"pipeline", slm_cli_pipeline, "run a recipe: distill, finetune, quantize, eval, bench, package"},
     {"merge", slm_cli_merge, "bake LoRA adapters into their base model"},
     {"init", slm_cli_init, "write a model of a named shape with random weights"},
     {"bench", slm_cli_bench, "prompt and generation tokens/s, as llama-bench reports them"},

@@ -21,5 +21,6 @@ int slm_cli_serve(int argc, char **argv);
 int slm_cli_finetune(int argc, char **argv);
 int slm_cli_models(int argc, char **argv);
 int slm_cli_distill(int argc, char **argv);
+int slm_cli_pipeline(int argc, char **argv);
 
 #endif
