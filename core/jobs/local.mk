@@ -30,6 +30,7 @@ libslmops_la_SOURCES += \
 	core/jobs/synth.h \
 	core/jobs/synth-prompts.c \
 	core/jobs/synth-filter.c \
+	core/jobs/synth-responses.c \
 	core/jobs/kind-synth.c \
 	core/jobs/kind-distill.c \
 	core/jobs/kind-bench.c \
