@@ -24,7 +24,7 @@ typedef struct opts {
     const char *teacher, *prompts, *system, *data_out, *student, *preset, *student_out;
     const char *out, *kd_loss, *check, *check_regex, *schedule, *log, *ckpt, *resume, *device;
     const char *val_data, *dump_grads, *chat_template;
-    const char *url, *model, *api, *key_env, *key_file, *cache;
+    const char *url, *model, *api, *key_env, *key_file, *cache, *logits_cache;
     long concurrency, retries, timeout;
     long samples, max_tokens, s_top_k, min_chars, max_chars, top_k;
     long ctx, batch, accum, epochs, steps, warmup, eval_every, save_every, keep, threads;
@@ -113,6 +113,9 @@ static const slm_cli_opt_t own_opts[] = {
      "loss = A T^2 KL + (1 - A) cross-entropy (default 0.5)"},
     {"--top-k", "K", SLM_CLI_LONG, OFF(top_k), 0, 1 << 24,
      "the teacher's logits kept per position; 0 = all (default 0)"},
+    {"--logits-cache", "DIR", SLM_CLI_STR, OFF(logits_cache), 0, 0,
+     "keep the teacher's top-k logits in DIR, computed once and\n"
+     "read in later epochs and runs (needs --top-k)"},
     SLM_CLI_CTX_OPT(OFF(ctx), "tokens per training sequence (default 512)"),
     {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 4096, "sequences per micro-batch (default 1)"},
     {"--grad-accum", "N", SLM_CLI_LONG, OFF(accum), 1, 65536,
@@ -214,7 +217,7 @@ static int parse(int argc, char **argv, opts_t *o)
         return slm_cli_usage_error("distill", "--student-preset takes the teacher's "
                                    "vocabulary, which a remote teacher does not give: give "
                                    "--student MODEL");
-    if (o->url && (o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0))
+    if (o->url && (o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0 || o->logits_cache))
         return slm_cli_usage_error("distill", "--temperature, --alpha and --top-k are for "
                                    "logit distillation, which a remote teacher does not allow");
     if (!o->prompts && !o->resume)
@@ -233,10 +236,14 @@ static int parse(int argc, char **argv, opts_t *o)
     if (!known)
         return slm_cli_usage_error("distill", "--kd-loss '%s': use forward-kl, reverse-kl, jsd "
                                    "or none", o->kd_loss);
-    bool kd_opt = o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0;
+    bool kd_opt = o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0 || o->logits_cache;
     if (kd_opt && o->kd_loss && strcmp(o->kd_loss, "none") == 0)
-        return slm_cli_usage_error("distill", "--temperature, --alpha and --top-k are for "
-                                   "logit distillation, not --kd-loss none");
+        return slm_cli_usage_error("distill", "--temperature, --alpha, --top-k and "
+                                   "--logits-cache are for logit distillation, not --kd-loss "
+                                   "none");
+    if (o->logits_cache && o->top_k <= 0)
+        return slm_cli_usage_error("distill", "--logits-cache keeps the teacher's top-k "
+                                   "logits: give --top-k K too");
     if (o->check && strcmp(o->check, "exact") && strcmp(o->check, "contains") &&
         strcmp(o->check, "regex"))
         return slm_cli_usage_error("distill", "--check '%s': use exact, contains or regex",
@@ -358,6 +365,7 @@ static char *options_json(const opts_t *o, const char *responses)
     set_real(d, "temperature", o->temperature);
     set_real(d, "alpha", o->alpha);
     set_long(d, "top_k", o->top_k, 0);
+    set_str(d, "logits_cache", o->logits_cache);
     char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
     return text;

@@ -40,6 +40,7 @@ static const slm__job_opt_t opts[] = {
     {"temperature", SLM__OPT_NUMBER},
     {"alpha", SLM__OPT_NUMBER},
     {"top_k", SLM__OPT_INT},
+    {"logits_cache", SLM__OPT_STRING},
     {"synth", SLM__OPT_OBJECT},
     {"responses", SLM__OPT_STRING},
     {"responses_chat", SLM__OPT_BOOL},
@@ -219,6 +220,9 @@ static int train(slm_job_t *job, dstate_t *s, slm_error_t *err)
     if (kd) {
         json_object_set_new(o, "teacher", json_string(s->teacher));
         json_object_set_new(o, "teacher_top_k", json_integer((json_int_t)s->top_k));
+        const char *lc = slm__job_str(job, "logits_cache");
+        if (lc)
+            json_object_set_new(o, "teacher_cache", json_string(lc));
         json_object_set(o, "method_options", s->method_opts);
     }
     int rc = step(job, s, "train", o, err);

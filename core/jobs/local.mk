@@ -41,6 +41,7 @@ libslmops_la_SOURCES += \
 	core/jobs/train-plan.c \
 	core/jobs/train-graph.c \
 	core/jobs/train-teacher.c \
+	core/jobs/train-tcache.c \
 	core/jobs/train-ckpt.c \
 	core/jobs/train-save.c \
 	core/jobs/train-names.c \

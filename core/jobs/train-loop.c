@@ -371,6 +371,8 @@ int slm__train_run(slm__train_t *t)
                                 "", NAN, NULL);
     if ((rc = train_loop(t)))
         return rc;
+    if ((rc = slm__train_teacher_save(t)))
+        return rc;
     return slm__train_save(t);
 }
 
