@@ -236,11 +236,14 @@ static int parse(int argc, char **argv, opts_t *o)
     if (!known)
         return slm_cli_usage_error("distill", "--kd-loss '%s': use forward-kl, reverse-kl, jsd "
                                    "or none", o->kd_loss);
-    bool kd_opt = o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0 || o->logits_cache;
-    if (kd_opt && o->kd_loss && strcmp(o->kd_loss, "none") == 0)
-        return slm_cli_usage_error("distill", "--temperature, --alpha, --top-k and "
-                                   "--logits-cache are for logit distillation, not --kd-loss "
-                                   "none");
+    bool kd_opt = o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0;
+    bool no_kd = o->kd_loss && strcmp(o->kd_loss, "none") == 0;
+    if (kd_opt && no_kd)
+        return slm_cli_usage_error("distill", "--temperature, --alpha and --top-k are for "
+                                   "logit distillation, not --kd-loss none");
+    if (o->logits_cache && no_kd)
+        return slm_cli_usage_error("distill", "--logits-cache is for logit distillation, not "
+                                   "--kd-loss none");
     if (o->logits_cache && o->top_k <= 0)
         return slm_cli_usage_error("distill", "--logits-cache keeps the teacher's top-k "
                                    "logits: give --top-k K too");
