@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "cli/common.h"
 #include "cli/options.h"
+#include "cli/remote/remote.h"
 #include "cli/train-progress.h"
 #include "cli/verbs.h"
 
@@ -22,6 +24,8 @@ typedef struct opts {
     const char *teacher, *prompts, *system, *data_out, *student, *preset, *student_out;
     const char *out, *kd_loss, *check, *check_regex, *schedule, *log, *ckpt, *resume, *device;
     const char *val_data, *dump_grads, *chat_template;
+    const char *url, *model, *api, *key_env, *key_file, *cache, *logits_cache;
+    long concurrency, retries, timeout;
     long samples, max_tokens, s_top_k, min_chars, max_chars, top_k;
     long ctx, batch, accum, epochs, steps, warmup, eval_every, save_every, keep, threads;
     float s_temp, s_top_p, max_repeat, temperature, alpha, lr, val_split;
@@ -34,6 +38,29 @@ typedef struct opts {
 static const slm_cli_opt_t own_opts[] = {
     {"-m, --teacher", "MODEL", SLM_CLI_STR, OFF(teacher), 0, 0,
      "the teacher: any model file slmops loads"},
+    {"--teacher-url", "URL", SLM_CLI_STR, OFF(url), 0, 0,
+     "or a remote teacher: an OpenAI-compatible endpoint's base\n"
+     "URL (http://host:port/v1); sequence-level distillation only"},
+    {"--teacher-model", "NAME", SLM_CLI_STR, OFF(model), 0, 0,
+     "the remote teacher's model name (\"model\" of each request)"},
+    {"--teacher-api", "API", SLM_CLI_STR, OFF(api), 0, 0,
+     "chat (default: /chat/completions with messages) or\n"
+     "completions (/completions with the prompt text)"},
+    {"--teacher-api-key-env", "NAME", SLM_CLI_STR, OFF(key_env), 0, 0,
+     "the variable holding the API key (default OPENAI_API_KEY;\n"
+     "unset: no key is sent)"},
+    {"--teacher-api-key-file", "FILE", SLM_CLI_STR, OFF(key_file), 0, 0,
+     "or the API key in the first line of FILE"},
+    {"--teacher-cache", "FILE", SLM_CLI_STR, OFF(cache), 0, 0,
+     "the remote teacher's answers, kept so that a re-run asks\n"
+     "only what is missing (default OUT.teacher-cache.jsonl)"},
+    {"--concurrency", "N", SLM_CLI_LONG, OFF(concurrency), 1, 1024,
+     "requests to the remote teacher in flight (default 4)"},
+    {"--teacher-retries", "N", SLM_CLI_LONG, OFF(retries), 0, 100,
+     "retries of a request that got 408, 409, 429, 5xx or a\n"
+     "broken connection, with backoff (default 4)"},
+    {"--teacher-timeout", "S", SLM_CLI_LONG, OFF(timeout), 1, 86400,
+     "seconds one request may take (default 600)"},
     {"--prompts", "FILE", SLM_CLI_STR, OFF(prompts), 0, 0,
      "prompts: plain lines, or JSONL of {\"prompt\", \"system\"?,\n"
      "\"answer\"?} (answer: what --check compares)"},
@@ -86,6 +113,9 @@ static const slm_cli_opt_t own_opts[] = {
      "loss = A T^2 KL + (1 - A) cross-entropy (default 0.5)"},
     {"--top-k", "K", SLM_CLI_LONG, OFF(top_k), 0, 1 << 24,
      "the teacher's logits kept per position; 0 = all (default 0)"},
+    {"--logits-cache", "DIR", SLM_CLI_STR, OFF(logits_cache), 0, 0,
+     "keep the teacher's top-k logits in DIR, computed once and\n"
+     "read in later epochs and runs (needs --top-k)"},
     SLM_CLI_CTX_OPT(OFF(ctx), "tokens per training sequence (default 512)"),
     {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 4096, "sequences per micro-batch (default 1)"},
     {"--grad-accum", "N", SLM_CLI_LONG, OFF(accum), 1, 65536,
@@ -132,7 +162,8 @@ static const slm_cli_group_t groups[] = {
 
 static const slm_cli_spec_t spec = {
     .verb = "distill",
-    .synopsis = "-m TEACHER --prompts FILE (--student MODEL | --student-preset NAME)\n"
+    .synopsis = "(-m TEACHER | --teacher-url URL --teacher-model NAME) --prompts FILE\n"
+                "                       (--student MODEL | --student-preset NAME)\n"
                 "                       -o OUT [--samples-per-prompt N] [--kd-loss L]\n"
                 "                       [--temperature T] [--alpha A] [--top-k K] [--steps N] ...",
     .about = "The teacher writes responses to the prompts (filtered, written as JSONL with\n"
@@ -140,7 +171,9 @@ static const slm_cli_spec_t spec = {
              "{\"prompt\",\"completion\"}); the student trains on them with the fine-tuning\n"
              "job, its loss alpha T^2 KL(teacher_T, student_T) + (1 - alpha) cross-entropy\n"
              "on the teacher's logits (method kd) or, with --kd-loss none, the cross-entropy\n"
-             "alone. SIGINT or SIGTERM checkpoints the training; --resume continues it.\n",
+             "alone. SIGINT or SIGTERM checkpoints the training; --resume continues it.\n"
+             "A remote teacher (--teacher-url) is asked over HTTP, each answer kept in\n"
+             "--teacher-cache as it comes: an interrupted run continues where it stopped.\n",
     .groups = groups,
     .operands_offset = OFF(files),
 };
@@ -154,11 +187,39 @@ static int parse(int argc, char **argv, opts_t *o)
     o->batch = o->accum = o->epochs = 1;
     o->keep = 3;
     o->lr = 1e-4f;
+    o->retries = -1;
     int rc = slm_cli_parse(&spec, argc, argv, o);
     if (rc != SLM_CLI_OK)
         return rc;
-    if (!o->teacher)
-        return slm_cli_usage_error("distill", "missing -m TEACHER");
+    if (!o->teacher && !o->url)
+        return slm_cli_usage_error("distill", "missing -m TEACHER (or --teacher-url URL)");
+    if (o->teacher && o->url)
+        return slm_cli_usage_error("distill", "give -m TEACHER or --teacher-url URL, not both");
+    bool remote_opt = o->model || o->api || o->key_env || o->key_file || o->cache ||
+                      o->concurrency || o->retries >= 0 || o->timeout;
+    if (!o->url && remote_opt)
+        return slm_cli_usage_error("distill", "--teacher-model, --teacher-api, "
+                                   "--teacher-api-key-*, --teacher-cache, --concurrency, "
+                                   "--teacher-retries and --teacher-timeout are for --teacher-url");
+    if (o->url && !o->model)
+        return slm_cli_usage_error("distill", "--teacher-url needs --teacher-model NAME");
+    if (o->api && strcmp(o->api, "chat") && strcmp(o->api, "completions"))
+        return slm_cli_usage_error("distill", "--teacher-api '%s': use chat or completions",
+                                   o->api);
+    if (o->key_env && o->key_file)
+        return slm_cli_usage_error("distill", "give --teacher-api-key-env or "
+                                   "--teacher-api-key-file, not both");
+    if (o->url && o->kd_loss && strcmp(o->kd_loss, "none") != 0)
+        return slm_cli_usage_error("distill", "--kd-loss %s needs the teacher's logits, which "
+                                   "a remote teacher does not give: use --kd-loss none "
+                                   "(the default with --teacher-url)", o->kd_loss);
+    if (o->url && o->preset)
+        return slm_cli_usage_error("distill", "--student-preset takes the teacher's "
+                                   "vocabulary, which a remote teacher does not give: give "
+                                   "--student MODEL");
+    if (o->url && (o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0 || o->logits_cache))
+        return slm_cli_usage_error("distill", "--temperature, --alpha and --top-k are for "
+                                   "logit distillation, which a remote teacher does not allow");
     if (!o->prompts && !o->resume)
         return slm_cli_usage_error("distill", "missing --prompts FILE");
     if (!o->out)
@@ -176,9 +237,16 @@ static int parse(int argc, char **argv, opts_t *o)
         return slm_cli_usage_error("distill", "--kd-loss '%s': use forward-kl, reverse-kl, jsd "
                                    "or none", o->kd_loss);
     bool kd_opt = o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0;
-    if (kd_opt && o->kd_loss && strcmp(o->kd_loss, "none") == 0)
+    bool no_kd = o->kd_loss && strcmp(o->kd_loss, "none") == 0;
+    if (kd_opt && no_kd)
         return slm_cli_usage_error("distill", "--temperature, --alpha and --top-k are for "
                                    "logit distillation, not --kd-loss none");
+    if (o->logits_cache && no_kd)
+        return slm_cli_usage_error("distill", "--logits-cache is for logit distillation, not "
+                                   "--kd-loss none");
+    if (o->logits_cache && o->top_k <= 0)
+        return slm_cli_usage_error("distill", "--logits-cache keeps the teacher's top-k "
+                                   "logits: give --top-k K too");
     if (o->check && strcmp(o->check, "exact") && strcmp(o->check, "contains") &&
         strcmp(o->check, "regex"))
         return slm_cli_usage_error("distill", "--check '%s': use exact, contains or regex",
@@ -222,7 +290,8 @@ static json_t *synth_options(const opts_t *o, const char *seed)
     set_long(s, "samples_per_prompt", o->samples, -1);
     set_long(s, "max_tokens", o->max_tokens, -1);
     set_real(s, "temperature", o->s_temp);
-    set_long(s, "top_k", o->s_top_k, -1);
+    /* A remote teacher is sent top_k only when it is given: 0 (off) in provenance. */
+    set_long(s, "top_k", o->url && o->s_top_k < 0 ? 0 : o->s_top_k, -1);
     set_real(s, "top_p", o->s_top_p);
     set_long(s, "min_chars", o->min_chars, -1);
     set_long(s, "max_chars", o->max_chars, 0);
@@ -263,15 +332,34 @@ static json_t *train_options(const opts_t *o, const char *seed)
     return t;
 }
 
-static char *options_json(const opts_t *o)
+/* The remote teacher as provenance names it. */
+static char *teacher_name(const opts_t *o)
+{
+    size_t n = strlen(o->model) + strlen(o->url) + 2;
+    char *t = malloc(n);
+    if (t)
+        snprintf(t, n, "%s@%s", o->model, o->url);
+    return t;
+}
+
+static char *options_json(const opts_t *o, const char *responses)
 {
     char seed[24] = "";
     if (o->seed.given)
         snprintf(seed, sizeof seed, "%llu",
                  (unsigned long long)slm_cli_seed_value(&o->seed, false, 42));
     const char *sd = seed[0] ? seed : NULL;
-    json_t *d = json_pack("{s:s, s:s, s:o, s:o}", "teacher", o->teacher, "output", o->out,
-                          "synth", synth_options(o, sd), "train", train_options(o, sd));
+    json_t *d = json_pack("{s:s, s:o, s:o}", "output", o->out, "synth", synth_options(o, sd),
+                          "train", train_options(o, sd));
+    set_str(d, "teacher", o->teacher);
+    if (o->url) {
+        char *name = teacher_name(o);
+        set_str(d, "teacher_name", name);
+        free(name);
+        set_str(d, "responses", responses);
+        json_object_set_new(d, "responses_chat",
+                            json_boolean(!o->api || strcmp(o->api, "chat") == 0));
+    }
     set_str(d, "student", o->student);
     set_str(d, "student_preset", o->preset);
     set_str(d, "student_output", o->student_out);
@@ -280,6 +368,7 @@ static char *options_json(const opts_t *o)
     set_real(d, "temperature", o->temperature);
     set_real(d, "alpha", o->alpha);
     set_long(d, "top_k", o->top_k, 0);
+    set_str(d, "logits_cache", o->logits_cache);
     char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
     return text;
@@ -318,9 +407,13 @@ static void print_text(const opts_t *o, const json_t *r, const json_t *st)
 {
     const json_t *s = json_object_get(r, "synth"), *t = json_object_get(r, "train");
     if (s) {
-        printf("teacher %s wrote %lld responses to %lld prompts; kept %lld in %s\n",
-               o->teacher, integer(s, "generated"), integer(s, "prompts"), integer(s, "kept"),
+        printf("teacher %s%s%s wrote %lld responses to %lld prompts; kept %lld in %s\n",
+               o->teacher ? o->teacher : o->model, o->url ? " at " : "", o->url ? o->url : "",
+               integer(s, "generated"), integer(s, "prompts"), integer(s, "kept"),
                json_string_value(json_object_get(st, "data_output")));
+        if (integer(s, "teacher_failed"))
+            printf("  failed requests     %lld (reported above; a re-run asks them again)\n",
+                   integer(s, "teacher_failed"));
         const char *key;
         json_t *v;
         json_object_foreach(json_object_get(s, "dropped"), key, v)
@@ -362,12 +455,13 @@ static int print_report(const opts_t *o, const char *report)
     return rc;
 }
 
-static int run(const opts_t *o, slm_registry_t *reg)
+/* The distill job (synth, init, train), the remote teacher's responses given. */
+static int run_job(const opts_t *o, slm_registry_t *reg, const char *responses)
 {
     slm_error_t err;
     slm_error_init(&err);
     progress_t prog = {.train = {.tty = isatty(2), .verb = "distill"}};
-    char *text = options_json(o);
+    char *text = options_json(o, responses);
     slm_job_t *job = NULL;
     if (!text || slm_job_new(reg, "distill", text, &job, &err) != SLM_OK) {
         free(text);
@@ -380,6 +474,89 @@ static int run(const opts_t *o, slm_registry_t *reg)
     if (rc == SLM_OK)
         rc = print_report(o, slm_job_report(job));
     slm_job_free(job);
+    return rc;
+}
+
+/* The synth job alone, writing the prompts (each with its system prompt) for the
+ * remote teacher's client. */
+static int write_requests(const opts_t *o, slm_registry_t *reg, const char *path)
+{
+    json_t *so = json_pack("{s:s, s:s}", "prompts", o->prompts, "requests_output", path);
+    set_str(so, "system", o->system);
+    char *text = so ? json_dumps(so, JSON_COMPACT) : NULL;
+    json_decref(so);
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_job_t *job = NULL;
+    int rc = text && slm_job_new(reg, "synth", text, &job, &err) == SLM_OK &&
+             slm_job_run(job, &err) == SLM_OK ? SLM_CLI_OK
+                                              : text ? slm_cli_fail("distill", &err)
+                                                     : SLM_CLI_FAILED;
+    free(text);
+    slm_job_free(job);
+    return rc;
+}
+
+static char *default_cache(const char *out)
+{
+    size_t n = strlen(out) + 32;
+    char *c = malloc(n);
+    if (c)
+        snprintf(c, n, "%s.teacher-cache.jsonl", out);
+    return c;
+}
+
+/* The remote teacher answers into the cache; its responses go to dir/responses.jsonl. */
+static int ask_remote(const opts_t *o, slm_registry_t *reg, const char *dir, char *responses,
+                      size_t n)
+{
+    char requests[4096];
+    snprintf(requests, sizeof requests, "%s/requests.jsonl", dir);
+    snprintf(responses, n, "%s/responses.jsonl", dir);
+    int rc = write_requests(o, reg, requests);
+    if (rc != SLM_CLI_OK)
+        return rc;
+    char *cache = o->cache ? NULL : default_cache(o->out);
+    slm_cli_remote_t r = {
+        .url = o->url, .model = o->model,
+        .completions = o->api && strcmp(o->api, "completions") == 0,
+        .key_env = o->key_env ? o->key_env : "OPENAI_API_KEY", .key_env_given = o->key_env,
+        .key_file = o->key_file, .concurrency = o->concurrency ? o->concurrency : 4,
+        .retries = o->retries >= 0 ? o->retries : 4, .timeout_s = o->timeout ? o->timeout : 600,
+        .cache = o->cache ? o->cache : cache, .samples = o->samples > 0 ? o->samples : 1,
+        .max_tokens = o->max_tokens > 0 ? o->max_tokens : 128,
+        .top_k = o->s_top_k >= 0 ? o->s_top_k : -1,
+        .temperature = o->s_temp >= 0 ? o->s_temp : 0.8,
+        .top_p = o->s_top_p >= 0 ? o->s_top_p : 0.95,
+        .seed = slm_cli_seed_value(&o->seed, false, 42)};
+    rc = r.cache ? slm_cli_remote_run(&r, requests, responses) : SLM_CLI_FAILED;
+    free(cache);
+    unlink(requests);
+    return rc;
+}
+
+static int run(const opts_t *o, slm_registry_t *reg)
+{
+    char dir[4096] = "", responses[4200] = "";
+    if (o->url && !o->resume) {
+        const char *tmp = secure_getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/slmops-distill-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "slmops distill: %s: cannot make a scratch folder: %m\n", dir);
+            return SLM_CLI_FAILED;
+        }
+        int rc = ask_remote(o, reg, dir, responses, sizeof responses);
+        if (rc != SLM_CLI_OK) {
+            unlink(responses);
+            rmdir(dir);
+            return rc;
+        }
+    }
+    int rc = run_job(o, reg, responses[0] ? responses : NULL);
+    if (dir[0]) {
+        unlink(responses);
+        rmdir(dir);
+    }
     return rc;
 }
 

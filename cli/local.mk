@@ -26,6 +26,9 @@ slmops_SOURCES = \
 	cli/train-progress.h \
 	cli/train-progress.c \
 	cli/distill.c \
+	cli/remote/remote.h \
+	cli/remote/cache.c \
+	cli/remote/teacher.c \
 	cli/lora.c \
 	cli/lora.h \
 	cli/init.c \
@@ -59,8 +62,8 @@ slmops_SOURCES = \
 	core/util/sha256.c
 # core/util/sha256.c: the pipeline's content hashes (an internal of the library, built
 # into the program too rather than exported).
-slmops_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(JANSSON_CFLAGS) $(MHD_CFLAGS)
-slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) $(MHD_LIBS) \
+slmops_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(JANSSON_CFLAGS) $(MHD_CFLAGS) $(CURL_CFLAGS)
+slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) $(MHD_LIBS) $(CURL_LIBS) \
 	$(PTHREAD_LIBS) -lm
 
 # What the uninstalled slmops needs to run: the program, every plugin and the build

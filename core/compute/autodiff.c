@@ -17,7 +17,7 @@ static unsigned differentiable_srcs(const slm_tensor_t *t)
     case SLM_OP_NONE:
         return t->view_src ? 1u : 0u;
     case SLM_OP_GET_ROWS: case SLM_OP_SCALE: case SLM_OP_RMS_NORM: case SLM_OP_ROPE:
-    case SLM_OP_SOFT_MAX: case SLM_OP_SILU: case SLM_OP_GELU: case SLM_OP_CPY:
+    case SLM_OP_SOFT_MAX: case SLM_OP_SILU: case SLM_OP_GELU: case SLM_OP_CPY: case SLM_OP_LOG:
     case SLM_OP_CROSS_ENTROPY: case SLM_OP_SUM: case SLM_OP_REPEAT_BACK:
         return 1u;
     case SLM_OP_MUL_MAT: case SLM_OP_MUL_MAT_T: case SLM_OP_OUT_PROD: case SLM_OP_ADD:
@@ -224,6 +224,9 @@ static void back_node_rules(slm_graph_t *g, slm_tensor_t *t)
         break;
     case SLM_OP_GELU:
         accumulate(g, a, back_node(g, SLM_OP_GELU_BACK, a->ne, 2, a, dy, NULL));
+        break;
+    case SLM_OP_LOG:
+        accumulate(g, a, back_node(g, SLM_OP_LOG_BACK, a->ne, 2, a, dy, NULL));
         break;
     case SLM_OP_SWIGLU:
         if (a->needs_grad)

@@ -263,6 +263,11 @@ slm_tensor_t *slm_gelu(slm_graph_t *g, slm_tensor_t *a)
     return unary_f32(g, SLM_OP_GELU, a);
 }
 
+slm_tensor_t *slm_ln(slm_graph_t *g, slm_tensor_t *a)
+{
+    return unary_f32(g, SLM_OP_LOG, a);
+}
+
 slm_tensor_t *slm_swiglu(slm_graph_t *g, slm_tensor_t *gate, slm_tensor_t *up)
 {
     if (!USABLE(g, "swiglu", gate, up) || !need_type(g, "swiglu", gate, SLM_TYPE_F32) ||

@@ -19,6 +19,8 @@
 
 typedef struct dstate {
     const char *teacher, *student, *preset, *output, *kd_loss;
+    const char *responses, *teacher_name;   /* a remote teacher's, from its client */
+    bool responses_only;        /* a remote teacher, resumed: no responses needed */
     char *data, *student_init;  /* owned: where the data set and a preset student go */
     json_t *synth_opts, *train_opts, *method_opts;
     int64_t top_k;
@@ -39,11 +41,15 @@ static const slm__job_opt_t opts[] = {
     {"temperature", SLM__OPT_NUMBER},
     {"alpha", SLM__OPT_NUMBER},
     {"top_k", SLM__OPT_INT},
+    {"logits_cache", SLM__OPT_STRING},
     {"synth", SLM__OPT_OBJECT},
+    {"responses", SLM__OPT_STRING},
+    {"responses_chat", SLM__OPT_BOOL},
+    {"teacher_name", SLM__OPT_STRING},
     {"train", SLM__OPT_OBJECT},
     {NULL, 0},
 };
-static const char *const inputs[] = {"teacher", "student", NULL};
+static const char *const inputs[] = {"teacher", "student", "responses", NULL};
 static const char *const outputs[] = {"output", "data_output", "student_output", NULL};
 
 static char *with_suffix(const char *path, const char *suffix)
@@ -63,9 +69,33 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     s->preset = slm__job_str(job, "student_preset");
     s->output = slm__job_str(job, "output");
     s->kd_loss = slm__job_str(job, "kd_loss");
-    if (!s->teacher || !s->output)
+    s->responses = slm__job_str(job, "responses");
+    s->teacher_name = slm__job_str(job, "teacher_name");
+    /* A remote teacher is named (teacher_name); its responses come unless resuming. */
+    if (!s->responses && !s->teacher && s->teacher_name &&
+        !json_object_get(slm__job_get(job, "train"), "resume"))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: a remote teacher's "
+                         "'responses' are required");
+    if (s->teacher_name && !s->teacher && !s->responses)
+        s->responses_only = true;
+    if ((!s->teacher && !s->responses && !s->responses_only) || !s->output)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: the options 'teacher' "
-                         "and 'output' are required");
+                         "(or a remote teacher's 'responses') and 'output' are required");
+    if (s->responses && s->teacher)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: give 'teacher' or "
+                         "'responses', not both");
+    /* A remote teacher gives text, neither logits nor a vocabulary. */
+    bool remote = s->responses || s->responses_only;
+    if (remote && s->kd_loss && strcmp(s->kd_loss, "none") != 0)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: kd_loss '%s' needs the "
+                         "teacher's logits; a remote teacher gives only text: use kd_loss "
+                         "none (sequence-level distillation)", s->kd_loss);
+    if (remote && slm__job_str(job, "student_preset"))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: a preset student takes "
+                         "the teacher's vocabulary, which a remote teacher does not give: "
+                         "give 'student' (a model file)");
+    if (remote && !s->kd_loss)
+        s->kd_loss = "none";
     if (!!s->student == !!s->preset)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: give 'student' (a model "
                          "file) or 'student_preset', one of them");
@@ -151,7 +181,15 @@ static int step(slm_job_t *job, dstate_t *s, const char *kind, json_t *options,
 static int synth(slm_job_t *job, dstate_t *s, slm_error_t *err)
 {
     json_t *o = json_deep_copy(s->synth_opts);
-    json_object_set_new(o, "teacher", json_string(s->teacher));
+    if (s->responses) {
+        json_object_set_new(o, "responses", json_string(s->responses));
+        json_object_set_new(o, "responses_chat",
+                            json_boolean(slm__job_bool(job, "responses_chat", false)));
+        if (s->teacher_name)
+            json_object_set_new(o, "teacher_name", json_string(s->teacher_name));
+    } else {
+        json_object_set_new(o, "teacher", json_string(s->teacher));
+    }
     json_object_set_new(o, "output", json_string(s->data));
     int rc = step(job, s, "synth", o, err);
     json_decref(o);
@@ -183,6 +221,9 @@ static int train(slm_job_t *job, dstate_t *s, slm_error_t *err)
     if (kd) {
         json_object_set_new(o, "teacher", json_string(s->teacher));
         json_object_set_new(o, "teacher_top_k", json_integer((json_int_t)s->top_k));
+        const char *lc = slm__job_str(job, "logits_cache");
+        if (lc)
+            json_object_set_new(o, "teacher_cache", json_string(lc));
         json_object_set(o, "method_options", s->method_opts);
     }
     int rc = step(job, s, "train", o, err);
@@ -242,7 +283,7 @@ static json_t *settings(const void *state)
 {
     const dstate_t *s = state;
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:O, s:I, s:O, s:O}", "teacher",
-                     slm__json_path(s->teacher), "student", slm__json_path(s->student),
+                     slm__json_path(s->teacher ? s->teacher : s->teacher_name), "student", slm__json_path(s->student),
                      "student_preset", slm__json_path(s->preset), "output",
                      slm__json_path(s->output), "data_output", slm__json_path(s->data),
                      "student_output", slm__json_path(s->preset ? s->student_init : NULL),

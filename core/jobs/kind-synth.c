@@ -21,7 +21,8 @@
 
 typedef struct sstate {
     const char *teacher, *prompts_path, *output, *system, *check, *regex, *device;
-    const char *chat_template;
+    const char *chat_template, *teacher_name, *requests_out, *responses_path;
+    bool responses_chat;         /* the remote teacher answered chat messages */
     slm__job_lora_t *loras;
     size_t n_loras;
     int64_t samples, max_tokens, top_k, min_chars, max_chars, ctx, threads;
@@ -38,7 +39,9 @@ typedef struct sstate {
     slm__synth_prompts_t prompts;
     slm__synth_filter_t *filter;
     FILE *out;
-    uint64_t n_generated, n_kept, n_tokens, dropped[SLM__DROP_N];
+    slm__synth_responses_t responses;
+    size_t next_response;
+    uint64_t n_generated, n_kept, n_tokens, n_failed, dropped[SLM__DROP_N];
     slm_error_t *err;
 } sstate_t;
 
@@ -64,10 +67,14 @@ static const slm__job_opt_t opts[] = {
     {"threads", SLM__OPT_INT},
     {"device", SLM__OPT_STRING},
     {"chat_template", SLM__OPT_STRING},
+    {"teacher_name", SLM__OPT_STRING},
+    {"requests_output", SLM__OPT_STRING},
+    {"responses", SLM__OPT_STRING},
+    {"responses_chat", SLM__OPT_BOOL},
     {NULL, 0},
 };
-static const char *const inputs[] = {"teacher", "lora", "prompts", NULL};
-static const char *const outputs[] = {"output", NULL};
+static const char *const inputs[] = {"teacher", "lora", "prompts", "responses", NULL};
+static const char *const outputs[] = {"output", "requests_output", NULL};
 
 static int int_in(const slm_job_t *job, const char *key, int64_t dflt, int64_t lo, int64_t hi,
                   int64_t *out, slm_error_t *err)
@@ -98,9 +105,18 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     s->teacher = slm__job_str(job, "teacher");
     s->prompts_path = slm__job_str(job, "prompts");
     s->output = slm__job_str(job, "output");
-    if (!s->teacher || !s->prompts_path || !s->output)
-        return slm__fail(err, SLM_E_INVALID, NULL, -1, "synth job: the options 'teacher', "
-                         "'prompts' and 'output' are required");
+    s->teacher_name = slm__job_str(job, "teacher_name");
+    s->requests_out = slm__job_str(job, "requests_output");
+    s->responses_path = slm__job_str(job, "responses");
+    s->responses_chat = slm__job_bool(job, "responses_chat", false);
+    /* A remote teacher: the prompts go out (requests_output) or its responses come in. */
+    bool remote = s->requests_out || s->responses_path;
+    if (s->requests_out && s->responses_path)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "synth job: give 'requests_output' or "
+                         "'responses', not both");
+    if (!s->prompts_path || (!s->output && !s->requests_out) || (!s->teacher && !remote))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "synth job: the options 'teacher' (or "
+                         "'responses'), 'prompts' and 'output' are required");
     s->system = slm__job_str(job, "system");
     s->check = slm__job_str(job, "check");
     s->regex = slm__job_str(job, "check_regex");
@@ -162,17 +178,18 @@ static json_t *line_json(const sstate_t *s, const slm__synth_prompt_t *pr, const
                          const char *text, size_t len, int64_t sample, uint64_t seed,
                          const char *why)
 {
+    bool chat = s->tmpl || (s->responses_path && s->responses_chat);
     json_t *resp = json_stringn(text, len);
     if (!resp)
         resp = slm__json_path(text);   /* bytes that are not UTF-8 become U+FFFD */
     json_t *prov = json_pack("{s:o, s:I, s:I, s:o, s:f, s:I, s:f, s:I, s:s}", "teacher",
-                             slm__json_path(s->teacher), "prompt_line", (json_int_t)pr->line,
+                             slm__json_path(s->teacher_name ? s->teacher_name : s->teacher), "prompt_line", (json_int_t)pr->line,
                              "sample", (json_int_t)sample, "seed", slm__json_u64(seed),
                              "temperature", s->temperature, "top_k", (json_int_t)s->top_k,
                              "top_p", s->top_p, "max_tokens", (json_int_t)s->max_tokens,
                              "stop_reason", why);
     const char *sys = pr->system ? pr->system : s->system;
-    if (!s->tmpl)
+    if (!chat)
         return json_pack("{s:s, s:o, s:o}", "prompt", prompt, "completion", resp,
                          "provenance", prov);
     json_t *msgs = json_array();
@@ -192,12 +209,9 @@ static uint64_t sample_seed(const sstate_t *s, size_t line, int64_t sample)
     return x ^ (x >> 31);
 }
 
-static int emit(sstate_t *s, const slm__synth_prompt_t *pr, const char *prompt, slm_seq_t *q,
-                int64_t sample, uint64_t seed)
+static int emit(sstate_t *s, const slm__synth_prompt_t *pr, const char *prompt, const char *text,
+                size_t len, size_t n_tok, const char *why, int64_t sample, uint64_t seed)
 {
-    size_t len = 0, n_tok = 0;
-    const char *text = slm_seq_text(q, &len);
-    slm_seq_tokens(q, &n_tok);
     s->n_generated++;
     s->n_tokens += n_tok;
     int verdict = -1;
@@ -208,8 +222,7 @@ static int emit(sstate_t *s, const slm__synth_prompt_t *pr, const char *prompt, 
         s->dropped[verdict]++;
         return SLM_OK;
     }
-    json_t *j = line_json(s, pr, prompt, text, len, sample, seed,
-                          slm_seq_stop_name(slm_seq_stop_reason(q)));
+    json_t *j = line_json(s, pr, prompt, text, len, sample, seed, why);
     char *line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     bool ok = line && fputs(line, s->out) >= 0 && fputc('\n', s->out) != EOF;
@@ -252,8 +265,44 @@ static int sample_group(sstate_t *s, const slm__synth_prompt_t *pr, const char *
         return rc;
     if (slm__jobrt_cancelled(s->rt))
         return slm__jobrt_fail_cancelled(s->err, "synth");
-    for (int64_t i = 0; i < n && rc == SLM_OK; i++)
-        rc = emit(s, pr, prompt, s->seq[i], first + i, seeds[i]);
+    for (int64_t i = 0; i < n && rc == SLM_OK; i++) {
+        size_t len = 0, n_tok = 0;
+        const char *text = slm_seq_text(s->seq[i], &len);
+        slm_seq_tokens(s->seq[i], &n_tok);
+        rc = emit(s, pr, prompt, text, len, n_tok,
+                  slm_seq_stop_name(slm_seq_stop_reason(s->seq[i])), first + i, seeds[i]);
+    }
+    return rc;
+}
+
+/* The remote teacher's responses to one prompt, read in order: each sample's text or
+ * the failure its client reported (counted, never a kept line). */
+static int remote_prompt(sstate_t *s, const slm__synth_prompt_t *pr)
+{
+    const char *sys = pr->system ? pr->system : s->system;
+    size_t n = strlen(pr->prompt) + (sys ? strlen(sys) + 2 : 0) + 1;
+    char *prompt = malloc(n);
+    if (!prompt)
+        return slm__fail(s->err, SLM_E_NOMEM, NULL, -1, "synth: out of memory");
+    snprintf(prompt, n, "%s%s%s", sys ? sys : "", sys ? "\n\n" : "", pr->prompt);
+    int rc = SLM_OK;
+    for (int64_t i = 0; rc == SLM_OK && i < s->samples; i++) {
+        const slm__synth_response_t *r = s->next_response < s->responses.n
+                                              ? &s->responses.v[s->next_response++] : NULL;
+        if (!r || r->line != pr->line || r->sample != i) {
+            rc = slm__fail(s->err, SLM_E_FORMAT, s->responses_path, -1, "%s: no response for "
+                           "%s:%zu sample %lld (the responses are of another prompt file)",
+                           s->responses_path, s->prompts_path, pr->line, (long long)i);
+            break;
+        }
+        if (r->error) {
+            s->n_failed++;
+            continue;
+        }
+        rc = emit(s, pr, prompt, r->text, r->len, 0, r->finish ? r->finish : "stop", i,
+                  (uint64_t)r->seed);
+    }
+    free(prompt);
     return rc;
 }
 
@@ -318,7 +367,16 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
     int rc = slm__synth_filter_new(&fp, &s->filter, err);
     if (rc == SLM_OK)
         rc = slm__synth_prompts_load(s->prompts_path, &s->prompts, err);
-    if (rc == SLM_OK)
+    if (rc == SLM_OK && s->requests_out) {
+        rc = slm__synth_requests_write(s->requests_out, &s->prompts, s->system, rt->inputs,
+                                       rt->n_inputs, err);
+        if (rc == SLM_OK)
+            slm__jobrt_wrote(rt, s->requests_out);
+        return rc;
+    }
+    if (rc == SLM_OK && s->responses_path)
+        rc = slm__synth_responses_load(s->responses_path, &s->responses, err);
+    else if (rc == SLM_OK)
         rc = open_teacher(job, s);
     slm_output_params_t op;
     slm_output_params_init(&op);
@@ -329,7 +387,8 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
         !(s->out = fopen(slm_output_path(out), "wb")))
         rc = slm__fail(err, SLM_E_IO, s->output, -1, "%s: cannot write: %m", s->output);
     for (size_t i = 0; rc == SLM_OK && i < s->prompts.n; i++) {
-        rc = one_prompt(s, &s->prompts.v[i]);
+        rc = s->responses_path ? remote_prompt(s, &s->prompts.v[i])
+                               : one_prompt(s, &s->prompts.v[i]);
         if (rc == SLM_OK)
             slm__jobrt_progress(rt, "synth", i + 1, s->prompts.n, s->prompts_path,
                                 (double)s->n_kept);
@@ -339,8 +398,9 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
     s->out = NULL;
     if (rc == SLM_OK && s->n_kept == 0)
         rc = slm__fail(err, SLM_E_INVALID, s->output, -1, "synth: the filters kept none of the "
-                       "%llu responses (see the report's \"dropped\")",
-                       (unsigned long long)s->n_generated);
+                       "%llu responses (see the report's \"dropped\")%s",
+                       (unsigned long long)s->n_generated,
+                       s->n_failed ? "; the remote teacher failed the other requests" : "");
     if (rc == SLM_OK && (rc = slm_output_commit(out, err)) == SLM_OK)
         slm__jobrt_wrote(rt, s->output);
     else if (rc != SLM_OK)
@@ -352,7 +412,8 @@ static json_t *settings(const void *state)
 {
     const sstate_t *s = state;
     json_t *j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:f, s:I, s:f, s:o}",
-                          "teacher", slm__json_path(s->teacher), "lora",
+                          "teacher", slm__json_path(s->teacher_name ? s->teacher_name : s->teacher),
+                          "lora",
                           slm__job_loras_json(s->loras, s->n_loras), "prompts",
                           slm__json_path(s->prompts_path), "output", slm__json_path(s->output),
                           "system", slm__json_path(s->system), "samples_per_prompt",
@@ -378,10 +439,15 @@ static json_t *results(const void *state)
     json_t *d = json_object();
     for (int i = 0; i < SLM__DROP_N; i++)
         json_object_set_new(d, slm__synth_drop_names[i], json_integer((json_int_t)s->dropped[i]));
-    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:s}", "prompts", (json_int_t)s->prompts.n,
-                     "generated", (json_int_t)s->n_generated, "kept", (json_int_t)s->n_kept,
-                     "tokens", (json_int_t)s->n_tokens, "dropped", d, "form",
-                     s->tmpl ? "messages" : "prompt-completion");
+    json_t *r = json_pack("{s:I, s:I, s:I, s:I, s:o, s:s}", "prompts",
+                          (json_int_t)s->prompts.n, "generated", (json_int_t)s->n_generated,
+                          "kept", (json_int_t)s->n_kept, "tokens", (json_int_t)s->n_tokens,
+                          "dropped", d, "form",
+                          s->tmpl || (s->responses_path && s->responses_chat)
+                              ? "messages" : "prompt-completion");
+    if (r && s->responses_path)
+        json_object_set_new(r, "teacher_failed", json_integer((json_int_t)s->n_failed));
+    return r;
 }
 
 static void release(void *state)
@@ -397,6 +463,7 @@ static void release(void *state)
     slm_model_free(s->m);
     slm__synth_filter_free(s->filter);
     slm__synth_prompts_free(&s->prompts);
+    slm__synth_responses_free(&s->responses);
     free(s->loras);
 }
 

@@ -57,6 +57,7 @@ static const slm__job_opt_t opts[] = {
     {"chat_template", SLM__OPT_STRING},
     {"teacher", SLM__OPT_STRING},
     {"teacher_top_k", SLM__OPT_INT},
+    {"teacher_cache", SLM__OPT_STRING},
     {NULL, 0},
 };
 static const char *const inputs[] = {"model", "data", "val_data", "teacher", NULL};
@@ -216,6 +217,10 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
     o->device = slm__job_str(job, "device");
     o->chat_template = slm__job_str(job, "chat_template");
     o->teacher = slm__job_str(job, "teacher");
+    o->teacher_cache = slm__job_str(job, "teacher_cache");
+    if (o->teacher_cache && !o->teacher)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "train job: teacher_cache is for a "
+                         "teacher's logits: give 'teacher'");
     o->skip_bad_lines = slm__job_bool(job, "skip_bad_lines", false);
     const json_t *mo = slm__job_get(job, "method_options");
     o->method_json = json_dumps(mo ? mo : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
@@ -287,6 +292,8 @@ static json_t *settings(const void *state)
                           slm__json_path(o->chat_template), "teacher",
                           slm__json_path(o->teacher), "teacher_top_k",
                           (json_int_t)o->teacher_top_k);
+    if (l && o->teacher_cache)
+        json_object_set_new(l, "teacher_cache", slm__json_path(o->teacher_cache));
     if (!j || json_object_update(j, k) || json_object_update(j, l)) {
         json_decref(j);
         j = NULL;
@@ -339,6 +346,10 @@ static json_t *results(const void *state)
             (json_int_t)t->comm_stats.bytes_reduced, "comm_seconds", t->comm_stats.seconds));
     if (j)
         json_object_set_new(j, "rank", json_integer(t->rank));
+    if (j && t->o->teacher) {
+        json_object_set_new(j, "teacher_batches", json_integer((json_int_t)t->teacher_runs));
+        json_object_set_new(j, "teacher_cached", json_integer((json_int_t)t->teacher_cached));
+    }
     if (!j || json_object_update(j, k)) {
         json_decref(j);
         j = NULL;

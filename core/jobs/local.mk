@@ -30,6 +30,7 @@ libslmops_la_SOURCES += \
 	core/jobs/synth.h \
 	core/jobs/synth-prompts.c \
 	core/jobs/synth-filter.c \
+	core/jobs/synth-responses.c \
 	core/jobs/kind-synth.c \
 	core/jobs/kind-distill.c \
 	core/jobs/kind-bench.c \
@@ -41,6 +42,7 @@ libslmops_la_SOURCES += \
 	core/jobs/train-graph.c \
 	core/jobs/train-teacher.c \
 	core/jobs/train-dp.c \
+	core/jobs/train-tcache.c \
 	core/jobs/train-ckpt.c \
 	core/jobs/train-save.c \
 	core/jobs/train-names.c \

@@ -26,6 +26,29 @@ typedef struct slm__synth_prompts {
 int slm__synth_prompts_load(const char *path, slm__synth_prompts_t *p, slm_error_t *err);
 void slm__synth_prompts_free(slm__synth_prompts_t *p);
 
+/* A remote teacher (through a client outside the library): the prompts, each with
+ * its system prompt, as JSONL {"line", "prompt", "system"?} written atomically to
+ * path; and the responses read back, {"line", "sample", "response" | "error",
+ * "finish_reason"?, "seed"?}, in prompt order, samples in order. */
+typedef struct slm__synth_response {
+    size_t line, len;
+    int64_t sample;
+    const char *text, *error, *finish;   /* text or error: the other is NULL */
+    int64_t seed;
+} slm__synth_response_t;
+
+typedef struct slm__synth_responses {
+    json_t *lines;             /* owns the strings */
+    slm__synth_response_t *v;
+    size_t n;
+} slm__synth_responses_t;
+
+int slm__synth_requests_write(const char *path, const slm__synth_prompts_t *p,
+                              const char *system, const char *const *inputs, size_t n_inputs,
+                              slm_error_t *err);
+int slm__synth_responses_load(const char *path, slm__synth_responses_t *r, slm_error_t *err);
+void slm__synth_responses_free(slm__synth_responses_t *r);
+
 /* Why a response was dropped (index into the report's "dropped"), or -1: kept. */
 enum { SLM__DROP_EMPTY, SLM__DROP_SHORT, SLM__DROP_LONG, SLM__DROP_REPEAT,
        SLM__DROP_DUPLICATE, SLM__DROP_CHECK, SLM__DROP_N };

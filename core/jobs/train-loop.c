@@ -425,7 +425,10 @@ static int run(slm__train_t *t)
                                     (uint64_t)t->total_steps, "", NAN, NULL);
     if ((rc = train_loop(t)))
         return rc;
-    rc = t->rank == 0 ? slm__train_save(t) : SLM_OK;
+    /* Rank 0 alone writes: the teacher's logits cache (the entries it computed; the
+     * others' are recomputed by a later run), then the outputs. */
+    if (t->rank == 0 && (rc = slm__train_teacher_save(t)) == SLM_OK)
+        rc = slm__train_save(t);
     return rc == SLM_OK ? slm__train_dp_wait_writes(t) : rc;
 }
 

@@ -127,6 +127,7 @@ static slm_trainer_node_t *l_op(void *ctx, int32_t op, const slm_trainer_node_t 
     case SLM_OP_REPEAT_BACK: t = a && b ? slm_repeat_back(g, a, b) : NULL; break;
     case SLM_OP_SILU: want_src = 1; t = a ? slm_silu(g, a) : NULL; break;
     case SLM_OP_GELU: want_src = 1; t = a ? slm_gelu(g, a) : NULL; break;
+    case SLM_OP_LOG: want_src = 1; t = a ? slm_ln(g, a) : NULL; break;
     case SLM_OP_SUM: want_src = 1; t = a ? slm_sum(g, a) : NULL; break;
     case SLM_OP_SCALE:
         want_src = 1, want_fp = 1;

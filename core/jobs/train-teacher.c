@@ -12,9 +12,6 @@
 #include "internal/util.h"
 #include "jobs/train.h"
 
-/* Below the k-th logit, the rest sit this far under it rather than at -infinity, so
- * that a method may take their logarithm (reverse KL): e^-30 of the mass each. */
-#define TEACHER_FLOOR 30.0f
 
 /* The same vocabulary: every token's text, so that ids mean the same to both. */
 static int same_vocab(slm__train_t *t, const slm_tokenizer_t *tt)
@@ -54,7 +51,20 @@ int slm__train_teacher_open(slm__train_t *t)
     if (rc == SLM_OK)
         rc = same_vocab(t, tt);
     slm_tokenizer_free(tt);
+    int64_t V = slm_model_n_vocab(t->teacher ? t->teacher : NULL);
+    if (rc == SLM_OK && o->teacher_cache && (o->teacher_top_k <= 0 || o->teacher_top_k >= V))
+        rc = slm__fail(t->err, SLM_E_INVALID, o->teacher_cache, -1, "train: a teacher logits "
+                       "cache keeps the top k logits: give teacher_top_k between 1 and %lld",
+                       (long long)V - 1);
+    if (rc == SLM_OK && o->teacher_cache)
+        rc = slm__tcache_open(o->teacher_cache, o->teacher, o->data, V, o->teacher_top_k,
+                              &t->tcache, t->err);
     return rc;
+}
+
+int slm__train_teacher_save(slm__train_t *t)
+{
+    return slm__tcache_save(t->tcache, t->err);
 }
 
 static int build(slm__train_t *t)
@@ -67,10 +77,18 @@ static int build(slm__train_t *t)
                                     &t->teacher_seq, t->err);
     if (rc == SLM_OK)
         rc = slm_sched_alloc(slm_model_sched(t->teacher), t->teacher_g, t->err);
-    size_t n = (size_t)slm_model_n_vocab(t->teacher) * (size_t)o->ctx * (size_t)o->batch;
-    if (rc == SLM_OK && !(t->teacher_buf = malloc(n * sizeof *t->teacher_buf)))
-        rc = slm__fail(t->err, SLM_E_NOMEM, NULL, -1, "train: out of memory");
     return rc;
+}
+
+static int buffers(slm__train_t *t)
+{
+    size_t cols = (size_t)t->o->ctx * (size_t)t->o->batch;
+    size_t n = (size_t)slm_model_n_vocab(t->teacher) * cols;
+    if (!t->teacher_buf && !(t->teacher_buf = malloc(n * sizeof *t->teacher_buf)))
+        return slm__fail(t->err, SLM_E_NOMEM, NULL, -1, "train: out of memory");
+    if (!t->teacher_kth && !(t->teacher_kth = malloc(cols * sizeof *t->teacher_kth)))
+        return slm__fail(t->err, SLM_E_NOMEM, NULL, -1, "train: out of memory");
+    return SLM_OK;
 }
 
 slm_tensor_t *slm__train_teacher_input(slm__train_t *t, slm__tgraph_t *G)
@@ -126,7 +144,8 @@ static int top_k(slm__train_t *t, int64_t V, int64_t N)
         return slm__fail(t->err, SLM_E_NOMEM, NULL, -1, "train: out of memory");
     for (int64_t c = 0; c < N; c++) {
         float *x = t->teacher_buf + c * V;
-        float kth = kth_largest(x, V, k, scratch), floor = kth - TEACHER_FLOOR;
+        float kth = kth_largest(x, V, k, scratch), floor = kth - SLM__TEACHER_FLOOR;
+        t->teacher_kth[c] = kth;
         for (int64_t v = 0; v < V; v++)
             if (x[v] < kth)
                 x[v] = floor;
@@ -139,19 +158,35 @@ int slm__train_teacher_feed(slm__train_t *t, slm__tgraph_t *G, const slm_dataset
 {
     if (!G->teacher_in)
         return SLM_OK;
-    int rc = t->teacher_g ? SLM_OK : build(t);
-    int64_t V = G->xent.V, N = G->xent.N;
+    int64_t V = G->xent.V, N = G->xent.N, T = t->o->ctx;
+    size_t bytes = (size_t)V * (size_t)N * sizeof(float);
+    int rc = buffers(t);
+    if (rc == SLM_OK && t->tcache &&
+        slm__tcache_fill(t->tcache, b->tokens, b->doc, N / T, T, t->teacher_buf)) {
+        t->teacher_cached++;
+        if (slm_tensor_set_data(G->teacher_in, t->teacher_buf, 0, bytes) != SLM_OK)
+            return slm__fail(t->err, SLM_E_DEVICE, NULL, -1, "train: setting the teacher's "
+                             "logits failed");
+        return SLM_OK;
+    }
+    if (rc == SLM_OK && !t->teacher_g)
+        rc = build(t);
     if (rc == SLM_OK)
         rc = slm__forward_sequences_feed(&t->teacher_seq, b->tokens, b->doc, t->err);
     if (rc == SLM_OK)
         rc = slm_sched_compute(slm_model_sched(t->teacher), t->teacher_g, t->err);
-    size_t bytes = (size_t)V * (size_t)N * sizeof(float);
     if (rc == SLM_OK && slm_tensor_get_data(t->teacher_seq.fwd.out, t->teacher_buf, 0,
                                             bytes) != SLM_OK)
         rc = slm__fail(t->err, SLM_E_DEVICE, NULL, -1, "train: reading the teacher's logits "
                        "failed");
     if (rc == SLM_OK)
         rc = top_k(t, V, N);
+    if (rc == SLM_OK)
+        t->teacher_runs++;
+    if (rc == SLM_OK && t->tcache &&
+        slm__tcache_put(t->tcache, b->tokens, b->doc, N / T, T, t->teacher_buf,
+                        t->teacher_kth) != SLM_OK)
+        rc = slm__fail(t->err, SLM_E_NOMEM, NULL, -1, "train: out of memory");
     if (rc == SLM_OK && slm_tensor_set_data(G->teacher_in, t->teacher_buf, 0, bytes) != SLM_OK)
         rc = slm__fail(t->err, SLM_E_DEVICE, NULL, -1, "train: setting the teacher's logits "
                        "failed");
@@ -162,6 +197,10 @@ void slm__train_teacher_free(slm__train_t *t)
 {
     slm_graph_free(t->teacher_g);
     free(t->teacher_buf);
+    free(t->teacher_kth);
+    slm__tcache_free(t->tcache);
+    t->tcache = NULL;
+    t->teacher_kth = NULL;
     slm_model_free(t->teacher);
     t->teacher_g = NULL;
     t->teacher_buf = NULL;

@@ -28,6 +28,7 @@ typedef struct slm__train_opts {
     const char *dump_grads;    /* write the first batch's gradients there and stop */
     const char *teacher;       /* distillation: the teacher model (teacher_logits) */
     int64_t teacher_top_k;     /* its logits kept per position; 0: all */
+    const char *teacher_cache; /* a folder: the top-k logits kept on disk (train-tcache.c) */
     const char *chat_template; /* a built-in name or template text, for {"messages"} */
     char *method_json;         /* the method's settings, compact JSON ("{}": none); owned */
     char **adapters;           /* frozen adapters attached under the trained one; owned */
@@ -116,6 +117,9 @@ typedef struct slm__train {
     slm_graph_t *teacher_g;
     slm__seq_graph_t teacher_seq;
     float *teacher_buf;        /* its logits of one micro-batch, [V, N] */
+    float *teacher_kth;        /* each column's k-th largest logit, [N] */
+    struct slm__tcache *tcache;
+    uint64_t teacher_runs, teacher_cached;   /* micro-batches run / read from the cache */
     slm_chat_template_t *chat;
     slm_dataset_t *data, *train_ds, *val_ds, *val_file;
     slm_dataset_cursor_t cursor;
@@ -214,10 +218,32 @@ int slm__train_checkpoint_load(slm__train_t *t, const char *dir);
 /* The root checkpoints go under. */
 const char *slm__train_checkpoint_root(const slm__train_t *t);
 
+/* Below the k-th logit, the rest sit this far under it rather than at -infinity, so
+ * that a method may take their logarithm (reverse KL): e^-30 of the mass each. */
+#define SLM__TEACHER_FLOOR 30.0f
+
+/* train-tcache.c: the teacher's top-k logits on disk, in dir, one file per teacher
+ * (path, size, mtime), data set (its bytes), V and k; entries by a document's tokens
+ * (a document attends only to itself, from position 0, so its logits are its own).
+ * fill gives a micro-batch's [V, rows*T] logits when every document of it is cached
+ * (else false);
+ * put adds the documents of a batch the teacher ran (logits cut to kth per column). */
+typedef struct slm__tcache slm__tcache_t;
+int slm__tcache_open(const char *dir, const char *teacher, const char *data, int64_t V,
+                     int64_t k, slm__tcache_t **out, slm_error_t *err);
+bool slm__tcache_fill(const slm__tcache_t *c, const int32_t *tokens, const int32_t *doc,
+                      int64_t rows, int64_t T, float *logits);
+int slm__tcache_put(slm__tcache_t *c, const int32_t *tokens, const int32_t *doc, int64_t rows,
+                    int64_t T, const float *logits, const float *kth);
+int slm__tcache_save(slm__tcache_t *c, slm_error_t *err);
+void slm__tcache_free(slm__tcache_t *c);
+
 /* train-teacher.c: the teacher named by o->teacher (same vocabulary as the
  * student), the "teacher_logits" input of graph G (NULL: no teacher), and its
  * values for a micro-batch (nothing when G has no such input). */
 int slm__train_teacher_open(slm__train_t *t);
+/* Write the logits cache if it grew (at the end of a run that finished). */
+int slm__train_teacher_save(slm__train_t *t);
 slm_tensor_t *slm__train_teacher_input(slm__train_t *t, slm__tgraph_t *G);
 int slm__train_teacher_feed(slm__train_t *t, slm__tgraph_t *G, const slm_dataset_batch_t *b);
 void slm__train_teacher_free(slm__train_t *t);

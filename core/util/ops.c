@@ -34,6 +34,8 @@ static const char *const op_names[SLM_OP_COUNT] = {
     [SLM_OP_ADAMW_STEP] = "adamw_step",
     [SLM_OP_SGD_STEP] = "sgd_step",
     [SLM_OP_MUL_MAT_T] = "mul_mat_t",
+    [SLM_OP_LOG] = "log",
+    [SLM_OP_LOG_BACK] = "log_back",
 };
 
 const char *slm_op_name(int op)

@@ -47,6 +47,7 @@ typedef struct cpu_op_def {
 const cpu_op_def_t *cpu_op_get(int op);
 extern const cpu_op_def_t cpu_op_get_rows, cpu_op_get_rows_back;
 extern const cpu_op_def_t cpu_op_mul_mat, cpu_op_mul_mat_t, cpu_op_out_prod;
+extern const cpu_op_def_t cpu_op_log, cpu_op_log_back;
 extern const cpu_op_def_t cpu_op_add, cpu_op_mul, cpu_op_scale, cpu_op_silu, cpu_op_silu_back,
     cpu_op_gelu, cpu_op_gelu_back, cpu_op_swiglu;
 extern const cpu_op_def_t cpu_op_rms_norm, cpu_op_rms_norm_back;

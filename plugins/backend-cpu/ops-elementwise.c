@@ -2,6 +2,7 @@
  * backward ones): packed f32 row kernels, strided rows go through scratch. */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "cpu.h"
@@ -60,6 +61,18 @@ static void k_silu_back(float *d, const float *a, const float *b, int64_t n, flo
         float s = 1.0f / (1.0f + expf(-a[i]));
         d[i] = b[i] * s * (1.0f + a[i] * (1.0f - s));
     }
+}
+
+static void k_log(float *d, const float *a, const float *b, int64_t n, float p)
+{
+    for (int64_t i = 0; i < n; i++)
+        d[i] = logf(a[i] > FLT_MIN ? a[i] : FLT_MIN);
+}
+
+static void k_log_back(float *d, const float *a, const float *b, int64_t n, float p)
+{
+    for (int64_t i = 0; i < n; i++)
+        d[i] = a[i] > FLT_MIN ? b[i] / a[i] : 0.0f;
 }
 
 #define GELU_C 0.7978845608028654f   /* sqrt(2/pi) */
@@ -171,6 +184,8 @@ static void run_silu_back(const cpu_op_ctx_t *c) { run_rows(c, k_silu_back, 0.0f
 static void run_gelu(const cpu_op_ctx_t *c) { run_rows(c, k_gelu, 0.0f); }
 static void run_gelu_back(const cpu_op_ctx_t *c) { run_rows(c, k_gelu_back, 0.0f); }
 static void run_swiglu(const cpu_op_ctx_t *c) { run_rows(c, k_swiglu, 0.0f); }
+static void run_log(const cpu_op_ctx_t *c) { run_rows(c, k_log, 0.0f); }
+static void run_log_back(const cpu_op_ctx_t *c) { run_rows(c, k_log_back, 0.0f); }
 
 const cpu_op_def_t cpu_op_add = {check_broadcast, scratch_rows, run_add};
 const cpu_op_def_t cpu_op_mul = {check_broadcast, scratch_rows, run_mul};
@@ -180,3 +195,5 @@ const cpu_op_def_t cpu_op_silu_back = {check_binary_same, scratch_rows, run_silu
 const cpu_op_def_t cpu_op_gelu = {check_unary, scratch_rows, run_gelu};
 const cpu_op_def_t cpu_op_gelu_back = {check_binary_same, scratch_rows, run_gelu_back};
 const cpu_op_def_t cpu_op_swiglu = {check_binary_same, scratch_rows, run_swiglu};
+const cpu_op_def_t cpu_op_log = {check_unary, scratch_rows, run_log};
+const cpu_op_def_t cpu_op_log_back = {check_binary_same, scratch_rows, run_log_back};

@@ -7,6 +7,9 @@
  * CE(x, y) = -sum y log_softmax(x) per position,
  *   forward-kl  KL(p || q) = CE(s, p) - CE(t, p)
  *   reverse-kl  KL(q || p) = sum (q - e)(s - t) - CE(s, e) + CE(t, e)
+ *   jsd         JSD(p, q) = 1/2 sum p log p + 1/2 sum q log q - sum m log m,
+ *               m = (p + q) / 2, sum p log p = -CE(t, p),
+ *               sum q log q = sum (q - e) s - CE(s, e), log m by the LOG op
  * (the log-partitions cancel through CE against the same one-hot e); each averaged
  * over the positions where the loss counts. */
 #include "config.h"
@@ -30,8 +33,8 @@ typedef struct kd {
 static const slm_trainer_option_t opt_loss = {
     .struct_size = sizeof(slm_trainer_option_t), .type = SLM_TRAINER_OPT_STRING,
     .name = "loss", .default_json = "\"forward-kl\"",
-    .description = "the divergence: forward-kl KL(teacher||student) or reverse-kl "
-                   "KL(student||teacher)",
+    .description = "the divergence: forward-kl KL(teacher||student), reverse-kl "
+                   "KL(student||teacher) or jsd (Jensen-Shannon)",
 };
 static const slm_trainer_option_t opt_temperature = {
     .struct_size = sizeof(slm_trainer_option_t), .type = SLM_TRAINER_OPT_FLOAT,
@@ -59,11 +62,8 @@ static int kd_prepare(const slm_trainer_model_t *model, const slm_trainer_option
                 : strcmp(loss, "jsd") == 0        ? KD_JSD
                                                   : -1;
     if (which < 0)
-        return plugin_fail(err, SLM_E_INVALID, NULL, -1, "method kd: loss must be forward-kl or reverse-kl");
-    if (which == KD_JSD)
-        return plugin_fail(err, SLM_E_UNSUPPORTED, NULL, -1, "method kd: loss jsd needs a logarithm of the "
-                    "mixture, an op the training graph does not have yet: use forward-kl "
-                    "or reverse-kl");
+        return plugin_fail(err, SLM_E_INVALID, NULL, -1, "method kd: loss must be forward-kl, "
+                           "reverse-kl or jsd");
     kd_t *k = malloc(sizeof *k);
     if (!k)
         return plugin_fail(err, SLM_E_NOMEM, NULL, -1, "method kd: out of memory");
@@ -96,6 +96,12 @@ static slm_trainer_node_t *scale(gb_t *b, slm_trainer_node_t *x, float s)
 {
     const slm_trainer_node_t *src[1] = {x};
     return x ? b->g->op(b->g->ctx, SLM_OP_SCALE, src, 1, NULL, 0, &s, 1) : NULL;
+}
+
+static slm_trainer_node_t *ln(gb_t *b, slm_trainer_node_t *x)
+{
+    const slm_trainer_node_t *src[1] = {x};
+    return x ? b->g->op(b->g->ctx, SLM_OP_LOG, src, 1, NULL, 0, NULL, 0) : NULL;
 }
 
 static slm_trainer_node_t *sum(gb_t *b, slm_trainer_node_t *x)
@@ -146,6 +152,18 @@ static int kd_add_loss(void *state, const slm_trainer_graph_t *g, slm_error_t *e
     if (k->loss == KD_FORWARD) {
         slm_trainer_node_t *p = op2(&b, SLM_OP_MUL, softmax(&b, t, inv_t), keep);
         d = sub(&b, op2(&b, SLM_OP_CROSS_ENTROPY, sT, p), op2(&b, SLM_OP_CROSS_ENTROPY, tT, p));
+    } else if (k->loss == KD_JSD) {
+        float inv_n = (float)(1.0 / (double)N);
+        slm_trainer_node_t *p = op2(&b, SLM_OP_MUL, softmax(&b, t, inv_t), keep);
+        slm_trainer_node_t *q = op2(&b, SLM_OP_MUL, softmax(&b, s, inv_t), keep);
+        slm_trainer_node_t *m = scale(&b, op2(&b, SLM_OP_ADD, p, q), 0.5f);
+        slm_trainer_node_t *mlogm = scale(&b, sum(&b, op2(&b, SLM_OP_MUL, m, ln(&b, m))), inv_n);
+        slm_trainer_node_t *qlogq = sub(&b, scale(&b, sum(&b, op2(&b, SLM_OP_MUL,
+                                                                  sub(&b, q, targets), sT)),
+                                                  inv_n),
+                                        op2(&b, SLM_OP_CROSS_ENTROPY, sT, targets));
+        slm_trainer_node_t *plogp = scale(&b, op2(&b, SLM_OP_CROSS_ENTROPY, tT, p), -1.0f);
+        d = sub(&b, scale(&b, op2(&b, SLM_OP_ADD, plogp, qlogq), 0.5f), mlogm);
     } else {
         slm_trainer_node_t *q = op2(&b, SLM_OP_MUL, softmax(&b, s, inv_t), keep);
         slm_trainer_node_t *cross = sum(&b, op2(&b, SLM_OP_MUL, sub(&b, q, targets),
@@ -158,7 +176,8 @@ static int kd_add_loss(void *state, const slm_trainer_graph_t *g, slm_error_t *e
     if (!d)
         return SLM_E_INVALID;   /* the host recorded which op failed */
     float w = (float)(k->alpha * k->temperature * k->temperature);
-    int rc = g->add_term(g->ctx, k->loss == KD_FORWARD ? "kd_fkl" : "kd_rkl", d, w);
+    static const char *const term[] = {"kd_fkl", "kd_rkl", "kd_jsd"};
+    int rc = g->add_term(g->ctx, term[k->loss], d, w);
     return rc != SLM_OK ? rc : g->lm_weight(g->ctx, (float)(1.0 - k->alpha));
 }
 

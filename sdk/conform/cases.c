@@ -128,6 +128,9 @@ static size_t cases_elementwise(int op, int n_src, conform_case_t *out, size_t m
                 conform_tensor_t *t = src(c, i, F32, ne[0], ne[1], ne[2], ne[3], lay);
                 t->lo = op == SLM_OP_SILU || op == SLM_OP_GELU ? -6.0 : -1.5;
                 t->hi = op == SLM_OP_SILU || op == SLM_OP_GELU ? 6.0 : 1.5;
+                /* log: x in (0, 4], and a few at 0 exercise the clamp */
+                if (i == 0 && (op == SLM_OP_LOG || op == SLM_OP_LOG_BACK))
+                    t->lo = 0.0, t->hi = 4.0;
             }
             dst_like(c, 0);
             c->fp[0] = s % 2 ? 0.37f : -1.75f;
@@ -646,10 +649,12 @@ size_t slm_conform__cases(int op, int type, conform_case_t *out, size_t max)
     case SLM_OP_MUL: return f32 ? cases_binary(op, out, max) : 0;
     case SLM_OP_SCALE:
     case SLM_OP_SILU:
-    case SLM_OP_GELU: return f32 ? cases_elementwise(op, 1, out, max) : 0;
+    case SLM_OP_GELU:
+    case SLM_OP_LOG: return f32 ? cases_elementwise(op, 1, out, max) : 0;
     case SLM_OP_SILU_BACK:
     case SLM_OP_GELU_BACK:
-    case SLM_OP_SWIGLU: return f32 ? cases_elementwise(op, 2, out, max) : 0;
+    case SLM_OP_SWIGLU:
+    case SLM_OP_LOG_BACK: return f32 ? cases_elementwise(op, 2, out, max) : 0;
     case SLM_OP_RMS_NORM:
     case SLM_OP_RMS_NORM_BACK: return f32 ? cases_rms_norm(op, out, max) : 0;
     case SLM_OP_ROPE:

@@ -74,6 +74,11 @@ typedef struct gc_table_row {
 static const gc_table_row_t gc_table[] = {
     UNARY("silu", SLM_OP_SILU, SLM_OP_SILU_BACK),
     UNARY("gelu", SLM_OP_GELU, SLM_OP_GELU_BACK),
+    /* x in [0.2, 3]: the finite differences stay clear of the clamp at 0 */
+    {"log", SLM_OP_LOG, SLM_OP_LOG_BACK, 0, 0,
+     .fwd = {{SHAPE(F32, 5, 3, 1), .lo = 0.2, .hi = 3.0}}, .fwd_dst = {5, 3, 1},
+     .bwd = {{SHAPE(F32, 5, 3, 1), FROM(B_FWD, 0)}, {SHAPE(F32, 5, 3, 1), FROM(B_W, 0)}},
+     .bwd_dst = {5, 3, 1}},
     UNARY("rms_norm", SLM_OP_RMS_NORM, SLM_OP_RMS_NORM_BACK),
     SOFT_MAX("plain", 0, {0}, 1.0f),
     SOFT_MAX("mask, causal", 1, SOFT_MAX_MASK, 0.5f),

@@ -2,6 +2,7 @@
  * loop nest per op over logical indices, strides applied on every access. */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,8 @@ static int ref_unary(const slm_node_t *n)
         case SLM_OP_GELU: v = gelu(x); break;
         case SLM_OP_GELU_BACK: v = y * gelu_grad(x); break;
         case SLM_OP_SWIGLU: v = silu(x) * y; break;
+        case SLM_OP_LOG: v = log(x > FLT_MIN ? x : FLT_MIN); break;
+        case SLM_OP_LOG_BACK: v = x > FLT_MIN ? y / x : 0.0; break;
         default: return SLM_E_UNSUPPORTED;
         }
         ST(d, v, i[0], i[1], i[2], i[3]);
@@ -523,7 +526,9 @@ int slm_conform_ref_compute(const slm_node_t *n)
     case SLM_OP_SILU_BACK:
     case SLM_OP_GELU:
     case SLM_OP_GELU_BACK:
-    case SLM_OP_SWIGLU: return ref_unary(n);
+    case SLM_OP_SWIGLU:
+    case SLM_OP_LOG:
+    case SLM_OP_LOG_BACK: return ref_unary(n);
     case SLM_OP_RMS_NORM: return ref_rms_norm(n, false);
     case SLM_OP_RMS_NORM_BACK: return ref_rms_norm(n, true);
     case SLM_OP_ROPE: return ref_rope(n, false);

@@ -81,9 +81,6 @@ PY
 printf '%s\n' '{"prompt": "a", "colour": "red"}' >"$work/bad.jsonl"
 expect_fail "an unknown prompt key names the line" 1 "bad.jsonl:1: unknown key 'colour'" \
     "$slmops" distill -m "$T" --prompts "$work/bad.jsonl" --student-preset student-micro -o "$work/x.gguf"
-expect_fail "jsd is refused with the reason" 1 "loss jsd needs a logarithm" \
-    "$slmops" distill -m "$T" --prompts "$P" --student-preset student-micro -o "$work/x.gguf" \
-    --kd-loss jsd -n 4 --steps 1 --ctx 64
 expect_fail "a student of another vocabulary" 1 "logit distillation needs the same vocabulary" \
     "$slmops" distill -m "$T" --prompts "$P" --student "$fx/gguf/llama-2-tiny-random.gguf" \
     -o "$work/x.gguf" -n 4 --steps 1 --ctx 64

@@ -3,8 +3,8 @@ the total loss that `slmops distill --dump-grads` wrote, against the same loss c
 here in numpy: both models' forward passes written out (run.c's arithmetic; the teacher
 read from its llama2.c checkpoint, not through slmops), documents within a row
 attending only to themselves, the teacher's logits cut to their top k, and
-  loss = (1 - alpha) CE + alpha T^2 D,  D = KL(p || q) (forward-kl) or KL(q || p)
-(reverse-kl), p and q the teacher's and the student's softmax(logits / T), averaged
+  loss = (1 - alpha) CE + alpha T^2 D,  D = KL(p || q) (forward-kl), KL(q || p)
+(reverse-kl) or 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q) / 2 (jsd), p and q the teacher's and the student's softmax(logits / T), averaged
 over the positions with a target.
 usage: kd_oracle.py DUMP TEACHER.bin LOSS ALPHA T TOP_K"""
 import json
@@ -137,7 +137,11 @@ for r in range(docs.shape[0]):
             ce -= log_softmax(s)[y]
             lp, lq = log_softmax(t / T), log_softmax(s / T)
             p, q = np.exp(lp), np.exp(lq)
-            kl += np.sum(p * (lp - lq)) if kind == "forward-kl" else np.sum(q * (lq - lp))
+            if kind == "jsd":
+                lm = np.log((p + q) / 2)
+                kl += 0.5 * np.sum(p * (lp - lm)) + 0.5 * np.sum(q * (lq - lm))
+            else:
+                kl += np.sum(p * (lp - lq)) if kind == "forward-kl" else np.sum(q * (lq - lp))
             scored += 1
 ce, kl = ce / scored, kl / scored
 want = (1 - alpha) * ce + alpha * T * T * kl

@@ -71,6 +71,8 @@ slm_tensor_t *slm_soft_max(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *mask, 
                            bool causal, int64_t n_past);
 slm_tensor_t *slm_silu(slm_graph_t *g, slm_tensor_t *a);
 slm_tensor_t *slm_gelu(slm_graph_t *g, slm_tensor_t *a);
+/* The natural logarithm, clamped below at FLT_MIN (op "log"; slm_log is the logger). */
+slm_tensor_t *slm_ln(slm_graph_t *g, slm_tensor_t *a);
 slm_tensor_t *slm_swiglu(slm_graph_t *g, slm_tensor_t *gate, slm_tensor_t *up);
 /* Copy a into dst (dst may be a view, of f32/f16/bf16); returns dst's new version. */
 slm_tensor_t *slm_cpy(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *dst);

@@ -86,6 +86,11 @@ typedef enum slm_op {
      * stored (quantized blocks included), never from a transposed copy; A is broadcast
      * over batch as in MUL_MAT. The activation gradient of MUL_MAT (docs/decisions.md D28) */
     SLM_OP_MUL_MAT_T = 27,
+    /* dst = log(max(x, FLT_MIN)): the natural logarithm, clamped so that a probability
+     * that underflowed to 0 gives -87.3, not -inf (0 * log 0 stays 0, not NaN) */
+    SLM_OP_LOG = 28,
+    /* src0 x, src1 dy; dst = dy / x where x > FLT_MIN, else 0 (the clamp is flat) */
+    SLM_OP_LOG_BACK = 29,
     SLM_OP_COUNT
 } slm_op_t;
 
