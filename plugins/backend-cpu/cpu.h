@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 
 #include "convert.h"

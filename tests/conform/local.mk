@@ -25,9 +25,14 @@ tests_conform_test_conform_cpu_avx512_CFLAGS = $(test_cflags) -DCONFORM_VARIANT=
 tests_conform_test_conform_cpu_avx512_LDADD = sdk/conform/libslmconform.la $(test_libs)
 
 # Acceptance 6: the SDK template against a DESTDIR install of this tree.
-TESTS += tests/conform/sdk-template.sh
+TESTS += tests/conform/sdk-template.sh tests/conform/sdk-template-v2.sh
 EXTRA_DIST += \
 	tests/conform/sdk-template.sh \
+	tests/conform/sdk-template-v2.sh \
+	sdk/template-v2/README.md \
+	sdk/template-v2/Makefile \
+	sdk/template-v2/template-v2-backend.c \
+	sdk/template-v2/template-v2-backend.json.in \
 	sdk/template/README.md \
 	sdk/template/Makefile \
 	sdk/template/template-backend.c \
