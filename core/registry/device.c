@@ -279,6 +279,55 @@ int slm_device_resolve(slm_registry_t *reg, const char *spec, slm_device_info_t 
     return resolve_named(reg, spec, out, err);
 }
 
+static int by_score(const void *a, const void *b)
+{
+    const slm_device_info_t *x = a, *y = b;
+    return (y->score > x->score) - (y->score < x->score);
+}
+
+/* "highest score ... ; then ID (SCORE), ..." over the listed devices. */
+static void explain_auto(slm_registry_t *reg, const slm_device_info_t *pick, char *why,
+                         size_t size)
+{
+    slm_device_info_t *v = NULL;
+    size_t n = 0;
+    if (slm_devices_list(reg, &v, &n, NULL) != SLM_OK)
+        n = 0;
+    qsort(v, n, sizeof *v, by_score);
+    int len = snprintf(why, size, "auto: the highest score (%d, %s) of %zu device(s)",
+                       (int)pick->score, pick->type, n);
+    for (size_t i = 0, shown = 0; i < n && len >= 0 && (size_t)len < size && shown < 4; i++) {
+        if (strcmp(v[i].id, pick->id) == 0)
+            continue;
+        len += snprintf(why + len, size - (size_t)len, "%s%s %d%s", shown ? ", " : "; then ",
+                        v[i].id, (int)v[i].score,
+                        v[i].score < SLM_DEVICE_SCORE_CPU && strcmp(v[i].type, "cpu") != 0
+                            ? " (CPU-emulated or slow: only when named)" : "");
+        shown++;
+    }
+    free(v);
+}
+
+int slm_device_choose(slm_registry_t *reg, const char *spec, slm_device_info_t *out, char *why,
+                      size_t why_size, slm_error_t *err)
+{
+    if (!reg || !out || (!why && why_size))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "slm_device_choose: NULL argument");
+    const char *source = "the device spec";
+    if ((!spec || !*spec) && reg->use_env) {
+        spec = slm__getenv("SLMOPS_DEVICE");
+        source = "SLMOPS_DEVICE";
+    }
+    int rc = slm_device_resolve(reg, spec && *spec ? spec : "auto", out, err);
+    if (rc != SLM_OK || !why_size)
+        return rc;
+    if (spec && *spec && strcmp(spec, "auto") != 0)
+        snprintf(why, why_size, "named by %s \"%s\"", source, spec);
+    else
+        explain_auto(reg, out, why, why_size);
+    return SLM_OK;
+}
+
 static slm_device_t *open_info(slm_registry_t *reg, const slm_device_info_t *info,
                                const slm_device_options_t *opts, slm_error_t *err)
 {

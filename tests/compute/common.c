@@ -92,7 +92,7 @@ void tc_testbe2_add(void)
                " \"version\": \"0.1.0\", \"abi_version\": 1,\n"
                " \"library_path\": \"%s/tests/compute/.libs/testbe2.so\",\n"
                " \"description\": \"version-2 test backend: add on :0, scale on :1\",\n"
-               " \"provides\": {\"backend\": \"testbe2\", \"device_types\": [\"accel\"],\n"
+               " \"provides\": {\"backend\": \"testbe2\", \"device_types\": [\"dgpu\", \"igpu\"],\n"
                "   \"ops\": {\"add\": [\"f32\"], \"scale\": [\"f32\"]}, \"training\": false}}\n",
             top ? top : ".");
     fclose(f);

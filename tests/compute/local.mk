@@ -24,6 +24,10 @@ tests_compute_testbe2_la_SOURCES = tests/compute/testbe2.c
 tests_compute_testbe2_la_CFLAGS = $(plugin_cflags)
 tests_compute_testbe2_la_LDFLAGS = $(plugin_ldflags)
 
+# Device choice over the CPU and testbe2's two devices (slmops devices).
+TESTS += tests/compute/devices-choice.sh
+EXTRA_DIST += tests/compute/devices-choice.sh
+
 check_PROGRAMS += tests/compute/test-sched
 TESTS += tests/compute/test-sched
 tests_compute_test_sched_SOURCES = tests/compute/test-sched.c tests/compute/common.c \

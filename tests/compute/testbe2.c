@@ -1,6 +1,7 @@
-/* A version-2 test backend for the scheduler: two devices, "testbe2:0" running only
- * f32 add and "testbe2:1" only f32 scale, with init/cleanup, buffer_copy,
- * graph_record/replay and an extension ("testbe2.stats") that reports the calls. */
+/* A version-2 test backend: two devices, "testbe2:0" (a discrete GPU by its score)
+ * running only f32 add and "testbe2:1" (CPU-emulated) only f32 scale, with
+ * init/cleanup, buffer_copy, graph_record/replay and an extension ("testbe2.stats")
+ * that reports the calls. For the scheduler and device-choice tests. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,9 +53,9 @@ static int tb2_props(void *backend, int index, slm_device_props_t *p)
     memset(p, 0, sizeof *p);
     p->struct_size = sizeof *p;
     strcpy(p->name, index == 0 ? "testbe2 adder" : "testbe2 scaler");
-    p->type = SLM_DEVICE_ACCEL;
+    p->type = index == 0 ? SLM_DEVICE_DGPU : SLM_DEVICE_IGPU;
     p->memory_total = p->memory_free = 1u << 30;
-    p->score = 2 - index;
+    p->score = index == 0 ? SLM_DEVICE_SCORE_DGPU : SLM_DEVICE_SCORE_EMULATED;
     p->host_visible = 1;
     strcpy(p->description, "tests/compute version-2 backend");
     return SLM_OK;

@@ -35,6 +35,11 @@ int slm_devices_list(slm_registry_t *reg, slm_device_info_t **out, size_t *n, sl
 int slm_device_resolve(slm_registry_t *reg, const char *spec, slm_device_info_t *out,
                        slm_error_t *err);
 
+/* As slm_device_resolve, and why that device: named by the spec or $SLMOPS_DEVICE,
+ * or the highest score of those listed (with the runners-up), in one line. */
+int slm_device_choose(slm_registry_t *reg, const char *spec, slm_device_info_t *out, char *why,
+                      size_t why_size, slm_error_t *err);
+
 typedef struct slm_device_options {
     uint32_t struct_size;
     int32_t n_threads;         /* <= 0: backend default */
