@@ -981,7 +981,11 @@ int slm_tensor_set_data(slm_tensor_t *t, const void *data, size_t offset, size_t
         return SLM_E_INVALID;
     if (size == 0)
         return SLM_OK;
-    slm__tensor_root(t)->data_gen++;
+    slm_tensor_t *root = slm__tensor_root(t);
+    if (root->bound)
+        root->bound->data_gen++;
+    else
+        root->data_gen++;
     int rc = dev->iface->buffer_set(dev->ctx, t->buffer, t->offset + offset, data, size);
     return rc < 0 ? SLM_E_DEVICE : SLM_OK;
 }

@@ -293,7 +293,8 @@ static void explain_auto(slm_registry_t *reg, const slm_device_info_t *pick, cha
     size_t n = 0;
     if (slm_devices_list(reg, &v, &n, NULL) != SLM_OK)
         n = 0;
-    qsort(v, n, sizeof *v, by_score);
+    if (n > 1)
+        qsort(v, n, sizeof *v, by_score);
     int len = snprintf(why, size, "auto: the highest score (%d, %s) of %zu device(s)",
                        (int)pick->score, pick->type, n);
     for (size_t i = 0, shown = 0; i < n && len >= 0 && (size_t)len < size && shown < 4; i++) {

@@ -346,6 +346,40 @@ START_TEST(resident_leaf_copied_only_when_set)
     tc_get(y, &out, sizeof out);
     ck_assert_float_eq_tol(out, 2.0f * (1 * 3 + 5 * -1), 1e-6f);
     slm_graph_free(g);
+
+    /* The same with w bound to a buffer (model weights): slm_buffer_set and
+     * slm_tensor_set_data both make the mirror copy again, nothing else does. */
+    tc_log_capture();
+    slm_log_set_level(SLM_LOG_DEBUG);
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_buffer_t *buf = slm_buffer_new(s, sizeof wv, &err);
+    ck_assert_msg(buf != NULL, "%s", err.message);
+    g = slm_graph_new(0);
+    w = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
+    x = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
+    slm_tensor_set_name(w, "bound weight");
+    slm_tensor_set_flags(x, SLM_TENSOR_INPUT);
+    ck_assert_int_eq(slm_tensor_bind(w, buf, 0, &err), SLM_OK);
+    y = slm_mul_mat(g, w, slm_scale(g, x, 2.0f));
+    z = slm_add(g, w, w);
+    slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
+    slm_tensor_set_flags(z, SLM_TENSOR_OUTPUT);
+    tc_alloc(s, g);
+    wv[1] = 2;
+    ck_assert_int_eq(slm_buffer_set(buf, 0, wv, sizeof wv), SLM_OK);
+    tc_set(x, xv, sizeof xv);
+    tc_compute(s, g);
+    tc_compute(s, g);
+    ck_assert_int_eq(tc_log_contains("copied 'bound weight'", NULL), 1);
+    wv[1] = 7;
+    tc_set(w, wv, sizeof wv);
+    tc_compute(s, g);
+    ck_assert_int_eq(tc_log_contains("copied 'bound weight'", NULL), 2);
+    tc_get(y, &out, sizeof out);
+    ck_assert_float_eq_tol(out, 2.0f * (1 * 3 + 7 * -1), 1e-6f);
+    slm_graph_free(g);
+    slm_buffer_free(buf);
     slm_sched_free(s);
     slm_registry_free(r);
     tc_testbe_remove();
