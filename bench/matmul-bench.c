@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <slmops/device.h>
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 #include <slmops/registry.h>
 #include <slmops/types.h>

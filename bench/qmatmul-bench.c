@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <slmops/device.h>
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 #include <slmops/quantize.h>
 #include <slmops/registry.h>

@@ -1,5 +1,5 @@
-/* `slmops devices [--json] [--threads N]`: every device the usable backends
- * offer, which plugin variant serves it and why, and what "auto" picks. */
+/* `slmops devices [--json] [--device SPEC] [--threads N]`: every device the usable
+ * backends offer, which plugin variant serves it, what "auto" picks and why. */
 #include "config.h"
 
 #include <stdio.h>
@@ -16,11 +16,14 @@
 typedef struct opts {
     bool json;
     long threads;
+    const char *device;
 } opts_t;
 
 #define OFF(f) offsetof(opts_t, f)
 static const slm_cli_opt_t own_opts[] = {
     {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "machine-readable output"},
+    {"--device", "SPEC", SLM_CLI_STR, OFF(device), 0, 0,
+     "show what SPEC (auto, cpu, vulkan:0, PLUGIN:N) chooses instead of auto"},
     {"-t, --threads", "N", SLM_CLI_LONG, OFF(threads), 1, 4096,
      "open the automatic device with N threads to check it works"},
     {0},
@@ -30,14 +33,22 @@ static const slm_cli_group_t groups[] = {{"Options", own_opts, 0}, {0}};
 
 static const slm_cli_spec_t spec = {
     .verb = "devices",
-    .synopsis = "[--json] [--threads N]",
-    .about = "List the devices of every usable backend plugin and the one\n"
-             "--device auto would pick (SLMOPS_DEVICE overrides it).\n",
+    .synopsis = "[--json] [--device SPEC] [--threads N]",
+    .about = "List the devices of every usable backend plugin, the one --device auto\n"
+             "would pick and why (SLMOPS_DEVICE or --device override it). Devices score\n"
+             "discrete GPU > integrated GPU > CPU backend > CPU-emulated GPU.\n",
     .groups = groups,
 };
 
-static void print_table(const slm_device_info_t *v, size_t n, const char *auto_id)
+typedef struct choice {
+    const char *auto_id;
+    const char *id;            /* the device chosen (auto or --device / SLMOPS_DEVICE) */
+    const char *why;
+} choice_t;
+
+static void print_table(const slm_device_info_t *v, size_t n, const choice_t *c)
 {
+    const char *auto_id = c->auto_id;
     if (n == 0) {
         printf("No devices: no usable backend plugin (see 'slmops plugins').\n");
         return;
@@ -51,6 +62,7 @@ static void print_table(const slm_device_info_t *v, size_t n, const char *auto_i
         printf("    description: %s\n    why: %s\n", v[i].description, v[i].why);
     }
     printf("\nauto: %s\n", auto_id);
+    printf("chosen: %s\n    why: %s\n", c->id, c->why);
 }
 
 static json_t *device_json(const slm_device_info_t *d)
@@ -61,10 +73,11 @@ static json_t *device_json(const slm_device_info_t *d)
                      "score", (int)d->score, "description", d->description, "why", d->why);
 }
 
-static int print_json(const slm_device_info_t *v, size_t n, const char *auto_id)
+static int print_json(const slm_device_info_t *v, size_t n, const choice_t *c)
 {
     json_t *arr = json_array();
-    json_t *doc = json_pack("{s:s, s:o}", "auto", auto_id, "devices", arr);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:o}", "auto", c->auto_id, "chosen", c->id, "why",
+                            c->why, "devices", arr);
     if (!doc)
         return SLM_CLI_FAILED;
     for (size_t i = 0; i < n; i++) {
@@ -95,7 +108,7 @@ static int try_open(slm_registry_t *reg, long threads)
     return SLM_CLI_OK;
 }
 
-static int run(slm_registry_t *reg, bool as_json, long threads)
+static int run(slm_registry_t *reg, bool as_json, long threads, const char *device)
 {
     slm_error_t err;
     slm_error_init(&err);
@@ -112,7 +125,18 @@ static int run(slm_registry_t *reg, bool as_json, long threads)
         auto_id = pick.id;
     else if (n > 0)
         fprintf(stderr, "slmops devices: SLMOPS_DEVICE: %s\n", err.message);
-    int rc = as_json ? print_json(v, n, auto_id) : (print_table(v, n, auto_id), SLM_CLI_OK);
+    slm_device_info_t chosen;
+    char why[512] = "";
+    choice_t c = {.auto_id = auto_id, .id = auto_id, .why = why};
+    slm_error_init(&err);
+    if (n > 0 && slm_device_choose(reg, device, &chosen, why, sizeof why, &err) == SLM_OK) {
+        c.id = chosen.id;
+    } else if (n > 0 && device) {
+        fprintf(stderr, "slmops devices: --device %s: %s\n", device, err.message);
+        free(v);
+        return SLM_CLI_FAILED;
+    }
+    int rc = as_json ? print_json(v, n, &c) : (print_table(v, n, &c), SLM_CLI_OK);
     free(v);
     if (rc == SLM_CLI_OK && threads > 0 && n > 0)
         rc = try_open(reg, threads);
@@ -128,7 +152,7 @@ int slm_cli_devices(int argc, char **argv)
     slm_registry_t *reg = slm_cli_registry_open();
     if (!reg)
         return SLM_CLI_FAILED;
-    rc = run(reg, o.json, o.threads);
+    rc = run(reg, o.json, o.threads, o.device);
     slm_registry_free(reg);
     return rc;
 }

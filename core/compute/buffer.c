@@ -35,7 +35,7 @@ slm_buffer_t *slm_buffer_new(slm_sched_t *s, uint64_t size, slm_error_t *err)
         return NULL;
     slm_device_t *dev = b->dev;
     /* A zero-byte request still gets a handle, so that binding logic stays uniform. */
-    int rc = dev->iface->buffer_alloc(dev->ctx, size ? size : 1, &b->buffer, &b->base);
+    int rc = slm__device_alloc(dev, size ? size : 1, SLM_BUFFER_RESIDENT, &b->buffer, &b->base);
     if (rc < 0 || !b->buffer) {
         free(b);
         slm__fail(err, SLM_E_DEVICE, NULL, -1, "%s: allocating a %llu-byte buffer failed",
@@ -121,6 +121,7 @@ int slm_buffer_set(slm_buffer_t *b, uint64_t offset, const void *data, uint64_t 
         return SLM_E_INVALID;
     if (size == 0)
         return SLM_OK;
+    b->data_gen++;
     int rc = b->dev->iface->buffer_set(b->dev->ctx, b->buffer, offset, data, size);
     return rc < 0 ? SLM_E_DEVICE : SLM_OK;
 }

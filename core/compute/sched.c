@@ -1,5 +1,6 @@
-/* The scheduler: places graph nodes on the primary device or the CPU fallback,
- * plans memory (persistent leaves, one reusable arena per device), runs segments. */
+/* The scheduler: places graph nodes over its devices (the ones asked for, in order,
+ * then the CPU fallback), plans memory (persistent leaves, one reusable arena per
+ * device, mirrors), runs segments (recorded once where the backend can replay). */
 #include "config.h"
 
 #include <stdio.h>
@@ -13,10 +14,10 @@
 #include "internal/registry.h"
 #include "internal/util.h"
 
-#define MAX_DEVS 2
+#define MAX_DEVS SLM_SCHED_MAX_DEVICES
 #define DEV_PRIMARY 0
-#define DEV_FALLBACK 1
 #define ALIGN 64u
+#define GEN_NEVER UINT64_MAX
 
 typedef struct region {
     void *buffer;
@@ -29,6 +30,10 @@ typedef struct mirror {
     slm_tensor_t *root;
     int dev;
     uint64_t offset;            /* inside that device's persistent region */
+    /* A leaf no node writes (a weight): copied again only when its data changed
+     * (slm_tensor_set_data, slm_buffer_set), not before every compute. */
+    bool resident;
+    uint64_t gen_copied;        /* the data generation the mirror holds; GEN_NEVER */
 } mirror_t;
 
 /* Host-staged transfer: home -> mirror before a segment, mirror -> home after. */
@@ -42,6 +47,8 @@ typedef struct segment {
     size_t first, n;            /* nodes [first, first + n) of the plan */
     xfer_t *xfers;              /* copy-ins, then write-backs */
     size_t n_in, n_out;
+    void *recorded;             /* graph_record's handle, replayed while the nodes hold */
+    bool no_record;             /* the backend declined to record this segment */
 } segment_t;
 
 /* Per-root planning state, indexed by tensor index. */
@@ -78,21 +85,35 @@ struct slm__plan {
     /* Built on the first slm__sched_move_view: plan positions of the nodes reading
      * or being each tensor, users[user_at[i] .. user_at[i + 1]) for tensor index i. */
     size_t *user_at, *users;
+    /* Roots some node writes in place (indexed by tensor index), and the bound
+     * buffers among them: their generation moves after every compute, since a
+     * mirror elsewhere (of this plan or another) no longer holds their data. */
+    bool *written;
+    struct slm_buffer **written_bound;
+    size_t n_written_bound;
 };
 
 struct slm_sched {
     slm_registry_t *reg;
-    slm_device_t *dev[MAX_DEVS];
+    slm_device_t *dev[MAX_DEVS];   /* the devices asked for, in order, then the CPU fallback */
+    int n_dev;
     slm_device_options_t dopts;
     struct slm__plan *plans;
     size_t n_fallback;
     uint64_t compute_bytes;
+    /* (op, types, device) placements off the first device already reported: each
+     * fallback is logged once per scheduler, not once per graph or allocation. */
+    uint64_t reported[64];
+    size_t n_reported;
 };
 
 static uint64_t align_up(uint64_t x)
 {
     return (x + ALIGN - 1) / ALIGN * ALIGN;
 }
+
+static int open_devices(slm_sched_t *s, const char *spec, slm_error_t *err);
+static void forget_recording(slm_sched_t *s, struct slm__plan *p, size_t k);
 
 slm_sched_t *slm_sched_new(slm_registry_t *reg, const slm_sched_options_t *opts, slm_error_t *err)
 {
@@ -112,14 +133,45 @@ slm_sched_t *slm_sched_new(slm_registry_t *reg, const slm_sched_options_t *opts,
     }
     s->reg = reg;
     s->dopts = (slm_device_options_t){.struct_size = sizeof s->dopts, .n_threads = o.n_threads};
-    s->dev[DEV_PRIMARY] = slm_device_open(reg, o.device, &s->dopts, err);
-    if (!s->dev[DEV_PRIMARY]) {
-        free(s);
+    if (open_devices(s, o.device, err) != SLM_OK) {
+        slm_sched_free(s);
         return NULL;
     }
     slm_log(SLM_LOG_DEBUG, "sched", "primary device %s (%s)", s->dev[DEV_PRIMARY]->info.id,
             s->dev[DEV_PRIMARY]->info.plugin);
     return s;
+}
+
+/* spec is one device spec or several separated by commas, first preferred. */
+static int open_devices(slm_sched_t *s, const char *spec, slm_error_t *err)
+{
+    if (!spec || !strchr(spec, ',')) {
+        s->dev[0] = slm_device_open(s->reg, spec, &s->dopts, err);
+        s->n_dev = s->dev[0] ? 1 : 0;
+        return s->dev[0] ? SLM_OK : (err ? err->code : SLM_E_DEVICE);
+    }
+    char *copy = strdup(spec);
+    if (!copy)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "scheduler: out of memory");
+    int rc = SLM_OK;
+    char *save = NULL;
+    for (char *one = strtok_r(copy, ",", &save); one && rc == SLM_OK;
+         one = strtok_r(NULL, ",", &save)) {
+        if (s->n_dev == MAX_DEVS - 1) {
+            rc = slm__fail(err, SLM_E_INVALID, NULL, -1, "device list \"%s\" names more than %d "
+                           "devices", spec, MAX_DEVS - 1);
+            break;
+        }
+        slm_device_t *d = slm_device_open(s->reg, one, &s->dopts, err);
+        if (!d)
+            rc = err ? err->code : SLM_E_DEVICE;
+        else
+            s->dev[s->n_dev++] = d;
+    }
+    free(copy);
+    if (rc == SLM_OK && s->n_dev == 0)
+        rc = slm__fail(err, SLM_E_INVALID, NULL, -1, "device list \"%s\" names no device", spec);
+    return rc;
 }
 
 void slm_sched_free(slm_sched_t *s)
@@ -141,6 +193,16 @@ slm_device_t *slm__sched_primary(slm_sched_t *s)
 const slm_device_info_t *slm_sched_device(const slm_sched_t *s)
 {
     return s ? slm_device_get_info(s->dev[DEV_PRIMARY]) : NULL;
+}
+
+int slm_sched_n_devices(const slm_sched_t *s)
+{
+    return s ? s->n_dev : 0;
+}
+
+const slm_device_info_t *slm_sched_device_at(const slm_sched_t *s, int i)
+{
+    return s && i >= 0 && i < s->n_dev ? slm_device_get_info(s->dev[i]) : NULL;
 }
 
 size_t slm_sched_n_fallback(const slm_sched_t *s)
@@ -177,6 +239,11 @@ void slm__plan_release(struct slm__plan *plan)
         region_free(s->dev[d], &plan->persist[d]);
         region_free(s->dev[d], &plan->arena[d]);
     }
+    for (size_t i = 0; i < plan->n_segs; i++) {
+        segment_t *sg = &plan->segs[i];
+        if (sg->recorded)
+            s->dev[sg->dev]->iface->graph_release(s->dev[sg->dev]->ctx, sg->recorded);
+    }
     if (plan->graph) {
         slm_graph_t *g = plan->graph;
         for (size_t i = 0; i < plan->n_tensors && i < g->n_tensors; i++) {
@@ -199,6 +266,8 @@ void slm__plan_release(struct slm__plan *plan)
     free(plan->staging);
     free(plan->user_at);
     free(plan->users);
+    free(plan->written);
+    free(plan->written_bound);
     free(plan);
 }
 
@@ -239,28 +308,49 @@ static bool device_supports(slm_device_t *dev, const slm_node_t *n)
     return dev && dev->iface->supports_node && dev->iface->supports_node(dev->ctx, n);
 }
 
-/* Log each (op, types) fallback once per allocation. */
-static void log_fallback(slm_sched_t *s, const slm_node_t *n, uint64_t *seen, size_t *n_seen,
-                         size_t max_seen)
+/* Log each (op, types, device) fallback once per scheduler. */
+static void log_fallback(slm_sched_t *s, const slm_node_t *n, int dev)
 {
-    char types[128];
-    node_types(n, types, sizeof types);
-    uint64_t key = (uint64_t)n->op;
+    uint64_t key = (uint64_t)n->op * 31u + (uint64_t)dev;
     for (int i = 0; i < n->n_src; i++)
         key = key * 4099u + (uint64_t)n->src[i].type + 1u;
-    for (size_t i = 0; i < *n_seen; i++)
-        if (seen[i] == key)
+    for (size_t i = 0; i < s->n_reported; i++)
+        if (s->reported[i] == key)
             return;
-    if (*n_seen < max_seen)
-        seen[(*n_seen)++] = key;
+    if (s->n_reported < SLM__ARRAY_LEN(s->reported))
+        s->reported[s->n_reported++] = key;
+    char types[128];
+    node_types(n, types, sizeof types);
     slm_log(SLM_LOG_INFO, "sched", "%s (%s) is not supported by %s; running it on %s",
-            slm_op_name(n->op), types, s->dev[DEV_PRIMARY]->info.id, s->dev[DEV_FALLBACK]->info.id);
+            slm_op_name(n->op), types, s->dev[DEV_PRIMARY]->info.id, s->dev[dev]->info.id);
+}
+
+static bool has_cpu(const slm_sched_t *s)
+{
+    for (int d = 0; d < s->n_dev; d++)
+        if (s->dev[d]->props.type == SLM_DEVICE_CPU)
+            return true;
+    return false;
+}
+
+/* The first open device that runs the node, opening the CPU fallback when none
+ * does and it is not open yet; -1 when nothing can. */
+static int place_node(slm_sched_t *s, const slm_node_t *n, slm_error_t *err)
+{
+    for (int d = 0; d < s->n_dev; d++)
+        if (device_supports(s->dev[d], n))
+            return d;
+    if (has_cpu(s) || s->n_dev == MAX_DEVS)
+        return -1;
+    slm_device_t *cpu = slm__device_open_cpu_fallback(s->reg, &s->dopts, err);
+    if (!cpu)
+        return -2;
+    s->dev[s->n_dev++] = cpu;
+    return device_supports(cpu, n) ? s->n_dev - 1 : -1;
 }
 
 static int assign_devices(slm_sched_t *s, struct slm__plan *p, slm_error_t *err)
 {
-    uint64_t seen[64];
-    size_t n_seen = 0;
     s->n_fallback = 0;
     for (size_t i = 0; i < p->n_nodes; i++) {
         slm_node_t n;
@@ -271,21 +361,18 @@ static int assign_devices(slm_sched_t *s, struct slm__plan *p, slm_error_t *err)
         }
         char types[128];
         node_types(&n, types, sizeof types);
-        bool primary_is_cpu = s->dev[DEV_PRIMARY]->props.type == SLM_DEVICE_CPU;
-        if (!primary_is_cpu && !s->dev[DEV_FALLBACK]) {
-            s->dev[DEV_FALLBACK] = slm__device_open_cpu_fallback(s->reg, &s->dopts, err);
-            if (!s->dev[DEV_FALLBACK])
-                return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "%s (%s) is not supported "
-                                 "by %s and no CPU fallback device could be opened",
-                                 slm_op_name(n.op), types, s->dev[DEV_PRIMARY]->info.id);
-        }
-        if (primary_is_cpu || !device_supports(s->dev[DEV_FALLBACK], &n))
+        int d = place_node(s, &n, err);
+        if (d == -2)
+            return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "%s (%s) is not supported "
+                             "by %s and no CPU fallback device could be opened",
+                             slm_op_name(n.op), types, s->dev[DEV_PRIMARY]->info.id);
+        if (d < 0)
             return slm__fail(err, SLM_E_UNSUPPORTED, NULL, -1, "%s (%s) of '%s' is not "
                              "supported by any open device", slm_op_name(n.op), types,
                              p->node_t[i]->name);
-        p->node_dev[i] = DEV_FALLBACK;
+        p->node_dev[i] = d;
         s->n_fallback++;
-        log_fallback(s, &n, seen, &n_seen, SLM__ARRAY_LEN(seen));
+        log_fallback(s, &n, d);
     }
     return SLM_OK;
 }
@@ -449,7 +536,9 @@ static int add_mirror(struct slm__plan *p, slm_tensor_t *root, int dev, size_t *
     if (!m)
         return SLM_E_NOMEM;
     p->mirrors = m;
-    m[p->n_mirrors] = (mirror_t){.root = root, .dev = dev};
+    const root_plan_t *r = &p->roots[root->index];
+    m[p->n_mirrors] = (mirror_t){.root = root, .dev = dev, .gen_copied = GEN_NEVER,
+                                 .resident = r->producer == SIZE_MAX && !p->written[root->index]};
     *out = p->n_mirrors++;
     return SLM_OK;
 }
@@ -476,8 +565,35 @@ static int seg_add_xfer(segment_t *sg, size_t mirror, bool to_home)
     return SLM_OK;
 }
 
+static int mark_written(struct slm__plan *p)
+{
+    p->written = calloc(p->graph->n_tensors ? p->graph->n_tensors : 1, sizeof *p->written);
+    if (!p->written)
+        return SLM_E_NOMEM;
+    for (size_t k = 0; k < p->n_nodes; k++) {
+        slm_tensor_t *w[SLM_MAX_SRC + 1];
+        int nw = written_roots(p->node_t[k], w);
+        for (int i = 0; i < nw; i++) {
+            if (p->written[w[i]->index])
+                continue;
+            p->written[w[i]->index] = true;
+            if (!w[i]->bound)
+                continue;
+            struct slm_buffer **v = realloc(p->written_bound,
+                                            (p->n_written_bound + 1) * sizeof *v);
+            if (!v)
+                return SLM_E_NOMEM;
+            p->written_bound = v;
+            v[p->n_written_bound++] = w[i]->bound;
+        }
+    }
+    return SLM_OK;
+}
+
 static int build_segments(struct slm__plan *p)
 {
+    if (mark_written(p))
+        return SLM_E_NOMEM;
     p->segs = calloc(p->n_nodes ? p->n_nodes : 1, sizeof *p->segs);
     if (!p->segs)
         return SLM_E_NOMEM;
@@ -510,11 +626,12 @@ static int build_segments(struct slm__plan *p)
     return SLM_OK;
 }
 
-static int region_alloc(slm_device_t *dev, region_t *r, uint64_t size, slm_error_t *err)
+static int region_alloc(slm_device_t *dev, region_t *r, uint64_t size, uint32_t flags,
+                        slm_error_t *err)
 {
     if (size == 0)
         return SLM_OK;
-    int rc = dev->iface->buffer_alloc(dev->ctx, size, &r->buffer, &r->base);
+    int rc = slm__device_alloc(dev, size, flags, &r->buffer, &r->base);
     if (rc < 0 || !r->buffer)
         return slm__fail(err, SLM_E_DEVICE, NULL, -1, "%s: allocating %llu bytes failed",
                          dev->info.id, (unsigned long long)size);
@@ -571,7 +688,7 @@ static int allocate(slm_sched_t *s, struct slm__plan *p, slm_error_t *err)
             return slm__fail(err, SLM_E_NOMEM, NULL, -1, "scheduler: out of memory");
         s->compute_bytes += size;
         naive_total += naive;
-        int rc = region_alloc(s->dev[d], &p->arena[d], size, err);
+        int rc = region_alloc(s->dev[d], &p->arena[d], size, 0, err);
         if (rc)
             return rc;
     }
@@ -592,7 +709,8 @@ static int allocate(slm_sched_t *s, struct slm__plan *p, slm_error_t *err)
     for (int d = 0; d < MAX_DEVS; d++) {
         if (!s->dev[d])
             continue;
-        int rc = region_alloc(s->dev[d], &p->persist[d], persist_size[d], err);
+        int rc = region_alloc(s->dev[d], &p->persist[d], persist_size[d], SLM_BUFFER_RESIDENT,
+                              err);
         if (rc)
             return rc;
     }
@@ -606,10 +724,14 @@ static int allocate(slm_sched_t *s, struct slm__plan *p, slm_error_t *err)
         t->dev = r->home;
         place(&reg, r->offset + t->view_offs, &t->buffer, &t->offset, &t->data);
     }
-    slm_log(SLM_LOG_DEBUG, "sched", "plan: %zu nodes in %zu segments, intermediates %llu bytes "
-            "(%llu without reuse), persistent %llu + %llu bytes", p->n_nodes, p->n_segs,
-            (unsigned long long)s->compute_bytes, (unsigned long long)naive_total,
-            (unsigned long long)persist_size[0], (unsigned long long)persist_size[1]);
+    uint64_t persist_other = 0;
+    for (int d = 1; d < MAX_DEVS; d++)
+        persist_other += persist_size[d];
+    slm_log(SLM_LOG_DEBUG, "sched", "plan: %zu nodes in %zu segments on %d device(s), "
+            "intermediates %llu bytes (%llu without reuse), persistent %llu + %llu bytes",
+            p->n_nodes, p->n_segs, s->n_dev, (unsigned long long)s->compute_bytes,
+            (unsigned long long)naive_total, (unsigned long long)persist_size[0],
+            (unsigned long long)persist_other);
     return SLM_OK;
 }
 
@@ -685,6 +807,7 @@ int slm__sched_move_view(slm_tensor_t *t, size_t offs)
         desc_on(p, n, p->node_dev[k], &d->dst);
         for (int i = 0; i < n->n_src_node; i++)
             desc_on(p, n->src[i], p->node_dev[k], &d->src[i]);
+        forget_recording(p->sched, p, k);
     }
     return SLM_OK;
 }
@@ -858,6 +981,11 @@ int slm_tensor_set_data(slm_tensor_t *t, const void *data, size_t offset, size_t
         return SLM_E_INVALID;
     if (size == 0)
         return SLM_OK;
+    slm_tensor_t *root = slm__tensor_root(t);
+    if (root->bound)
+        root->bound->data_gen++;
+    else
+        root->data_gen++;
     int rc = dev->iface->buffer_set(dev->ctx, t->buffer, t->offset + offset, data, size);
     return rc < 0 ? SLM_E_DEVICE : SLM_OK;
 }
@@ -877,10 +1005,38 @@ int slm_tensor_get_data(const slm_tensor_t *t, void *data, size_t offset, size_t
     return rc < 0 ? SLM_E_DEVICE : SLM_OK;
 }
 
+static uint64_t data_gen(const slm_tensor_t *root)
+{
+    return root->bound ? root->bound->data_gen : root->data_gen;
+}
+
+/* Buffer to buffer: directly when both devices belong to one backend that copies,
+ * else staged through host memory. */
+static int copy_bytes(struct slm__plan *p, slm_device_t *from, void *from_buf, uint64_t from_off,
+                      slm_device_t *to, void *to_buf, uint64_t to_off, uint64_t size,
+                      bool *direct)
+{
+    *direct = from->backend == to->backend && to->iface->buffer_copy;
+    if (*direct) {
+        int rc = to->iface->buffer_copy(to->ctx, to_buf, to_off, from->ctx, from_buf, from_off,
+                                        size);
+        if (rc != SLM_E_UNSUPPORTED)
+            return rc;
+        *direct = false;
+    }
+    if (from->iface->synchronize)
+        from->iface->synchronize(from->ctx);
+    if (from->iface->buffer_get(from->ctx, from_buf, from_off, p->staging, size) < 0)
+        return SLM_E_DEVICE;
+    return to->iface->buffer_set(to->ctx, to_buf, to_off, p->staging, size);
+}
+
 static int transfer(slm_sched_t *s, struct slm__plan *p, const xfer_t *x, slm_error_t *err)
 {
-    const mirror_t *m = &p->mirrors[x->mirror];
+    mirror_t *m = &p->mirrors[x->mirror];
     const root_plan_t *r = &p->roots[m->root->index];
+    if (!x->to_home && m->resident && m->gen_copied == data_gen(m->root))
+        return SLM_OK;
     slm_device_t *home = s->dev[r->home], *other = s->dev[m->dev];
     region_t home_reg = home_region(p, m->root);
     region_t *mir_reg = &p->persist[m->dev];
@@ -890,12 +1046,14 @@ static int transfer(slm_sched_t *s, struct slm__plan *p, const xfer_t *x, slm_er
     uint64_t from_off = x->to_home ? m->offset : r->offset;
     uint64_t to_off = x->to_home ? r->offset : m->offset;
     uint64_t size = slm_tensor_nbytes(m->root);
-    if (from->iface->synchronize)
-        from->iface->synchronize(from->ctx);
-    if (from->iface->buffer_get(from->ctx, from_buf, from_off, p->staging, size) < 0 ||
-        to->iface->buffer_set(to->ctx, to_buf, to_off, p->staging, size) < 0)
+    bool direct;
+    if (copy_bytes(p, from, from_buf, from_off, to, to_buf, to_off, size, &direct) < 0)
         return slm__fail(err, SLM_E_DEVICE, NULL, -1, "copying '%s' from %s to %s failed",
                          m->root->name, from->info.id, to->info.id);
+    slm_log(SLM_LOG_DEBUG, "sched", "copied '%s' (%llu bytes) from %s to %s (%s)", m->root->name,
+            (unsigned long long)size, from->info.id, to->info.id, direct ? "direct" : "staged");
+    if (!x->to_home)
+        m->gen_copied = data_gen(m->root);
     return SLM_OK;
 }
 
@@ -911,6 +1069,39 @@ static void seg_window(const struct slm__plan *p, const segment_t *sg, size_t fi
         (*a)++;
     while (*b > *a && p->node_t[*b - 1]->index >= end)
         (*b)--;
+}
+
+/* Nodes [a, b) of segment sg: a whole segment is recorded once and replayed where
+ * the backend can; a part of one (compute_range) runs as it is. */
+static int run_segment(slm_device_t *dev, struct slm__plan *p, segment_t *sg, size_t a, size_t b)
+{
+    const slm_backend_iface_t *f = dev->iface;
+    bool whole = a == sg->first && b == sg->first + sg->n;
+    if (!whole || !f->graph_record || sg->no_record)
+        return f->graph_compute(dev->ctx, p->node_ptrs + a, b - a);
+    if (!sg->recorded) {
+        int rc = f->graph_record(dev->ctx, p->node_ptrs + a, b - a, &sg->recorded);
+        if (rc < 0 || !sg->recorded) {
+            sg->recorded = NULL;
+            sg->no_record = true;
+            return f->graph_compute(dev->ctx, p->node_ptrs + a, b - a);
+        }
+    }
+    return f->graph_replay(dev->ctx, sg->recorded);
+}
+
+/* The recording of the segment holding plan node k, whose description changed. */
+static void forget_recording(slm_sched_t *s, struct slm__plan *p, size_t k)
+{
+    for (size_t i = 0; i < p->n_segs; i++) {
+        segment_t *sg = &p->segs[i];
+        if (k < sg->first || k >= sg->first + sg->n)
+            continue;
+        if (sg->recorded)
+            s->dev[sg->dev]->iface->graph_release(s->dev[sg->dev]->ctx, sg->recorded);
+        sg->recorded = NULL;
+        return;
+    }
 }
 
 int slm__sched_compute_range(slm_sched_t *s, slm_graph_t *g, size_t first, size_t end,
@@ -942,7 +1133,7 @@ int slm__sched_compute_range(slm_sched_t *s, slm_graph_t *g, size_t first, size_
             if (rc)
                 return rc;
         }
-        rc = dev->iface->graph_compute(dev->ctx, p->node_ptrs + a, b - a);
+        rc = run_segment(dev, p, sg, a, b);
         if (rc < 0)
             return slm__fail(err, SLM_E_DEVICE, NULL, -1, "%s: graph_compute failed (%d) in "
                              "the segment starting at '%s' (%s)", dev->info.id, rc,
@@ -953,6 +1144,10 @@ int slm__sched_compute_range(slm_sched_t *s, slm_graph_t *g, size_t first, size_
                 return rc;
         }
     }
+    /* Bound storage written in place (a KV cache, trained weights) holds new data:
+     * mirrors of it, in any plan, must copy again. */
+    for (size_t i = 0; i < p->n_written_bound; i++)
+        p->written_bound[i]->data_gen++;
     if (s->dev[DEV_PRIMARY]->iface->synchronize)
         s->dev[DEV_PRIMARY]->iface->synchronize(s->dev[DEV_PRIMARY]->ctx);
     return SLM_OK;

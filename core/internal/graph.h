@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <slmops/graph.h>
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 #include <slmops/sched.h>
 
@@ -57,6 +58,7 @@ struct slm_tensor {
     uint64_t bound_offset;
     /* Placement, written by the scheduler's plan. */
     int dev;                        /* home device slot of the storage, -1 if none */
+    uint64_t data_gen;              /* bumped by every slm_tensor_set_data on this root */
     void *buffer;
     uint64_t offset;
     void *data;
@@ -110,6 +112,7 @@ struct slm_buffer {
     void *base;                     /* its address when host visible, else NULL */
     uint64_t size;
     bool zero_copy;                 /* wraps caller memory (buffer_from_host) */
+    uint64_t data_gen;              /* bumped by every slm_buffer_set */
 };
 
 /* The primary device of a scheduler. */

@@ -35,6 +35,12 @@ typedef struct slm__kind {
     void (*enter)(slm_registry_t *reg, slm__plugin_t *p);
     /* Optional: one line on what the plugin provides, for `slmops plugins`. */
     void (*summary)(const slm__manifest_t *m, char *buf, size_t size);
+    /* Optional: after a library's interface passed check, before anything uses it
+     * (backends: init, or adapting a version-1 table). Non-zero refuses the plugin
+     * with the reason in buf. */
+    int (*attach)(slm__plugin_t *p, const slm_host_t *host, char *buf, size_t size);
+    /* Optional: undo attach, just before dlclose (backends: cleanup). */
+    void (*detach)(slm__plugin_t *p);
     /* Rows of this kind are builds of one family (m->backend): the usable one of
      * highest priority serves it, the others are superseded. */
     bool variants;

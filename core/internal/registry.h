@@ -71,6 +71,7 @@ typedef struct slm__plugin {
     char why[256];              /* backends: why this variant serves its family */
     void *dl;                   /* dlopen handle once loaded */
     const slm_plugin_descriptor_t *desc;
+    void *kind_state;           /* what the kind's attach made (backends: slm__backend_t) */
 } slm__plugin_t;
 
 struct slm_registry {

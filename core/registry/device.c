@@ -22,7 +22,7 @@ static const char *type_word(int32_t type)
     }
 }
 
-static const slm_backend_iface_t *backend_of(slm_registry_t *reg, slm__plugin_t *p,
+static const slm__backend_t *backend_of(slm_registry_t *reg, slm__plugin_t *p,
                                              slm_error_t *err)
 {
     if (p->m.kind_id != SLM_PLUGIN_KIND_BACKEND) {
@@ -32,23 +32,23 @@ static const slm_backend_iface_t *backend_of(slm_registry_t *reg, slm__plugin_t 
     }
     if (slm__plugin_load(reg, p, err) != SLM_OK)
         return NULL;
-    return slm__plugin_iface(p);
+    return slm__backend_of(p);
 }
 
-static int device_count(const slm_backend_iface_t *b)
+static int device_count(const slm__backend_t *b)
 {
-    int n = b->device_count();
+    int n = b->iface.device_count(b->ctx);
     return n < 0 ? 0 : n;
 }
 
 /* Describes device `index` of plugin p; `why` explains the variant choice. */
-static int fill_info(slm__plugin_t *p, const slm_backend_iface_t *b, int index, const char *why,
+static int fill_info(slm__plugin_t *p, const slm__backend_t *b, int index, const char *why,
                      slm_device_info_t *info, slm_device_props_t *props_out, slm_error_t *err)
 {
     slm_device_props_t props;
     memset(&props, 0, sizeof props);
     props.struct_size = sizeof props;
-    int rc = b->device_props(index, &props);
+    int rc = b->iface.device_props(b->ctx, index, &props);
     if (rc != 0)
         return slm__fail(err, SLM_E_DEVICE, p->manifest_path, -1,
                          "%s: device %d: the backend cannot describe it (%d)", p->info.name, index,
@@ -108,7 +108,7 @@ static void load_winners(slm_registry_t *reg)
 
 static int list_plugin(slm__plugin_t *p, dev_vec_t *out)
 {
-    const slm_backend_iface_t *b = slm__plugin_iface(p);
+    const slm__backend_t *b = slm__backend_of(p);
     int n = device_count(b);
     for (int i = 0; i < n; i++) {
         slm_device_info_t info;
@@ -241,7 +241,7 @@ static int resolve_named(slm_registry_t *reg, const char *spec, slm_device_info_
         return rc;
     slm_error_t local;
     slm_error_init(&local);
-    const slm_backend_iface_t *b = backend_of(reg, p, &local);
+    const slm__backend_t *b = backend_of(reg, p, &local);
     if (!b)
         return slm__fail(err, local.code, local.path, -1, "%s", local.message);
     int n = device_count(b);
@@ -249,7 +249,8 @@ static int resolve_named(slm_registry_t *reg, const char *spec, slm_device_info_
         index = 0;
         for (int i = 1; i < n; i++) {
             slm_device_props_t a = {.struct_size = sizeof a}, c = {.struct_size = sizeof c};
-            if (b->device_props(i, &a) == 0 && b->device_props(index, &c) == 0 &&
+            if (b->iface.device_props(b->ctx, i, &a) == 0 &&
+                b->iface.device_props(b->ctx, index, &c) == 0 &&
                 a.score > c.score)
                 index = i;
         }
@@ -278,11 +279,61 @@ int slm_device_resolve(slm_registry_t *reg, const char *spec, slm_device_info_t 
     return resolve_named(reg, spec, out, err);
 }
 
+static int by_score(const void *a, const void *b)
+{
+    const slm_device_info_t *x = a, *y = b;
+    return (y->score > x->score) - (y->score < x->score);
+}
+
+/* "highest score ... ; then ID (SCORE), ..." over the listed devices. */
+static void explain_auto(slm_registry_t *reg, const slm_device_info_t *pick, char *why,
+                         size_t size)
+{
+    slm_device_info_t *v = NULL;
+    size_t n = 0;
+    if (slm_devices_list(reg, &v, &n, NULL) != SLM_OK)
+        n = 0;
+    if (n > 1)
+        qsort(v, n, sizeof *v, by_score);
+    int len = snprintf(why, size, "auto: the highest score (%d, %s) of %zu device(s)",
+                       (int)pick->score, pick->type, n);
+    for (size_t i = 0, shown = 0; i < n && len >= 0 && (size_t)len < size && shown < 4; i++) {
+        if (strcmp(v[i].id, pick->id) == 0)
+            continue;
+        len += snprintf(why + len, size - (size_t)len, "%s%s %d%s", shown ? ", " : "; then ",
+                        v[i].id, (int)v[i].score,
+                        v[i].score < SLM_DEVICE_SCORE_CPU && strcmp(v[i].type, "cpu") != 0
+                            ? " (CPU-emulated or slow: only when named)" : "");
+        shown++;
+    }
+    free(v);
+}
+
+int slm_device_choose(slm_registry_t *reg, const char *spec, slm_device_info_t *out, char *why,
+                      size_t why_size, slm_error_t *err)
+{
+    if (!reg || !out || (!why && why_size))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "slm_device_choose: NULL argument");
+    const char *source = "the device spec";
+    if ((!spec || !*spec) && reg->use_env) {
+        spec = slm__getenv("SLMOPS_DEVICE");
+        source = "SLMOPS_DEVICE";
+    }
+    int rc = slm_device_resolve(reg, spec && *spec ? spec : "auto", out, err);
+    if (rc != SLM_OK || !why_size)
+        return rc;
+    if (spec && *spec && strcmp(spec, "auto") != 0)
+        snprintf(why, why_size, "named by %s \"%s\"", source, spec);
+    else
+        explain_auto(reg, out, why, why_size);
+    return SLM_OK;
+}
+
 static slm_device_t *open_info(slm_registry_t *reg, const slm_device_info_t *info,
                                const slm_device_options_t *opts, slm_error_t *err)
 {
     slm__plugin_t *p = slm__registry_row(reg, info->plugin);
-    const slm_backend_iface_t *b = p ? backend_of(reg, p, err) : NULL;
+    const slm__backend_t *b = p ? backend_of(reg, p, err) : NULL;
     if (!b) {
         if (!p)
             slm__fail(err, SLM_E_NOT_FOUND, NULL, -1, "no plugin %s", info->plugin);
@@ -307,14 +358,15 @@ static slm_device_t *open_info(slm_registry_t *reg, const slm_device_info_t *inf
     slm_device_config_t cfg = {.struct_size = sizeof cfg};
     if (opts && opts->struct_size >= offsetof(slm_device_options_t, n_threads) + sizeof(int32_t))
         cfg.n_threads = opts->n_threads;
-    int rc = b->device_open(index, &cfg, &dev->ctx);
+    int rc = b->iface.device_open(b->ctx, index, &cfg, &dev->ctx);
     if (rc != 0) {
         free(dev);
         slm__fail(err, SLM_E_DEVICE, p->manifest_path, -1, "%s: opening %s failed (%d)",
                   p->m.name, info->id, rc);
         return NULL;
     }
-    dev->iface = b;
+    dev->backend = b;
+    dev->iface = &b->iface;
     dev->index = index;
     dev->reg = reg;
     return dev;
@@ -363,4 +415,32 @@ const struct slm_backend_iface *slm_device_backend(slm_device_t *dev, void **ctx
     if (ctx)
         *ctx = dev->ctx;
     return dev->iface;
+}
+
+void *slm_device_backend_context(slm_device_t *dev)
+{
+    return dev ? dev->backend->ctx : NULL;
+}
+
+int slm__device_alloc(slm_device_t *dev, uint64_t size, uint32_t flags, void **buffer,
+                      void **base)
+{
+    const slm_backend_iface_t *f = dev->iface;
+    void *b = NULL, *addr = NULL;
+    int rc = SLM_E_UNSUPPORTED;
+    if (f->buffer_alloc_ex) {
+        slm_buffer_request_t req = {.struct_size = sizeof req, .flags = flags, .size = size};
+        rc = f->buffer_alloc_ex(dev->ctx, &req, &b, &addr);
+    }
+    if (rc == SLM_E_UNSUPPORTED)
+        rc = f->buffer_alloc(dev->ctx, size, &b, &addr);
+    if (rc < 0 || !b)
+        return rc < 0 ? rc : SLM_E_DEVICE;
+    if ((flags & (SLM_BUFFER_HOST_VISIBLE | SLM_BUFFER_HOST_PINNED)) && !addr) {
+        f->buffer_free(dev->ctx, b);
+        return SLM_E_UNSUPPORTED;
+    }
+    *buffer = b;
+    *base = addr;
+    return SLM_OK;
 }

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <slmops/plugin-backend.h>
-
+#include "internal/device.h"
 #include "internal/kinds.h"
 #include "internal/registry.h"
 #include "internal/util.h"
@@ -68,28 +67,100 @@ static int parse(slm__mf_t *c, const json_t *pv, slm__manifest_t *m)
     return slm__mf_member(c, pv, "provides.", "training", JSON_TRUE, false, &v);
 }
 
-/* The slots a version-1 interface cannot do without. */
+/* The slots each version cannot do without; version 2 must also be long enough
+ * to hold every version-2 slot the host may look at. */
 static const char *check(const slm__plugin_t *p, const void *iface, char *buf, size_t size)
 {
     (void)p;
-    (void)buf;
-    (void)size;
-    const slm_backend_iface_t *b = iface;
+    const uint32_t *head = iface;
+    if (head[1] == 1) {
+        const slm_backend_iface_v1_t *b = iface;
+        if (!b->device_count || !b->device_props || !b->device_open || !b->device_close ||
+            !b->supports_node || !b->buffer_alloc || !b->buffer_free || !b->buffer_set ||
+            !b->buffer_get || !b->buffer_clear || !b->graph_compute)
+            return "backend interface leaves a required slot NULL";
+        return NULL;
+    }
+    const slm_backend_iface_v2_t *b = iface;
+    if (b->struct_size < offsetof(slm_backend_iface_v2_t, reserved)) {
+        snprintf(buf, size, "backend interface version 2 has struct_size %u, less than the "
+                 "%zu bytes of its slots", b->struct_size, offsetof(slm_backend_iface_v2_t, reserved));
+        return buf;
+    }
     if (!b->device_count || !b->device_props || !b->device_open || !b->device_close ||
         !b->supports_node || !b->buffer_alloc || !b->buffer_free || !b->buffer_set ||
         !b->buffer_get || !b->buffer_clear || !b->graph_compute)
         return "backend interface leaves a required slot NULL";
+    bool ev = b->event_new || b->event_free || b->event_record || b->event_wait ||
+              b->event_synchronize;
+    if (ev && !(b->event_new && b->event_free && b->event_record && b->event_wait &&
+                b->event_synchronize))
+        return "backend interface fills some event slots but not all five";
+    if ((b->graph_record || b->graph_replay || b->graph_release) &&
+        !(b->graph_record && b->graph_replay && b->graph_release))
+        return "backend interface fills some graph_record/replay/release slots but not all";
+    if (!b->init != !b->cleanup)
+        return "backend interface fills only one of init and cleanup";
     return NULL;
+}
+
+/* The host drives every backend through a version-2 table of its own: a copy of
+ * the plugin's, or adapters over a version-1 one; init makes the backend context. */
+static int attach(slm__plugin_t *p, const slm_host_t *host, char *buf, size_t size)
+{
+    slm__backend_t *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(buf, size, "out of memory");
+        return SLM_E_NOMEM;
+    }
+    const uint32_t *head = p->desc->iface;
+    if (head[1] == 1) {
+        slm__backend_adapt_v1(b, p->desc->iface);
+        p->kind_state = b;
+        return SLM_OK;
+    }
+    const slm_backend_iface_v2_t *v2 = p->desc->iface;
+    size_t n = v2->struct_size < sizeof b->iface ? v2->struct_size : sizeof b->iface;
+    memcpy(&b->iface, v2, n);
+    b->iface.struct_size = sizeof b->iface;
+    b->plugin_version = 2;
+    if (b->iface.init) {
+        int rc = b->iface.init(host, &b->ctx);
+        if (rc != 0) {
+            snprintf(buf, size, "backend init failed (%d)", rc);
+            free(b);
+            return rc < 0 ? rc : SLM_E_PLUGIN;
+        }
+        b->initialized = true;
+    }
+    p->kind_state = b;
+    return SLM_OK;
+}
+
+static void detach(slm__plugin_t *p)
+{
+    slm__backend_t *b = p->kind_state;
+    if (b && b->initialized && b->iface.cleanup)
+        b->iface.cleanup(b->ctx);
+    free(b);
+    p->kind_state = NULL;
+}
+
+const slm__backend_t *slm__backend_of(const slm__plugin_t *p)
+{
+    return p && p->m.kind_id == SLM_PLUGIN_KIND_BACKEND ? p->kind_state : NULL;
 }
 
 const slm__kind_t slm__kind_backend = {
     .name = "backend",
     .id = SLM_PLUGIN_KIND_BACKEND,
     .iface_min = 1,
-    .iface_max = SLM_BACKEND_IFACE_VERSION,
-    .iface_min_size = offsetof(slm_backend_iface_t, synchronize),
+    .iface_max = SLM_BACKEND_IFACE_LATEST,
+    .iface_min_size = offsetof(slm_backend_iface_v1_t, synchronize),
     .parse = parse,
     .check = check,
+    .attach = attach,
+    .detach = detach,
     .variants = true,
 };
 

@@ -173,8 +173,13 @@ int slm__plugin_load(slm_registry_t *reg, slm__plugin_t *p, slm_error_t *err)
             snprintf(why, sizeof why, "%s", bad);
         return fail_load(reg, p, dl, code, err, why);
     }
-    p->dl = dl;
+    const slm__kind_t *k = slm__kind_by_id(p->m.kind_id);
     p->desc = d;
+    if (k->attach && k->attach(p, &host_table, why, sizeof why) != SLM_OK) {
+        p->desc = NULL;
+        return fail_load(reg, p, dl, SLM_E_PLUGIN, err, why);
+    }
+    p->dl = dl;
     slm__registry_select(reg);
     slm_log(SLM_LOG_DEBUG, "registry", "%s: loaded %s", p->manifest_path, p->m.library_path);
     return SLM_OK;
@@ -184,6 +189,9 @@ void slm__plugin_unload(slm__plugin_t *p)
 {
     if (!p->dl)
         return;
+    const slm__kind_t *k = slm__kind_by_id(p->m.kind_id);
+    if (k && k->detach)
+        k->detach(p);
     dlclose(p->dl);
     p->dl = NULL;
     p->desc = NULL;

@@ -14,6 +14,7 @@ slm_registry_sources = \
 	core/registry/scan.c \
 	core/registry/scan-cache.c \
 	core/registry/device.c \
+	core/registry/backend-v1.c \
 	core/registry/cpu_features.c \
 	core/internal/registry.h \
 	core/internal/kinds.h \

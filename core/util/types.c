@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <slmops/fp16.h>
 #include <slmops/types.h>
 
 #include "internal/types.h"
@@ -77,78 +78,23 @@ size_t slm_type_row_size(int type, int64_t n)
     return (size_t)(n / t->block) * t->size;
 }
 
+/* The SDK's header-only conversions, exported for applications. */
 float slm_f16_to_f32(uint16_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t mant = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {   /* subnormal: normalise */
-            int e = -1;
-            do {
-                e++;
-                mant <<= 1;
-            } while (!(mant & 0x400));
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
+    return slm_half_to_float(h);
 }
 
 uint16_t slm_f32_to_f16(float f)
 {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    uint32_t sign = (x >> 16) & 0x8000;
-    uint32_t abs = x & 0x7fffffffu;
-    if (abs > 0x7f800000u)          /* NaN: keep it quiet */
-        return (uint16_t)(sign | 0x7e00);
-    if (abs >= 0x477ff000u)         /* rounds to >= 65520: infinity */
-        return (uint16_t)(sign | 0x7c00);
-    if (abs < 0x38800000u) {        /* below the smallest normal half */
-        if (abs < 0x33000000u)      /* below half the smallest subnormal */
-            return (uint16_t)sign;
-        uint32_t e = abs >> 23;
-        uint32_t m = (abs & 0x7fffff) | 0x800000;
-        uint32_t shift = 126 - e;   /* 14 + (113 - e) ... aligns to 2^-24 units */
-        uint32_t half = m >> shift;
-        uint32_t rem = m & ((1u << shift) - 1);
-        uint32_t mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1)))
-            half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t bits = abs - 0x38000000u;  /* rebias exponent 127 -> 15, keep in place */
-    uint32_t half = bits >> 13;
-    uint32_t rem = bits & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
-        half++;
-    return (uint16_t)(sign | half);
+    return slm_float_to_half(f);
 }
 
 float slm_bf16_to_f32(uint16_t b)
 {
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
+    return slm_bf16_to_float(b);
 }
 
 uint16_t slm_f32_to_bf16(float f)
 {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    if ((x & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((x >> 16) | 0x40);  /* quiet NaN */
-    x += 0x7fff + ((x >> 16) & 1);
-    return (uint16_t)(x >> 16);
+    return slm_float_to_bf16(f);
 }

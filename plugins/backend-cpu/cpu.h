@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 
 #include "convert.h"
@@ -133,12 +134,12 @@ static inline float cpu_load(int type, const char *p)
     case SLM_TYPE_F16: {
         uint16_t h;
         memcpy(&h, p, 2);
-        return cpu_f16_to_f32(h);
+        return slm_half_to_float(h);
     }
     case SLM_TYPE_BF16: {
         uint16_t h;
         memcpy(&h, p, 2);
-        return cpu_bf16_to_f32(h);
+        return slm_bf16_to_float(h);
     }
     default: {
         float f;
@@ -153,11 +154,11 @@ static inline void cpu_store(int type, char *p, float v)
     uint16_t h;
     switch (type) {
     case SLM_TYPE_F16:
-        h = cpu_f32_to_f16(v);
+        h = slm_float_to_half(v);
         memcpy(p, &h, 2);
         break;
     case SLM_TYPE_BF16:
-        h = cpu_f32_to_bf16(v);
+        h = slm_float_to_bf16(v);
         memcpy(p, &h, 2);
         break;
     default:

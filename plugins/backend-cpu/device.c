@@ -84,8 +84,9 @@ const char *cpu_missing_feature(void)
     return NULL;
 }
 
-int cpu_device_count(void)
+int cpu_device_count(void *backend)
 {
+    (void)backend;
     return 1;
 }
 
@@ -156,8 +157,9 @@ static void describe(char *out, size_t cap)
              isa[0] ? isa : "baseline", cpu_mul_mat_isa(), cpu_online_cores());
 }
 
-int cpu_device_props(int index, slm_device_props_t *props)
+int cpu_device_props(void *backend, int index, slm_device_props_t *props)
 {
+    (void)backend;
     if (index != 0 || !props || props->struct_size < sizeof *props)
         return SLM_E_INVALID;
     char model[96];
@@ -173,14 +175,15 @@ int cpu_device_props(int index, slm_device_props_t *props)
         long avail = sysconf(_SC_AVPHYS_PAGES);
         props->memory_free = avail > 0 && page > 0 ? (uint64_t)avail * (uint64_t)page : 0;
     }
-    props->score = 10;   /* below any GPU, so auto prefers accelerators */
+    props->score = SLM_DEVICE_SCORE_CPU;   /* below any real GPU, above emulated ones */
     props->host_visible = 1;
     describe(props->description, sizeof props->description);
     return SLM_OK;
 }
 
-int cpu_device_open(int index, const slm_device_config_t *cfg, void **dev)
+int cpu_device_open(void *backend, int index, const slm_device_config_t *cfg, void **dev)
 {
+    (void)backend;
     if (index != 0 || !dev)
         return SLM_E_INVALID;
     int n_threads = 0;
@@ -236,6 +239,14 @@ int cpu_buffer_alloc(void *dev, uint64_t size, void **buffer, void **base)
     if (base)
         *base = b->base;
     return SLM_OK;
+}
+
+/* Every CPU buffer is host memory, so every flag is already honoured. */
+int cpu_buffer_alloc_ex(void *dev, const slm_buffer_request_t *req, void **buffer, void **base)
+{
+    if (!req || req->struct_size < offsetof(slm_buffer_request_t, size) + sizeof req->size)
+        return SLM_E_INVALID;
+    return cpu_buffer_alloc(dev, req->size, buffer, base);
 }
 
 /* Host memory is what this device computes on, so a file mapping is used as is. */
@@ -306,5 +317,22 @@ int cpu_buffer_clear(void *dev, void *buffer, uint64_t offset, uint64_t size, ui
     if (size && !(b->pristine && value == 0))
         memset((char *)b->base + offset, value, size);
     b->pristine = false;
+    return SLM_OK;
+}
+
+/* Between two CPU buffers (of one device or two): a memmove, since a view may copy
+ * within one buffer. */
+int cpu_buffer_copy(void *dst_dev, void *dst, uint64_t dst_offset, void *src_dev, void *src,
+                    uint64_t src_offset, uint64_t size)
+{
+    (void)dst_dev;
+    (void)src_dev;
+    cpu_buffer_t *d = dst, *s = src;
+    if (!in_range(d, dst_offset, size) || !in_range(s, src_offset, size))
+        return SLM_E_INVALID;
+    if (size) {
+        memmove((char *)d->base + dst_offset, (const char *)s->base + src_offset, size);
+        d->pristine = false;
+    }
     return SLM_OK;
 }

@@ -30,13 +30,16 @@ typedef struct cpu_buffer {
 /* The first CPU feature this build needs and the CPU lacks, or NULL. */
 const char *cpu_missing_feature(void);
 
-int cpu_device_count(void);
-int cpu_device_props(int index, slm_device_props_t *props);
-int cpu_device_open(int index, const slm_device_config_t *cfg, void **dev);
+int cpu_device_count(void *backend);
+int cpu_device_props(void *backend, int index, slm_device_props_t *props);
+int cpu_device_open(void *backend, int index, const slm_device_config_t *cfg, void **dev);
 void cpu_device_close(void *dev);
 bool cpu_supports_node(void *dev, const slm_node_t *node);
 int cpu_buffer_alloc(void *dev, uint64_t size, void **buffer, void **base);
 void cpu_buffer_free(void *dev, void *buffer);
+int cpu_buffer_alloc_ex(void *dev, const slm_buffer_request_t *req, void **buffer, void **base);
+int cpu_buffer_copy(void *dst_dev, void *dst, uint64_t dst_offset, void *src_dev, void *src,
+                    uint64_t src_offset, uint64_t size);
 int cpu_buffer_from_host(void *dev, void *ptr, uint64_t size, void **buffer, void **base);
 int cpu_buffer_set(void *dev, void *buffer, uint64_t offset, const void *src, uint64_t size);
 int cpu_buffer_get(void *dev, void *buffer, uint64_t offset, void *dst, uint64_t size);

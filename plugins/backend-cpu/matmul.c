@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <slmops/fp16.h>
 #include <slmops/types.h>
 
 #include "matmul.h"
@@ -54,42 +55,13 @@ const char *cpu_mul_mat_isa(void)
 
 /* ---- scalar element conversion (tails and the baseline build) ---- */
 
-static inline float f32_from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static inline float half_to_float(uint16_t h)
-{
-#if defined(__F16C__)
-    return _cvtsh_ss(h);
-#else
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t em = h & 0x7fffu;
-    if (em >= 0x7c00u)
-        return f32_from_bits(sign | 0x7f800000u | ((em & 0x3ffu) << 13));
-    if (em < 0x0400u) {
-        float v = (float)em * 0x1p-24f;
-        return sign ? -v : v;
-    }
-    return f32_from_bits(sign | ((em << 13) + ((uint32_t)(127 - 15) << 23)));
-#endif
-}
-
-static inline float bf16_to_float(uint16_t b)
-{
-    return f32_from_bits((uint32_t)b << 16);
-}
-
 static inline float load_elem(int type, const void *row, int64_t k)
 {
     switch (type) {
     case MM_F16:
-        return half_to_float(((const uint16_t *)row)[k]);
+        return slm_half_to_float(((const uint16_t *)row)[k]);
     case MM_BF16:
-        return bf16_to_float(((const uint16_t *)row)[k]);
+        return slm_bf16_to_float(((const uint16_t *)row)[k]);
     default:
         return ((const float *)row)[k];
     }

@@ -1,5 +1,5 @@
-/* Entry point of the CPU backend plugin: ABI negotiation and the descriptor. One
- * source, built once per ISA variant; CPU_VARIANT_NAME says which build this is. */
+/* Entry point of the CPU backend plugin: its version-2 vtable and the checks before
+ * it accepts a host. One source, built once per ISA variant (CPU_VARIANT_NAME). */
 #include "config.h"
 
 #include "cpu.h"
@@ -24,40 +24,28 @@ static const slm_backend_iface_t cpu_iface = {
     .graph_compute = cpu_graph_compute,
     .synchronize = NULL,
     .buffer_from_host = cpu_buffer_from_host,
+    .buffer_alloc_ex = cpu_buffer_alloc_ex,
+    .buffer_copy = cpu_buffer_copy,
 };
 
-static const slm_plugin_descriptor_t cpu_descriptor = {
-    .struct_size = sizeof(slm_plugin_descriptor_t),
-    .abi_version = SLM_PLUGIN_ABI_VERSION,
-    .kind = SLM_PLUGIN_KIND_BACKEND,
-    .name = CPU_VARIANT_NAME,
-    .version = PACKAGE_VERSION,
-    .iface = &cpu_iface,
-};
-
-/* The host offers its current version; this plugin speaks only version 1, which
- * every host from version 1 on still accepts. */
-static const slm_plugin_descriptor_t *cpu_entry(const slm_host_t *host, uint32_t host_abi)
+/* Refuses a CPU without the features this build needs, or whose ISA probe faults;
+ * the negotiation itself is SLM_PLUGIN_DEFINE's. */
+static bool cpu_accept(const slm_host_t *host)
 {
     if (host && host->struct_size >= offsetof(slm_host_t, log) + sizeof host->log)
         cpu_host = host;
-    if (host_abi < SLM_PLUGIN_ABI_VERSION) {
-        cpu_log(SLM_LOG_ERROR, "host offers plugin ABI %u, this plugin needs %u", host_abi,
-                SLM_PLUGIN_ABI_VERSION);
-        return NULL;
-    }
     const char *missing = cpu_missing_feature();
     if (missing) {
         cpu_log(SLM_LOG_ERROR, "this CPU lacks %s, which this build needs", missing);
-        return NULL;
+        return false;
     }
     char why[160];
     const char *fault = cpu_probe_isa(why, sizeof why);
     if (fault) {
         cpu_log(SLM_LOG_WARN, "%s: %s", CPU_VARIANT_NAME, fault);
-        return NULL;
+        return false;
     }
-    return &cpu_descriptor;
+    return true;
 }
 
-SLM_PLUGIN_DEFINE_ENTRY(cpu_entry)
+SLM_PLUGIN_DEFINE(SLM_PLUGIN_KIND_BACKEND, CPU_VARIANT_NAME, PACKAGE_VERSION, cpu_accept, &cpu_iface)

@@ -152,7 +152,7 @@ static void kq_dequantize_q4_k(const void *vw, float *y, int64_t k)
 {
     const kq_q4_k_t *x = vw;
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float d = cpu_f16_to_f32(x[i].d), dmin = cpu_f16_to_f32(x[i].dmin);
+        const float d = slm_half_to_float(x[i].d), dmin = slm_half_to_float(x[i].dmin);
         const uint8_t *q = x[i].qs;
         for (int j = 0; j < QK_K / 64; j++, q += 32) {
             int sc, m;
@@ -172,7 +172,7 @@ static void kq_dequantize_q5_k(const void *vw, float *y, int64_t k)
 {
     const kq_q5_k_t *x = vw;
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float d = cpu_f16_to_f32(x[i].d), dmin = cpu_f16_to_f32(x[i].dmin);
+        const float d = slm_half_to_float(x[i].d), dmin = slm_half_to_float(x[i].dmin);
         const uint8_t *ql = x[i].qs, *qh = x[i].qh;
         for (int j = 0; j < QK_K / 64; j++, ql += 32) {
             int sc, m;
@@ -193,7 +193,7 @@ static void kq_dequantize_q6_k(const void *vw, float *y, int64_t k)
 {
     const kq_q6_k_t *x = vw;
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float d = cpu_f16_to_f32(x[i].d);
+        const float d = slm_half_to_float(x[i].d);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *sc = x[i].scales;
         for (int n = 0; n < QK_K; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
@@ -220,7 +220,7 @@ static void kq_unpack_s8_q4_k(const void *vw, int64_t k, int8_t *v, float *d, fl
 {
     const kq_q4_k_t *x = vw;
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float dd = cpu_f16_to_f32(x[i].d), dmin = cpu_f16_to_f32(x[i].dmin);
+        const float dd = slm_half_to_float(x[i].d), dmin = slm_half_to_float(x[i].dmin);
         const uint8_t *q = x[i].qs;
         for (int j = 0; j < QK_K / 64; j++, q += 32, v += 64) {
             int sc, mn;
@@ -242,7 +242,7 @@ static void kq_unpack_s8_q5_k(const void *vw, int64_t k, int8_t *v, float *d, fl
 {
     const kq_q5_k_t *x = vw;
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float dd = cpu_f16_to_f32(x[i].d), dmin = cpu_f16_to_f32(x[i].dmin);
+        const float dd = slm_half_to_float(x[i].d), dmin = slm_half_to_float(x[i].dmin);
         const uint8_t *ql = x[i].qs, *qh = x[i].qh;
         for (int j = 0; j < QK_K / 64; j++, ql += 32, v += 64) {
             int sc, mn;
@@ -265,7 +265,7 @@ static void kq_unpack_s8_q6_k(const void *vw, int64_t k, int8_t *v, float *d, fl
     (void)m;
     const kq_q6_k_t *x = vw;
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float dd = cpu_f16_to_f32(x[i].d);
+        const float dd = slm_half_to_float(x[i].d);
         for (int g = 0; g < QK_K / 16; g++)
             *d++ = dd * x[i].scales[g];
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
@@ -304,7 +304,7 @@ static float kq_vec_dot_q4_k(int64_t k, const void *vw, const void *va)
                     m_hi * (y[i].bsums[4 * j + 2] + y[i].bsums[4 * j + 3]);
         }
         sumf += y[i].d *
-                (cpu_f16_to_f32(x[i].d) * (float)sumi - cpu_f16_to_f32(x[i].dmin) * (float)summ);
+                (slm_half_to_float(x[i].d) * (float)sumi - slm_half_to_float(x[i].dmin) * (float)summ);
     }
     return sumf;
 }
@@ -333,7 +333,7 @@ static float kq_vec_dot_q5_k(int64_t k, const void *vw, const void *va)
                     m_hi * (y[i].bsums[4 * j + 2] + y[i].bsums[4 * j + 3]);
         }
         sumf += y[i].d *
-                (cpu_f16_to_f32(x[i].d) * (float)sumi - cpu_f16_to_f32(x[i].dmin) * (float)summ);
+                (slm_half_to_float(x[i].d) * (float)sumi - slm_half_to_float(x[i].dmin) * (float)summ);
     }
     return sumf;
 }
@@ -359,7 +359,7 @@ static float kq_vec_dot_q6_k(int64_t k, const void *vw, const void *va)
             for (int g = 0; g < 8; g++)
                 sumi += sc[g] * dot[g];
         }
-        sumf += y[i].d * cpu_f16_to_f32(x[i].d) * (float)sumi;
+        sumf += y[i].d * slm_half_to_float(x[i].d) * (float)sumi;
     }
     return sumf;
 }
@@ -408,8 +408,8 @@ static float kq_vec_dot_q4_k(int64_t k, const void *vw, const void *va)
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float d = y[i].d * cpu_f16_to_f32(x[i].d);
-        const float dmin = -y[i].d * cpu_f16_to_f32(x[i].dmin);
+        const float d = y[i].d * slm_half_to_float(x[i].d);
+        const float dmin = -y[i].d * slm_half_to_float(x[i].dmin);
         const __m256i ms = _mm256_cvtepu8_epi16(kq_scales_mins(x[i].scales));
         acc_m = kq_mins_term(_mm256_extracti128_si256(ms, 1), y[i].bsums, dmin, acc_m);
         const __m128i sc128 = _mm256_castsi256_si128(ms);
@@ -442,8 +442,8 @@ static float kq_vec_dot_q5_k(int64_t k, const void *vw, const void *va)
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float d = y[i].d * cpu_f16_to_f32(x[i].d);
-        const float dmin = -y[i].d * cpu_f16_to_f32(x[i].dmin);
+        const float d = y[i].d * slm_half_to_float(x[i].d);
+        const float dmin = -y[i].d * slm_half_to_float(x[i].dmin);
         const __m256i ms = _mm256_cvtepu8_epi16(kq_scales_mins(x[i].scales));
         acc_m = kq_mins_term(_mm256_extracti128_si256(ms, 1), y[i].bsums, dmin, acc_m);
         const __m128i sc128 = _mm256_castsi256_si128(ms);
@@ -485,7 +485,7 @@ static float kq_vec_dot_q6_k(int64_t k, const void *vw, const void *va)
     const __m128i pick = _mm_set_epi64x(0x0101010101010101LL, 0);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < k / QK_K; i++) {
-        const float d = y[i].d * cpu_f16_to_f32(x[i].d);
+        const float d = y[i].d * slm_half_to_float(x[i].d);
         const __m128i sc8 = LOAD128(x[i].scales);
         const __m256i bs = LOAD256(y[i].bsums);
         __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), bs), 5);
@@ -587,16 +587,16 @@ KQ_INLINE void kq_scales_k4(const uint8_t *packed, float dmin, kq_unpacked_t *u)
 KQ_INLINE void kq_unpack_q4_k(const void *vw, kq_unpacked_t *u)
 {
     const kq_q4_k_t *x = vw;
-    u->d = cpu_f16_to_f32(x->d);
-    kq_scales_k4(x->scales, cpu_f16_to_f32(x->dmin), u);
+    u->d = slm_half_to_float(x->d);
+    kq_scales_k4(x->scales, slm_half_to_float(x->dmin), u);
     kq_nibbles(x->qs, u->q);
 }
 
 KQ_INLINE void kq_unpack_q5_k(const void *vw, kq_unpacked_t *u)
 {
     const kq_q5_k_t *x = vw;
-    u->d = cpu_f16_to_f32(x->d);
-    kq_scales_k4(x->scales, cpu_f16_to_f32(x->dmin), u);
+    u->d = slm_half_to_float(x->d);
+    kq_scales_k4(x->scales, slm_half_to_float(x->dmin), u);
     kq_nibbles(x->qs, u->q);
     /* vector p holds sub-blocks 2p (bit 2p of qh) then 2p+1 (bit 2p+1) */
     const __m512i h = _mm512_broadcast_i64x4(LOAD256(x->qh));
@@ -612,7 +612,7 @@ KQ_INLINE void kq_unpack_q5_k(const void *vw, kq_unpacked_t *u)
 KQ_INLINE void kq_unpack_q6_k(const void *vw, kq_unpacked_t *u)
 {
     const kq_q6_k_t *x = vw;
-    const float d = cpu_f16_to_f32(x->d);
+    const float d = slm_half_to_float(x->d);
     u->d = d;
     const __m512i m4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30);
     /* two high bits per 32 elements: bits 0-1 of qh (elements 0-31 of a 128-half),

@@ -175,9 +175,9 @@ static inline __attribute__((always_inline)) void row_scales(int t, const uint8_
                                                              float *wd, float *wc)
 {
     for (int64_t b = 0; b < nb; b++, w += lt_bytes(t)) {
-        wd[b] = cpu_f16_to_f32(rd16(w));
+        wd[b] = slm_half_to_float(rd16(w));
         if (lt_has_min(t))
-            wc[b] = cpu_f16_to_f32(rd16(w + 2));
+            wc[b] = slm_half_to_float(rd16(w + 2));
     }
 }
 
@@ -621,7 +621,7 @@ static inline __attribute__((always_inline)) void dequant(int t, const void *w, 
 {
     const uint8_t *blk = w;
     for (int64_t b = 0; b < k / QK; b++, blk += lt_bytes(t), y += QK) {
-        float d = cpu_f16_to_f32(rd16(blk));
+        float d = slm_half_to_float(rd16(blk));
         if (t == LT_Q8_0) {
             const int8_t *qs = (const int8_t *)(blk + 2);
             for (int i = 0; i < QK; i++)
@@ -636,7 +636,7 @@ static inline __attribute__((always_inline)) void dequant(int t, const void *w, 
             u[i + 16] = (qs[i] >> 4) | (int)(((qh >> (i + 16)) & 1u) << 4);
         }
         if (lt_has_min(t)) {
-            float m = cpu_f16_to_f32(rd16(blk + 2));
+            float m = slm_half_to_float(rd16(blk + 2));
             for (int i = 0; i < QK; i++)
                 y[i] = (float)u[i] * d + m;
         } else {
@@ -654,9 +654,9 @@ static inline __attribute__((always_inline)) void unpack_s8(int t, const void *w
     const uint8_t *blk = w;
     const int off = t == LT_Q4_0 ? 8 : t == LT_Q5_0 ? 16 : 0;
     for (int64_t b = 0; b < k / QK; b++, blk += lt_bytes(t), v += QK) {
-        d[b] = cpu_f16_to_f32(rd16(blk));
+        d[b] = slm_half_to_float(rd16(blk));
         if (lt_has_min(t))
-            m[b] = cpu_f16_to_f32(rd16(blk + 2));
+            m[b] = slm_half_to_float(rd16(blk + 2));
         if (t == LT_Q8_0) {
             memcpy(v, blk + 2, QK);
             continue;

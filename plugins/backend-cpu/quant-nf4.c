@@ -62,7 +62,7 @@ static void nf4_dequantize_row(const void *vw, float *y, int64_t k)
     const nf4_block_t *x = vw;
     const __m512 levels = _mm512_loadu_ps(nf4_levels);
     for (int64_t i = 0; i < k / QK_NF4; i++, y += QK_NF4) {
-        const __m512 d = _mm512_set1_ps(cpu_f16_to_f32(x[i].d));
+        const __m512 d = _mm512_set1_ps(slm_half_to_float(x[i].d));
         for (int h = 0; h < 2; h++) {
             /* vpermps reads only the low 4 bits of each index: no mask needed */
             const __m512i b = _mm512_cvtepu8_epi32(LOAD128(x[i].qs + 16 * h));
@@ -90,7 +90,7 @@ static float nf4_vec_dot(int64_t k, const void *vw, const void *va)
                             _mm512_loadu_ps(a + 32), s);
         s = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b1, 4), levels),
                             _mm512_loadu_ps(a + 48), s);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(cpu_f16_to_f32(x[i].d)), s, acc);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(slm_half_to_float(x[i].d)), s, acc);
     }
     return _mm512_reduce_add_ps(acc);
 }
@@ -113,7 +113,7 @@ nf4_tile_n(int64_t k, const void *w, size_t w_row_bytes, const void *a, size_t a
         for (int r = 0; r < nr; r++) {
             const nf4_block_t *x =
                 (const nf4_block_t *)(const void *)((const char *)w + r * w_row_bytes) + i;
-            const __m512 d = _mm512_set1_ps(cpu_f16_to_f32(x->d));
+            const __m512 d = _mm512_set1_ps(slm_half_to_float(x->d));
             const __m128i *qs = (const __m128i *)(const void *)x->qs;
             const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(qs));
             const __m512i b1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(qs + 1));
@@ -191,7 +191,7 @@ static void nf4_dequantize_row(const void *vw, float *y, int64_t k)
     const __m256 lo = _mm256_loadu_ps(nf4_levels), hi = _mm256_loadu_ps(nf4_levels + 8);
     const __m256i m4 = _mm256_set1_epi32(0xF);
     for (int64_t i = 0; i < k / QK_NF4; i++, y += QK_NF4) {
-        const __m256 d = _mm256_set1_ps(cpu_f16_to_f32(x[i].d));
+        const __m256 d = _mm256_set1_ps(slm_half_to_float(x[i].d));
         for (int q = 0; q < 4; q++) {
             const __m256i b = _mm256_cvtepu8_epi32(LOAD64(x[i].qs + 8 * q));
             _mm256_storeu_ps(y + 8 * q,
@@ -218,7 +218,7 @@ static float nf4_vec_dot(int64_t k, const void *vw, const void *va)
             s = _mm256_fmadd_ps(nf4_lookup8(_mm256_srli_epi32(b, 4), lo, hi),
                                 _mm256_loadu_ps(a + 32 + 8 * q), s);
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(cpu_f16_to_f32(x[i].d)), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(slm_half_to_float(x[i].d)), s, acc);
     }
     __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
@@ -232,7 +232,7 @@ static void nf4_dequantize_row(const void *vw, float *y, int64_t k)
 {
     const nf4_block_t *x = vw;
     for (int64_t i = 0; i < k / QK_NF4; i++, y += QK_NF4) {
-        const float d = cpu_f16_to_f32(x[i].d);
+        const float d = slm_half_to_float(x[i].d);
         for (int l = 0; l < QK_NF4 / 2; l++) {
             y[l] = nf4_levels[x[i].qs[l] & 0xF] * d;
             y[l + QK_NF4 / 2] = nf4_levels[x[i].qs[l] >> 4] * d;
@@ -249,7 +249,7 @@ static float nf4_vec_dot(int64_t k, const void *vw, const void *va)
         float s = 0.0f;
         for (int l = 0; l < QK_NF4 / 2; l++)
             s += nf4_levels[x[i].qs[l] & 0xF] * a[l] + nf4_levels[x[i].qs[l] >> 4] * a[l + 32];
-        sum += cpu_f16_to_f32(x[i].d) * s;
+        sum += slm_half_to_float(x[i].d) * s;
     }
     return sum;
 }

@@ -74,8 +74,8 @@ static void affine_scales_ref(const float *x, const affine_params_t *p, uint8_t 
         uint8_t lm = (uint8_t)qz_nearest_int(inv_min * mins[j]);
         pack_scale_min(sc_bytes, j, ls < 63 ? ls : 63, lm < 63 ? lm : 63);
     }
-    *d = qz_f32_to_f16(max_scale / 63.f);
-    *dmin = qz_f32_to_f16(max_min / 63.f);
+    *d = slm_float_to_half(max_scale / 63.f);
+    *dmin = slm_float_to_half(max_min / 63.f);
 }
 
 /* Importance-weighted variant (ggml's quantize_row_q*_K_impl with weights). */
@@ -102,8 +102,8 @@ static void affine_scales_imatrix(const float *x, const float *qw, int nmax, uin
     float m_block = qz_make_qp_quants(N_SUB, 63, mins, Lm, sw);
     for (int j = 0; j < N_SUB; ++j)
         pack_scale_min(sc_bytes, j, Ls[j] < 63 ? Ls[j] : 63, Lm[j] < 63 ? Lm[j] : 63);
-    *d = qz_f32_to_f16(d_block);
-    *dmin = qz_f32_to_f16(m_block);
+    *d = slm_float_to_half(d_block);
+    *dmin = slm_float_to_half(m_block);
 }
 
 /* Levels against the stored (rounded) scales; sub-blocks whose scale rounded to
@@ -114,10 +114,10 @@ static void affine_requantize(const float *x, const uint8_t *sc_bytes, uint16_t 
     for (int j = 0; j < N_SUB; ++j) {
         uint8_t sc, m;
         unpack_scale_min(sc_bytes, j, &sc, &m);
-        const float d = qz_f16_to_f32(d16) * sc;
+        const float d = slm_half_to_float(d16) * sc;
         if (!d)
             continue;
-        const float dm = qz_f16_to_f32(dmin16) * m;
+        const float dm = slm_half_to_float(dmin16) * m;
         for (int ii = 0; ii < 32; ++ii) {
             int l = qz_nearest_int((x[32 * j + ii] + dm) / d);
             L[32 * j + ii] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
@@ -148,8 +148,8 @@ int qz_dequantize_q4_k(const void *src, float *y, int64_t n)
 {
     const blk_q4_k *x = src;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qz_f16_to_f32(x[i].d);
-        const float min = qz_f16_to_f32(x[i].dmin);
+        const float d = slm_half_to_float(x[i].d);
+        const float min = slm_half_to_float(x[i].dmin);
         const uint8_t *q = x[i].qs;
         for (int j = 0; j < N_SUB; j += 2, q += 32) {
             uint8_t sc, m;
@@ -202,8 +202,8 @@ int qz_dequantize_q5_k(const void *src, float *y, int64_t n)
 {
     const blk_q5_k *x = src;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qz_f16_to_f32(x[i].d);
-        const float min = qz_f16_to_f32(x[i].dmin);
+        const float d = slm_half_to_float(x[i].d);
+        const float min = slm_half_to_float(x[i].dmin);
         const uint8_t *ql = x[i].qs, *qh = x[i].qh;
         uint8_t u1 = 1, u2 = 2;
         for (int j = 0; j < N_SUB; j += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
@@ -259,13 +259,13 @@ int qz_quantize_q6_k(const float *x, void *dst, int64_t n, const float *imatrix)
             continue;
         }
         float iscale = -128.f / max_scale;
-        y[i].d = qz_f32_to_f16(1 / iscale);
+        y[i].d = slm_float_to_half(1 / iscale);
         for (int ib = 0; ib < N_SUB16; ++ib) {
             int s = qz_nearest_int(iscale * scales[ib]);
             y[i].scales[ib] = (int8_t)(s < 127 ? s : 127);
         }
         for (int j = 0; j < N_SUB16; ++j) {
-            float d = qz_f16_to_f32(y[i].d) * y[i].scales[j];
+            float d = slm_half_to_float(y[i].d) * y[i].scales[j];
             if (!d)
                 continue;
             for (int ii = 0; ii < 16; ++ii) {
@@ -283,7 +283,7 @@ int qz_dequantize_q6_k(const void *src, float *y, int64_t n)
 {
     const blk_q6_k *x = src;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qz_f16_to_f32(x[i].d);
+        const float d = slm_half_to_float(x[i].d);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *sc = x[i].scales;
         for (int b = 0; b < QK_K; b += 128, y += 128, ql += 64, qh += 32, sc += 8) {

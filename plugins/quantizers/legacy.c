@@ -63,7 +63,7 @@ static void q4_0_imatrix(const float *x, blk_q4_0 *y, int64_t n, const float *im
     for (int64_t i = 0; i < n / QK_LEGACY; i++) {
         const float *xb = x + QK_LEGACY * i;
         block_weights(xb, imatrix + QK_LEGACY * i, sigma2, w);
-        y[i].d = qz_f32_to_f16(qz_make_qx_quants(QK_LEGACY, 8, xb, L, 1, w));
+        y[i].d = slm_float_to_half(qz_make_qx_quants(QK_LEGACY, 8, xb, L, 1, w));
         for (int j = 0; j < QK_LEGACY / 2; ++j)
             y[i].qs[j] = (uint8_t)(L[j] | (L[j + QK_LEGACY / 2] << 4));
     }
@@ -79,7 +79,7 @@ int qz_quantize_q4_0(const float *x, void *dst, int64_t n, const float *imatrix)
     for (int64_t i = 0; i < n / QK_LEGACY; i++, x += QK_LEGACY) {
         const float d = signed_absmax(x, QK_LEGACY) / -8;
         const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = qz_f32_to_f16(d);
+        y[i].d = slm_float_to_half(d);
         for (int j = 0; j < QK_LEGACY / 2; j++) {
             /* ggml truncates x*id + 8.5 through int8_t: keep the same conversion. */
             uint8_t lo = (uint8_t)clamp_max((int8_t)(x[j] * id + 8.5f), 15);
@@ -94,7 +94,7 @@ int qz_dequantize_q4_0(const void *src, float *y, int64_t n)
 {
     const blk_q4_0 *x = src;
     for (int64_t i = 0; i < n / QK_LEGACY; i++, y += QK_LEGACY) {
-        const float d = qz_f16_to_f32(x[i].d);
+        const float d = slm_half_to_float(x[i].d);
         for (int j = 0; j < QK_LEGACY / 2; j++) {
             y[j] = (float)((x[i].qs[j] & 0x0f) - 8) * d;
             y[j + QK_LEGACY / 2] = (float)((x[i].qs[j] >> 4) - 8) * d;
@@ -111,8 +111,8 @@ static void affine_imatrix_block(const float *xb, const float *w, int nmax, uint
     float min;
     float scale = qz_make_qkx3_quants(QK_LEGACY, nmax, xb, w, L, &min, Laux, -0.9f, 0.05f, 36,
                                       false);
-    *d = qz_f32_to_f16(scale);
-    *m = qz_f32_to_f16(-min);
+    *d = slm_float_to_half(scale);
+    *m = slm_float_to_half(-min);
 }
 
 static void q4_1_imatrix(const float *x, blk_q4_1 *y, int64_t n, const float *imatrix)
@@ -140,8 +140,8 @@ int qz_quantize_q4_1(const float *x, void *dst, int64_t n, const float *imatrix)
         min_max(x, QK_LEGACY, &min, &max);
         const float d = (max - min) / 15;
         const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = qz_f32_to_f16(d);
-        y[i].m = qz_f32_to_f16(min);
+        y[i].d = slm_float_to_half(d);
+        y[i].m = slm_float_to_half(min);
         for (int j = 0; j < QK_LEGACY / 2; j++) {
             uint8_t lo = (uint8_t)clamp_max((int8_t)((x[j] - min) * id + 0.5f), 15);
             uint8_t hi =
@@ -156,8 +156,8 @@ int qz_dequantize_q4_1(const void *src, float *y, int64_t n)
 {
     const blk_q4_1 *x = src;
     for (int64_t i = 0; i < n / QK_LEGACY; i++, y += QK_LEGACY) {
-        const float d = qz_f16_to_f32(x[i].d);
-        const float m = qz_f16_to_f32(x[i].m);
+        const float d = slm_half_to_float(x[i].d);
+        const float m = slm_half_to_float(x[i].m);
         for (int j = 0; j < QK_LEGACY / 2; j++) {
             y[j] = (float)(x[i].qs[j] & 0x0f) * d + m;
             y[j + QK_LEGACY / 2] = (float)(x[i].qs[j] >> 4) * d + m;
@@ -193,7 +193,7 @@ static void q5_0_imatrix(const float *x, blk_q5_0 *y, int64_t n, const float *im
     for (int64_t i = 0; i < n / QK_LEGACY; i++) {
         const float *xb = x + QK_LEGACY * i;
         block_weights(xb, imatrix + QK_LEGACY * i, sigma2, w);
-        y[i].d = qz_f32_to_f16(qz_make_qx_quants(QK_LEGACY, 16, xb, L, 1, w));
+        y[i].d = slm_float_to_half(qz_make_qx_quants(QK_LEGACY, 16, xb, L, 1, w));
         memset(y[i].qh, 0, sizeof y[i].qh);
         for (int j = 0; j < QK_LEGACY / 2; ++j)
             put_q5(y[i].qs, y[i].qh, j, (uint8_t)L[j], (uint8_t)L[j + QK_LEGACY / 2]);
@@ -210,7 +210,7 @@ int qz_quantize_q5_0(const float *x, void *dst, int64_t n, const float *imatrix)
     for (int64_t i = 0; i < n / QK_LEGACY; i++, x += QK_LEGACY) {
         const float d = signed_absmax(x, QK_LEGACY) / -16;
         const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = qz_f32_to_f16(d);
+        y[i].d = slm_float_to_half(d);
         memset(y[i].qh, 0, sizeof y[i].qh);
         for (int j = 0; j < QK_LEGACY / 2; j++) {
             uint8_t lo = (uint8_t)clamp_max((int8_t)(x[j] * id + 16.5f), 31);
@@ -225,7 +225,7 @@ int qz_dequantize_q5_0(const void *src, float *y, int64_t n)
 {
     const blk_q5_0 *x = src;
     for (int64_t i = 0; i < n / QK_LEGACY; i++, y += QK_LEGACY) {
-        const float d = qz_f16_to_f32(x[i].d);
+        const float d = slm_half_to_float(x[i].d);
         for (int e = 0; e < QK_LEGACY; e++)
             y[e] = (float)(get_q5(x[i].qs, x[i].qh, e) - 16) * d;
     }
@@ -258,8 +258,8 @@ int qz_quantize_q5_1(const float *x, void *dst, int64_t n, const float *imatrix)
         min_max(x, QK_LEGACY, &min, &max);
         const float d = (max - min) / 31;
         const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = qz_f32_to_f16(d);
-        y[i].m = qz_f32_to_f16(min);
+        y[i].d = slm_float_to_half(d);
+        y[i].m = slm_float_to_half(min);
         memset(y[i].qh, 0, sizeof y[i].qh);
         for (int j = 0; j < QK_LEGACY / 2; j++) {
             /* ggml does not clamp here: (max - min) * id rounds to at most 31. */
@@ -275,8 +275,8 @@ int qz_dequantize_q5_1(const void *src, float *y, int64_t n)
 {
     const blk_q5_1 *x = src;
     for (int64_t i = 0; i < n / QK_LEGACY; i++, y += QK_LEGACY) {
-        const float d = qz_f16_to_f32(x[i].d);
-        const float m = qz_f16_to_f32(x[i].m);
+        const float d = slm_half_to_float(x[i].d);
+        const float m = slm_half_to_float(x[i].m);
         for (int e = 0; e < QK_LEGACY; e++)
             y[e] = (float)get_q5(x[i].qs, x[i].qh, e) * d + m;
     }
@@ -293,7 +293,7 @@ int qz_quantize_q8_0(const float *x, void *dst, int64_t n, const float *imatrix)
             amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127;
         const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = qz_f32_to_f16(d);
+        y[i].d = slm_float_to_half(d);
         for (int j = 0; j < QK_LEGACY; j++)
             y[i].qs[j] = (int8_t)roundf(x[j] * id);   /* halves away from zero, as ggml */
     }
@@ -304,7 +304,7 @@ int qz_dequantize_q8_0(const void *src, float *y, int64_t n)
 {
     const blk_q8_0 *x = src;
     for (int64_t i = 0; i < n / QK_LEGACY; i++, y += QK_LEGACY) {
-        const float d = qz_f16_to_f32(x[i].d);
+        const float d = slm_half_to_float(x[i].d);
         for (int j = 0; j < QK_LEGACY; j++)
             y[j] = (float)x[i].qs[j] * d;
     }

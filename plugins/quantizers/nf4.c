@@ -38,9 +38,9 @@ int qz_quantize_nf4(const float *x, void *dst, int64_t n, const float *imatrix)
         float amax = 0.0f;
         for (int j = 0; j < QK_NF4; j++)
             amax = fmaxf(amax, fabsf(x[j]));
-        y[i].d = qz_f32_to_f16(fminf(amax, 65504.0f));   /* largest finite half */
+        y[i].d = slm_float_to_half(fminf(amax, 65504.0f));   /* largest finite half */
         /* Divide by the stored (rounded) scale so levels are chosen for what is read back. */
-        const float d = qz_f16_to_f32(y[i].d);
+        const float d = slm_half_to_float(y[i].d);
         const float id = d ? 1.0f / d : 0.0f;
         for (int j = 0; j < QK_NF4 / 2; j++) {
             uint8_t lo = nf4_index(fminf(1.0f, fmaxf(-1.0f, x[j] * id)));
@@ -55,7 +55,7 @@ int qz_dequantize_nf4(const void *src, float *y, int64_t n)
 {
     const blk_nf4 *x = src;
     for (int64_t i = 0; i < n / QK_NF4; i++, y += QK_NF4) {
-        const float d = qz_f16_to_f32(x[i].d);
+        const float d = slm_half_to_float(x[i].d);
         for (int j = 0; j < QK_NF4 / 2; j++) {
             y[j] = nf4_levels[x[i].qs[j] & 0x0f] * d;
             y[j + QK_NF4 / 2] = nf4_levels[x[i].qs[j] >> 4] * d;

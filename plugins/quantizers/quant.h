@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <slmops/fp16.h>
+
 #define QK_LEGACY 32   /* q4_0 q4_1 q5_0 q5_1 q8_0 */
 #define QK_K 256       /* q4_k q5_k q6_k super-blocks */
 #define QK_NF4 64
@@ -50,8 +52,6 @@ _Static_assert(sizeof(blk_q6_k) == 210, "q6_k block");
 _Static_assert(sizeof(blk_nf4) == 34, "nf4 block");
 
 /* IEEE half <-> float, round to nearest even (what ggml and numpy do). */
-float qz_f16_to_f32(uint16_t h);
-uint16_t qz_f32_to_f16(float f);
 
 /* Round to nearest, ties to even, for |x| < 2^22: the exact rounding ggml's
  * reference quantizers use, so the chosen levels match theirs. */

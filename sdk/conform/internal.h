@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 
 #include "conform.h"

@@ -4,6 +4,7 @@
 #define SLMOPS_CONFORM_REFERENCE_H
 
 #include <stdint.h>
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 
 /* Compute node on host memory: every src[i].data and dst.data must point at

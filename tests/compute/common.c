@@ -81,9 +81,28 @@ const char *tc_testbe_dir(void)
     return testbe_dir;
 }
 
+void tc_testbe2_add(void)
+{
+    const char *top = getenv("top_builddir");
+    char path[512];
+    snprintf(path, sizeof path, "%s/testbe2.json", testbe_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"file_format_version\": \"1.0.0\", \"name\": \"testbe2\", \"kind\": \"backend\",\n"
+               " \"version\": \"0.1.0\", \"abi_version\": 1,\n"
+               " \"library_path\": \"%s/tests/compute/.libs/testbe2.so\",\n"
+               " \"description\": \"version-2 test backend: add on :0, scale on :1\",\n"
+               " \"provides\": {\"backend\": \"testbe2\", \"device_types\": [\"dgpu\", \"igpu\"],\n"
+               "   \"ops\": {\"add\": [\"f32\"], \"scale\": [\"f32\"]}, \"training\": false}}\n",
+            top ? top : ".");
+    fclose(f);
+}
+
 void tc_testbe_remove(void)
 {
     char path[512];
+    snprintf(path, sizeof path, "%s/testbe2.json", testbe_dir);
+    unlink(path);
     testbe_manifest_path(path, sizeof path);
     unlink(path);
     rmdir(testbe_dir);

@@ -22,6 +22,8 @@ void tc_compute(slm_sched_t *s, slm_graph_t *g);
  * which runs only add and scale on f32, so that everything else falls back to the
  * CPU; pass it to tc_registry. tc_testbe_remove deletes it. */
 const char *tc_testbe_dir(void);
+/* Add the version-2 test backend testbe2 (tests/compute/testbe2.c) to that folder. */
+void tc_testbe2_add(void);
 void tc_testbe_remove(void);
 /* Set host data into a tensor, failing the test on error. */
 void tc_set(slm_tensor_t *t, const void *data, size_t bytes);

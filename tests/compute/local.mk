@@ -18,6 +18,16 @@ tests_compute_testbe_la_SOURCES = tests/compute/testbe.c
 tests_compute_testbe_la_CFLAGS = $(plugin_cflags)
 tests_compute_testbe_la_LDFLAGS = $(plugin_ldflags)
 
+# A version-2 backend: two devices (add / scale), buffer_copy, record and replay.
+check_LTLIBRARIES += tests/compute/testbe2.la
+tests_compute_testbe2_la_SOURCES = tests/compute/testbe2.c
+tests_compute_testbe2_la_CFLAGS = $(plugin_cflags)
+tests_compute_testbe2_la_LDFLAGS = $(plugin_ldflags)
+
+# Device choice over the CPU and testbe2's two devices (slmops devices).
+TESTS += tests/compute/devices-choice.sh
+EXTRA_DIST += tests/compute/devices-choice.sh
+
 check_PROGRAMS += tests/compute/test-sched
 TESTS += tests/compute/test-sched
 tests_compute_test_sched_SOURCES = tests/compute/test-sched.c tests/compute/common.c \

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SLM_BACKEND_USE_VERSION 2
+#include <slmops/plugin-backend.h>
+
 #include "common.h"
 
 static slm_registry_t *reg;
@@ -303,6 +306,171 @@ START_TEST(fallback_training_step)
 }
 END_TEST
 
+/* ---- interface version 2: resident mirrors, several devices, record/replay ---- */
+
+/* y = w . (2x) on the CPU fallback, z = w + w on testbe: w lives on testbe and has a
+ * mirror on the CPU. The 2x intermediate is copied before every compute; w only
+ * when its data changed. */
+START_TEST(resident_leaf_copied_only_when_set)
+{
+    tc_log_capture();
+    slm_log_set_level(SLM_LOG_DEBUG);
+    slm_registry_t *r = tc_registry(tc_testbe_dir());
+    slm_sched_t *s = tc_sched(r, "testbe:0");
+    slm_graph_t *g = slm_graph_new(0);
+    slm_tensor_t *w = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
+    slm_tensor_t *x = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
+    slm_tensor_set_name(w, "weight");
+    slm_tensor_set_flags(w, SLM_TENSOR_INPUT);
+    slm_tensor_set_flags(x, SLM_TENSOR_INPUT);
+    slm_tensor_t *x2 = slm_scale(g, x, 2.0f);
+    slm_tensor_set_name(x2, "doubled");
+    slm_tensor_t *y = slm_mul_mat(g, w, x2);
+    slm_tensor_t *z = slm_add(g, w, w);
+    slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
+    slm_tensor_set_flags(z, SLM_TENSOR_OUTPUT);
+    tc_alloc(s, g);
+    float wv[2] = {1, 2}, xv[2] = {3, -1}, out;
+    tc_set(w, wv, sizeof wv);
+    tc_set(x, xv, sizeof xv);
+    for (int i = 0; i < 3; i++)
+        tc_compute(s, g);
+    ck_assert_int_eq(tc_log_contains("copied 'weight'", "testbe:0 to cpu:0"), 1);
+    ck_assert_int_eq(tc_log_contains("copied 'doubled'", "testbe:0 to cpu:0"), 3);
+    tc_get(y, &out, sizeof out);
+    ck_assert_float_eq_tol(out, 2.0f * (1 * 3 + 2 * -1), 1e-6f);
+    wv[1] = 5;
+    tc_set(w, wv, sizeof wv);
+    tc_compute(s, g);
+    ck_assert_int_eq(tc_log_contains("copied 'weight'", "testbe:0 to cpu:0"), 2);
+    tc_get(y, &out, sizeof out);
+    ck_assert_float_eq_tol(out, 2.0f * (1 * 3 + 5 * -1), 1e-6f);
+    slm_graph_free(g);
+
+    /* The same with w bound to a buffer (model weights): slm_buffer_set and
+     * slm_tensor_set_data both make the mirror copy again, nothing else does. */
+    tc_log_capture();
+    slm_log_set_level(SLM_LOG_DEBUG);
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_buffer_t *buf = slm_buffer_new(s, sizeof wv, &err);
+    ck_assert_msg(buf != NULL, "%s", err.message);
+    g = slm_graph_new(0);
+    w = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
+    x = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
+    slm_tensor_set_name(w, "bound weight");
+    slm_tensor_set_flags(x, SLM_TENSOR_INPUT);
+    ck_assert_int_eq(slm_tensor_bind(w, buf, 0, &err), SLM_OK);
+    y = slm_mul_mat(g, w, slm_scale(g, x, 2.0f));
+    z = slm_add(g, w, w);
+    slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
+    slm_tensor_set_flags(z, SLM_TENSOR_OUTPUT);
+    tc_alloc(s, g);
+    wv[1] = 2;
+    ck_assert_int_eq(slm_buffer_set(buf, 0, wv, sizeof wv), SLM_OK);
+    tc_set(x, xv, sizeof xv);
+    tc_compute(s, g);
+    tc_compute(s, g);
+    ck_assert_int_eq(tc_log_contains("copied 'bound weight'", NULL), 1);
+    wv[1] = 7;
+    tc_set(w, wv, sizeof wv);
+    tc_compute(s, g);
+    ck_assert_int_eq(tc_log_contains("copied 'bound weight'", NULL), 2);
+    tc_get(y, &out, sizeof out);
+    ck_assert_float_eq_tol(out, 2.0f * (1 * 3 + 7 * -1), 1e-6f);
+    slm_graph_free(g);
+    slm_buffer_free(buf);
+    slm_sched_free(s);
+    slm_registry_free(r);
+    tc_testbe_remove();
+    slm_log_set_handler(NULL, NULL);
+}
+END_TEST
+
+typedef struct tb2_stats {
+    int inits, cleanups, copies, records, replays, computes;
+} tb2_stats_t;
+
+static tb2_stats_t testbe2_stats(slm_registry_t *r)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_device_t *d = slm_device_open(r, "testbe2:0", NULL, &err);
+    ck_assert_msg(d != NULL, "%s", err.message);
+    void *ctx;
+    const slm_backend_iface_t *b = slm_device_backend(d, &ctx);
+    ck_assert_ptr_nonnull(b->get_proc_address);
+    ck_assert_ptr_null(b->get_proc_address(slm_device_backend_context(d), "testbe2.nothing"));
+    void (*read)(tb2_stats_t *);
+    *(void **)&read = b->get_proc_address(slm_device_backend_context(d), "testbe2.stats");
+    ck_assert_ptr_nonnull(read);
+    tb2_stats_t st;
+    read(&st);
+    slm_device_close(d);
+    return st;
+}
+
+/* "testbe2:0,testbe2:1": add on :0, scale on :1, mul_mat on the CPU fallback, so
+ * three devices; :1 -> :0 goes by the backend's buffer_copy, each segment of testbe2
+ * is recorded once and replayed, and the fallback is reported once. */
+START_TEST(several_devices_split_copy_and_replay)
+{
+    tc_log_capture();
+    slm_log_set_level(SLM_LOG_DEBUG);
+    const char *dir = tc_testbe_dir();
+    tc_testbe2_add();
+    slm_registry_t *r = tc_registry(dir);
+    slm_sched_t *s = tc_sched(r, "testbe2:0,testbe2:1");
+    ck_assert_int_eq(slm_sched_n_devices(s), 2);
+    slm_graph_t *g = slm_graph_new(0);
+    slm_tensor_t *x = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
+    slm_tensor_t *b = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
+    slm_tensor_set_flags(x, SLM_TENSOR_INPUT);
+    slm_tensor_set_flags(b, SLM_TENSOR_INPUT);
+    slm_tensor_t *x2 = slm_scale(g, x, 2.0f);
+    slm_tensor_set_name(x2, "doubled");
+    slm_tensor_t *h = slm_add(g, x2, b);
+    slm_tensor_t *y = slm_mul_mat(g, h, h);
+    slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
+    tc_alloc(s, g);
+    tc_alloc(s, g);
+    ck_assert_int_eq(slm_sched_n_devices(s), 3);
+    ck_assert_str_eq(slm_sched_device_at(s, 0)->id, "testbe2:0");
+    ck_assert_str_eq(slm_sched_device_at(s, 1)->id, "testbe2:1");
+    ck_assert_str_eq(slm_sched_device_at(s, 2)->type, "cpu");
+    ck_assert_ptr_null(slm_sched_device_at(s, 3));
+    ck_assert_uint_eq(slm_sched_n_fallback(s), 2);
+    ck_assert_int_eq(tc_log_contains("mul_mat", "cpu:0"), 1);
+    ck_assert_int_eq(tc_log_contains("scale", "testbe2:1"), 1);
+    const float xv[2] = {1, -2}, bv[2] = {0.5f, 1};
+    tc_set(x, xv, sizeof xv);
+    tc_set(b, bv, sizeof bv);
+    tc_compute(s, g);
+    tc_compute(s, g);
+    float out, h0 = 2 * 1 + 0.5f, h1 = 2 * -2 + 1;
+    tc_get(y, &out, sizeof out);
+    ck_assert_float_eq_tol(out, h0 * h0 + h1 * h1, 1e-5f);
+    ck_assert_int_eq(tc_log_contains("copied 'doubled'", "testbe2:1 to testbe2:0 (direct)"), 2);
+    tb2_stats_t st = testbe2_stats(r);
+    ck_assert_int_eq(st.inits, 1);
+    ck_assert_int_eq(st.cleanups, 0);
+    ck_assert_int_ge(st.copies, 2);
+    ck_assert_int_eq(st.records, 2);    /* one segment per testbe2 device */
+    ck_assert_int_eq(st.replays, 4);    /* both, on both computes */
+    ck_assert_int_eq(st.computes, 0);
+    slm_graph_free(g);
+    slm_sched_free(s);
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_sched_options_t o = {.struct_size = sizeof o, .device = "testbe2:0,nosuch:0"};
+    ck_assert_ptr_null(slm_sched_new(r, &o, &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "nosuch"));
+    slm_registry_free(r);
+    tc_testbe_remove();
+    slm_log_set_handler(NULL, NULL);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -318,6 +486,8 @@ static Suite *sched_suite(void)
     tc = tcase_create("fallback");
     tcase_add_test(tc, fallback_runs_mul_mat_on_cpu);
     tcase_add_test(tc, fallback_training_step);
+    tcase_add_test(tc, resident_leaf_copied_only_when_set);
+    tcase_add_test(tc, several_devices_split_copy_and_replay);
     suite_add_tcase(s, tc);
     return s;
 }

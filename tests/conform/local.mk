@@ -30,5 +30,5 @@ tests_conform_test_conform_cpu_avx512_vnni_CFLAGS = $(test_cflags) \
 tests_conform_test_conform_cpu_avx512_vnni_LDADD = sdk/conform/libslmconform.la $(test_libs)
 
 # Acceptance 6: the SDK template against a DESTDIR install of this tree.
-TESTS += tests/conform/sdk-template.sh
-EXTRA_DIST += tests/conform/sdk-template.sh
+TESTS += tests/conform/sdk-template.sh tests/conform/sdk-template-v2.sh
+EXTRA_DIST += tests/conform/sdk-template.sh tests/conform/sdk-template-v2.sh

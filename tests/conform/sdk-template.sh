@@ -1,7 +1,11 @@
 #!/bin/sh
 # Acceptance 6: sdk/template builds out of tree against a DESTDIR install of this
 # build with pkg-config only, loads, shows its device and passes slmops-conform.
+# sdk-template-v2.sh runs it on sdk/template-v2 through the three variables below.
 set -eu
+template=${SLM_TEMPLATE:-template}
+plugin=${SLM_TEMPLATE_PLUGIN:-template-backend}
+family=${SLM_TEMPLATE_FAMILY:-template}
 
 : "${top_builddir:?run from make check}" "${top_srcdir:?run from make check}"
 make=${MAKE:-make}
@@ -47,14 +51,14 @@ case $plugindir in
 esac
 
 work=$tmp/template
-cp -R "$top_srcdir/sdk/template" "$work"
+cp -R "$top_srcdir/sdk/$template" "$work"
 chmod -R u+w "$work"
 manifests=$tmp/manifests
 run_logged "$tmp/build.log" env -u MAKEFLAGS -u MFLAGS "$make" -C "$work" \
     CFLAGS="-O2 -Werror" plugindir="$plugindir" manifestdir="$manifests" install
-[ -f "$plugindir/template-backend.so" ] || fail "template-backend.so not installed in $plugindir"
-[ -f "$manifests/template-backend.json" ] || fail "template manifest not installed"
-grep -q "\"library_path\": \"$plugindir/template-backend.so\"" "$manifests/template-backend.json" ||
+[ -f "$plugindir/$plugin.so" ] || fail "$plugin.so not installed in $plugindir"
+[ -f "$manifests/$plugin.json" ] || fail "template manifest not installed"
+grep -q "\"library_path\": \"$plugindir/$plugin.so\"" "$manifests/$plugin.json" ||
     fail "manifest does not name the installed library"
 
 # 3. The build tree's tools see it next to the CPU backend.
@@ -64,38 +68,38 @@ slmops=$top_builddir/slmops
 conform=$top_builddir/sdk/conform/slmops-conform
 
 "$slmops" plugins --json >"$tmp/plugins.json" || fail "slmops plugins exited $?"
-grep -q '"name": "template-backend"' "$tmp/plugins.json" || fail "template-backend not listed"
+grep -q "\"name\": \"$plugin\"" "$tmp/plugins.json" || fail "$plugin not listed"
 "$slmops" plugins >"$tmp/plugins.txt"
-grep -E '^template-backend +backend .*(available|loaded)' "$tmp/plugins.txt" ||
-    { cat "$tmp/plugins.txt" >&2; fail "template-backend is not usable"; }
+grep -E "^$plugin +backend .*(available|loaded)" "$tmp/plugins.txt" ||
+    { cat "$tmp/plugins.txt" >&2; fail "$plugin is not usable"; }
 
 "$slmops" devices >"$tmp/devices.txt" || fail "slmops devices exited $?"
-grep -E '^template:0 +template-backend +accel' "$tmp/devices.txt" ||
-    { cat "$tmp/devices.txt" >&2; fail "device template:0 missing"; }
+grep -E "^$family:0 +$plugin +accel" "$tmp/devices.txt" ||
+    { cat "$tmp/devices.txt" >&2; fail "device $family:0 missing"; }
 grep -E '^auto: cpu' "$tmp/devices.txt" >/dev/null || fail "auto no longer picks the CPU"
 
-"$conform" --plugin template-backend -v >"$tmp/conform.txt" 2>&1 ||
-    { cat "$tmp/conform.txt" >&2; fail "slmops-conform --plugin template-backend failed"; }
+"$conform" --plugin "$plugin" -v >"$tmp/conform.txt" 2>&1 ||
+    { cat "$tmp/conform.txt" >&2; fail "slmops-conform --plugin $plugin failed"; }
 tail -n 1 "$tmp/conform.txt"
-grep -Eq '^template:0 \(template-backend\): [1-9][0-9]* passed, 0 failed' "$tmp/conform.txt" ||
+grep -Eq "^$family:0 \\($plugin\\): [1-9][0-9]* passed, 0 failed" "$tmp/conform.txt" ||
     fail "unexpected conformance summary"
 
 # `slmops selftest` runs the same suite on every device, the template's included.
 "$slmops" selftest >"$tmp/selftest.txt" 2>&1 ||
     { cat "$tmp/selftest.txt" >&2; fail "slmops selftest failed"; }
-grep -Eq '^template:0 \(template-backend\): [1-9][0-9]* passed, 0 failed' "$tmp/selftest.txt" ||
-    { cat "$tmp/selftest.txt" >&2; fail "selftest did not test template:0"; }
+grep -Eq "^$family:0 \\($plugin\\): [1-9][0-9]* passed, 0 failed" "$tmp/selftest.txt" ||
+    { cat "$tmp/selftest.txt" >&2; fail "selftest did not test $family:0"; }
 
 # 4. The suite is not vacuous: the same plugin with SCALE off by 0.1% must fail.
 broken=$tmp/broken
-cp -R "$top_srcdir/sdk/template" "$broken"
+cp -R "$top_srcdir/sdk/$template" "$broken"
 chmod -R u+w "$broken"
-sed -e 's|r = x \* n->fp\[0\];|r = x * n->fp[0] * 1.001f;|' "$work/template-backend.c" \
-    >"$broken/template-backend.c"
-! cmp -s "$work/template-backend.c" "$broken/template-backend.c" || fail "could not break the copy"
+sed -e 's|r = x \* n->fp\[0\];|r = x * n->fp[0] * 1.001f;|' "$work/$plugin.c" \
+    >"$broken/$plugin.c"
+! cmp -s "$work/$plugin.c" "$broken/$plugin.c" || fail "could not break the copy"
 run_logged "$tmp/broken.log" env -u MAKEFLAGS -u MFLAGS "$make" -C "$broken" all
 if SLMOPS_PLUGIN_PATH=$broken:$top_builddir/manifests/uninstalled \
-    "$conform" --plugin template-backend >"$tmp/broken.txt" 2>&1; then
+    "$conform" --plugin "$plugin" >"$tmp/broken.txt" 2>&1; then
     cat "$tmp/broken.txt" >&2
     fail "slmops-conform passed a plugin whose scale is wrong"
 fi

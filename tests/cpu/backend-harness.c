@@ -16,6 +16,7 @@
 
 const slm_plugin_descriptor_t *h_desc;
 const slm_backend_iface_t *h_iface;
+void *h_backend;
 slm_plugin_entry_fn h_entry;
 void *h_dev;
 
@@ -93,13 +94,17 @@ const char *h_load(const char *variant)
         return why;
     }
     h_iface = h_desc->iface;
+    if (h_iface->init && h_iface->init(&host, &h_backend) != SLM_OK) {
+        snprintf(why, sizeof why, "%s: init failed", path);
+        return why;
+    }
     return NULL;
 }
 
 void h_open(int n_threads)
 {
     slm_device_config_t cfg = {.struct_size = sizeof cfg, .n_threads = n_threads};
-    ck_assert_int_eq(h_iface->device_open(0, &cfg, &h_dev), SLM_OK);
+    ck_assert_int_eq(h_iface->device_open(h_backend, 0, &cfg, &h_dev), SLM_OK);
 }
 
 void h_close(void)

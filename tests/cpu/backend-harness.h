@@ -6,10 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 
 extern const slm_plugin_descriptor_t *h_desc;
 extern const slm_backend_iface_t *h_iface;
+extern void *h_backend;        /* the backend context from init (NULL without init) */
 extern slm_plugin_entry_fn h_entry;
 extern void *h_dev;
 

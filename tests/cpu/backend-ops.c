@@ -49,9 +49,9 @@ END_TEST
 
 START_TEST(test_device_props)
 {
-    ck_assert_int_eq(h_iface->device_count(), 1);
+    ck_assert_int_eq(h_iface->device_count(h_backend), 1);
     slm_device_props_t p = {.struct_size = sizeof p};
-    ck_assert_int_eq(h_iface->device_props(0, &p), SLM_OK);
+    ck_assert_int_eq(h_iface->device_props(h_backend, 0, &p), SLM_OK);
     ck_assert_ptr_nonnull(strstr(p.name, CPU_TEST_VARIANT));
     ck_assert_ptr_nonnull(strstr(p.description, CPU_TEST_VARIANT));
     ck_assert_int_eq(p.type, SLM_DEVICE_CPU);
@@ -59,7 +59,7 @@ START_TEST(test_device_props)
     ck_assert_int_eq(p.host_visible, 1);
     ck_assert_uint_gt(p.memory_total, 0);
     ck_assert_uint_le(p.memory_free, p.memory_total);
-    ck_assert_int_ne(h_iface->device_props(1, &p), SLM_OK);
+    ck_assert_int_ne(h_iface->device_props(h_backend, 1, &p), SLM_OK);
 }
 END_TEST
 

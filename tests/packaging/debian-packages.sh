@@ -39,7 +39,7 @@ owner() {   # package a path belongs in, or "" if none may hold it
         "$lib"/libslmops.so.*) echo libslmops0 ;;
         "$lib"/libslmops.so | "$lib"/pkgconfig/slmops.pc | "$lib"/pkgconfig/slmops-plugin.pc \
         | usr/include/slmops/*.h | usr/bin/slmops-conform | usr/share/man/man1/slmops-conform.1.gz \
-        | usr/share/slmops/sdk/template/*) echo libslmops-dev ;;
+        | usr/share/slmops/sdk/*) echo libslmops-dev ;;
         usr/bin/slmops | usr/share/man/man1/slmops.1.gz | usr/share/slmops/recipe.schema.json) echo slmops ;;
         usr/share/slmops/manifest.schema.json | usr/share/slmops/plugins/*.mixes) echo libslmops0 ;;
         "$lib"/slmops/comm/*.so | usr/share/slmops/plugins/comm/*.json)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <slmops/device.h>
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 
 #include "tests/registry/helpers.h"
@@ -105,7 +106,7 @@ START_TEST(open_with_options)
     const slm_backend_iface_t *b = slm_device_backend(dev, &ctx);
     ck_assert_ptr_nonnull(b);
     ck_assert_int_eq(*(int *)ctx, 3);   /* the fake keeps n_threads as its context */
-    ck_assert_int_eq(b->device_count(), 1);
+    ck_assert_int_eq(b->device_count(slm_device_backend_context(dev)), 1);
     slm_device_close(dev);
     slm_registry_free(reg);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 #include <slmops/plugin-format.h>
 #include <slmops/plugin-quantizer.h>

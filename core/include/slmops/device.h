@@ -35,6 +35,11 @@ int slm_devices_list(slm_registry_t *reg, slm_device_info_t **out, size_t *n, sl
 int slm_device_resolve(slm_registry_t *reg, const char *spec, slm_device_info_t *out,
                        slm_error_t *err);
 
+/* As slm_device_resolve, and why that device: named by the spec or $SLMOPS_DEVICE,
+ * or the highest score of those listed (with the runners-up), in one line. */
+int slm_device_choose(slm_registry_t *reg, const char *spec, slm_device_info_t *out, char *why,
+                      size_t why_size, slm_error_t *err);
+
 typedef struct slm_device_options {
     uint32_t struct_size;
     int32_t n_threads;         /* <= 0: backend default */
@@ -46,10 +51,14 @@ slm_device_t *slm_device_open(slm_registry_t *reg, const char *spec,
 void slm_device_close(slm_device_t *dev);
 const slm_device_info_t *slm_device_get_info(const slm_device_t *dev);
 
-/* The backend interface and context behind an open device, for tools that drive a
- * backend node by node (slmops-conform). Include <slmops/plugin-backend.h> to use it. */
+/* The backend interface and device context behind an open device, for tools that
+ * drive a backend node by node (slmops-conform). The interface is always version 2
+ * (the host adapts version-1 plugins): define SLM_BACKEND_USE_VERSION 2 before
+ * including <slmops/plugin-backend.h> to use it. */
 struct slm_backend_iface;
 const struct slm_backend_iface *slm_device_backend(slm_device_t *dev, void **ctx);
+/* The backend context its backend-level slots take (device_count, get_proc_address). */
+void *slm_device_backend_context(slm_device_t *dev);
 
 #ifdef __cplusplus
 }

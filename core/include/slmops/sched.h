@@ -16,9 +16,15 @@ extern "C" {
 
 typedef struct slm_sched slm_sched_t;
 
+/* The most devices one scheduler places nodes on (the CPU fallback included). */
+#define SLM_SCHED_MAX_DEVICES 8
+
 typedef struct slm_sched_options {
     uint32_t struct_size;
-    const char *device;        /* spec for slm_device_open; NULL: $SLMOPS_DEVICE or "auto" */
+    /* A spec for slm_device_open, or several separated by commas ("vulkan:0,vulkan:1"):
+     * each node goes to the first that runs it, then to the CPU fallback.
+     * NULL: $SLMOPS_DEVICE or "auto". */
+    const char *device;
     int32_t n_threads;         /* <= 0: backend default */
 } slm_sched_options_t;
 
@@ -38,6 +44,10 @@ int slm_tensor_get_data(const slm_tensor_t *t, void *data, size_t offset, size_t
  * (slm_optim_step, slmops/optim.h), which sets the step's inputs first. */
 int slm_sched_compute(slm_sched_t *s, slm_graph_t *g, slm_error_t *err);
 
+/* The devices open now (the ones asked for, then the CPU fallback once a node
+ * needed it), and device i of them. */
+int slm_sched_n_devices(const slm_sched_t *s);
+const slm_device_info_t *slm_sched_device_at(const slm_sched_t *s, int i);
 /* Nodes placed on a device other than the primary one (CPU fallbacks). */
 size_t slm_sched_n_fallback(const slm_sched_t *s);
 /* Bytes of device memory the plan uses for intermediates (after reuse) and in total. */

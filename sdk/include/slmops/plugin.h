@@ -14,6 +14,7 @@
 #ifndef SLMOPS_PLUGIN_H
 #define SLMOPS_PLUGIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <slmops/error.h>
@@ -87,6 +88,79 @@ typedef const slm_plugin_descriptor_t *(*slm_plugin_entry_fn)(const slm_host_t *
     {                                                                                  \
         return impl(host, host_abi_version);                                           \
     }
+
+/* Write the whole entry point and its negotiation (as GST_PLUGIN_DEFINE does):
+ *   SLM_PLUGIN_DEFINE(SLM_PLUGIN_KIND_BACKEND, "my-backend", "1.0.0", my_accept,
+ *                     &my_iface_v2, &my_iface_v1)
+ * The interface tables follow newest first; each starts with struct_size and
+ * iface_version. The entry answers the newest plugin ABI both sides speak, picks
+ * the newest table whose version the host reads (host->iface_version; a host
+ * without it gets the oldest table) and refuses, with a log line, a host older
+ * than every table. `accept` (or NULL) is called first with the host table and
+ * returns false to refuse this host or machine (it logs why). */
+#define SLM_PLUGIN_DEFINE(kind, name, version, accept, ...)                             \
+    static const void *const slm__plugin_ifaces[] = {__VA_ARGS__, NULL};                \
+    static slm_plugin_descriptor_t slm__plugin_descriptor;                              \
+    static const slm_plugin_descriptor_t *slm__plugin_entry_impl(const slm_host_t *host,\
+                                                                 uint32_t host_abi)     \
+    {                                                                                   \
+        return slm_plugin_negotiate(host, host_abi, (kind), (name), (version), (accept),\
+                                    slm__plugin_ifaces, &slm__plugin_descriptor);       \
+    }                                                                                   \
+    SLM_PLUGIN_DEFINE_ENTRY(slm__plugin_entry_impl)
+
+typedef bool (*slm_plugin_accept_fn)(const slm_host_t *host);
+
+/* The negotiation SLM_PLUGIN_DEFINE expands to (header-only: plugins do not link
+ * the core). Fills *out and returns it, or NULL when this host cannot be served. */
+static inline const slm_plugin_descriptor_t *
+slm_plugin_negotiate(const slm_host_t *host, uint32_t host_abi, int32_t kind, const char *name,
+                     const char *version, slm_plugin_accept_fn accept,
+                     const void *const *ifaces, slm_plugin_descriptor_t *out)
+{
+    bool has_log = host && host->struct_size >= offsetof(slm_host_t, log) + sizeof host->log &&
+                   host->log;
+    if (host_abi < SLM_PLUGIN_ABI_MIN_VERSION) {
+        if (has_log)
+            host->log(SLM_LOG_ERROR, name, "host offers plugin ABI %u, this plugin needs %u..%u",
+                      host_abi, SLM_PLUGIN_ABI_MIN_VERSION, SLM_PLUGIN_ABI_VERSION);
+        return NULL;
+    }
+    if (accept && !accept(host))
+        return NULL;
+    uint32_t offer = 0;
+    if (host && host->struct_size >= offsetof(slm_host_t, iface_version) +
+                                         sizeof host->iface_version && host->iface_version)
+        offer = host->iface_version(kind);
+    const void *chosen = NULL;
+    uint32_t oldest = 0;
+    for (size_t i = 0; ifaces[i]; i++) {
+        uint32_t v = ((const uint32_t *)ifaces[i])[1];
+        oldest = v;
+        if (!chosen && (offer == 0 || v <= offer))
+            chosen = ifaces[i];
+    }
+    if (offer == 0 && chosen) {
+        /* A host that cannot say reads at least the first version: the oldest table. */
+        for (size_t i = 0; ifaces[i]; i++)
+            chosen = ifaces[i];
+    }
+    if (!chosen) {
+        if (has_log)
+            host->log(SLM_LOG_ERROR, name, "host reads interface version %u, this plugin needs "
+                      "%u or newer", offer, oldest);
+        return NULL;
+    }
+    *out = (slm_plugin_descriptor_t){
+        .struct_size = sizeof *out,
+        .abi_version = host_abi < SLM_PLUGIN_ABI_VERSION ? host_abi : SLM_PLUGIN_ABI_VERSION,
+        .kind = kind,
+        .name = name,
+        .version = version,
+        .iface = chosen,
+    };
+    return out;
+}
 
 #ifdef __cplusplus
 }
