@@ -6,12 +6,14 @@
 #          SLMOPS_TEACHER  the teacher's GGUF (default: recipes/fetch-teacher.sh models)
 #          DEMO_THREADS    threads for every step, teacher and student alike (default 2)
 #          DEMO_STEPS DEMO_LR DEMO_KD DEMO_QUANT  the recipe's knobs (defaults below)
+#          DEMO_TASK       a folder with train.prompts.jsonl and heldout.task.jsonl
+#                          (default recipes/capitals; a smaller one tries the script)
 set -eu
 out=${1:-demo-out}
 slmops=${SLMOPS:-./slmops}
 threads=${DEMO_THREADS:-2}
-steps=${DEMO_STEPS:-600}
-lr=${DEMO_LR:-1e-2}
+steps=${DEMO_STEPS:-1000}
+lr=${DEMO_LR:-3e-3}
 kd=${DEMO_KD:-none}
 quant=${DEMO_QUANT:-q4_0}
 here=$(dirname "$0")
@@ -49,7 +51,7 @@ PY
 
 # 1. The task: training prompts and held-out prompts, disjoint, as recipes/capitals.py
 #    writes them (tests/recipes/task-split.sh checks that the copies here are its output).
-task=$here/capitals
+task=${DEMO_TASK:-$here/capitals}
 
 # 2. The teacher answers the training prompts greedily; only answers that contain the
 #    right capital are kept (rejection sampling); a new student with the teacher's
@@ -57,7 +59,7 @@ task=$here/capitals
 run distill "$slmops" distill -m "$teacher" --prompts "$task/train.prompts.jsonl" \
     --check contains --sample-temp 0 -n 24 --data-out "$out/data.jsonl" \
     --student-preset student-5m --student-out "$out/student-init.gguf" \
-    --kd-loss "$kd" --ctx 128 --batch 1 --steps "$steps" --lr "$lr" --warmup 20 \
+    --kd-loss "$kd" --ctx 256 --batch 1 --steps "$steps" --lr "$lr" --warmup 20 \
     --schedule cosine --log "$out/train.log" -t "$threads" --json -o "$out/student-f32.gguf"
 
 # 3. The student as it ships: quantized.
