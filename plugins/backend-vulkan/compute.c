@@ -82,6 +82,18 @@ static void record(vk_device_t *d, const slm_node_t *n, int pipe, const vk_param
                          &mb, 0, NULL, 0, NULL);
 }
 
+/* The scheduler asks supports_node before it allocates; by compute time every
+ * operand must be in one of this backend's buffers. */
+static bool buffers_bound(const slm_node_t *n)
+{
+    if (!n->dst.buffer)
+        return false;
+    for (int i = 0; i < n->n_src; i++)
+        if (!n->src[i].buffer)
+            return false;
+    return true;
+}
+
 int vk_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
 {
     vk_device_t *d = dev;
@@ -89,7 +101,7 @@ int vk_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
         return SLM_E_INVALID;
     uint32_t n_disp = 0;
     for (size_t i = 0; i < n_nodes; i++) {
-        if (!vk_supports_node(dev, nodes[i])) {
+        if (!vk_supports_node(dev, nodes[i]) || !buffers_bound(nodes[i])) {
             vk_log(SLM_LOG_ERROR, "node %zu (op %d) is not supported", i, nodes[i] ? nodes[i]->op : -1);
             return SLM_E_UNSUPPORTED;
         }

@@ -28,8 +28,6 @@ static bool block_type(int type, int64_t *elems, int64_t *bytes)
 /* The shaders address bytes with 32-bit integers and read f32/i32 as whole words. */
 static bool addressable(const slm_tensor_desc_t *t)
 {
-    if (!t->buffer)
-        return false;
     int64_t align = t->type == SLM_TYPE_F16 || t->type == SLM_TYPE_BF16 ? 2 : 4, be = 1, bb = 0, last = (int64_t)t->offset;
     bool blocks = block_type(t->type, &be, &bb);
     if (blocks) {

@@ -125,8 +125,10 @@ static int vkb_device_props(void *backend, int index, slm_device_props_t *p)
         kind = "integrated GPU";
         break;
     default:
-        /* lavapipe and other CPU implementations: slower than the CPU backend */
-        p->type = pr.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? SLM_DEVICE_CPU : SLM_DEVICE_ACCEL;
+        /* lavapipe and other CPU implementations: slower than the CPU backend. Not
+         * SLM_DEVICE_CPU: the scheduler takes a CPU device for the fallback that runs
+         * every op, and this one does not. */
+        p->type = SLM_DEVICE_ACCEL;
         p->score = SLM_DEVICE_SCORE_EMULATED;
         p->host_visible = !vk_force_staging();
         kind = "CPU-emulated, ranked below the CPU backend";
