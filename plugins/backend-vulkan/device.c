@@ -167,6 +167,57 @@ static int open_memory(vk_device_t *d)
     return SLM_OK;
 }
 
+bool vk_has_fp16(VkPhysicalDevice pd)
+{
+    uint32_t n = 0;
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL);
+    VkExtensionProperties *e = calloc(n ? n : 1, sizeof *e);
+    bool found = false;
+    if (e && vkEnumerateDeviceExtensionProperties(pd, NULL, &n, e) >= 0)
+        for (uint32_t i = 0; i < n && !found; i++)
+            found = strcmp(e[i].extensionName, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME) == 0;
+    free(e);
+    if (!found)
+        return false;
+    VkPhysicalDeviceShaderFloat16Int8FeaturesKHR f16 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES_KHR};
+    VkPhysicalDeviceFeatures2 f = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f16};
+    vkGetPhysicalDeviceFeatures2(pd, &f);
+    return f16.shaderFloat16;
+}
+
+/* fp16 arithmetic in the products: SLMOPS_VULKAN_FP16=1 forces it (refused when
+ * the device lacks shaderFloat16), 0 forbids it; by default a GPU with
+ * shaderFloat16 uses it, a CPU implementation (lavapipe) does not: it would
+ * emulate fp16 in fp32 and only lose precision. */
+static int choose_fp16(vk_device_t *d)
+{
+    const char *v = getenv("SLMOPS_VULKAN_FP16");
+    bool can = vk_has_fp16(d->phys);
+    if (v && *v && strcmp(v, "auto") != 0) {
+        if (strcmp(v, "0") == 0) {
+            d->fp16 = false;
+            return SLM_OK;
+        }
+        if (strcmp(v, "1") != 0) {
+            vk_log(SLM_LOG_ERROR, "SLMOPS_VULKAN_FP16 is '%s': use 0, 1 or auto", v);
+            return SLM_E_INVALID;
+        }
+        if (!can) {
+            vk_log(SLM_LOG_ERROR, "SLMOPS_VULKAN_FP16=1 but this device has no shaderFloat16: "
+                                  "unset it or set it to 0");
+            return SLM_E_UNSUPPORTED;
+        }
+        d->fp16 = true;
+        return SLM_OK;
+    }
+    VkPhysicalDeviceProperties pr;
+    vkGetPhysicalDeviceProperties(d->phys, &pr);
+    d->fp16 = can && (pr.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU ||
+                      pr.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU);
+    return SLM_OK;
+}
+
 int vk_device_open(void *backend, int index, const slm_device_config_t *cfg, void **dev)
 {
     (void)cfg;
@@ -188,6 +239,17 @@ int vk_device_open(void *backend, int index, const slm_device_config_t *cfg, voi
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                              .queueCreateInfoCount = 1,
                              .pQueueCreateInfos = &qi};
+    VkPhysicalDeviceShaderFloat16Int8FeaturesKHR f16 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES_KHR,
+        .shaderFloat16 = VK_TRUE};
+    const char *ext = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
+    if ((rc = choose_fp16(d)))
+        goto fail;
+    if (d->fp16) {
+        di.pNext = &f16;
+        di.enabledExtensionCount = 1;
+        di.ppEnabledExtensionNames = &ext;
+    }
     rc = SLM_E_DEVICE;
     if (vkCreateDevice(d->phys, &di, NULL, &d->dev) != VK_SUCCESS) {
         d->dev = VK_NULL_HANDLE;

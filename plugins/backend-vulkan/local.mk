@@ -8,6 +8,7 @@ vulkan_shader_sources = \
 vulkan_shader_headers = \
 	plugins/backend-vulkan/shaders/elem.spv.h \
 	plugins/backend-vulkan/shaders/matmul.spv.h \
+	plugins/backend-vulkan/shaders/matmul-fp16.spv.h \
 	plugins/backend-vulkan/shaders/rows.spv.h
 EXTRA_DIST += $(vulkan_shader_sources)
 
@@ -37,4 +38,11 @@ plugins/backend-vulkan/shaders/%.spv.h: plugins/backend-vulkan/shaders/%.comp \
 		plugins/backend-vulkan/shaders/common.glsl
 	$(AM_V_GEN)$(MKDIR_P) plugins/backend-vulkan/shaders && \
 	$(GLSLC) --target-env=vulkan1.1 -O -mfmt=c \
+		-I$(top_srcdir)/plugins/backend-vulkan/shaders -o $@.tmp $< && mv -f $@.tmp $@
+
+# The same products with fp16 arithmetic (devices with shaderFloat16).
+plugins/backend-vulkan/shaders/matmul-fp16.spv.h: plugins/backend-vulkan/shaders/matmul.comp \
+		plugins/backend-vulkan/shaders/common.glsl
+	$(AM_V_GEN)$(MKDIR_P) plugins/backend-vulkan/shaders && \
+	$(GLSLC) --target-env=vulkan1.1 -O -mfmt=c -DFP16_ARITH \
 		-I$(top_srcdir)/plugins/backend-vulkan/shaders -o $@.tmp $< && mv -f $@.tmp $@

@@ -8,6 +8,9 @@ static const uint32_t spv_elem[] =
 static const uint32_t spv_matmul[] =
 #include "shaders/matmul.spv.h"
     ;
+static const uint32_t spv_matmul_fp16[] =
+#include "shaders/matmul-fp16.spv.h"
+    ;
 static const uint32_t spv_rows[] =
 #include "shaders/rows.spv.h"
     ;
@@ -43,6 +46,10 @@ int vk_pipelines_create(vk_device_t *d)
         VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                        .codeSize = shaders[i].size,
                                        .pCode = shaders[i].code};
+        if (i == VK_PIPE_MATMUL && d->fp16) {
+            mi.codeSize = sizeof spv_matmul_fp16;
+            mi.pCode = spv_matmul_fp16;
+        }
         VkShaderModule mod;
         if (vkCreateShaderModule(d->dev, &mi, NULL, &mod) != VK_SUCCESS)
             return SLM_E_DEVICE;

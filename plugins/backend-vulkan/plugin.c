@@ -134,8 +134,11 @@ static int vkb_device_props(void *backend, int index, slm_device_props_t *p)
         kind = "CPU-emulated, ranked below the CPU backend";
         break;
     }
-    snprintf(p->description, sizeof p->description, "Vulkan %u.%u, %s", VK_API_VERSION_MAJOR(pr.apiVersion),
-             VK_API_VERSION_MINOR(pr.apiVersion), kind);
+    snprintf(p->description, sizeof p->description, "Vulkan %u.%u, %s; fp16 arithmetic: %s",
+             VK_API_VERSION_MAJOR(pr.apiVersion), VK_API_VERSION_MINOR(pr.apiVersion), kind,
+             !vk_has_fp16(b->phys[index]) ? "none"
+             : p->score > SLM_DEVICE_SCORE_CPU ? "shaderFloat16, used"
+                                               : "shaderFloat16, off unless SLMOPS_VULKAN_FP16=1");
     return SLM_OK;
 }
 

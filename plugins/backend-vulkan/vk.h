@@ -44,6 +44,7 @@ typedef struct vk_device {
     uint32_t mem_device;         /* memory type index for tensors */
     uint32_t mem_host;           /* host-visible coherent type (staging, parameters) */
     bool unified;                /* tensor memory is mappable: no staging */
+    bool fp16;                   /* products use fp16 arithmetic (matmul-fp16) */
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout pipe_layout;
     VkPipeline pipe[VK_PIPE_COUNT];
@@ -71,6 +72,8 @@ typedef struct vk_params {
 /* SLMOPS_VULKAN_STAGING=1: treat device memory as not mappable (tests the
  * staging path on unified-memory devices). */
 bool vk_force_staging(void);
+/* The device can run fp16 arithmetic (VK_KHR_shader_float16_int8 shaderFloat16). */
+bool vk_has_fp16(VkPhysicalDevice pd);
 int vk_buffer_make(vk_device_t *d, uint64_t size, uint32_t mem_type, VkBufferUsageFlags usage,
                    vk_buffer_t *b);
 void vk_buffer_drop(vk_device_t *d, vk_buffer_t *b);

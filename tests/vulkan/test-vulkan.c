@@ -1,6 +1,6 @@
 /* The Vulkan backend on this machine's first Vulkan device (lavapipe in CI): every
  * op x type of its manifest through the conformance suite, on the mapped and the
- * staging memory path, and stories260K decoded on it against the CPU backend. */
+ * staging memory path and the fp32 and fp16 arithmetic paths, and stories260K decoded on it against the CPU backend. */
 #include "config.h"
 
 #include <check.h>
@@ -65,7 +65,29 @@ static void conform(const char *op, bool gradcheck)
 /* Every op of the manifest (the CPU backend's whole op set), gradchecks included. */
 START_TEST(op_conforms)
 {
+    setenv("SLMOPS_VULKAN_FP16", "0", 1);   /* the fp32 path, whatever the default */
     conform(slm_op_name(_i), true);
+}
+END_TEST
+
+/* The fp16-arithmetic path (products over 16-bit and block weights), forced, on
+ * devices that have shaderFloat16 (slmops devices shows it in the description). */
+static const char *const fp16_ops[] = {"mul_mat", "mul_mat_t", "get_rows"};
+
+START_TEST(fp16_path_conforms)
+{
+    slm_registry_t *reg = open_registry();
+    slm_device_info_t vk;
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_msg(slm_device_resolve(reg, "vulkan:0", &vk, &err) == SLM_OK, "%s", err.message);
+    slm_registry_free(reg);
+    if (!strstr(vk.description, "shaderFloat16")) {
+        printf("fp16 path not tested: %s has no shaderFloat16 (%s)\n", vk.name, vk.description);
+        return;
+    }
+    setenv("SLMOPS_VULKAN_FP16", "1", 1);
+    conform(fp16_ops[_i], true);
 }
 END_TEST
 
@@ -248,6 +270,7 @@ int main(void)
     tcase_add_loop_test(tc, op_conforms, 1, SLM_OP_COUNT);
     tcase_add_loop_test(tc, staging_path_conforms, 0,
                         (int)(sizeof staged_ops / sizeof staged_ops[0]));
+    tcase_add_loop_test(tc, fp16_path_conforms, 0, (int)(sizeof fp16_ops / sizeof fp16_ops[0]));
     tcase_add_test(tc, auto_keeps_the_cpu);
     suite_add_tcase(s, tc);
     FILE *f = fopen(model_path, "rb");

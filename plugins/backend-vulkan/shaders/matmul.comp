@@ -2,6 +2,9 @@
 // Ops that read weights of any type (f32, f16, block types) or reduce over another
 // dimension, one destination element per invocation: products, row gathers and
 // their backward ops.
+#ifdef FP16_ARITH
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
 #include "common.glsl"
 
 #define OP_GET_ROWS 1
@@ -39,6 +42,23 @@ void main()
         int a2 = i.z / r2, a3 = i.w / r3, K = NE(1, 0);
         float s = 0.0;
         int ty = p.type[1];
+#ifdef FP16_ARITH
+        // 16-bit and block weights: fp16 products summed in fp16 over runs of 32,
+        // the runs in fp32. f32 weights keep f32 arithmetic (they ask for it).
+        bool plain = ty == TY_F32 || ty == TY_F16 || ty == TY_BF16;
+        uint row = addr(1, 0, i.x, a2, a3);
+        for (int k0 = 0; ty == TY_F32 && k0 < K; k0 += K)
+            for (int kk = 0; kk < K; kk++)
+                s += ld(1, kk, i.x, a2, a3) * ld(2, kk, i.y, i.z, i.w);
+        for (int k0 = 0; ty != TY_F32 && k0 < K; k0 += 32) {
+            float16_t part = float16_t(0.0);
+            for (int kk = k0; kk < min(k0 + 32, K); kk++) {
+                float w = plain ? ld(1, kk, i.x, a2, a3) : ldq(1, ty, row, kk);
+                part += float16_t(w) * float16_t(ld(2, kk, i.y, i.z, i.w));
+            }
+            s += float(part);
+        }
+#else
         if (ty == TY_F32 || ty == TY_F16 || ty == TY_BF16) {
             for (int kk = 0; kk < K; kk++)
                 s += ld(1, kk, i.x, a2, a3) * ld(2, kk, i.y, i.z, i.w);
@@ -47,6 +67,7 @@ void main()
             for (int kk = 0; kk < K; kk++)
                 s += ldq(1, ty, row, kk) * ld(2, kk, i.y, i.z, i.w);
         }
+#endif
         st(0, i.x, i.y, i.z, i.w, s);
         break;
     }
