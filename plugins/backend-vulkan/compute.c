@@ -47,11 +47,14 @@ static int pool_reserve(vk_device_t *d, uint32_t sets)
 static void record(vk_device_t *d, const slm_node_t *n, int pipe, const vk_params_t *p,
                    VkDescriptorSet set, uint32_t slot)
 {
+    bool scratch = vk_node_scratch(n) > 0;
     VkDescriptorBufferInfo info[VK_NT + 1];
     VkWriteDescriptorSet w[VK_NT + 1];
     for (int t = 0; t < VK_NT; t++) {
         const slm_tensor_desc_t *td = t == 0 ? &n->dst : t <= n->n_src ? &n->src[t - 1] : NULL;
         const vk_buffer_t *b = td ? td->buffer : NULL;
+        if (scratch && t == 3)
+            b = &d->scratch;
         info[t] = (VkDescriptorBufferInfo){.buffer = b ? b->buf : d->params.buf,
                                            .offset = 0,
                                            .range = VK_WHOLE_SIZE};
@@ -109,7 +112,16 @@ int vk_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
     }
     if (!n_disp)
         return SLM_OK;
+    uint64_t scratch = 0;
+    for (size_t i = 0; i < n_nodes; i++)
+        if (vk_node_scratch(nodes[i]) > scratch)
+            scratch = vk_node_scratch(nodes[i]);
     int rc = params_reserve(d, (uint64_t)n_disp * VK_PARAMS_STRIDE);
+    if (!rc && scratch * 4 > d->scratch.size) {
+        vk_buffer_drop(d, &d->scratch);
+        rc = vk_buffer_make(d, scratch * 4, d->mem_device, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                            &d->scratch);
+    }
     if (!rc)
         rc = pool_reserve(d, n_disp);
     if (rc)

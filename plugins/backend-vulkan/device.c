@@ -105,6 +105,7 @@ void vk_device_close(void *dev)
         vkDeviceWaitIdle(d->dev);
         vk_buffer_drop(d, &d->params);
         vk_buffer_drop(d, &d->staging);
+        vk_buffer_drop(d, &d->scratch);
         if (d->desc_pool)
             vkDestroyDescriptorPool(d->dev, d->desc_pool, NULL);
         vk_pipelines_destroy(d);

@@ -172,7 +172,18 @@ bool vk_supports_node(void *dev, const slm_node_t *n)
 
 int vk_node_phases(const slm_node_t *n)
 {
-    return n->op == SLM_OP_ACC ? 2 : 1;
+    return n->op == SLM_OP_ACC || n->op == SLM_OP_CROSS_ENTROPY || n->op == SLM_OP_SUM ? 2 : 1;
+}
+
+/* Partial results the two-phase reductions keep in the device's scratch buffer. */
+uint64_t vk_node_scratch(const slm_node_t *n)
+{
+    const slm_tensor_desc_t *a = &n->src[0];
+    if (n->op == SLM_OP_CROSS_ENTROPY)
+        return (uint64_t)(a->ne[1] * a->ne[2] * a->ne[3]);
+    if (n->op == SLM_OP_SUM)
+        return (uint64_t)((nelem(a) + VK_SUM_CHUNK - 1) / VK_SUM_CHUNK);
+    return 0;
 }
 
 static int pipeline_of(int op)
@@ -228,8 +239,17 @@ int vk_node_params(const slm_node_t *n, int phase, vk_params_t *p)
     p->phase = phase;
     int pipe = pipeline_of(n->op);
     const slm_tensor_desc_t *a = &n->src[0];
-    if (n->op == SLM_OP_CROSS_ENTROPY || n->op == SLM_OP_SUM)
-        p->n_items = 1;
+    uint64_t partials = vk_node_scratch(n);
+    if (partials) {   /* tensor 3 (an unused source slot of both ops): the scratch */
+        p->ne[3 * 4] = (int32_t)partials;
+        p->nb[3 * 4] = 4;
+        p->type[3] = SLM_TYPE_F32;
+        p->off[3] = 0;
+    }
+    if (partials && phase == 1)
+        p->n_items = 64;   /* one workgroup */
+    else if (n->op == SLM_OP_SUM)
+        p->n_items = (uint32_t)partials;
     else if (pipe == VK_PIPE_ROWS)
         p->n_items = (uint32_t)(a->ne[1] * a->ne[2] * a->ne[3]);
     else if (n->op == SLM_OP_ACC && phase == 1)

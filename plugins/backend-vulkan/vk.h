@@ -52,6 +52,7 @@ typedef struct vk_device {
     uint32_t desc_cap;           /* sets the pool holds */
     vk_buffer_t params;          /* host-visible, VK_PARAMS_STRIDE per dispatch */
     vk_buffer_t staging;         /* host-visible, for non-mappable tensor memory */
+    vk_buffer_t scratch;         /* partial sums of two-phase reductions */
 } vk_device_t;
 
 /* Parameters of one dispatch as the shaders' `P` block reads them (std430). */
@@ -101,6 +102,9 @@ bool vk_supports_node(void *dev, const slm_node_t *n);
  * dispatch `phase`. */
 int vk_node_phases(const slm_node_t *n);
 int vk_node_params(const slm_node_t *n, int phase, vk_params_t *p);
+/* f32 partial results node n keeps in the scratch buffer between its phases. */
+#define VK_SUM_CHUNK 1024
+uint64_t vk_node_scratch(const slm_node_t *n);
 
 /* compute.c */
 int vk_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes);

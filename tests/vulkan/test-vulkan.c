@@ -211,6 +211,55 @@ START_TEST(generation_matches_cpu)
 }
 END_TEST
 
+/* Reductions over more elements than one llvmpipe invocation may loop over (it
+ * stops a loop after 65535 iterations): the training loss over [512, 64] logits and
+ * a sum of 70000 elements, against the CPU. */
+static float reduce_on(slm_registry_t *reg, const char *device, int op, int64_t V, int64_t N,
+                       const float *l, const float *t)
+{
+    slm_sched_t *s = tc_sched(reg, device);
+    slm_graph_t *g = slm_graph_new(16);
+    slm_tensor_t *a = slm_tensor_new_2d(g, SLM_TYPE_F32, V, N);
+    slm_tensor_t *b = slm_tensor_new_2d(g, SLM_TYPE_F32, V, N);
+    slm_tensor_set_flags(a, SLM_TENSOR_INPUT);
+    slm_tensor_set_flags(b, SLM_TENSOR_INPUT);
+    slm_tensor_t *x = op == SLM_OP_SUM ? slm_sum(g, a) : slm_cross_entropy(g, a, b);
+    ck_assert_ptr_nonnull(x);
+    slm_tensor_set_flags(x, SLM_TENSOR_OUTPUT);
+    tc_alloc(s, g);
+    tc_set(a, l, (size_t)(V * N) * sizeof *l);
+    tc_set(b, t, (size_t)(V * N) * sizeof *t);
+    tc_compute(s, g);
+    float r;
+    tc_get(x, &r, sizeof r);
+    slm_graph_free(g);
+    slm_sched_free(s);
+    return r;
+}
+
+START_TEST(long_reductions_match_cpu)
+{
+    enum { V = 512, N = 64, M = 70000 };
+    float *l = malloc(sizeof(float) * M), *t = calloc(M, sizeof(float));
+    ck_assert(l && t);
+    uint64_t rng = 7;
+    tc_fill(l, M, &rng, 5.0f);
+    for (int n = 0; n < N; n++)
+        t[n * V + (n * 31) % V] = 1.0f;
+    slm_registry_t *reg = open_registry();
+    float c = reduce_on(reg, "cpu", SLM_OP_CROSS_ENTROPY, V, N, l, t);
+    float v = reduce_on(reg, "vulkan:0", SLM_OP_CROSS_ENTROPY, V, N, l, t);
+    ck_assert_msg(fabsf(c - v) <= 1e-5f * fabsf(c), "cross_entropy [%d,%d]: cpu %g, vulkan %g", V, N,
+                  (double)c, (double)v);
+    c = reduce_on(reg, "cpu", SLM_OP_SUM, M, 1, l, t);
+    v = reduce_on(reg, "vulkan:0", SLM_OP_SUM, M, 1, l, t);
+    ck_assert_msg(fabsf(c - v) <= 1e-3f, "sum of %d: cpu %g, vulkan %g", M, (double)c, (double)v);
+    slm_registry_free(reg);
+    free(l);
+    free(t);
+}
+END_TEST
+
 /* auto never picks a CPU-emulated Vulkan device: it scores below the CPU backend. */
 START_TEST(auto_keeps_the_cpu)
 {
@@ -271,6 +320,7 @@ int main(void)
     tcase_add_loop_test(tc, staging_path_conforms, 0,
                         (int)(sizeof staged_ops / sizeof staged_ops[0]));
     tcase_add_loop_test(tc, fp16_path_conforms, 0, (int)(sizeof fp16_ops / sizeof fp16_ops[0]));
+    tcase_add_test(tc, long_reductions_match_cpu);
     tcase_add_test(tc, auto_keeps_the_cpu);
     suite_add_tcase(s, tc);
     FILE *f = fopen(model_path, "rb");

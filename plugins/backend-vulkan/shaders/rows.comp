@@ -15,6 +15,27 @@
 #define OP_SUM 22
 
 const float NEG_INF = -1.0 / 0.0;
+#define SUM_CHUNK 1024   // ops.c: VK_SUM_CHUNK
+
+shared float red[64];
+
+// The sum of the scratch's NE(3, 0) partial results by the one workgroup of 64
+// invocations a phase-1 dispatch runs (every invocation gets it).
+float sum_scratch(void)
+{
+    uint l = gl_LocalInvocationID.x;
+    float v = 0.0;
+    for (int q = int(l); q < NE(3, 0); q += 64)
+        v += ld(3, q, 0, 0, 0);
+    red[l] = v;
+    barrier();
+    for (uint s = 32u; s > 0u; s >>= 1) {
+        if (l < s)
+            red[l] += red[l + s];
+        barrier();
+    }
+    return red[0];
+}
 
 // Cross entropy of row (r1,r2,r3); with back, writes dlogits scaled by `scale`.
 float xent_row(int r1, int r2, int r3, bool back, float scale)
@@ -118,24 +139,33 @@ void main()
         xent_row(r1, r2, r3, true, ld(3, 0, 0, 0, 0) / float(N));
         break;
     }
-    case OP_CROSS_ENTROPY: {
-        // one invocation: the mean over every row
-        int N = NE(1, 1) * NE(1, 2) * NE(1, 3);
-        float loss = 0.0;
-        for (int q = 0; q < N; q++)
-            loss += xent_row(q % NE(1, 1), (q / NE(1, 1)) % NE(1, 2), q / (NE(1, 1) * NE(1, 2)),
-                             false, 0.0);
-        st(0, 0, 0, 0, 0, loss / float(N));
-        break;
-    }
-    case OP_SUM: {
-        float s = 0.0;
-        for (int q = 0; q < NE(1, 0) * NE(1, 1) * NE(1, 2) * NE(1, 3); q++) {
-            ivec4 j = unravel(1, q);
-            s += ld(1, j.x, j.y, j.z, j.w);
+    case OP_CROSS_ENTROPY:
+        // phase 0: one row per invocation into the scratch (tensor 3); phase 1: one
+        // workgroup sums them. llvmpipe caps a loop at 65535 iterations per
+        // invocation, so no invocation loops over a whole tensor.
+        if (p.phase == 0) {
+            st(3, k, 0, 0, 0, xent_row(r1, r2, r3, false, 0.0));
+        } else {
+            float loss = sum_scratch();
+            if (gl_LocalInvocationID.x == 0u)
+                st(0, 0, 0, 0, 0, loss / float(NE(1, 1) * NE(1, 2) * NE(1, 3)));
         }
-        st(0, 0, 0, 0, 0, s);
         break;
-    }
+    case OP_SUM:
+        // phase 0: chunks of SUM_CHUNK elements into the scratch; phase 1 as above
+        if (p.phase == 0) {
+            int n = NE(1, 0) * NE(1, 1) * NE(1, 2) * NE(1, 3);
+            float s = 0.0;
+            for (int q = k * SUM_CHUNK; q < min(n, (k + 1) * SUM_CHUNK); q++) {
+                ivec4 j = unravel(1, q);
+                s += ld(1, j.x, j.y, j.z, j.w);
+            }
+            st(3, k, 0, 0, 0, s);
+        } else {
+            float s = sum_scratch();
+            if (gl_LocalInvocationID.x == 0u)
+                st(0, 0, 0, 0, 0, s);
+        }
+        break;
     }
 }
