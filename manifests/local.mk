@@ -24,7 +24,8 @@ manifest_sources = \
 	manifests/quantizer-nf4.json.in \
 	manifests/trainer-full.json.in \
 	manifests/trainer-lora.json.in \
-	manifests/trainer-distill.json.in
+	manifests/trainer-distill.json.in \
+	manifests/backend-vulkan.json.in
 EXTRA_DIST += $(manifest_sources)
 
 manifest_built = manifests/format-gguf.json
@@ -78,6 +79,11 @@ endif
 else
 manifest_built += manifests/cpu-generic.json
 manifest_uninstalled += manifests/uninstalled/cpu-generic.json
+endif
+
+if BUILD_BACKEND_VULKAN
+manifest_built += manifests/backend-vulkan.json
+manifest_uninstalled += manifests/uninstalled/backend-vulkan.json
 endif
 
 # llama-quantize's mixes, as data the quantize job reads from the same folders

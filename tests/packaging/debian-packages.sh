@@ -113,6 +113,16 @@ for deb in $debs; do
     [ -n "$added" ] || bad "installing $pkg adds no plugin"
     [ -z "$lost" ] || bad "installing $pkg removes plugins: $lost"
     echo "$pkg adds: $added"
+    # A backend package's devices appear in the root it was unpacked into (this
+    # machine has lavapipe, which the README's first command installs).
+    if [ "$pkg" = slmops-backend-vulkan ]; then
+        LD_LIBRARY_PATH="$tmp/root-$pkg/$lib" SLMOPS_PLUGIN_PATH="$tmp/root-$pkg/usr/share/slmops/plugins" \
+            "$tmp/root-$pkg/usr/bin/slmops" devices > "$tmp/devices-$pkg.out" 2>&1
+        grep -q "vulkan:0" "$tmp/devices-$pkg.out" || {
+            cat "$tmp/devices-$pkg.out"
+            bad "slmops devices in a root of libslmops0 + slmops + $pkg lists no vulkan:0 (is mesa-vulkan-drivers installed?)"
+        }
+    fi
 done
 
 [ $fail = 0 ] && echo "ok: $(echo "$debs" | wc -w) packages, split as debian/control says"
