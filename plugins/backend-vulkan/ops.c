@@ -116,9 +116,11 @@ static bool types_ok(const slm_node_t *n)
     case SLM_OP_SCALE:
     case SLM_OP_SILU:
     case SLM_OP_GELU:
+    case SLM_OP_LOG:
         return n->n_src == 1 && all_f32(n, 0) && same_shape(a, d);
     case SLM_OP_SILU_BACK:
     case SLM_OP_GELU_BACK:
+    case SLM_OP_LOG_BACK:
     case SLM_OP_SWIGLU:
     case SLM_OP_RMS_NORM_BACK:
     case SLM_OP_SOFT_MAX_BACK:

@@ -17,6 +17,11 @@
 #define OP_ACC 24
 #define OP_ADAMW 25
 #define OP_SGD 26
+#define OP_LOG 28
+#define OP_LOG_BACK 29
+
+// The smallest normal float: LOG clamps there (ops.h), so 0 log 0 stays 0.
+const float FLT_MIN_ = 1.17549435e-38;
 
 const float GELU_C = 0.7978845608028654, GELU_A = 0.044715;
 
@@ -74,6 +79,16 @@ void main()
         float du = GELU_C * (1.0 + 3.0 * GELU_A * x * x);
         float g = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
         st(0, i.x, i.y, i.z, i.w, ld(2, i.x, i.y, i.z, i.w) * g);
+        break;
+    }
+    case OP_LOG: {
+        float x = ld(1, i.x, i.y, i.z, i.w);
+        st(0, i.x, i.y, i.z, i.w, log(x > FLT_MIN_ ? x : FLT_MIN_));
+        break;
+    }
+    case OP_LOG_BACK: {
+        float x = ld(1, i.x, i.y, i.z, i.w);
+        st(0, i.x, i.y, i.z, i.w, x > FLT_MIN_ ? ld(2, i.x, i.y, i.z, i.w) / x : 0.0);
         break;
     }
     case OP_SWIGLU: {
