@@ -12,7 +12,7 @@ set -eu
 out=${1:-demo-out}
 slmops=${SLMOPS:-./slmops}
 threads=${DEMO_THREADS:-2}
-steps=${DEMO_STEPS:-1000}
+steps=${DEMO_STEPS:-2500}
 lr=${DEMO_LR:-6e-3}
 kd=${DEMO_KD:-none}
 quant=${DEMO_QUANT:-q4_0}
