@@ -31,7 +31,9 @@ if ! (cd "$tmp/slmops" && DEB_BUILD_OPTIONS="nocheck parallel=$jobs" \
 fi
 
 # What each package must hold (paths without the leading ./; docs aside).
+# The packages' layout (paths inside a package, relative to the root it is unpacked in).
 lib="usr/lib/$ma"
+manifests="usr/share/slmops/plugins"
 owner() {   # package a path belongs in, or "" if none may hold it
     case $1 in
         usr/share/doc/*) echo any ;;
@@ -85,17 +87,20 @@ unpack() {   # root, packages...
 }
 python=${PYTHON3:-python3}
 [ "$python" = : ] && python=python3
+# slmops as unpacked under ROOT: its library and manifests, not the system's.
+slmops_in() {   # ROOT ARGS...
+    r=$1; shift
+    LD_LIBRARY_PATH="$r/$lib" SLMOPS_PLUGIN_PATH="$r/$manifests" "$r/usr/bin/slmops" "$@"
+}
 plugins_in() {   # root -> names of the plugins that load there, one a line
-    LD_LIBRARY_PATH="$1/$lib" SLMOPS_PLUGIN_PATH="$1/usr/share/slmops/plugins" \
-        "$1/usr/bin/slmops" plugins --json 2> "$tmp/plugins.err" | "$python" -c '
+    slmops_in "$1" plugins --json 2> "$tmp/plugins.err" | "$python" -c '
 import json, sys
 for p in json.load(sys.stdin)["plugins"]:
     if p["state"] not in ("disabled", "shadowed", "unknown"):
         print(p["name"])' | sort
 }
 unpack "$tmp/root" libslmops0 slmops
-if ! LD_LIBRARY_PATH="$tmp/root/$lib" SLMOPS_PLUGIN_PATH="$tmp/root/usr/share/slmops/plugins" \
-        "$tmp/root/usr/bin/slmops" devices > "$tmp/devices.out" 2>&1; then
+if ! slmops_in "$tmp/root" devices > "$tmp/devices.out" 2>&1; then
     cat "$tmp/devices.out"; bad "slmops devices fails in a root of libslmops0 + slmops"
 elif ! grep -q "cpu" "$tmp/devices.out"; then
     cat "$tmp/devices.out"; bad "slmops devices lists no CPU device in a fresh root"
@@ -116,8 +121,7 @@ for deb in $debs; do
     # A backend package's devices appear in the root it was unpacked into (this
     # machine has lavapipe, which the README's first command installs).
     if [ "$pkg" = slmops-backend-vulkan ]; then
-        LD_LIBRARY_PATH="$tmp/root-$pkg/$lib" SLMOPS_PLUGIN_PATH="$tmp/root-$pkg/usr/share/slmops/plugins" \
-            "$tmp/root-$pkg/usr/bin/slmops" devices > "$tmp/devices-$pkg.out" 2>&1
+        slmops_in "$tmp/root-$pkg" devices > "$tmp/devices-$pkg.out" 2>&1
         grep -q "vulkan:0" "$tmp/devices-$pkg.out" || {
             cat "$tmp/devices-$pkg.out"
             bad "slmops devices in a root of libslmops0 + slmops + $pkg lists no vulkan:0 (is mesa-vulkan-drivers installed?)"
