@@ -16,7 +16,7 @@
 #include "cli/verbs.h"
 
 typedef struct opts {
-    const char *work;
+    const char *work, *device;
     long threads;
     bool check, force;
     slm_cli_strs_t inputs, files;
@@ -34,6 +34,9 @@ static const slm_cli_opt_t own_opts[] = {
     {"--check", NULL, SLM_CLI_FLAG, OFF(check), 0, 0,
      "check the recipe against its schema and exit (0 valid, 2 not)"},
     {"--force", NULL, SLM_CLI_FLAG, OFF(force), 0, 0, "run every stage, cached or not"},
+    {"--device", "SPEC", SLM_CLI_STR, OFF(device), 0, 0,
+     "run every stage on SPEC (auto, cpu, vulkan:0, ...; default: the\n"
+     "recipe's \"device\", else auto)"},
     {0},
 };
 
@@ -53,7 +56,7 @@ static void more_help(FILE *f)
 
 static const slm_cli_spec_t spec = {
     .verb = "pipeline",
-    .synopsis = "RECIPE [-w DIR] [-i NAME=PATH]... [--check] [--force] [-t N]",
+    .synopsis = "RECIPE [-w DIR] [-i NAME=PATH]... [--check] [--force] [--device SPEC] [-t N]",
     .about = "Run a recipe: distill -> finetune -> quantize -> eval -> bench -> package, and\n"
              "write WORK/report.json and a self-contained WORK/report.html (loss curves,\n"
              "every model's size, memory, speed and quality, teacher against student).\n",
@@ -120,6 +123,8 @@ static int setup(slm_pipe_t *p, const opts_t *o)
     }
     p->threads = o->threads ? o->threads
                             : (long)json_integer_value(json_object_get(p->recipe, "threads"));
+    p->device = o->device ? o->device
+                          : json_string_value(json_object_get(p->recipe, "device"));
     p->force = o->force;
     p->artifacts = json_object();
     const char *name;

@@ -29,10 +29,18 @@ int slm_pipe_measure_rss(slm_pipe_t *p, const char *model, const char *prompt, l
     char n[24], t[24];
     snprintf(n, sizeof n, "%ld", n_tokens);
     snprintf(t, sizeof t, "%ld", p->threads);
-    char *argv[] = {"slmops", "generate", "-m", (char *)model, "-p", (char *)prompt, "-n", n,
-                    "--temp", "0", "-t", t, NULL};
-    if (p->threads <= 0)
-        argv[10] = NULL;
+    char *argv[16] = {"slmops", "generate", "-m", (char *)model, "-p", (char *)prompt, "-n", n,
+                      "--temp", "0"};
+    int argc = 10;
+    if (p->threads > 0) {
+        argv[argc++] = "-t";
+        argv[argc++] = t;
+    }
+    if (p->device) {
+        argv[argc++] = "--device";
+        argv[argc++] = (char *)p->device;
+    }
+    argv[argc] = NULL;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {

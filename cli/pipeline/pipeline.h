@@ -20,6 +20,7 @@ typedef struct slm_pipe {
     json_t *state;             /* work/state.json: {"version", "stages", "hashes"} */
     json_t *artifacts;         /* "inputs.NAME" / "STAGE.NAME" -> absolute-enough path */
     long threads;              /* 0: each job's default */
+    const char *device;        /* NULL: each job's default (auto) */
     bool force;                /* ignore the cache */
     slm_registry_t *reg;
     int ran, cached;           /* stages run and stages found done */

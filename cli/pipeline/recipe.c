@@ -29,6 +29,7 @@ static const rkey_t top_keys[] = {
     {"description", K_STR, false, 0, 0, NULL},
     {"workdir", K_STR, false, 0, 0, NULL},
     {"threads", K_INT, false, 1, 4096, NULL},
+    {"device", K_STR, false, 0, 0, NULL},
     {"inputs", K_OBJ, false, 0, 0, NULL},
     {"stages", K_ARR, true, 0, 0, NULL},   /* its stages are checked on their own */
     {"compare", K_OBJ, false, 0, 0, NULL},

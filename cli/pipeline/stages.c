@@ -89,6 +89,14 @@ static void set_threads(const slm_pipe_t *p, json_t *o)
         json_object_set_new(o, "threads", json_integer(p->threads));
 }
 
+/* Threads and the device, for the jobs that run a model on one. */
+static void set_compute(const slm_pipe_t *p, json_t *o)
+{
+    set_threads(p, o);
+    if (p->device)
+        json_object_set_new(o, "device", json_string(p->device));
+}
+
 /* A training step as finetune shows it; the teacher's data set a line per prompt. */
 static void on_progress(void *user, const slm_job_progress_t *ev)
 {
@@ -177,8 +185,8 @@ static int stage_distill(slm_pipe_stage_t *r)
                                                 : json_object();
     json_object_set(synth, "prompts", json_object_get(o, "prompts"));
     json_object_del(o, "prompts");
-    set_threads(r->p, synth);
-    set_threads(r->p, train);
+    set_compute(r->p, synth);
+    set_compute(r->p, train);
     slm_pipe_set_path(o, "output", r->dir, "student.gguf");
     slm_pipe_set_path(o, "data_output", r->dir, "data.jsonl");
     if (json_object_get(o, "student_preset"))
@@ -219,7 +227,7 @@ static int stage_finetune(slm_pipe_stage_t *r)
     json_t *o = json_deep_copy(r->s), *res = NULL;
     json_object_del(o, "name");
     json_object_del(o, "type");
-    set_threads(r->p, o);
+    set_compute(r->p, o);
     slm_pipe_set_path(o, "output", r->dir, "model.gguf");
     slm_pipe_set_path(o, "log", r->dir, "train-log.jsonl");
     slm_pipe_set_path(o, "checkpoints", r->dir, "checkpoints");
@@ -295,7 +303,7 @@ static int eval_one(slm_pipe_stage_t *r, const char *label, const char *model, j
                               json_object_get(s, "perplexity"));
         static const char *const k[] = {"ctx", "batch"};
         copy_keys(o, s, k, 2);
-        set_threads(r->p, o);
+        set_compute(r->p, o);
         fprintf(stderr, "slmops %s: stage %s: perplexity of %s\n", r->p->verb, r->name, label);
         if ((rc = run_job(r, "eval", o, &res)) != SLM_CLI_OK)
             return rc;
@@ -306,7 +314,7 @@ static int eval_one(slm_pipe_stage_t *r, const char *label, const char *model, j
         json_t *o = json_pack("{s:s, s:O}", "model", model, "task", json_object_get(s, "task"));
         static const char *const k[] = {"ctx", "match", "max_tokens", "chat_template"};
         copy_keys(o, s, k, 4);
-        set_threads(r->p, o);
+        set_compute(r->p, o);
         char file[128];
         snprintf(file, sizeof file, "%s.task.json", label);
         slm_pipe_set_path(o, "output", r->dir, file);
@@ -347,7 +355,7 @@ static int bench_one(slm_pipe_stage_t *r, const char *label, const char *model, 
     json_t *o = json_pack("{s:s}", "model", model), *res = NULL;
     static const char *const k[] = {"n_prompt", "n_gen", "reps", "batch", "seed"};
     copy_keys(o, s, k, 5);
-    set_threads(r->p, o);
+    set_compute(r->p, o);
     fprintf(stderr, "slmops %s: stage %s: timing %s\n", r->p->verb, r->name, label);
     int rc = run_job(r, "bench", o, &res);
     if (rc != SLM_CLI_OK)
@@ -422,6 +430,8 @@ static char *cache_key(slm_pipe_t *p, const json_t *stage)
     json_object_del(k, "name");
     if (p->threads > 0)
         json_object_set_new(k, "threads", json_integer(p->threads));
+    if (p->device)
+        json_object_set_new(k, "device", json_string(p->device));
     json_object_set_new(k, "recipe", json_integer(SLM_PIPE_RECIPE_VERSION));
     char *text = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(k);

@@ -106,6 +106,17 @@ static void load_winners(slm_registry_t *reg)
     }
 }
 
+/* Loads one family's winner only, so naming a device never starts the other
+ * backends (a Vulkan or OpenCL driver stack costs tens of MiB and seconds); a
+ * winner that fails to load is disabled and hands the family to its runner-up. */
+static void load_family(slm_registry_t *reg, const char *family)
+{
+    slm__plugin_t *p;
+    while ((p = slm__registry_family_winner(reg, family)) &&
+           p->info.state == SLM_PLUGIN_AVAILABLE && !backend_of(reg, p, NULL))
+        ;
+}
+
 static int list_plugin(slm__plugin_t *p, dev_vec_t *out)
 {
     const slm__backend_t *b = slm__backend_of(p);
@@ -232,8 +243,7 @@ static int resolve_named(slm_registry_t *reg, const char *spec, slm_device_info_
     if (split_spec(spec, name, sizeof name, &index) != 0)
         return slm__fail(err, SLM_E_INVALID, NULL, -1,
                          "bad device \"%s\": expected auto, FAMILY, FAMILY:N or PLUGIN:N", spec);
-    /* A winner that fails to load hands its family to the runner-up first. */
-    load_winners(reg);
+    load_family(reg, name);
     bool explicit_variant;
     slm__plugin_t *p;
     int rc = spec_plugin(reg, name, &p, &explicit_variant, err);
