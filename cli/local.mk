@@ -29,6 +29,12 @@ slmops_SOURCES = \
 	cli/remote/remote.h \
 	cli/remote/cache.c \
 	cli/remote/teacher.c \
+	cli/dlopen/table.h \
+	cli/dlopen/table.c \
+	cli/dlopen/curl.h \
+	cli/dlopen/curl.c \
+	cli/dlopen/mhd.h \
+	cli/dlopen/mhd.c \
 	cli/lora.c \
 	cli/lora.h \
 	cli/init.c \
@@ -63,7 +69,7 @@ slmops_SOURCES = \
 # core/util/sha256.c: the pipeline's content hashes (an internal of the library, built
 # into the program too rather than exported).
 slmops_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(JANSSON_CFLAGS) $(MHD_CFLAGS) $(CURL_CFLAGS)
-slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) $(MHD_LIBS) $(CURL_LIBS) \
+slmops_LDADD = sdk/conform/libslmconform.la libslmops.la $(JANSSON_LIBS) \
 	$(PTHREAD_LIBS) -lm
 
 # What the uninstalled slmops needs to run: the program, every plugin and the build

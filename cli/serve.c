@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
+#include "cli/dlopen/mhd.h"
 
 #include "cli/chat.h"
 #include "cli/common.h"
@@ -376,6 +376,11 @@ int slm_cli_serve(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc != SLM_CLI_OK)
         return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
+    char why[512];
+    if (!slm_mhd_open(why, sizeof why)) {   /* before the model: fail in a moment */
+        fprintf(stderr, "slmops serve: %s\n", why);
+        return SLM_CLI_FAILED;
+    }
     slm_cli_session_t s = {0};
     srv_t srv = {.s = &s, .created = (int64_t)time(NULL)};
     struct sockaddr_storage addr;

@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 
 #include "cli/common.h"
+#include "cli/dlopen/curl.h"
 #include "cli/remote/remote.h"
 
 #define MAX_BODY (64u << 20)
@@ -166,22 +166,22 @@ static int start(client_t *c, req_t *q)
     q->buf = NULL;
     q->len = 0;
     q->too_big = false;
-    if (!q->easy && !(q->easy = curl_easy_init()))
+    if (!q->easy && !(q->easy = slm_curl.curl_easy_init()))
         return SLM_CLI_FAILED;
     CURL *e = q->easy;
-    curl_easy_reset(e);
-    curl_easy_setopt(e, CURLOPT_URL, c->endpoint);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, q);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, c->r->timeout_s);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->r->timeout_s < 30 ? c->r->timeout_s : 30L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "slmops/" PACKAGE_VERSION);
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+    slm_curl.curl_easy_reset(e);
+    slm_curl.curl_easy_setopt(e, CURLOPT_URL, c->endpoint);
+    slm_curl.curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    slm_curl.curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body);
+    slm_curl.curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    slm_curl.curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
+    slm_curl.curl_easy_setopt(e, CURLOPT_PRIVATE, q);
+    slm_curl.curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    slm_curl.curl_easy_setopt(e, CURLOPT_TIMEOUT, c->r->timeout_s);
+    slm_curl.curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->r->timeout_s < 30 ? c->r->timeout_s : 30L);
+    slm_curl.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    slm_curl.curl_easy_setopt(e, CURLOPT_USERAGENT, "slmops/" PACKAGE_VERSION);
+    if (slm_curl.curl_multi_add_handle(c->multi, e) != CURLM_OK)
         return SLM_CLI_FAILED;
     q->state = RUNNING;
     q->tries++;
@@ -263,17 +263,17 @@ static bool retryable_curl(CURLcode rc)
 /* One finished transfer: the answer, a retry or a failure. */
 static int done(client_t *c, req_t *q, CURLcode rc)
 {
-    curl_multi_remove_handle(c->multi, q->easy);
+    slm_curl.curl_multi_remove_handle(c->multi, q->easy);
     c->in_flight--;
     long st = 0;
     curl_off_t after = -1;
-    curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &st);
-    curl_easy_getinfo(q->easy, CURLINFO_RETRY_AFTER, &after);
+    slm_curl.curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &st);
+    slm_curl.curl_easy_getinfo(q->easy, CURLINFO_RETRY_AFTER, &after);
     char why[256] = "";
     bool retry = false;
     json_t *entry = NULL;
     if (rc != CURLE_OK) {
-        snprintf(why, sizeof why, "%s%s", curl_easy_strerror(rc),
+        snprintf(why, sizeof why, "%s%s", slm_curl.curl_easy_strerror(rc),
                  q->too_big ? " (an answer over 64 MiB)" : "");
         retry = retryable_curl(rc);
     } else if (st != 200) {
@@ -321,13 +321,13 @@ static int loop(client_t *c)
             if (c->v[i].state == WAITING && c->v[i].not_before > t && c->v[i].not_before < wake)
                 wake = c->v[i].not_before;
         int running = 0;
-        curl_multi_perform(c->multi, &running);
+        slm_curl.curl_multi_perform(c->multi, &running);
         CURLMsg *m;
         int left;
-        while ((m = curl_multi_info_read(c->multi, &left)))
+        while ((m = slm_curl.curl_multi_info_read(c->multi, &left)))
             if (m->msg == CURLMSG_DONE) {
                 req_t *q = NULL;
-                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+                slm_curl.curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
                 if (done(c, q, m->data.result) != SLM_CLI_OK)
                     return SLM_CLI_FAILED;
                 progress(c, false);
@@ -335,7 +335,7 @@ static int loop(client_t *c)
         if (c->n_done >= c->n)
             break;
         double ms = (wake - now()) * 1000.0;
-        curl_multi_poll(c->multi, NULL, 0, ms < 1 ? 1 : ms > 1000 ? 1000 : (int)ms, NULL);
+        slm_curl.curl_multi_poll(c->multi, NULL, 0, ms < 1 ? 1 : ms > 1000 ? 1000 : (int)ms, NULL);
     }
     return SLM_CLI_OK;
 }
@@ -421,14 +421,14 @@ static int setup(client_t *c)
         if (!c->auth)
             return SLM_CLI_FAILED;
     }
-    c->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    c->headers = slm_curl.curl_slist_append(NULL, "Content-Type: application/json");
     if (c->auth)
-        c->headers = curl_slist_append(c->headers, c->auth);
+        c->headers = slm_curl.curl_slist_append(c->headers, c->auth);
     c->endpoint = endpoint(c->r);
-    c->multi = curl_multi_init();
+    c->multi = slm_curl.curl_multi_init();
     if (!c->headers || !c->endpoint || !c->multi)
         return SLM_CLI_FAILED;
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, c->r->concurrency);
+    slm_curl.curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, c->r->concurrency);
     return SLM_CLI_OK;
 }
 
@@ -437,8 +437,8 @@ static void cleanup(client_t *c)
     for (size_t i = 0; i < c->n; i++) {
         if (c->v[i].easy) {
             if (c->v[i].state == RUNNING)
-                curl_multi_remove_handle(c->multi, c->v[i].easy);
-            curl_easy_cleanup(c->v[i].easy);
+                slm_curl.curl_multi_remove_handle(c->multi, c->v[i].easy);
+            slm_curl.curl_easy_cleanup(c->v[i].easy);
         }
         free(c->v[i].body);
         free(c->v[i].buf);
@@ -446,8 +446,8 @@ static void cleanup(client_t *c)
     }
     free(c->v);
     if (c->multi)
-        curl_multi_cleanup(c->multi);
-    curl_slist_free_all(c->headers);
+        slm_curl.curl_multi_cleanup(c->multi);
+    slm_curl.curl_slist_free_all(c->headers);
     if (c->auth)
         memset(c->auth, 0, strlen(c->auth));
     free(c->auth);
@@ -469,7 +469,13 @@ int slm_cli_remote_run(const slm_cli_remote_t *r, const char *requests, const ch
         json_array_append_new(prompts, json_loadb(s, (size_t)(nl - s), 0, NULL));
     }
     free(text);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    char why[512];
+    if (!slm_curl_open(why, sizeof why)) {
+        json_decref(prompts);
+        fprintf(stderr, "slmops distill: --teacher-url: %s\n", why);
+        return SLM_CLI_FAILED;
+    }
+    if (slm_curl.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         json_decref(prompts);
         fprintf(stderr, "slmops distill: libcurl failed to start\n");
         return SLM_CLI_FAILED;
@@ -492,7 +498,7 @@ int slm_cli_remote_run(const slm_cli_remote_t *r, const char *requests, const ch
         rc = write_responses(&c, responses);
     }
     cleanup(&c);
-    curl_global_cleanup();
+    slm_curl.curl_global_cleanup();
     json_decref(prompts);
     return rc;
 }

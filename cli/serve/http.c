@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <microhttpd.h>
+#include "cli/dlopen/mhd.h"
 
 #include "cli/serve/serve.h"
 
@@ -42,11 +42,11 @@ typedef struct conn {
 static void add_cors(const srv_t *srv, struct MHD_Connection *c, struct MHD_Response *resp)
 {
     const char *want = srv->guard.cors_origin;
-    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *origin = slm_mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     if (!want || !origin || (strcmp(want, "*") != 0 && strcmp(want, origin) != 0))
         return;
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-    MHD_add_response_header(resp, "Vary", "Origin");
+    slm_mhd.MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    slm_mhd.MHD_add_response_header(resp, "Vary", "Origin");
 }
 
 /* Queue resp with the status (kept for the log) and the headers every answer gets. */
@@ -55,12 +55,12 @@ static enum MHD_Result queue(conn_t *st, struct MHD_Connection *c, unsigned stat
 {
     add_cors(st->srv, c, resp);
     if (st->retry_after)
-        MHD_add_response_header(resp, "Retry-After", st->retry_after);
+        slm_mhd.MHD_add_response_header(resp, "Retry-After", st->retry_after);
     if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+        slm_mhd.MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     st->rec.status = status;
-    enum MHD_Result ret = MHD_queue_response(c, status, resp);
-    MHD_destroy_response(resp);
+    enum MHD_Result ret = slm_mhd.MHD_queue_response(c, status, resp);
+    slm_mhd.MHD_destroy_response(resp);
     return ret;
 }
 
@@ -70,12 +70,12 @@ static enum MHD_Result send_text(conn_t *st, struct MHD_Connection *c, unsigned 
     if (!text)
         return MHD_NO;
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        slm_mhd.MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", type);
+    slm_mhd.MHD_add_response_header(resp, "Content-Type", type);
     return queue(st, c, status, resp);
 }
 
@@ -106,7 +106,7 @@ static enum MHD_Result answer(conn_t *st, struct MHD_Connection *c, srv_req_t *r
 {
     srv_t *srv = st->srv;
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        slm_mhd.MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     int fd = ci ? ci->connect_fd : -1;
     pthread_mutex_lock(&srv->mu);
     while (!srv_req_done(r)) {
@@ -201,15 +201,15 @@ static enum MHD_Result embeddings(conn_t *st, struct MHD_Connection *c)
 /* The chat page: its script and style are inline and it talks to this server only. */
 static enum MHD_Result page(conn_t *st, struct MHD_Connection *c)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
+    struct MHD_Response *resp = slm_mhd.MHD_create_response_from_buffer(
         srv_page_len, (void *)srv_page_html, MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
-    MHD_add_response_header(resp, "Content-Security-Policy",
+    slm_mhd.MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
+    slm_mhd.MHD_add_response_header(resp, "Content-Security-Policy",
                             "default-src 'none'; script-src 'unsafe-inline'; style-src "
                             "'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    slm_mhd.MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     return queue(st, c, MHD_HTTP_OK, resp);
 }
 
@@ -240,13 +240,13 @@ static route_t find_route(const char *url)
 /* A CORS preflight for the allowed origin. */
 static enum MHD_Result preflight(conn_t *st, struct MHD_Connection *c)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = slm_mhd.MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+    slm_mhd.MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    slm_mhd.MHD_add_response_header(resp, "Access-Control-Allow-Headers",
                             "Authorization, Content-Type");
-    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    slm_mhd.MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     return queue(st, c, MHD_HTTP_NO_CONTENT, resp);
 }
 
@@ -256,7 +256,7 @@ static void screen(conn_t *st, struct MHD_Connection *c, const char *url, const 
 {
     srv_t *srv = st->srv;
     srv_error_t *e = &st->refused;
-    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    const char *host = slm_mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
     if (!host) {
         srv_error_set(e, MHD_HTTP_BAD_REQUEST, "invalid_request_error", NULL, NULL,
                       "the request has no Host header");
@@ -272,7 +272,7 @@ static void screen(conn_t *st, struct MHD_Connection *c, const char *url, const 
     bool is_preflight = strcmp(method, "OPTIONS") == 0 && srv->guard.cors_origin;
     /* The page asks for the key itself; /health is for probes. */
     if (!is_preflight && rt != R_HEALTH && rt != R_PAGE &&
-        !srv_guard_authorized(&srv->guard, MHD_lookup_connection_value(
+        !srv_guard_authorized(&srv->guard, slm_mhd.MHD_lookup_connection_value(
                                   c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))) {
         srv_error_set(e, MHD_HTTP_UNAUTHORIZED, "invalid_request_error", NULL,
                       "invalid_api_key", "Incorrect or missing API key: send the header "
@@ -296,7 +296,7 @@ static void screen(conn_t *st, struct MHD_Connection *c, const char *url, const 
     if (draining)
         srv_error_set(e, MHD_HTTP_SERVICE_UNAVAILABLE, "server_error", NULL, NULL,
                       "the server is shutting down");
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    const char *cl = slm_mhd.MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     st->too_large = cl && strtoull(cl, NULL, 10) > srv->limits.max_body;
 }
 
@@ -361,7 +361,7 @@ static bool body_append(conn_t *st, const char *data, size_t n)
 static sconn_t *socket_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        slm_mhd.MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
 }
 
@@ -379,7 +379,7 @@ static void set_receiving(srv_t *srv, struct MHD_Connection *c, double since)
 static void remote_of(struct MHD_Connection *c, char *out, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        slm_mhd.MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *a = ci ? ci->client_addr : NULL;
     snprintf(out, cap, "?");
     if (a && a->sa_family == AF_INET)
@@ -465,7 +465,7 @@ static void notify(void *cls, struct MHD_Connection *c, void **socket_context,
     conns_t *cs = srv->conns;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+            slm_mhd.MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         sconn_t *sc = calloc(1, sizeof *sc);
         if (!sc || !ci) {
             free(sc);
@@ -520,7 +520,7 @@ struct MHD_Daemon *srv_http_start(srv_t *srv, const struct sockaddr *addr, unsig
     uint16_t port = ntohs(addr->sa_family == AF_INET6
                               ? ((const struct sockaddr_in6 *)(const void *)addr)->sin6_port
                               : ((const struct sockaddr_in *)(const void *)addr)->sin_port);
-    struct MHD_Daemon *d = MHD_start_daemon(
+    struct MHD_Daemon *d = slm_mhd.MHD_start_daemon(
         flags, port, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_CONNECTION_LIMIT, l->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, l->idle_timeout_s,
@@ -533,14 +533,14 @@ struct MHD_Daemon *srv_http_start(srv_t *srv, const struct sockaddr *addr, unsig
         srv->conns = NULL;
         return NULL;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *di = slm_mhd.MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     *bound = di ? di->port : port;
     return d;
 }
 
 void srv_http_stop(srv_t *srv, struct MHD_Daemon *d)
 {
-    MHD_stop_daemon(d);
+    slm_mhd.MHD_stop_daemon(d);
     conns_t *cs = srv->conns;
     if (!cs)
         return;

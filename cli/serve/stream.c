@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <microhttpd.h>
+#include "cli/dlopen/mhd.h"
 
 #include "cli/serve/serve.h"
 
@@ -179,17 +179,17 @@ struct MHD_Response *srv_stream_response(srv_t *srv, srv_req_t *r, struct MHD_Co
     if (!st)
         return NULL;
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        slm_mhd.MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     *st = (stream_t){.srv = srv, .r = r, .fd = ci ? ci->connect_fd : -1,
                      .pending = json_array()};
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, reader, st, release);
+        slm_mhd.MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, reader, st, release);
     if (!resp) {
         json_decref(st->pending);
         free(st);
         return NULL;
     }
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    slm_mhd.MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    slm_mhd.MHD_add_response_header(resp, "Cache-Control", "no-cache");
     return resp;
 }

@@ -36,7 +36,8 @@ TESTS += \
 	tests/cli/readme-first-steps.sh \
 	tests/cli/ctx-too-large.sh \
 	tests/cli/clear-messages.sh \
-	tests/cli/eval-task.sh
+	tests/cli/eval-task.sh \
+	tests/cli/startup-libraries.sh
 EXTRA_DIST += \
 	tests/cli/lib.sh \
 	tests/cli/cli-generate.sh \
@@ -57,6 +58,7 @@ EXTRA_DIST += \
 	tests/cli/ctx-too-large.sh \
 	tests/cli/clear-messages.sh \
 	tests/cli/eval-task.sh \
+	tests/cli/startup-libraries.sh \
 	tests/cli/eval_task_oracle.py \
 	tests/cli/data/task-stories.jsonl \
 	tests/cli/bad-input/cases.txt \
