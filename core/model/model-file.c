@@ -112,11 +112,7 @@ slm_model_file_t *slm_model_file_new(void)
 
 static void value_clear(slm__mf_value_t *v)
 {
-    if (v->type == SLM_MF_ARRAY && v->elem_type == SLM_MF_STRING && v->data) {
-        char **s = v->data;
-        for (uint64_t i = 0; i < v->n; i++)
-            free(s[i]);
-    }
+    /* A string array is one block: its pointers, then their bytes (copy_strings). */
     free(v->data);
     free(v->lens);
     v->data = NULL;
@@ -380,23 +376,34 @@ int slm_model_file_set_string(slm_model_file_t *mf, const char *key, const char 
     return slm_model_file_set_value(mf, key, SLM_MF_STRING, value, strlen(value), err);
 }
 
+/* One allocation holds the pointer array and every string after it: a 50k-token
+ * vocabulary in 100k small blocks cost as much again in malloc headers. */
 static int copy_strings(slm__mf_value_t *v, const void *values, const uint64_t *lens, uint64_t n)
 {
     const char *const *src = values;
-    char **dst = calloc(n ? (size_t)n : 1, sizeof *dst);
+    size_t bytes = (size_t)(n ? n : 1) * sizeof(char *);
     v->lens = calloc(n ? (size_t)n : 1, sizeof *v->lens);
-    v->data = dst;
-    if (!dst || !v->lens)
+    if (!v->lens)
         return SLM_E_NOMEM;
     for (uint64_t i = 0; i < n; i++) {
         if (!src[i])
             return SLM_E_INVALID;
         uint64_t len = lens ? lens[i] : strlen(src[i]);
-        if (len >= SIZE_MAX || !(dst[i] = malloc((size_t)len + 1)))
+        if (len >= SIZE_MAX / 2 || bytes > SIZE_MAX / 2 - (size_t)len)
             return SLM_E_NOMEM;
-        memcpy(dst[i], src[i], (size_t)len);
-        dst[i][len] = '\0';
         v->lens[i] = len;
+        bytes += (size_t)len + 1;
+    }
+    char **dst = malloc(bytes);
+    if (!dst)
+        return SLM_E_NOMEM;
+    v->data = dst;
+    char *pool = (char *)(dst + (n ? n : 1));
+    for (uint64_t i = 0; i < n; i++) {
+        dst[i] = pool;
+        memcpy(pool, src[i], (size_t)v->lens[i]);
+        pool[v->lens[i]] = '\0';
+        pool += v->lens[i] + 1;
     }
     return SLM_OK;
 }
