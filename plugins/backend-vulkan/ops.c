@@ -252,8 +252,10 @@ int vk_node_params(const slm_node_t *n, int phase, vk_params_t *p)
         p->n_items = 64;   /* one workgroup */
     else if (n->op == SLM_OP_SUM)
         p->n_items = (uint32_t)partials;
-    else if (pipe == VK_PIPE_ROWS)
+    else if (pipe == VK_PIPE_ROWS && (n->op == SLM_OP_ROPE || n->op == SLM_OP_ROPE_BACK))
         p->n_items = (uint32_t)(a->ne[1] * a->ne[2] * a->ne[3]);
+    else if (pipe == VK_PIPE_ROWS)   /* a workgroup of 64 per row (rows.comp) */
+        p->n_items = (uint32_t)(a->ne[1] * a->ne[2] * a->ne[3] * 64);
     else if (n->op == SLM_OP_ACC && phase == 1)
         p->n_items = (uint32_t)nelem(&n->src[1]);
     else

@@ -260,6 +260,61 @@ START_TEST(long_reductions_match_cpu)
 }
 END_TEST
 
+/* Row ops over rows longer than one llvmpipe invocation may loop over (a
+ * 49152-token vocabulary): a workgroup shares each row. OP picks softmax or
+ * rms_norm; out gets the [V, N] result. */
+static void row_op_on(slm_registry_t *reg, const char *device, int op, int64_t V, int64_t N,
+                      const float *l, float *out)
+{
+    slm_sched_t *s = tc_sched(reg, device);
+    slm_graph_t *g = slm_graph_new(16);
+    slm_tensor_t *a = slm_tensor_new_2d(g, SLM_TYPE_F32, V, N);
+    slm_tensor_set_flags(a, SLM_TENSOR_INPUT);
+    slm_tensor_t *x = op == SLM_OP_SOFT_MAX ? slm_soft_max(g, a, NULL, 0.5f, false, 0)
+                                            : slm_rms_norm(g, a, 1e-5f);
+    ck_assert_ptr_nonnull(x);
+    slm_tensor_set_flags(x, SLM_TENSOR_OUTPUT);
+    tc_alloc(s, g);
+    tc_set(a, l, (size_t)(V * N) * sizeof *l);
+    tc_compute(s, g);
+    tc_get(x, out, (size_t)(V * N) * sizeof *out);
+    slm_graph_free(g);
+    slm_sched_free(s);
+}
+
+START_TEST(long_rows_match_cpu)
+{
+    enum { V = 49152, N = 3 };
+    static const int ops[] = {SLM_OP_SOFT_MAX, SLM_OP_RMS_NORM};
+    float *l = malloc(sizeof(float) * V * N), *t = calloc(V * N, sizeof(float));
+    float *c = malloc(sizeof(float) * V * N), *v = malloc(sizeof(float) * V * N);
+    ck_assert(l && t && c && v);
+    uint64_t rng = 11;
+    tc_fill(l, V * N, &rng, 8.0f);
+    for (int n = 0; n < N; n++)
+        t[n * V + (n * 7919) % V] = 1.0f;
+    slm_registry_t *reg = open_registry();
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        row_op_on(reg, "cpu", ops[k], V, N, l, c);
+        row_op_on(reg, "vulkan:0", ops[k], V, N, l, v);
+        double worst = 0;
+        for (int i = 0; i < V * N; i++)
+            worst = fmax(worst, fabs((double)c[i] - v[i]) / (fabs(c[i]) + 1e-6));
+        ck_assert_msg(worst <= 1e-3, "op %d over rows of %d: worst relative error %g", ops[k], V,
+                      worst);
+    }
+    float cc = reduce_on(reg, "cpu", SLM_OP_CROSS_ENTROPY, V, N, l, t);
+    float vv = reduce_on(reg, "vulkan:0", SLM_OP_CROSS_ENTROPY, V, N, l, t);
+    ck_assert_msg(fabsf(cc - vv) <= 1e-5f * fabsf(cc), "cross_entropy [%d,%d]: cpu %g, vulkan %g",
+                  V, N, (double)cc, (double)vv);
+    slm_registry_free(reg);
+    free(l);
+    free(t);
+    free(c);
+    free(v);
+}
+END_TEST
+
 /* auto never picks a CPU-emulated Vulkan device: it scores below the CPU backend. */
 START_TEST(auto_keeps_the_cpu)
 {
@@ -321,6 +376,7 @@ int main(void)
                         (int)(sizeof staged_ops / sizeof staged_ops[0]));
     tcase_add_loop_test(tc, fp16_path_conforms, 0, (int)(sizeof fp16_ops / sizeof fp16_ops[0]));
     tcase_add_test(tc, long_reductions_match_cpu);
+    tcase_add_test(tc, long_rows_match_cpu);
     tcase_add_test(tc, auto_keeps_the_cpu);
     suite_add_tcase(s, tc);
     FILE *f = fopen(model_path, "rb");

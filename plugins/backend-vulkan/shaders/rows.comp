@@ -1,6 +1,6 @@
 #version 450
-// Ops computed one row (dim 0) per invocation: normalisation, softmax, rotary
-// embedding, their backward ops, and the whole-tensor reductions (one invocation).
+// Row ops (dim 0): normalisation, softmax and cross-entropy take one workgroup of 64
+// per row, rotary embedding one invocation per row; sum reduces in two phases.
 #define NO_QUANT
 #include "common.glsl"
 
@@ -37,47 +37,95 @@ float sum_scratch(void)
     return red[0];
 }
 
-// Cross entropy of row (r1,r2,r3); with back, writes dlogits scaled by `scale`.
-float xent_row(int r1, int r2, int r3, bool back, float scale)
+// The workgroup's sum and maximum of one value per invocation, returned to all of
+// them. Every invocation of the workgroup must call them (they hold barriers); the
+// barrier first keeps a previous result in red[0] until everyone has read it.
+float wg_sum(float v)
+{
+    uint l = gl_LocalInvocationID.x;
+    barrier();
+    red[l] = v;
+    barrier();
+    for (uint s = 32u; s > 0u; s >>= 1) {
+        if (l < s)
+            red[l] += red[l + s];
+        barrier();
+    }
+    return red[0];
+}
+
+float wg_max(float v)
+{
+    uint l = gl_LocalInvocationID.x;
+    barrier();
+    red[l] = v;
+    barrier();
+    for (uint s = 32u; s > 0u; s >>= 1) {
+        if (l < s)
+            red[l] = max(red[l], red[l + s]);
+        barrier();
+    }
+    return red[0];
+}
+
+// Cross entropy of row (r1,r2,r3) by the workgroup, lane l taking every 64th
+// column; with back, writes dlogits scaled by `scale`. Returns the row's loss.
+float xent_row(int r1, int r2, int r3, int l, bool back, float scale)
 {
     int V = NE(1, 0);
     float mx = NEG_INF, sum = 0.0, loss = 0.0;
-    for (int v = 0; v < V; v++)
+    for (int v = l; v < V; v += 64)
         mx = max(mx, ld(1, v, r1, r2, r3));
-    for (int v = 0; v < V; v++)
+    mx = wg_max(mx);
+    for (int v = l; v < V; v += 64)
         sum += exp(ld(1, v, r1, r2, r3) - mx);
-    float lse = mx + log(sum);
-    for (int v = 0; v < V; v++) {
+    float lse = mx + log(wg_sum(sum));
+    for (int v = l; v < V; v += 64) {
         float lv = ld(1, v, r1, r2, r3), tv = ld(2, v, r1, r2, r3);
         if (back)
             st(0, v, r1, r2, r3, (exp(lv - lse) - tv) * scale);
         else
             loss -= tv * (lv - lse);
     }
-    return loss;
+    return wg_sum(loss);
+}
+
+// A softmax input: scaled, masked, causal.
+float sm_in(int c, int r1, int r2, int r3, bool mask, bool causal)
+{
+    float v = ld(1, c, r1, r2, r3) * p.fp[0];
+    if (mask)
+        v += ld(2, c, r1 % NE(2, 1), r2 % NE(2, 2), r3 % NE(2, 3));
+    return causal && c > p.ip[1] + r1 ? NEG_INF : v;
 }
 
 void main()
 {
     int k = item();
     if (k < 0)
-        return;
-    // rows of src0 (dst for the reductions runs one item)
-    int r1 = k % NE(1, 1), r2 = (k / NE(1, 1)) % NE(1, 2), r3 = k / (NE(1, 1) * NE(1, 2));
+        return;   // whole workgroups: n_items is a multiple of 64 for row ops
+    // The workgroup ops (ops.c vk_row_groups) take row k / 64 with lane l; rope
+    // takes row k.
+    bool group = p.op != OP_ROPE && p.op != OP_ROPE_BACK && p.op != OP_SUM;
+    int row = group ? k / 64 : k, l = int(gl_LocalInvocationID.x);
+    int r1 = row % NE(1, 1), r2 = (row / NE(1, 1)) % NE(1, 2), r3 = row / (NE(1, 1) * NE(1, 2));
     int D = NE(1, 0);
     switch (p.op) {
     case OP_RMS_NORM:
     case OP_RMS_NORM_BACK: {
         bool back = p.op == OP_RMS_NORM_BACK;
         float ss = 0.0, dot = 0.0;
-        for (int c = 0; c < D; c++) {
+        for (int c = l; c < D; c += 64) {
             float v = ld(1, c, r1, r2, r3);
             ss += v * v;
             if (back)
                 dot += v * ld(2, c, r1, r2, r3);
         }
+        ss = wg_sum(ss);
+        if (back)
+            dot = wg_sum(dot);
         float r = inversesqrt(ss / float(D) + p.fp[0]);
-        for (int c = 0; c < D; c++) {
+        for (int c = l; c < D; c += 64) {
             float v = ld(1, c, r1, r2, r3), o = v * r;
             if (back)
                 o = r * (ld(2, c, r1, r2, r3) - v * r * r * dot / float(D));
@@ -105,49 +153,45 @@ void main()
     case OP_SOFT_MAX: {
         bool mask = p.n_src > 1, causal = p.ip[0] != 0;
         float mx = NEG_INF, sum = 0.0;
-        for (int c = 0; c < D; c++) {
-            float v = ld(1, c, r1, r2, r3) * p.fp[0];
-            if (mask)
-                v += ld(2, c, r1 % NE(2, 1), r2 % NE(2, 2), r3 % NE(2, 3));
-            if (causal && c > p.ip[1] + r1)
-                v = NEG_INF;
-            mx = max(mx, v);
+        for (int c = l; c < D; c += 64)
+            mx = max(mx, sm_in(c, r1, r2, r3, mask, causal));
+        mx = wg_max(mx);
+        for (int c = l; c < D; c += 64) {
+            float v = sm_in(c, r1, r2, r3, mask, causal);
+            sum += v == NEG_INF ? 0.0 : exp(v - mx);
         }
-        for (int pass = 0; pass < 2; pass++)
-            for (int c = 0; c < D; c++) {
-                float v = ld(1, c, r1, r2, r3) * p.fp[0];
-                if (mask)
-                    v += ld(2, c, r1 % NE(2, 1), r2 % NE(2, 2), r3 % NE(2, 3));
-                float e = (causal && c > p.ip[1] + r1) || v == NEG_INF ? 0.0 : exp(v - mx);
-                if (pass == 0)
-                    sum += e;
-                else
-                    st(0, c, r1, r2, r3, e / sum);
-            }
+        sum = wg_sum(sum);
+        for (int c = l; c < D; c += 64) {
+            float v = sm_in(c, r1, r2, r3, mask, causal);
+            st(0, c, r1, r2, r3, v == NEG_INF ? 0.0 : exp(v - mx) / sum);
+        }
         break;
     }
     case OP_SOFT_MAX_BACK: {
         float dot = 0.0;
-        for (int c = 0; c < D; c++)
+        for (int c = l; c < D; c += 64)
             dot += ld(1, c, r1, r2, r3) * ld(2, c, r1, r2, r3);
-        for (int c = 0; c < D; c++)
+        dot = wg_sum(dot);
+        for (int c = l; c < D; c += 64)
             st(0, c, r1, r2, r3, p.fp[0] * ld(1, c, r1, r2, r3) * (ld(2, c, r1, r2, r3) - dot));
         break;
     }
     case OP_CROSS_ENTROPY_BACK: {
         int N = NE(1, 1) * NE(1, 2) * NE(1, 3);
-        xent_row(r1, r2, r3, true, ld(3, 0, 0, 0, 0) / float(N));
+        xent_row(r1, r2, r3, l, true, ld(3, 0, 0, 0, 0) / float(N));
         break;
     }
     case OP_CROSS_ENTROPY:
-        // phase 0: one row per invocation into the scratch (tensor 3); phase 1: one
+        // phase 0: a row per workgroup into the scratch (tensor 3); phase 1: one
         // workgroup sums them. llvmpipe caps a loop at 65535 iterations per
-        // invocation, so no invocation loops over a whole tensor.
+        // invocation, so no invocation loops over a whole row or tensor.
         if (p.phase == 0) {
-            st(3, k, 0, 0, 0, xent_row(r1, r2, r3, false, 0.0));
+            float loss = xent_row(r1, r2, r3, l, false, 0.0);
+            if (l == 0)
+                st(3, row, 0, 0, 0, loss);
         } else {
             float loss = sum_scratch();
-            if (gl_LocalInvocationID.x == 0u)
+            if (l == 0)
                 st(0, 0, 0, 0, 0, loss / float(NE(1, 1) * NE(1, 2) * NE(1, 3)));
         }
         break;
@@ -163,7 +207,7 @@ void main()
             st(3, k, 0, 0, 0, s);
         } else {
             float s = sum_scratch();
-            if (gl_LocalInvocationID.x == 0u)
+            if (l == 0)
                 st(0, 0, 0, 0, 0, s);
         }
         break;
