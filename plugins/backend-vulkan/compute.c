@@ -147,7 +147,7 @@ int vk_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
     for (size_t i = 0; !rc && i < n_nodes; i++)
         for (int ph = 0; ph < vk_node_phases(nodes[i]); ph++, slot++) {
             vk_params_t *p = (vk_params_t *)((char *)d->params.map + (size_t)slot * VK_PARAMS_STRIDE);
-            int pipe = vk_node_params(nodes[i], ph, p);
+            int pipe = vk_node_params(d, nodes[i], ph, p);
             record(d, nodes[i], pipe, p, sets[slot], slot);
         }
     if (!rc)

@@ -13,6 +13,12 @@ bool vk_force_staging(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
+int64_t vk_wide_rows_from(void)
+{
+    const char *v = getenv("SLMOPS_VULKAN_WIDE_ROWS");
+    return v && *v && strcmp(v, "0") != 0 ? 0 : VK_ROW_LANES_FROM;
+}
+
 /* The first memory type allowed by `bits` having every flag of `want`, or -1. */
 static int find_mem(VkPhysicalDevice pd, uint32_t bits, VkMemoryPropertyFlags want)
 {
@@ -246,6 +252,7 @@ int vk_device_open(void *backend, int index, const slm_device_config_t *cfg, voi
     const char *ext = VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME;
     if ((rc = choose_fp16(d)))
         goto fail;
+    d->wide_rows_from = vk_wide_rows_from();
     if (d->fp16) {
         di.pNext = &f16;
         di.enabledExtensionCount = 1;

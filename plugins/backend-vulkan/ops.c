@@ -224,7 +224,7 @@ static void put_tensor(vk_params_t *p, int t, const slm_tensor_desc_t *d)
 }
 
 /* Fills *p for dispatch `phase` of n; returns its pipeline (VK_PIPE_*). */
-int vk_node_params(const slm_node_t *n, int phase, vk_params_t *p)
+int vk_node_params(const vk_device_t *d, const slm_node_t *n, int phase, vk_params_t *p)
 {
     memset(p, 0, sizeof *p);
     for (int t = 0; t < VK_NT * 4; t++)
@@ -239,6 +239,7 @@ int vk_node_params(const slm_node_t *n, int phase, vk_params_t *p)
     p->op = n->op;
     p->n_src = n->n_src;
     p->phase = phase;
+    p->lanes = 1;
     int pipe = pipeline_of(n->op);
     const slm_tensor_desc_t *a = &n->src[0];
     uint64_t partials = vk_node_scratch(n);
@@ -254,8 +255,12 @@ int vk_node_params(const slm_node_t *n, int phase, vk_params_t *p)
         p->n_items = (uint32_t)partials;
     else if (pipe == VK_PIPE_ROWS && (n->op == SLM_OP_ROPE || n->op == SLM_OP_ROPE_BACK))
         p->n_items = (uint32_t)(a->ne[1] * a->ne[2] * a->ne[3]);
-    else if (pipe == VK_PIPE_ROWS)   /* a workgroup of 64 per row (rows.comp) */
-        p->n_items = (uint32_t)(a->ne[1] * a->ne[2] * a->ne[3] * 64);
+    else if (pipe == VK_PIPE_ROWS) {
+        /* Long rows take a workgroup each (llvmpipe stops a loop at 65535
+         * iterations); short ones an invocation each, which spares the barriers. */
+        p->lanes = a->ne[0] > d->wide_rows_from ? 64 : 1;
+        p->n_items = (uint32_t)(a->ne[1] * a->ne[2] * a->ne[3]) * p->lanes;
+    }
     else if (n->op == SLM_OP_ACC && phase == 1)
         p->n_items = (uint32_t)nelem(&n->src[1]);
     else

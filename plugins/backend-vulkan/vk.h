@@ -13,6 +13,7 @@
 #define VK_PLUGIN_NAME "backend-vulkan"
 #define VK_MAX_PHYS 16
 #define VK_NT 7                  /* tensors a shader sees: dst, src0..src5 */
+#define VK_ROW_LANES_FROM 2048   /* rows longer than this: a workgroup per row */
 #define VK_PARAMS_STRIDE 512     /* bytes per dispatch in the parameter buffer */
 
 extern const slm_host_t *vk_host;
@@ -45,6 +46,7 @@ typedef struct vk_device {
     uint32_t mem_host;           /* host-visible coherent type (staging, parameters) */
     bool unified;                /* tensor memory is mappable: no staging */
     bool fp16;                   /* products use fp16 arithmetic (matmul-fp16) */
+    int64_t wide_rows_from;      /* row ops on longer rows take a workgroup per row */
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout pipe_layout;
     VkPipeline pipe[VK_PIPE_COUNT];
@@ -67,12 +69,16 @@ typedef struct vk_params {
     int32_t n_src;
     int32_t phase;
     uint32_t n_items;
+    uint32_t lanes;              /* rows.comp: invocations per row (1 or 64) */
 } vk_params_t;
 
 /* device.c */
 /* SLMOPS_VULKAN_STAGING=1: treat device memory as not mappable (tests the
  * staging path on unified-memory devices). */
 bool vk_force_staging(void);
+/* VK_ROW_LANES_FROM, or 0 with SLMOPS_VULKAN_WIDE_ROWS=1 (every row op takes a
+ * workgroup per row: tests that path on short rows). */
+int64_t vk_wide_rows_from(void);
 /* The device can run fp16 arithmetic (VK_KHR_shader_float16_int8 shaderFloat16). */
 bool vk_has_fp16(VkPhysicalDevice pd);
 int vk_buffer_make(vk_device_t *d, uint64_t size, uint32_t mem_type, VkBufferUsageFlags usage,
@@ -101,7 +107,7 @@ bool vk_supports_node(void *dev, const slm_node_t *n);
 /* Dispatches node n needs (1 or 2), and the pipeline, parameters and item count of
  * dispatch `phase`. */
 int vk_node_phases(const slm_node_t *n);
-int vk_node_params(const slm_node_t *n, int phase, vk_params_t *p);
+int vk_node_params(const vk_device_t *d, const slm_node_t *n, int phase, vk_params_t *p);
 /* f32 partial results node n keeps in the scratch buffer between its phases. */
 #define VK_SUM_CHUNK 1024
 uint64_t vk_node_scratch(const slm_node_t *n);

@@ -103,6 +103,18 @@ START_TEST(staging_path_conforms)
 }
 END_TEST
 
+/* The row ops with a workgroup per row (how rows longer than VK_ROW_LANES_FROM
+ * run) forced on the suite's short rows, gradient checks included. */
+static const char *const row_ops[] = {"rms_norm", "rms_norm_back", "soft_max", "soft_max_back",
+                                      "cross_entropy", "cross_entropy_back"};
+
+START_TEST(wide_rows_conform)
+{
+    setenv("SLMOPS_VULKAN_WIDE_ROWS", "1", 1);   /* read when the device opens */
+    conform(row_ops[_i], true);
+}
+END_TEST
+
 static slm_model_t *load(slm_registry_t *reg, const char *device)
 {
     slm_error_t err;
@@ -374,6 +386,7 @@ int main(void)
     tcase_add_loop_test(tc, op_conforms, 1, SLM_OP_COUNT);
     tcase_add_loop_test(tc, staging_path_conforms, 0,
                         (int)(sizeof staged_ops / sizeof staged_ops[0]));
+    tcase_add_loop_test(tc, wide_rows_conform, 0, (int)(sizeof row_ops / sizeof row_ops[0]));
     tcase_add_loop_test(tc, fp16_path_conforms, 0, (int)(sizeof fp16_ops / sizeof fp16_ops[0]));
     tcase_add_test(tc, long_reductions_match_cpu);
     tcase_add_test(tc, long_rows_match_cpu);

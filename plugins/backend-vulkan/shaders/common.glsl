@@ -24,6 +24,7 @@ layout(std430, binding = 7) readonly buffer P {
     int n_src;
     int phase;
     uint n_items;
+    uint lanes;         // rows.comp: invocations sharing a row, 1 or a workgroup of 64
 } p;
 
 // SLM_TYPE_* ids

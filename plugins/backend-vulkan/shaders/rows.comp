@@ -1,6 +1,7 @@
 #version 450
-// Row ops (dim 0): normalisation, softmax and cross-entropy take one workgroup of 64
-// per row, rotary embedding one invocation per row; sum reduces in two phases.
+// Row ops (dim 0): normalisation, softmax and cross-entropy take p.lanes invocations
+// per row (a workgroup of 64 for long rows, else 1), rotary embedding one; sum
+// reduces in two phases.
 #define NO_QUANT
 #include "common.glsl"
 
@@ -37,11 +38,14 @@ float sum_scratch(void)
     return red[0];
 }
 
-// The workgroup's sum and maximum of one value per invocation, returned to all of
-// them. Every invocation of the workgroup must call them (they hold barriers); the
-// barrier first keeps a previous result in red[0] until everyone has read it.
+// The row's sum and maximum of one value per invocation, returned to all of them:
+// v itself when an invocation has the row alone. With a workgroup per row every
+// invocation must call them (they hold barriers); the barrier first keeps a
+// previous result in red[0] until everyone has read it.
 float wg_sum(float v)
 {
+    if (p.lanes == 1u)
+        return v;
     uint l = gl_LocalInvocationID.x;
     barrier();
     red[l] = v;
@@ -56,6 +60,8 @@ float wg_sum(float v)
 
 float wg_max(float v)
 {
+    if (p.lanes == 1u)
+        return v;
     uint l = gl_LocalInvocationID.x;
     barrier();
     red[l] = v;
@@ -68,19 +74,19 @@ float wg_max(float v)
     return red[0];
 }
 
-// Cross entropy of row (r1,r2,r3) by the workgroup, lane l taking every 64th
-// column; with back, writes dlogits scaled by `scale`. Returns the row's loss.
-float xent_row(int r1, int r2, int r3, int l, bool back, float scale)
+// Cross entropy of row (r1,r2,r3), lane l taking every p.lanes-th column; with
+// back, writes dlogits scaled by `scale`. Returns the row's loss.
+float xent_row(int r1, int r2, int r3, int l, int L, bool back, float scale)
 {
     int V = NE(1, 0);
     float mx = NEG_INF, sum = 0.0, loss = 0.0;
-    for (int v = l; v < V; v += 64)
+    for (int v = l; v < V; v += L)
         mx = max(mx, ld(1, v, r1, r2, r3));
     mx = wg_max(mx);
-    for (int v = l; v < V; v += 64)
+    for (int v = l; v < V; v += L)
         sum += exp(ld(1, v, r1, r2, r3) - mx);
     float lse = mx + log(wg_sum(sum));
-    for (int v = l; v < V; v += 64) {
+    for (int v = l; v < V; v += L) {
         float lv = ld(1, v, r1, r2, r3), tv = ld(2, v, r1, r2, r3);
         if (back)
             st(0, v, r1, r2, r3, (exp(lv - lse) - tv) * scale);
@@ -103,11 +109,10 @@ void main()
 {
     int k = item();
     if (k < 0)
-        return;   // whole workgroups: n_items is a multiple of 64 for row ops
-    // The workgroup ops (ops.c vk_row_groups) take row k / 64 with lane l; rope
-    // takes row k.
-    bool group = p.op != OP_ROPE && p.op != OP_ROPE_BACK && p.op != OP_SUM;
-    int row = group ? k / 64 : k, l = int(gl_LocalInvocationID.x);
+        return;   // whole workgroups when p.lanes is 64: n_items is a multiple of it
+    // Row k / p.lanes, lane l of it (ops.c sets lanes 1 for rope, sum and short rows).
+    int L = p.op == OP_ROPE || p.op == OP_ROPE_BACK || p.op == OP_SUM ? 1 : int(p.lanes);
+    int row = k / L, l = L == 1 ? 0 : int(gl_LocalInvocationID.x);
     int r1 = row % NE(1, 1), r2 = (row / NE(1, 1)) % NE(1, 2), r3 = row / (NE(1, 1) * NE(1, 2));
     int D = NE(1, 0);
     switch (p.op) {
@@ -115,7 +120,7 @@ void main()
     case OP_RMS_NORM_BACK: {
         bool back = p.op == OP_RMS_NORM_BACK;
         float ss = 0.0, dot = 0.0;
-        for (int c = l; c < D; c += 64) {
+        for (int c = l; c < D; c += L) {
             float v = ld(1, c, r1, r2, r3);
             ss += v * v;
             if (back)
@@ -125,7 +130,7 @@ void main()
         if (back)
             dot = wg_sum(dot);
         float r = inversesqrt(ss / float(D) + p.fp[0]);
-        for (int c = l; c < D; c += 64) {
+        for (int c = l; c < D; c += L) {
             float v = ld(1, c, r1, r2, r3), o = v * r;
             if (back)
                 o = r * (ld(2, c, r1, r2, r3) - v * r * r * dot / float(D));
@@ -153,15 +158,15 @@ void main()
     case OP_SOFT_MAX: {
         bool mask = p.n_src > 1, causal = p.ip[0] != 0;
         float mx = NEG_INF, sum = 0.0;
-        for (int c = l; c < D; c += 64)
+        for (int c = l; c < D; c += L)
             mx = max(mx, sm_in(c, r1, r2, r3, mask, causal));
         mx = wg_max(mx);
-        for (int c = l; c < D; c += 64) {
+        for (int c = l; c < D; c += L) {
             float v = sm_in(c, r1, r2, r3, mask, causal);
             sum += v == NEG_INF ? 0.0 : exp(v - mx);
         }
         sum = wg_sum(sum);
-        for (int c = l; c < D; c += 64) {
+        for (int c = l; c < D; c += L) {
             float v = sm_in(c, r1, r2, r3, mask, causal);
             st(0, c, r1, r2, r3, v == NEG_INF ? 0.0 : exp(v - mx) / sum);
         }
@@ -169,16 +174,16 @@ void main()
     }
     case OP_SOFT_MAX_BACK: {
         float dot = 0.0;
-        for (int c = l; c < D; c += 64)
+        for (int c = l; c < D; c += L)
             dot += ld(1, c, r1, r2, r3) * ld(2, c, r1, r2, r3);
         dot = wg_sum(dot);
-        for (int c = l; c < D; c += 64)
+        for (int c = l; c < D; c += L)
             st(0, c, r1, r2, r3, p.fp[0] * ld(1, c, r1, r2, r3) * (ld(2, c, r1, r2, r3) - dot));
         break;
     }
     case OP_CROSS_ENTROPY_BACK: {
         int N = NE(1, 1) * NE(1, 2) * NE(1, 3);
-        xent_row(r1, r2, r3, l, true, ld(3, 0, 0, 0, 0) / float(N));
+        xent_row(r1, r2, r3, l, L, true, ld(3, 0, 0, 0, 0) / float(N));
         break;
     }
     case OP_CROSS_ENTROPY:
@@ -186,7 +191,7 @@ void main()
         // workgroup sums them. llvmpipe caps a loop at 65535 iterations per
         // invocation, so no invocation loops over a whole row or tensor.
         if (p.phase == 0) {
-            float loss = xent_row(r1, r2, r3, l, false, 0.0);
+            float loss = xent_row(r1, r2, r3, l, L, false, 0.0);
             if (l == 0)
                 st(3, row, 0, 0, 0, loss);
         } else {
