@@ -1,29 +1,21 @@
 #!/usr/bin/env python3
-"""Opens a pipeline's report.html in headless Chromium through chromedriver's WebDriver
-protocol (as tests/serve/chat_page.py does; the standard library is enough) and checks
-that it draws: the models table has a row per model, each chart's screenshot holds its
-series' colours (not blank pixels), nothing was fetched from the network and the console
-has no errors. usage: report_page.py CHROMEDRIVER CHROMIUM REPORT_HTML N_MODELS N_CURVES SHOT"""
-import base64
+"""Opens a pipeline's report.html in headless Chromium (through tests/lib/webdriver.py)
+and checks that it draws: the models table has a row per model, each chart's
+screenshot holds its series' colours (not blank pixels), nothing was fetched from the
+network and the console has no errors.
+usage: report_page.py CHROMEDRIVER CHROMIUM REPORT_HTML N_MODELS N_CURVES SHOT"""
 import json
-import socket
+import os
 import struct
-import subprocess
 import sys
-import time
-import urllib.request
 import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from webdriver import Browser, Checks  # noqa: E402
 
 driver_bin, chromium, report, n_models, n_curves, shot = sys.argv[1:7]
 n_models, n_curves = int(n_models), int(n_curves)
-ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
-failures = 0
-
-
-def check(name, cond, detail=""):
-    global failures
-    print(f"ok - {name}" if cond else f"not ok - {name}: {detail}")
-    failures += not cond
+check = Checks()
 
 
 def png_pixels(data):
@@ -66,46 +58,11 @@ def near(px, rgb, tol=40):
     return all(abs(a - b) <= tol for a, b in zip(px, rgb))
 
 
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-port = s.getsockname()[1]
-s.close()
-drv = subprocess.Popen([driver_bin, f"--port={port}"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-base = f"http://127.0.0.1:{port}"
-
-
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read())["value"]
-
-
+b = None
 try:
-    for _ in range(100):
-        try:
-            call("GET", "/status")
-            break
-        except OSError:
-            time.sleep(0.1)
-    sid = call("POST", "/session", {"capabilities": {"alwaysMatch": {
-        "browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"},
-        "goog:chromeOptions": {"binary": chromium, "args": [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--window-size=1100,1400", "--no-first-run"]}}}})["sessionId"]
-    S = f"/session/{sid}"
-
-    def js(script):
-        return call("POST", S + "/execute/sync", {"script": script, "args": []})
-
-    def els(css):
-        return [e[ELEMENT] for e in call("POST", S + "/elements", {"using": "css selector",
-                                                                   "value": css})]
-
-    call("POST", S + "/url", {"url": "file://" + report})
-    title = call("GET", S + "/title")
+    b = Browser(driver_bin, chromium, 1100, 1400, console_log=True)
+    js = b.js
+    title = b.open("file://" + report)
     check("the report loads", title.startswith("slmops pipeline: "), title)
     rows = js("return document.querySelectorAll('#models tbody tr').length")
     check(f"the models table has {n_models} rows", rows == n_models, str(rows))
@@ -121,11 +78,11 @@ try:
     check("nothing is loaded from the network", remote == [], str(remote))
     resources = js("return performance.getEntriesByType('resource').map(r => r.name)")
     check("the page fetches no resources", resources == [], str(resources))
-    curves = els("svg.curve")
+    curves = b.els("svg.curve")
     check(f"{n_curves} loss chart(s)", len(curves) == n_curves, str(len(curves)))
-    charts = els("svg#size-quality") + curves
+    charts = b.els("svg#size-quality") + curves
     for i, e in enumerate(charts):
-        png = base64.b64decode(call("GET", f"{S}/element/{e}/screenshot"))
+        png = b.screenshot(e)
         w, h, px = png_pixels(png)
         flat = [p for row in px for p in row]
         inked = sum(1 for p in flat if not near(p, (255, 255, 255), 8) and not near(p, (248, 250, 252), 6))
@@ -140,18 +97,13 @@ try:
               f"only {inked} of {w * h} pixels differ from the background")
         check(f"{name} shows its series ({blue} blue, {orange} orange pixels)",
               blue > 20 and (i == 0 or orange > 20), "series colours missing")
-    logs = call("POST", S + "/se/log", {"type": "browser"})
+    logs = b.s("POST", "/se/log", {"type": "browser"})
     errors = [l for l in logs if l.get("level") == "SEVERE"]
     check("no console errors", errors == [], json.dumps(errors))
-    png = base64.b64decode(call("GET", S + "/screenshot"))
-    with open(shot, "wb") as f:
-        f.write(png)
-    check("a screenshot of the report is kept", png[:8] == b"\x89PNG\r\n\x1a\n" and
-          len(png) > 5000, f"{len(png)} bytes")
-    call("DELETE", S)
+    b.keep_screenshot(shot, check, "the report")
 except Exception as e:   # the browser or driver failing is a failure, named
     check("driving Chromium", False, f"{type(e).__name__}: {e}")
 finally:
-    drv.terminate()
-    drv.wait()
-sys.exit(1 if failures else 0)
+    if b:
+        b.close()
+sys.exit(check.status())

@@ -7,7 +7,7 @@
 TESTS += tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \
 	tests/serve/chat-page.sh tests/serve/openai-client.sh tests/serve/openai-peer.sh
 EXTRA_DIST += tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \
-	tests/serve/chat-page.sh tests/serve/chat_page.py \
+	tests/serve/chat-page.sh tests/serve/chat_page.py tests/lib/webdriver.py \
 	tests/serve/serve_load.py tests/serve/serve_check.py tests/serve/serve_limits.py tests/serve/openai-client.sh tests/serve/openai-peer.sh \
 	tests/serve/test_openai.py
 CLEANFILES += tests/serve/chat-page.png
