@@ -7,6 +7,7 @@ JSON results slmops wrote. Token ids come from `slmops tokenize` (tested elsewhe
 usage: eval_task_oracle.py SLMOPS MODEL.gguf stories260K.bin tok512.bin TASK RESULTS"""
 import json
 import math
+import os
 import re
 import struct
 import subprocess
@@ -14,26 +15,8 @@ import sys
 
 import numpy as np
 
-
-def load_bin(path):
-    with open(path, "rb") as f:
-        dim, hidden, nl, nh, nkv, vocab, seq = struct.unpack("7i", f.read(28))
-        w = np.frombuffer(f.read(), dtype=np.float32)
-    hs = dim // nh
-    kv = nkv * hs
-    shapes = [("emb", (abs(vocab), dim)), ("rms_att", (nl, dim)), ("wq", (nl, dim, dim)),
-              ("wk", (nl, kv, dim)), ("wv", (nl, kv, dim)), ("wo", (nl, dim, dim)),
-              ("rms_ffn", (nl, dim)), ("w1", (nl, hidden, dim)), ("w2", (nl, dim, hidden)),
-              ("w3", (nl, hidden, dim)), ("rms_final", (dim,)),
-              ("fr", (seq, hs // 2)), ("fi", (seq, hs // 2))]
-    p, m = 0, {}
-    for name, shp in shapes:
-        n = int(np.prod(shp))
-        m[name] = w[p:p + n].reshape(shp).astype(np.float64)
-        p += n
-    m["cls"] = m["emb"] if vocab > 0 else w[p:p + abs(vocab) * dim].reshape(abs(vocab), dim)
-    m.update(dim=dim, nl=nl, nh=nh, nkv=nkv, hs=hs)
-    return m
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from llama2c import load_checkpoint as load_bin  # noqa: E402
 
 
 def rmsnorm(x, g):

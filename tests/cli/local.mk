@@ -59,7 +59,7 @@ EXTRA_DIST += \
 	tests/cli/clear-messages.sh \
 	tests/cli/eval-task.sh \
 	tests/cli/startup-libraries.sh \
-	tests/cli/eval_task_oracle.py \
+	tests/cli/eval_task_oracle.py tests/lib/llama2c.py \
 	tests/cli/data/task-stories.jsonl \
 	tests/cli/bad-input/cases.txt \
 	tests/cli/bad-input/gguf-patch.py

@@ -9,10 +9,14 @@ over the positions with a target.
 usage: kd_oracle.py DUMP TEACHER.bin LOSS ALPHA T TOP_K"""
 import json
 import math
+import os
 import struct
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from llama2c import load_checkpoint as teacher  # noqa: E402
 
 dump, teacher_bin, kind = sys.argv[1:4]
 alpha, T, top_k = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
@@ -45,27 +49,6 @@ def student():
     dim = m["emb"].shape[1]
     hs = 8                       # student-micro: 32 wide, 4 heads
     m.update(nl=L, nh=dim // hs, nkv=m["wk"][0].shape[0] // hs, hs=hs)
-    return m
-
-
-def teacher(path):
-    with open(path, "rb") as f:
-        dim, hidden, nl, nh, nkv, vocab, seq = struct.unpack("7i", f.read(28))
-        w = np.frombuffer(f.read(), dtype=np.float32)
-    hs = dim // nh
-    kv = nkv * hs
-    shapes = [("emb", (abs(vocab), dim)), ("rms_att", (nl, dim)), ("wq", (nl, dim, dim)),
-              ("wk", (nl, kv, dim)), ("wv", (nl, kv, dim)), ("wo", (nl, dim, dim)),
-              ("rms_ffn", (nl, dim)), ("w1", (nl, hidden, dim)), ("w2", (nl, dim, hidden)),
-              ("w3", (nl, hidden, dim)), ("rms_final", (dim,)),
-              ("fr", (seq, hs // 2)), ("fi", (seq, hs // 2))]
-    p, m = 0, {}
-    for name, shp in shapes:
-        k = int(np.prod(shp))
-        m[name] = w[p:p + k].reshape(shp).astype(np.float64)
-        p += k
-    m["cls"] = m["emb"]
-    m.update(nl=nl, nh=nh, nkv=nkv, hs=hs)
     return m
 
 
