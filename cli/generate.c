@@ -119,6 +119,10 @@ static int print_json(const opts_t *o, const slm_cli_session_t *s, const int32_t
         "prompt_tokens_per_s", slm_cli_per_s(g->n_prompt, g->prompt_ms), "predicted_n",
         (json_int_t)g->n_tokens, "predicted_ms", g->gen_ms, "predicted_tokens_per_s",
         slm_cli_per_s(g->n_tokens, g->gen_ms));
+    long long peak = slm_cli_peak_rss_bytes();
+    if (doc && peak > 0)
+        json_object_set_new(json_object_get(doc, "timings"), "peak_rss_bytes",
+                            json_integer((json_int_t)peak));
     if (doc && s->n_loras)
         json_object_set_new(doc, "lora", slm_cli_lora_json(s->loras, s->n_loras));
     return slm_cli_print_json(doc);
@@ -150,10 +154,14 @@ static int run(const opts_t *o, slm_cli_session_t *s)
         printf("\n");   /* as llama2.c's run prints after the last token */
         fprintf(stderr,
                 "slmops generate: seed %llu; prompt %zu tokens, %.1f ms (%.1f t/s); "
-                "generated %zu tokens, %.1f ms (%.1f t/s); stop: %s\n",
+                "generated %zu tokens, %.1f ms (%.1f t/s); stop: %s",
                 (unsigned long long)o->sampling.p.seed, g.n_prompt, g.prompt_ms,
                 slm_cli_per_s(g.n_prompt, g.prompt_ms), g.n_tokens, g.gen_ms,
                 slm_cli_per_s(g.n_tokens, g.gen_ms), g.stop_reason);
+        long long peak = slm_cli_peak_rss_bytes();
+        if (peak > 0)
+            fprintf(stderr, "; peak RSS %.1f MiB", (double)peak / 1048576.0);
+        fputc('\n', stderr);
     }
     free(prompt);
     return rc;

@@ -75,6 +75,20 @@ double slm_cli_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+long long slm_cli_peak_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    long long kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib > 0 ? kib * 1024 : 0;
+}
+
 double slm_cli_per_s(size_t n, double ms)
 {
     return ms > 0 ? (double)n * 1e3 / ms : 0.0;

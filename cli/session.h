@@ -97,6 +97,11 @@ double slm_cli_now_ms(void);
 /* Tokens per second, 0 when no time passed. */
 double slm_cli_per_s(size_t n, double ms);
 
+/* This process's peak resident memory since it started (VmHWM), in bytes; 0 where
+ * /proc does not say. Unlike a parent's wait4 ru_maxrss, it does not include the
+ * memory of the process that forked it. */
+long long slm_cli_peak_rss_bytes(void);
+
 /* An slm_seq_text_fn that writes to stdout at once (text streams as it comes). */
 void slm_cli_emit_stdout(void *user, const char *text, size_t len);
 

@@ -62,11 +62,11 @@ int slm_pipe_run(slm_pipe_t *p);
 
 /* ---- measure.c ---- */
 
-/* Peak resident set (KiB) of a fresh `slmops generate` of n tokens from prompt on
- * model: this very program run again, as a child (its stderr into log), its
- * ru_maxrss read by wait4. */
+/* Peak resident set (KiB) of a fresh `slmops generate --json` of n tokens from
+ * prompt on model: this very program run again, as a child (its stdout into out, its
+ * stderr into log), the peak it reports for itself (VmHWM) read from out. */
 int slm_pipe_measure_rss(slm_pipe_t *p, const char *model, const char *prompt, long n_tokens,
-                         const char *log, long *kib);
+                         const char *out, const char *log, long *kib);
 
 /* ---- report.c ---- */
 

@@ -378,13 +378,15 @@ static int bench_one(slm_pipe_stage_t *r, const char *label, const char *model, 
     long kib = 0;
     fprintf(stderr, "slmops %s: stage %s: peak memory of %s generating %lld tokens\n",
             r->p->verb, r->name, label, (long long)n);
-    char file[128];
+    char file[128], json_file[128];
     snprintf(file, sizeof file, "%s.generate.log", label);
-    char *log = slm_pipe_path_in(r->dir, file);
-    rc = log ? slm_pipe_measure_rss(r->p, model, prompt ? prompt : "Once upon a time",
-                                    (long)(n ? n : 1), log, &kib)
-             : SLM_CLI_FAILED;
+    snprintf(json_file, sizeof json_file, "%s.generate.json", label);
+    char *log = slm_pipe_path_in(r->dir, file), *out = slm_pipe_path_in(r->dir, json_file);
+    rc = log && out ? slm_pipe_measure_rss(r->p, model, prompt ? prompt : "Once upon a time",
+                                           (long)(n ? n : 1), out, log, &kib)
+                    : SLM_CLI_FAILED;
     free(log);
+    free(out);
     if (rc != SLM_CLI_OK)
         return rc;
     json_object_set_new(m, "peak_rss_bytes", json_integer((json_int_t)kib * 1024));
@@ -410,15 +412,28 @@ static int stage_bench(slm_pipe_stage_t *r)
     return write_report(r);
 }
 
+/* method: part of the stage's cache key, raised when the way a stage measures changes
+ * so that earlier results are not reused (bench 2: peak memory from the child's own
+ * VmHWM, not wait4's ru_maxrss, which counted the forked pipeline). */
 typedef struct stage_fn {
     const char *type;
     int (*run)(slm_pipe_stage_t *r);
+    int method;
 } stage_fn_t;
 
 static const stage_fn_t fns[] = {
-    {"distill", stage_distill}, {"finetune", stage_finetune}, {"quantize", stage_quantize},
-    {"eval", stage_eval},       {"bench", stage_bench},       {"package", slm_pipe_stage_package},
+    {"distill", stage_distill, 1}, {"finetune", stage_finetune, 1},
+    {"quantize", stage_quantize, 1}, {"eval", stage_eval, 1},
+    {"bench", stage_bench, 2}, {"package", slm_pipe_stage_package, 1},
 };
+
+static int method_of(const char *type)
+{
+    for (size_t i = 0; type && i < sizeof fns / sizeof fns[0]; i++)
+        if (strcmp(fns[i].type, type) == 0)
+            return fns[i].method;
+    return 1;
+}
 
 /* ---- the loop ---- */
 
@@ -428,6 +443,9 @@ static char *cache_key(slm_pipe_t *p, const json_t *stage)
     if (!k)
         return NULL;
     json_object_del(k, "name");
+    int method = method_of(json_string_value(json_object_get(stage, "type")));
+    if (method > 1)   /* absent for 1: keys made before methods existed still match */
+        json_object_set_new(k, "method", json_integer(method));
     if (p->threads > 0)
         json_object_set_new(k, "threads", json_integer(p->threads));
     if (p->device)

@@ -35,6 +35,15 @@ else
 fi
 grep -q '"predicted_tokens_per_s"' "$work/g.json" && grep -q '"prompt_tokens_per_s"' "$work/g.json" \
     && ok "--json reports prompt and generation speed" || not_ok "--json timings missing"
+# The process's own peak memory (VmHWM): more than its libraries, less than a GiB for a
+# 260K model, and the same figure on the text path's stderr line.
+peak=$(sed -n 's/.*"peak_rss_bytes": *\([0-9]*\).*/\1/p' "$work/g.json")
+[ -n "$peak" ] && [ "$peak" -gt 1048576 ] && [ "$peak" -lt 1073741824 ] &&
+    ok "--json reports the peak resident memory ($peak bytes)" ||
+    not_ok "--json peak_rss_bytes is '$peak'"
+"$slmops" generate -m "$fx/gguf/stories260K.gguf" --temp 0 -n 8 >/dev/null 2>"$work/g.err"
+grep -Eq '; peak RSS [0-9]+\.[0-9] MiB$' "$work/g.err" && ok "the stderr summary ends with the peak RSS" ||
+    { not_ok "no peak RSS on stderr"; cat "$work/g.err"; }
 
 # Sampling: the same seed gives the same text; a stop string ends it before itself.
 a=$("$slmops" generate -m "$fx/gguf/stories260K.gguf" -p "Once upon a time" -n 40 --seed 7 2>/dev/null)
