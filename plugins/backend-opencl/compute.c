@@ -1,7 +1,5 @@
 /* graph_compute of the OpenCL backend: every node's dispatches enqueued in order on
  * the device's in-order queue (which orders them), then one wait for all. */
-#include <string.h>
-
 #include "ocl.h"
 
 /* The scheduler asks supports_node before it allocates; by compute time every
@@ -20,7 +18,8 @@ static bool buffers_bound(const slm_node_t *n)
 static cl_int enqueue(ocl_device_t *d, const slm_node_t *n, int phase)
 {
     ocl_params_t p;
-    cl_kernel k = d->kernel[ocl_node_params(n, phase, &p)];
+    int which = ocl_node_params(n, phase, &p);
+    cl_kernel k = d->kernel[which];
     bool scratch = ocl_node_scratch(n) > 0;
     cl_int r = CL_SUCCESS;
     for (cl_uint t = 0; r == CL_SUCCESS && t < OCL_NT; t++) {
@@ -30,7 +29,7 @@ static cl_int enqueue(ocl_device_t *d, const slm_node_t *n, int phase)
     }
     if (r == CL_SUCCESS)
         r = clSetKernelArg(k, OCL_NT, sizeof p, &p);
-    size_t group = k == d->kernel[OCL_KERNEL_REDUCE] ? 1 : OCL_GROUP, local = group;
+    size_t group = which == OCL_KERNEL_REDUCE ? 1 : OCL_GROUP, local = group;
     size_t global = ((size_t)p.n_items + group - 1) / group * group;
     if (r == CL_SUCCESS && global)
         r = clEnqueueNDRangeKernel(d->queue, k, 1, NULL, &global, &local, 0, NULL, NULL);
