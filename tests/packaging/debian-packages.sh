@@ -119,12 +119,17 @@ for deb in $debs; do
     [ -z "$lost" ] || bad "installing $pkg removes plugins: $lost"
     echo "$pkg adds: $added"
     # A backend package's devices appear in the root it was unpacked into (this
-    # machine has lavapipe, which the README's first command installs).
-    if [ "$pkg" = slmops-backend-vulkan ]; then
+    # machine has lavapipe and PoCL, which the README's first command installs).
+    case $pkg in
+        slmops-backend-vulkan) dev=vulkan:0 driver=mesa-vulkan-drivers ;;
+        slmops-backend-opencl) dev=opencl:0 driver=pocl-opencl-icd ;;
+        *) dev= ;;
+    esac
+    if [ -n "$dev" ]; then
         slmops_in "$tmp/root-$pkg" devices > "$tmp/devices-$pkg.out" 2>&1
-        grep -q "vulkan:0" "$tmp/devices-$pkg.out" || {
+        grep -q "$dev" "$tmp/devices-$pkg.out" || {
             cat "$tmp/devices-$pkg.out"
-            bad "slmops devices in a root of libslmops0 + slmops + $pkg lists no vulkan:0 (is mesa-vulkan-drivers installed?)"
+            bad "slmops devices in a root of libslmops0 + slmops + $pkg lists no $dev (is $driver installed?)"
         }
     fi
 done
