@@ -15,6 +15,18 @@
 #include "internal/registry.h"
 #include "internal/util.h"
 
+static _Thread_local char said[256];
+
+void slm__plugin_said_reset(void)
+{
+    said[0] = '\0';
+}
+
+const char *slm__plugin_said(void)
+{
+    return said;
+}
+
 /* The host table's log slot: plugins format, the core's handler filters. */
 __attribute__((format(printf, 3, 4)))
 static void host_log(slm_log_level_t level, const char *category, const char *fmt, ...)
@@ -24,6 +36,11 @@ static void host_log(slm_log_level_t level, const char *category, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (level <= SLM_LOG_INFO) {   /* cut to the reason's length */
+        size_t n = strnlen(msg, sizeof said - 1);
+        memcpy(said, msg, n);
+        said[n] = '\0';
+    }
     slm_log(level, category, "%s", msg);
 }
 

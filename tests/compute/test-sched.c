@@ -471,6 +471,35 @@ START_TEST(several_devices_split_copy_and_replay)
 }
 END_TEST
 
+/* A backend whose init fails is disabled with the last thing it logged (info or
+ * above) as the reason, not a bare error code; the CPU still serves. */
+START_TEST(failed_init_gives_the_plugins_reason)
+{
+    const char *dir = tc_testbe_dir();
+    tc_testbe2_add();
+    setenv("TESTBE2_INIT_FAIL", "1", 1);
+    slm_registry_t *r = tc_registry(dir);
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_int_ne(slm_registry_load(r, "testbe2", &err), SLM_OK);
+    const slm_plugin_info_t *p = NULL;
+    for (size_t i = 0; i < slm_registry_count(r); i++)
+        if (strcmp(slm_registry_get(r, i)->name, "testbe2") == 0)
+            p = slm_registry_get(r, i);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(p->state, SLM_PLUGIN_DISABLED);
+    ck_assert_str_eq(p->reason, "no testbe2 device (TESTBE2_INIT_FAIL is set)");
+    ck_assert_ptr_null(slm_sched_new(r, &(slm_sched_options_t){.struct_size = sizeof(slm_sched_options_t),
+                                                                .device = "testbe2:0"}, &err));
+    slm_sched_t *s = tc_sched(r, "cpu:0");
+    ck_assert_ptr_nonnull(s);
+    slm_sched_free(s);
+    slm_registry_free(r);
+    unsetenv("TESTBE2_INIT_FAIL");
+    tc_testbe_remove();
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -488,6 +517,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, fallback_training_step);
     tcase_add_test(tc, resident_leaf_copied_only_when_set);
     tcase_add_test(tc, several_devices_split_copy_and_replay);
+    tcase_add_test(tc, failed_init_gives_the_plugins_reason);
     suite_add_tcase(s, tc);
     return s;
 }

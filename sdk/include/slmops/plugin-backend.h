@@ -175,7 +175,9 @@ typedef struct slm_backend_iface {
 
     /* ---- the backend as a whole ---- */
     /* Optional: called once after loading, before any other slot; *backend receives
-     * the backend context (instance, driver handles). A failure disables the plugin. */
+     * the backend context (instance, driver handles). A failure disables the plugin;
+     * the last message it logged (info level or above) during init is the reason
+     * `slmops plugins` shows ("no CUDA device (...)"). */
     int (*init)(const slm_host_t *host, void **backend);
     /* Optional: release the backend context; called before dlclose, after every
      * device is closed. */

@@ -1,0 +1,145 @@
+/* graph_compute of the CUDA backend: every node's kernels queued on the device's
+ * stream, then one wait. graph_record captures the same launches into a CUDA
+ * graph (with a scratch of its own) that graph_replay launches in one call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cu.h"
+
+typedef struct cu_graph {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    char *scratch;               /* the recording's own: the device's may move */
+    uint64_t scratch_size;
+} cu_graph_t;
+
+/* By compute time every operand must be in one of this backend's buffers. */
+static bool buffers_bound(const slm_node_t *n)
+{
+    if (!n->dst.buffer)
+        return false;
+    for (int i = 0; i < n->n_src; i++)
+        if (!n->src[i].buffer)
+            return false;
+    return true;
+}
+
+static int check_nodes(void *dev, const slm_node_t *const *nodes, size_t n_nodes,
+                       uint64_t *scratch_bytes)
+{
+    *scratch_bytes = 0;
+    for (size_t i = 0; i < n_nodes; i++) {
+        if (!cu_supports_node(dev, nodes[i]) || !buffers_bound(nodes[i])) {
+            cu_log(SLM_LOG_ERROR, "node %zu (op %d) is not supported", i, nodes[i] ? nodes[i]->op : -1);
+            return SLM_E_UNSUPPORTED;
+        }
+        uint64_t s = cu_node_scratch(nodes[i]) * 4;
+        if (s > *scratch_bytes)
+            *scratch_bytes = s;
+    }
+    return SLM_OK;
+}
+
+static int launch_all(const slm_node_t *const *nodes, size_t n_nodes, char *scratch,
+                      cudaStream_t stream)
+{
+    for (size_t i = 0; i < n_nodes; i++)
+        for (int ph = 0; ph < cu_node_phases(nodes[i]); ph++) {
+            int rc = cu_node_launch(nodes[i], ph, scratch, stream);
+            if (rc)
+                return rc;
+        }
+    return SLM_OK;
+}
+
+int cu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
+{
+    cu_device_t *d = dev;
+    if (!d || (n_nodes && !nodes))
+        return SLM_E_INVALID;
+    uint64_t scratch;
+    int rc = check_nodes(dev, nodes, n_nodes, &scratch);
+    if (rc || !n_nodes)
+        return rc;
+    if ((rc = cu_use(d)) || (rc = cu_scratch_reserve(&d->scratch, &d->scratch_size, scratch)) ||
+        (rc = launch_all(nodes, n_nodes, d->scratch, d->stream)))
+        return rc;
+    return cu_synchronize(d);
+}
+
+/* SLMOPS_CUDA_GRAPHS=0: no recording (every step through graph_compute). */
+static bool graphs_enabled(void)
+{
+    const char *v = getenv("SLMOPS_CUDA_GRAPHS");
+    return !v || strcmp(v, "0") != 0;
+}
+
+void cu_graph_release(void *dev, void *graph)
+{
+    cu_device_t *d = dev;
+    cu_graph_t *g = graph;
+    if (!g)
+        return;
+    if (d && cu_use(d) == SLM_OK)
+        cudaStreamSynchronize(d->stream);
+    if (g->exec)
+        cudaGraphExecDestroy(g->exec);
+    if (g->graph)
+        cudaGraphDestroy(g->graph);
+    cudaFree(g->scratch);
+    free(g);
+}
+
+/* Capture fails for reasons of the driver, not of the nodes (an old driver, a
+ * launch capture refuses): SLM_E_UNSUPPORTED, and the host computes instead. */
+int cu_graph_record(void *dev, const slm_node_t *const *nodes, size_t n_nodes, void **graph)
+{
+    cu_device_t *d = dev;
+    if (!d || !graph || (n_nodes && !nodes))
+        return SLM_E_INVALID;
+    *graph = NULL;
+    if (!graphs_enabled() || !n_nodes)
+        return SLM_E_UNSUPPORTED;
+    uint64_t scratch;
+    int rc = check_nodes(dev, nodes, n_nodes, &scratch);
+    if (rc || (rc = cu_use(d)))
+        return rc;
+    cu_graph_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return SLM_E_NOMEM;
+    if ((rc = cu_scratch_reserve(&g->scratch, &g->scratch_size, scratch))) {
+        free(g);
+        return rc;
+    }
+    cudaError_t e = cudaStreamBeginCapture(d->stream, cudaStreamCaptureModeThreadLocal);
+    if (e == cudaSuccess) {
+        rc = launch_all(nodes, n_nodes, g->scratch, d->stream);
+        e = cudaStreamEndCapture(d->stream, &g->graph);
+    }
+    if (e == cudaSuccess && !rc)
+        e = cudaGraphInstantiateWithFlags(&g->exec, g->graph, 0);
+    if (e != cudaSuccess || rc) {
+        cu_log(SLM_LOG_DEBUG, "graph capture failed (%s): computing node by node",
+               e != cudaSuccess ? cudaGetErrorString(e) : "a launch failed");
+        cudaGetLastError();   /* clear the sticky-free error state of the capture */
+        cu_graph_release(d, g);
+        return SLM_E_UNSUPPORTED;
+    }
+    *graph = g;
+    return SLM_OK;
+}
+
+int cu_graph_replay(void *dev, void *graph)
+{
+    cu_device_t *d = dev;
+    cu_graph_t *g = graph;
+    if (!d || !g)
+        return SLM_E_INVALID;
+    int rc = cu_use(d);
+    if (rc)
+        return rc;
+    cudaError_t e = cudaGraphLaunch(g->exec, d->stream);
+    if (e != cudaSuccess)
+        return cu_fail("cudaGraphLaunch", e);
+    return cu_synchronize(d);
+}
