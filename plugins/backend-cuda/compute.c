@@ -1,12 +1,18 @@
 /* graph_compute of the CUDA backend: every node's kernels queued on the device's
- * stream, then one wait. graph_record captures the same launches into a CUDA
- * graph (with a scratch of its own) that graph_replay launches in one call. */
+ * stream, then one wait. graph_record keeps the nodes; once a recording has been
+ * replayed a few times, its launches are captured into a CUDA graph (with a
+ * scratch of its own) that each later replay launches in one call. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cu.h"
 
 typedef struct cu_graph {
+    slm_node_t *nodes;           /* copies: fixed until release (the contract) */
+    const slm_node_t **ptrs;
+    size_t n;
+    int replays;
+    bool no_capture;             /* capture failed once: launch node by node */
     cudaGraph_t graph;
     cudaGraphExec_t exec;
     char *scratch;               /* the recording's own: the device's may move */
@@ -67,11 +73,16 @@ int cu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
     return cu_synchronize(d);
 }
 
-/* SLMOPS_CUDA_GRAPHS=0: no recording (every step through graph_compute). */
-static bool graphs_enabled(void)
+/* Replays of one recording before it is captured. A recording the host drops
+ * after one step (a decode step moves the KV cache's view: a new recording each
+ * token) is never worth an instantiation; one replayed again (training steps) is.
+ * SLMOPS_CUDA_GRAPHS=0: never capture; 1: capture at the first replay. */
+static int capture_after(void)
 {
     const char *v = getenv("SLMOPS_CUDA_GRAPHS");
-    return !v || strcmp(v, "0") != 0;
+    if (v && strcmp(v, "0") == 0)
+        return -1;
+    return v && strcmp(v, "1") == 0 ? 1 : 3;
 }
 
 void cu_graph_release(void *dev, void *graph)
@@ -87,46 +98,66 @@ void cu_graph_release(void *dev, void *graph)
     if (g->graph)
         cudaGraphDestroy(g->graph);
     cudaFree(g->scratch);
+    free(g->nodes);
+    free(g->ptrs);
     free(g);
 }
 
-/* Capture fails for reasons of the driver, not of the nodes (an old driver, a
- * launch capture refuses): SLM_E_UNSUPPORTED, and the host computes instead. */
 int cu_graph_record(void *dev, const slm_node_t *const *nodes, size_t n_nodes, void **graph)
 {
     cu_device_t *d = dev;
     if (!d || !graph || (n_nodes && !nodes))
         return SLM_E_INVALID;
     *graph = NULL;
-    if (!graphs_enabled() || !n_nodes)
+    if (capture_after() < 0 || !n_nodes)
         return SLM_E_UNSUPPORTED;
     uint64_t scratch;
     int rc = check_nodes(dev, nodes, n_nodes, &scratch);
     if (rc || (rc = cu_use(d)))
         return rc;
     cu_graph_t *g = calloc(1, sizeof *g);
-    if (!g)
+    if (!g || !(g->nodes = malloc(n_nodes * sizeof *g->nodes)) ||
+        !(g->ptrs = malloc(n_nodes * sizeof *g->ptrs))) {
+        cu_graph_release(NULL, g);
         return SLM_E_NOMEM;
+    }
+    for (size_t i = 0; i < n_nodes; i++) {
+        g->nodes[i] = *nodes[i];
+        g->ptrs[i] = &g->nodes[i];
+    }
+    g->n = n_nodes;
     if ((rc = cu_scratch_reserve(&g->scratch, &g->scratch_size, scratch))) {
-        free(g);
+        cu_graph_release(NULL, g);
         return rc;
-    }
-    cudaError_t e = cudaStreamBeginCapture(d->stream, cudaStreamCaptureModeThreadLocal);
-    if (e == cudaSuccess) {
-        rc = launch_all(nodes, n_nodes, g->scratch, d->stream);
-        e = cudaStreamEndCapture(d->stream, &g->graph);
-    }
-    if (e == cudaSuccess && !rc)
-        e = cudaGraphInstantiateWithFlags(&g->exec, g->graph, 0);
-    if (e != cudaSuccess || rc) {
-        cu_log(SLM_LOG_DEBUG, "graph capture failed (%s): computing node by node",
-               e != cudaSuccess ? cudaGetErrorString(e) : "a launch failed");
-        cudaGetLastError();   /* clear the sticky-free error state of the capture */
-        cu_graph_release(d, g);
-        return SLM_E_UNSUPPORTED;
     }
     *graph = g;
     return SLM_OK;
+}
+
+/* Capture g's launches. A failure is the driver's, not the nodes' (an old driver,
+ * a launch capture refuses): g then launches node by node. */
+static void capture(cu_device_t *d, cu_graph_t *g)
+{
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamBeginCapture(d->stream, cudaStreamCaptureModeThreadLocal);
+    int rc = SLM_OK;
+    if (e == cudaSuccess) {
+        rc = launch_all(g->ptrs, g->n, g->scratch, d->stream);
+        e = cudaStreamEndCapture(d->stream, &graph);
+    }
+    if (e == cudaSuccess && !rc)
+        e = cudaGraphInstantiateWithFlags(&g->exec, graph, 0);
+    if (e == cudaSuccess && !rc) {
+        g->graph = graph;
+        return;
+    }
+    cu_log(SLM_LOG_DEBUG, "graph capture failed (%s): launching node by node",
+           e != cudaSuccess ? cudaGetErrorString(e) : "a launch failed");
+    cudaGetLastError();   /* clear the error the capture left */
+    if (graph)
+        cudaGraphDestroy(graph);
+    g->exec = NULL;
+    g->no_capture = true;
 }
 
 int cu_graph_replay(void *dev, void *graph)
@@ -138,6 +169,12 @@ int cu_graph_replay(void *dev, void *graph)
     int rc = cu_use(d);
     if (rc)
         return rc;
+    if (!g->exec && !g->no_capture && ++g->replays >= capture_after())
+        capture(d, g);
+    if (!g->exec) {
+        rc = launch_all(g->ptrs, g->n, g->scratch, d->stream);
+        return rc ? rc : cu_synchronize(d);
+    }
     cudaError_t e = cudaGraphLaunch(g->exec, d->stream);
     if (e != cudaSuccess)
         return cu_fail("cudaGraphLaunch", e);

@@ -12,7 +12,9 @@
 
 #include "kernels/launch.h"
 
+#ifndef CU_PLUGIN_NAME   /* tests/cuda/emu builds these sources under another name */
 #define CU_PLUGIN_NAME "backend-cuda"
+#endif
 
 extern const slm_host_t *cu_host;
 void cu_log(slm_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -63,9 +63,9 @@ slmops=$top/slmops
 step plugins sh -c "'$slmops' plugins | grep -A2 '^backend-cuda' && '$slmops' devices"
 cat "$out/plugins.log" >>"$sum"
 
-# 2. Conformance: every op x type x layout the manifest declares, gradchecks too;
-# then the same without CUDA graphs.
-step conform "$top/sdk/conform/slmops-conform" --plugin backend-cuda -v
+# 2. Conformance: every op x type x layout the manifest declares, gradchecks too,
+# every recording captured into a CUDA graph; then none captured.
+step conform env SLMOPS_CUDA_GRAPHS=1 "$top/sdk/conform/slmops-conform" --plugin backend-cuda -v
 tail -n 1 "$out/conform.log" | tee -a "$sum"
 step conform-no-graphs env SLMOPS_CUDA_GRAPHS=0 "$top/sdk/conform/slmops-conform" --plugin backend-cuda
 tail -n 1 "$out/conform-no-graphs.log" | tee -a "$sum"
@@ -126,6 +126,14 @@ for preset in stories15m smollm2-135m; do
                 grep -E 'pp128|tg32' "$out/llama-bench-$preset-$t.log" |
                 sed "s/^/  llama.cpp CUDA $preset $t: /" | tee -a "$sum"
         fi
+        # decode with every recording captured at once, and with none (the default
+        # captures a recording replayed 3 times)
+        for g in 1 0; do
+            tag=bench-$preset-$t-cuda-graphs$g
+            SLMOPS_CUDA_GRAPHS=$g step "$tag" "$slmops" bench -m "$m" -p 0 -n 32 -r 3 --device cuda:0 &&
+                grep -E 'tg32' "$out/$tag.log" | sed "s/^/  slmops cuda:0 SLMOPS_CUDA_GRAPHS=$g $preset $t: /" |
+                tee -a "$sum"
+        done
         rm -f "$m"
     done
 done

@@ -23,6 +23,9 @@
 #define LOGIT_TOL 1e-3f
 
 static char model_path[1200];
+/* The device and plugin under test: cuda:0 of backend-cuda, or, from
+ * tests/cuda/emu-check.sh, the same sources on the CPU emulator. */
+static const char *dev_spec = "cuda:0", *plugin_name = "backend-cuda";
 
 static slm_registry_t *open_registry(void)
 {
@@ -35,9 +38,9 @@ static void conform(const char *op, bool gradcheck)
     slm_registry_t *reg = open_registry();
     slm_error_t err;
     slm_error_init(&err);
-    slm_device_t *dev = slm_device_open(reg, "cuda:0", NULL, &err);
-    ck_assert_msg(dev != NULL, "open cuda:0: %s", err.message);
-    ck_assert_str_eq(slm_device_get_info(dev)->plugin, "backend-cuda");
+    slm_device_t *dev = slm_device_open(reg, dev_spec, NULL, &err);
+    ck_assert_msg(dev != NULL, "open %s: %s", dev_spec, err.message);
+    ck_assert_str_eq(slm_device_get_info(dev)->plugin, plugin_name);
     slm_conform_options_t opts;
     slm_conform_options_default(&opts);
     opts.op = op;
@@ -45,7 +48,7 @@ static void conform(const char *op, bool gradcheck)
     opts.no_gradcheck = !gradcheck;
     slm_conform_report_t rep;
     ck_assert_msg(slm_conform_run(reg, dev, &opts, &rep, &err) == 0, "%s", err.message);
-    ck_assert_msg(rep.n_results > 0, "backend-cuda does not declare op %s", op);
+    ck_assert_msg(rep.n_results > 0, "%s does not declare op %s", plugin_name, op);
     char line[1024], msg[4096] = "";
     size_t used = 0;
     for (size_t i = 0; i < rep.n_results && used + 2 < sizeof msg; i++) {
@@ -55,23 +58,25 @@ static void conform(const char *op, bool gradcheck)
         int k = snprintf(msg + used, sizeof msg - used, "\n  %s", line);
         used += k > 0 ? (size_t)k : 0;
     }
-    ck_assert_msg(rep.n_fail == 0 && rep.n_skip == 0, "%s on cuda:0: %zu failed, %zu skipped:%s",
-                  op, rep.n_fail, rep.n_skip, msg);
-    ck_assert_msg(rep.n_pass > 0, "%s on cuda:0: nothing passed", op);
+    ck_assert_msg(rep.n_fail == 0 && rep.n_skip == 0, "%s on %s: %zu failed, %zu skipped:%s",
+                  op, dev_spec, rep.n_fail, rep.n_skip, msg);
+    ck_assert_msg(rep.n_pass > 0, "%s on %s: nothing passed", op, dev_spec);
     slm_conform_report_free(&rep);
     slm_device_close(dev);
     slm_registry_free(reg);
 }
 
-/* Every op of the manifest (the CPU backend's whole op set), gradchecks included. */
+/* Every op of the manifest (the CPU backend's whole op set), gradchecks included,
+ * through CUDA graphs. */
 START_TEST(op_conforms)
 {
+    setenv("SLMOPS_CUDA_GRAPHS", "1", 1);   /* each recording captured into a CUDA graph */
     conform(slm_op_name(_i), true);
 }
 END_TEST
 
-/* Node by node instead of recorded CUDA graphs (SLMOPS_CUDA_GRAPHS=0): the same
- * kernels, launched outside a capture. */
+/* Node by node, never captured (SLMOPS_CUDA_GRAPHS=0): the same kernels launched
+ * outside a capture. (Generation below runs the default: captured after replays.) */
 static const char *const direct_ops[] = {"get_rows", "mul_mat", "soft_max", "rope", "cross_entropy"};
 
 START_TEST(without_graphs_conforms)
@@ -143,7 +148,7 @@ static float cpu_logits[N_STEPS][N_VOCAB];
 START_TEST(generation_matches_cpu)
 {
     slm_registry_t *reg = open_registry();
-    slm_model_t *mc = load(reg, "cpu"), *mv = load(reg, "cuda:0");
+    slm_model_t *mc = load(reg, "cpu"), *mv = load(reg, dev_spec);
     slm_context_t *cc = context(mc), *cv = context(mv);
     int32_t toks[N_STEPS];
     toks[0] = 1;   /* BOS */
@@ -225,15 +230,63 @@ START_TEST(long_reductions_match_cpu)
         t[n * V + (n * 31) % V] = 1.0f;
     slm_registry_t *reg = open_registry();
     float c = reduce_on(reg, "cpu", SLM_OP_CROSS_ENTROPY, V, N, l, t);
-    float v = reduce_on(reg, "cuda:0", SLM_OP_CROSS_ENTROPY, V, N, l, t);
+    float v = reduce_on(reg, dev_spec, SLM_OP_CROSS_ENTROPY, V, N, l, t);
     ck_assert_msg(fabsf(c - v) <= 1e-5f * fabsf(c), "cross_entropy [%d,%d]: cpu %g, cuda %g", V, N,
                   (double)c, (double)v);
     c = reduce_on(reg, "cpu", SLM_OP_SUM, M, 1, l, t);
-    v = reduce_on(reg, "cuda:0", SLM_OP_SUM, M, 1, l, t);
+    v = reduce_on(reg, dev_spec, SLM_OP_SUM, M, 1, l, t);
     ck_assert_msg(fabsf(c - v) <= 1e-3f, "sum of %d: cpu %g, cuda %g", M, (double)c, (double)v);
     slm_registry_free(reg);
     free(l);
     free(t);
+}
+END_TEST
+
+/* y = soft_max(mul_mat(w, silu(rms_norm(x)))) computed 6 times with new inputs
+ * each time on `device`: the scheduler records the segment once and replays it,
+ * so the later computes go through a captured CUDA graph. */
+static void replays_on(slm_registry_t *reg, const char *device, float out[6][8 * 4])
+{
+    enum { K = 64, M = 8, N = 4 };
+    slm_sched_t *s = tc_sched(reg, device);
+    slm_graph_t *g = slm_graph_new(16);
+    slm_tensor_t *x = slm_tensor_new_2d(g, SLM_TYPE_F32, K, N);
+    slm_tensor_t *w = slm_tensor_new_2d(g, SLM_TYPE_F32, K, M);
+    slm_tensor_set_flags(x, SLM_TENSOR_INPUT);
+    slm_tensor_set_flags(w, SLM_TENSOR_INPUT);
+    slm_tensor_t *y = slm_soft_max(g, slm_mul_mat(g, w, slm_silu(g, slm_rms_norm(g, x, 1e-5f))), NULL,
+                                   0.5f, false, 0);
+    ck_assert_ptr_nonnull(y);
+    slm_tensor_set_flags(y, SLM_TENSOR_OUTPUT);
+    tc_alloc(s, g);
+    uint64_t rng = 11;
+    float xv[K * N], wv[K * M];
+    tc_fill(wv, K * M, &rng, 1.0f);
+    tc_set(w, wv, sizeof wv);
+    for (int step = 0; step < 6; step++) {
+        tc_fill(xv, K * N, &rng, 2.0f);
+        tc_set(x, xv, sizeof xv);
+        tc_compute(s, g);
+        tc_get(y, out[step], sizeof out[step]);
+    }
+    slm_graph_free(g);
+    slm_sched_free(s);
+}
+
+START_TEST(replays_match_cpu)
+{
+    static const char *const modes[] = {"1", "3"};   /* captured at once; the default */
+    setenv("SLMOPS_CUDA_GRAPHS", modes[_i], 1);
+    slm_registry_t *reg = open_registry();
+    float c[6][32], d[6][32];
+    replays_on(reg, "cpu", c);
+    replays_on(reg, dev_spec, d);
+    for (int step = 0; step < 6; step++)
+        for (int i = 0; i < 32; i++)
+            ck_assert_msg(fabsf(c[step][i] - d[step][i]) <= 1e-4f,
+                          "SLMOPS_CUDA_GRAPHS=%s, compute %d, y[%d]: cpu %g, %s %g", modes[_i], step,
+                          i, (double)c[step][i], dev_spec, (double)d[step][i]);
+    slm_registry_free(reg);
 }
 END_TEST
 
@@ -244,11 +297,11 @@ START_TEST(auto_picks_the_gpu)
     slm_error_t err;
     slm_error_init(&err);
     slm_device_info_t cu, au;
-    ck_assert_msg(slm_device_resolve(reg, "cuda:0", &cu, &err) == SLM_OK, "%s", err.message);
+    ck_assert_msg(slm_device_resolve(reg, dev_spec, &cu, &err) == SLM_OK, "%s", err.message);
     ck_assert_msg(slm_device_resolve(reg, "auto", &au, &err) == SLM_OK, "%s", err.message);
     ck_assert_int_gt(cu.score, SLM_DEVICE_SCORE_CPU);
-    ck_assert_msg(au.score >= cu.score, "auto picked %s (score %d) over cuda:0 (%d)", au.id, au.score,
-                  cu.score);
+    ck_assert_msg(au.score >= cu.score, "auto picked %s (score %d) over %s (%d)", au.id, au.score,
+                  dev_spec, cu.score);
     slm_registry_free(reg);
 }
 END_TEST
@@ -264,20 +317,20 @@ static void skip_unless_device(void)
         printf("registry: %s\n", rerr.message);
         exit(EXIT_FAILURE);
     }
-    const slm_plugin_info_t *p = slm_registry_find(reg, "backend", "backend-cuda");
+    const slm_plugin_info_t *p = slm_registry_find(reg, "backend", plugin_name);
     if (!p) {
-        printf("SKIP: backend-cuda is not built (configure --enable-cuda=yes)\n");
+        printf("SKIP: %s is not built (configure --enable-cuda=yes)\n", plugin_name);
         exit(77);
     }
-    slm_registry_load(reg, "backend-cuda", NULL);   /* init: the state says whether a device is there */
-    p = slm_registry_find(reg, "backend", "backend-cuda");
+    slm_registry_load(reg, plugin_name, NULL);   /* init: the state says whether a device is there */
+    p = slm_registry_find(reg, "backend", plugin_name);
     if (p->state == SLM_PLUGIN_UNSUPPORTED || p->state == SLM_PLUGIN_DISABLED) {
-        printf("SKIP: backend-cuda is %s: %s\n", slm_plugin_state_name(p->state), p->reason);
+        printf("SKIP: %s is %s: %s\n", plugin_name, slm_plugin_state_name(p->state), p->reason);
         exit(77);
     }
     slm_error_t err;
     slm_error_init(&err);
-    slm_device_t *dev = slm_device_open(reg, "cuda:0", NULL, &err);
+    slm_device_t *dev = slm_device_open(reg, dev_spec, NULL, &err);
     if (!dev) {
         printf("SKIP: no CUDA device: %s\n", err.message);
         exit(77);
@@ -288,6 +341,9 @@ static void skip_unless_device(void)
 
 int main(void)
 {
+    const char *d = getenv("SLMOPS_TEST_CUDA_DEVICE"), *pl = getenv("SLMOPS_TEST_CUDA_PLUGIN");
+    dev_spec = d && *d ? d : dev_spec;
+    plugin_name = pl && *pl ? pl : plugin_name;
     skip_unless_device();
     const char *fx = getenv("SLMOPS_FIXTURES");
     snprintf(model_path, sizeof model_path, "%s/%s", fx && *fx ? fx : "../shared/fixtures",
@@ -299,6 +355,7 @@ int main(void)
     tcase_add_loop_test(tc, without_graphs_conforms, 0,
                         (int)(sizeof direct_ops / sizeof direct_ops[0]));
     tcase_add_test(tc, long_reductions_match_cpu);
+    tcase_add_loop_test(tc, replays_match_cpu, 0, 2);
     tcase_add_test(tc, auto_picks_the_gpu);
     suite_add_tcase(s, tc);
     FILE *f = fopen(model_path, "rb");

@@ -18,6 +18,15 @@ typedef int64_t i64;
 
 #define NEG_INF (-__int_as_float(0x7f800000))
 
+// Lanes of a warp, and how a kernel is queued. tests/cuda/emu runs these sources
+// on the CPU, one thread per block (CU_WARP 1), through its own CU_LAUNCH.
+#ifndef CU_WARP
+#define CU_WARP 32
+#endif
+#ifndef CU_LAUNCH
+#define CU_LAUNCH(kernel, grid, block, stream, p) kernel<<<(grid), (block), 0, (stream)>>>(p)
+#endif
+
 struct idx4 {
     i64 x, y, z, w;
 };
@@ -179,14 +188,14 @@ __device__ __forceinline__ float sigmoidf_(float x) { return 1.0f / (1.0f + expf
 
 __device__ __forceinline__ float warp_sum(float v)
 {
-    for (int o = 16; o > 0; o >>= 1)
+    for (int o = CU_WARP / 2; o > 0; o >>= 1)
         v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
 __device__ __forceinline__ float warp_max(float v)
 {
-    for (int o = 16; o > 0; o >>= 1)
+    for (int o = CU_WARP / 2; o > 0; o >>= 1)
         v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
@@ -195,7 +204,8 @@ __device__ __forceinline__ float warp_max(float v)
 // holds 32 floats of shared memory. Every thread of the block must call it.
 template <bool MAX> __device__ __forceinline__ float block_reduce(float v, float *red)
 {
-    int lane = threadIdx.x % 32, w = threadIdx.x / 32, nw = (blockDim.x + 31) / 32;
+    int lane = threadIdx.x % CU_WARP, w = threadIdx.x / CU_WARP;
+    int nw = (blockDim.x + CU_WARP - 1) / CU_WARP;
     v = MAX ? warp_max(v) : warp_sum(v);
     __syncthreads();   // red may still be read by a previous reduction
     if (lane == 0)

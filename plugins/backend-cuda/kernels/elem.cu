@@ -126,6 +126,6 @@ __global__ void elem_kernel(const cu_params_t p)
 
 extern "C" int cu_launch_elem(const cu_params_t *p, void *stream)
 {
-    elem_kernel<<<grid_for(p->n_items, 256), 256, 0, (cudaStream_t)stream>>>(*p);
+    CU_LAUNCH(elem_kernel, grid_for(p->n_items, 256), 256, (cudaStream_t)stream, *p);
     return (int)cudaGetLastError();
 }

@@ -27,9 +27,10 @@ template <int TY> __global__ void mul_mat_kernel(const cu_params_t p)
     const i64 K = a.ne[0], M = a.ne[1], N = b.ne[1];
     const i64 groups = (N + MM_COLS - 1) / MM_COLS;
     const i64 r2 = b.ne[2] / a.ne[2], r3 = b.ne[3] / a.ne[3];
-    const int lane = threadIdx.x % 32;
-    const i64 warps = (i64)gridDim.x * (blockDim.x / 32);
-    for (i64 wi = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; wi < p.n_items; wi += warps) {
+    const int lane = threadIdx.x % CU_WARP;
+    const i64 warps = (i64)gridDim.x * (blockDim.x / CU_WARP);
+    for (i64 wi = (i64)blockIdx.x * (blockDim.x / CU_WARP) + threadIdx.x / CU_WARP; wi < p.n_items;
+         wi += warps) {
         i64 m = wi % M, t = wi / M;
         i64 g = t % groups;
         t /= groups;
@@ -41,7 +42,7 @@ template <int TY> __global__ void mul_mat_kernel(const cu_params_t p)
 #pragma unroll
         for (int j = 0; j < MM_COLS; j++)
             acc[j] = 0.0f;
-        for (i64 k = lane; k < K; k += 32) {
+        for (i64 k = lane; k < K; k += CU_WARP) {
             float w = ldw<TY>(a, row, k);
             const char *bk = col + k * b.nb[0];
 #pragma unroll
@@ -127,16 +128,16 @@ __global__ void reduce_kernel(const cu_params_t p)
 template <int TY> static void launch_typed(const cu_params_t *p, cudaStream_t s)
 {
     if (p->op == SLM_OP_MUL_MAT)
-        mul_mat_kernel<TY><<<grid_for(p->n_items, 4), 128, 0, s>>>(*p);
+        CU_LAUNCH(mul_mat_kernel<TY>, grid_for(p->n_items, 4), 128, s, *p);
     else
-        weight_kernel<TY><<<grid_for(p->n_items, 256), 256, 0, s>>>(*p);
+        CU_LAUNCH(weight_kernel<TY>, grid_for(p->n_items, 256), 256, s, *p);
 }
 
 extern "C" int cu_launch_matmul(const cu_params_t *p, void *stream)
 {
     cudaStream_t s = (cudaStream_t)stream;
     if (p->op != SLM_OP_MUL_MAT && p->op != SLM_OP_MUL_MAT_T && p->op != SLM_OP_GET_ROWS) {
-        reduce_kernel<<<grid_for(p->n_items, 256), 256, 0, s>>>(*p);
+        CU_LAUNCH(reduce_kernel, grid_for(p->n_items, 256), 256, s, *p);
         return (int)cudaGetLastError();
     }
     switch (p->t[1].type) {

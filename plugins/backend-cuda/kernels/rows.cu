@@ -192,10 +192,10 @@ extern "C" int cu_launch_rows(const cu_params_t *p, void *stream)
 {
     cudaStream_t s = (cudaStream_t)stream;
     if (p->op == SLM_OP_ROPE || p->op == SLM_OP_ROPE_BACK)
-        rope_kernel<<<grid_for(p->n_items, 256), 256, 0, s>>>(*p);
+        CU_LAUNCH(rope_kernel, grid_for(p->n_items, 256), 256, s, *p);
     else if (p->phase == 1)
-        finish_kernel<<<1, ROW_THREADS, 0, s>>>(*p);
+        CU_LAUNCH(finish_kernel, 1, ROW_THREADS, s, *p);
     else
-        rows_kernel<<<grid_for(p->n_items, 1), ROW_THREADS, 0, s>>>(*p);
+        CU_LAUNCH(rows_kernel, grid_for(p->n_items, 1), ROW_THREADS, s, *p);
     return (int)cudaGetLastError();
 }
