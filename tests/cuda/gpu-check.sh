@@ -7,6 +7,10 @@
 # stories15m- and smollm2-135m-shaped models on cuda:0 (and the CPU) next to
 # llama.cpp's CUDA build when one is at hand.
 #   usage (repository root):  sh tests/cuda/gpu-check.sh
+# On a lent machine that sees only this tree, copy the fixtures it reads
+# (gguf/stories260K.gguf, reference/stories260K-greedy-256.txt) into an ignored
+# folder such as build-fixtures/, carry it, and set SLMOPS_FIXTURES to it; the
+# llama.cpp peer likewise (LLAMA_BENCH or LLAMA_CPP_SRC under build-*/).
 #   env: OUT             folder for summary.txt and the logs (default ./gpu-check.out)
 #        SLMOPS_FIXTURES fixtures folder (default ../shared/fixtures)
 #        LLAMA_BENCH     a llama-bench built with GGML_CUDA=ON, or
@@ -72,10 +76,11 @@ tail -n 1 "$out/conform-no-graphs.log" | tee -a "$sum"
 
 # 3. tests/cuda: test-cuda (ops, long reductions, stories260K decoded on cuda:0
 # against the CPU: the same argmax at all 256 positions, logits at 0, 1, 2 and 255
-# within 1e-3); cuda-plugins.sh (runs slmops-conform, then exits 77 here).
-step test-cuda make check TESTS='tests/cuda/test-cuda tests/cuda/cuda-plugins.sh' \
+# within 1e-3); cuda-plugins.sh (runs slmops-conform, then exits 77 here);
+# emu-check.sh (the same sources on the CPU emulator, as on machines without a GPU).
+step test-cuda make -j"$jobs" check TESTS='tests/cuda/test-cuda tests/cuda/cuda-plugins.sh tests/cuda/emu-check.sh' \
     SLMOPS_FIXTURES="$fx"
-grep -h -E '^(PASS|FAIL|SKIP|ERROR|# )|Checks:' "$out/test-cuda.log" tests/cuda/test-cuda.log \
+grep -h -E '^(PASS|FAIL|SKIP|ERROR|# )|Checks:|^ok|^not ok' "$out/test-cuda.log" tests/cuda/*.log \
     2>/dev/null | tee -a "$sum"
 
 # 4. The CLI: greedy text on cuda:0 equals the reference and the CPU's.
