@@ -192,7 +192,15 @@ int slm__plugin_load(slm_registry_t *reg, slm__plugin_t *p, slm_error_t *err)
     }
     const slm__kind_t *k = slm__kind_by_id(p->m.kind_id);
     p->desc = d;
-    if (k->attach && k->attach(p, &host_table, why, sizeof why) != SLM_OK) {
+    int rc = k->attach ? k->attach(p, &host_table, why, sizeof why) : SLM_OK;
+    if (rc == SLM_E_NOT_FOUND) {   /* a backend without its hardware: disabled, quietly */
+        p->desc = NULL;
+        dlclose(dl);
+        slm__plugin_disable_at(reg, p, SLM_LOG_INFO, "%s", why);
+        return slm__fail(err, SLM_E_NOT_FOUND, p->manifest_path, -1, "%s: %s", p->manifest_path,
+                         p->reason);
+    }
+    if (rc != SLM_OK) {
         p->desc = NULL;
         return fail_load(reg, p, dl, SLM_E_PLUGIN, err, why);
     }

@@ -1,7 +1,5 @@
-/* graph_compute of the CUDA backend: every node's kernels queued on the device's
- * stream, then one wait. graph_record keeps the nodes; once a recording has been
- * replayed a few times, its launches are captured into a CUDA graph (with a
- * scratch of its own) that each later replay launches in one call. */
+/* graph_compute of the CUDA backend (every node's kernels queued on the device's
+ * stream, then one wait) and graph_record/replay (CUDA graphs, see capture_after). */
 #include <stdlib.h>
 #include <string.h>
 

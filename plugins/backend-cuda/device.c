@@ -1,6 +1,5 @@
-/* One opened CUDA device: a non-blocking stream every operation of the device is
- * queued on, device-memory buffers (pinned host memory when asked for a
- * host-visible one), copies, clears and events. */
+/* One opened CUDA device: the non-blocking stream all its work is queued on, its
+ * buffers (device memory; pinned host memory when host-visible), copies, events. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,5 @@
-/* The CUDA backend plugin: the backend context (the devices the CUDA runtime
- * sees), device description and scores, the entry point. Without a device or a
- * driver, init fails and says why: the plugin is disabled with "no CUDA device". */
+/* The CUDA backend plugin: the backend context (the devices the CUDA runtime sees),
+ * device description and scores, the entry point; init fails, saying why, without one. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -33,7 +32,9 @@ int cu_fail(const char *what, cudaError_t e)
 }
 
 /* The host makes the last message logged during a failed init the plugin's
- * reason; info level, so that the registry's own warning is the only line. */
+ * reason. No device or no driver is SLM_E_NOT_FOUND: a machine without a GPU,
+ * reported at info level; a runtime that fails otherwise is SLM_E_DEVICE, a
+ * warning. */
 static int cub_init(const slm_host_t *host, void **backend)
 {
     cu_host = host;
@@ -41,7 +42,7 @@ static int cub_init(const slm_host_t *host, void **backend)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) {
         cu_log(SLM_LOG_INFO, "no CUDA device (%s)", cudaGetErrorString(e));
-        return SLM_E_DEVICE;
+        return SLM_E_NOT_FOUND;
     }
     if (e != cudaSuccess) {
         cu_log(SLM_LOG_INFO, "CUDA runtime initialisation failed: %s (%s)", cudaGetErrorName(e),
@@ -50,7 +51,7 @@ static int cub_init(const slm_host_t *host, void **backend)
     }
     if (n < 1) {
         cu_log(SLM_LOG_INFO, "no CUDA device (the runtime counts none)");
-        return SLM_E_DEVICE;
+        return SLM_E_NOT_FOUND;
     }
     cu_backend_t *b = calloc(1, sizeof *b);
     if (!b)

@@ -1,9 +1,10 @@
-// Ops that read weights of any type (f32, f16, bf16, block types) or reduce over
-// another dimension: products, row gathers, their backward ops, REPEAT_BACK
-// (shaders/matmul.comp's maths). MUL_MAT, the hot one, runs one warp per weight
-// row and up to MM_COLS columns of src1, so that a decoded weight is used
-// MM_COLS times; the weight type is a template parameter, not a branch.
+// Products, row gathers (weights of any type), their backward ops and REPEAT_BACK,
+// with shaders/matmul.comp's maths.
 #include "common.cuh"
+
+// MUL_MAT, the hot one, runs one warp per weight row and up to MM_COLS columns of
+// src1, so that each decoded weight serves MM_COLS products; the weight type is a
+// template parameter, not a branch in the loop.
 
 #define MM_COLS 8
 

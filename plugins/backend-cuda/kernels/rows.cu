@@ -1,9 +1,9 @@
-// Ops over rows (dim 0): normalisation, softmax, cross entropy and their backward
-// ops, one block per row; rotary embedding, one thread per rotated pair; the
-// whole-tensor reductions in two launches through the scratch (t[3]).
-// The maths of shaders/rows.comp and of the CPU backend's ops-norm.c,
-// ops-softmax.c, ops-rope.c and ops-loss.c.
+// Row ops (one block per row), rope (one thread per rotated pair) and the
+// whole-tensor sums (two launches through the scratch, t[3]).
 #include "common.cuh"
+
+// The maths are shaders/rows.comp's and the CPU backend's (ops-norm.c,
+// ops-softmax.c, ops-rope.c, ops-loss.c): rms in double, masked rows to zeros.
 
 #define ROW_THREADS 256
 
