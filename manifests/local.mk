@@ -26,7 +26,8 @@ manifest_sources = \
 	manifests/trainer-lora.json.in \
 	manifests/trainer-distill.json.in \
 	manifests/backend-vulkan.json.in \
-	manifests/backend-opencl.json.in
+	manifests/backend-opencl.json.in \
+	manifests/backend-cuda.json.in
 EXTRA_DIST += $(manifest_sources)
 
 manifest_built = manifests/format-gguf.json
@@ -85,6 +86,10 @@ endif
 if BUILD_BACKEND_VULKAN
 manifest_built += manifests/backend-vulkan.json
 manifest_uninstalled += manifests/uninstalled/backend-vulkan.json
+endif
+if BUILD_BACKEND_CUDA
+manifest_built += manifests/backend-cuda.json
+manifest_uninstalled += manifests/uninstalled/backend-cuda.json
 endif
 
 if BUILD_BACKEND_OPENCL

@@ -56,6 +56,11 @@ const slm__kind_t *slm__kind_at(size_t i);
 void slm__kind_names(char *buf, size_t size);
 /* host->iface_version: the newest interface version of `kind` this host reads. */
 uint32_t slm__kind_iface_version(int32_t kind);
+/* The last message a plugin logged through the host table at info level or above
+ * on this thread since the reset (empty: none): what a plugin whose init fails
+ * says about why, which becomes its reason (loader.c). */
+void slm__plugin_said_reset(void);
+const char *slm__plugin_said(void);
 
 /* The entries, one file each. */
 extern const slm__kind_t slm__kind_backend;

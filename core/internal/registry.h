@@ -107,6 +107,10 @@ slm__plugin_t *slm__registry_row(const slm_registry_t *reg, const char *name);
 /* Mark a row DISABLED with a reason and log "MANIFEST: reason". */
 void slm__plugin_disable(slm_registry_t *reg, slm__plugin_t *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same, logged at `level`: info for a backend whose hardware is absent (a
+ * machine without a GPU is not a fault), warn for everything else. */
+void slm__plugin_disable_at(slm_registry_t *reg, slm__plugin_t *p, slm_log_level_t level,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* kind-quantizer.c: the provides.types entry of the first usable quantizer
  * defining type id `type` (the plugin slm_quantize_rows would use), or NULL. */
 const slm__quant_type_t *slm__registry_quant_type(const slm_registry_t *reg, int32_t type);

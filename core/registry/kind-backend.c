@@ -125,9 +125,14 @@ static int attach(slm__plugin_t *p, const slm_host_t *host, char *buf, size_t si
     b->iface.struct_size = sizeof b->iface;
     b->plugin_version = 2;
     if (b->iface.init) {
+        slm__plugin_said_reset();
         int rc = b->iface.init(host, &b->ctx);
         if (rc != 0) {
-            snprintf(buf, size, "backend init failed (%d)", rc);
+            /* the plugin's own word for why ("no CUDA device (...)"), if it logged one */
+            if (*slm__plugin_said())
+                snprintf(buf, size, "%s", slm__plugin_said());
+            else
+                snprintf(buf, size, "backend init failed (%d)", rc);
             free(b);
             return rc < 0 ? rc : SLM_E_PLUGIN;
         }

@@ -15,6 +15,18 @@
 #include "internal/registry.h"
 #include "internal/util.h"
 
+static _Thread_local char said[256];
+
+void slm__plugin_said_reset(void)
+{
+    said[0] = '\0';
+}
+
+const char *slm__plugin_said(void)
+{
+    return said;
+}
+
 /* The host table's log slot: plugins format, the core's handler filters. */
 __attribute__((format(printf, 3, 4)))
 static void host_log(slm_log_level_t level, const char *category, const char *fmt, ...)
@@ -24,6 +36,11 @@ static void host_log(slm_log_level_t level, const char *category, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (level <= SLM_LOG_INFO) {   /* cut to the reason's length */
+        size_t n = strnlen(msg, sizeof said - 1);
+        memcpy(said, msg, n);
+        said[n] = '\0';
+    }
     slm_log(level, category, "%s", msg);
 }
 
@@ -175,7 +192,15 @@ int slm__plugin_load(slm_registry_t *reg, slm__plugin_t *p, slm_error_t *err)
     }
     const slm__kind_t *k = slm__kind_by_id(p->m.kind_id);
     p->desc = d;
-    if (k->attach && k->attach(p, &host_table, why, sizeof why) != SLM_OK) {
+    int rc = k->attach ? k->attach(p, &host_table, why, sizeof why) : SLM_OK;
+    if (rc == SLM_E_NOT_FOUND) {   /* a backend without its hardware: disabled, quietly */
+        p->desc = NULL;
+        dlclose(dl);
+        slm__plugin_disable_at(reg, p, SLM_LOG_INFO, "%s", why);
+        return slm__fail(err, SLM_E_NOT_FOUND, p->manifest_path, -1, "%s: %s", p->manifest_path,
+                         p->reason);
+    }
+    if (rc != SLM_OK) {
         p->desc = NULL;
         return fail_load(reg, p, dl, SLM_E_PLUGIN, err, why);
     }

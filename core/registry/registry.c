@@ -53,18 +53,33 @@ bool slm__plugin_usable(const slm__plugin_t *p)
     return s == SLM_PLUGIN_AVAILABLE || s == SLM_PLUGIN_LOADED || s == SLM_PLUGIN_SUPERSEDED;
 }
 
+static void disable(slm_registry_t *reg, slm__plugin_t *p, slm_log_level_t level)
+{
+    p->fixed_state = SLM_PLUGIN_DISABLED;
+    p->info.state = SLM_PLUGIN_DISABLED;
+    p->why[0] = '\0';
+    slm_log(level, "registry", "%s: %s", p->manifest_path, p->reason);
+    if (reg)
+        slm__registry_select(reg);
+}
+
 void slm__plugin_disable(slm_registry_t *reg, slm__plugin_t *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->reason, sizeof p->reason, fmt, ap);
     va_end(ap);
-    p->fixed_state = SLM_PLUGIN_DISABLED;
-    p->info.state = SLM_PLUGIN_DISABLED;
-    p->why[0] = '\0';
-    slm_log(SLM_LOG_WARN, "registry", "%s: %s", p->manifest_path, p->reason);
-    if (reg)
-        slm__registry_select(reg);
+    disable(reg, p, SLM_LOG_WARN);
+}
+
+void slm__plugin_disable_at(slm_registry_t *reg, slm__plugin_t *p, slm_log_level_t level,
+                            const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->reason, sizeof p->reason, fmt, ap);
+    va_end(ap);
+    disable(reg, p, level);
 }
 
 static void plugin_free(slm__plugin_t *p)

@@ -471,6 +471,49 @@ START_TEST(several_devices_split_copy_and_replay)
 }
 END_TEST
 
+/* The level of the registry's line about testbe2, from a handler that keeps it. */
+static int registry_level = -1;
+
+static void keep_level(slm_log_level_t level, const char *category, const char *msg, void *user)
+{
+    (void)user;
+    if (strcmp(category, "registry") == 0 && strstr(msg, "testbe2.json"))
+        registry_level = (int)level;
+}
+
+/* A backend whose init fails is disabled with the last thing it logged (info or
+ * above) as the reason, not a bare error code; the CPU still serves. Absent
+ * hardware (SLM_E_NOT_FOUND) is said at info level, any other failure warns. */
+START_TEST(failed_init_gives_the_plugins_reason)
+{
+    static const char *const how[] = {"nodev", "1"};
+    const char *dir = tc_testbe_dir();
+    tc_testbe2_add();
+    setenv("TESTBE2_INIT_FAIL", how[_i], 1);
+    slm_log_set_handler(keep_level, NULL);
+    slm_log_set_level(SLM_LOG_DEBUG);
+    slm_registry_t *r = tc_registry(dir);
+    slm_error_t err;
+    slm_error_init(&err);
+    ck_assert_int_eq(slm_registry_load(r, "testbe2", &err), _i == 0 ? SLM_E_NOT_FOUND : SLM_E_PLUGIN);
+    ck_assert_ptr_nonnull(strstr(err.message, "no testbe2 device (TESTBE2_INIT_FAIL is set)"));
+    const slm_plugin_info_t *p = slm_registry_find(r, "backend", "testbe2");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(p->state, SLM_PLUGIN_DISABLED);
+    ck_assert_str_eq(p->reason, "no testbe2 device (TESTBE2_INIT_FAIL is set)");
+    ck_assert_int_eq(registry_level, _i == 0 ? SLM_LOG_INFO : SLM_LOG_WARN);
+    ck_assert_ptr_null(slm_sched_new(r, &(slm_sched_options_t){.struct_size = sizeof(slm_sched_options_t),
+                                                                .device = "testbe2:0"}, &err));
+    slm_sched_t *s = tc_sched(r, "cpu:0");
+    ck_assert_ptr_nonnull(s);
+    slm_sched_free(s);
+    slm_registry_free(r);
+    unsetenv("TESTBE2_INIT_FAIL");
+    tc_testbe_remove();
+    slm_log_set_handler(NULL, NULL);
+}
+END_TEST
+
 static Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -488,6 +531,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, fallback_training_step);
     tcase_add_test(tc, resident_leaf_copied_only_when_set);
     tcase_add_test(tc, several_devices_split_copy_and_replay);
+    tcase_add_loop_test(tc, failed_init_gives_the_plugins_reason, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -17,9 +17,18 @@ static tb2_stats_t stats;
 static const slm_host_t *host_table;
 static int devs[2] = {0, 1};
 
+/* TESTBE2_INIT_FAIL set: init fails and says why (the reason `slmops plugins`
+ * shows); "nodev" as a backend without its hardware (SLM_E_NOT_FOUND), anything
+ * else as one whose driver failed. */
 static int tb2_init(const slm_host_t *host, void **backend)
 {
     host_table = host;
+    if (getenv("TESTBE2_INIT_FAIL")) {
+        host->log(SLM_LOG_DEBUG, "testbe2", "looking for devices");
+        host->log(SLM_LOG_INFO, "testbe2", "no testbe2 device (TESTBE2_INIT_FAIL is set)");
+        host->log(SLM_LOG_DEBUG, "testbe2", "giving up");
+        return strcmp(getenv("TESTBE2_INIT_FAIL"), "nodev") == 0 ? SLM_E_NOT_FOUND : SLM_E_DEVICE;
+    }
     stats.inits++;
     *backend = &stats;
     return SLM_OK;

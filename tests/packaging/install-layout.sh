@@ -129,13 +129,16 @@ if ! LD_LIBRARY_PATH="$D$slm_libdir" SLMOPS_PLUGIN_PATH="$D$slm_pkgdatadir/plugi
     cat "$tmp/plugins.err"
     bad "the installed slmops plugins failed under DESTDIR"
 elif ! "$python" - "$tmp/plugins.json" "$n" <<'PYEOF'
-import json, sys
+import json, re, sys
 rows = json.load(open(sys.argv[1]))
 rows = rows.get("plugins", rows) if isinstance(rows, dict) else rows
-broken = [r for r in rows if r.get("state") in ("disabled", "shadowed", "unknown")]
+# a backend disabled because this machine lacks its hardware ("no CUDA device
+# (...)", said by its init) has loaded its library: the path resolved
+absent = lambda r: r.get("state") == "disabled" and re.match(r"no \w+ device \(", r.get("reason", ""))
+broken = [r for r in rows if r.get("state") in ("disabled", "shadowed", "unknown") and not absent(r)]
 if len(rows) != int(sys.argv[2]) or broken:
     print("FAIL: installed plugins: %d listed, %s expected; not loadable: %s"
-          % (len(rows), sys.argv[2], [(r.get("name"), r.get("state"), r.get("why")) for r in broken]))
+          % (len(rows), sys.argv[2], [(r.get("name"), r.get("state"), r.get("reason")) for r in broken]))
     sys.exit(1)
 PYEOF
 then

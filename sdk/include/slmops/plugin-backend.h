@@ -175,7 +175,11 @@ typedef struct slm_backend_iface {
 
     /* ---- the backend as a whole ---- */
     /* Optional: called once after loading, before any other slot; *backend receives
-     * the backend context (instance, driver handles). A failure disables the plugin. */
+     * the backend context (instance, driver handles). A failure disables the plugin;
+     * the last message it logged (info level or above) during init is the reason
+     * `slmops plugins` shows ("no CUDA device (...)"). SLM_E_NOT_FOUND says the
+     * hardware is absent: the host then logs the reason at info level, not as a
+     * warning on every command. */
     int (*init)(const slm_host_t *host, void **backend);
     /* Optional: release the backend context; called before dlclose, after every
      * device is closed. */

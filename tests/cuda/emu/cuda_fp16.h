@@ -1,0 +1,2 @@
+/* tests/cuda/emu: the half type and conversions as the emulator provides them. */
+#include "emu.h"

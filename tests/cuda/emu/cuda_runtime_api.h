@@ -1,0 +1,2 @@
+/* tests/cuda/emu: the CUDA runtime API as the emulator provides it. */
+#include "emu.h"
