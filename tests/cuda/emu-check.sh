@@ -9,9 +9,11 @@
 lib=$top_builddir/tests/cuda/.libs/backend-cuda-emu.so
 [ -f "$lib" ] || { echo "FAIL: $lib was not built"; exit 1; }
 mkdir "$work/mf"
+# The plugin's own manifest (built or not: this runs in every build tree), renamed.
+version=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$top_builddir/config.h")
 sed -e 's|"name": "backend-cuda"|"name": "backend-cuda-emu"|' -e 's|"backend": "cuda"|"backend": "cudaemu"|' \
-    -e 's|"library_path": "[^"]*"|"library_path": "'"$lib"'"|' \
-    "$top_builddir/manifests/uninstalled/backend-cuda.json" >"$work/mf/backend-cuda-emu.json"
+    -e 's|"library_path": "[^"]*"|"library_path": "'"$lib"'"|' -e "s|@PACKAGE_VERSION@|$version|" \
+    "$top_srcdir/manifests/backend-cuda.json.in" >"$work/mf/backend-cuda-emu.json"
 SLMOPS_PLUGIN_PATH=$work/mf:$top_builddir/manifests/uninstalled
 export SLMOPS_PLUGIN_PATH
 conform=$top_builddir/sdk/conform/slmops-conform

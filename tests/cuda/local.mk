@@ -3,17 +3,19 @@
 # with one, the script says so (exit 77) after slmops-conform passes on it, and
 # test-cuda (which skips without a device) runs every op and stories260K on it.
 # gpu-check.sh is the longer check a session with a GPU machine runs by hand.
-if BUILD_BACKEND_CUDA
+# test-cuda is built in every tree: emu-check.sh runs it on the emulator.
 check_PROGRAMS += tests/cuda/test-cuda
-TESTS += tests/cuda/cuda-plugins.sh tests/cuda/test-cuda
 tests_cuda_test_cuda_SOURCES = tests/cuda/test-cuda.c tests/compute/common.c \
 	tests/compute/common.h
 tests_cuda_test_cuda_CFLAGS = $(test_cflags)
 tests_cuda_test_cuda_LDADD = sdk/conform/libslmconform.la $(test_libs) -lm
+if BUILD_BACKEND_CUDA
+TESTS += tests/cuda/cuda-plugins.sh tests/cuda/test-cuda
+endif
 
 # The plugin's own sources (host C code and kernels, the latter compiled as C++)
 # over tests/cuda/emu, a CPU stand-in for the CUDA runtime: the kernels' maths
-# and the host code are checked here, where no GPU is.
+# and the host code are checked in every build, nvcc or not, GPU or not.
 TESTS += tests/cuda/emu-check.sh
 check_LTLIBRARIES += tests/cuda/backend-cuda-emu.la
 tests_cuda_backend_cuda_emu_la_SOURCES = \
@@ -30,7 +32,6 @@ tests_cuda_backend_cuda_emu_la_LIBADD = $(cuda_emu_objects) -lm
 EXTRA_tests_cuda_backend_cuda_emu_la_DEPENDENCIES = $(cuda_emu_objects)
 CLEANFILES += $(cuda_emu_objects) $(cuda_emu_objects:.lo=.o) \
 	$(addprefix tests/cuda/emu/.libs/,$(notdir $(cuda_emu_objects:.lo=.o)))
-endif
 cuda_emu_objects = tests/cuda/emu/elem.lo tests/cuda/emu/matmul.lo tests/cuda/emu/rows.lo \
 	tests/cuda/emu/emu-runtime.lo
 cuda_emu_headers = tests/cuda/emu/emu.h tests/cuda/emu/cuda_runtime_api.h tests/cuda/emu/cuda_fp16.h
