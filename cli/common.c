@@ -41,6 +41,19 @@ slm_registry_t *slm_cli_registry_open(void)
     return reg;
 }
 
+int slm_cli_run_with_registry(int parse_rc, int (*run)(const void *opts, slm_registry_t *reg),
+                              const void *opts)
+{
+    if (parse_rc != SLM_CLI_OK)
+        return parse_rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : parse_rc;
+    slm_registry_t *reg = slm_cli_registry_open();
+    if (!reg)
+        return SLM_CLI_FAILED;
+    int rc = run(opts, reg);
+    slm_registry_free(reg);
+    return rc;
+}
+
 bool slm_cli_parse_int(const char *s, long lo, long hi, long *out)
 {
     if (!s || !*s)

@@ -30,6 +30,11 @@ void slm_cli_log_init(void);
 /* Discover plugins on the default search path; prints why on failure. */
 slm_registry_t *slm_cli_registry_open(void);
 
+/* The rest of a verb whose parse answered parse_rc: its exit status for a usage
+ * error or shown help, else run(opts) on an open registry's. */
+int slm_cli_run_with_registry(int parse_rc, int (*run)(const void *opts, slm_registry_t *reg),
+                              const void *opts);
+
 /* Parse a whole decimal integer in [lo, hi]; false when s is anything else. */
 bool slm_cli_parse_int(const char *s, long lo, long hi, long *out);
 

@@ -17,21 +17,20 @@
 #include "cli/common.h"
 #include "cli/options.h"
 #include "cli/remote/remote.h"
+#include "cli/train-options.h"
 #include "cli/train-progress.h"
 #include "cli/verbs.h"
 
 typedef struct opts {
     const char *teacher, *prompts, *system, *data_out, *student, *preset, *student_out;
-    const char *out, *kd_loss, *check, *check_regex, *schedule, *log, *ckpt, *resume, *device;
-    const char *val_data, *dump_grads, *chat_template;
+    const char *out, *kd_loss, *check, *check_regex, *chat_template;
     const char *url, *model, *api, *key_env, *key_file, *cache, *logits_cache;
     long concurrency, retries, timeout;
     long samples, max_tokens, s_top_k, min_chars, max_chars, top_k;
-    long ctx, batch, accum, epochs, steps, warmup, eval_every, save_every, keep, threads;
-    float s_temp, s_top_p, max_repeat, temperature, alpha, lr, val_split;
-    slm_cli_seed_t seed;
+    float s_temp, s_top_p, max_repeat, temperature, alpha;
+    slm_cli_train_t train;
     slm_cli_strs_t files;
-    bool no_dedup, json;
+    bool no_dedup;
 } opts_t;
 
 #define OFF(f) offsetof(opts_t, f)
@@ -116,49 +115,10 @@ static const slm_cli_opt_t own_opts[] = {
     {"--logits-cache", "DIR", SLM_CLI_STR, OFF(logits_cache), 0, 0,
      "keep the teacher's top-k logits in DIR, computed once and\n"
      "read in later epochs and runs (needs --top-k)"},
-    SLM_CLI_CTX_OPT(OFF(ctx), "tokens per training sequence (default 512)"),
-    {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 4096, "sequences per micro-batch (default 1)"},
-    {"--grad-accum", "N", SLM_CLI_LONG, OFF(accum), 1, 65536,
-     "micro-batches per optimizer step (default 1)"},
-    {"--epochs", "N", SLM_CLI_LONG, OFF(epochs), 1, 1000000,
-     "passes over the data (default 1; --steps wins)"},
-    {"--steps", "N", SLM_CLI_LONG, OFF(steps), 1, 1L << 40, "optimizer steps (default: --epochs)"},
-    {"--lr", "X", SLM_CLI_FLOAT, OFF(lr), 0, 1000, "peak learning rate (default 1e-4)"},
-    {"--warmup", "N", SLM_CLI_LONG, OFF(warmup), 0, 1L << 40,
-     "steps of linear warmup (default 0)"},
-    {"--schedule", "S", SLM_CLI_STR, OFF(schedule), 0, 0,
-     "linear (default), cosine or constant"},
-    {"--seed", "N", SLM_CLI_SEED, OFF(seed), 0, 0,
-     "seed of the sampling, the student's weights and the data\n"
-     "order (default 42)"},
-    {"--val-split", "F", SLM_CLI_FLOAT, OFF(val_split), 0, 0.99f,
-     "hold out this share of the examples for validation"},
-    {"--val-data", "FILE", SLM_CLI_STR, OFF(val_data), 0, 0, "validation data (instead of --val-split)"},
-    {"--eval-every", "N", SLM_CLI_LONG, OFF(eval_every), 0, 1L << 40,
-     "validation loss every N steps, and at the end"},
-    {"--log", "FILE", SLM_CLI_STR, OFF(log), 0, 0, "one JSON object per training step into FILE"},
-    {"--save-every", "N", SLM_CLI_LONG, OFF(save_every), 0, 1L << 40,
-     "a checkpoint every N steps, and at the end"},
-    {"--checkpoints", "DIR", SLM_CLI_STR, OFF(ckpt), 0, 0,
-     "where checkpoints go (default OUT.checkpoints)"},
-    {"--resume", "DIR", SLM_CLI_STR, OFF(resume), 0, 0,
-     "continue the training from a checkpoint in DIR, on the\n"
-     "data set and student the first run wrote"},
-    {"--keep", "N", SLM_CLI_LONG, OFF(keep), 0, 1 << 20,
-     "checkpoints kept; 0 = all (default 3)"},
-    {"--dump-grads", "FILE", SLM_CLI_STR, OFF(dump_grads), 0, 0,
-     "debugging: write the first batch, the loss and every\n"
-     "trainable tensor with its gradient to FILE and stop"},
-    {"--device", "SPEC", SLM_CLI_STR, OFF(device), 0, 0, "auto (default), cpu, cpu:0, ..."},
-    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "print the report as JSON"},
     {0},
 };
 
-static const slm_cli_group_t groups[] = {
-    {"Options", own_opts, 0},
-    {"Common options", slm_cli_threads_opt, OFF(threads)},
-    {0},
-};
+static slm_cli_train_groups_t groups;
 
 static const slm_cli_spec_t spec = {
     .verb = "distill",
@@ -174,7 +134,7 @@ static const slm_cli_spec_t spec = {
              "alone. SIGINT or SIGTERM checkpoints the training; --resume continues it.\n"
              "A remote teacher (--teacher-url) is asked over HTTP, each answer kept in\n"
              "--teacher-cache as it comes: an interrupted run continues where it stopped.\n",
-    .groups = groups,
+    .groups = groups.groups,
     .operands_offset = OFF(files),
 };
 
@@ -183,11 +143,9 @@ static int parse(int argc, char **argv, opts_t *o)
     memset(o, 0, sizeof *o);
     o->samples = o->max_tokens = o->s_top_k = o->min_chars = -1;
     o->s_temp = o->s_top_p = o->max_repeat = o->temperature = o->alpha = -1.0f;
-    o->ctx = 512;
-    o->batch = o->accum = o->epochs = 1;
-    o->keep = 3;
-    o->lr = 1e-4f;
     o->retries = -1;
+    slm_cli_train_defaults(&o->train);
+    slm_cli_train_groups(&groups, SLM_CLI_TRAIN_DISTILL, own_opts, OFF(train));
     int rc = slm_cli_parse(&spec, argc, argv, o);
     if (rc != SLM_CLI_OK)
         return rc;
@@ -220,7 +178,7 @@ static int parse(int argc, char **argv, opts_t *o)
     if (o->url && (o->temperature >= 0 || o->alpha >= 0 || o->top_k > 0 || o->logits_cache))
         return slm_cli_usage_error("distill", "--temperature, --alpha and --top-k are for "
                                    "logit distillation, which a remote teacher does not allow");
-    if (!o->prompts && !o->resume)
+    if (!o->prompts && !o->train.resume)
         return slm_cli_usage_error("distill", "missing --prompts FILE");
     if (!o->out)
         return slm_cli_usage_error("distill", "missing -o OUT");
@@ -253,12 +211,7 @@ static int parse(int argc, char **argv, opts_t *o)
                                    o->check);
     if (o->check && strcmp(o->check, "regex") == 0 && !o->check_regex)
         return slm_cli_usage_error("distill", "--check regex needs --check-regex RE");
-    if (o->ctx < 2)
-        return slm_cli_usage_error("distill", "--ctx %ld holds no next token to learn: use 2 "
-                                   "or more", o->ctx);
-    if (o->val_data && o->val_split > 0)
-        return slm_cli_usage_error("distill", "give --val-data or --val-split, not both");
-    return SLM_CLI_OK;
+    return slm_cli_train_check("distill", &o->train);
 }
 
 static void set_long(json_t *o, const char *key, long v, long unset)
@@ -301,13 +254,14 @@ static json_t *synth_options(const opts_t *o, const char *seed)
     set_str(s, "check", o->check);
     set_str(s, "check_regex", o->check_regex);
     set_str(s, "seed", seed);
-    set_str(s, "device", o->device);
-    set_long(s, "threads", o->threads, 0);
+    set_str(s, "device", o->train.device);
+    set_long(s, "threads", o->train.threads, 0);
     set_str(s, "chat_template", o->chat_template);
     return s;
 }
 
-static json_t *train_options(const opts_t *o, const char *seed)
+static json_t *train_options(const slm_cli_train_t *o, const char *chat_template,
+                             const char *seed)
 {
     json_t *t = json_pack("{s:I, s:I, s:I, s:I, s:I}", "ctx", (json_int_t)o->ctx, "batch",
                           (json_int_t)o->batch, "accum", (json_int_t)o->accum, "epochs",
@@ -328,7 +282,7 @@ static json_t *train_options(const opts_t *o, const char *seed)
     set_str(t, "device", o->device);
     set_str(t, "seed", seed);
     set_str(t, "dump_grads", o->dump_grads);
-    set_str(t, "chat_template", o->chat_template);
+    set_str(t, "chat_template", chat_template);
     return t;
 }
 
@@ -344,13 +298,10 @@ static char *teacher_name(const opts_t *o)
 
 static char *options_json(const opts_t *o, const char *responses)
 {
-    char seed[24] = "";
-    if (o->seed.given)
-        snprintf(seed, sizeof seed, "%llu",
-                 (unsigned long long)slm_cli_seed_value(&o->seed, false, 42));
-    const char *sd = seed[0] ? seed : NULL;
+    char seed[24];
+    const char *sd = slm_cli_train_seed(&o->train, seed);
     json_t *d = json_pack("{s:s, s:o, s:o}", "output", o->out, "synth", synth_options(o, sd),
-                          "train", train_options(o, sd));
+                          "train", train_options(&o->train, o->chat_template, sd));
     set_str(d, "teacher", o->teacher);
     if (o->url) {
         char *name = teacher_name(o);
@@ -403,8 +354,9 @@ static long long integer(const json_t *o, const char *key)
     return (long long)json_integer_value(json_object_get(o, key));
 }
 
-static void print_text(const opts_t *o, const json_t *r, const json_t *st)
+static void print_text(const void *user, const json_t *r, const json_t *st)
 {
+    const opts_t *o = user;
     const json_t *s = json_object_get(r, "synth"), *t = json_object_get(r, "train");
     if (s) {
         printf("teacher %s%s%s wrote %lld responses to %lld prompts; kept %lld in %s\n",
@@ -423,36 +375,12 @@ static void print_text(const opts_t *o, const json_t *r, const json_t *st)
     if (json_object_get(r, "init"))
         printf("student %s (%s, the teacher's vocabulary)\n",
                json_string_value(json_object_get(st, "student_output")), o->preset);
-    if (t && !o->dump_grads) {
+    if (t && !o->train.dump_grads) {
         printf("trained the student with %s (%s)\n",
                json_string_value(json_object_get(t, "method")),
                json_string_value(json_object_get(t, "plugin")));
         slm_cli_train_print(t, o->out, NULL);
     }
-}
-
-static int print_report(const opts_t *o, const char *report)
-{
-    json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
-    json_t *r = json_object_get(doc, "results");
-    int rc = SLM_CLI_OK;
-    /* Under a launcher rank 0 prints; the other ranks' reports are the same. */
-    if (json_integer_value(json_object_get(r, "rank")) > 0 ||
-        json_integer_value(json_object_get(json_object_get(r, "train"), "rank")) > 0) {
-        json_decref(doc);
-        return rc;
-    }
-    if (!json_is_object(r)) {
-        fprintf(stderr, "slmops distill: the job wrote no report (out of memory)\n");
-        rc = SLM_CLI_FAILED;
-    } else if (o->json) {
-        json_object_set(r, "settings", json_object_get(doc, "settings"));
-        rc = slm_cli_print_json(json_incref(r));
-    } else {
-        print_text(o, r, json_object_get(doc, "settings"));
-    }
-    json_decref(doc);
-    return rc;
 }
 
 /* The distill job (synth, init, train), the remote teacher's responses given. */
@@ -472,7 +400,7 @@ static int run_job(const opts_t *o, slm_registry_t *reg, const char *responses)
     slm_job_set_progress(job, on_progress, &prog);
     int rc = slm_cli_train_run(job, &prog.train, "distill");
     if (rc == SLM_OK)
-        rc = print_report(o, slm_job_report(job));
+        rc = slm_cli_train_report("distill", slm_job_report(job), o->train.json, print_text, o);
     slm_job_free(job);
     return rc;
 }
@@ -528,17 +456,18 @@ static int ask_remote(const opts_t *o, slm_registry_t *reg, const char *dir, cha
         .top_k = o->s_top_k >= 0 ? o->s_top_k : -1,
         .temperature = o->s_temp >= 0 ? o->s_temp : 0.8,
         .top_p = o->s_top_p >= 0 ? o->s_top_p : 0.95,
-        .seed = slm_cli_seed_value(&o->seed, false, 42)};
+        .seed = slm_cli_seed_value(&o->train.seed, false, 42)};
     rc = r.cache ? slm_cli_remote_run(&r, requests, responses) : SLM_CLI_FAILED;
     free(cache);
     unlink(requests);
     return rc;
 }
 
-static int run(const opts_t *o, slm_registry_t *reg)
+static int run(const void *opts, slm_registry_t *reg)
 {
+    const opts_t *o = opts;
     char dir[4096] = "", responses[4200] = "";
-    if (o->url && !o->resume) {
+    if (o->url && !o->train.resume) {
         const char *tmp = secure_getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/slmops-distill-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) {
@@ -563,13 +492,5 @@ static int run(const opts_t *o, slm_registry_t *reg)
 int slm_cli_distill(int argc, char **argv)
 {
     opts_t o;
-    int rc = parse(argc, argv, &o);
-    if (rc != SLM_CLI_OK)
-        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
-    slm_registry_t *reg = slm_cli_registry_open();
-    if (!reg)
-        return SLM_CLI_FAILED;
-    rc = run(&o, reg);
-    slm_registry_free(reg);
-    return rc;
+    return slm_cli_run_with_registry(parse(argc, argv, &o), run, &o);
 }

@@ -15,19 +15,14 @@
 
 #include "cli/common.h"
 #include "cli/options.h"
+#include "cli/train-options.h"
 #include "cli/train-progress.h"
 #include "cli/verbs.h"
 
 typedef struct opts {
-    const char *model, *data, *method, *out, *out_gguf, *to, *device;
-    const char *val_data, *schedule, *log, *ckpt, *resume, *targets, *quant, *dump_grads;
-    const char *chat_template;
-    slm_cli_strs_t loras, files;
-    long ctx, batch, accum, epochs, steps, warmup, eval_every, val_batches, save_every, keep;
-    long rank, threads;
-    float lr, clip, wd, alpha, dropout, val_split, min_lr;
-    slm_cli_seed_t seed;
-    bool rslora, skip_bad, json;
+    const char *model, *data, *method, *out, *out_gguf, *to, *chat_template;
+    slm_cli_train_t train;
+    slm_cli_strs_t files;
 } opts_t;
 
 #define OFF(f) offsetof(opts_t, f)
@@ -51,77 +46,10 @@ static const slm_cli_opt_t own_opts[] = {
      "also write the result as GGUF (lora: a llama.cpp adapter)"},
     {"--to", "FORMAT", SLM_CLI_STR, OFF(to), 0, 0,
      "format plugin of OUT (default: by OUT's extension)"},
-    SLM_CLI_CTX_OPT(OFF(ctx), "tokens per sequence (default 512)"),
-    {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 4096, "sequences per micro-batch (default 1)"},
-    {"--grad-accum", "N", SLM_CLI_LONG, OFF(accum), 1, 65536,
-     "micro-batches per optimizer step (default 1)"},
-    {"--epochs", "N", SLM_CLI_LONG, OFF(epochs), 1, 1000000,
-     "passes over the data (default 1; --steps wins)"},
-    {"--steps", "N", SLM_CLI_LONG, OFF(steps), 1, 1L << 40, "optimizer steps (default: --epochs)"},
-    {"--lr", "X", SLM_CLI_FLOAT, OFF(lr), 0, 1000, "peak learning rate (default 1e-4)"},
-    {"--warmup", "N", SLM_CLI_LONG, OFF(warmup), 0, 1L << 40,
-     "steps of linear warmup (default 0)"},
-    {"--schedule", "S", SLM_CLI_STR, OFF(schedule), 0, 0,
-     "learning rate after warmup: linear (default), cosine\n"
-     "or constant"},
-    {"--min-lr-ratio", "X", SLM_CLI_FLOAT, OFF(min_lr), 0, 1,
-     "where the schedule ends, as a share of --lr (default 0)"},
-    {"--clip", "X", SLM_CLI_FLOAT, OFF(clip), 0, 1e9,
-     "clip the global gradient norm to X; 0 = off (default 1)"},
-    {"--weight-decay", "X", SLM_CLI_FLOAT, OFF(wd), 0, 1000,
-     "AdamW's decoupled weight decay, not on norms and biases\n"
-     "(default 0)"},
-    {"--seed", "N", SLM_CLI_SEED, OFF(seed), 0, 0,
-     "seed of the data order, initial adapters and dropout\n"
-     "(default 42)"},
-    {"--lora-rank", "R", SLM_CLI_LONG, OFF(rank), 1, 4096, "adapter rank (default 8)"},
-    {"--lora-alpha", "A", SLM_CLI_FLOAT, OFF(alpha), 1e-6f, 1e6f,
-     "adapter alpha: the scale is A / R (default 8)"},
-    {"--lora-dropout", "P", SLM_CLI_FLOAT, OFF(dropout), 0, 0.99f,
-     "dropout on the adapter's input while training (default 0)"},
-    {"--lora-targets", "LIST", SLM_CLI_STR, OFF(targets), 0, 0,
-     "weights that get adapters, comma-separated: q k v o gate\n"
-     "up down output, or tensor names (default q,v)"},
-    {"--rslora", NULL, SLM_CLI_FLAG, OFF(rslora), 0, 0, "scale A / sqrt(R) (rsLoRA)"},
-    {"--quant", "T", SLM_CLI_STR, OFF(quant), 0, 0,
-     "qlora: the type frozen weight matrices are kept in\n"
-     "(nf4, q4_0, q8_0, ... any quantizer's type; default: nf4\n"
-     "for float weights, a quantized base's own types)"},
-    {"--lora", "FILE[:SCALE]", SLM_CLI_STRS, OFF(loras), 0, 0,
-     "a frozen adapter applied under the one that trains; may\n"
-     "be repeated"},
-    {"--val-split", "F", SLM_CLI_FLOAT, OFF(val_split), 0, 0.99f,
-     "hold out this share of the examples for validation"},
-    {"--val-data", "FILE", SLM_CLI_STR, OFF(val_data), 0, 0, "validation data (instead of --val-split)"},
-    {"--val-batches", "N", SLM_CLI_LONG, OFF(val_batches), 0, 1L << 30,
-     "validate on at most N batches; 0 = all (default 0)"},
-    {"--eval-every", "N", SLM_CLI_LONG, OFF(eval_every), 0, 1L << 40,
-     "validation loss every N steps, and at the end"},
-    {"--log", "FILE", SLM_CLI_STR, OFF(log), 0, 0, "one JSON object per step into FILE"},
-    {"--save-every", "N", SLM_CLI_LONG, OFF(save_every), 0, 1L << 40,
-     "a checkpoint every N steps, and at the end"},
-    {"--checkpoints", "DIR", SLM_CLI_STR, OFF(ckpt), 0, 0,
-     "where checkpoints go (default OUT.checkpoints)"},
-    {"--resume", "DIR", SLM_CLI_STR, OFF(resume), 0, 0,
-     "continue from the newest complete checkpoint in DIR\n"
-     "(or from checkpoint folder DIR) with the same settings"},
-    {"--keep", "N", SLM_CLI_LONG, OFF(keep), 0, 1 << 20,
-     "checkpoints kept; 0 = all (default 3)"},
-    {"--skip-bad-lines", NULL, SLM_CLI_FLAG, OFF(skip_bad), 0, 0,
-     "skip and count data lines that cannot be used"},
-    {"--dump-grads", "FILE", SLM_CLI_STR, OFF(dump_grads), 0, 0,
-     "debugging: write the first batch, the loss and every\n"
-     "trainable tensor with its gradient to FILE and stop"},
-    {"--device", "SPEC", SLM_CLI_STR, OFF(device), 0, 0, "auto (default), cpu, cpu:0, ..."},
-    {"--json", NULL, SLM_CLI_FLAG, OFF(json), 0, 0, "print the report (whole loss curve) as JSON"},
     {0},
 };
 
-static const slm_cli_group_t groups[] = {
-    {"Options", own_opts, 0},
-    {"Common options", slm_cli_threads_opt, OFF(threads)},
-    {0},
-};
+static slm_cli_train_groups_t groups;
 
 static void more_help(FILE *f)
 {
@@ -140,7 +68,7 @@ static const slm_cli_spec_t spec = {
              "(lora with the frozen weights kept quantized). AdamW, warmup and a linear\n"
              "or cosine schedule, gradient clipping, f32 master weights; the same seed and\n"
              "thread count give the same losses bit for bit.\n",
-    .groups = groups,
+    .groups = groups.groups,
     .operand_names = NULL,
     .min_operands = 0,
     .max_operands = 0,
@@ -156,13 +84,9 @@ static bool is_lora_method(const char *m)
 static int parse(int argc, char **argv, opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    o->ctx = 512;
-    o->batch = o->accum = o->epochs = 1;
-    o->keep = 3;
-    o->lr = 1e-4f;
-    o->clip = 1.0f;
-    o->rank = -1;
-    o->alpha = o->dropout = -1.0f;
+    slm_cli_train_defaults(&o->train);
+    slm_cli_train_groups(&groups, SLM_CLI_TRAIN_FINETUNE, own_opts, OFF(train));
+    const slm_cli_train_t *t = &o->train;
     int rc = slm_cli_parse(&spec, argc, argv, o);
     if (rc != SLM_CLI_OK)
         return rc;
@@ -172,32 +96,29 @@ static int parse(int argc, char **argv, opts_t *o)
         return slm_cli_usage_error("finetune", "missing -m BASE");
     if (!o->data)
         return slm_cli_usage_error("finetune", "missing --data FILE");
-    if (!o->out && !o->dump_grads)
+    if (!o->out && !t->dump_grads)
         return slm_cli_usage_error("finetune", "missing -o OUT");
-    if (o->ctx < 2)
-        return slm_cli_usage_error("finetune", "--ctx %ld holds no next token to learn: use 2 "
-                                   "or more", o->ctx);
-    if (o->val_data && o->val_split > 0)
-        return slm_cli_usage_error("finetune", "give --val-data or --val-split, not both");
-    bool lora_opt = o->rank > 0 || o->alpha >= 0 || o->dropout >= 0 || o->targets || o->rslora;
+    if ((rc = slm_cli_train_check("finetune", t)) != SLM_CLI_OK)
+        return rc;
+    bool lora_opt = t->rank > 0 || t->alpha >= 0 || t->dropout >= 0 || t->targets || t->rslora;
     if (lora_opt && !is_lora_method(o->method))
         return slm_cli_usage_error("finetune", "--lora-* options are for --method lora or "
                                    "qlora, not %s", o->method);
-    if (o->quant && strcmp(o->method, "qlora") != 0)
+    if (t->quant && strcmp(o->method, "qlora") != 0)
         return slm_cli_usage_error("finetune", "--quant is for --method qlora");
-    if (o->schedule && strcmp(o->schedule, "linear") != 0 && strcmp(o->schedule, "cosine") != 0 &&
-        strcmp(o->schedule, "constant") != 0)
+    if (t->schedule && strcmp(t->schedule, "linear") != 0 && strcmp(t->schedule, "cosine") != 0 &&
+        strcmp(t->schedule, "constant") != 0)
         return slm_cli_usage_error("finetune", "--schedule '%s': use linear, cosine or "
-                                   "constant", o->schedule);
-    if (o->steps > 0 && o->warmup >= o->steps && (!o->schedule ||
-                                                  strcmp(o->schedule, "constant") != 0))
+                                   "constant", t->schedule);
+    if (t->steps > 0 && t->warmup >= t->steps && (!t->schedule ||
+                                                  strcmp(t->schedule, "constant") != 0))
         return slm_cli_usage_error("finetune", "--warmup %ld must be less than --steps %ld",
-                                   o->warmup, o->steps);
+                                   t->warmup, t->steps);
     return SLM_CLI_OK;
 }
 
 /* The method's settings: only what the user gave, so each plugin's defaults apply. */
-static json_t *method_options(const opts_t *o)
+static json_t *method_options(const slm_cli_train_t *o)
 {
     json_t *m = json_object();
     if (o->rank > 0)
@@ -215,26 +136,24 @@ static json_t *method_options(const opts_t *o)
     return m;
 }
 
-static int set_more(const opts_t *o, slm_job_t *job, slm_error_t *err)
+static int set_more(const slm_cli_train_t *t, slm_job_t *job, slm_error_t *err)
 {
-    json_t *extra = json_pack("{s:o}", "method_options", method_options(o));
+    json_t *extra = json_pack("{s:o}", "method_options", method_options(t));
     char *text = extra ? json_dumps(extra, JSON_COMPACT) : NULL;
     json_decref(extra);
     int rc = text ? slm_job_set_options(job, text, err) : SLM_E_NOMEM;
     free(text);
-    for (size_t i = 0; i < o->loras.n && rc == SLM_OK; i++)
-        rc = slm_job_append_string(job, "adapters", o->loras.v[i], err);
-    if (rc == SLM_OK && o->seed.given) {
-        char seed[24];
-        snprintf(seed, sizeof seed, "%llu",
-                 (unsigned long long)slm_cli_seed_value(&o->seed, false, 42));
+    for (size_t i = 0; i < t->loras.n && rc == SLM_OK; i++)
+        rc = slm_job_append_string(job, "adapters", t->loras.v[i], err);
+    char seed[24];
+    if (rc == SLM_OK && slm_cli_train_seed(t, seed))
         rc = slm_job_set_string(job, "seed", seed, err);
-    }
     return rc;
 }
 
 static int set_options(const opts_t *o, slm_job_t *job, slm_error_t *err)
 {
+    const slm_cli_train_t *t = &o->train;
     int rc;
     if ((rc = slm_job_set_string(job, "model", o->model, err)) ||
         (rc = slm_job_set_string(job, "data", o->data, err)) ||
@@ -242,67 +161,50 @@ static int set_options(const opts_t *o, slm_job_t *job, slm_error_t *err)
         (rc = slm_job_set_string(job, "output", o->out, err)) ||
         (rc = slm_job_set_string(job, "output_gguf", o->out_gguf, err)) ||
         (rc = slm_job_set_string(job, "format", o->to, err)) ||
-        (rc = slm_job_set_string(job, "val_data", o->val_data, err)) ||
-        (rc = slm_job_set_string(job, "schedule", o->schedule, err)) ||
-        (rc = slm_job_set_string(job, "log", o->log, err)) ||
-        (rc = slm_job_set_string(job, "checkpoints", o->ckpt, err)) ||
-        (rc = slm_job_set_string(job, "resume", o->resume, err)) ||
-        (rc = slm_job_set_string(job, "device", o->device, err)) ||
-        (rc = slm_job_set_string(job, "dump_grads", o->dump_grads, err)) ||
+        (rc = slm_job_set_string(job, "val_data", t->val_data, err)) ||
+        (rc = slm_job_set_string(job, "schedule", t->schedule, err)) ||
+        (rc = slm_job_set_string(job, "log", t->log, err)) ||
+        (rc = slm_job_set_string(job, "checkpoints", t->ckpt, err)) ||
+        (rc = slm_job_set_string(job, "resume", t->resume, err)) ||
+        (rc = slm_job_set_string(job, "device", t->device, err)) ||
+        (rc = slm_job_set_string(job, "dump_grads", t->dump_grads, err)) ||
         (rc = slm_job_set_string(job, "chat_template", o->chat_template, err)) ||
-        (rc = slm_job_set_int(job, "ctx", o->ctx, err)) ||
-        (rc = slm_job_set_int(job, "batch", o->batch, err)) ||
-        (rc = slm_job_set_int(job, "accum", o->accum, err)) ||
-        (rc = slm_job_set_int(job, "epochs", o->epochs, err)) ||
-        (rc = slm_job_set_int(job, "steps", o->steps, err)) ||
-        (rc = slm_job_set_int(job, "warmup", o->warmup, err)) ||
-        (rc = slm_job_set_int(job, "eval_every", o->eval_every, err)) ||
-        (rc = slm_job_set_int(job, "val_batches", o->val_batches, err)) ||
-        (rc = slm_job_set_int(job, "save_every", o->save_every, err)) ||
-        (rc = slm_job_set_int(job, "keep", o->keep, err)) ||
-        (rc = slm_job_set_int(job, "threads", o->threads, err)) ||
-        (rc = slm_job_set_number(job, "lr", o->lr, err)) ||
-        (rc = slm_job_set_number(job, "clip", o->clip, err)) ||
-        (rc = slm_job_set_number(job, "weight_decay", o->wd, err)) ||
-        (rc = slm_job_set_number(job, "min_lr_ratio", o->min_lr, err)) ||
-        (rc = slm_job_set_number(job, "val_split", o->val_split, err)) ||
-        (rc = slm_job_set_bool(job, "skip_bad_lines", o->skip_bad, err)))
+        (rc = slm_job_set_int(job, "ctx", t->ctx, err)) ||
+        (rc = slm_job_set_int(job, "batch", t->batch, err)) ||
+        (rc = slm_job_set_int(job, "accum", t->accum, err)) ||
+        (rc = slm_job_set_int(job, "epochs", t->epochs, err)) ||
+        (rc = slm_job_set_int(job, "steps", t->steps, err)) ||
+        (rc = slm_job_set_int(job, "warmup", t->warmup, err)) ||
+        (rc = slm_job_set_int(job, "eval_every", t->eval_every, err)) ||
+        (rc = slm_job_set_int(job, "val_batches", t->val_batches, err)) ||
+        (rc = slm_job_set_int(job, "save_every", t->save_every, err)) ||
+        (rc = slm_job_set_int(job, "keep", t->keep, err)) ||
+        (rc = slm_job_set_int(job, "threads", o->train.threads, err)) ||
+        (rc = slm_job_set_number(job, "lr", t->lr, err)) ||
+        (rc = slm_job_set_number(job, "clip", t->clip, err)) ||
+        (rc = slm_job_set_number(job, "weight_decay", t->wd, err)) ||
+        (rc = slm_job_set_number(job, "min_lr_ratio", t->min_lr, err)) ||
+        (rc = slm_job_set_number(job, "val_split", t->val_split, err)) ||
+        (rc = slm_job_set_bool(job, "skip_bad_lines", t->skip_bad, err)))
         return rc;
-    return set_more(o, job, err);
+    return set_more(t, job, err);
 }
 
 /* ---- the report ---- */
 
-static int print_report(const opts_t *o, const char *report)
+static void print_text(const void *user, const json_t *r, const json_t *settings)
 {
-    json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
-    const json_t *r = json_object_get(doc, "results");
-    int rc = SLM_CLI_OK;
-    /* Under a launcher rank 0 prints; the other ranks' reports are the same. */
-    if (json_integer_value(json_object_get(r, "rank")) > 0 ||
-        json_integer_value(json_object_get(json_object_get(r, "train"), "rank")) > 0) {
-        json_decref(doc);
-        return rc;
-    }
-    if (!json_is_object(r)) {
-        fprintf(stderr, "slmops finetune: the job wrote no report (out of memory)\n");
-        rc = SLM_CLI_FAILED;
-    } else if (o->json) {
-        json_t *copy = json_deep_copy(r);
-        json_object_set_new(copy, "settings", json_deep_copy(json_object_get(doc, "settings")));
-        rc = slm_cli_print_json(copy);
-    } else {
-        printf("finetuned %s with %s (%s) on %s\n", o->model,
-               json_string_value(json_object_get(r, "method")),
-               json_string_value(json_object_get(r, "plugin")), o->data);
-        slm_cli_train_print(r, o->out, o->out_gguf);
-    }
-    json_decref(doc);
-    return rc;
+    const opts_t *o = user;
+    (void)settings;
+    printf("finetuned %s with %s (%s) on %s\n", o->model,
+           json_string_value(json_object_get(r, "method")),
+           json_string_value(json_object_get(r, "plugin")), o->data);
+    slm_cli_train_print(r, o->out, o->out_gguf);
 }
 
-static int run(const opts_t *o, slm_registry_t *reg)
+static int run(const void *opts, slm_registry_t *reg)
 {
+    const opts_t *o = opts;
     slm_error_t err;
     slm_error_init(&err);
     slm_cli_train_progress_t prog = {.tty = isatty(2), .verb = "finetune"};
@@ -314,8 +216,8 @@ static int run(const opts_t *o, slm_registry_t *reg)
     }
     slm_job_set_progress(job, slm_cli_train_on_progress, &prog);
     int rc = slm_cli_train_run(job, &prog, "finetune");
-    if (rc == SLM_OK)
-        rc = o->dump_grads ? SLM_CLI_OK : print_report(o, slm_job_report(job));
+    if (rc == SLM_OK && !o->train.dump_grads)
+        rc = slm_cli_train_report("finetune", slm_job_report(job), o->train.json, print_text, o);
     slm_job_free(job);
     return rc;
 }
@@ -323,13 +225,5 @@ static int run(const opts_t *o, slm_registry_t *reg)
 int slm_cli_finetune(int argc, char **argv)
 {
     opts_t o;
-    int rc = parse(argc, argv, &o);
-    if (rc != SLM_CLI_OK)
-        return rc == SLM_CLI_HELP_SHOWN ? SLM_CLI_OK : rc;
-    slm_registry_t *reg = slm_cli_registry_open();
-    if (!reg)
-        return SLM_CLI_FAILED;
-    rc = run(&o, reg);
-    slm_registry_free(reg);
-    return rc;
+    return slm_cli_run_with_registry(parse(argc, argv, &o), run, &o);
 }

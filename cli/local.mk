@@ -25,6 +25,8 @@ slmops_SOURCES = \
 	cli/finetune.c \
 	cli/train-progress.h \
 	cli/train-progress.c \
+	cli/train-options.h \
+	cli/train-options.c \
 	cli/distill.c \
 	cli/remote/remote.h \
 	cli/remote/cache.c \

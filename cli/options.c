@@ -299,12 +299,17 @@ static void print_opt(const slm_cli_opt_t *o, FILE *f)
 void slm_cli_help(const slm_cli_spec_t *spec, FILE *f)
 {
     fprintf(f, "Usage: slmops %s %s\n%s", spec->verb, spec->synopsis, spec->about);
+    bool first = true;
     for (const slm_cli_group_t *g = spec->groups; g->opts; g++) {
-        fprintf(f, "\n%s:\n", g->title);
+        if (g->title)
+            fprintf(f, "\n%s:\n", g->title);
         for (const slm_cli_opt_t *o = g->opts; o->names; o++)
             print_opt(o, f);
-        if (g == spec->groups)
+        /* --help ends the first group, however many tables continue it. */
+        if (first && !(g[1].opts && !g[1].title)) {
             print_opt(&help_opt, f);
+            first = false;
+        }
     }
     if (spec->more_help)
         spec->more_help(f);

@@ -29,7 +29,7 @@ typedef struct slm_cli_opt {
 
 /* Options sets several verbs share (model, sampling) are groups of their own. */
 typedef struct slm_cli_group {
-    const char *title;        /* "Options", "Model options", ... */
+    const char *title;        /* "Options", ...; NULL continues the group before */
     const slm_cli_opt_t *opts;/* ends with an entry whose names is NULL */
     size_t base;              /* offset of the group's struct in the verb's options */
 } slm_cli_group_t;

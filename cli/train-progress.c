@@ -105,3 +105,28 @@ int slm_cli_train_run(slm_job_t *job, slm_cli_train_progress_t *prog, const char
     slm_cli_fail(verb, &err);
     return sig && rc == SLM_E_CANCELLED ? 128 + sig : SLM_CLI_FAILED;
 }
+
+int slm_cli_train_report(const char *verb, const char *report, bool json,
+                         void (*text)(const void *user, const json_t *r, const json_t *settings),
+                         const void *user)
+{
+    json_t *doc = report ? json_loads(report, 0, NULL) : NULL;
+    json_t *r = json_object_get(doc, "results");
+    int rc = SLM_CLI_OK;
+    if (json_integer_value(json_object_get(r, "rank")) > 0 ||
+        json_integer_value(json_object_get(json_object_get(r, "train"), "rank")) > 0) {
+        json_decref(doc);
+        return rc;
+    }
+    if (!json_is_object(r)) {
+        fprintf(stderr, "slmops %s: the job wrote no report (out of memory)\n", verb);
+        rc = SLM_CLI_FAILED;
+    } else if (json) {
+        json_object_set(r, "settings", json_object_get(doc, "settings"));
+        rc = slm_cli_print_json(json_incref(r));
+    } else {
+        text(user, r, json_object_get(doc, "settings"));
+    }
+    json_decref(doc);
+    return rc;
+}

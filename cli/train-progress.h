@@ -1,5 +1,5 @@
-/* What `finetune` and `distill` share of a train job: the live progress line and
- * the report's summary in text. */
+/* What `finetune` and `distill` share of a train job: the live progress line, the
+ * report (its summary in text, or JSON) and the run that signals stop. */
 #ifndef SLMOPS_CLI_TRAIN_PROGRESS_H
 #define SLMOPS_CLI_TRAIN_PROGRESS_H
 
@@ -19,6 +19,13 @@ void slm_cli_train_on_progress(void *user, const slm_job_progress_t *ev);
 /* The train job's results r as text, after the caller's first line (steps, loss,
  * validation, outputs); out and out_gguf may be NULL. */
 void slm_cli_train_print(const json_t *r, const char *out, const char *out_gguf);
+
+/* Print a train-like job's report for verb: nothing on a launcher's rank above 0
+ * (rank 0 prints; the reports are the same), the results with the settings as JSON
+ * when json, else text(user, results, settings). Returns an exit status. */
+int slm_cli_train_report(const char *verb, const char *report, bool json,
+                         void (*text)(const void *user, const json_t *r, const json_t *settings),
+                         const void *user);
 
 /* Run a train-like job whose progress goes to prog: SIGINT and SIGTERM ask it to
  * stop after its step and checkpoint. Returns SLM_OK, or the exit status of a

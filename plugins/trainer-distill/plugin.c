@@ -22,6 +22,7 @@
 #include <slmops/plugin-trainer.h>
 
 #include "../common/plugin-util.h"
+#include "../common/trainer-plugin.h"
 
 enum { KD_FORWARD, KD_REVERSE, KD_JSD };
 
@@ -181,13 +182,6 @@ static int kd_add_loss(void *state, const slm_trainer_graph_t *g, slm_error_t *e
     return rc != SLM_OK ? rc : g->lm_weight(g->ctx, (float)(1.0 - k->alpha));
 }
 
-static int kd_finish(void *state, const slm_trainer_save_t *save, slm_error_t *err)
-{
-    (void)state;
-    (void)err;
-    return save->model(save->ctx);
-}
-
 static void kd_release(void *state)
 {
     free(state);
@@ -199,38 +193,11 @@ static const slm_trainer_method_t method_kd = {
     .options = kd_options,
     .prepare = kd_prepare,
     .add_loss = kd_add_loss,
-    .finish = kd_finish,
+    .finish = trainer_finish_model,
     .release = kd_release,
 };
 
 static const char *const methods[] = {"kd", NULL};
 static const slm_trainer_method_t *const table[] = {&method_kd, NULL};
 
-static slm_trainer_iface_t iface = {
-    .struct_size = sizeof(slm_trainer_iface_t),
-    .iface_version = SLM_TRAINER_IFACE_VERSION,
-    .methods = methods,
-    .method_table = table,
-};
-
-static const slm_plugin_descriptor_t descriptor = {
-    .struct_size = sizeof(slm_plugin_descriptor_t),
-    .abi_version = SLM_PLUGIN_ABI_VERSION,
-    .kind = SLM_PLUGIN_KIND_TRAINER,
-    .name = "trainer-distill",
-    .version = PACKAGE_VERSION,
-    .iface = &iface,
-};
-
-static const slm_plugin_descriptor_t *entry(const slm_host_t *host, uint32_t host_abi)
-{
-    if (host_abi < 1)
-        return NULL;
-    /* add_loss is version 2: a host that reads only version 1 could not run kd. */
-    if (host && host->struct_size > offsetof(slm_host_t, iface_version) && host->iface_version &&
-        host->iface_version(SLM_PLUGIN_KIND_TRAINER) < 2)
-        return NULL;
-    return &descriptor;
-}
-
-SLM_PLUGIN_DEFINE_ENTRY(entry)
+TRAINER_PLUGIN_DEFINE("trainer-distill", methods, table)

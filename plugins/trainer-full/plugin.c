@@ -9,6 +9,7 @@
 #include <slmops/plugin-trainer.h>
 
 #include "../common/plugin-util.h"
+#include "../common/trainer-plugin.h"
 #include "../common/trainer-targets.h"
 
 static const slm_trainer_option_t opt_weights = {
@@ -42,50 +43,15 @@ static int full_prepare(const slm_trainer_model_t *model, const slm_trainer_opti
     return rc;
 }
 
-static int full_finish(void *state, const slm_trainer_save_t *save, slm_error_t *err)
-{
-    (void)state;
-    (void)err;
-    return save->model(save->ctx);
-}
-
 static const slm_trainer_method_t method_full = {
     .struct_size = sizeof(slm_trainer_method_t),
     .name = "full",
     .options = full_options,
     .prepare = full_prepare,
-    .finish = full_finish,
+    .finish = trainer_finish_model,
 };
 
 static const char *const methods[] = {"full", NULL};
 static const slm_trainer_method_t *const table[] = {&method_full, NULL};
 
-static slm_trainer_iface_t iface = {
-    .struct_size = sizeof(slm_trainer_iface_t),
-    .iface_version = SLM_TRAINER_IFACE_VERSION,
-    .methods = methods,
-    .method_table = table,
-};
-
-static const slm_plugin_descriptor_t descriptor = {
-    .struct_size = sizeof(slm_plugin_descriptor_t),
-    .abi_version = SLM_PLUGIN_ABI_VERSION,
-    .kind = SLM_PLUGIN_KIND_TRAINER,
-    .name = "trainer-full",
-    .version = PACKAGE_VERSION,
-    .iface = &iface,
-};
-
-static const slm_plugin_descriptor_t *entry(const slm_host_t *host, uint32_t host_abi)
-{
-    if (host_abi < 1)
-        return NULL;
-    /* Version 2 is the first this plugin speaks: a host that reads only version 1
-     * would list it and never train with it. */
-    if (host && host->struct_size > offsetof(slm_host_t, iface_version) && host->iface_version &&
-        host->iface_version(SLM_PLUGIN_KIND_TRAINER) < 2)
-        return NULL;
-    return &descriptor;
-}
-
-SLM_PLUGIN_DEFINE_ENTRY(entry)
+TRAINER_PLUGIN_DEFINE("trainer-full", methods, table)

@@ -12,6 +12,7 @@
 #include <slmops/plugin-trainer.h>
 
 #include "../common/plugin-util.h"
+#include "../common/trainer-plugin.h"
 #include "../common/trainer-targets.h"
 
 #define NAME_MAX_LEN 96
@@ -272,30 +273,4 @@ static const slm_trainer_method_t method_qlora = {
 static const char *const methods[] = {"lora", "qlora", NULL};
 static const slm_trainer_method_t *const table[] = {&method_lora, &method_qlora, NULL};
 
-static slm_trainer_iface_t iface = {
-    .struct_size = sizeof(slm_trainer_iface_t),
-    .iface_version = SLM_TRAINER_IFACE_VERSION,
-    .methods = methods,
-    .method_table = table,
-};
-
-static const slm_plugin_descriptor_t descriptor = {
-    .struct_size = sizeof(slm_plugin_descriptor_t),
-    .abi_version = SLM_PLUGIN_ABI_VERSION,
-    .kind = SLM_PLUGIN_KIND_TRAINER,
-    .name = "trainer-lora",
-    .version = PACKAGE_VERSION,
-    .iface = &iface,
-};
-
-static const slm_plugin_descriptor_t *entry(const slm_host_t *host, uint32_t host_abi)
-{
-    if (host_abi < 1)
-        return NULL;
-    if (host && host->struct_size > offsetof(slm_host_t, iface_version) && host->iface_version &&
-        host->iface_version(SLM_PLUGIN_KIND_TRAINER) < 2)
-        return NULL;
-    return &descriptor;
-}
-
-SLM_PLUGIN_DEFINE_ENTRY(entry)
+TRAINER_PLUGIN_DEFINE("trainer-lora", methods, table)
