@@ -20,7 +20,7 @@ static cl_int enqueue(ocl_device_t *d, const slm_node_t *n, int phase)
     ocl_params_t p;
     int which = ocl_node_params(n, phase, &p);
     cl_kernel k = d->kernel[which];
-    bool scratch = ocl_node_scratch(n) > 0;
+    bool scratch = gpu_node_scratch(n) > 0;
     cl_int r = CL_SUCCESS;
     for (cl_uint t = 0; r == CL_SUCCESS && t < OCL_NT; t++) {
         const slm_tensor_desc_t *td = t >= 1 && (int)t <= n->n_src ? &n->src[t - 1] : &n->dst;
@@ -40,8 +40,8 @@ static int scratch_reserve(ocl_device_t *d, const slm_node_t *const *nodes, size
 {
     uint64_t need = 0;
     for (size_t i = 0; i < n_nodes; i++)
-        if (ocl_node_scratch(nodes[i]) > need)
-            need = ocl_node_scratch(nodes[i]);
+        if (gpu_node_scratch(nodes[i]) > need)
+            need = gpu_node_scratch(nodes[i]);
     if (need * 4 <= d->scratch.size)
         return SLM_OK;
     clFinish(d->queue);   /* the old one may still be in use */
@@ -67,7 +67,7 @@ int ocl_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
         return rc;
     cl_int r = CL_SUCCESS;
     for (size_t i = 0; r == CL_SUCCESS && i < n_nodes; i++)
-        for (int ph = 0; r == CL_SUCCESS && ph < ocl_node_phases(nodes[i]); ph++)
+        for (int ph = 0; r == CL_SUCCESS && ph < gpu_node_phases(nodes[i]); ph++)
             r = enqueue(d, nodes[i], ph);
     cl_int f = clFinish(d->queue);
     if (r == CL_SUCCESS)

@@ -15,9 +15,12 @@ plugins_backend_opencl_backend_opencl_la_SOURCES = \
 	plugins/backend-opencl/program.c \
 	plugins/backend-opencl/device.c \
 	plugins/backend-opencl/ops.c \
+	plugins/common/gpu-nodes.h \
+	plugins/common/gpu-nodes.c \
 	plugins/backend-opencl/compute.c
 nodist_plugins_backend_opencl_backend_opencl_la_SOURCES = plugins/backend-opencl/kernels/kernels.cl.h
 plugins_backend_opencl_backend_opencl_la_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/plugins/common \
 	-I$(top_builddir)/plugins/backend-opencl $(OPENCL_CFLAGS)
 plugins_backend_opencl_backend_opencl_la_CFLAGS = $(plugin_cflags)
 plugins_backend_opencl_backend_opencl_la_LDFLAGS = $(plugin_ldflags) \

@@ -13,15 +13,19 @@
 #define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 
+#include "gpu-nodes.h"
+
 #define OCL_PLUGIN_NAME "backend-opencl"
 #define OCL_MAX_DEVICES 32
-#define OCL_NT 7                 /* tensors a kernel sees: dst, src0..src5 */
+#define OCL_NT GPU_NT
 #define OCL_GROUP 64             /* work-group size of the dispatches (but reduce's) */
 
 extern const slm_host_t *ocl_host;
 void ocl_log(slm_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-enum { OCL_KERNEL_ELEM, OCL_KERNEL_MATMUL, OCL_KERNEL_ROWS, OCL_KERNEL_REDUCE, OCL_KERNEL_COUNT };
+/* The generic kernels, then the reduction's second phase (one work-item). */
+enum { OCL_KERNEL_ELEM = GPU_KERNEL_ELEM, OCL_KERNEL_MATMUL = GPU_KERNEL_MATMUL,
+       OCL_KERNEL_ROWS = GPU_KERNEL_ROWS, OCL_KERNEL_REDUCE = GPU_KERNEL_COUNT, OCL_KERNEL_COUNT };
 
 /* One device of one platform, and what is built for it once per process: its
  * context and program (PoCL compiles with LLVM, which is slow; every device_open
@@ -53,19 +57,8 @@ typedef struct ocl_device {
 } ocl_device_t;
 
 /* Parameters of one dispatch, passed by value as the kernels' `P` (kernels/common.cl):
- * only 32-bit members, so the host and device layouts agree. */
-typedef struct ocl_params {
-    int32_t ne[OCL_NT * 4];
-    int32_t nb[OCL_NT * 4];
-    uint32_t off[OCL_NT];
-    int32_t type[OCL_NT];
-    int32_t ip[8];
-    float fp[8];
-    int32_t op;
-    int32_t n_src;
-    int32_t phase;
-    uint32_t n_items;
-} ocl_params_t;
+ * the generic block, 32-bit members only, so the host and device layouts agree. */
+typedef gpu_params_t ocl_params_t;
 
 /* program.c: the kernels' source (embedded) built for a slot, once */
 int ocl_program_get(ocl_backend_t *b, int index, ocl_slot_t **slot);
@@ -85,15 +78,10 @@ int ocl_buffer_copy(void *dst_dev, void *dst, uint64_t dst_offset, void *src_dev
                     uint64_t src_offset, uint64_t size);
 int ocl_synchronize(void *dev);
 
-/* ops.c */
+/* ops.c (the node set is plugins/common/gpu-nodes.h's) */
 bool ocl_supports_node(void *dev, const slm_node_t *n);
-/* Dispatches node n needs (1 or 2), and the kernel, parameters and item count of
- * dispatch `phase`. */
-int ocl_node_phases(const slm_node_t *n);
+/* The kernel, parameters and item count of dispatch `phase` of n. */
 int ocl_node_params(const slm_node_t *n, int phase, ocl_params_t *p);
-/* f32 partial results node n keeps in the scratch buffer between its phases. */
-#define OCL_SUM_CHUNK 1024
-uint64_t ocl_node_scratch(const slm_node_t *n);
 
 /* compute.c */
 int ocl_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes);

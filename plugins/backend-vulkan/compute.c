@@ -47,7 +47,7 @@ static int pool_reserve(vk_device_t *d, uint32_t sets)
 static void record(vk_device_t *d, const slm_node_t *n, int pipe, const vk_params_t *p,
                    VkDescriptorSet set, uint32_t slot)
 {
-    bool scratch = vk_node_scratch(n) > 0;
+    bool scratch = gpu_node_scratch(n) > 0;
     VkDescriptorBufferInfo info[VK_NT + 1];
     VkWriteDescriptorSet w[VK_NT + 1];
     for (int t = 0; t < VK_NT; t++) {
@@ -73,7 +73,7 @@ static void record(vk_device_t *d, const slm_node_t *n, int pipe, const vk_param
     vkCmdBindPipeline(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->pipe[pipe]);
     vkCmdBindDescriptorSets(d->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->pipe_layout, 0, 1, &set, 0,
                             NULL);
-    uint32_t groups = (p->n_items + 63) / 64, gx = groups < 65535 ? groups : 65535;
+    uint32_t groups = (p->g.n_items + 63) / 64, gx = groups < 65535 ? groups : 65535;
     uint32_t gy = (groups + gx - 1) / gx;
     vkCmdDispatch(d->cmd, gx, gy, 1);
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
@@ -108,14 +108,14 @@ int vk_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
             vk_log(SLM_LOG_ERROR, "node %zu (op %d) is not supported", i, nodes[i] ? nodes[i]->op : -1);
             return SLM_E_UNSUPPORTED;
         }
-        n_disp += (uint32_t)vk_node_phases(nodes[i]);
+        n_disp += (uint32_t)gpu_node_phases(nodes[i]);
     }
     if (!n_disp)
         return SLM_OK;
     uint64_t scratch = 0;
     for (size_t i = 0; i < n_nodes; i++)
-        if (vk_node_scratch(nodes[i]) > scratch)
-            scratch = vk_node_scratch(nodes[i]);
+        if (gpu_node_scratch(nodes[i]) > scratch)
+            scratch = gpu_node_scratch(nodes[i]);
     int rc = params_reserve(d, (uint64_t)n_disp * VK_PARAMS_STRIDE);
     if (!rc && scratch * 4 > d->scratch.size) {
         vk_buffer_drop(d, &d->scratch);
@@ -145,7 +145,7 @@ int vk_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
         rc = vk_cmd_begin(d);
     uint32_t slot = 0;
     for (size_t i = 0; !rc && i < n_nodes; i++)
-        for (int ph = 0; ph < vk_node_phases(nodes[i]); ph++, slot++) {
+        for (int ph = 0; ph < gpu_node_phases(nodes[i]); ph++, slot++) {
             vk_params_t *p = (vk_params_t *)((char *)d->params.map + (size_t)slot * VK_PARAMS_STRIDE);
             int pipe = vk_node_params(d, nodes[i], ph, p);
             record(d, nodes[i], pipe, p, sets[slot], slot);

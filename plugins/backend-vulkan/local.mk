@@ -20,9 +20,12 @@ plugins_backend_vulkan_backend_vulkan_la_SOURCES = \
 	plugins/backend-vulkan/device.c \
 	plugins/backend-vulkan/pipelines.c \
 	plugins/backend-vulkan/ops.c \
+	plugins/common/gpu-nodes.h \
+	plugins/common/gpu-nodes.c \
 	plugins/backend-vulkan/compute.c
 nodist_plugins_backend_vulkan_backend_vulkan_la_SOURCES = $(vulkan_shader_headers)
 plugins_backend_vulkan_backend_vulkan_la_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/plugins/common \
 	-I$(top_builddir)/plugins/backend-vulkan $(VULKAN_CFLAGS)
 plugins_backend_vulkan_backend_vulkan_la_CFLAGS = $(plugin_cflags)
 plugins_backend_vulkan_backend_vulkan_la_LDFLAGS = $(plugin_ldflags) \

@@ -10,9 +10,11 @@
 #define SLM_BACKEND_USE_VERSION 2
 #include <slmops/plugin-backend.h>
 
+#include "gpu-nodes.h"
+
 #define VK_PLUGIN_NAME "backend-vulkan"
 #define VK_MAX_PHYS 16
-#define VK_NT 7                  /* tensors a shader sees: dst, src0..src5 */
+#define VK_NT GPU_NT
 #define VK_ROW_LANES_FROM 2048   /* rows longer than this: a workgroup per row */
 #define VK_PARAMS_STRIDE 512     /* bytes per dispatch in the parameter buffer */
 
@@ -32,7 +34,8 @@ typedef struct vk_buffer {
     void *map;                   /* non-NULL when the memory is host-visible and coherent */
 } vk_buffer_t;
 
-enum { VK_PIPE_ELEM, VK_PIPE_MATMUL, VK_PIPE_ROWS, VK_PIPE_COUNT };
+enum { VK_PIPE_ELEM = GPU_KERNEL_ELEM, VK_PIPE_MATMUL = GPU_KERNEL_MATMUL,
+       VK_PIPE_ROWS = GPU_KERNEL_ROWS, VK_PIPE_COUNT };
 
 typedef struct vk_device {
     VkPhysicalDevice phys;
@@ -57,18 +60,10 @@ typedef struct vk_device {
     vk_buffer_t scratch;         /* partial sums of two-phase reductions */
 } vk_device_t;
 
-/* Parameters of one dispatch as the shaders' `P` block reads them (std430). */
+/* Parameters of one dispatch as the shaders' `P` block reads them (std430): the
+ * generic block, then what only this backend's row shader reads. */
 typedef struct vk_params {
-    int32_t ne[VK_NT * 4];
-    int32_t nb[VK_NT * 4];
-    uint32_t off[VK_NT];
-    int32_t type[VK_NT];
-    int32_t ip[8];
-    float fp[8];
-    int32_t op;
-    int32_t n_src;
-    int32_t phase;
-    uint32_t n_items;
+    gpu_params_t g;
     uint32_t lanes;              /* rows.comp: invocations per row (1 or 64) */
 } vk_params_t;
 
@@ -102,15 +97,10 @@ int vk_buffer_copy(void *dst_dev, void *dst, uint64_t dst_offset, void *src_dev,
 int vk_pipelines_create(vk_device_t *d);
 void vk_pipelines_destroy(vk_device_t *d);
 
-/* ops.c */
+/* ops.c (the node set is plugins/common/gpu-nodes.h's) */
 bool vk_supports_node(void *dev, const slm_node_t *n);
-/* Dispatches node n needs (1 or 2), and the pipeline, parameters and item count of
- * dispatch `phase`. */
-int vk_node_phases(const slm_node_t *n);
+/* The pipeline, parameters and item count of dispatch `phase` of n. */
 int vk_node_params(const vk_device_t *d, const slm_node_t *n, int phase, vk_params_t *p);
-/* f32 partial results node n keeps in the scratch buffer between its phases. */
-#define VK_SUM_CHUNK 1024
-uint64_t vk_node_scratch(const slm_node_t *n);
 
 /* compute.c */
 int vk_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes);

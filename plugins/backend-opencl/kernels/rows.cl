@@ -11,7 +11,7 @@
 #define OP_CROSS_ENTROPY_BACK 21
 #define OP_SUM 22
 
-#define SUM_CHUNK 1024   // ocl.h: OCL_SUM_CHUNK
+#define SUM_CHUNK 1024   // plugins/common/gpu-nodes.h: GPU_SUM_CHUNK
 
 // Cross entropy of row (r1,r2,r3); with back, writes dlogits scaled by `scale`.
 float xent_row(const C *c, int r1, int r2, int r3, bool back, float scale)

@@ -16,7 +16,7 @@
 #define OP_SUM 22
 
 const float NEG_INF = -1.0 / 0.0;
-#define SUM_CHUNK 1024   // ops.c: VK_SUM_CHUNK
+#define SUM_CHUNK 1024   // plugins/common/gpu-nodes.h: GPU_SUM_CHUNK
 
 shared float red[64];
 
