@@ -6,6 +6,7 @@
 # test-cuda is built in every tree: emu-check.sh runs it on the emulator.
 check_PROGRAMS += tests/cuda/test-cuda
 tests_cuda_test_cuda_SOURCES = tests/cuda/test-cuda.c tests/compute/common.c \
+	tests/compute/device-parity.c tests/compute/device-parity.h \
 	tests/compute/common.h
 tests_cuda_test_cuda_CFLAGS = $(test_cflags)
 tests_cuda_test_cuda_LDADD = sdk/conform/libslmconform.la $(test_libs) -lm

@@ -4,6 +4,7 @@
 check_PROGRAMS += tests/opencl/test-opencl
 TESTS += tests/opencl/test-opencl tests/opencl/opencl-cli.sh tests/opencl/opencl-lora.sh
 tests_opencl_test_opencl_SOURCES = tests/opencl/test-opencl.c tests/compute/common.c \
+	tests/compute/device-parity.c tests/compute/device-parity.h \
 	tests/compute/common.h
 tests_opencl_test_opencl_CFLAGS = $(test_cflags)
 tests_opencl_test_opencl_LDADD = sdk/conform/libslmconform.la $(test_libs) -lm

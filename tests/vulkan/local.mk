@@ -4,6 +4,7 @@
 check_PROGRAMS += tests/vulkan/test-vulkan
 TESTS += tests/vulkan/test-vulkan tests/vulkan/vulkan-cli.sh
 tests_vulkan_test_vulkan_SOURCES = tests/vulkan/test-vulkan.c tests/compute/common.c \
+	tests/compute/device-parity.c tests/compute/device-parity.h \
 	tests/compute/common.h
 tests_vulkan_test_vulkan_CFLAGS = $(test_cflags)
 tests_vulkan_test_vulkan_LDADD = sdk/conform/libslmconform.la $(test_libs) -lm

@@ -15,11 +15,10 @@
 
 #include "sdk/conform/conform.h"
 #include "tests/compute/common.h"
+#include "tests/compute/device-parity.h"
 
 #define MODEL_REL "gguf/stories260K.gguf"
-#define N_STEPS 256
 #define N_VOCAB 512
-#define LOGIT_TOL 1e-3f
 
 static char model_path[1200];
 
@@ -115,163 +114,6 @@ START_TEST(wide_rows_conform)
 }
 END_TEST
 
-static slm_model_t *load(slm_registry_t *reg, const char *device)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_model_params_t p;
-    slm_model_params_default(&p);
-    p.device = device;
-    p.n_threads = 2;
-    slm_model_t *m = NULL;
-    ck_assert_msg(slm_model_load(reg, model_path, &p, &m, &err) == SLM_OK, "loading %s on %s: %s",
-                  model_path, device, err.message);
-    return m;
-}
-
-static slm_context_t *context(slm_model_t *m)
-{
-    slm_context_params_t p;
-    slm_context_params_default(&p);
-    p.n_ctx = N_STEPS;
-    p.n_batch = 64;
-    p.n_seq = 1;
-    p.type_kv = SLM_TYPE_F32;
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_context_t *c = NULL;
-    ck_assert_msg(slm_context_new(m, &p, &c, &err) == SLM_OK, "context: %s", err.message);
-    return c;
-}
-
-static int32_t argmax(const float *x)
-{
-    int32_t best = 0;
-    for (int32_t i = 1; i < N_VOCAB; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
-}
-
-static float max_diff(const float *a, const float *b)
-{
-    float d = 0.0f;
-    for (int v = 0; v < N_VOCAB; v++)
-        d = fmaxf(d, fabsf(a[v] - b[v]));
-    return d;
-}
-
-static void decode_ok(slm_context_t *c, const slm_batch_t *b, const char *where)
-{
-    slm_error_t err;
-    slm_error_init(&err);
-    ck_assert_msg(slm_context_decode(c, b, &err) == SLM_OK, "%s decode: %s", where, err.message);
-}
-
-/* Greedy decoding from BOS on the CPU, token by token, keeping every logit row;
- * then vulkan:0 on the same tokens: the first N_STEP_BY_STEP one at a time (the
- * decode path), the rest as one prompt in micro-batches (fewer submissions: lavapipe
- * is slow). The same argmax at every position, logits at 0, 1, 2 and 255 within 1e-3. */
-#define N_STEP_BY_STEP 8
-static float cpu_logits[N_STEPS][N_VOCAB];
-
-START_TEST(generation_matches_cpu)
-{
-    slm_registry_t *reg = open_registry();
-    slm_model_t *mc = load(reg, "cpu"), *mv = load(reg, "vulkan:0");
-    slm_context_t *cc = context(mc), *cv = context(mv);
-    int32_t toks[N_STEPS];
-    toks[0] = 1;   /* BOS */
-    for (int pos = 0; pos < N_STEPS; pos++) {
-        slm_batch_t b = {.struct_size = sizeof b, .n_tokens = 1, .token = &toks[pos]};
-        decode_ok(cc, &b, "cpu");
-        memcpy(cpu_logits[pos], slm_context_logits(cc, 0), sizeof cpu_logits[pos]);
-        if (pos + 1 < N_STEPS)
-            toks[pos + 1] = argmax(cpu_logits[pos]);
-    }
-    for (int pos = 0; pos < N_STEP_BY_STEP; pos++) {
-        slm_batch_t b = {.struct_size = sizeof b, .n_tokens = 1, .token = &toks[pos]};
-        decode_ok(cv, &b, "vulkan");
-        const float *lv = slm_context_logits(cv, 0);
-        ck_assert_msg(argmax(lv) == argmax(cpu_logits[pos]), "step %d: vulkan picks %d, cpu %d", pos,
-                      argmax(lv), argmax(cpu_logits[pos]));
-        if (pos <= 2)
-            ck_assert_msg(max_diff(lv, cpu_logits[pos]) <= LOGIT_TOL,
-                          "decode logits at position %d differ by %g", pos,
-                          (double)max_diff(lv, cpu_logits[pos]));
-    }
-    enum { REST = N_STEPS - N_STEP_BY_STEP };
-    int8_t want[REST];
-    memset(want, 1, sizeof want);
-    slm_batch_t rest = {.struct_size = sizeof rest, .n_tokens = REST, .token = toks + N_STEP_BY_STEP,
-                        .logits = want};
-    decode_ok(cv, &rest, "vulkan prompt");
-    for (int i = 0; i < REST; i++) {
-        int pos = N_STEP_BY_STEP + i;
-        const float *lv = slm_context_logits(cv, i);
-        ck_assert_msg(argmax(lv) == argmax(cpu_logits[pos]), "position %d: vulkan picks %d, cpu %d",
-                      pos, argmax(lv), argmax(cpu_logits[pos]));
-        if (pos == N_STEPS - 1)
-            ck_assert_msg(max_diff(lv, cpu_logits[pos]) <= LOGIT_TOL,
-                          "logits at position %d differ by %g", pos, (double)max_diff(lv, cpu_logits[pos]));
-    }
-    slm_context_free(cc);
-    slm_context_free(cv);
-    slm_model_free(mc);
-    slm_model_free(mv);
-    slm_registry_free(reg);
-}
-END_TEST
-
-/* Reductions over more elements than one llvmpipe invocation may loop over (it
- * stops a loop after 65535 iterations): the training loss over [512, 64] logits and
- * a sum of 70000 elements, against the CPU. */
-static float reduce_on(slm_registry_t *reg, const char *device, int op, int64_t V, int64_t N,
-                       const float *l, const float *t)
-{
-    slm_sched_t *s = tc_sched(reg, device);
-    slm_graph_t *g = slm_graph_new(16);
-    slm_tensor_t *a = slm_tensor_new_2d(g, SLM_TYPE_F32, V, N);
-    slm_tensor_t *b = slm_tensor_new_2d(g, SLM_TYPE_F32, V, N);
-    slm_tensor_set_flags(a, SLM_TENSOR_INPUT);
-    slm_tensor_set_flags(b, SLM_TENSOR_INPUT);
-    slm_tensor_t *x = op == SLM_OP_SUM ? slm_sum(g, a) : slm_cross_entropy(g, a, b);
-    ck_assert_ptr_nonnull(x);
-    slm_tensor_set_flags(x, SLM_TENSOR_OUTPUT);
-    tc_alloc(s, g);
-    tc_set(a, l, (size_t)(V * N) * sizeof *l);
-    tc_set(b, t, (size_t)(V * N) * sizeof *t);
-    tc_compute(s, g);
-    float r;
-    tc_get(x, &r, sizeof r);
-    slm_graph_free(g);
-    slm_sched_free(s);
-    return r;
-}
-
-START_TEST(long_reductions_match_cpu)
-{
-    enum { V = 512, N = 64, M = 70000 };
-    float *l = malloc(sizeof(float) * M), *t = calloc(M, sizeof(float));
-    ck_assert(l && t);
-    uint64_t rng = 7;
-    tc_fill(l, M, &rng, 5.0f);
-    for (int n = 0; n < N; n++)
-        t[n * V + (n * 31) % V] = 1.0f;
-    slm_registry_t *reg = open_registry();
-    float c = reduce_on(reg, "cpu", SLM_OP_CROSS_ENTROPY, V, N, l, t);
-    float v = reduce_on(reg, "vulkan:0", SLM_OP_CROSS_ENTROPY, V, N, l, t);
-    ck_assert_msg(fabsf(c - v) <= 1e-5f * fabsf(c), "cross_entropy [%d,%d]: cpu %g, vulkan %g", V, N,
-                  (double)c, (double)v);
-    c = reduce_on(reg, "cpu", SLM_OP_SUM, M, 1, l, t);
-    v = reduce_on(reg, "vulkan:0", SLM_OP_SUM, M, 1, l, t);
-    ck_assert_msg(fabsf(c - v) <= 1e-3f, "sum of %d: cpu %g, vulkan %g", M, (double)c, (double)v);
-    slm_registry_free(reg);
-    free(l);
-    free(t);
-}
-END_TEST
-
 /* Row ops over rows longer than one llvmpipe invocation may loop over (a
  * 49152-token vocabulary): a workgroup shares each row. OP picks softmax or
  * rms_norm; out gets the [V, N] result. */
@@ -315,8 +157,8 @@ START_TEST(long_rows_match_cpu)
         ck_assert_msg(worst <= 1e-3, "op %d over rows of %d: worst relative error %g", ops[k], V,
                       worst);
     }
-    float cc = reduce_on(reg, "cpu", SLM_OP_CROSS_ENTROPY, V, N, l, t);
-    float vv = reduce_on(reg, "vulkan:0", SLM_OP_CROSS_ENTROPY, V, N, l, t);
+    float cc = dp_reduce_on(reg, "cpu", SLM_OP_CROSS_ENTROPY, V, N, l, t);
+    float vv = dp_reduce_on(reg, "vulkan:0", SLM_OP_CROSS_ENTROPY, V, N, l, t);
     ck_assert_msg(fabsf(cc - vv) <= 1e-5f * fabsf(cc), "cross_entropy [%d,%d]: cpu %g, vulkan %g",
                   V, N, (double)cc, (double)vv);
     slm_registry_free(reg);
@@ -324,6 +166,23 @@ START_TEST(long_rows_match_cpu)
     free(t);
     free(c);
     free(v);
+}
+END_TEST
+
+/* Greedy decoding of stories260K from BOS against the CPU (device-parity.h). */
+START_TEST(generation_matches_cpu)
+{
+    slm_registry_t *reg = open_registry();
+    dp_generation_matches_cpu(reg, model_path, N_VOCAB, "vulkan:0");
+    slm_registry_free(reg);
+}
+END_TEST
+
+START_TEST(long_reductions_match_cpu)
+{
+    slm_registry_t *reg = open_registry();
+    dp_long_reductions_match_cpu(reg, "vulkan:0");
+    slm_registry_free(reg);
 }
 END_TEST
 
