@@ -2,8 +2,14 @@
  * (device-parity.h). */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <slmops/plugin-backend.h>
 
 #include "common.h"
 #include "device-parity.h"
@@ -158,4 +164,67 @@ void dp_long_reductions_match_cpu(slm_registry_t *reg, const char *device)
                   (double)d);
     free(l);
     free(t);
+}
+
+void dp_auto_keeps_the_cpu(slm_registry_t *reg, const char *device)
+{
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_device_info_t dev, au;
+    ck_assert_msg(slm_device_resolve(reg, device, &dev, &err) == SLM_OK, "%s", err.message);
+    ck_assert_msg(slm_device_resolve(reg, "auto", &au, &err) == SLM_OK, "%s", err.message);
+    if (dev.score < SLM_DEVICE_SCORE_CPU)
+        ck_assert_msg(strcmp(au.id, dev.id) != 0, "auto picked the emulated %s", dev.name);
+}
+
+static void probe(const char *plugin, const char *device, const char *build_hint,
+                  const char *device_hint)
+{
+    slm_error_t rerr;
+    slm_error_init(&rerr);
+    slm_registry_options_t o = {.struct_size = sizeof o};
+    slm_registry_t *reg = slm_registry_new(&o, &rerr);
+    if (!reg) {
+        printf("registry: %s\n", rerr.message);
+        exit(EXIT_FAILURE);
+    }
+    const slm_plugin_info_t *p = slm_registry_find(reg, "backend", plugin);
+    if (!p) {
+        printf("SKIP: %s is not built (%s)\n", plugin, build_hint);
+        exit(77);
+    }
+    if (p->state == SLM_PLUGIN_UNSUPPORTED) {
+        printf("SKIP: %s: %s\n", plugin, p->reason);
+        exit(77);
+    }
+    slm_error_t err;
+    slm_error_init(&err);
+    slm_device_t *dev = slm_device_open(reg, device, NULL, &err);
+    if (!dev) {
+        printf("SKIP: no %s (%s): %s\n", device, device_hint, err.message);
+        exit(77);
+    }
+    slm_device_close(dev);
+    slm_registry_free(reg);
+    exit(EXIT_SUCCESS);
+}
+
+void dp_skip_unless_device(const char *plugin, const char *device, const char *build_hint,
+                           const char *device_hint)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(EXIT_FAILURE);
+    }
+    if (pid == 0)
+        probe(plugin, device, build_hint, device_hint);
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) {
+        printf("the device probe crashed\n");
+        exit(EXIT_FAILURE);
+    }
+    if (WEXITSTATUS(st) != 0)
+        exit(WEXITSTATUS(st));
 }

@@ -26,4 +26,14 @@ float dp_reduce_on(slm_registry_t *reg, const char *device, int op, int64_t V, i
  * and a sum of 70000 elements, on `device` against the CPU. */
 void dp_long_reductions_match_cpu(slm_registry_t *reg, const char *device);
 
+/* auto never picks `device` when it is CPU-emulated (scores below the CPU backend). */
+void dp_auto_keeps_the_cpu(slm_registry_t *reg, const char *device);
+
+/* Exits 77 naming what is missing unless `device` of backend `plugin` opens:
+ * build_hint says how to build the plugin, device_hint how to get a device. The
+ * probe runs in a child process: a driver started here (PoCL's worker threads)
+ * would not survive Check's fork into each test. */
+void dp_skip_unless_device(const char *plugin, const char *device, const char *build_hint,
+                           const char *device_hint);
+
 #endif

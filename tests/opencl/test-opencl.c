@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <slmops/model.h>
 #include <slmops/plugin-backend.h>
@@ -89,74 +87,15 @@ END_TEST
 START_TEST(auto_keeps_the_cpu)
 {
     slm_registry_t *reg = open_registry();
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_device_info_t cl, au;
-    ck_assert_msg(slm_device_resolve(reg, "opencl:0", &cl, &err) == SLM_OK, "%s", err.message);
-    ck_assert_msg(slm_device_resolve(reg, "auto", &au, &err) == SLM_OK, "%s", err.message);
-    if (cl.score < SLM_DEVICE_SCORE_CPU)
-        ck_assert_msg(strcmp(au.id, "opencl:0") != 0, "auto picked the emulated %s", cl.name);
+    dp_auto_keeps_the_cpu(reg, "opencl:0");
     slm_registry_free(reg);
 }
 END_TEST
 
-/* Exit 77 naming what is missing: the plugin (not configured) or a device. */
-static void probe_device(void)
-{
-    slm_error_t rerr;
-    slm_error_init(&rerr);
-    slm_registry_options_t o = {.struct_size = sizeof o};
-    slm_registry_t *reg = slm_registry_new(&o, &rerr);
-    if (!reg) {
-        printf("registry: %s\n", rerr.message);
-        exit(EXIT_FAILURE);
-    }
-    const slm_plugin_info_t *p = slm_registry_find(reg, "backend", "backend-opencl");
-    if (!p) {
-        printf("SKIP: backend-opencl is not built (configure --enable-opencl; Debian: ocl-icd-opencl-dev opencl-headers)\n");
-        exit(77);
-    }
-    if (p->state == SLM_PLUGIN_UNSUPPORTED) {
-        printf("SKIP: backend-opencl: %s\n", p->reason);
-        exit(77);
-    }
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_device_t *dev = slm_device_open(reg, "opencl:0", NULL, &err);
-    if (!dev) {
-        printf("SKIP: no OpenCL device (Debian: pocl-opencl-icd gives PoCL): %s\n",
-               err.message);
-        exit(77);
-    }
-    slm_device_close(dev);
-    slm_registry_free(reg);
-    exit(EXIT_SUCCESS);
-}
-
-/* The probe runs in a child: an OpenCL implementation started in this process
- * (PoCL's worker threads) would not survive Check's fork into each test. */
-static void skip_unless_device(void)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        exit(EXIT_FAILURE);
-    }
-    if (pid == 0)
-        probe_device();
-    int st = 0;
-    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) {
-        printf("the device probe crashed\n");
-        exit(EXIT_FAILURE);
-    }
-    if (WEXITSTATUS(st) != 0)
-        exit(WEXITSTATUS(st));
-}
-
 int main(void)
 {
-    skip_unless_device();
+    dp_skip_unless_device("backend-opencl", "opencl:0", "configure --enable-opencl; Debian: "
+                          "ocl-icd-opencl-dev opencl-headers", "Debian: pocl-opencl-icd gives PoCL");
     const char *fx = getenv("SLMOPS_FIXTURES");
     snprintf(model_path, sizeof model_path, "%s/%s", fx && *fx ? fx : "../shared/fixtures",
              MODEL_REL);

@@ -190,52 +190,15 @@ END_TEST
 START_TEST(auto_keeps_the_cpu)
 {
     slm_registry_t *reg = open_registry();
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_device_info_t vk, au;
-    ck_assert_msg(slm_device_resolve(reg, "vulkan:0", &vk, &err) == SLM_OK, "%s", err.message);
-    ck_assert_msg(slm_device_resolve(reg, "auto", &au, &err) == SLM_OK, "%s", err.message);
-    if (vk.score < SLM_DEVICE_SCORE_CPU)
-        ck_assert_msg(strcmp(au.id, "vulkan:0") != 0, "auto picked the emulated %s", vk.name);
+    dp_auto_keeps_the_cpu(reg, "vulkan:0");
     slm_registry_free(reg);
 }
 END_TEST
 
-/* Exit 77 naming what is missing: the plugin (not configured) or a device. */
-static void skip_unless_device(void)
-{
-    slm_error_t rerr;
-    slm_error_init(&rerr);
-    slm_registry_options_t o = {.struct_size = sizeof o};
-    slm_registry_t *reg = slm_registry_new(&o, &rerr);
-    if (!reg) {
-        printf("registry: %s\n", rerr.message);
-        exit(EXIT_FAILURE);
-    }
-    const slm_plugin_info_t *p = slm_registry_find(reg, "backend", "backend-vulkan");
-    if (!p) {
-        printf("SKIP: backend-vulkan is not built (configure --enable-vulkan; Debian: libvulkan-dev glslc)\n");
-        exit(77);
-    }
-    if (p->state == SLM_PLUGIN_UNSUPPORTED) {
-        printf("SKIP: backend-vulkan: %s\n", p->reason);
-        exit(77);
-    }
-    slm_error_t err;
-    slm_error_init(&err);
-    slm_device_t *dev = slm_device_open(reg, "vulkan:0", NULL, &err);
-    if (!dev) {
-        printf("SKIP: no Vulkan device (Debian: mesa-vulkan-drivers gives lavapipe): %s\n",
-               err.message);
-        exit(77);
-    }
-    slm_device_close(dev);
-    slm_registry_free(reg);
-}
-
 int main(void)
 {
-    skip_unless_device();
+    dp_skip_unless_device("backend-vulkan", "vulkan:0", "configure --enable-vulkan; Debian: "
+                          "libvulkan-dev glslc", "Debian: mesa-vulkan-drivers gives lavapipe");
     const char *fx = getenv("SLMOPS_FIXTURES");
     snprintf(model_path, sizeof model_path, "%s/%s", fx && *fx ? fx : "../shared/fixtures",
              MODEL_REL);
