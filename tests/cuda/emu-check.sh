@@ -5,6 +5,7 @@
 # reductions, stories260K against the CPU backend); and with the runtime finding
 # no device, the plugin is disabled with "no CUDA device (...)".
 . "$(dirname "$0")/../cli/lib.sh"
+need gguf/stories260K.gguf   # test-cuda's generation part, which this check requires
 
 lib=$top_builddir/tests/cuda/.libs/backend-cuda-emu.so
 [ -f "$lib" ] || { echo "FAIL: $lib was not built"; exit 1; }
