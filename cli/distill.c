@@ -23,6 +23,7 @@
 
 typedef struct opts {
     const char *teacher, *prompts, *system, *data_out, *student, *preset, *student_out;
+    const char *student_vocab;
     const char *out, *kd_loss, *check, *check_regex, *chat_template;
     const char *url, *model, *api, *key_env, *key_file, *cache, *logits_cache;
     long concurrency, retries, timeout;
@@ -100,6 +101,11 @@ static const slm_cli_opt_t own_opts[] = {
     {"--student-preset", "NAME", SLM_CLI_STR, OFF(preset), 0, 0,
      "or a new student: an init preset (student-5m, ...) with\n"
      "random weights and the teacher's vocabulary"},
+    {"--student-vocab", "WHICH", SLM_CLI_STR, OFF(student_vocab), 0, 0,
+     "the preset student's vocabulary: teacher (default, all of\n"
+     "it) or data (only the tokens the data set uses, with the\n"
+     "byte alphabet and special tokens: a smaller student for a\n"
+     "narrow task; byte-level BPE teachers, --kd-loss none)"},
     {"--student-out", "FILE", SLM_CLI_STR, OFF(student_out), 0, 0,
      "where the new student goes (default OUT.init.gguf)"},
     {"-o, --output", "OUT", SLM_CLI_STR, OFF(out), 0, 0, "the trained student"},
@@ -187,6 +193,17 @@ static int parse(int argc, char **argv, opts_t *o)
                                    "one of them");
     if (o->student_out && !o->preset)
         return slm_cli_usage_error("distill", "--student-out is for --student-preset");
+    if (o->student_vocab && strcmp(o->student_vocab, "teacher") != 0 &&
+        strcmp(o->student_vocab, "data") != 0)
+        return slm_cli_usage_error("distill", "--student-vocab '%s': use teacher or data",
+                                   o->student_vocab);
+    bool own_vocab = o->student_vocab && strcmp(o->student_vocab, "data") == 0;
+    if (own_vocab && !o->preset)
+        return slm_cli_usage_error("distill", "--student-vocab data is for --student-preset");
+    if (own_vocab && !(o->kd_loss && strcmp(o->kd_loss, "none") == 0))
+        return slm_cli_usage_error("distill", "--student-vocab data gives the student its own "
+                                   "vocabulary, which logit distillation cannot compare with "
+                                   "the teacher's: add --kd-loss none");
     static const char *const losses[] = {"none", "forward-kl", "reverse-kl", "jsd"};
     bool known = !o->kd_loss;
     for (size_t i = 0; !known && i < 4; i++)
@@ -314,6 +331,7 @@ static char *options_json(const opts_t *o, const char *responses)
     set_str(d, "student", o->student);
     set_str(d, "student_preset", o->preset);
     set_str(d, "student_output", o->student_out);
+    set_str(d, "student_vocab", o->student_vocab);
     set_str(d, "data_output", o->data_out);
     set_str(d, "kd_loss", o->kd_loss);
     set_real(d, "temperature", o->temperature);
@@ -372,9 +390,13 @@ static void print_text(const void *user, const json_t *r, const json_t *st)
             if (json_integer_value(v))
                 printf("  dropped %-13s %lld\n", key, (long long)json_integer_value(v));
     }
-    if (json_object_get(r, "init"))
-        printf("student %s (%s, the teacher's vocabulary)\n",
-               json_string_value(json_object_get(st, "student_output")), o->preset);
+    const json_t *init = json_object_get(r, "init");
+    if (init)
+        printf("student %s (%s, %lld tokens: %s)\n",
+               json_string_value(json_object_get(st, "student_output")), o->preset,
+               integer(init, "n_vocab"),
+               o->student_vocab && strcmp(o->student_vocab, "data") == 0
+                   ? "the teacher's that the data set uses" : "the teacher's vocabulary");
     if (t && !o->train.dump_grads) {
         printf("trained the student with %s (%s)\n",
                json_string_value(json_object_get(t, "method")),

@@ -17,7 +17,7 @@
 #include "cli/verbs.h"
 
 typedef struct opts {
-    const char *arch, *preset, *type, *vocab_from;
+    const char *arch, *preset, *type, *vocab_from, *vocab_data, *chat_template;
     slm_cli_strs_t out;
     slm_cli_seed_t seed;
     long threads;
@@ -37,6 +37,13 @@ static const slm_cli_opt_t own_opts[] = {
     {"--vocab-from", "MODEL", SLM_CLI_STR, OFF(vocab_from), 0, 0,
      "take MODEL's vocabulary (and chat template) instead of a synthetic one;\n"
      "its size replaces the preset's (a distillation student of MODEL)"},
+    {"--vocab-data", "FILE", SLM_CLI_STR, OFF(vocab_data), 0, 0,
+     "with --vocab-from (byte-level BPE): keep only the tokens FILE's\n"
+     "examples use (read as 'slmops train' reads data), the byte alphabet\n"
+     "and special tokens: FILE then tokenizes as with MODEL, renumbered"},
+    {"--chat-template", "T", SLM_CLI_STR, OFF(chat_template), 0, 0,
+     "how --vocab-data's {\"messages\"} lines render (a built-in name or\n"
+     "the template's text; default: MODEL's)"},
     {0},
 };
 
@@ -52,7 +59,7 @@ static void presets_help(FILE *f)
 static const slm_cli_spec_t spec = {
     .verb = "init",
     .synopsis = "--arch llama --preset NAME --random [--type T] [--seed S]\n"
-                "                    [--vocab-from MODEL] [--threads N] OUT.gguf",
+                "                    [--vocab-from MODEL [--vocab-data FILE]] [--threads N] OUT.gguf",
     .about = "Write a model with the shapes of a named preset, N(0, 0.02) random weights\n"
              "(norms 1) in type T (default f16; quantized types as 'slmops quantize' gives\n"
              "them) and a synthetic SentencePiece-style vocabulary of the preset's size:\n"
@@ -106,7 +113,9 @@ static int set_options(const opts_t *o, slm_job_t *job, slm_error_t *err)
         (rc = slm_job_set_string(job, "preset", o->preset, err)) ||
         (rc = slm_job_set_string(job, "type", o->type ? o->type : "f16", err)) ||
         (rc = slm_job_set_string(job, "seed", seed[0] ? seed : NULL, err)) ||
-        (rc = slm_job_set_string(job, "vocab_from", o->vocab_from, err)))
+        (rc = slm_job_set_string(job, "vocab_from", o->vocab_from, err)) ||
+        (rc = slm_job_set_string(job, "vocab_data", o->vocab_data, err)) ||
+        (rc = slm_job_set_string(job, "chat_template", o->chat_template, err)))
         return rc;
     return slm_job_set_int(job, "threads", o->threads, err);
 }

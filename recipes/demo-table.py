@@ -28,6 +28,14 @@ def decode_ms(outdir, who):
     sys.exit(f"demo-table.py: {outdir}/bench-{who}.out has no tg result")
 
 
+def peak_rss_kib(outdir, who):
+    """generate's own peak RSS (VmHWM) while it wrote 64 tokens."""
+    rss = load(os.path.join(outdir, f"generate-{who}.out"))["timings"].get("peak_rss_bytes")
+    if not rss:
+        sys.exit(f"demo-table.py: {outdir}/generate-{who}.out has no timings.peak_rss_bytes")
+    return rss // 1024
+
+
 def main():
     if len(sys.argv) != 5:
         sys.exit("usage: demo-table.py OUTDIR TEACHER STUDENT THREADS")
@@ -42,7 +50,7 @@ def main():
             "accuracy": ev["accuracy"], "correct": ev["correct"], "n": ev["n"],
             "ci95": ev["ci95"],
             "decode_ms_per_token": decode_ms(outdir, who),
-            "peak_rss_kib": st[f"eval-{who}"][1],
+            "peak_rss_kib": peak_rss_kib(outdir, who),
         }
     t, s = m["teacher"], m["student"]
     summary = {

@@ -41,6 +41,7 @@ static const rkey_t distill_keys[] = {
     {"prompts", K_REF, true, 0, 0, NULL},
     {"student", K_REF, false, 0, 0, NULL},
     {"student_preset", K_STR, false, 0, 0, NULL},
+    {"student_vocab", K_ENUM, false, 0, 0, "teacher|data"},
     {"kd_loss", K_ENUM, false, 0, 0, "none|forward-kl|reverse-kl|jsd"},
     {"temperature", K_NUM, false, 0.05, 100, NULL},
     {"alpha", K_NUM, false, 0, 1, NULL},
@@ -353,6 +354,12 @@ static bool check_stage(const json_t *s, size_t i, char *msg, size_t cap)
         !!json_object_get(s, "student") == !!json_object_get(s, "student_preset"))
         return fail(msg, cap, ptr, "a distill stage needs \"student\" or \"student_preset\", "
                     "one of them");
+    const char *sv = json_string_value(json_object_get(s, "student_vocab"));
+    const char *kd = json_string_value(json_object_get(s, "kd_loss"));
+    if (sv && strcmp(sv, "data") == 0 &&
+        (!json_object_get(s, "student_preset") || !kd || strcmp(kd, "none") != 0))
+        return fail(msg, cap, ptr, "\"student_vocab\": \"data\" is for a \"student_preset\" "
+                    "with \"kd_loss\": \"none\" (the student gets a vocabulary of its own)");
     if (strcmp(t->name, "eval") == 0 && !json_object_get(s, "perplexity") &&
         !json_object_get(s, "task"))
         return fail(msg, cap, ptr, "an eval stage needs \"perplexity\" or \"task\" (or both)");

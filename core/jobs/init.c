@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <slmops/chat.h>
+#include <slmops/dataset.h>
 #include <slmops/jobs.h>
 #include <slmops/model-file.h>
+#include <slmops/tokenizer.h>
 #include <slmops/types.h>
 
 #include "internal/model-file.h"
@@ -254,6 +257,9 @@ static int check(const slm_init_params_t *p, const preset_t **ps, slm_error_t *e
     if (!*ps)
         return slm__fail(err, SLM_E_NOT_FOUND, NULL, -1, "init: unknown preset '%s' "
                          "(" PRESET_NAMES ")", p->preset ? p->preset : "(none)");
+    if ((p->vocab_data || p->vocab_chat_template) && !p->vocab_from)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "init: a vocabulary cut to a data set "
+                         "needs the vocabulary to cut (vocab_from)");
     const slm_type_traits_t *t = slm_type_get_traits(p->type);
     if (!t || (!t->is_quantized && p->type != SLM_TYPE_F32 && p->type != SLM_TYPE_F16 &&
                p->type != SLM_TYPE_BF16))
@@ -261,6 +267,69 @@ static int check(const slm_init_params_t *p, const preset_t **ps, slm_error_t *e
                          "build knows (f32, f16, bf16 or a quantizer plugin's type)",
                          slm_type_name(p->type));
     return SLM_OK;
+}
+
+/* Mark in used[] every token vocab_data's examples hold, tokenized and rendered as
+ * training on it will (with vocab_from's tokenizer and chat template, or
+ * vocab_chat_template). */
+static int mark_used(ijob_t *j, const slm_tokenizer_t *tok, const slm_chat_template_t *chat,
+                     bool *used)
+{
+    slm_dataset_params_t dp;
+    slm_dataset_params_default(&dp);
+    dp.tok = tok;
+    dp.chat = chat;
+    dp.n_ctx = INT32_MAX;      /* every example, however long: its tokens count */
+    slm_dataset_t *ds = NULL;
+    int rc = slm_dataset_load(j->p.vocab_data, &dp, &ds, j->err);
+    for (size_t i = 0; rc == SLM_OK && i < slm_dataset_n_examples(ds); i++) {
+        const int32_t *ids;
+        size_t n;
+        slm_dataset_example(ds, i, &ids, NULL, &n, NULL);
+        for (size_t k = 0; k < n; k++)
+            if (ids[k] >= 0 && (uint32_t)ids[k] < j->shape.n_vocab)
+                used[ids[k]] = true;
+    }
+    slm_dataset_free(ds);
+    return rc;
+}
+
+/* vocab_from's vocabulary cut down to what vocab_data uses (vocab-trim.c): j->vocab
+ * becomes a container of the cut tokenizer.* keys alone. */
+static int cut_vocab(ijob_t *j)
+{
+    slm_tokenizer_t *tok = NULL;
+    slm_chat_template_t *chat = NULL;
+    slm_model_file_t *cut = slm_model_file_new();
+    bool *used = calloc(j->shape.n_vocab, sizeof *used);
+    int rc = cut && used ? slm_tokenizer_from_model_file(j->vocab, &tok, j->err)
+                         : slm__fail(j->err, SLM_E_NOMEM, NULL, -1, "init: out of memory");
+    if (rc == SLM_OK && j->p.vocab_chat_template)
+        rc = slm__job_chat_template("init", j->p.vocab_chat_template, &chat, j->err);
+    else if (rc == SLM_OK && slm_chat_template_from_model_file(j->vocab, &chat, NULL) != SLM_OK)
+        chat = NULL;   /* {"messages"} lines then say the vocabulary has no template */
+    if (rc == SLM_OK)
+        rc = mark_used(j, tok, chat, used);
+    uint32_t n_kept = 0;
+    if (rc == SLM_OK)
+        rc = slm__vocab_trim(j->vocab, used, cut, &n_kept, j->err);
+    if (rc == SLM_OK) {
+        slm_model_file_free(j->vocab);
+        j->vocab = cut;
+        cut = NULL;
+        j->shape.n_vocab = n_kept;
+    } else if (j->err && strncmp(j->err->message, "init:", 5) != 0) {
+        /* Say which step failed; the message itself names the file or the reason. */
+        char why[sizeof j->err->message];
+        snprintf(why, sizeof why, "%s", j->err->message);
+        slm__fail(j->err, j->err->code, NULL, -1, "init: cutting %s's vocabulary to the "
+                  "tokens of %s: %s", j->p.vocab_from, j->p.vocab_data, why);
+    }
+    slm_model_file_free(cut);
+    slm_tokenizer_free(tok);
+    slm_chat_template_free(chat);
+    free(used);
+    return rc;
 }
 
 /* The shapes to build: the preset's, with vocab_from's vocabulary in place of the
@@ -283,6 +352,8 @@ static int take_vocab(ijob_t *j)
                          "of %llu tokens", j->p.vocab_from, (unsigned long long)v.n);
     if (rc == SLM_OK)
         j->shape.n_vocab = (uint32_t)v.n;
+    if (rc == SLM_OK && j->p.vocab_data)
+        rc = cut_vocab(j);
     return rc;
 }
 
@@ -293,7 +364,7 @@ int slm__init_check(const slm_init_params_t *p, slm_error_t *err)
 }
 
 int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_params_t *p,
-                  const slm__jobrt_t *rt, slm_error_t *err)
+                  const slm__jobrt_t *rt, uint32_t *n_vocab, slm_error_t *err)
 {
     if (!reg || !out_path || !p)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "init: NULL argument");
@@ -320,6 +391,8 @@ int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_para
         rc = slm_model_file_save_output(j.mf, reg, out_path, j.p.format, &out, err);
     if (rc == SLM_OK)
         slm__jobrt_wrote(rt, out_path);
+    if (rc == SLM_OK && n_vocab)
+        *n_vocab = j.ps->n_vocab;
     slm_model_file_free(j.mf);
     slm_model_file_free(j.vocab);
     for (size_t i = 0; i < j.n_bufs; i++)
@@ -338,5 +411,5 @@ int slm_model_init_random(slm_registry_t *reg, const char *out_path, const slm_i
     memcpy(&o, p, p->struct_size < sizeof o ? p->struct_size : sizeof o);
     slm__jobrt_t rt;
     slm__jobrt_init(&rt, o.progress, o.user, o.cancel);
-    return slm__init_run(reg, out_path, p, &rt, err);
+    return slm__init_run(reg, out_path, p, &rt, NULL, err);
 }

@@ -75,8 +75,9 @@ int slm__quantize_run(slm_registry_t *reg, const char *in_path, const char *out_
                       slm_quantize_report_t *report, slm_error_t *err);
 /* The checks slm__init_run makes of p before anything else (arch, preset, type). */
 int slm__init_check(const slm_init_params_t *p, slm_error_t *err);
+/* n_vocab (may be NULL): the written model's vocabulary size. */
 int slm__init_run(slm_registry_t *reg, const char *out_path, const slm_init_params_t *p,
-                  const struct slm__jobrt *rt, slm_error_t *err);
+                  const struct slm__jobrt *rt, uint32_t *n_vocab, slm_error_t *err);
 int slm__bench_run(slm_model_t *m, const slm_bench_params_t *p, const struct slm__jobrt *rt,
                    slm_bench_result_t *out, slm_error_t *err);
 

@@ -19,6 +19,7 @@
 
 typedef struct dstate {
     const char *teacher, *student, *preset, *output, *kd_loss;
+    const char *student_vocab;  /* "teacher" (every token) or "data" (the data set's) */
     const char *responses, *teacher_name;   /* a remote teacher's, from its client */
     bool responses_only;        /* a remote teacher, resumed: no responses needed */
     char *data, *student_init;  /* owned: where the data set and a preset student go */
@@ -34,6 +35,7 @@ static const slm__job_opt_t opts[] = {
     {"teacher", SLM__OPT_STRING},
     {"student", SLM__OPT_STRING},
     {"student_preset", SLM__OPT_STRING},
+    {"student_vocab", SLM__OPT_STRING},
     {"output", SLM__OPT_STRING},
     {"data_output", SLM__OPT_STRING},
     {"student_output", SLM__OPT_STRING},
@@ -101,6 +103,20 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
                          "file) or 'student_preset', one of them");
     if (!s->kd_loss)
         s->kd_loss = "forward-kl";
+    s->student_vocab = slm__job_str(job, "student_vocab");
+    if (!s->student_vocab)
+        s->student_vocab = "teacher";
+    if (strcmp(s->student_vocab, "teacher") != 0 && strcmp(s->student_vocab, "data") != 0)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: student_vocab '%s' is "
+                         "neither teacher nor data", s->student_vocab);
+    if (strcmp(s->student_vocab, "data") == 0 && !s->preset)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: student_vocab data cuts "
+                         "a preset student's vocabulary; a given student keeps its own");
+    if (strcmp(s->student_vocab, "data") == 0 && strcmp(s->kd_loss, "none") != 0)
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "distill job: kd_loss '%s' compares "
+                         "the teacher's and the student's logits token by token, which needs "
+                         "one vocabulary; student_vocab data gives the student its own: use "
+                         "kd_loss none", s->kd_loss);
     if (s->preset) {
         /* A preset the init step would refuse is refused before the teacher works. */
         slm_init_params_t ip;
@@ -204,6 +220,13 @@ static int init(slm_job_t *job, dstate_t *s, slm_error_t *err)
     const json_t *seed = json_object_get(s->train_opts, "seed");
     if (o && seed)
         json_object_set(o, "seed", (json_t *)seed);
+    /* Cut to what the data holds, rendered with the template training will use. */
+    const json_t *tpl = json_object_get(s->train_opts, "chat_template");
+    if (o && strcmp(s->student_vocab, "data") == 0) {
+        json_object_set_new(o, "vocab_data", json_string(s->data));
+        if (tpl)
+            json_object_set(o, "chat_template", (json_t *)tpl);
+    }
     int rc = o ? step(job, s, "init", o, err)
                : slm__fail(err, SLM_E_NOMEM, NULL, -1, "distill job: out of memory");
     json_decref(o);
@@ -282,9 +305,10 @@ static int prepare_run(slm_job_t *job, dstate_t *s, slm_error_t *err)
 static json_t *settings(const void *state)
 {
     const dstate_t *s = state;
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:O, s:I, s:O, s:O}", "teacher",
-                     slm__json_path(s->teacher ? s->teacher : s->teacher_name), "student", slm__json_path(s->student),
-                     "student_preset", slm__json_path(s->preset), "output",
+    return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:s, s:O, s:I, s:O, s:O}",
+                     "teacher", slm__json_path(s->teacher ? s->teacher : s->teacher_name),
+                     "student", slm__json_path(s->student), "student_preset",
+                     slm__json_path(s->preset), "student_vocab", s->student_vocab, "output",
                      slm__json_path(s->output), "data_output", slm__json_path(s->data),
                      "student_output", slm__json_path(s->preset ? s->student_init : NULL),
                      "kd_loss", s->kd_loss, "method_options", s->method_opts, "top_k",

@@ -16,6 +16,7 @@ typedef struct istate {
     const char *out;
     slm_init_params_t p;
     uint64_t file_bytes;
+    uint32_t n_vocab;
 } istate_t;
 
 static const slm__job_opt_t opts[] = {
@@ -27,9 +28,11 @@ static const slm__job_opt_t opts[] = {
     {"threads", SLM__OPT_INT},
     {"format", SLM__OPT_STRING},
     {"vocab_from", SLM__OPT_STRING},
+    {"vocab_data", SLM__OPT_STRING},
+    {"chat_template", SLM__OPT_STRING},
     {NULL, 0},
 };
-static const char *const inputs[] = {"vocab_from", NULL};
+static const char *const inputs[] = {"vocab_from", "vocab_data", NULL};
 static const char *const outputs[] = {"output", NULL};
 
 static int prepare(slm_job_t *job, void *state, slm_error_t *err)
@@ -53,6 +56,8 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
         s->p.preset = slm__job_str(job, "preset");
     s->p.format = slm__job_str(job, "format");
     s->p.vocab_from = slm__job_str(job, "vocab_from");
+    s->p.vocab_data = slm__job_str(job, "vocab_data");
+    s->p.vocab_chat_template = slm__job_str(job, "chat_template");
     int rc = slm__job_seed(job, "seed", s->p.seed, &s->p.seed, err);
     /* The preset is judged before the output, as slm_model_init_random does. */
     return rc ? rc : slm__init_check(&s->p, err);
@@ -61,7 +66,7 @@ static int prepare(slm_job_t *job, void *state, slm_error_t *err)
 static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t *err)
 {
     istate_t *s = state;
-    int rc = slm__init_run(slm__job_registry(job), s->out, &s->p, rt, err);
+    int rc = slm__init_run(slm__job_registry(job), s->out, &s->p, rt, &s->n_vocab, err);
     struct stat st;
     if (rc == SLM_OK && stat(s->out, &st) == 0)
         s->file_bytes = (uint64_t)st.st_size;
@@ -71,18 +76,21 @@ static int run(slm_job_t *job, void *state, const slm__jobrt_t *rt, slm_error_t 
 static json_t *settings(const void *state)
 {
     const istate_t *s = state;
-    return json_pack("{s:o, s:o, s:o, s:s, s:o, s:i, s:o, s:o}", "output",
+    return json_pack("{s:o, s:o, s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:o}", "output",
                      slm__json_path(s->out), "arch", slm__json_path(s->p.arch), "preset",
                      slm__json_path(s->p.preset), "type", slm_type_name(s->p.type), "seed",
                      slm__json_u64(s->p.seed), "threads", s->p.n_threads, "format",
                      slm__json_path(s->p.format), "vocab_from",
-                     slm__json_path(s->p.vocab_from));
+                     slm__json_path(s->p.vocab_from), "vocab_data",
+                     slm__json_path(s->p.vocab_data), "chat_template",
+                     slm__json_path(s->p.vocab_chat_template));
 }
 
 static json_t *results(const void *state)
 {
     const istate_t *s = state;
-    return json_pack("{s:I}", "file_bytes", (json_int_t)s->file_bytes);
+    return json_pack("{s:I, s:I}", "file_bytes", (json_int_t)s->file_bytes, "n_vocab",
+                     (json_int_t)s->n_vocab);
 }
 
 const slm__job_kind_t slm__job_kind_init = {

@@ -15,6 +15,7 @@ libslmops_la_SOURCES += \
 	core/jobs/eval.c \
 	core/jobs/vocab.h \
 	core/jobs/vocab.c \
+	core/jobs/vocab-trim.c \
 	core/jobs/init.c \
 	core/jobs/bench.c \
 	core/jobs/kind.h \

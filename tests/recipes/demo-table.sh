@@ -9,7 +9,12 @@ mkdir -p "$d"
 head -c 1000 /dev/zero > "$work/teacher.gguf"
 head -c 100 /dev/zero > "$work/student.gguf"
 # name, wall s, cpu s, peak RSS KiB
-printf 'distill\t100.00\t190.00\t150000\neval-teacher\t50.00\t99.00\t150000\neval-student\t5.00\t9.00\t20000\n' > "$d/steps.tsv"
+# The memory is generate's own peak (its JSON): neither eval's nor the step's rusage,
+# which counts the Python that forked it.
+printf 'distill\t100.00\t190.00\t150000\neval-teacher\t50.00\t99.00\t250000\neval-student\t5.00\t9.00\t90000\n' > "$d/steps.tsv"
+printf 'generate-teacher\t1.00\t2.00\t160000\ngenerate-student\t0.10\t0.20\t30000\n' >> "$d/steps.tsv"
+printf '{"text":"Paris","timings":{"peak_rss_bytes":153600000}}\n' > "$d/generate-teacher.out"
+printf '{"text":"Paris","timings":{"peak_rss_bytes":20480000}}\n' > "$d/generate-student.out"
 printf '{"n":200,"correct":120,"accuracy":0.6,"ci95":[0.53,0.66]}\n' > "$d/eval-teacher.json"
 printf '{"n":200,"correct":114,"accuracy":0.57,"ci95":[0.5,0.63]}\n' > "$d/eval-student.json"
 printf '{"results":[{"test":"tg64","n_tokens":64,"avg_ms":1280}]}\n' > "$d/bench-teacher.out"

@@ -128,6 +128,16 @@ typedef struct slm_init_params {
      * template included) the model takes instead of a synthetic one, its size
      * replacing the preset's (a distillation student of that teacher); NULL: none. */
     const char *vocab_from;
+    /* With vocab_from (a byte-level BPE vocabulary): a data set (JSONL or
+     * text, read as training reads it); the model keeps only the tokens its examples
+     * use, the byte alphabet and the special tokens, with the merges that build them.
+     * The data then tokenizes to the same tokens, renumbered; other text in more,
+     * shorter tokens. A narrow task's student: a smaller embedding and tokenizer.
+     * NULL: the whole vocabulary. */
+    const char *vocab_data;
+    /* How vocab_data's {"messages"} lines render: a built-in template's name or a
+     * template's text; NULL: vocab_from's chat template. */
+    const char *vocab_chat_template;
 } slm_init_params_t;
 
 void slm_init_params_default(slm_init_params_t *p);
