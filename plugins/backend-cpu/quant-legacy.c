@@ -461,7 +461,7 @@ tile(int t, int NR, int NC, int64_t k, const void *w, size_t w_row_bytes, const 
             c[(size_t)j * c_col + (size_t)i] = out[i][j];
 }
 
-/* ---- decode (one activation column) with VNNI: q4_0 and q8_0 ----
+/* ---- decode (one activation column) with VNNI: every legacy type ----
  * Generation is one matrix-vector product per weight, bound by how few
  * instructions each weight block costs. Here the offset correction stays in the
  * integer domain (the accumulator starts at -off * sum(x), computed once per
@@ -492,13 +492,16 @@ static inline __attribute__((always_inline)) int dec_step(int t)
 typedef struct dec_act {
     __m512i lo, hi, corr;
     __m512 d;
+    __m128 s;                  /* the blocks' dx * sum(qx), for the mins of q4_1 and q5_1 */
 } dec_act_t;
 
 static inline __attribute__((always_inline)) void
-dec_act(int t, const int8_t *xq, const float *xd, int nbk, bool full, dec_act_t *a)
+dec_act(int t, const int8_t *xq, const float *xd, const float *xs, int nbk, bool full,
+        dec_act_t *a)
 {
     __m512i zero = _mm512_setzero_si512();
     __m512 d = _mm512_castps128_ps512(_mm_maskz_loadu_ps((__mmask8)((1u << nbk) - 1), xd));
+    a->s = lt_has_min(t) ? _mm_maskz_loadu_ps((__mmask8)((1u << nbk) - 1), xs) : _mm_setzero_ps();
     if (t == LT_Q8_0) {
         a->lo = ld_n(xq, (int64_t)nbk * QK, full);
         a->hi = zero;
@@ -512,9 +515,10 @@ dec_act(int t, const int8_t *xq, const float *xd, int nbk, bool full, dec_act_t 
     __m512i x1 = ld_n(xq + 64, (int64_t)nbk * QK - 64, full);
     a->lo = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
     a->hi = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
-    const __m512i eight = _mm512_set1_epi8(8);
-    a->corr = _mm512_sub_epi32(
-        zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, eight, a->lo), eight, a->hi));
+    /* -off * sum(x) per lane; types with a min add m * s instead (dec_row_x). */
+    const __m512i off = _mm512_set1_epi8((char)(t == LT_Q5_0 ? 16 : 8));
+    a->corr = lt_has_min(t) ? zero : _mm512_sub_epi32(
+        zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, off, a->lo), off, a->hi));
     a->d = _mm512_permutexvar_ps(
         _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), d);
 }
@@ -568,6 +572,65 @@ dec_row(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m512 
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, a->d), acc);
 }
 
+/* Word indices into (the step's first 64 bytes, the 64 bytes that end it) picking,
+ * for q4_1, q5_0 and q5_1: SCALE_IDX, each block's f16 scale once per int32 lane of
+ * that block; EXTRA_IDX, words 0-3 the low halves of the blocks' qh, 4-7 the high
+ * halves, 8-11 the f16 mins. DEC_SKEW: where the second 64 bytes start. */
+static const uint16_t DEC_SCALE_IDX[3][32] __attribute__((aligned(64))) = {
+    {0, 0, 0, 0, 10, 10, 10, 10, 20, 20, 20, 20, 30, 30, 30, 30},
+    {0, 0, 0, 0, 11, 11, 11, 11, 22, 22, 22, 22, 53, 53, 53, 53},
+    {0, 0, 0, 0, 12, 12, 12, 12, 24, 24, 24, 24, 52, 52, 52, 52},
+};
+static const uint16_t DEC_EXTRA_IDX[3][32] __attribute__((aligned(64))) = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 11, 21, 31},
+    {1, 12, 23, 54, 2, 13, 24, 55},
+    {2, 14, 26, 54, 3, 15, 27, 55, 1, 13, 25, 53},
+};
+static const int DEC_SKEW[3] = {0, 24, 32};
+
+/* acc += one whole step (four blocks) of a q4_1, q5_0 or q5_1 row: each block's 16 qs
+ * bytes fill one 128-bit lane (low nibbles: elements 0-15, high: 16-31, the lanes
+ * dec_act gives the activation); two word permutes of the step's bytes pick the
+ * scales (spread to their lanes), q5's fifth bits (as two 64-bit byte masks) and the
+ * mins, so no field is read with scalar loads. The mins' share, m * dx * sum(qx) per
+ * block, goes to macc. */
+static inline __attribute__((always_inline)) __m128i dec_qs(const uint8_t *p, bool there)
+{
+    return there ? _mm_loadu_si128((const __m128i *)(const void *)p) : _mm_setzero_si128();
+}
+
+static inline __attribute__((always_inline)) __m512
+dec_row_x(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m512 acc,
+          __m128 *macc)
+{
+    const int v = t == LT_Q4_1 ? 0 : t == LT_Q5_0 ? 1 : 2;
+    const size_t B = lt_bytes(t), qs = lt_qs(t);
+    /* A last, partial step reads its nbk blocks alone (masked loads; the missing
+     * blocks read as zeros, scale 0 included). */
+    const int64_t n = (int64_t)nbk * (int64_t)B, skew = DEC_SKEW[v];
+    __m512i head = ld_n(w, n, full);
+    __m512i tail = skew ? ld_n(w + skew, n - skew, full) : head;
+    __m512i q = _mm512_castsi128_si512(dec_qs(w + qs, true));
+    q = _mm512_inserti32x4(q, dec_qs(w + B + qs, full || nbk > 1), 1);
+    q = _mm512_inserti32x4(q, dec_qs(w + 2 * B + qs, full || nbk > 2), 2);
+    q = _mm512_inserti32x4(q, dec_qs(w + 3 * B + qs, full || nbk > 3), 3);
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    __m512i extra = _mm512_permutex2var_epi16(head, _mm512_load_si512(DEC_EXTRA_IDX[v]), tail);
+    if (lt_has_qh(t)) {
+        __m128i qh = _mm512_castsi512_si128(extra);
+        const __m512i five = _mm512_set1_epi8(0x10);
+        lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(qh), lo, five);
+        hi = _mm512_mask_add_epi8(hi, (__mmask64)_mm_extract_epi64(qh, 1), hi, five);
+    }
+    if (lt_has_min(t))
+        *macc = _mm_fmadd_ps(_mm_cvtph_ps(_mm512_extracti32x4_epi32(extra, 1)), a->s, *macc);
+    __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a->corr, lo, a->lo), hi, a->hi);
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
+        _mm512_permutex2var_epi16(head, _mm512_load_si512(DEC_SCALE_IDX[v]), tail)));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, a->d), acc);
+}
+
 /* c[i] = dot(row i, x) for i < nr <= 4; rows past nr repeat the last. */
 static inline __attribute__((always_inline)) void
 dec_rows(int t, int NR, int64_t k, const uint8_t *w, size_t wrb, const void *x, float *c, int nr)
@@ -580,36 +643,45 @@ dec_rows(int t, int NR, int64_t k, const uint8_t *w, size_t wrb, const void *x, 
     for (int i = 0; i < NR; i++)
         row[i] = w + (size_t)(i < nr ? i : nr - 1) * wrb;
     __m512 acc[4];
+    __m128 macc[4];
     _Pragma("GCC unroll 4")
-    for (int i = 0; i < NR; i++)
+    for (int i = 0; i < NR; i++) {
         acc[i] = _mm512_setzero_ps();
+        macc[i] = _mm_setzero_ps();
+    }
     const int64_t nb = k / QK, step = dec_step(t);
     const size_t sb = lt_bytes(t) * (size_t)step;
+    const bool ext = t != LT_Q4_0 && t != LT_Q8_0;   /* dec_row_x's types */
     int64_t b = 0;
     dec_act_t a;
     const size_t pfd = NR > 1 ? DEC_PF_ROWS * wrb : 0;
     for (; b + step <= nb; b += step) {
-        dec_act(t, xq + b * QK, xd + b, (int)step, true, &a);
+        dec_act(t, xq + b * QK, xd + b, xs + b, (int)step, true, &a);
         _Pragma("GCC unroll 4")
         for (int i = 0; i < NR; i++) {
             if (pfd) {
                 __builtin_prefetch(row[i] + pfd);
                 __builtin_prefetch(row[i] + pfd + 64);
             }
-            acc[i] = dec_row(t, row[i], (int)step, true, &a, acc[i]);
+            acc[i] = ext ? dec_row_x(t, row[i], (int)step, true, &a, acc[i], &macc[i])
+                       : dec_row(t, row[i], (int)step, true, &a, acc[i]);
             row[i] += sb;
         }
     }
     if (b < nb) {
         int nbk = (int)(nb - b);
-        dec_act(t, xq + b * QK, xd + b, nbk, false, &a);
+        dec_act(t, xq + b * QK, xd + b, xs + b, nbk, false, &a);
         _Pragma("GCC unroll 4")
         for (int i = 0; i < NR; i++)
-            acc[i] = dec_row(t, row[i], nbk, false, &a, acc[i]);
+            acc[i] = ext ? dec_row_x(t, row[i], nbk, false, &a, acc[i], &macc[i])
+                         : dec_row(t, row[i], nbk, false, &a, acc[i]);
     }
     _Pragma("GCC unroll 4")
-    for (int i = 0; i < nr; i++)
-        c[i] = _mm512_reduce_add_ps(acc[i]);
+    for (int i = 0; i < nr; i++) {
+        __m128 m = _mm_add_ps(macc[i], _mm_movehl_ps(macc[i], macc[i]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        c[i] = _mm512_reduce_add_ps(acc[i]) + _mm_cvtss_f32(m);
+    }
 }
 
 #define HAVE_DEC 1
@@ -677,7 +749,8 @@ static inline __attribute__((always_inline)) void unpack_s8(int t, const void *w
 static inline __attribute__((always_inline)) bool dec_ok(int t)
 {
 #if defined(HAVE_DEC)
-    return t == LT_Q4_0 || t == LT_Q8_0;
+    (void)t;
+    return true;
 #else
     (void)t;
     return false;
