@@ -763,6 +763,13 @@ KQ_INLINE void kq_tile_any(const int t, int64_t k, const void *w, size_t w_row_b
     static void kq_dot_tile_##T(int64_t k, const void *w, size_t w_row_bytes, const void *a,       \
                                 size_t a_col_bytes, float *c, size_t c_col, int nr, int nc)        \
     {                                                                                              \
+        /* Decode: one row at a time, one sequential stream the prefetcher follows. */            \
+        if (nc == 1) {                                                                             \
+            for (int r = 0; r < nr; r++)                                                           \
+                kq_tile(ID, k, (const char *)w + (size_t)r * w_row_bytes, 0, a, 0, c + r, 1, 1,    \
+                        1);                                                                        \
+            return;                                                                                \
+        }                                                                                          \
         kq_tile_any(ID, k, w, w_row_bytes, a, a_col_bytes, c, c_col, nr, nc);                      \
     }
 
