@@ -27,7 +27,7 @@ typedef struct opts {
     const char *template_name, *template_file, *alias;
     long port, parallel, batch;
     const char *host, *api_key_file, *cors_origin, *access_log;
-    bool no_auth, log_prompts;
+    bool no_auth, log_prompts, no_prompt_cache;
     slm_cli_strs_t allowed_hosts;
     long max_body, max_header, idle_timeout, request_timeout, max_connections, queue;
     long max_tokens, max_n, shutdown_timeout;
@@ -48,6 +48,10 @@ static const slm_cli_opt_t own_opts[] = {
     {"-b, --batch", "N", SLM_CLI_LONG, OFF(batch), 1, 1 << 16,
      "most tokens one decode step runs; longer prompts go in\n"
      "chunks between other requests' tokens (default 512)"},
+    {"--no-prompt-cache", NULL, SLM_CLI_FLAG, OFF(no_prompt_cache), 0, 0,
+     "free a slot's cells when its request ends; by default they\n"
+     "stay, and a request whose prompt starts the same way takes\n"
+     "that slot and runs only the rest"},
     {"-a, --alias", "NAME", SLM_CLI_STR, OFF(alias), 0, 0,
      "the model's name in /v1/models and requests (default: the\n"
      "file's name without its extension)"},
@@ -218,6 +222,7 @@ static int open_generator(slm_cli_session_t *s, const opts_t *o)
     gp.n_slots = (uint32_t)o->parallel;
     gp.n_ctx = (uint32_t)o->model.n_ctx;
     gp.n_batch = (uint32_t)o->batch;
+    gp.prompt_cache = !o->no_prompt_cache;
     if (slm_generator_new(s->model, s->tok, &gp, &s->gen, &err) != SLM_OK)
         return slm_cli_fail("serve", &err);
     return SLM_CLI_OK;

@@ -52,8 +52,6 @@ static int start(srv_t *srv, srv_choice_t *c)
     srv_req_t *r = c->req;
     slm_error_t err;
     slm_error_init(&err);
-    if (slm_seq_new(srv->s->gen, &c->seq, &err) != SLM_OK)
-        return err.code;
     slm_sampler_params_t sampling = r->sampling;
     sampling.seed += c->index;   /* n choices: n random streams */
     slm_seq_params_t sp;
@@ -70,7 +68,13 @@ static int start(srv_t *srv, srv_choice_t *c)
     static const int32_t none = -1;
     sp.adapters = r->adapter >= 0 ? &r->adapter : &none;   /* exactly its one, or none */
     sp.n_adapters = r->adapter >= 0;
-    if (slm_seq_start(c->seq, &sp, r->prompt, r->n_prompt, &err) == SLM_OK)
+    /* The slot whose kept cells start as this prompt does: only the rest runs. */
+    size_t kept = 0;
+    if (slm_seq_new_for(srv->s->gen, &sp, r->prompt, r->n_prompt, &c->seq, &kept, &err) != SLM_OK)
+        return err.code;
+    c->n_cached = kept;
+    srv->metrics.cached_tokens += kept;
+    if (slm_seq_start(c->seq, &sp, r->prompt + kept, r->n_prompt - kept, &err) == SLM_OK)
         return SLM_OK;
     fprintf(stderr, "slmops serve: request %s: %s\n", r->id, err.message);
     slm_seq_free(c->seq);

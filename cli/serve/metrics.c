@@ -71,6 +71,9 @@ char *srv_metrics_text(srv_t *srv)
                 (unsigned long long)m->by_status[s]);
     head(&t, "prompt_tokens_total", "counter", "Prompt tokens of the requests accepted.");
     out(&t, "slmops_prompt_tokens_total %llu\n", (unsigned long long)m->prompt_tokens);
+    head(&t, "prompt_tokens_cached_total", "counter",
+         "Prompt tokens a slot's kept cells held already (not run again).");
+    out(&t, "slmops_prompt_tokens_cached_total %llu\n", (unsigned long long)m->cached_tokens);
     head(&t, "generated_tokens_total", "counter", "Tokens generated.");
     out(&t, "slmops_generated_tokens_total %llu\n", (unsigned long long)m->generated_tokens);
     hist(&t, "time_to_first_token_seconds", "From a request queued to its first token.",

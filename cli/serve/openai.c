@@ -461,9 +461,12 @@ static json_t *usage(const srv_req_t *r)
     size_t n_gen = 0;
     for (size_t i = 0; i < r->n_choices; i++)
         n_gen += r->choices[i].n_gen;
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)r->n_prompt,
+    /* OpenAI's cached_tokens: the prompt tokens a kept slot already held (the first
+     * choice's; each choice has its own slot). */
+    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)r->n_prompt,
                      "completion_tokens", (json_int_t)n_gen, "total_tokens",
-                     (json_int_t)(r->n_prompt + n_gen));
+                     (json_int_t)(r->n_prompt + n_gen), "prompt_tokens_details",
+                     "cached_tokens", (json_int_t)(r->n_choices ? r->choices[0].n_cached : 0));
 }
 
 /* A token as chat logprobs give it: its text, its bytes, its log-probability. */

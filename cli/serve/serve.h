@@ -60,6 +60,7 @@ typedef struct srv_choice {
     bool done;
     slm_seq_stop_t why;
     size_t n_gen;
+    size_t n_cached;           /* prompt tokens the slot's kept cells held already */
     double t_first, t_last;    /* ms, monotonic; 0: not yet */
     size_t n_seen;             /* tokens the engine has timed */
     struct srv_choice *next;   /* in the queue or the running list */
@@ -104,7 +105,7 @@ typedef struct srv_hist {
 /* What /metrics reports; the server's lock guards it. */
 typedef struct srv_metrics {
     uint64_t by_status[600];
-    uint64_t prompt_tokens, generated_tokens;
+    uint64_t prompt_tokens, generated_tokens, cached_tokens;
     srv_hist_t ttft, itl;
     uint32_t kv_used, kv_cells;
 } srv_metrics_t;

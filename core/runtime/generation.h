@@ -50,6 +50,14 @@ struct slm_generator {
     uint32_t n_slots, n_batch, n_ctx_slot;
     slm_seq_t **slots;         /* n_slots; NULL: free */
     uint64_t tickets;
+    /* prompt_cache: per slot, the tokens its cells hold in position order (the first
+     * n_hist[i]; the context's count wins when it is lower: a failed step, a
+     * truncation), the adapter set they ran with (valid: one set), when it was freed. */
+    bool prompt_cache;
+    int32_t *hist;             /* n_slots x n_ctx_slot */
+    uint32_t *n_hist;
+    uint64_t *hist_set, *freed_at;
+    bool *hist_valid;
     /* One step's batch (n_batch entries each) and who owns each token. */
     int32_t *b_tok, *b_seq;
     int8_t *b_logits;
@@ -57,6 +65,8 @@ struct slm_generator {
 };
 
 double slm__now_ms(void);
+/* prompt_cache: the slot's history cut to the tokens its cells hold. */
+uint32_t slm__gen_hist_len(slm_generator_t *g, int32_t slot);
 /* The step produced s's logits: sample, keep and hand out the token, and finish
  * when a stop rule says so. Returns false when out of memory (s then finished). */
 bool slm__seq_take(slm_seq_t *s, const float *logits, double now);

@@ -25,7 +25,26 @@ static int alloc_batch(slm_generator_t *g, slm_error_t *err)
     g->b_owner = malloc(g->n_batch * sizeof *g->b_owner);
     if (!g->slots || !g->b_tok || !g->b_seq || !g->b_logits || !g->b_owner)
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "generator: out of memory");
+    if (!g->prompt_cache)
+        return SLM_OK;
+    g->hist = malloc((size_t)g->n_slots * g->n_ctx_slot * sizeof *g->hist);
+    g->n_hist = calloc(g->n_slots, sizeof *g->n_hist);
+    g->hist_set = calloc(g->n_slots, sizeof *g->hist_set);
+    g->freed_at = calloc(g->n_slots, sizeof *g->freed_at);
+    g->hist_valid = calloc(g->n_slots, sizeof *g->hist_valid);
+    if (!g->hist || !g->n_hist || !g->hist_set || !g->freed_at || !g->hist_valid)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "generator: out of memory");
     return SLM_OK;
+}
+
+uint32_t slm__gen_hist_len(slm_generator_t *g, int32_t slot)
+{
+    int32_t pos = slm_context_seq_pos(g->ctx, slot);
+    if (pos < 0)
+        pos = 0;
+    if (g->n_hist[slot] > (uint32_t)pos)
+        g->n_hist[slot] = (uint32_t)pos;
+    return g->n_hist[slot];
 }
 
 int slm_generator_new(slm_model_t *m, const slm_tokenizer_t *tok,
@@ -58,6 +77,7 @@ int slm_generator_new(slm_model_t *m, const slm_tokenizer_t *tok,
     g->m = m;
     g->tok = tok;
     g->n_slots = p.n_slots;
+    g->prompt_cache = p.prompt_cache;
     int rc = slm_context_new(m, &cp, &g->ctx, err);
     if (rc == SLM_OK) {
         /* The context may have cut the batch to its size. */
@@ -89,6 +109,11 @@ void slm_generator_free(slm_generator_t *g)
     free(g->b_seq);
     free(g->b_logits);
     free(g->b_owner);
+    free(g->hist);
+    free(g->n_hist);
+    free(g->hist_set);
+    free(g->freed_at);
+    free(g->hist_valid);
     free(g);
 }
 
@@ -131,6 +156,8 @@ static void add(slm_generator_t *g, int32_t *n, slm_seq_t *s, int32_t tok, bool 
     g->b_owner[i] = s;
     if (logits)
         s->row = i;
+    if (g->prompt_cache && g->n_hist[s->id] < g->n_ctx_slot)
+        g->hist[(size_t)s->id * g->n_ctx_slot + g->n_hist[s->id]++] = tok;
 }
 
 /* The prefilling sequence that started first and has not been served this step. */
@@ -196,6 +223,8 @@ int slm_generator_step(slm_generator_t *g, slm_error_t *err)
     if (!g)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "generator: NULL argument");
     double now = slm__now_ms();
+    for (uint32_t i = 0; g->prompt_cache && i < g->n_slots; i++)
+        slm__gen_hist_len(g, (int32_t)i);   /* cells a failed step or a truncation undid */
     int32_t n = gather(g, now);
     if (n == 0)
         return n_running(g);

@@ -31,6 +31,29 @@ void slm_seq_params_default(slm_seq_params_t *p)
         *p = (slm_seq_params_t){.struct_size = sizeof *p, .max_tokens = -1, .n_logprobs = -1};
 }
 
+/* Slot i (free) for a new sequence, its cells cut to the first keep tokens. */
+static int take_slot(slm_generator_t *g, uint32_t i, uint32_t keep, slm_seq_t **out,
+                     slm_error_t *err)
+{
+    slm_seq_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "sequence: out of memory");
+    s->g = g;
+    s->id = (int32_t)i;
+    s->row = -1;
+    if (keep)
+        slm_context_seq_truncate(g->ctx, s->id, (int32_t)keep);
+    else
+        slm_context_seq_clear(g->ctx, s->id);
+    if (g->prompt_cache) {
+        g->n_hist[i] = keep;
+        g->hist_valid[i] = keep > 0;
+    }
+    g->slots[i] = s;
+    *out = s;
+    return SLM_OK;
+}
+
 int slm_seq_new(slm_generator_t *g, slm_seq_t **out, slm_error_t *err)
 {
     if (!g || !out)
@@ -42,24 +65,74 @@ int slm_seq_new(slm_generator_t *g, slm_seq_t **out, slm_error_t *err)
     if (i == g->n_slots)
         return slm__fail(err, SLM_E_STATE, NULL, -1, "sequence: all %u slots are taken",
                          g->n_slots);
-    slm_seq_t *s = calloc(1, sizeof *s);
-    if (!s)
-        return slm__fail(err, SLM_E_NOMEM, NULL, -1, "sequence: out of memory");
-    s->g = g;
-    s->id = (int32_t)i;
-    s->row = -1;
-    slm_context_seq_clear(g->ctx, s->id);
-    g->slots[i] = s;
-    *out = s;
-    return SLM_OK;
+    return take_slot(g, i, 0, out, err);
+}
+
+/* The adapter set of a start with p (as slm_seq_start reads it). */
+static uint64_t adapter_set(const slm_seq_params_t *p)
+{
+    if (!p || !p->adapters)
+        return ~0ull;
+    uint64_t set = 0;
+    for (size_t i = 0; i < p->n_adapters; i++)
+        if (p->adapters[i] >= 0 && p->adapters[i] < 64)
+            set |= 1ull << p->adapters[i];
+    return set;
+}
+
+int slm_seq_new_for(slm_generator_t *g, const slm_seq_params_t *p, const int32_t *prompt,
+                    size_t n_prompt, slm_seq_t **out, size_t *n_kept, slm_error_t *err)
+{
+    if (!g || !out || !n_kept || (n_prompt && !prompt))
+        return slm__fail(err, SLM_E_INVALID, NULL, -1, "sequence: NULL argument");
+    *out = NULL;
+    *n_kept = 0;
+    if (!g->prompt_cache)
+        return slm_seq_new(g, out, err);
+    slm_seq_params_t pp;
+    slm_seq_params_default(&pp);
+    if (p)
+        memcpy(&pp, p, p->struct_size < sizeof pp ? p->struct_size : sizeof pp);
+    uint64_t set = adapter_set(&pp);
+    /* The longest shared start; among equals, the slot freed longest ago (its cells
+     * are the least likely to be asked for again). */
+    int64_t best = -1;
+    uint32_t best_len = 0;
+    for (uint32_t i = 0; i < g->n_slots; i++) {
+        if (g->slots[i])
+            continue;
+        uint32_t n = slm__gen_hist_len(g, (int32_t)i), len = 0;
+        const int32_t *h = g->hist + (size_t)i * g->n_ctx_slot;
+        if (g->hist_valid[i] && g->hist_set[i] == set)
+            while (len < n && len < n_prompt && h[len] == prompt[len])
+                len++;
+        if (best < 0 || len > best_len ||
+            (len == best_len && g->freed_at[i] < g->freed_at[best])) {
+            best = i;
+            best_len = len;
+        }
+    }
+    if (best < 0)
+        return slm__fail(err, SLM_E_STATE, NULL, -1, "sequence: all %u slots are taken",
+                         g->n_slots);
+    if (n_prompt && best_len > n_prompt - 1)
+        best_len = (uint32_t)(n_prompt - 1);   /* the last token runs, for its logits */
+    int rc = take_slot(g, (uint32_t)best, best_len, out, err);
+    if (rc == SLM_OK)
+        *n_kept = best_len;
+    return rc;
 }
 
 void slm_seq_free(slm_seq_t *s)
 {
     if (!s)
         return;
-    slm_context_seq_clear(s->g->ctx, s->id);
-    s->g->slots[s->id] = NULL;
+    slm_generator_t *g = s->g;
+    if (g->prompt_cache)
+        g->freed_at[s->id] = ++g->tickets;
+    else
+        slm_context_seq_clear(g->ctx, s->id);
+    g->slots[s->id] = NULL;
     slm_sampler_free(s->smp);
     slm_stop_free(s->stop);
     slm_detokenizer_free(s->dt);
@@ -107,9 +180,11 @@ static int check_start(slm_seq_t *s, const slm_seq_params_t *p, const int32_t *p
 }
 
 /* The sampler, stop matcher and detokenizer of a start. */
-static int start_tools(slm_seq_t *s, const slm_seq_params_t *p, slm_error_t *err)
+static int start_tools(slm_seq_t *s, const slm_seq_params_t *p, bool *fresh_sampler,
+                       slm_error_t *err)
 {
-    if (p->sampling || !s->smp) {
+    *fresh_sampler = p->sampling || !s->smp;
+    if (*fresh_sampler) {
         slm_sampler_params_t def;
         slm_sampler_params_default(&def);
         slm_sampler_t *smp = slm_sampler_new(p->sampling ? p->sampling : &def, err);
@@ -145,9 +220,10 @@ int slm_seq_start(slm_seq_t *s, const slm_seq_params_t *params, const int32_t *p
     slm_seq_params_default(&p);
     if (params)
         memcpy(&p, params, params->struct_size < sizeof p ? params->struct_size : sizeof p);
+    bool fresh_sampler = false;
     int rc = check_start(s, &p, prompt, n_prompt, err);
     if (rc == SLM_OK)
-        rc = start_tools(s, &p, err);
+        rc = start_tools(s, &p, &fresh_sampler, err);
     if (rc != SLM_OK)
         return rc;
     if (n_prompt > s->cap_prompt) {
@@ -158,6 +234,19 @@ int slm_seq_start(slm_seq_t *s, const slm_seq_params_t *params, const int32_t *p
         s->cap_prompt = n_prompt;
     }
     memcpy(s->prompt, prompt, n_prompt * sizeof *prompt);
+    slm_generator_t *g = s->g;
+    uint64_t set = adapter_set(&p);
+    if (g->prompt_cache) {
+        uint32_t held = slm__gen_hist_len(g, s->id);
+        /* A new sampler's history starts with what the cells hold (a prompt the
+         * cache kept in part has its whole self there, as without the cache). */
+        if (fresh_sampler)
+            for (uint32_t i = 0; i < held; i++)
+                slm_sampler_accept(s->smp, g->hist[(size_t)s->id * g->n_ctx_slot + i]);
+        /* The cells are reusable only if they all ran with one adapter set. */
+        g->hist_valid[s->id] = held == 0 || (g->hist_valid[s->id] && g->hist_set[s->id] == set);
+        g->hist_set[s->id] = set;
+    }
     for (size_t i = 0; i < n_prompt; i++)
         slm_sampler_accept(s->smp, prompt[i]);
     s->n_prompt = n_prompt;
@@ -174,9 +263,7 @@ int slm_seq_start(slm_seq_t *s, const slm_seq_params_t *params, const int32_t *p
     s->why = SLM_SEQ_NOT_STOPPED;
     s->row = -1;
     s->ticket = ++s->g->tickets;
-    s->adapters = p.adapters ? 0 : ~0ull;
-    for (size_t i = 0; p.adapters && i < p.n_adapters; i++)
-        s->adapters |= 1ull << p.adapters[i];
+    s->adapters = set;
     slm__context_seq_adapters(s->g->ctx, s->id, s->adapters);
     s->state = SLM_SEQ_PREFILL;
     return SLM_OK;

@@ -523,17 +523,27 @@ dec_act(int t, const int8_t *xq, const float *xd, const float *xs, int nbk, bool
         _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), d);
 }
 
-/* acc += one row's step. A word permute of the step's first 64 bytes spreads the
- * f16 scales to their lanes; the quants come with plain loads, or, in the last
- * (partial) step, with masked loads and a word permute so nothing past the row is
- * read. Plain loads measured faster than the permute on whole steps. */
-static inline __attribute__((always_inline)) __m512
-dec_row(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m512 acc)
+/* One step of one weight row, unpacked: the values as unsigned bytes in the lanes of
+ * the activation's lo and hi (q8_0: lo only), the scales spread to their int32 lanes
+ * and (q4_1, q5_1) the four blocks' mins. */
+typedef struct dec_w {
+    __m512i lo, hi;
+    __m512 dw;
+    __m128 m;
+} dec_w_t;
+
+/* q4_0 and q8_0. A word permute of the step's first 64 bytes spreads the f16 scales
+ * to their lanes; the quants come with plain loads, or, in the last (partial) step,
+ * with masked loads and a word permute so nothing past the row is read. Plain loads
+ * measured faster than the permute on whole steps. */
+static inline __attribute__((always_inline)) void
+dec_unpack_40(int t, const uint8_t *w, int nbk, bool full, dec_w_t *u)
 {
     int64_t n = (int64_t)nbk * (int64_t)lt_bytes(t);
     int64_t skew = t == LT_Q8_0 ? 4 : 8;   /* B ends where a whole step would end */
     __m512i A = ld_n(w, n, full), B = full ? A : ld_n(w + skew, n - skew, full);
-    __m512i q, sidx, p;
+    __m512i q, sidx;
+    u->m = _mm_setzero_ps();
     if (t == LT_Q8_0) {
         /* block 0: qs at bytes 2-33 (A words 1-16); block 1: 36-67 (B words 16-31). */
         if (full)
@@ -547,8 +557,8 @@ dec_row(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m512 
                     0x00390038, 0x003b003a, 0x003d003c, 0x003f003e), B);
         sidx = _mm512_setr_epi32(0, 0, 0, 0, 0x00110011, 0x00110011, 0x00110011, 0x00110011,
                                  0, 0, 0, 0, 0, 0, 0, 0);
-        q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
-        p = _mm512_dpbusd_epi32(a->corr, q, a->lo);
+        u->lo = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
+        u->hi = _mm512_setzero_si512();
     } else {
         /* qs at bytes 2, 20, 38, 56: one 16-byte lane each. */
         if (full) {
@@ -565,11 +575,10 @@ dec_row(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m512 
         sidx = _mm512_setr_epi32(0, 0, 0x00090009, 0x00090009, 0x00120012, 0x00120012,
                                  0x001b001b, 0x001b001b, 0, 0, 0, 0, 0, 0, 0, 0);
         const __m512i m4 = _mm512_set1_epi8(0x0f);
-        p = _mm512_dpbusd_epi32(a->corr, _mm512_and_si512(q, m4), a->lo);
-        p = _mm512_dpbusd_epi32(p, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), a->hi);
+        u->lo = _mm512_and_si512(q, m4);
+        u->hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
     }
-    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, A)));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, a->d), acc);
+    u->dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, A)));
 }
 
 /* Word indices into (the step's first 64 bytes, the 64 bytes that end it) picking,
@@ -588,20 +597,17 @@ static const uint16_t DEC_EXTRA_IDX[3][32] __attribute__((aligned(64))) = {
 };
 static const int DEC_SKEW[3] = {0, 24, 32};
 
-/* acc += one whole step (four blocks) of a q4_1, q5_0 or q5_1 row: each block's 16 qs
- * bytes fill one 128-bit lane (low nibbles: elements 0-15, high: 16-31, the lanes
- * dec_act gives the activation); two word permutes of the step's bytes pick the
- * scales (spread to their lanes), q5's fifth bits (as two 64-bit byte masks) and the
- * mins, so no field is read with scalar loads. The mins' share, m * dx * sum(qx) per
- * block, goes to macc. */
+/* q4_1, q5_0 and q5_1: each block's 16 qs bytes fill one 128-bit lane (low nibbles:
+ * elements 0-15, high: 16-31); two word permutes of the step's bytes pick the scales
+ * (spread to their lanes), q5's fifth bits (as two 64-bit byte masks) and the mins,
+ * so no field is read with scalar loads. */
 static inline __attribute__((always_inline)) __m128i dec_qs(const uint8_t *p, bool there)
 {
     return there ? _mm_loadu_si128((const __m128i *)(const void *)p) : _mm_setzero_si128();
 }
 
-static inline __attribute__((always_inline)) __m512
-dec_row_x(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m512 acc,
-          __m128 *macc)
+static inline __attribute__((always_inline)) void
+dec_unpack_x(int t, const uint8_t *w, int nbk, bool full, dec_w_t *u)
 {
     const int v = t == LT_Q4_1 ? 0 : t == LT_Q5_0 ? 1 : 2;
     const size_t B = lt_bytes(t), qs = lt_qs(t);
@@ -623,12 +629,40 @@ dec_row_x(int t, const uint8_t *w, int nbk, bool full, const dec_act_t *a, __m51
         lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(qh), lo, five);
         hi = _mm512_mask_add_epi8(hi, (__mmask64)_mm_extract_epi64(qh, 1), hi, five);
     }
-    if (lt_has_min(t))
-        *macc = _mm_fmadd_ps(_mm_cvtph_ps(_mm512_extracti32x4_epi32(extra, 1)), a->s, *macc);
-    __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a->corr, lo, a->lo), hi, a->hi);
-    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
+    u->m = lt_has_min(t) ? _mm_cvtph_ps(_mm512_extracti32x4_epi32(extra, 1)) : _mm_setzero_ps();
+    u->lo = lo;
+    u->hi = hi;
+    u->dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
         _mm512_permutex2var_epi16(head, _mm512_load_si512(DEC_SCALE_IDX[v]), tail)));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, a->d), acc);
+}
+
+static inline __attribute__((always_inline)) void
+dec_unpack(int t, const uint8_t *w, int nbk, bool full, dec_w_t *u)
+{
+    if (t == LT_Q4_0 || t == LT_Q8_0)
+        dec_unpack_40(t, w, nbk, full, u);
+    else
+        dec_unpack_x(t, w, nbk, full, u);
+}
+
+/* acc += one step of a row times one step of a column; the mins' share,
+ * m * dx * sum(qx) per block, goes to macc. */
+static inline __attribute__((always_inline)) __m512
+dec_dot(int t, const dec_w_t *u, const dec_act_t *a, __m512 acc, __m128 *macc)
+{
+    __m512i p = _mm512_dpbusd_epi32(a->corr, u->lo, a->lo);
+    if (t != LT_Q8_0)
+        p = _mm512_dpbusd_epi32(p, u->hi, a->hi);
+    if (lt_has_min(t))
+        *macc = _mm_fmadd_ps(u->m, a->s, *macc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(u->dw, a->d), acc);
+}
+
+static inline __attribute__((always_inline)) float dec_sum(__m512 acc, __m128 macc)
+{
+    __m128 m = _mm_add_ps(macc, _mm_movehl_ps(macc, macc));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(m);
 }
 
 /* c[i] = dot(row i, x) for i < nr <= 4; rows past nr repeat the last. */
@@ -651,8 +685,8 @@ dec_rows(int t, int NR, int64_t k, const uint8_t *w, size_t wrb, const void *x, 
     }
     const int64_t nb = k / QK, step = dec_step(t);
     const size_t sb = lt_bytes(t) * (size_t)step;
-    const bool ext = t != LT_Q4_0 && t != LT_Q8_0;   /* dec_row_x's types */
     int64_t b = 0;
+    dec_w_t u;
     dec_act_t a;
     const size_t pfd = NR > 1 ? DEC_PF_ROWS * wrb : 0;
     for (; b + step <= nb; b += step) {
@@ -663,8 +697,8 @@ dec_rows(int t, int NR, int64_t k, const uint8_t *w, size_t wrb, const void *x, 
                 __builtin_prefetch(row[i] + pfd);
                 __builtin_prefetch(row[i] + pfd + 64);
             }
-            acc[i] = ext ? dec_row_x(t, row[i], (int)step, true, &a, acc[i], &macc[i])
-                       : dec_row(t, row[i], (int)step, true, &a, acc[i]);
+            dec_unpack(t, row[i], (int)step, true, &u);
+            acc[i] = dec_dot(t, &u, &a, acc[i], &macc[i]);
             row[i] += sb;
         }
     }
@@ -672,16 +706,73 @@ dec_rows(int t, int NR, int64_t k, const uint8_t *w, size_t wrb, const void *x, 
         int nbk = (int)(nb - b);
         dec_act(t, xq + b * QK, xd + b, xs + b, nbk, false, &a);
         _Pragma("GCC unroll 4")
-        for (int i = 0; i < NR; i++)
-            acc[i] = ext ? dec_row_x(t, row[i], nbk, false, &a, acc[i], &macc[i])
-                         : dec_row(t, row[i], nbk, false, &a, acc[i]);
+        for (int i = 0; i < NR; i++) {
+            dec_unpack(t, row[i], nbk, false, &u);
+            acc[i] = dec_dot(t, &u, &a, acc[i], &macc[i]);
+        }
     }
     _Pragma("GCC unroll 4")
-    for (int i = 0; i < nr; i++) {
-        __m128 m = _mm_add_ps(macc[i], _mm_movehl_ps(macc[i], macc[i]));
-        m = _mm_add_ss(m, _mm_movehdup_ps(m));
-        c[i] = _mm512_reduce_add_ps(acc[i]) + _mm_cvtss_f32(m);
+    for (int i = 0; i < nr; i++)
+        c[i] = dec_sum(acc[i], macc[i]);
+}
+
+/* A few columns (a batch of decoding sequences): each column's activation is put in
+ * dec_act's form once per DEC_COL_STEPS steps, then every weight row streams once,
+ * one after the other, against all the columns: the weights are unpacked once per
+ * row instead of once per column. */
+#define DEC_COL_STEPS 16
+
+static inline __attribute__((always_inline)) void
+dec_cols(int t, int NC, int64_t k, const uint8_t *w, size_t wrb, const void *x, size_t acb,
+         float *c, size_t c_col, int nr, int nc)
+{
+    const int64_t nb = k / QK, step = dec_step(t), nsteps = (nb + step - 1) / step;
+    const size_t sb = lt_bytes(t) * (size_t)step;
+    int8_t *xq[4];
+    float *xd[4], *xs[4];
+    _Pragma("GCC unroll 4")
+    for (int j = 0; j < NC; j++)
+        act_parts((char *)(uintptr_t)x + (size_t)(j < nc ? j : nc - 1) * acb, k, &xq[j], &xd[j],
+                  &xs[j]);
+    float out[4][4] = {{0}};
+    dec_act_t act[4][DEC_COL_STEPS];
+    for (int64_t s0 = 0; s0 < nsteps; s0 += DEC_COL_STEPS) {
+        int64_t ns = nsteps - s0 < DEC_COL_STEPS ? nsteps - s0 : DEC_COL_STEPS;
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < NC; j++)
+            for (int64_t s = 0; s < ns; s++) {
+                int64_t b = (s0 + s) * step;
+                int nbk = (int)(nb - b < step ? nb - b : step);
+                dec_act(t, xq[j] + b * QK, xd[j] + b, xs[j] + b, nbk, nbk == step, &act[j][s]);
+            }
+        for (int i = 0; i < nr; i++) {
+            const uint8_t *row = w + (size_t)i * wrb + (size_t)s0 * sb;
+            __m512 acc[4];
+            __m128 macc[4];
+            _Pragma("GCC unroll 4")
+            for (int j = 0; j < NC; j++) {
+                acc[j] = _mm512_setzero_ps();
+                macc[j] = _mm_setzero_ps();
+            }
+            for (int64_t s = 0; s < ns; s++, row += sb) {
+                int64_t b = (s0 + s) * step;
+                dec_w_t u;
+                if (nb - b >= step)
+                    dec_unpack(t, row, (int)step, true, &u);
+                else
+                    dec_unpack(t, row, (int)(nb - b), false, &u);
+                _Pragma("GCC unroll 4")
+                for (int j = 0; j < NC; j++)
+                    acc[j] = dec_dot(t, &u, &act[j][s], acc[j], &macc[j]);
+            }
+            _Pragma("GCC unroll 4")
+            for (int j = 0; j < NC; j++)
+                out[i][j] += dec_sum(acc[j], macc[j]);
+        }
     }
+    for (int j = 0; j < nc; j++)
+        for (int i = 0; i < nr; i++)
+            c[(size_t)j * c_col + (size_t)i] = out[i][j];
 }
 
 #define HAVE_DEC 1
@@ -770,6 +861,22 @@ dec_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, float *c, i
 #endif
 }
 
+/* nr <= 4 rows x 2 <= nc <= 4 columns. */
+static inline __attribute__((always_inline)) void
+dec_cols_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, size_t acb, float *c,
+              size_t c_col, int nr, int nc)
+{
+#if defined(HAVE_DEC)
+    if (nc == 2)
+        dec_cols(t, 2, k, w, wrb, a, acb, c, c_col, nr, nc);
+    else
+        dec_cols(t, 4, k, w, wrb, a, acb, c, c_col, nr, nc);
+#else
+    (void)t, (void)k, (void)w, (void)wrb, (void)a, (void)acb, (void)c, (void)c_col, (void)nr,
+        (void)nc;
+#endif
+}
+
 /* ---- one set of entry points per type ---- */
 
 #define LEGACY_TYPE(N, T, ID, BYTES)                                                      \
@@ -780,6 +887,10 @@ dec_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, float *c, i
             return;                                                                           \
         if (nc == 1 && dec_ok(T)) {                                                           \
             dec_tile(T, k, w, wrb, a, c, nr);                                                 \
+            return;                                                                           \
+        }                                                                                     \
+        if (dec_ok(T)) {                                                                      \
+            dec_cols_tile(T, k, w, wrb, a, acb, c, c_col, nr, nc);                            \
             return;                                                                           \
         }                                                                                     \
         if (nc == 1 && nr == 1)                                                               \

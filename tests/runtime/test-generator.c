@@ -136,6 +136,12 @@ static void assert_same(slm_seq_t *s, const alone_t *a, const char *what, int i)
     ck_assert_str_eq(slm_seq_text(s, NULL), a->text);
 }
 
+static void assert_same_tokens(const alone_t *got, const alone_t *a, const char *what)
+{
+    ck_assert_msg(got->n == a->n && !memcmp(got->tokens, a->tokens, a->n * sizeof *a->tokens),
+                  "%s: '%s', alone '%s'", what, got->text, a->text);
+}
+
 START_TEST(together_equals_alone)
 {
     alone_t a[N_SEQ];
@@ -423,6 +429,78 @@ START_TEST(adapters_per_sequence)
 }
 END_TEST
 
+/* A prompt-cache generator with two slots: start text (its adapters) in the slot that
+ * shares the longest start, run it alone, and say how many prompt tokens were kept. */
+static size_t cached_run(slm_generator_t *g, const char *text, const int32_t *adapters,
+                         size_t n_adapters, alone_t *out)
+{
+    slm_error_t err = {.struct_size = sizeof err};
+    size_t n = 0, kept = 99;
+    int32_t *ids = encode(text, &n);
+    slm_seq_params_t sp;
+    slm_seq_params_default(&sp);
+    sp.sampling = &greedy;
+    sp.max_tokens = N_GEN;
+    sp.adapters = adapters;
+    sp.n_adapters = n_adapters;
+    slm_seq_t *s = NULL;
+    ck_assert_msg(slm_seq_new_for(g, &sp, ids, n, &s, &kept, &err) == SLM_OK, "%s", err.message);
+    ck_assert_uint_lt(kept, n);
+    ck_assert_int_eq(slm_seq_pos(s), (int32_t)kept);
+    ck_assert_msg(slm_seq_start(s, &sp, ids + kept, n - kept, &err) == SLM_OK, "%s", err.message);
+    run(g);
+    keep(s, out);
+    slm_seq_free(s);
+    free(ids);
+    return kept;
+}
+
+/* prompt_cache: a repeated prompt keeps all its cells but the last token's, a prompt
+ * that extends an earlier one keeps that one's, a different adapter set keeps nothing,
+ * and every answer is the one decoded alone without the cache. */
+START_TEST(prompt_cache_reuses_cells)
+{
+    static const int32_t one = 0;
+    alone_t want0, want1, want_ad, got;
+    char longer[512];
+    snprintf(longer, sizeof longer, "%s and then they went home", texts[0]);
+    decode_alone(texts[0], 512, N_GEN, &want0);
+    decode_alone(longer, 512, N_GEN, &want1);
+    attach("q,v", 4, 5, 0.1);
+    slm_generator_t *ga = generator(1, 512);
+    slm_seq_t *sa = start_with(ga, texts[0], &one, 1);
+    run(ga);
+    keep(sa, &want_ad);
+    slm_seq_free(sa);
+    slm_generator_free(ga);
+    ck_assert_msg(memcmp(want_ad.tokens, want0.tokens, sizeof want0.tokens), "the adapter "
+                  "changes nothing: its check proves nothing");
+
+    slm_error_t err = {.struct_size = sizeof err};
+    slm_generator_params_t gp;
+    slm_generator_params_default(&gp);
+    gp.n_slots = 2;
+    gp.n_ctx = 512;
+    gp.prompt_cache = true;
+    slm_generator_t *g = NULL;
+    ck_assert_msg(slm_generator_new(model, tok, &gp, &g, &err) == SLM_OK, "%s", err.message);
+    static const int32_t none = -1;
+    size_t n0 = 0, n1 = 0;
+    free(encode(texts[0], &n0));
+    free(encode(longer, &n1));
+    ck_assert_uint_eq(cached_run(g, texts[0], &none, 0, &got), 0);
+    assert_same_tokens(&got, &want0, "first");
+    ck_assert_uint_eq(cached_run(g, texts[0], &none, 0, &got), n0 - 1);
+    assert_same_tokens(&got, &want0, "repeated");
+    size_t kept = cached_run(g, longer, &none, 0, &got);
+    ck_assert_msg(kept + 3 >= n0 && kept < n1, "longer prompt: %zu of %zu kept", kept, n1);
+    assert_same_tokens(&got, &want1, "longer");
+    ck_assert_uint_eq(cached_run(g, texts[0], &one, 1, &got), 0);
+    assert_same_tokens(&got, &want_ad, "adapter");
+    slm_generator_free(g);
+}
+END_TEST
+
 START_TEST(bad_starts)
 {
     slm_generator_t *g = generator(1, 512);
@@ -475,6 +553,7 @@ int main(void)
     tcase_add_test(tc, stop_rules);
     tcase_add_test(tc, bad_starts);
     tcase_add_test(tc, adapters_per_sequence);
+    tcase_add_test(tc, prompt_cache_reuses_cells);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -5,8 +5,9 @@
 # Every server runs one thread (-t 1): spin-waiting thread pools on a machine shared
 # with other work stretched these tests from seconds to minutes.
 TESTS += tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \
-	tests/serve/chat-page.sh tests/serve/openai-client.sh tests/serve/openai-peer.sh
-EXTRA_DIST += tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \
+	tests/serve/chat-page.sh tests/serve/openai-client.sh tests/serve/openai-peer.sh \
+	tests/serve/prompt-cache.sh
+EXTRA_DIST += tests/serve/prompt-cache.sh tests/serve/serve.sh tests/serve/serve-lora.sh tests/serve/serve-load.sh tests/serve/models.sh \
 	tests/serve/chat-page.sh tests/serve/chat_page.py tests/lib/webdriver.py \
 	tests/serve/serve_load.py tests/serve/serve_check.py tests/serve/serve_limits.py tests/serve/openai-client.sh tests/serve/openai-peer.sh \
 	tests/serve/test_openai.py

@@ -355,7 +355,9 @@ check("metrics: queue, slots, KV cache", metrics.get("slmops_queue_depth") == 0 
       metrics.get("slmops_active_slots") == 0 and
       metrics.get("slmops_slots") == expect["parallel"] and
       metrics.get("slmops_kv_cache_cells", 0) > 0 and
-      metrics.get("slmops_kv_cache_used_cells") == 0, str(metrics)[:400])
+      # idle slots keep their cells for the prompt cache: used, never more than all
+      0 < metrics.get("slmops_kv_cache_used_cells", -1) <= metrics["slmops_kv_cache_cells"] and
+      metrics.get("slmops_prompt_tokens_cached_total", 0) > 0, str(metrics)[:400])
 
 # ---- hostile connections ----
 

@@ -41,6 +41,10 @@ typedef struct slm_generator_params {
     uint32_t n_ctx;            /* KV cells all slots share; 0: n_ctx_train (<= 4096) */
     uint32_t n_batch;          /* most tokens one step decodes; 0: 512; at least n_slots */
     int32_t type_kv;           /* SLM_TYPE_F16 (default) or SLM_TYPE_F32 */
+    /* A freed slot keeps its cells, and which tokens they hold, for a later sequence
+     * whose prompt starts the same way (slm_seq_new_for), as llama-server's
+     * cache_prompt does: a repeated system prompt or conversation runs once. */
+    bool prompt_cache;
 } slm_generator_params_t;
 
 void slm_generator_params_default(slm_generator_params_t *p);
@@ -131,8 +135,17 @@ void slm_seq_params_default(slm_seq_params_t *p);
 
 /* Take a free slot; SLM_E_STATE when every slot is held. Its cells start empty. */
 int slm_seq_new(slm_generator_t *g, slm_seq_t **out, slm_error_t *err);
-/* Give the slot back, its cells freed; a running sequence just stops. */
+/* Give the slot back, its cells freed (kept, with prompt_cache); a running sequence
+ * just stops. */
 void slm_seq_free(slm_seq_t *s);
+/* As slm_seq_new, for a start of prompt with the adapters of p (NULL: every one
+ * attached): with prompt_cache, the free slot whose kept cells share the longest start
+ * with prompt (computed with the same adapters), the shared part kept, at most
+ * n_prompt - 1 tokens (the last one runs, for its logits), the other cells freed.
+ * *n_kept: how many prompt tokens the cells hold; start with prompt + *n_kept. Without
+ * prompt_cache, slm_seq_new's slot and *n_kept 0. */
+int slm_seq_new_for(slm_generator_t *g, const slm_seq_params_t *p, const int32_t *prompt,
+                    size_t n_prompt, slm_seq_t **out, size_t *n_kept, slm_error_t *err);
 
 /* Start generating: the prompt follows what the slot's cells hold already (n_prompt
  * >= 1; they must fit in the slot) and joins the next step. The sequence must be idle.
