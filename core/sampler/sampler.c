@@ -325,6 +325,24 @@ static int run_transforms(slm_sampler_t *s, const float *logits, int32_t n_vocab
     if (!logits || n_vocab < 1)
         return slm__fail(err, SLM_E_INVALID, NULL, -1, "sampler: no logits (n_vocab %d)",
                          (int)n_vocab);
+    const slm_sampler_params_t *p = &s->p;
+    /* Greedy without penalties: the best logit, without a candidate per token (a
+     * 49152-token vocabulary made that a few percent of a batched decode step). */
+    if (p->temperature <= 0.0f && !(penalties_active(p) && s->n_history)) {
+        int32_t best = -1;
+        for (int32_t i = 0; i < n_vocab; i++)
+            if (logits[i] > -INFINITY && (best < 0 || logits[i] > logits[best]))
+                best = i;   /* NaN compares false: never chosen */
+        if (best < 0)
+            return slm__fail(err, SLM_E_INVALID, NULL, -1, "sampler: every one of the %d "
+                             "logits is NaN or -inf", (int)n_vocab);
+        int rc = reserve(s, 1, err);
+        if (rc != SLM_OK)
+            return rc;
+        s->cand[0] = (slm_candidate_t){.id = best, .logit = logits[best], .p = 1.0f};
+        *n_out = 1;
+        return SLM_OK;
+    }
     int rc = reserve(s, n_vocab, err);
     if (rc != SLM_OK)
         return rc;
@@ -332,7 +350,6 @@ static int run_transforms(slm_sampler_t *s, const float *logits, int32_t n_vocab
         return slm__fail(err, SLM_E_INVALID, NULL, -1,
                          "sampler: every one of the %d logits is NaN or -inf", (int)n_vocab);
     slm_candidate_t *c = s->cand;
-    const slm_sampler_params_t *p = &s->p;
     if (p->temperature <= 0.0f) {
         c[0] = c[argmax(c, n_vocab)];
         c[0].p = 1.0f;

@@ -250,6 +250,20 @@ typedef struct mq_slice {
 static void mq_range(const cpu_qtype_t *q, const mq_slice_t *s, int64_t m0, int64_t m1,
                      int64_t n0, int64_t n1)
 {
+    /* A few columns: every row of the range once per CPU_DOT_COLS of them. */
+    if (q->dot_cols && n1 - n0 >= 2 && n1 - n0 < MQ_GEMM_MIN_N) {
+        for (int64_t j = n0; j < n1; j += CPU_DOT_COLS) {
+            int cols = (int)(n1 - j < CPU_DOT_COLS ? n1 - j : CPU_DOT_COLS);
+            if (cols == 1) {
+                mq_range(q, s, m0, m1, j, j + 1);
+                continue;
+            }
+            q->dot_cols(s->K, s->a + (size_t)m0 * s->a_row, s->a_row,
+                        s->act + (size_t)j * s->act_row, s->act_row,
+                        s->c + (size_t)j * s->c_col + (size_t)m0, s->c_col, m1 - m0, cols);
+        }
+        return;
+    }
     for (int64_t nc = n0; nc < n1; nc += MQ_COL_CHUNK) {
         int64_t ne = nc + MQ_COL_CHUNK < n1 ? nc + MQ_COL_CHUNK : n1;
         for (int64_t m = m0; m < m1; m += 4) {

@@ -719,37 +719,37 @@ dec_rows(int t, int NR, int64_t k, const uint8_t *w, size_t wrb, const void *x, 
 /* A few columns (a batch of decoding sequences): each column's activation is put in
  * dec_act's form once per DEC_COL_STEPS steps, then every weight row streams once,
  * one after the other, against all the columns: the weights are unpacked once per
- * row instead of once per column. */
-#define DEC_COL_STEPS 16
+ * row instead of once per column. c[j * c_col + i] for i < nr, j < nc; columns past
+ * nc repeat the last (NC is the compiled width). */
+#define DEC_COL_STEPS 32
 
 static inline __attribute__((always_inline)) void
 dec_cols(int t, int NC, int64_t k, const uint8_t *w, size_t wrb, const void *x, size_t acb,
-         float *c, size_t c_col, int nr, int nc)
+         float *c, size_t c_col, int64_t nr, int nc)
 {
     const int64_t nb = k / QK, step = dec_step(t), nsteps = (nb + step - 1) / step;
     const size_t sb = lt_bytes(t) * (size_t)step;
-    int8_t *xq[4];
-    float *xd[4], *xs[4];
-    _Pragma("GCC unroll 4")
+    int8_t *xq[CPU_DOT_COLS];
+    float *xd[CPU_DOT_COLS], *xs[CPU_DOT_COLS];
+    _Pragma("GCC unroll 8")
     for (int j = 0; j < NC; j++)
         act_parts((char *)(uintptr_t)x + (size_t)(j < nc ? j : nc - 1) * acb, k, &xq[j], &xd[j],
                   &xs[j]);
-    float out[4][4] = {{0}};
-    dec_act_t act[4][DEC_COL_STEPS];
+    dec_act_t act[CPU_DOT_COLS][DEC_COL_STEPS];
     for (int64_t s0 = 0; s0 < nsteps; s0 += DEC_COL_STEPS) {
         int64_t ns = nsteps - s0 < DEC_COL_STEPS ? nsteps - s0 : DEC_COL_STEPS;
-        _Pragma("GCC unroll 4")
+        _Pragma("GCC unroll 8")
         for (int j = 0; j < NC; j++)
             for (int64_t s = 0; s < ns; s++) {
                 int64_t b = (s0 + s) * step;
                 int nbk = (int)(nb - b < step ? nb - b : step);
                 dec_act(t, xq[j] + b * QK, xd[j] + b, xs[j] + b, nbk, nbk == step, &act[j][s]);
             }
-        for (int i = 0; i < nr; i++) {
+        for (int64_t i = 0; i < nr; i++) {
             const uint8_t *row = w + (size_t)i * wrb + (size_t)s0 * sb;
-            __m512 acc[4];
-            __m128 macc[4];
-            _Pragma("GCC unroll 4")
+            __m512 acc[CPU_DOT_COLS];
+            __m128 macc[CPU_DOT_COLS];
+            _Pragma("GCC unroll 8")
             for (int j = 0; j < NC; j++) {
                 acc[j] = _mm512_setzero_ps();
                 macc[j] = _mm_setzero_ps();
@@ -761,18 +761,20 @@ dec_cols(int t, int NC, int64_t k, const uint8_t *w, size_t wrb, const void *x, 
                     dec_unpack(t, row, (int)step, true, &u);
                 else
                     dec_unpack(t, row, (int)(nb - b), false, &u);
-                _Pragma("GCC unroll 4")
+                _Pragma("GCC unroll 8")
                 for (int j = 0; j < NC; j++)
                     acc[j] = dec_dot(t, &u, &act[j][s], acc[j], &macc[j]);
             }
-            _Pragma("GCC unroll 4")
-            for (int j = 0; j < NC; j++)
-                out[i][j] += dec_sum(acc[j], macc[j]);
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < NC; j++) {
+                if (j >= nc)
+                    break;
+                float v = dec_sum(acc[j], macc[j]);
+                float *o = c + (size_t)j * c_col + (size_t)i;
+                *o = s0 ? *o + v : v;
+            }
         }
     }
-    for (int j = 0; j < nc; j++)
-        for (int i = 0; i < nr; i++)
-            c[(size_t)j * c_col + (size_t)i] = out[i][j];
 }
 
 #define HAVE_DEC 1
@@ -861,16 +863,18 @@ dec_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, float *c, i
 #endif
 }
 
-/* nr <= 4 rows x 2 <= nc <= 4 columns. */
+/* Any number of rows x 2 <= nc <= CPU_DOT_COLS columns. */
 static inline __attribute__((always_inline)) void
 dec_cols_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, size_t acb, float *c,
-              size_t c_col, int nr, int nc)
+              size_t c_col, int64_t nr, int nc)
 {
 #if defined(HAVE_DEC)
     if (nc == 2)
         dec_cols(t, 2, k, w, wrb, a, acb, c, c_col, nr, nc);
-    else
+    else if (nc <= 4)
         dec_cols(t, 4, k, w, wrb, a, acb, c, c_col, nr, nc);
+    else
+        dec_cols(t, 8, k, w, wrb, a, acb, c, c_col, nr, nc);
 #else
     (void)t, (void)k, (void)w, (void)wrb, (void)a, (void)acb, (void)c, (void)c_col, (void)nr,
         (void)nc;
@@ -878,6 +882,12 @@ dec_cols_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, size_t
 }
 
 /* ---- one set of entry points per type ---- */
+
+#if defined(HAVE_DEC)
+#define LEGACY_COLS(f) f
+#else
+#define LEGACY_COLS(f) NULL
+#endif
 
 #define LEGACY_TYPE(N, T, ID, BYTES)                                                      \
     static void N##_tile(int64_t k, const void *w, size_t wrb, const void *a, size_t acb,   \
@@ -899,6 +909,12 @@ dec_cols_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, size_t
             tile(T, 4, 1, k, w, wrb, a, acb, c, c_col, nr, nc);                               \
         else                                                                                  \
             tile(T, 4, 4, k, w, wrb, a, acb, c, c_col, nr, nc);                               \
+    }                                                                                         \
+    static __attribute__((unused)) void N##_cols(int64_t k, const void *w, size_t wrb,      \
+                                                 const void *a, size_t acb,               \
+                         float *c, size_t c_col, int64_t nr, int nc)                          \
+    {                                                                                         \
+        dec_cols_tile(T, k, w, wrb, a, acb, c, c_col, nr, nc);                                \
     }                                                                                         \
     static float N##_vec_dot(int64_t k, const void *w, const void *a)                      \
     {                                                                                         \
@@ -922,6 +938,7 @@ dec_cols_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, size_t
         .act_type = CPU_ACT_Q8X, .act_block = CPU_ACT_Q8X_BLOCK,                              \
         .act_block_bytes = CPU_ACT_Q8X_BYTES, .quantize_act = quantize_act,                   \
         .vec_dot = N##_vec_dot, .dot_tile = N##_tile, .dequantize_row = N##_dequant, \
+        .dot_cols = LEGACY_COLS(N##_cols),                                                    \
         .unpack_s8 = N##_unpack_s8, .s8_group = QK, .s8_min = T == LT_Q4_1 || T == LT_Q5_1,   \
     };
 

@@ -11,6 +11,9 @@
 /* slmops-only type ids (outside GGUF's range, see docs/quantization.md). */
 #define CPU_TYPE_NF4 1024
 
+/* The most columns one dot_cols call takes. */
+#define CPU_DOT_COLS 8
+
 typedef struct cpu_qtype {
     int type;                  /* slm_type_t id (GGUF's for GGUF types) */
     const char *name;          /* "q4_0" */
@@ -30,6 +33,11 @@ typedef struct cpu_qtype {
      * the op layer tiles the rest. */
     void (*dot_tile)(int64_t k, const void *w, size_t w_row_bytes, const void *a,
                      size_t a_col_bytes, float *c, size_t c_col, int nr, int nc);
+    /* Optional (NULL: dot_tile). A few columns (a batch of decoding sequences): nr
+     * weight rows, any number, x 2 <= nc <= CPU_DOT_COLS columns, laid out as for
+     * dot_tile; each weight row is read once for all the columns. */
+    void (*dot_cols)(int64_t k, const void *w, size_t w_row_bytes, const void *a,
+                     size_t a_col_bytes, float *c, size_t c_col, int64_t nr, int nc);
     /* Expand one row of k elements to f32 (get_rows, fallbacks). */
     void (*dequantize_row)(const void *w, float *y, int64_t k);
     /* Optional (NULL: no integer GEMM, qgemm.h). One row of k elements as element
