@@ -110,6 +110,7 @@ typedef struct node_plan {
     bool barrier;
     size_t scratch, scratch_off;   /* bytes it needs; where its slice starts */
     uintptr_t lo[SLM_MAX_SRC + 1], hi[SLM_MAX_SRC + 1];   /* [0]: dst */
+    atomic_long claimed;           /* work units its threads have taken (cpu_claim) */
 } node_plan_t;
 
 static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy,
@@ -123,6 +124,7 @@ static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy
     memcpy(copy, src, sizeof *copy);
     copy->struct_size = sizeof *copy;
     memset(np, 0, sizeof *np);
+    atomic_init(&np->claimed, 0);
     if (copy->op == SLM_OP_NONE)
         return SLM_OK;
     if (!resolve(&copy->dst, &np->lo[0], &np->hi[0]))
@@ -263,7 +265,7 @@ static void run_graph(void *arg, int ith, int nth)
     cpu_device_t *d = job->dev;
     for (size_t i = 0; i < job->n_nodes; i++) {
         const slm_node_t *node = &d->nodes[i];
-        const node_plan_t *p = &d->plans[i];
+        node_plan_t *p = &d->plans[i];
         if (node->op == SLM_OP_NONE)
             continue;
         if (p->barrier && !job->alone)
@@ -272,7 +274,8 @@ static void run_graph(void *arg, int ith, int nth)
             continue;
         cpu_op_ctx_t c = {.node = node, .ith = p->serial ? 0 : ith, .nth = p->serial ? 1 : nth,
                           .pool = p->serial ? NULL : d->pool,
-                          .scratch = (char *)d->scratch + p->scratch_off, .status = &job->status};
+                          .scratch = (char *)d->scratch + p->scratch_off, .status = &job->status,
+                          .claimed = &p->claimed};
         cpu_op_get(node->op)->run(&c);
     }
 }

@@ -34,6 +34,7 @@ typedef struct cpu_op_ctx {
     cpu_pool_t *pool;
     char *scratch;             /* shared by all threads, size from the op's plan */
     atomic_int *status;        /* first failure wins */
+    atomic_long *claimed;      /* the node's work taken so far, shared (cpu_claim) */
 } cpu_op_ctx_t;
 
 typedef struct cpu_op_def {
@@ -180,6 +181,21 @@ static inline void cpu_split(int64_t n, int ith, int nth, int64_t *start, int64_
     int64_t e = s + per;
     *start = s < n ? s : n;
     *end = e < n ? e : n;
+}
+
+/* The next chunk [*start, *end) of n items, taken by whichever of the node's threads
+ * asks first: a thread the OS preempted leaves its share to the others instead of
+ * making them wait at the next barrier (a busy neighbour on a small machine). False
+ * when none is left. Every node has its counter, at 0 when it starts. */
+static inline bool cpu_claim(const cpu_op_ctx_t *c, int64_t n, int64_t chunk, int64_t *start,
+                             int64_t *end)
+{
+    int64_t s = atomic_fetch_add_explicit(c->claimed, chunk, memory_order_relaxed);
+    if (s >= n)
+        return false;
+    *start = s;
+    *end = s + chunk < n ? s + chunk : n;
+    return true;
 }
 
 /* Sums with several accumulators so they vectorise without -ffast-math. */

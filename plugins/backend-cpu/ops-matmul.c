@@ -246,6 +246,12 @@ typedef struct mq_slice {
 } mq_slice_t;
 
 #define MQ_COL_CHUNK 64
+/* Float products with fewer columns than this are matrix-vector work (decode); their
+ * rows are claimed, at least MM_MIN_CLAIM at a time. */
+#define MM_CLAIM_MAX_N 6
+#define MM_MIN_CLAIM 32
+/* Fewest row groups one claim takes: long enough runs for the prefetcher. */
+#define MQ_MIN_CLAIM 8
 
 static void mq_range(const cpu_qtype_t *q, const mq_slice_t *s, int64_t m0, int64_t m1,
                      int64_t n0, int64_t n1)
@@ -402,11 +408,19 @@ static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
             mq_range(q, &sl, 0, M, 0, N);
         }
     } else {
-        /* Rows in groups of four per thread; columns only when rows are too few. */
+        /* Rows in groups of four, claimed a chunk at a time (a few per thread: a
+         * preempted thread's rows go to the others); columns only when rows are too
+         * few. */
         bool by_rows = M >= 4 * (int64_t)c->nth || N < c->nth;
-        int64_t units = by_rows ? (M + 3) / 4 : N, per = (units + c->nth - 1) / c->nth;
-        int64_t u0 = per * c->ith, u1 = u0 + per < units ? u0 + per : units;
-        for (int64_t s = 0; s < slices && u0 < u1; s++) {
+        int64_t units = by_rows ? (M + 3) / 4 : N;
+        int64_t chunk = by_rows ? (units + 4 * c->nth - 1) / (4 * c->nth) : 1;
+        if (chunk < MQ_MIN_CLAIM && by_rows)
+            chunk = MQ_MIN_CLAIM;
+        /* Claims count chunks, each inside one slice. */
+        int64_t per_slice = (units + chunk - 1) / chunk, k, k1;
+        while (cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
+            int64_t s = k / per_slice, u0 = k % per_slice * chunk;
+            int64_t u1 = u0 + chunk < units ? u0 + chunk : units;
             mq_slice(c, &L, cbase, nb1, nb2, nb3, s, &sl);
             if (by_rows)
                 mq_range(q, &sl, 4 * u0, 4 * u1 < M ? 4 * u1 : M, 0, N);
@@ -452,6 +466,19 @@ static void run_mul_mat(const cpu_op_ctx_t *c)
         cpu_split(slices, c->ith, c->nth, &s0, &s1);
         for (int64_t s = s0; s < s1; s++) {
             slice_args(n, &A, &B, &C, s, &g);
+            cpu_mul_mat_2d(&g, 0, 1);
+        }
+    } else if (b->ne[1] < MM_CLAIM_MAX_N) {
+        /* Matrix-vector (decode): rows claimed a chunk at a time, as run_mul_mat_q. */
+        int64_t M = a->ne[1], chunk = (M + 4 * c->nth - 1) / (4 * c->nth), k, k1;
+        chunk = chunk < MM_MIN_CLAIM ? MM_MIN_CLAIM : chunk;
+        int64_t per_slice = (M + chunk - 1) / chunk;
+        while (cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
+            int64_t s = k / per_slice, m0 = k % per_slice * chunk;
+            slice_args(n, &A, &B, &C, s, &g);
+            g.M = m0 + chunk < M ? chunk : M - m0;
+            g.a = (const char *)g.a + (size_t)m0 * g.a_row_bytes;
+            g.c += m0;
             cpu_mul_mat_2d(&g, 0, 1);
         }
     } else {
