@@ -30,6 +30,27 @@ needs_python() {
     done
 }
 
+# serve_start LOG ARGS...: `slmops serve ARGS --port 0` in the background, stderr in
+# LOG; sets pid and port once it listens; the test fails if it never does.
+serve_start() {
+    _log=$1
+    shift
+    "$slmops" serve --port 0 "$@" 2>"$_log" &
+    pid=$!
+    port=
+    for _ in $(seq 100); do
+        port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$_log")
+        [ -n "$port" ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$port" ] && return 0
+    echo "FAIL: slmops serve $* did not start:"
+    cat "$_log"
+    kill $pid 2>/dev/null
+    exit 1
+}
+
 ok() { echo "ok - $1"; }
 not_ok() { echo "not ok - $1"; failures=$((failures + 1)); }
 

@@ -68,19 +68,9 @@ distill lc "$url" --teacher-api-key-file "$work/key" --chat-template chatml &&
     ok "with llama-server gone, a re-run is answered by the cache alone" ||
     { not_ok "re-run from the cache"; cat "$work/lc.err"; }
 
-"$slmops" serve -m "$M" -t 1 --port 0 --parallel 2 --chat-template chatml -a stories260K \
-    2>"$work/serve.err" &
-spid=$!
-pids="$pids $spid"
-sport=
-for _ in $(seq 100); do
-    sport=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/serve.err")
-    [ -n "$sport" ] && break
-    kill -0 $spid 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$sport" ] || { echo "FAIL: slmops serve did not start:"; cat "$work/serve.err"; exit 1; }
-distill sc "http://127.0.0.1:$sport/v1" --chat-template chatml &&
+serve_start "$work/serve.err" -m "$M" -t 1 --parallel 2 --chat-template chatml -a stories260K
+pids="$pids $pid"
+distill sc "http://127.0.0.1:$port/v1" --chat-template chatml &&
     check sc messages && ok "slmops serve (chat): every sample answered, once" ||
     { not_ok "slmops serve"; cat "$work/sc.err"; }
 finish

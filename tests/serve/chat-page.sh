@@ -18,17 +18,7 @@ export SLMOPS_PLUGIN_PATH
     "$work/chat.txt" "$work/expect.txt"   # the reply without the newline chat ends it with
 key=page-$$
 printf '%s\n' "$key" >"$work/key"
-"$slmops" serve -m "$m" -t 1 --port 0 --chat-template chatml --api-key-file "$work/key" \
-    2>"$work/serve.err" &
-pid=$!
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/serve.err")
-    [ -n "$port" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: slmops serve did not start:"; cat "$work/serve.err"; exit 1; }
+serve_start "$work/serve.err" -m "$m" -t 1 --chat-template chatml --api-key-file "$work/key"
 "${PYTHON3:-python3}" "$(dirname "$0")/chat_page.py" "$driver" "$chromium" \
     "http://127.0.0.1:$port/" "$key" "$work/expect.txt" $n "$top_builddir/tests/serve/chat-page.png" ||
     failures=$((failures + 1))

@@ -62,16 +62,7 @@ cp "$work/out" "$work/chat.txt"
 run "$slmops" chat -m tiny -p "Hello there" -n 12 --temp 0 </dev/null
 cmp -s "$work/out" "$work/chat.txt" && ok "chat -m ALIAS: the catalog's chat template" || not_ok "chat -m tiny differs"
 
-"$slmops" serve -m tiny-s -t 1 --port 0 2>"$work/serve.err" &
-pid=$!
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/serve.err")
-    [ -n "$port" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: slmops serve -m tiny-s did not start:"; cat "$work/serve.err"; exit 1; }
+serve_start "$work/serve.err" -m tiny-s -t 1
 "$py" - "$port" "$work" <<'PY' && ok "serve -m ALIAS: /v1/models, ALIAS and ALIAS+NAME as generate gives them, its chat template" || not_ok "serve -m ALIAS"
 import http.client, json, sys
 port, work = int(sys.argv[1]), sys.argv[2]

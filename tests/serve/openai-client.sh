@@ -7,17 +7,8 @@ needs_python openai pytest jsonschema
 export SLMOPS_PLUGIN_PATH
 key=openai-client-$$
 printf '%s\n' "$key" >"$work/key"
-"$slmops" serve -m "$fx/gguf/stories260K.gguf" -t 1 --port 0 --parallel 2 --chat-template chatml \
-    --api-key-file "$work/key" 2>"$work/serve.err" &
-pid=$!
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/serve.err")
-    [ -n "$port" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: slmops serve did not start:"; cat "$work/serve.err"; exit 1; }
+serve_start "$work/serve.err" -m "$fx/gguf/stories260K.gguf" -t 1 --parallel 2 \
+    --chat-template chatml --api-key-file "$work/key"
 SLMOPS_SERVE_URL=http://127.0.0.1:$port/v1 SLMOPS_SERVE_KEY=$key \
     "${PYTHON3:-python3}" -m pytest -q -p no:cacheprovider \
     "$(dirname "$0")/test_openai.py" || failures=1

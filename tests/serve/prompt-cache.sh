@@ -23,16 +23,7 @@ done
 start_server() {
     log=$1
     shift
-    "$slmops" serve -m "$m" -t 1 --port 0 --parallel 2 --ctx 1024 "$@" 2>"$log" &
-    pid=$!
-    port=
-    for _ in $(seq 100); do
-        port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$log")
-        [ -n "$port" ] && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$port" ] || { echo "FAIL: slmops serve did not start:"; cat "$log"; kill $pid 2>/dev/null; exit 1; }
+    serve_start "$log" -m "$m" -t 1 --parallel 2 --ctx 1024 "$@"
 }
 
 # check PORT CACHE: the requests and what each must report (CACHE 1: the cache is on).

@@ -5,17 +5,8 @@
 . "$(dirname "$0")/../cli/lib.sh"
 need gguf/stories260K.gguf
 export SLMOPS_PLUGIN_PATH
-"$slmops" serve -m "$fx/gguf/stories260K.gguf" -t 1 --port 0 --parallel 4 --chat-template chatml \
-    --access-log none 2>"$work/serve.err" &
-pid=$!
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/serve.err")
-    [ -n "$port" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: slmops serve did not start:"; cat "$work/serve.err"; exit 1; }
+serve_start "$work/serve.err" -m "$fx/gguf/stories260K.gguf" -t 1 --parallel 4 \
+    --chat-template chatml --access-log none
 if "${PYTHON3:-python3}" "$(dirname "$0")/serve_load.py" "$port" 8 "${SERVE_LOAD_REQUESTS:-6}" \
     >"$work/load.out"; then
     ok "$(cat "$work/load.out")"

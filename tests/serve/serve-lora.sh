@@ -28,17 +28,8 @@ expect_fail "serve --lora without a NAME= is refused" 2 "serve names each adapte
 expect_fail "serve --lora names must differ" 2 "given twice" \
     "$slmops" serve -m "$m" --lora "A=$work/a.gguf" --lora "A=$work/b.gguf" --port 0
 
-"$slmops" serve -m "$m" -t 1 --port 0 --parallel 3 --lora "A=$work/a.gguf:0.5" \
-    --lora "B=$work/b.gguf" 2>"$work/serve.err" &
-pid=$!
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/serve.err")
-    [ -n "$port" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: slmops serve did not start:"; cat "$work/serve.err"; exit 1; }
+serve_start "$work/serve.err" -m "$m" -t 1 --parallel 3 --lora "A=$work/a.gguf:0.5" \
+    --lora "B=$work/b.gguf"
 
 "$py" - "$port" "$work" $n <<'PY' || failures=$((failures + 1))
 import http.client, json, sys, threading

@@ -51,21 +51,7 @@ expect_fail "an empty API key" 1 "the API key is empty" \
 start_server() {
     log=$1
     shift
-    "$slmops" serve -m "$m" -t 1 --port 0 --chat-template $tmpl "$@" 2>"$log" &
-    pid=$!
-    port=
-    for _ in $(seq 100); do
-        port=$(sed -n 's|^slmops serve: listening on http://127.0.0.1:\([0-9]*\) .*|\1|p' "$log")
-        [ -n "$port" ] && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ -z "$port" ]; then
-        echo "FAIL: slmops serve did not start:"
-        cat "$log"
-        kill $pid 2>/dev/null
-        exit 1
-    fi
+    serve_start "$log" -m "$m" -t 1 --chat-template $tmpl "$@"
 }
 
 start_server "$work/serve.err" --parallel 4 --ctx 16384 --api-key-file "$work/key" \
