@@ -292,7 +292,10 @@ int slm__train_dp_grads(slm__train_t *t)
 
 int slm__train_dp_wait_writes(slm__train_t *t)
 {
-    return slm_comm_barrier(t->comm, WRITE_WAIT_S, t->err);
+    /* Only rank 0 writes, and the others are at this barrier long before it is done:
+     * rank 0 itself waits the collective timeout, so that a rank stopped meanwhile
+     * (SIGSTOP, a hung host) ends the job instead of holding rank 0 for a day. */
+    return slm_comm_barrier(t->comm, t->rank == 0 ? 0 : WRITE_WAIT_S, t->err);
 }
 
 /* Any rank's cancel flag stops every rank at the same step. */
