@@ -728,6 +728,7 @@ KQ_INLINE void kq_tile(const int t, int64_t k, const void *w, size_t w_row_bytes
         kq_tile(t, k, w, w_row_bytes, a, a_col_bytes, c, c_col, R, C);                             \
         break
 
+/* Shapes with at least two columns: one column goes a row at a time (kq_dot_tile). */
 KQ_INLINE void kq_tile_any(const int t, int64_t k, const void *w, size_t w_row_bytes, const void *a,
                            size_t a_col_bytes, float *c, size_t c_col, int nr, int nc)
 {
@@ -736,15 +737,12 @@ KQ_INLINE void kq_tile_any(const int t, int64_t k, const void *w, size_t w_row_b
         KQ_SHAPE(1, 2);
         KQ_SHAPE(1, 3);
         KQ_SHAPE(1, 4);
-        KQ_SHAPE(2, 1);
         KQ_SHAPE(2, 2);
         KQ_SHAPE(2, 3);
         KQ_SHAPE(2, 4);
-        KQ_SHAPE(3, 1);
         KQ_SHAPE(3, 2);
         KQ_SHAPE(3, 3);
         KQ_SHAPE(3, 4);
-        KQ_SHAPE(4, 1);
         KQ_SHAPE(4, 2);
         KQ_SHAPE(4, 3);
         KQ_SHAPE(4, 4);

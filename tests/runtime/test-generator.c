@@ -352,6 +352,18 @@ static void attach(const char *targets, int32_t rank, uint64_t seed, double scal
     slm_adapter_free(ad);
 }
 
+/* Greedy start parameters for N_GEN tokens with these adapters. */
+static slm_seq_params_t greedy_params(const int32_t *adapters, size_t n_adapters)
+{
+    slm_seq_params_t sp;
+    slm_seq_params_default(&sp);
+    sp.sampling = &greedy;
+    sp.max_tokens = N_GEN;
+    sp.adapters = adapters;
+    sp.n_adapters = n_adapters;
+    return sp;
+}
+
 static slm_seq_t *start_with(slm_generator_t *g, const char *text, const int32_t *adapters,
                              size_t n_adapters)
 {
@@ -360,12 +372,7 @@ static slm_seq_t *start_with(slm_generator_t *g, const char *text, const int32_t
     ck_assert_msg(slm_seq_new(g, &s, &err) == SLM_OK, "%s", err.message);
     size_t n = 0;
     int32_t *ids = encode(text, &n);
-    slm_seq_params_t sp;
-    slm_seq_params_default(&sp);
-    sp.sampling = &greedy;
-    sp.max_tokens = N_GEN;
-    sp.adapters = adapters;
-    sp.n_adapters = n_adapters;
+    slm_seq_params_t sp = greedy_params(adapters, n_adapters);
     ck_assert_msg(slm_seq_start(s, &sp, ids, n, &err) == SLM_OK, "%s", err.message);
     free(ids);
     return s;
@@ -437,12 +444,7 @@ static size_t cached_run(slm_generator_t *g, const char *text, const int32_t *ad
     slm_error_t err = {.struct_size = sizeof err};
     size_t n = 0, kept = 99;
     int32_t *ids = encode(text, &n);
-    slm_seq_params_t sp;
-    slm_seq_params_default(&sp);
-    sp.sampling = &greedy;
-    sp.max_tokens = N_GEN;
-    sp.adapters = adapters;
-    sp.n_adapters = n_adapters;
+    slm_seq_params_t sp = greedy_params(adapters, n_adapters);
     slm_seq_t *s = NULL;
     ck_assert_msg(slm_seq_new_for(g, &sp, ids, n, &s, &kept, &err) == SLM_OK, "%s", err.message);
     ck_assert_uint_lt(kept, n);
