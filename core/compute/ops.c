@@ -253,6 +253,33 @@ slm_tensor_t *slm_soft_max(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *mask, 
     return t;
 }
 
+slm_tensor_t *slm_attn(slm_graph_t *g, slm_tensor_t *q, slm_tensor_t *k, slm_tensor_t *v,
+                       slm_tensor_t *mask, float scale)
+{
+    if (!USABLE(g, "attn", q, k, v, mask) || !need_type(g, "attn", q, SLM_TYPE_F32) ||
+        !need_type(g, "attn", mask, SLM_TYPE_F32))
+        return NULL;
+    if (!is_float_type(k->type) || v->type != k->type)
+        return slm__graph_fail(g, SLM_E_INVALID, "attn: K and V must share one float type "
+                               "(K is %s, V %s)", slm_type_name(k->type),
+                               slm_type_name(v->type));
+    int64_t D = q->ne[0], H = q->ne[1], N = q->ne[2], C = k->ne[1], Hk = k->ne[2];
+    if (q->ne[3] != 1 || k->ne[3] != 1 || k->ne[0] != D || Hk <= 0 || H % Hk ||
+        v->ne[0] != D || v->ne[1] != C || v->ne[2] != Hk || v->ne[3] != 1 ||
+        mask->ne[0] != C || mask->ne[1] < N || mask->ne[2] != 1 || mask->ne[3] != 1)
+        return slm__graph_fail(g, SLM_E_INVALID, "attn: q [D,H,N] = [%lld,%lld,%lld] needs K "
+                               "and V [D,C,Hk] with Hk dividing H and a mask [C, >= N]; got "
+                               "K [%lld,%lld,%lld], V [%lld,%lld,%lld], mask [%lld,%lld]",
+                               (long long)D, (long long)H, (long long)N, (long long)k->ne[0],
+                               (long long)C, (long long)Hk, (long long)v->ne[0],
+                               (long long)v->ne[1], (long long)v->ne[2],
+                               (long long)mask->ne[0], (long long)mask->ne[1]);
+    slm_tensor_t *t = NODE(g, SLM_OP_ATTN, SLM_TYPE_F32, q->ne, q, k, v, mask);
+    if (t)
+        t->fp[0] = scale;
+    return t;
+}
+
 slm_tensor_t *slm_silu(slm_graph_t *g, slm_tensor_t *a)
 {
     return unary_f32(g, SLM_OP_SILU, a);

@@ -308,6 +308,15 @@ static bool device_supports(slm_device_t *dev, const slm_node_t *n)
     return dev && dev->iface->supports_node && dev->iface->supports_node(dev->ctx, n);
 }
 
+bool slm__sched_primary_supports(slm_sched_t *s, const slm_tensor_t *t)
+{
+    if (!s || !t || s->n_dev == 0)
+        return false;
+    slm_node_t n;
+    node_describe(t, &n);
+    return device_supports(s->dev[DEV_PRIMARY], &n);
+}
+
 /* Log each (op, types, device) fallback once per scheduler. */
 static void log_fallback(slm_sched_t *s, const slm_node_t *n, int dev)
 {

@@ -118,6 +118,10 @@ struct slm_buffer {
 /* The primary device of a scheduler. */
 struct slm_device *slm__sched_primary(slm_sched_t *s);
 
+/* Whether the primary device runs node t as built (its op, types and layouts): how a
+ * caller picks between a fused op and the composite it stands for. */
+bool slm__sched_primary_supports(slm_sched_t *s, const slm_tensor_t *t);
+
 /* Point an allocated view (or an in-place op writing into one) at another offset of
  * its storage, keeping the plan: how a reused decode graph writes the next KV cells.
  * SLM_E_INVALID when it would leave its storage or t is no view of an allocated graph. */

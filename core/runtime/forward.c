@@ -137,6 +137,12 @@ static slm_tensor_t *attention(slm__fwd_t *f, int il, slm_tensor_t *cur)
     f->mem->kv(f->mem->self, f, il, k, v, &K, &V);
     if (!K || !V || f->rc)
         return NULL;
+    const int64_t one[2] = {H * hd, f->N};
+    if (f->mem->v_rows) {
+        float scale = 1.0f / sqrtf((float)hd);
+        return linear(f, l->wo, slm_reshape(g, slm_attn(g, q, K, V, f->mask, scale), 2, one),
+                      NULL);
+    }
     if (f->B > 1) {
         const int64_t ne[4] = {hd, H, f->T, f->B};
         q = slm_reshape(g, q, 4, ne);
@@ -144,7 +150,6 @@ static slm_tensor_t *attention(slm__fwd_t *f, int il, slm_tensor_t *cur)
     slm_tensor_t *kq = slm_mul_mat(g, K, slm_permute(g, q, 0, 2, 1, 3));   /* [n_kv, T, H, B] */
     kq = slm_soft_max(g, kq, f->mask, 1.0f / sqrtf((float)hd), false, 0);
     slm_tensor_t *kqv = slm_mul_mat(g, V, kq);                               /* [hd, T, H, B] */
-    const int64_t one[2] = {H * hd, f->N};
     slm_tensor_t *o = slm_reshape(g, slm_cont(g, slm_permute(g, kqv, 0, 2, 1, 3)), 2, one);
     return linear(f, l->wo, o, NULL);
 }

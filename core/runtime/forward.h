@@ -70,10 +70,14 @@ typedef struct slm__memory {
      * before the first layer. */
     slm_tensor_t *(*mask)(void *self, slm__fwd_t *f);
     /* Layer il: from the batch's roped k [hd, Hkv, N] and v [Hkv·hd, N], the K
-     * [hd, n_kv, Hkv, B] and V [n_kv, hd, Hkv, B] its queries attend over. */
+     * [hd, n_kv, Hkv, B] and V [n_kv, hd, Hkv, B] its queries attend over (with
+     * v_rows: V [hd, n_kv, Hkv], a row per cell like K). */
     void (*kv)(void *self, slm__fwd_t *f, int il, slm_tensor_t *k, slm_tensor_t *v,
                slm_tensor_t **K, slm_tensor_t **V);
     void *self;
+    /* V comes as rows and attention is the fused op (slm_attn): the device runs it,
+     * and it reads only the cells each query sees (D53). B is 1 then. */
+    bool v_rows;
 } slm__memory_t;
 
 /* The state of one build, seen by the memory while it runs. */

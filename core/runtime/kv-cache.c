@@ -68,6 +68,23 @@ static int alloc_buffers(slm__kv_cache_t *kv, slm_error_t *err)
     return SLM_OK;
 }
 
+/* Whether the device runs the fused attention over a cache of this model and type. */
+static bool device_fuses_attention(const slm_model_t *m, slm_type_t type)
+{
+    const slm__hparams_t *hp = &m->hp;
+    slm_graph_t *g = slm_graph_new(8);
+    if (!g)
+        return false;
+    const int64_t qne[3] = {hp->head_dim, hp->n_head, 1}, kne[3] = {hp->head_dim, 1, hp->n_head_kv};
+    slm_tensor_t *q = slm_tensor_new(g, SLM_TYPE_F32, 3, qne);
+    slm_tensor_t *k = slm_tensor_new(g, type, 3, kne), *v = slm_tensor_new(g, type, 3, kne);
+    slm_tensor_t *mask = slm_tensor_new_2d(g, SLM_TYPE_F32, 1, 1);
+    slm_tensor_t *t = q && k && v && mask ? slm_attn(g, q, k, v, mask, 1.0f) : NULL;
+    bool ok = t && slm__sched_primary_supports(m->sched, t);
+    slm_graph_free(g);
+    return ok;
+}
+
 int slm__kv_init(slm__kv_cache_t *kv, const slm_model_t *m, uint32_t n_ctx, uint32_t n_seq,
                  slm_type_t type, slm_error_t *err)
 {
@@ -83,6 +100,7 @@ int slm__kv_init(slm__kv_cache_t *kv, const slm_model_t *m, uint32_t n_ctx, uint
         return slm__fail(err, SLM_E_NOMEM, NULL, -1, "context: out of memory");
     for (uint32_t i = 0; i < n_ctx; i++)
         kv->cells[i] = (slm__kv_cell_t){.pos = -1, .seq = -1};
+    kv->v_rows = device_fuses_attention(m, type);
     return alloc_buffers(kv, err);
 }
 
@@ -213,28 +231,34 @@ static void kv_attend(void *self, slm__fwd_t *f, int il, slm_tensor_t *k, slm_te
     slm_tensor_t **w = km->writes + 4 * il;
     w[1] = slm_view(g, kc, 2, kdne, kdnb, head * KV * es);
     w[0] = slm_cpy(g, slm_reshape(g, k, 2, kdne), w[1]);
-    const int64_t vdne[2] = {T, KV}, vdnb[2] = {es, n_ctx * es};
-    w[3] = slm_view(g, vc, 2, vdne, vdnb, head * es);
-    w[2] = slm_cpy(g, slm_transpose(g, v), w[3]);
+    if (kv->v_rows) {
+        w[3] = slm_view(g, vc, 2, kdne, kdnb, head * KV * es);
+        w[2] = slm_cpy(g, v, w[3]);   /* v [KV, N] as it comes, strided or not */
+    } else {
+        const int64_t vdne[2] = {T, KV}, vdnb[2] = {es, n_ctx * es};
+        w[3] = slm_view(g, vc, 2, vdne, vdnb, head * es);
+        w[2] = slm_cpy(g, slm_transpose(g, v), w[3]);
+    }
 
     /* Graphs run their nodes in creation order, so these reads follow the copies. */
     const int64_t kne[3] = {hd, n_kv, Hkv}, knb[3] = {es, KV * es, hd * es};
     const int64_t vne[3] = {n_kv, hd, Hkv}, vnb[3] = {es, n_ctx * es, n_ctx * hd * es};
     *K = slm_view(g, kc, 3, kne, knb, 0);
-    *V = slm_view(g, vc, 3, vne, vnb, 0);
+    *V = kv->v_rows ? slm_view(g, vc, 3, kne, knb, 0) : slm_view(g, vc, 3, vne, vnb, 0);
 }
 
 void slm__kv_memory_init(slm__kv_memory_t *km, slm__kv_cache_t *kv, uint32_t head,
                          uint32_t n_kv, slm_tensor_t **writes)
 {
-    *km = (slm__kv_memory_t){.mem = {.mask = kv_mask, .kv = kv_attend, .self = km},
+    *km = (slm__kv_memory_t){.mem = {.mask = kv_mask, .kv = kv_attend, .self = km,
+                                     .v_rows = kv->v_rows},
                              .kv = kv, .head = head, .n_kv = n_kv, .writes = writes};
 }
 
 int slm__kv_move_writes(const slm__kv_cache_t *kv, slm_tensor_t **writes, uint32_t head)
 {
     size_t row = (size_t)kv->m->hp.n_head_kv * (size_t)kv->m->hp.head_dim * kv->es;
-    size_t ko = head * row, vo = head * kv->es;
+    size_t ko = head * row, vo = kv->v_rows ? ko : head * kv->es;
     for (int il = 0; il < kv->m->hp.n_layer; il++) {
         slm_tensor_t **w = writes + 4 * il;
         if (slm__sched_move_view(w[0], ko) || slm__sched_move_view(w[1], ko) ||

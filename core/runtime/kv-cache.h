@@ -19,6 +19,9 @@ typedef struct slm__kv_cache {
     size_t es;                 /* bytes per element */
     uint64_t k_layer, v_layer; /* bytes of one layer's K (V) in its buffer */
     slm_buffer_t *k, *v;
+    /* V holds a row per cell like K, for the fused attention op (D53); else it is
+     * stored transposed, a row per dimension, for the composite's matmul. */
+    bool v_rows;
     slm__kv_cell_t *cells;
     int32_t *seq_next;         /* next position per sequence */
 } slm__kv_cache_t;

@@ -36,6 +36,7 @@ static const char *const op_names[SLM_OP_COUNT] = {
     [SLM_OP_MUL_MAT_T] = "mul_mat_t",
     [SLM_OP_LOG] = "log",
     [SLM_OP_LOG_BACK] = "log_back",
+    [SLM_OP_ATTN] = "attn",
 };
 
 const char *slm_op_name(int op)

@@ -37,6 +37,7 @@ static const cpu_op_def_t *const op_table[SLM_OP_COUNT] = {
     [SLM_OP_ADAMW_STEP] = &cpu_op_adamw_step,
     [SLM_OP_SGD_STEP] = &cpu_op_sgd_step,
     [SLM_OP_MUL_MAT_T] = &cpu_op_mul_mat_t,
+    [SLM_OP_ATTN] = &cpu_op_attn,
 };
 
 const cpu_op_def_t *cpu_op_get(int op)
@@ -157,6 +158,8 @@ static uint64_t node_work(const slm_node_t *n)
         return out * (uint64_t)n->src[0].ne[1];
     case SLM_OP_OUT_PROD:
         return out * (uint64_t)n->src[0].ne[1];
+    case SLM_OP_ATTN:   /* as if every cell were visible: a bound, not the work */
+        return out * (uint64_t)n->src[1].ne[1] * 2;
     case SLM_OP_SOFT_MAX:
     case SLM_OP_ROPE:
     case SLM_OP_SILU:

@@ -54,7 +54,7 @@ extern const cpu_op_def_t cpu_op_add, cpu_op_mul, cpu_op_scale, cpu_op_silu, cpu
     cpu_op_gelu, cpu_op_gelu_back, cpu_op_swiglu;
 extern const cpu_op_def_t cpu_op_rms_norm, cpu_op_rms_norm_back;
 extern const cpu_op_def_t cpu_op_rope, cpu_op_rope_back;
-extern const cpu_op_def_t cpu_op_soft_max, cpu_op_soft_max_back;
+extern const cpu_op_def_t cpu_op_soft_max, cpu_op_soft_max_back, cpu_op_attn;
 extern const cpu_op_def_t cpu_op_cpy, cpu_op_acc;
 extern const cpu_op_def_t cpu_op_cross_entropy, cpu_op_cross_entropy_back;
 extern const cpu_op_def_t cpu_op_sum, cpu_op_repeat_back;

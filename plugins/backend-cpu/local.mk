@@ -35,6 +35,7 @@ cpu_backend_sources = \
 	plugins/backend-cpu/ops-norm.c \
 	plugins/backend-cpu/ops-rope.c \
 	plugins/backend-cpu/ops-softmax.c \
+	plugins/backend-cpu/ops-attn.c \
 	plugins/backend-cpu/ops-getrows.c \
 	plugins/backend-cpu/ops-matmul.c \
 	plugins/backend-cpu/ops-matmul-t.c \

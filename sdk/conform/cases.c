@@ -391,6 +391,33 @@ static size_t cases_soft_max(conform_case_t *out, size_t max)
     return n;
 }
 
+static size_t cases_attn(conform_case_t *out, size_t max)
+{
+    /* D, H, N, C, Hk, K/V type, K/V layout (PERMUTED: a KV cache's cells outermost),
+     * q layout. The mask hides some cells of every query but never cell 0. */
+    static const int64_t at[][8] = {
+        {8, 2, 1, 5, 2, F32, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {16, 4, 3, 9, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
+        {64, 9, 2, 70, 3, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
+        {20, 3, 4, 7, 1, SLM_TYPE_F16, LAYOUT_PADDED, LAYOUT_PADDED},
+        {32, 6, 5, 33, 6, F32, LAYOUT_PERMUTED, LAYOUT_PADDED},
+        {7, 2, 2, 3, 2, SLM_TYPE_F16, LAYOUT_CONTIG, LAYOUT_CONTIG},
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) {
+        const int64_t *p = at[s];
+        conform_case_t *c = next(out, max, &n, SLM_OP_ATTN);
+        src(c, 0, F32, p[0], p[1], p[2], 1, (int)p[7]);
+        src(c, 1, (int)p[5], p[0], p[3], p[4], 1, (int)p[6]);
+        src(c, 2, (int)p[5], p[0], p[3], p[4], 1, (int)p[6]);
+        src(c, 3, F32, p[3], p[2] + (s % 2), 1, 1, LAYOUT_CONTIG)->fill = FILL_MASK;
+        dst_like(c, 0);
+        c->fp[0] = 1.0f / sqrtf((float)p[0]);
+        c->reduce = p[0] + p[3];
+    }
+    return n;
+}
+
 static size_t cases_soft_max_back(conform_case_t *out, size_t max)
 {
     size_t n = 0;
@@ -661,6 +688,7 @@ size_t slm_conform__cases(int op, int type, conform_case_t *out, size_t max)
     case SLM_OP_ROPE_BACK: return f32 ? cases_rope(op, out, max) : 0;
     case SLM_OP_SOFT_MAX: return f32 ? cases_soft_max(out, max) : 0;
     case SLM_OP_SOFT_MAX_BACK: return f32 ? cases_soft_max_back(out, max) : 0;
+    case SLM_OP_ATTN: return f32 ? cases_attn(out, max) : 0;
     case SLM_OP_CPY: return fl ? cases_cpy(type, out, max) : 0;
     case SLM_OP_CROSS_ENTROPY:
     case SLM_OP_CROSS_ENTROPY_BACK: return f32 ? cases_cross_entropy(op, out, max) : 0;

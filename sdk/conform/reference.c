@@ -342,6 +342,46 @@ static int ref_soft_max(const slm_node_t *n)
     return 0;
 }
 
+/* ATTN: per query and head, softmax over the cells of scale * q.K + mask, then V. */
+static int ref_attn(const slm_node_t *n)
+{
+    const slm_tensor_desc_t *q = &n->src[0], *k = &n->src[1], *v = &n->src[2], *m = &n->src[3];
+    int64_t D = q->ne[0], H = q->ne[1], N = q->ne[2], C = k->ne[1], group = H / k->ne[2];
+    double *w = malloc((size_t)C * sizeof *w);
+    if (!w)
+        return SLM_E_NOMEM;
+    for (int64_t t = 0; t < N; t++)
+        for (int64_t h = 0; h < H; h++) {
+            int64_t hk = h / group;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t c = 0; c < C; c++) {
+                double mk = LD(m, c, t, 0, 0), s = -INFINITY;
+                if (mk != -INFINITY) {
+                    s = 0;
+                    for (int64_t d = 0; d < D; d++)
+                        s += LD(q, d, h, t, 0) * LD(k, d, c, hk, 0);
+                    s = s * n->fp[0] + mk;
+                }
+                w[c] = s;
+                if (s > mx)
+                    mx = s;
+            }
+            for (int64_t c = 0; c < C; c++) {
+                w[c] = w[c] == -INFINITY ? 0.0 : exp(w[c] - mx);
+                sum += w[c];
+            }
+            for (int64_t d = 0; d < D; d++) {
+                double o = 0;
+                for (int64_t c = 0; c < C; c++)
+                    if (w[c] != 0.0)
+                        o += w[c] * LD(v, d, c, hk, 0);
+                ST(&n->dst, sum > 0 ? o / sum : 0.0, d, h, t, 0);
+            }
+        }
+    free(w);
+    return 0;
+}
+
 static int ref_soft_max_back(const slm_node_t *n)
 {
     const slm_tensor_desc_t *y = &n->src[0], *dy = &n->src[1], *d = &n->dst;
@@ -535,6 +575,7 @@ int slm_conform_ref_compute(const slm_node_t *n)
     case SLM_OP_ROPE_BACK: return ref_rope(n, true);
     case SLM_OP_SOFT_MAX: return ref_soft_max(n);
     case SLM_OP_SOFT_MAX_BACK: return ref_soft_max_back(n);
+    case SLM_OP_ATTN: return ref_attn(n);
     case SLM_OP_CPY: return ref_cpy(n);
     case SLM_OP_CROSS_ENTROPY: return ref_cross_entropy(n, false);
     case SLM_OP_CROSS_ENTROPY_BACK: return ref_cross_entropy(n, true);

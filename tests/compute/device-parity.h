@@ -4,6 +4,7 @@
 #ifndef SLMOPS_TESTS_COMPUTE_DEVICE_PARITY_H
 #define SLMOPS_TESTS_COMPUTE_DEVICE_PARITY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <slmops/slmops.h>
 
@@ -28,6 +29,13 @@ void dp_long_reductions_match_cpu(slm_registry_t *reg, const char *device);
 
 /* auto never picks `device` when it is CPU-emulated (scores below the CPU backend). */
 void dp_auto_keeps_the_cpu(slm_registry_t *reg, const char *device);
+
+/* Whether every backend must run op: the fused ops are optional (docs/decisions.md
+ * D53), a device without them gets the composite they stand for. */
+static inline bool dp_op_required(int op)
+{
+    return op != SLM_OP_ATTN;
+}
 
 /* Exits 77 naming what is missing unless `device` of backend `plugin` opens:
  * build_hint says how to build the plugin, device_hint how to get a device. The

@@ -69,6 +69,10 @@ slm_tensor_t *slm_rope(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *pos, int n
 /* mask may be NULL; causal masks column c of row r when c > n_past + r. */
 slm_tensor_t *slm_soft_max(slm_graph_t *g, slm_tensor_t *a, slm_tensor_t *mask, float scale,
                            bool causal, int64_t n_past);
+/* softmax(scale * q.K + mask) . V in one op (SLM_OP_ATTN: shapes in slmops/ops.h):
+ * the attention of a KV cache whose V holds a row per cell like K. No gradient. */
+slm_tensor_t *slm_attn(slm_graph_t *g, slm_tensor_t *q, slm_tensor_t *k, slm_tensor_t *v,
+                       slm_tensor_t *mask, float scale);
 slm_tensor_t *slm_silu(slm_graph_t *g, slm_tensor_t *a);
 slm_tensor_t *slm_gelu(slm_graph_t *g, slm_tensor_t *a);
 /* The natural logarithm, clamped below at FLT_MIN (op "log"; slm_log is the logger). */

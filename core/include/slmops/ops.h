@@ -91,6 +91,14 @@ typedef enum slm_op {
     SLM_OP_LOG = 28,
     /* src0 x, src1 dy; dst = dy / x where x > FLT_MIN, else 0 (the clamp is flat) */
     SLM_OP_LOG_BACK = 29,
+    /* Fused attention of decode and prefill over a KV cache (docs/decisions.md D53):
+     * src0 q f32 [D,H,N], src1 K [D,C,Hk] and src2 V [D,C,Hk] (f32|f16; a row of D per
+     * cell, cells ne1 apart), src3 additive mask f32 [C,N'] (N' >= N; 0 or -inf);
+     * fp[0] scale; Hk divides H and query head h reads kv head h / (H / Hk);
+     * dst f32 [D,H,N]: dst[:,h,n] = sum_c softmax_c(scale * q[:,h,n].K[:,c,h'] + mask[c,n])
+     * * V[:,c,h']. Cells masked -inf for a query are never read for it (their K and V
+     * may hold anything); a query with no visible cell gets zeros. No gradient. */
+    SLM_OP_ATTN = 30,
     SLM_OP_COUNT
 } slm_op_t;
 

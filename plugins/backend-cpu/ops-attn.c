@@ -1,0 +1,211 @@
+/* Fused attention over a KV cache (SLM_OP_ATTN). Per query and head: the scores of
+ * the cells its mask row leaves visible, their softmax, and the weighted sum of
+ * their V rows. Masked cells cost nothing: one decode step of eight sequences
+ * sharing a cache reads each sequence's cells once, not every cell eight times as
+ * the matmul-softmax-matmul composite does (docs/decisions.md D53). */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "convert.h"
+#include "cpu.h"
+#include "vmath.h"
+
+static bool check_attn(const slm_node_t *n)
+{
+    if (n->n_src != 4 || !isfinite(n->fp[0]))
+        return false;
+    const slm_tensor_desc_t *d = &n->dst, *q = &n->src[0], *k = &n->src[1], *v = &n->src[2],
+                            *m = &n->src[3];
+    if (!cpu_desc_ok(d, SLM_TYPE_F32) || !cpu_desc_ok(q, SLM_TYPE_F32) ||
+        !cpu_desc_ok(m, SLM_TYPE_F32) || k->type != v->type ||
+        (k->type != SLM_TYPE_F32 && k->type != SLM_TYPE_F16) || !cpu_desc_ok(k, k->type) ||
+        !cpu_desc_ok(v, v->type))
+        return false;
+    int64_t D = q->ne[0], H = q->ne[1], N = q->ne[2], C = k->ne[1], Hk = k->ne[2];
+    return cpu_same_shape(d, q) && q->ne[3] == 1 && D > 0 && k->ne[0] == D &&
+           k->ne[3] == 1 && Hk > 0 && H % Hk == 0 && v->ne[0] == D && v->ne[1] == C &&
+           v->ne[2] == Hk && v->ne[3] == 1 && m->ne[0] == C && m->ne[1] >= N &&
+           cpu_rows_packed(q) && cpu_rows_packed(d) && cpu_rows_packed(m) &&
+           cpu_rows_packed(k) && cpu_rows_packed(v);
+}
+
+/* Per thread: the visible cells of the current query (C indices), their scores
+ * (C floats) and the output accumulator (D floats). */
+static size_t thread_bytes(const slm_node_t *n)
+{
+    size_t C = (size_t)n->src[1].ne[1], D = (size_t)n->src[0].ne[0];
+    return cpu_align64(C * sizeof(int32_t)) + cpu_align64(C * sizeof(float)) +
+           cpu_align64(D * sizeof(float));
+}
+
+static size_t scratch_attn(const slm_node_t *n, int nth)
+{
+    return cpu_scratch_per_thread(thread_bytes(n), nth);
+}
+
+/* The cells a mask row leaves visible, in order; how many. */
+static int64_t visible_cells(const float *mask, int64_t C, int32_t *idx)
+{
+    int64_t n = 0;
+    for (int64_t c = 0; c < C; c++) {
+        idx[n] = (int32_t)c;
+        n += mask[c] != -INFINITY;
+    }
+    return n;
+}
+
+/* f16 rows: whole vectors through the hardware conversion where the variant has it
+ * (the compiler does not vectorise _cvtsh_ss loops), the tail one element at a time. */
+#if defined(__AVX512F__)
+#define F16_W 16
+typedef __m512 f16v_t;
+#define F16_ZERO() _mm512_setzero_ps()
+#define F16_LOAD_H(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define F16_LOAD_F(p) _mm512_loadu_ps(p)
+#define F16_STORE_F(p, x) _mm512_storeu_ps((p), (x))
+#define F16_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define F16_SET1(x) _mm512_set1_ps(x)
+#define F16_HSUM(x) _mm512_reduce_add_ps(x)
+#elif defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+#define F16_W 8
+typedef __m256 f16v_t;
+#define F16_ZERO() _mm256_setzero_ps()
+#define F16_LOAD_H(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define F16_LOAD_F(p) _mm256_loadu_ps(p)
+#define F16_STORE_F(p, x) _mm256_storeu_ps((p), (x))
+#define F16_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define F16_SET1(x) _mm256_set1_ps(x)
+static inline float F16_HSUM(__m256 x)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+/* q . k over D elements; k is f32 or f16. */
+static float dot_row(const float *restrict q, const char *k, bool f16, int64_t D)
+{
+    int64_t d = 0;
+    float s = 0.0f;
+    if (f16) {
+        const uint16_t *kh = (const uint16_t *)k;
+#ifdef F16_W
+        f16v_t a = F16_ZERO();
+        for (; d + F16_W <= D; d += F16_W)
+            a = F16_FMA(F16_LOAD_F(q + d), F16_LOAD_H(kh + d), a);
+        s = F16_HSUM(a);
+#endif
+        for (; d < D; d++)
+            s += q[d] * slm_half_to_float(kh[d]);
+        return s;
+    }
+    /* f32: fixed-width chunks, which -O2 vectorises. */
+    const float *kf = (const float *)k;
+    float acc[CPU_VW] = {0};
+    for (; d + CPU_VW <= D; d += CPU_VW)
+        for (int j = 0; j < CPU_VW; j++)
+            acc[j] += q[d + j] * kf[d + j];
+    for (; d < D; d++)
+        s += q[d] * kf[d];
+    for (int j = 0; j < CPU_VW; j++)
+        s += acc[j];
+    return s;
+}
+
+/* out += p * v over D elements. */
+static void add_scaled_row(float *restrict out, const char *v, bool f16, float p, int64_t D)
+{
+    int64_t d = 0;
+    if (f16) {
+        const uint16_t *vh = (const uint16_t *)v;
+#ifdef F16_W
+        f16v_t pv = F16_SET1(p);
+        for (; d + F16_W <= D; d += F16_W)
+            F16_STORE_F(out + d, F16_FMA(pv, F16_LOAD_H(vh + d), F16_LOAD_F(out + d)));
+#endif
+        for (; d < D; d++)
+            out[d] += p * slm_half_to_float(vh[d]);
+        return;
+    }
+    const float *vf = (const float *)v;
+    for (; d + CPU_VW <= D; d += CPU_VW)
+        for (int j = 0; j < CPU_VW; j++)
+            out[d + j] += p * vf[d + j];
+    for (; d < D; d++)
+        out[d] += p * vf[d];
+}
+
+/* One query row of one head over its n_vis visible cells. */
+static void attend_one(const slm_node_t *n, const float *q, const float *mask,
+                       const int32_t *idx, int64_t n_vis, int64_t hk, float *scores, float *acc,
+                       float *out)
+{
+    const slm_tensor_desc_t *k = &n->src[1], *v = &n->src[2];
+    int64_t D = n->src[0].ne[0];
+    bool f16 = k->type == SLM_TYPE_F16;
+    float scale = n->fp[0], mx = -INFINITY;
+    for (int64_t j = 0; j < n_vis; j++) {
+        int64_t c = idx[j];
+        float s = dot_row(q, cpu_row(k, c, hk, 0), f16, D) * scale + mask[c];
+        scores[j] = s;
+        mx = s > mx ? s : mx;
+    }
+    memset(acc, 0, (size_t)D * sizeof *acc);
+    if (mx == -INFINITY) {   /* every visible score overflowed down: as fully masked */
+        memcpy(out, acc, (size_t)D * sizeof *acc);
+        return;
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n_vis; j++) {
+        float p = cpu_expf(scores[j] - mx);
+        sum += p;
+        add_scaled_row(acc, cpu_row(v, idx[j], hk, 0), f16, p, D);
+    }
+    float inv = 1.0f / sum;
+    for (int64_t d = 0; d < D; d++)
+        out[d] = acc[d] * inv;
+}
+
+/* Work items are (query, head) pairs, query-major, taken in chunks by whichever
+ * thread is free; a thread rebuilds its visible-cell list only when its query changes. */
+static void run_attn(const cpu_op_ctx_t *c)
+{
+    const slm_node_t *n = c->node;
+    const slm_tensor_desc_t *dst = &n->dst, *q = &n->src[0], *m = &n->src[3];
+    int64_t D = q->ne[0], H = q->ne[1], N = q->ne[2], C = n->src[1].ne[1];
+    int64_t group = H / n->src[1].ne[2], items = N * H;
+    char *mine = cpu_thread_scratch(c, thread_bytes(n));
+    int32_t *idx = (int32_t *)mine;
+    float *scores = (float *)(mine + cpu_align64((size_t)C * sizeof(int32_t)));
+    float *acc = scores + cpu_align64((size_t)C * sizeof(float)) / sizeof(float);
+    int64_t chunk = items / (16 * (int64_t)c->nth);
+    chunk = chunk < 1 ? 1 : (chunk > H ? H : chunk);
+    int64_t last = -1, n_vis = 0, i0, i1;
+    while (cpu_claim(c, items, chunk, &i0, &i1)) {
+        for (int64_t i = i0; i < i1; i++) {
+            int64_t t = i / H, h = i % H;
+            const float *mask = (const float *)cpu_row(m, t, 0, 0);
+            if (t != last) {
+                n_vis = visible_cells(mask, C, idx);
+                last = t;
+            }
+            float *out = (float *)cpu_row(dst, h, t, 0);
+            if (n_vis == 0) {
+                memset(out, 0, (size_t)D * sizeof *out);
+                continue;
+            }
+            attend_one(n, (const float *)cpu_row(q, h, t, 0), mask, idx, n_vis, h / group,
+                       scores, acc, out);
+        }
+    }
+}
+
+const cpu_op_def_t cpu_op_attn = {check_attn, scratch_attn, run_attn};
