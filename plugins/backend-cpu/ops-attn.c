@@ -71,6 +71,7 @@ typedef __m512 f16v_t;
 #define F16_STORE_F(p, x) _mm512_storeu_ps((p), (x))
 #define F16_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define F16_SET1(x) _mm512_set1_ps(x)
+#define F16_MUL(a, b) _mm512_mul_ps((a), (b))
 #define F16_HSUM(x) _mm512_reduce_add_ps(x)
 #elif defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
 #define F16_W 8
@@ -81,6 +82,7 @@ typedef __m256 f16v_t;
 #define F16_STORE_F(p, x) _mm256_storeu_ps((p), (x))
 #define F16_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define F16_SET1(x) _mm256_set1_ps(x)
+#define F16_MUL(a, b) _mm256_mul_ps((a), (b))
 static inline float F16_HSUM(__m256 x)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
@@ -143,35 +145,78 @@ static void add_scaled_row(float *restrict out, const char *v, bool f16, float p
         out[d] += p * vf[d];
 }
 
-/* One query row of one head over its n_vis visible cells. */
+#ifdef F16_W
+/* out = inv * sum_j p[j] * V[:, idx[j]] for f16 rows of NV whole vectors: the
+ * accumulators stay in registers across the cells (NV is a constant once inlined). */
+static inline __attribute__((always_inline)) void
+sum_rows_f16(int NV, float *out, const slm_tensor_desc_t *v, int64_t hk, const int32_t *idx,
+             const float *p, int64_t n_vis, float inv)
+{
+    f16v_t acc[8];
+    _Pragma("GCC unroll 8")
+    for (int i = 0; i < NV; i++)
+        acc[i] = F16_ZERO();
+    for (int64_t j = 0; j < n_vis; j++) {
+        const uint16_t *row = (const uint16_t *)(const void *)cpu_row(v, idx[j], hk, 0);
+        f16v_t pj = F16_SET1(p[j]);
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++)
+            acc[i] = F16_FMA(pj, F16_LOAD_H(row + i * F16_W), acc[i]);
+    }
+    f16v_t s = F16_SET1(inv);
+    _Pragma("GCC unroll 8")
+    for (int i = 0; i < NV; i++)
+        F16_STORE_F(out + i * F16_W, F16_MUL(acc[i], s));
+}
+#endif
+
+/* out = inv * sum_j p[j] * V[:, idx[j]]: the head dimensions of common models with f16
+ * rows in registers, anything else through acc. */
+static void sum_rows(float *out, const slm_tensor_desc_t *v, int64_t hk, const int32_t *idx,
+                     const float *p, int64_t n_vis, float inv, int64_t D, float *acc)
+{
+    bool f16 = v->type == SLM_TYPE_F16;
+#ifdef F16_W
+    if (f16 && D == 2 * F16_W)
+        return sum_rows_f16(2, out, v, hk, idx, p, n_vis, inv);
+    if (f16 && D == 4 * F16_W)
+        return sum_rows_f16(4, out, v, hk, idx, p, n_vis, inv);
+    if (f16 && D == 8 * F16_W)
+        return sum_rows_f16(8, out, v, hk, idx, p, n_vis, inv);
+#endif
+    memset(acc, 0, (size_t)D * sizeof *acc);
+    for (int64_t j = 0; j < n_vis; j++)
+        add_scaled_row(acc, cpu_row(v, idx[j], hk, 0), f16, p[j], D);
+    for (int64_t d = 0; d < D; d++)
+        out[d] = acc[d] * inv;
+}
+
+/* One query row of one head over its n_vis visible cells: the scores, then their
+ * exponentials in place (whole vectors), then the rows of V they weigh. */
 static void attend_one(const slm_node_t *n, const float *q, const float *mask,
                        const int32_t *idx, int64_t n_vis, int64_t hk, float *scores, float *acc,
                        float *out)
 {
-    const slm_tensor_desc_t *k = &n->src[1], *v = &n->src[2];
+    const slm_tensor_desc_t *k = &n->src[1];
     int64_t D = n->src[0].ne[0];
     bool f16 = k->type == SLM_TYPE_F16;
-    float scale = n->fp[0], mx = -INFINITY;
+    float scale = n->fp[0];
     for (int64_t j = 0; j < n_vis; j++) {
         int64_t c = idx[j];
-        float s = dot_row(q, cpu_row(k, c, hk, 0), f16, D) * scale + mask[c];
-        scores[j] = s;
-        mx = s > mx ? s : mx;
+        scores[j] = dot_row(q, cpu_row(k, c, hk, 0), f16, D) * scale + mask[c];
     }
-    memset(acc, 0, (size_t)D * sizeof *acc);
+    float mx = cpu_max_f32(scores, n_vis);
     if (mx == -INFINITY) {   /* every visible score overflowed down: as fully masked */
-        memcpy(out, acc, (size_t)D * sizeof *acc);
+        memset(out, 0, (size_t)D * sizeof *out);
         return;
     }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n_vis; j++) {
-        float p = cpu_expf(scores[j] - mx);
-        sum += p;
-        add_scaled_row(acc, cpu_row(v, idx[j], hk, 0), f16, p, D);
-    }
-    float inv = 1.0f / sum;
-    for (int64_t d = 0; d < D; d++)
-        out[d] = acc[d] * inv;
+    int64_t j = 0;
+    for (; j + CPU_VW <= n_vis; j += CPU_VW)
+        for (int l = 0; l < CPU_VW; l++)
+            scores[j + l] = cpu_expf(scores[j + l] - mx);
+    for (; j < n_vis; j++)
+        scores[j] = cpu_expf(scores[j] - mx);
+    sum_rows(out, &n->src[2], hk, idx, scores, n_vis, 1.0f / cpu_sum_f32(scores, n_vis), D, acc);
 }
 
 /* Work items are (query, head) pairs, query-major, taken in chunks by whichever

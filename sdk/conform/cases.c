@@ -394,7 +394,8 @@ static size_t cases_soft_max(conform_case_t *out, size_t max)
 static size_t cases_attn(conform_case_t *out, size_t max)
 {
     /* D, H, N, C, Hk, K/V type, K/V layout (PERMUTED: a KV cache's cells outermost),
-     * q layout. The mask hides some cells of every query but never cell 0. */
+     * q layout; D of 16, 32, 64 and 128 take the register paths of the vector widths.
+     * The mask hides some cells of every query but never cell 0. */
     static const int64_t at[][8] = {
         {8, 2, 1, 5, 2, F32, LAYOUT_CONTIG, LAYOUT_CONTIG},
         {16, 4, 3, 9, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
@@ -402,6 +403,8 @@ static size_t cases_attn(conform_case_t *out, size_t max)
         {20, 3, 4, 7, 1, SLM_TYPE_F16, LAYOUT_PADDED, LAYOUT_PADDED},
         {32, 6, 5, 33, 6, F32, LAYOUT_PERMUTED, LAYOUT_PADDED},
         {7, 2, 2, 3, 2, SLM_TYPE_F16, LAYOUT_CONTIG, LAYOUT_CONTIG},
+        {128, 4, 2, 40, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
+        {32, 2, 3, 17, 1, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_PADDED},
     };
     size_t n = 0;
     for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) {
