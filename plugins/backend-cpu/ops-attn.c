@@ -83,13 +83,7 @@ typedef __m256 f16v_t;
 #define F16_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define F16_SET1(x) _mm256_set1_ps(x)
 #define F16_MUL(a, b) _mm256_mul_ps((a), (b))
-static inline float F16_HSUM(__m256 x)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#define F16_HSUM(x) cpu_hsum256(x)
 #endif
 
 /* q . k over D elements; k is f32 or f16. */

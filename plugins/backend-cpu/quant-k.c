@@ -9,6 +9,7 @@
 
 #include "convert.h"
 #include "quant-types.h"
+#include "vmath.h"
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -368,14 +369,6 @@ static float kq_vec_dot_q6_k(int64_t k, const void *vw, const void *va)
 /* ---- AVX2: ggml's ggml_vec_dot_q*_K_q8_K x86 kernels ---- */
 
 #ifdef KQ_AVX2
-static inline float kq_hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 static inline float kq_hsum128(__m128 s)
 {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -431,7 +424,7 @@ static float kq_vec_dot_q4_k(int64_t k, const void *vw, const void *va)
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return kq_hsum256(acc) + kq_hsum128(acc_m);
+    return cpu_hsum256(acc) + kq_hsum128(acc_m);
 }
 
 static float kq_vec_dot_q5_k(int64_t k, const void *vw, const void *va)
@@ -472,7 +465,7 @@ static float kq_vec_dot_q5_k(int64_t k, const void *vw, const void *va)
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return kq_hsum256(acc) + kq_hsum128(acc_m);
+    return cpu_hsum256(acc) + kq_hsum128(acc_m);
 }
 
 /* q6_K's -32 offset is taken out once per block with the q8 group sums:
@@ -516,7 +509,7 @@ static float kq_vec_dot_q6_k(int64_t k, const void *vw, const void *va)
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return kq_hsum256(acc);
+    return cpu_hsum256(acc);
 }
 #endif
 

@@ -9,6 +9,7 @@
 
 #include "convert.h"
 #include "quant-types.h"
+#include "vmath.h"
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -223,14 +224,6 @@ static inline __attribute__((always_inline)) __m256i dp1(int t, __m256i w, __m25
 #endif
 }
 
-static inline float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 #endif
 
 #if defined(__AVX512F__)
@@ -374,7 +367,7 @@ tile_seg(int t, int NR, int NC, const tile_io_t *io, int64_t nb, float out[4][4]
     for (int i = 0; i < NR; i++)
         _Pragma("GCC unroll 4")
         for (int j = 0; j < NC; j++)
-            out[i][j] += hsum256(acc1[i][j]);
+            out[i][j] += cpu_hsum256(acc1[i][j]);
 #else
     for (; b < nb; b++) {
         _Pragma("GCC unroll 4")

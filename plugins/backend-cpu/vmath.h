@@ -49,4 +49,17 @@ static inline float cpu_max_f32(const float *x, int64_t n)
     return mx;
 }
 
+#if defined(__AVX__)
+#include <immintrin.h>
+
+/* The sum of a 256-bit vector's eight floats (the kernels' AVX2 paths). */
+static inline float cpu_hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
 #endif
