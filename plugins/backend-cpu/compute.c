@@ -253,6 +253,35 @@ static int grow(void **p, size_t *cap, size_t need, size_t align)
     return SLM_OK;
 }
 
+/* Contention (docs/decisions.md D54). When a thread of the pool waited at the
+ * barriers for more than this share of a graph's time, a partner was off its core
+ * (a busy neighbour holds it): every barrier then waits for the OS to run it again,
+ * and one thread alone, which the OS moves to the free core, goes faster. After two
+ * such graphs in a row (one is noise: a page fault, an interrupt) the next
+ * CPU_SOLO_GRAPHS graphs run on thread 0 alone; then the pool tries again, and one
+ * contended graph sends it back. Graphs shorter than CPU_SOLO_MIN_NS say too little. */
+#define CPU_SOLO_WAIT_SHARE 0.35
+#define CPU_SOLO_GRAPHS 32
+#define CPU_SOLO_MIN_NS 1000000
+
+static void watch_contention(cpu_device_t *d, int64_t graph_ns)
+{
+    int64_t waited = cpu_pool_take_wait(d->pool);
+    if (graph_ns < CPU_SOLO_MIN_NS)
+        return;
+    double share = (double)waited / (double)graph_ns;
+    if (share < CPU_SOLO_WAIT_SHARE) {
+        d->strikes = 0;
+        return;
+    }
+    if (++d->strikes < 2)
+        return;
+    d->solo_left = CPU_SOLO_GRAPHS;
+    d->strikes = 1;
+    cpu_log(SLM_LOG_DEBUG, "a pool thread waited %.0f%% of a graph: the next %d graphs run "
+            "on one thread", 100.0 * share, CPU_SOLO_GRAPHS);
+}
+
 typedef struct graph_job {
     cpu_device_t *dev;
     size_t n_nodes;
@@ -276,7 +305,7 @@ static void run_graph(void *arg, int ith, int nth)
         if (p->serial && ith != 0)
             continue;
         cpu_op_ctx_t c = {.node = node, .ith = p->serial ? 0 : ith, .nth = p->serial ? 1 : nth,
-                          .pool = p->serial ? NULL : d->pool,
+                          .pool = p->serial || nth == 1 ? NULL : d->pool,
                           .scratch = (char *)d->scratch + p->scratch_off, .status = &job->status,
                           .claimed = &p->claimed};
         cpu_op_get(node->op)->run(&c);
@@ -316,12 +345,17 @@ int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
     bool parallel = plan_barriers(d, n_nodes, &scratch);
     if (grow(&d->scratch, &d->scratch_size, scratch, 64) != SLM_OK)
         return SLM_E_NOMEM;
-    graph_job_t job = {.dev = d, .n_nodes = n_nodes, .alone = !parallel};
+    graph_job_t job = {.dev = d, .n_nodes = n_nodes, .alone = !parallel || d->solo_left > 0};
     atomic_init(&job.status, 0);
-    /* A graph of small nodes (a tiny model's decode step) need not wake anyone. */
-    if (job.alone)
+    /* A graph of small nodes (a tiny model's decode step) need not wake anyone; nor
+     * does one run while the pool is contended. */
+    if (job.alone) {
+        d->solo_left -= parallel;
         run_graph(&job, 0, 1);
-    else
+    } else {
+        int64_t t0 = cpu_now_ns();
         cpu_pool_run(d->pool, run_graph, &job);
+        watch_contention(d, cpu_now_ns() - t0);
+    }
     return atomic_load(&job.status);
 }

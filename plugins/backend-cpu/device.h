@@ -12,6 +12,8 @@ typedef struct cpu_device {
     slm_node_t *nodes;         /* copies of the nodes being run, data pointers resolved */
     struct node_plan *plans;   /* per node: threads and barriers (compute.c) */
     size_t nodes_cap;          /* of both arrays */
+    int solo_left;             /* graphs thread 0 still runs alone (compute.c, D54) */
+    int strikes;               /* contended graphs in a row */
 } cpu_device_t;
 
 /* Host memory handed out as buffers. */

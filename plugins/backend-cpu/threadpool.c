@@ -38,6 +38,8 @@
 #define CPU_BARRIER_SPIN_NS 5000000
 
 static _Thread_local int64_t spin_ns = CPU_SPIN_MAX_NS / 4;
+/* This thread's index in the pool it works for (the caller of cpu_pool_run: 0). */
+static _Thread_local int my_ith;
 
 struct cpu_pool {
     int n;
@@ -50,6 +52,10 @@ struct cpu_pool {
     _Alignas(64) atomic_int bar_count;
     _Alignas(64) atomic_uint bar_gen;
     _Alignas(64) atomic_int sleepers;
+    /* Per thread: nanoseconds spent waiting at barriers since cpu_pool_take_wait
+     * (a worker's wait at the end of a run may land after the caller has read it:
+     * it counts for the next run). */
+    atomic_llong *wait_ns;
 #ifndef __linux__
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -68,7 +74,7 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static int64_t now_ns(void)
+int64_t cpu_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -120,7 +126,7 @@ static void wait_change(cpu_pool_t *pool, atomic_uint *gen, unsigned seen, int64
             return;
         cpu_relax();
     }
-    int64_t t0 = now_ns(), t;
+    int64_t t0 = cpu_now_ns(), t;
     do {
         for (int i = 0; i < 32; i++) {
             if (atomic_load_explicit(gen, memory_order_acquire) != seen) {
@@ -129,7 +135,7 @@ static void wait_change(cpu_pool_t *pool, atomic_uint *gen, unsigned seen, int64
             }
             cpu_relax();
         }
-        t = now_ns() - t0;
+        t = cpu_now_ns() - t0;
         if (t > spin_ns && t > min_spin_ns)
             sched_yield();
     } while (t < spin_ns + CPU_YIELD_NS || t < min_spin_ns);
@@ -165,7 +171,19 @@ void cpu_pool_barrier(cpu_pool_t *pool)
         bump(pool, &pool->bar_gen);
         return;
     }
+    int64_t t0 = cpu_now_ns();
     wait_change(pool, &pool->bar_gen, gen, CPU_BARRIER_SPIN_NS);
+    atomic_fetch_add_explicit(&pool->wait_ns[my_ith], cpu_now_ns() - t0, memory_order_relaxed);
+}
+
+int64_t cpu_pool_take_wait(cpu_pool_t *pool)
+{
+    int64_t most = 0;
+    for (int i = 0; i < pool->n; i++) {
+        int64_t w = atomic_exchange_explicit(&pool->wait_ns[i], 0, memory_order_relaxed);
+        most = w > most ? w : most;
+    }
+    return most;
 }
 
 static void *worker_main(void *p)
@@ -174,6 +192,7 @@ static void *worker_main(void *p)
     cpu_pool_t *pool = wa->pool;
     int ith = wa->ith;
     free(wa);
+    my_ith = ith;
     unsigned seen = 0;
     for (;;) {
         wait_change(pool, &pool->job_gen, seen, 0);
@@ -232,7 +251,10 @@ cpu_pool_t *cpu_pool_new(int n_threads)
         return NULL;
     *pool = (cpu_pool_t){0};
     pool->threads = calloc((size_t)n_threads, sizeof *pool->threads);
-    if (!pool->threads) {
+    pool->wait_ns = calloc((size_t)n_threads, sizeof *pool->wait_ns);
+    if (!pool->threads || !pool->wait_ns) {
+        free(pool->threads);
+        free(pool->wait_ns);
         free(pool);
         return NULL;
     }
@@ -263,6 +285,7 @@ void cpu_pool_free(cpu_pool_t *pool)
     pthread_mutex_destroy(&pool->mu);
 #endif
     free(pool->threads);
+    free(pool->wait_ns);
     free(pool);
 }
 
@@ -279,6 +302,7 @@ void cpu_pool_run(cpu_pool_t *pool, cpu_task_fn fn, void *arg)
     }
     pool->fn = fn;
     pool->arg = arg;
+    my_ith = 0;
     bump(pool, &pool->job_gen);
     fn(arg, 0, pool->n);
     cpu_pool_barrier(pool);

@@ -3,6 +3,8 @@
 #ifndef SLMOPS_CPU_THREADPOOL_H
 #define SLMOPS_CPU_THREADPOOL_H
 
+#include <stdint.h>
+
 typedef struct cpu_pool cpu_pool_t;
 
 /* Called on every thread; ith in [0, nth). */
@@ -20,6 +22,11 @@ void cpu_pool_run(cpu_pool_t *pool, cpu_task_fn fn, void *arg);
  * NULL (an op run on one thread alone) returns at once. */
 void cpu_pool_barrier(cpu_pool_t *pool);
 
+/* The longest time one thread spent waiting at barriers since the last call, in
+ * nanoseconds (and start counting again). Call between runs. */
+int64_t cpu_pool_take_wait(cpu_pool_t *pool);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t cpu_now_ns(void);
 /* Online cores, at least 1. */
 int cpu_online_cores(void);
 

@@ -25,16 +25,33 @@ static void *buffers[H_MAX_BUFFERS];
 static int n_buffers;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
+/* Every message of any level, for h_logged; those up to INFO also go to stderr. */
+static char logged[16384];
+static size_t n_logged;
+
 static void host_log(slm_log_level_t level, const char *category, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(logged + n_logged, sizeof logged - n_logged, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        n_logged = n_logged + (size_t)k + 1 < sizeof logged ? n_logged + (size_t)k + 1 : 0;
     if (level > SLM_LOG_INFO)
         return;
-    va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "[%s] ", category);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+bool h_logged(const char *needle)
+{
+    for (size_t i = 0; i < n_logged; i += strlen(logged + i) + 1)
+        if (strstr(logged + i, needle))
+            return true;
+    return false;
 }
 
 static const slm_host_t host = {

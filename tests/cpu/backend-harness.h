@@ -42,6 +42,9 @@ slm_node_t h_node(int op, slm_tensor_desc_t dst, int n_src, const slm_tensor_des
 int h_run(const slm_node_t *node);
 int h_run_n(const slm_node_t *nodes, size_t n);
 
+/* Whether the plugin logged a message (any level) containing needle. */
+bool h_logged(const char *needle);
+
 /* |got - want| <= atol + rtol * |want| for every element, else a Check failure naming it. */
 void h_expect_close(const char *what, float got, double want, double atol, double rtol);
 

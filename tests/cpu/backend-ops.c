@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <sched.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -733,6 +734,51 @@ START_TEST(test_thread_counts)
 }
 END_TEST
 
+/* Two pool threads on one core, a busy neighbour at its worst: every barrier waits
+ * for the OS to switch threads. The pool notices its threads waiting on each other
+ * and runs the next graphs on thread 0 alone (D54), with the same results. */
+START_TEST(test_contention_runs_alone)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    h_close();
+    h_open(2);   /* the workers inherit the one-core mask */
+    slm_tensor_desc_t a = h_tensor(SLM_TYPE_F32, 512, 1024, 1, 1, H_CONTIG);
+    slm_tensor_desc_t x = h_tensor(SLM_TYPE_F32, 512, 1, 1, 1, H_CONTIG);
+    slm_tensor_desc_t y = h_tensor(SLM_TYPE_F32, 1024, 1, 1, 1, H_CONTIG);
+    slm_tensor_desc_t z = h_tensor(SLM_TYPE_F32, 1024, 1, 1, 1, H_CONTIG);
+    h_fill(&a, -1.0f, 1.0f);
+    h_fill(&x, -1.0f, 1.0f);
+    double want[1024];
+    for (int64_t m = 0; m < 1024; m++) {
+        want[m] = 0;
+        for (int64_t k = 0; k < 512; k++)
+            want[m] += (double)h_get(&a, k, m, 0, 0) * h_get(&x, k, 0, 0, 0);
+        want[m] *= 0.5;
+    }
+    /* A matrix-vector product (claimed rows, a barrier after) then a small node. */
+    slm_node_t n[2] = {h_node(SLM_OP_MUL_MAT, y, 2, (slm_tensor_desc_t[]){a, x}),
+                       h_node(SLM_OP_SCALE, z, 1, &y)};
+    n[1].fp[0] = 0.5f;
+    for (int run = 0; run < 12 && !h_logged("run on one thread"); run++) {
+        ck_assert_int_eq(h_run_n(n, 2), SLM_OK);
+        for (int64_t m = 0; m < 1024; m++)
+            h_expect_close(WHAT("run %d, row %lld", run, (long long)m), h_get(&z, m, 0, 0, 0),
+                           want[m], 1e-4, 1e-4);
+    }
+    ck_assert_msg(h_logged("run on one thread"), "12 graphs on one core and the pool never "
+                  "ran alone");
+    for (int run = 0; run < 3; run++) {   /* alone, and once the pool tries again */
+        ck_assert_int_eq(h_run_n(n, 2), SLM_OK);
+        for (int64_t m = 0; m < 1024; m++)
+            h_expect_close(WHAT("alone, run %d, row %lld", run, (long long)m),
+                           h_get(&z, m, 0, 0, 0), want[m], 1e-4, 1e-4);
+    }
+}
+END_TEST
+
 static Suite *backend_suite(void)
 {
     Suite *s = suite_create(CPU_TEST_VARIANT);
@@ -747,6 +793,7 @@ static Suite *backend_suite(void)
         {"sum_repeat_back", test_sum_repeat_back}, {"adamw", test_adamw},
         {"sgd_clip", test_sgd_clip},
         {"thread_counts", test_thread_counts},
+        {"contention_runs_alone", test_contention_runs_alone},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
