@@ -252,6 +252,12 @@ typedef struct mq_slice {
 #define MM_MIN_CLAIM 32
 /* Fewest row groups one claim takes: long enough runs for the prefetcher. */
 #define MQ_MIN_CLAIM 8
+/* Claims per thread of a matrix-vector product: one, a contiguous 1/nth of the rows
+ * each, which a thread that finds its partner not started takes over. Decode measured
+ * 6% (f16) and 11% (q4_0) faster than with four smaller claims each, whose streams
+ * interleave; a neighbour that keeps a thread off its core is the pool's to notice
+ * (D54), not the chunks'. */
+#define MV_CLAIMS 1
 
 static void mq_range(const cpu_qtype_t *q, const mq_slice_t *s, int64_t m0, int64_t m1,
                      int64_t n0, int64_t n1)
@@ -408,12 +414,12 @@ static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
             mq_range(q, &sl, 0, M, 0, N);
         }
     } else {
-        /* Rows in groups of four, claimed a chunk at a time (a few per thread: a
-         * preempted thread's rows go to the others); columns only when rows are too
-         * few. */
+        /* Rows in groups of four, claimed a chunk at a time (MV_CLAIMS per thread: a
+         * thread not started yet leaves its rows to the others); columns only when
+         * rows are too few. */
         bool by_rows = M >= 4 * (int64_t)c->nth || N < c->nth;
         int64_t units = by_rows ? (M + 3) / 4 : N;
-        int64_t chunk = by_rows ? (units + 4 * c->nth - 1) / (4 * c->nth) : 1;
+        int64_t chunk = by_rows ? (units + MV_CLAIMS * c->nth - 1) / (MV_CLAIMS * c->nth) : 1;
         if (chunk < MQ_MIN_CLAIM && by_rows)
             chunk = MQ_MIN_CLAIM;
         /* Claims count chunks, each inside one slice. */
@@ -470,7 +476,7 @@ static void run_mul_mat(const cpu_op_ctx_t *c)
         }
     } else if (b->ne[1] < MM_CLAIM_MAX_N) {
         /* Matrix-vector (decode): rows claimed a chunk at a time, as run_mul_mat_q. */
-        int64_t M = a->ne[1], chunk = (M + 4 * c->nth - 1) / (4 * c->nth), k, k1;
+        int64_t M = a->ne[1], chunk = (M + MV_CLAIMS * c->nth - 1) / (MV_CLAIMS * c->nth), k, k1;
         chunk = chunk < MM_MIN_CLAIM ? MM_MIN_CLAIM : chunk;
         int64_t per_slice = (M + chunk - 1) / chunk;
         while (cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
