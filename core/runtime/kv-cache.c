@@ -75,10 +75,16 @@ static bool device_fuses_attention(const slm_model_t *m, slm_type_t type)
     slm_graph_t *g = slm_graph_new(8);
     if (!g)
         return false;
-    const int64_t qne[3] = {hp->head_dim, hp->n_head, 1}, kne[3] = {hp->head_dim, 1, hp->n_head_kv};
+    /* Views laid out as kv_attend's: a row of every head per cell, two cells. */
+    int64_t hd = hp->head_dim, Hkv = hp->n_head_kv, es = (int64_t)slm_type_get_traits(type)->size;
+    const int64_t qne[3] = {hd, hp->n_head, 1}, kne[3] = {hd, 2, Hkv};
+    const int64_t knb[3] = {es, Hkv * hd * es, hd * es};
     slm_tensor_t *q = slm_tensor_new(g, SLM_TYPE_F32, 3, qne);
-    slm_tensor_t *k = slm_tensor_new(g, type, 3, kne), *v = slm_tensor_new(g, type, 3, kne);
-    slm_tensor_t *mask = slm_tensor_new_2d(g, SLM_TYPE_F32, 1, 1);
+    slm_tensor_t *kc = slm_tensor_new_1d(g, type, 2 * Hkv * hd);
+    slm_tensor_t *vc = slm_tensor_new_1d(g, type, 2 * Hkv * hd);
+    slm_tensor_t *k = kc ? slm_view(g, kc, 3, kne, knb, 0) : NULL;
+    slm_tensor_t *v = vc ? slm_view(g, vc, 3, kne, knb, 0) : NULL;
+    slm_tensor_t *mask = slm_tensor_new_2d(g, SLM_TYPE_F32, 2, 1);
     slm_tensor_t *t = q && k && v && mask ? slm_attn(g, q, k, v, mask, 1.0f) : NULL;
     bool ok = t && slm__sched_primary_supports(m->sched, t);
     slm_graph_free(g);

@@ -259,14 +259,21 @@ static int grow(void **p, size_t *cap, size_t need, size_t align)
  * and one thread alone, which the OS moves to the free core, goes faster. After two
  * such graphs in a row (one is noise: a page fault, an interrupt) the next
  * CPU_SOLO_GRAPHS graphs run on thread 0 alone; then the pool tries again, and one
- * contended graph sends it back. Graphs shorter than CPU_SOLO_MIN_NS say too little. */
+ * contended graph sends it back. A stretch alone that was slower than the pooled
+ * graph before it (many threads that only looked idle) turns the watch off for
+ * CPU_SOLO_BACKOFF graphs. Graphs shorter than CPU_SOLO_MIN_NS say too little. */
 #define CPU_SOLO_WAIT_SHARE 0.35
 #define CPU_SOLO_GRAPHS 32
+#define CPU_SOLO_BACKOFF 1024
 #define CPU_SOLO_MIN_NS 1000000
 
 static void watch_contention(cpu_device_t *d, int64_t graph_ns)
 {
     int64_t waited = cpu_pool_take_wait(d->pool);
+    if (d->solo_backoff > 0) {
+        d->solo_backoff--;
+        return;
+    }
     if (graph_ns < CPU_SOLO_MIN_NS)
         return;
     double share = (double)waited / (double)graph_ns;
@@ -278,8 +285,22 @@ static void watch_contention(cpu_device_t *d, int64_t graph_ns)
         return;
     d->solo_left = CPU_SOLO_GRAPHS;
     d->strikes = 1;
+    d->pooled_ns = graph_ns;
+    d->solo_ns = 0;
     cpu_log(SLM_LOG_DEBUG, "a pool thread waited %.0f%% of a graph: the next %d graphs run "
             "on one thread", 100.0 * share, CPU_SOLO_GRAPHS);
+}
+
+/* After a graph run alone in a contended stretch: was it worth it? */
+static void judge_solo(cpu_device_t *d, int64_t graph_ns)
+{
+    d->solo_ns += graph_ns;
+    if (d->solo_left > 0 || d->solo_ns <= d->pooled_ns * CPU_SOLO_GRAPHS)
+        return;
+    d->solo_backoff = CPU_SOLO_BACKOFF;
+    d->strikes = 0;
+    cpu_log(SLM_LOG_DEBUG, "graphs on one thread were slower than on the pool: the pool "
+            "stays whole for the next %d graphs", CPU_SOLO_BACKOFF);
 }
 
 typedef struct graph_job {
@@ -349,10 +370,15 @@ int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
     atomic_init(&job.status, 0);
     /* A graph of small nodes (a tiny model's decode step) need not wake anyone; nor
      * does one run while the pool is contended. */
-    if (job.alone) {
-        d->solo_left -= parallel;
+    if (job.alone && !parallel) {
         run_graph(&job, 0, 1);
+    } else if (job.alone) {
+        d->solo_left--;
+        int64_t t0 = cpu_now_ns();
+        run_graph(&job, 0, 1);
+        judge_solo(d, cpu_now_ns() - t0);
     } else {
+        cpu_pool_take_wait(d->pool);   /* the last run's late waits are not this one's */
         int64_t t0 = cpu_now_ns();
         cpu_pool_run(d->pool, run_graph, &job);
         watch_contention(d, cpu_now_ns() - t0);

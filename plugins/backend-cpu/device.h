@@ -14,6 +14,8 @@ typedef struct cpu_device {
     size_t nodes_cap;          /* of both arrays */
     int solo_left;             /* graphs thread 0 still runs alone (compute.c, D54) */
     int strikes;               /* contended graphs in a row */
+    int solo_backoff;          /* graphs before the watch may send the pool alone again */
+    int64_t pooled_ns, solo_ns;   /* the contended graph's time; the stretch alone so far */
 } cpu_device_t;
 
 /* Host memory handed out as buffers. */

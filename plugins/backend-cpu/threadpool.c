@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,8 @@
 #define CPU_BARRIER_SPIN_NS 5000000
 
 static _Thread_local int64_t spin_ns = CPU_SPIN_MAX_NS / 4;
+/* Wait counters per thread, one 64-byte line each. */
+#define WAIT_STRIDE (64 / sizeof(atomic_llong))
 /* This thread's index in the pool it works for (the caller of cpu_pool_run: 0). */
 static _Thread_local int my_ith;
 
@@ -52,9 +55,9 @@ struct cpu_pool {
     _Alignas(64) atomic_int bar_count;
     _Alignas(64) atomic_uint bar_gen;
     _Alignas(64) atomic_int sleepers;
-    /* Per thread: nanoseconds spent waiting at barriers since cpu_pool_take_wait
-     * (a worker's wait at the end of a run may land after the caller has read it:
-     * it counts for the next run). */
+    /* Per thread, a cache line apart: nanoseconds spent waiting at barriers since
+     * cpu_pool_take_wait (a worker's wait at the end of a run may land after the
+     * caller has read it: take before a run too, to start from zero). */
     atomic_llong *wait_ns;
 #ifndef __linux__
     pthread_mutex_t mu;
@@ -173,14 +176,16 @@ void cpu_pool_barrier(cpu_pool_t *pool)
     }
     int64_t t0 = cpu_now_ns();
     wait_change(pool, &pool->bar_gen, gen, CPU_BARRIER_SPIN_NS);
-    atomic_fetch_add_explicit(&pool->wait_ns[my_ith], cpu_now_ns() - t0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool->wait_ns[my_ith * WAIT_STRIDE], cpu_now_ns() - t0,
+                              memory_order_relaxed);
 }
 
 int64_t cpu_pool_take_wait(cpu_pool_t *pool)
 {
     int64_t most = 0;
     for (int i = 0; i < pool->n; i++) {
-        int64_t w = atomic_exchange_explicit(&pool->wait_ns[i], 0, memory_order_relaxed);
+        int64_t w = atomic_exchange_explicit(&pool->wait_ns[i * WAIT_STRIDE], 0,
+                                            memory_order_relaxed);
         most = w > most ? w : most;
     }
     return most;
@@ -251,7 +256,11 @@ cpu_pool_t *cpu_pool_new(int n_threads)
         return NULL;
     *pool = (cpu_pool_t){0};
     pool->threads = calloc((size_t)n_threads, sizeof *pool->threads);
-    pool->wait_ns = calloc((size_t)n_threads, sizeof *pool->wait_ns);
+    if (posix_memalign((void **)&pool->wait_ns, 64,
+                       (size_t)n_threads * WAIT_STRIDE * sizeof *pool->wait_ns) == 0)
+        memset(pool->wait_ns, 0, (size_t)n_threads * WAIT_STRIDE * sizeof *pool->wait_ns);
+    else
+        pool->wait_ns = NULL;
     if (!pool->threads || !pool->wait_ns) {
         free(pool->threads);
         free(pool->wait_ns);

@@ -22,6 +22,7 @@ enum conform_fill {
     FILL_IDS,           /* integers in [0, range) */
     FILL_PROB,          /* positive, each ne0-row summing to 1 */
     FILL_MASK,          /* uniform in [-2, 0], some -inf (never in column 0) */
+    FILL_MASK_HOLE,     /* as FILL_MASK, but row 1 all -inf: a query that sees nothing */
     FILL_VALUES         /* the case's values[] in order */
 };
 

@@ -77,6 +77,10 @@ static double fill_value(const conform_tensor_t *t, const conform_case_t *c, con
         return floor(slm_conform__uniform(rng, 0.0, (double)t->range));
     case FILL_PROB:
         return slm_conform__uniform(rng, 0.05, 1.0);
+    case FILL_MASK_HOLE:
+        if (i[1] == 1)
+            return -INFINITY;
+        /* fall through */
     case FILL_MASK:
         if (i[0] > 0 && (i[0] + i[1]) % 5 == 3)
             return -INFINITY;
