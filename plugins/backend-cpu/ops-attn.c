@@ -37,10 +37,13 @@ static bool check_attn(const slm_node_t *n)
 
 /* Per thread: the visible cells of the current query (C indices), their scores
  * (C floats) and the output accumulator (D floats). */
+/* Query heads that share a kv head, taken together at most this many at a time. */
+#define ATTN_GROUP_MAX 4
+
 static size_t thread_bytes(const slm_node_t *n)
 {
     size_t C = (size_t)n->src[1].ne[1], D = (size_t)n->src[0].ne[0];
-    return cpu_align64(C * sizeof(int32_t)) + cpu_align64(C * sizeof(float)) +
+    return cpu_align64(C * sizeof(int32_t)) + cpu_align64(ATTN_GROUP_MAX * C * sizeof(float)) +
            cpu_align64(D * sizeof(float));
 }
 
@@ -213,6 +216,114 @@ static void attend_one(const slm_node_t *n, const float *q, const float *mask,
     sum_rows(out, &n->src[2], hk, idx, scores, n_vis, 1.0f / cpu_sum_f32(scores, n_vis), D, acc);
 }
 
+#if defined(__AVX512F__)
+/* G query heads that share kv head hk (G * NV <= 16 vectors: everything in registers),
+ * one query: each visible cell's K and V rows are loaded and converted once for all G
+ * heads instead of once per head. f16 K/V with D = 16 * NV. */
+static inline __attribute__((always_inline)) void
+attend_group(int G, int NV, const slm_node_t *n, const float *mask, const int32_t *idx,
+             int64_t n_vis, int64_t t, int64_t h0, int64_t hk, float *scores, int64_t C)
+{
+    const slm_tensor_desc_t *q = &n->src[0], *k = &n->src[1], *v = &n->src[2];
+    float scale = n->fp[0], inv[ATTN_GROUP_MAX];
+    __m512 qv[ATTN_GROUP_MAX][8], acc[ATTN_GROUP_MAX][8];
+    _Pragma("GCC unroll 4")
+    for (int g = 0; g < G; g++) {
+        const float *qr = (const float *)(const void *)cpu_row(q, h0 + g, t, 0);
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++)
+            qv[g][i] = _mm512_loadu_ps(qr + 16 * i);
+    }
+    for (int64_t j = 0; j < n_vis; j++) {
+        const uint16_t *kr = (const uint16_t *)(const void *)cpu_row(k, idx[j], hk, 0);
+        __m512 kv[8];
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++)
+            kv[i] = F16_LOAD_H(kr + 16 * i);
+        float mk = mask[idx[j]];
+        _Pragma("GCC unroll 4")
+        for (int g = 0; g < G; g++) {
+            __m512 a = _mm512_mul_ps(qv[g][0], kv[0]);
+            _Pragma("GCC unroll 8")
+            for (int i = 1; i < NV; i++)
+                a = _mm512_fmadd_ps(qv[g][i], kv[i], a);
+            scores[g * C + j] = _mm512_reduce_add_ps(a) * scale + mk;
+        }
+    }
+    for (int g = 0; g < G; g++) {
+        float *sg = scores + g * C, mx = cpu_max_f32(sg, n_vis);
+        if (mx == -INFINITY) {   /* every score overflowed down: as fully masked */
+            memset(sg, 0, (size_t)n_vis * sizeof *sg);
+            inv[g] = 0.0f;
+            continue;
+        }
+        int64_t j = 0;
+        for (; j + CPU_VW <= n_vis; j += CPU_VW)
+            for (int l = 0; l < CPU_VW; l++)
+                sg[j + l] = cpu_expf(sg[j + l] - mx);
+        for (; j < n_vis; j++)
+            sg[j] = cpu_expf(sg[j] - mx);
+        inv[g] = 1.0f / cpu_sum_f32(sg, n_vis);
+    }
+    _Pragma("GCC unroll 4")
+    for (int g = 0; g < G; g++)
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++)
+            acc[g][i] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n_vis; j++) {
+        const uint16_t *vr = (const uint16_t *)(const void *)cpu_row(v, idx[j], hk, 0);
+        __m512 vv[8];
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++)
+            vv[i] = F16_LOAD_H(vr + 16 * i);
+        _Pragma("GCC unroll 4")
+        for (int g = 0; g < G; g++) {
+            __m512 p = _mm512_set1_ps(scores[g * C + j]);
+            _Pragma("GCC unroll 8")
+            for (int i = 0; i < NV; i++)
+                acc[g][i] = _mm512_fmadd_ps(p, vv[i], acc[g][i]);
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int g = 0; g < G; g++) {
+        float *out = (float *)(void *)cpu_row(&n->dst, h0 + g, t, 0);
+        __m512 s = _mm512_set1_ps(inv[g]);
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++)
+            _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(acc[g][i], s));
+    }
+}
+
+/* Heads per register group for this node: 0 when the grouped kernel does not apply. */
+static int group_width(const slm_node_t *n)
+{
+    int64_t D = n->src[0].ne[0];
+    if (n->src[1].type != SLM_TYPE_F16 || (D != 64 && D != 128))
+        return 0;
+    return D == 64 ? 4 : 2;
+}
+
+/* The G (1..4) heads from h0 on: the kernel compiled for that many. */
+static void attend_heads(int G, const slm_node_t *n, const float *mask, const int32_t *idx,
+                         int64_t n_vis, int64_t t, int64_t h0, int64_t hk, float *scores,
+                         int64_t C)
+{
+    if (n->src[0].ne[0] == 128) {
+        if (G == 1)
+            attend_group(1, 8, n, mask, idx, n_vis, t, h0, hk, scores, C);
+        else
+            attend_group(2, 8, n, mask, idx, n_vis, t, h0, hk, scores, C);
+        return;
+    }
+    switch (G) {
+    case 1: attend_group(1, 4, n, mask, idx, n_vis, t, h0, hk, scores, C); break;
+    case 2: attend_group(2, 4, n, mask, idx, n_vis, t, h0, hk, scores, C); break;
+    case 3: attend_group(3, 4, n, mask, idx, n_vis, t, h0, hk, scores, C); break;
+    default: attend_group(4, 4, n, mask, idx, n_vis, t, h0, hk, scores, C); break;
+    }
+}
+#endif
+
 /* Work items are (query, head) pairs, query-major, taken in chunks by whichever
  * thread is free; a thread rebuilds its visible-cell list only when its query changes. */
 static void run_attn(const cpu_op_ctx_t *c)
@@ -224,10 +335,36 @@ static void run_attn(const cpu_op_ctx_t *c)
     char *mine = cpu_thread_scratch(c, thread_bytes(n));
     int32_t *idx = (int32_t *)mine;
     float *scores = (float *)(mine + cpu_align64((size_t)C * sizeof(int32_t)));
-    float *acc = scores + cpu_align64((size_t)C * sizeof(float)) / sizeof(float);
+    float *acc = scores + cpu_align64(ATTN_GROUP_MAX * (size_t)C * sizeof(float)) / sizeof(float);
+    int64_t last = -1, n_vis = 0, i0, i1;
+#if defined(__AVX512F__)
+    /* Enough (query, kv head) items to keep every thread busy: those, each with the
+     * query heads that share its kv head. */
+    int64_t Hk = n->src[1].ne[2];
+    int width = group_width(n);
+    if (width && group > 1 && N * Hk >= 2 * (int64_t)c->nth) {
+        while (cpu_claim(c, N * Hk, 1, &i0, &i1)) {
+            int64_t t = i0 / Hk, hk = i0 % Hk;
+            const float *mask = (const float *)cpu_row(m, t, 0, 0);
+            if (t != last) {
+                n_vis = visible_cells(mask, C, idx);
+                last = t;
+            }
+            for (int64_t h0 = hk * group; h0 < (hk + 1) * group; h0 += width) {
+                int G = (int)((hk + 1) * group - h0 < width ? (hk + 1) * group - h0 : width);
+                if (n_vis == 0) {
+                    for (int g = 0; g < G; g++)
+                        memset(cpu_row(dst, h0 + g, t, 0), 0, (size_t)D * sizeof(float));
+                    continue;
+                }
+                attend_heads(G, n, mask, idx, n_vis, t, h0, hk, scores, C);
+            }
+        }
+        return;
+    }
+#endif
     int64_t chunk = items / (16 * (int64_t)c->nth);
     chunk = chunk < 1 ? 1 : (chunk > H ? H : chunk);
-    int64_t last = -1, n_vis = 0, i0, i1;
     while (cpu_claim(c, items, chunk, &i0, &i1)) {
         for (int64_t i = i0; i < i1; i++) {
             int64_t t = i / H, h = i % H;

@@ -394,7 +394,9 @@ static size_t cases_soft_max(conform_case_t *out, size_t max)
 static size_t cases_attn(conform_case_t *out, size_t max)
 {
     /* D, H, N, C, Hk, K/V type, K/V layout (PERMUTED: a KV cache's cells outermost),
-     * q layout; D of 16, 32, 64 and 128 take the register paths of the vector widths.
+     * q layout; D of 16, 32, 64 and 128 take the register paths of the vector widths,
+     * and with several queries, f16 and D 64 or 128, groups of 1-4 heads sharing a
+     * kv head (the five of the last case: four, then one).
      * The mask hides some cells of every query, never cell 0 but in a hole row. */
     static const int64_t at[][8] = {
         {8, 2, 1, 5, 2, F32, LAYOUT_CONTIG, LAYOUT_CONTIG},
@@ -405,6 +407,7 @@ static size_t cases_attn(conform_case_t *out, size_t max)
         {7, 2, 2, 3, 2, SLM_TYPE_F16, LAYOUT_CONTIG, LAYOUT_CONTIG},
         {128, 4, 2, 40, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
         {32, 2, 3, 17, 1, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_PADDED},
+        {64, 10, 3, 21, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
     };
     size_t n = 0;
     for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) {
