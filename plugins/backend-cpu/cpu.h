@@ -201,6 +201,9 @@ static inline bool cpu_claim(const cpu_op_ctx_t *c, int64_t n, int64_t chunk, in
 /* Sums with several accumulators so they vectorise without -ffast-math. */
 float cpu_sum_f32(const float *restrict x, int64_t n);
 float cpu_dot_f32(const float *restrict x, const float *restrict y, int64_t n);
+/* d = exp(v - max(v)) (d may be v) and its sum: softmax before the division. All -inf
+ * (every logit masked): zeros and 0. */
+float cpu_exp_shifted(float *d, const float *v, int64_t n);
 
 /* Round up to a 64-byte multiple, for carving scratch. */
 static inline size_t cpu_align64(size_t n)

@@ -189,7 +189,8 @@ static void sum_rows(float *out, const slm_tensor_desc_t *v, int64_t hk, const i
 }
 
 /* One query row of one head over its n_vis visible cells: the scores, then their
- * exponentials in place (whole vectors), then the rows of V they weigh. */
+ * exponentials in place (whole vectors), then the rows of V they weigh (no visible
+ * cell: zeros). */
 static void attend_one(const slm_node_t *n, const float *q, const float *mask,
                        const int32_t *idx, int64_t n_vis, int64_t hk, float *scores, float *acc,
                        float *out)
@@ -202,24 +203,18 @@ static void attend_one(const slm_node_t *n, const float *q, const float *mask,
         int64_t c = idx[j];
         scores[j] = dot_row(q, cpu_row(k, c, hk, 0), f16, D) * scale + mask[c];
     }
-    float mx = cpu_max_f32(scores, n_vis);
-    if (mx == -INFINITY) {   /* every visible score overflowed down: as fully masked */
+    float sum = cpu_exp_shifted(scores, scores, n_vis);
+    if (sum == 0.0f) {   /* every visible score overflowed down: as fully masked */
         memset(out, 0, (size_t)D * sizeof *out);
         return;
     }
-    int64_t j = 0;
-    for (; j + CPU_VW <= n_vis; j += CPU_VW)
-        for (int l = 0; l < CPU_VW; l++)
-            scores[j + l] = cpu_expf(scores[j + l] - mx);
-    for (; j < n_vis; j++)
-        scores[j] = cpu_expf(scores[j] - mx);
-    sum_rows(out, &n->src[2], hk, idx, scores, n_vis, 1.0f / cpu_sum_f32(scores, n_vis), D, acc);
+    sum_rows(out, &n->src[2], hk, idx, scores, n_vis, 1.0f / sum, D, acc);
 }
 
 #if defined(__AVX512F__)
 /* G query heads that share kv head hk (G * NV <= 16 vectors: everything in registers),
  * one query: each visible cell's K and V rows are loaded and converted once for all G
- * heads instead of once per head. f16 K/V with D = 16 * NV. */
+ * heads instead of once per head (no visible cell: zeros). f16 K/V with D = 16 * NV. */
 static inline __attribute__((always_inline)) void
 attend_group(int G, int NV, const slm_node_t *n, const float *mask, const int32_t *idx,
              int64_t n_vis, int64_t t, int64_t h0, int64_t hk, float *scores, int64_t C)
@@ -251,19 +246,9 @@ attend_group(int G, int NV, const slm_node_t *n, const float *mask, const int32_
         }
     }
     for (int g = 0; g < G; g++) {
-        float *sg = scores + g * C, mx = cpu_max_f32(sg, n_vis);
-        if (mx == -INFINITY) {   /* every score overflowed down: as fully masked */
-            memset(sg, 0, (size_t)n_vis * sizeof *sg);
-            inv[g] = 0.0f;
-            continue;
-        }
-        int64_t j = 0;
-        for (; j + CPU_VW <= n_vis; j += CPU_VW)
-            for (int l = 0; l < CPU_VW; l++)
-                sg[j + l] = cpu_expf(sg[j + l] - mx);
-        for (; j < n_vis; j++)
-            sg[j] = cpu_expf(sg[j] - mx);
-        inv[g] = 1.0f / cpu_sum_f32(sg, n_vis);
+        /* every score overflowed down: zeros, as fully masked */
+        float sum = cpu_exp_shifted(scores + g * C, scores + g * C, n_vis);
+        inv[g] = sum == 0.0f ? 0.0f : 1.0f / sum;
     }
     _Pragma("GCC unroll 4")
     for (int g = 0; g < G; g++)
@@ -324,19 +309,36 @@ static void attend_heads(int G, const slm_node_t *n, const float *mask, const in
 }
 #endif
 
+/* A thread's current query: its mask row's visible cells, rebuilt only when the
+ * query changes (items come query-major). */
+typedef struct query_cells {
+    int64_t t, n_vis;
+    int32_t *idx;              /* C entries of scratch */
+} query_cells_t;
+
+static const float *cells_of(const slm_node_t *n, int64_t t, query_cells_t *qc)
+{
+    const float *mask = (const float *)cpu_row(&n->src[3], t, 0, 0);
+    if (t != qc->t) {
+        qc->n_vis = visible_cells(mask, n->src[1].ne[1], qc->idx);
+        qc->t = t;
+    }
+    return mask;
+}
+
 /* Work items are (query, head) pairs, query-major, taken in chunks by whichever
  * thread is free; a thread rebuilds its visible-cell list only when its query changes. */
 static void run_attn(const cpu_op_ctx_t *c)
 {
     const slm_node_t *n = c->node;
-    const slm_tensor_desc_t *dst = &n->dst, *q = &n->src[0], *m = &n->src[3];
-    int64_t D = q->ne[0], H = q->ne[1], N = q->ne[2], C = n->src[1].ne[1];
+    const slm_tensor_desc_t *dst = &n->dst, *q = &n->src[0];
+    int64_t H = q->ne[1], N = q->ne[2], C = n->src[1].ne[1];
     int64_t group = H / n->src[1].ne[2], items = N * H;
     char *mine = cpu_thread_scratch(c, thread_bytes(n));
-    int32_t *idx = (int32_t *)mine;
     float *scores = (float *)(mine + cpu_align64((size_t)C * sizeof(int32_t)));
     float *acc = scores + cpu_align64(ATTN_GROUP_MAX * (size_t)C * sizeof(float)) / sizeof(float);
-    int64_t last = -1, n_vis = 0, i0, i1;
+    query_cells_t qc = {.t = -1, .idx = (int32_t *)mine};
+    int64_t i0, i1;
 #if defined(__AVX512F__)
     /* Enough (query, kv head) items to keep every thread busy: those, each with the
      * query heads that share its kv head. */
@@ -345,19 +347,10 @@ static void run_attn(const cpu_op_ctx_t *c)
     if (width && group > 1 && N * Hk >= 2 * (int64_t)c->nth) {
         while (cpu_claim(c, N * Hk, 1, &i0, &i1)) {
             int64_t t = i0 / Hk, hk = i0 % Hk;
-            const float *mask = (const float *)cpu_row(m, t, 0, 0);
-            if (t != last) {
-                n_vis = visible_cells(mask, C, idx);
-                last = t;
-            }
+            const float *mask = cells_of(n, t, &qc);
             for (int64_t h0 = hk * group; h0 < (hk + 1) * group; h0 += width) {
                 int G = (int)((hk + 1) * group - h0 < width ? (hk + 1) * group - h0 : width);
-                if (n_vis == 0) {
-                    for (int g = 0; g < G; g++)
-                        memset(cpu_row(dst, h0 + g, t, 0), 0, (size_t)D * sizeof(float));
-                    continue;
-                }
-                attend_heads(G, n, mask, idx, n_vis, t, h0, hk, scores, C);
+                attend_heads(G, n, mask, qc.idx, qc.n_vis, t, h0, hk, scores, C);
             }
         }
         return;
@@ -368,18 +361,9 @@ static void run_attn(const cpu_op_ctx_t *c)
     while (cpu_claim(c, items, chunk, &i0, &i1)) {
         for (int64_t i = i0; i < i1; i++) {
             int64_t t = i / H, h = i % H;
-            const float *mask = (const float *)cpu_row(m, t, 0, 0);
-            if (t != last) {
-                n_vis = visible_cells(mask, C, idx);
-                last = t;
-            }
-            float *out = (float *)cpu_row(dst, h, t, 0);
-            if (n_vis == 0) {
-                memset(out, 0, (size_t)D * sizeof *out);
-                continue;
-            }
-            attend_one(n, (const float *)cpu_row(q, h, t, 0), mask, idx, n_vis, h / group,
-                       scores, acc, out);
+            const float *mask = cells_of(n, t, &qc);
+            attend_one(n, (const float *)cpu_row(q, h, t, 0), mask, qc.idx, qc.n_vis, h / group,
+                       scores, acc, (float *)cpu_row(dst, h, t, 0));
         }
     }
 }

@@ -5,7 +5,6 @@
 #include <math.h>
 
 #include "cpu.h"
-#include "vmath.h"
 
 static bool check_soft_max(const slm_node_t *n)
 {
@@ -59,23 +58,15 @@ static void scale_add(float *bx, const float *px, const float *pm, float scale, 
 }
 
 /* d = softmax(v) in place-safe form; v already holds scaled, masked logits. */
-static void softmax_row(float *restrict d, const float *restrict v, int64_t n)
+static void softmax_row(float *d, const float *v, int64_t n)
 {
-    float mx = cpu_max_f32(v, n);
-    if (mx == -INFINITY) {
-        memset(d, 0, (size_t)n * sizeof(float));
-        return;
-    }
-    /* Fixed-length inner loops: -O2's cost model vectorises only those. */
+    float sum = cpu_exp_shifted(d, v, n);
+    if (sum == 0.0f)
+        return;   /* every logit masked: zeros */
+    float inv = 1.0f / sum;
     enum { W = 16 };
     int64_t i = 0;
     for (; i + W <= n; i += W)
-        for (int j = 0; j < W; j++)
-            d[i + j] = cpu_expf(v[i + j] - mx);
-    for (; i < n; i++)
-        d[i] = cpu_expf(v[i] - mx);
-    float inv = 1.0f / cpu_sum_f32(d, n);
-    for (i = 0; i + W <= n; i += W)
         for (int j = 0; j < W; j++)
             d[i + j] *= inv;
     for (; i < n; i++)

@@ -2,7 +2,10 @@
  * and reductions written so the compiler vectorises them. */
 #include "config.h"
 
+#include <math.h>
+
 #include "cpu.h"
+#include "vmath.h"
 
 bool cpu_same_shape(const slm_tensor_desc_t *a, const slm_tensor_desc_t *b)
 {
@@ -173,4 +176,22 @@ void cpu_pack_rows(const cpu_op_ctx_t *c, const slm_tensor_desc_t *t, char *dst)
         for (int64_t i = 0; i < t->ne[0]; i++)
             memcpy(out + (size_t)i * es, src + i * t->nb[0], es);
     }
+}
+
+float cpu_exp_shifted(float *d, const float *v, int64_t n)
+{
+    float mx = cpu_max_f32(v, n);
+    if (mx == -INFINITY) {
+        for (int64_t i = 0; i < n; i++)
+            d[i] = 0.0f;
+        return 0.0f;
+    }
+    /* Fixed-length inner loops: -O2's cost model vectorises only those. */
+    int64_t i = 0;
+    for (; i + CPU_VW <= n; i += CPU_VW)
+        for (int j = 0; j < CPU_VW; j++)
+            d[i + j] = cpu_expf(v[i + j] - mx);
+    for (; i < n; i++)
+        d[i] = cpu_expf(v[i] - mx);
+    return cpu_sum_f32(d, n);
 }
