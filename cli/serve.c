@@ -27,7 +27,7 @@ typedef struct opts {
     const char *template_name, *template_file, *alias;
     long port, parallel, batch;
     const char *host, *api_key_file, *cors_origin, *access_log;
-    bool no_auth, log_prompts, no_prompt_cache;
+    bool no_auth, log_prompts, no_prompt_cache, no_repack;
     slm_cli_strs_t allowed_hosts;
     long max_body, max_header, idle_timeout, request_timeout, max_connections, queue;
     long max_tokens, max_n, shutdown_timeout;
@@ -52,6 +52,10 @@ static const slm_cli_opt_t own_opts[] = {
      "free a slot's cells when its request ends; by default they\n"
      "stay, and a request whose prompt starts the same way takes\n"
      "that slot and runs only the rest"},
+    {"--no-repack", NULL, SLM_CLI_FLAG, OFF(no_repack), 0, 0,
+     "keep quantized weights only as the file has them; by\n"
+     "default the CPU keeps them a second time as integer-GEMM\n"
+     "panels (as much memory again) for faster batches"},
     {"-a, --alias", "NAME", SLM_CLI_STR, OFF(alias), 0, 0,
      "the model's name in /v1/models and requests (default: the\n"
      "file's name without its extension)"},
@@ -415,6 +419,7 @@ int slm_cli_serve(int argc, char **argv)
     char *id = model_id(&o);
     srv.model_id = id;
     rc = id ? lora_names(&srv, &o, id) : SLM_CLI_FAILED;
+    o.model.repack = o.model.repack || !o.no_repack;
     if (rc == SLM_CLI_OK)
         rc = slm_cli_session_open(&s, &o.model, false, "serve");
     if (rc == SLM_CLI_OK)

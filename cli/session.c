@@ -30,6 +30,10 @@ const slm_cli_opt_t slm_cli_model_opts[] = {
      "auto (default), cpu, cpu:0, vulkan:1 ... (see 'slmops devices')"},
     {"-t, --threads", "N", SLM_CLI_LONG, MODEL_OFF(threads), 1, 4096,
      "CPU threads (default: all cores)"},
+    {"--repack", NULL, SLM_CLI_FLAG, MODEL_OFF(repack), 0, 0,
+     "keep quantized weights a second time as integer-GEMM\n"
+     "panels (CPU): faster prompts and batches for as much\n"
+     "memory again (q8_0: 1.2x; serve does it by default)"},
     {0},
 };
 
@@ -153,6 +157,7 @@ static int load_model(slm_cli_session_t *s, const slm_cli_model_opts_t *o)
     slm_model_params_default(&mp);
     mp.device = o->device;
     mp.n_threads = (int32_t)o->threads;
+    mp.device_flags = o->repack ? SLM_DEVICE_REPACK : 0;
     if (rc == SLM_CLI_OK && slm_model_load(s->reg, o->model, &mp, &s->model, &err) != SLM_OK)
         rc = fail(s, &err);
     if (rc == SLM_CLI_OK)

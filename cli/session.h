@@ -23,6 +23,7 @@ typedef struct slm_cli_model_opts {
     long threads;              /* --threads, 0: backend default */
     long n_ctx;                /* --ctx, 0: the runtime's default */
     slm_cli_strs_t loras;      /* --lora FILE[:SCALE], attached in order */
+    bool repack;               /* --repack (serve: unless --no-repack) */
 } slm_cli_model_opts_t;
 
 typedef struct slm_cli_session {

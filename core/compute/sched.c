@@ -132,7 +132,8 @@ slm_sched_t *slm_sched_new(slm_registry_t *reg, const slm_sched_options_t *opts,
         return NULL;
     }
     s->reg = reg;
-    s->dopts = (slm_device_options_t){.struct_size = sizeof s->dopts, .n_threads = o.n_threads};
+    s->dopts = (slm_device_options_t){.struct_size = sizeof s->dopts, .n_threads = o.n_threads,
+                                        .flags = o.device_flags};
     if (open_devices(s, o.device, err) != SLM_OK) {
         slm_sched_free(s);
         return NULL;

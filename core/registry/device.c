@@ -368,6 +368,9 @@ static slm_device_t *open_info(slm_registry_t *reg, const slm_device_info_t *inf
     slm_device_config_t cfg = {.struct_size = sizeof cfg};
     if (opts && opts->struct_size >= offsetof(slm_device_options_t, n_threads) + sizeof(int32_t))
         cfg.n_threads = opts->n_threads;
+    if (opts && opts->struct_size >= offsetof(slm_device_options_t, flags) + sizeof(uint32_t) &&
+        (opts->flags & SLM_DEVICE_REPACK))
+        cfg.flags |= SLM_DEVICE_CONFIG_REPACK;
     int rc = b->iface.device_open(b->ctx, index, &cfg, &dev->ctx);
     if (rc != 0) {
         free(dev);

@@ -373,7 +373,7 @@ int slm_model_from_file(slm_registry_t *reg, const slm_model_file_t *mf,
     int rc = a ? read_hparams(&L, a) : (err ? err->code : SLM_E_FORMAT);
     if (rc == SLM_OK) {
         slm_sched_options_t so = {.struct_size = sizeof so, .device = o.device,
-                                  .n_threads = o.n_threads};
+                                  .n_threads = o.n_threads, .device_flags = o.device_flags};
         m->sched = slm_sched_new(reg, &so, err);
         rc = m->sched ? load_weights(&L, a) : (err ? err->code : SLM_E_DEVICE);
     }

@@ -6,6 +6,7 @@
 
 #include "device.h"
 #include "quant.h"
+#include "repack.h"
 
 static const cpu_op_def_t *const op_table[SLM_OP_COUNT] = {
     [SLM_OP_GET_ROWS] = &cpu_op_get_rows,
@@ -112,10 +113,11 @@ typedef struct node_plan {
     size_t scratch, scratch_off;   /* bytes it needs; where its slice starts */
     uintptr_t lo[SLM_MAX_SRC + 1], hi[SLM_MAX_SRC + 1];   /* [0]: dst */
     atomic_long claimed;           /* work units its threads have taken (cpu_claim) */
+    const void *panels;            /* its weight repacked (repack.h), or NULL */
 } node_plan_t;
 
 static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy,
-                        node_plan_t *np)
+                        node_plan_t *np, size_t n_busy)
 {
     if (!cpu_supports_node(d, src)) {
         cpu_log(SLM_LOG_WARN, "node with op %d: types, shapes or parameters not supported",
@@ -133,6 +135,8 @@ static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy
     for (int i = 0; i < copy->n_src; i++)
         if (!resolve(&copy->src[i], &np->lo[i + 1], &np->hi[i + 1]))
             return SLM_E_INVALID;
+    if (d->repack && copy->op == SLM_OP_MUL_MAT)
+        np->panels = cpu_repack_panels(d->repack, copy, d->busy, n_busy);
     const cpu_op_def_t *def = cpu_op_get(copy->op);
     if (def->scratch) {
         size_t s = def->scratch(copy, cpu_pool_size(d->pool));
@@ -328,7 +332,7 @@ static void run_graph(void *arg, int ith, int nth)
         cpu_op_ctx_t c = {.node = node, .ith = p->serial ? 0 : ith, .nth = p->serial ? 1 : nth,
                           .pool = p->serial || nth == 1 ? NULL : d->pool,
                           .scratch = (char *)d->scratch + p->scratch_off, .status = &job->status,
-                          .claimed = &p->claimed};
+                          .claimed = &p->claimed, .panels = p->panels};
         cpu_op_get(node->op)->run(&c);
     }
 }
@@ -348,6 +352,37 @@ static int reserve(cpu_device_t *d, size_t n_nodes)
     return rc;
 }
 
+/* With repacked weights: the buffers this graph's nodes write (d->busy). Copies made
+ * from them are dropped, and none is made while the graph runs (a weight a node
+ * updates, as training does, is read as it is). */
+static int note_writes(cpu_device_t *d, const slm_node_t *const *nodes, size_t n_nodes,
+                       size_t *n_busy)
+{
+    const void *last = NULL;
+    for (size_t i = 0; i < n_nodes; i++) {
+        const void *b = nodes[i] && nodes[i]->op != SLM_OP_NONE ? nodes[i]->dst.buffer : NULL;
+        if (!b || b == last)
+            continue;
+        last = b;
+        bool seen = false;
+        for (size_t j = 0; j < *n_busy && !seen; j++)
+            seen = d->busy[j] == b;
+        if (seen)
+            continue;
+        if (*n_busy == d->busy_cap) {
+            size_t cap = d->busy_cap ? 2 * d->busy_cap : 16;
+            const void **v = realloc(d->busy, cap * sizeof *v);
+            if (!v)
+                return SLM_E_NOMEM;
+            d->busy = v;
+            d->busy_cap = cap;
+        }
+        d->busy[(*n_busy)++] = b;
+        cpu_repack_forget(d->repack, b);
+    }
+    return SLM_OK;
+}
+
 int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
 {
     cpu_device_t *d = dev;
@@ -357,8 +392,11 @@ int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
         return SLM_OK;
     if (reserve(d, n_nodes) != SLM_OK)
         return SLM_E_NOMEM;
+    size_t n_busy = 0;
+    if (d->repack && note_writes(d, nodes, n_nodes, &n_busy) != SLM_OK)
+        return SLM_E_NOMEM;
     for (size_t i = 0; i < n_nodes; i++) {
-        int rc = prepare_node(d, nodes[i], &d->nodes[i], &d->plans[i]);
+        int rc = prepare_node(d, nodes[i], &d->nodes[i], &d->plans[i], n_busy);
         if (rc != SLM_OK)
             return rc;
     }

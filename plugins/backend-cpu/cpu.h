@@ -35,6 +35,7 @@ typedef struct cpu_op_ctx {
     char *scratch;             /* shared by all threads, size from the op's plan */
     atomic_int *status;        /* first failure wins */
     atomic_long *claimed;      /* the node's work taken so far, shared (cpu_claim) */
+    const void *panels;        /* src[0] repacked for this product (repack.h), or NULL */
 } cpu_op_ctx_t;
 
 typedef struct cpu_op_def {

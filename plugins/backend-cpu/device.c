@@ -11,6 +11,7 @@
 
 #include "device.h"
 #include "matmul.h"
+#include "repack.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -189,11 +190,17 @@ int cpu_device_open(void *backend, int index, const slm_device_config_t *cfg, vo
     int n_threads = 0;
     if (cfg && cfg->struct_size >= offsetof(slm_device_config_t, n_threads) + sizeof(int32_t))
         n_threads = cfg->n_threads;
+    bool repack = cfg &&
+                  cfg->struct_size >= offsetof(slm_device_config_t, flags) + sizeof(uint32_t) &&
+                  (cfg->flags & SLM_DEVICE_CONFIG_REPACK);
     cpu_device_t *d = calloc(1, sizeof *d);
     if (!d)
         return SLM_E_NOMEM;
     d->pool = cpu_pool_new(n_threads);
-    if (!d->pool) {
+    if (repack)
+        d->repack = cpu_repack_new();
+    if (!d->pool || (repack && !d->repack)) {
+        cpu_pool_free(d->pool);
         free(d);
         return SLM_E_NOMEM;
     }
@@ -208,6 +215,8 @@ void cpu_device_close(void *dev)
     if (!d)
         return;
     cpu_pool_free(d->pool);
+    cpu_repack_free(d->repack);
+    free(d->busy);
     free(d->scratch);
     free(d->nodes);
     free(d->plans);
@@ -266,11 +275,20 @@ int cpu_buffer_from_host(void *dev, void *ptr, uint64_t size, void **buffer, voi
     return SLM_OK;
 }
 
+/* The buffer's contents change: copies made from it are stale. */
+static void changed(void *dev, const cpu_buffer_t *b)
+{
+    cpu_device_t *d = dev;
+    if (d && d->repack)
+        cpu_repack_forget(d->repack, b);
+}
+
 void cpu_buffer_free(void *dev, void *buffer)
 {
     cpu_buffer_t *b = buffer;
     if (!b)
         return;
+    changed(dev, b);
     if (b->mapped)
         munmap(b->base, (size_t)b->size);
     else if (!b->wrapped)
@@ -290,6 +308,7 @@ int cpu_buffer_set(void *dev, void *buffer, uint64_t offset, const void *src, ui
     if (!in_range(b, offset, size) || (size && !src))
         return SLM_E_INVALID;
     if (size) {
+        changed(dev, b);
         memcpy((char *)b->base + offset, src, size);
         b->pristine = false;
     }
@@ -314,6 +333,8 @@ int cpu_buffer_clear(void *dev, void *buffer, uint64_t offset, uint64_t size, ui
     /* The clear that follows an allocation (slm_buffer_new) is free for a fresh
      * mapping; later ones write, since the memory may have been written through
      * its address since. */
+    if (size)
+        changed(dev, b);
     if (size && !(b->pristine && value == 0))
         memset((char *)b->base + offset, value, size);
     b->pristine = false;
@@ -331,6 +352,7 @@ int cpu_buffer_copy(void *dst_dev, void *dst, uint64_t dst_offset, void *src_dev
     if (!in_range(d, dst_offset, size) || !in_range(s, src_offset, size))
         return SLM_E_INVALID;
     if (size) {
+        changed(dst_dev, d);
         memmove((char *)d->base + dst_offset, (const char *)s->base + src_offset, size);
         d->pristine = false;
     }

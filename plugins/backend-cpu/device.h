@@ -16,6 +16,9 @@ typedef struct cpu_device {
     int strikes;               /* contended graphs in a row */
     int solo_backoff;          /* graphs before the watch may send the pool alone again */
     int64_t pooled_ns, solo_ns;   /* the contended graph's time; the stretch alone so far */
+    struct cpu_repack *repack; /* repacked weights (repack.h), NULL unless asked for */
+    const void **busy;         /* per graph: the buffers its nodes write (compute.c) */
+    size_t busy_cap;
 } cpu_device_t;
 
 /* Host memory handed out as buffers. */

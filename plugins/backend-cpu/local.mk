@@ -43,6 +43,8 @@ cpu_backend_sources = \
 	plugins/backend-cpu/ops-loss.c \
 	plugins/backend-cpu/ops-reduce.c \
 	plugins/backend-cpu/ops-optim.c \
+	plugins/backend-cpu/repack.h \
+	plugins/backend-cpu/repack.c \
 	$(cpu_matmul_sources) \
 	$(cpu_quant_sources)
 

@@ -7,6 +7,7 @@
 #include "matmul.h"
 #include "qgemm.h"
 #include "quant-types.h"
+#include "repack.h"
 
 /* The quantized-weight kernels when A has a block type with whole blocks per row. */
 static const cpu_qtype_t *quant_of(const slm_tensor_desc_t *a)
@@ -85,8 +86,10 @@ typedef struct mq_layout {
 #define MQ_OWN_ACT_COLS 4
 #define MQ_DQ_ROWS 128
 
-/* Integer GEMM: every column converted once (shared), then one panel per thread. */
-static bool mq_qgemm_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, mq_layout_t *L)
+/* Integer GEMM: every column converted once (shared), then one panel per thread
+ * unless the weight comes repacked (`panels`: none to pack). */
+static bool mq_qgemm_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, bool panels,
+                          mq_layout_t *L)
 {
     const slm_tensor_desc_t *a = &n->src[0], *b = &n->src[1];
     int64_t K = a->ne[0];
@@ -96,11 +99,11 @@ static bool mq_qgemm_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, mq
     if ((uint64_t)K > SIZE_MAX / 1024 || K % 32 || K % q->s8_group)
         return false;
     L->qa_col = cpu_qgemm_act_bytes(K);
-    L->panel_bytes = cpu_qgemm_panel_bytes(q, K) + cpu_qgemm_tmp_bytes(K);
+    L->panel_bytes = panels ? 0 : cpu_qgemm_panel_bytes(q, K) + cpu_qgemm_tmp_bytes(K);
     uint64_t act;
     if (__builtin_mul_overflow((uint64_t)cpu_nrows(b), (uint64_t)L->qa_col, &act))
         return false;
-    size_t all = cpu_scratch_per_thread(L->panel_bytes, nth);
+    size_t all = panels ? 0 : cpu_scratch_per_thread(L->panel_bytes, nth);
     return all != SIZE_MAX && add_region(&L->total, act, &L->qa_off) &&
            add_region(&L->total, all, &L->panel_off);
 }
@@ -120,12 +123,17 @@ static bool mq_gemm_plan(const slm_node_t *n, int nth, mq_layout_t *L)
            add_region(&L->total, all, &L->dq_off);
 }
 
-static bool mq_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, mq_layout_t *L)
+/* `panels`: the weight comes repacked (the device's, repack.h), so every product
+ * with several columns runs on the integer GEMM without packing. */
+static bool mq_plan(const slm_node_t *n, int nth, const cpu_qtype_t *q, bool panels,
+                    mq_layout_t *L)
 {
     const slm_tensor_desc_t *b = &n->src[1], *d = &n->dst;
+    if (panels)
+        return mq_qgemm_plan(n, nth, q, true, L);
     if (b->ne[1] >= MQ_GEMM_MIN_N && cpu_rows_packed(b) && cpu_rows_packed(d) &&
         d->nb[1] % (int64_t)sizeof(float) == 0 && b->nb[1] % (int64_t)sizeof(float) == 0)
-        return cpu_qgemm_ok(q) ? mq_qgemm_plan(n, nth, q, L) : mq_gemm_plan(n, nth, L);
+        return cpu_qgemm_ok(q) ? mq_qgemm_plan(n, nth, q, false, L) : mq_gemm_plan(n, nth, L);
     L->gemm = false;
     L->qgemm = false;
     uint64_t cols = (uint64_t)cpu_nrows(b), K = (uint64_t)b->ne[0], act, rows, cb;
@@ -155,8 +163,14 @@ static size_t scratch_mul_mat(const slm_node_t *n, int nth)
 {
     const cpu_qtype_t *q = quant_of(&n->src[0]);
     if (q) {
-        mq_layout_t Q;
-        return mq_plan(n, nth, q, &Q) ? Q.total : SIZE_MAX;
+        /* Whether the weight comes repacked is the device's to say when it runs:
+         * room for either way. */
+        mq_layout_t Q, R;
+        if (!mq_plan(n, nth, q, false, &Q))
+            return SIZE_MAX;
+        if (!cpu_repack_takes(n))
+            return Q.total;
+        return mq_plan(n, nth, q, true, &R) ? (R.total > Q.total ? R.total : Q.total) : SIZE_MAX;
     }
     mm_layout_t L;
     return mm_plan(n, &L) ? L.total : SIZE_MAX;
@@ -349,7 +363,8 @@ static void run_mul_mat_q_gemm(const cpu_op_ctx_t *c, const cpu_qtype_t *q, cons
 
 /* Prompt-sized products on integers: all threads convert the columns, then each
  * packs its panels of CPU_QGEMM_MR weight rows (over every slice) and runs them
- * against all columns of the slice. */
+ * against all columns of the slice. A repacked weight (c->panels, one slice) has
+ * them packed already. */
 static void run_mul_mat_qgemm(const cpu_op_ctx_t *c, const cpu_qtype_t *q, const mq_layout_t *L)
 {
     const slm_tensor_desc_t *a = &c->node->src[0], *b = &c->node->src[1], *d = &c->node->dst;
@@ -359,12 +374,13 @@ static void run_mul_mat_qgemm(const cpu_op_ctx_t *c, const cpu_qtype_t *q, const
     for (int64_t r = r0; r < r1; r++) {
         int64_t i1, i2, i3;
         cpu_unravel_row(b, r, &i1, &i2, &i3);
-        cpu_qgemm_quantize((const float *)(const void *)cpu_row(b, i1, i2, i3),
+        cpu_qgemm_quantize(q, (const float *)(const void *)cpu_row(b, i1, i2, i3),
                            act + (size_t)r * L->qa_col, K);
     }
     cpu_pool_barrier(c->pool);
     char *panel = c->scratch + L->panel_off + (size_t)c->ith * cpu_align64(L->panel_bytes);
-    char *tmp = panel + cpu_qgemm_panel_bytes(q, K);
+    size_t panel_bytes = cpu_qgemm_panel_bytes(q, K);
+    char *tmp = panel + panel_bytes;
     int64_t panels = (M + CPU_QGEMM_MR - 1) / CPU_QGEMM_MR, u0, u1;
     cpu_split(panels * b->ne[2] * b->ne[3], c->ith, c->nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++) {
@@ -373,10 +389,14 @@ static void run_mul_mat_qgemm(const cpu_op_ctx_t *c, const cpu_qtype_t *q, const
         const char *aslice = (const char *)a->data + i2 / (b->ne[2] / a->ne[2]) * a->nb[2] +
                              i3 / (b->ne[3] / a->ne[3]) * a->nb[3];
         int rows = (int)(M - m < CPU_QGEMM_MR ? M - m : CPU_QGEMM_MR);
-        cpu_qgemm_pack(q, aslice + m * a->nb[1], (size_t)a->nb[1], rows, K, panel, tmp);
+        const char *use = panel;
+        if (c->panels)
+            use = (const char *)c->panels + (size_t)(u % panels) * panel_bytes;
+        else
+            cpu_qgemm_pack(q, aslice + m * a->nb[1], (size_t)a->nb[1], rows, K, panel, tmp);
         float *out = (float *)(void *)((char *)d->data + i2 * d->nb[2] + i3 * d->nb[3]) + m;
-        cpu_qgemm_run(q, panel, rows, K, act + (size_t)(s * N) * L->qa_col, L->qa_col, N, out,
-                      (size_t)d->nb[1] / sizeof(float));
+        cpu_qgemm_run(q, use, rows, K, act + (size_t)(s * N) * L->qa_col, L->qa_col, N, out,
+                      (size_t)d->nb[1] / sizeof(float), c->panels != NULL);
     }
 }
 
@@ -384,7 +404,7 @@ static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
 {
     const slm_tensor_desc_t *b = &c->node->src[1], *d = &c->node->dst;
     mq_layout_t L;
-    if (!mq_plan(c->node, c->nth, q, &L)) {
+    if (!mq_plan(c->node, c->nth, q, c->panels != NULL, &L)) {
         cpu_fail(c, SLM_E_NOMEM);
         return;
     }

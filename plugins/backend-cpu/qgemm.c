@@ -20,13 +20,32 @@
  *
  * Column layout: u8 u[K], float dx[K/32], float s[K/32].
  * Panel layout: v as [K/4][32 rows][4 bytes], then per group float d[32] and int32
- * corr[32] (-128 * sum(v)), then (types with mins) per block float m[32]. */
+ * corr[32] (-128 * sum(v)), then (types with mins) per block float m[32].
+ *
+ * 4-bit types (unpack_u4) keep their nibbles q instead, e = d[b] * (q - off) (+ m[b]),
+ * so the unsigned operand of vpdpbusd is the weight and the column holds qx itself,
+ * signed (s8 x[K], same dx and s): a block adds d * (dx * sum(q * qx) - off * s) (+ m *
+ * s). Panel: per 8 elements k..k+7, 64 bytes for rows 0-15 then 64 for rows 16-31,
+ * row r's dword holding q[k+j] in the low nibble of byte j and q[k+4+j] in the high
+ * one; then per block f16 d[32] (and f16 m[32]): the bytes of the blocks themselves. */
 
 #define QB 32
+
+/* Repacked panels (repack.h) stream from memory once per product: a
+ * prefetch this far ahead into L2 keeps enough lines in flight. Measured on the
+ * 2-core EPYC, a 4-bit weight of 106M elements from DRAM: 1.4x (2 columns) to 1.3x
+ * (8) faster than without, where the hardware prefetcher alone left a core at
+ * 10 GB/s. */
+#define QG_PREFETCH 32768
 
 static size_t round64(size_t n)
 {
     return (n + 63) & ~(size_t)63;
+}
+
+static bool u4(const cpu_qtype_t *q)
+{
+    return q->unpack_u4 != NULL;
 }
 
 bool cpu_qgemm_ok(const cpu_qtype_t *q)
@@ -47,6 +66,8 @@ size_t cpu_qgemm_act_bytes(int64_t K)
 size_t cpu_qgemm_panel_bytes(const cpu_qtype_t *q, int64_t K)
 {
     size_t groups = (size_t)(K / q->s8_group), blocks = (size_t)(K / QB);
+    if (u4(q))
+        return round64((size_t)K * CPU_QGEMM_MR / 2 + blocks * CPU_QGEMM_MR * (q->s8_min ? 4 : 2));
     return round64((size_t)K * CPU_QGEMM_MR + groups * CPU_QGEMM_MR * 8 +
                    (q->s8_min ? blocks * CPU_QGEMM_MR * 4 : 0));
 }
@@ -59,11 +80,11 @@ size_t cpu_qgemm_tmp_bytes(int64_t K)
 
 #if defined(QG_VNNI)
 
-void cpu_qgemm_quantize(const float *x, void *col, int64_t K)
+void cpu_qgemm_quantize(const cpu_qtype_t *q, const float *x, void *col, int64_t K)
 {
     uint8_t *u = col;
     float *dx = (float *)(void *)(u + K), *s = dx + K / QB;
-    const __m128i bias = _mm_set1_epi8((char)0x80);
+    const __m128i bias = _mm_set1_epi8(u4(q) ? 0 : (char)0x80);
     for (int64_t b = 0; b < K / QB; b++, x += QB, u += QB) {
         __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
@@ -78,9 +99,43 @@ void cpu_qgemm_quantize(const float *x, void *col, int64_t K)
     }
 }
 
+static void pack_u4(const cpu_qtype_t *q, const char *w, size_t w_row, int rows, int64_t K,
+                    void *panel, void *tmp)
+{
+    const int MR = CPU_QGEMM_MR;
+    const int64_t blocks = K / QB;
+    uint8_t *v = tmp;
+    uint16_t *d = (uint16_t *)(void *)((char *)tmp + round64((size_t)K));
+    uint16_t *m = d + blocks;
+    uint8_t *pv = panel;
+    uint16_t *pd = (uint16_t *)(void *)(pv + (size_t)K * MR / 2), *pm = pd + (size_t)blocks * MR;
+    for (int r = 0; r < MR; r++) {
+        if (r < rows) {
+            q->unpack_u4(w + (size_t)r * w_row, K, v, d, q->s8_min ? m : NULL);
+        } else {
+            memset(v, 0, (size_t)K);
+            memset(d, 0, (size_t)blocks * sizeof *d);
+            memset(m, 0, (size_t)blocks * sizeof *m);
+        }
+        uint8_t *dst = pv + (r / 16) * 64 + (r % 16) * 4;
+        for (int64_t k = 0; k < K; k += 8, dst += 8 * MR / 2)
+            for (int j = 0; j < 4; j++)
+                dst[j] = (uint8_t)(v[k + j] | v[k + 4 + j] << 4);
+        for (int64_t b = 0; b < blocks; b++) {
+            pd[b * MR + r] = d[b];
+            if (q->s8_min)
+                pm[b * MR + r] = m[b];
+        }
+    }
+}
+
 void cpu_qgemm_pack(const cpu_qtype_t *q, const char *w, size_t w_row, int rows, int64_t K,
                     void *panel, void *tmp)
 {
+    if (u4(q)) {
+        pack_u4(q, w, w_row, rows, K, panel, tmp);
+        return;
+    }
     const int G = q->s8_group, MR = CPU_QGEMM_MR;
     const int64_t groups = K / G, blocks = K / QB;
     int8_t *v = tmp;
@@ -117,8 +172,8 @@ void cpu_qgemm_pack(const cpu_qtype_t *q, const char *w, size_t w_row, int rows,
 
 /* NC columns (NC <= 4) against the 32 rows of a panel, over all of K. */
 static inline __attribute__((always_inline)) void
-qg_tile(int NC, int G, bool MIN, const void *panel, int rows, int64_t K, const char *act,
-        size_t act_col, float *c, size_t c_col)
+qg_tile(int NC, int G, bool MIN, size_t ahead, const void *panel, int rows, int64_t K,
+        const char *act, size_t act_col, float *c, size_t c_col)
 {
     const int MR = CPU_QGEMM_MR;
     const int64_t groups = K / G, blocks = K / QB;
@@ -151,6 +206,8 @@ qg_tile(int NC, int G, bool MIN, const void *panel, int rows, int64_t K, const c
             }
             _Pragma("GCC unroll 8")
             for (int e = 0; e < G; e += 4, k += 4, pv += 4 * MR) {
+                _mm_prefetch((const char *)pv + ahead, _MM_HINT_T1);
+                _mm_prefetch((const char *)pv + ahead + 64, _MM_HINT_T1);
                 __m512i w0 = _mm512_loadu_si512(pv), w1 = _mm512_loadu_si512(pv + 64);
                 _Pragma("GCC unroll 8")
                 for (int j = 0; j < NC; j++) {
@@ -192,25 +249,132 @@ qg_tile(int NC, int G, bool MIN, const void *panel, int rows, int64_t K, const c
     }
 }
 
+/* The same over a 4-bit panel: nibbles split into two 16-row vectors of four
+ * elements each, the weights the unsigned operand. */
 static inline __attribute__((always_inline)) void
-qg_all(int G, bool MIN, const void *panel, int rows, int64_t K, const char *act, size_t act_col,
-       int64_t N, float *c, size_t c_col)
+qg4_tile(int NC, bool MIN, float off, size_t ahead, const void *panel, int rows, int64_t K,
+         const char *act, size_t act_col, float *c, size_t c_col)
+{
+    const int MR = CPU_QGEMM_MR;
+    const int64_t blocks = K / QB;
+    const uint8_t *pv = panel;
+    const uint16_t *pd = (const uint16_t *)(const void *)(pv + (size_t)K * MR / 2);
+    const uint16_t *pm = pd + (size_t)blocks * MR;
+    const uint8_t *x[4];
+    const float *xd[4], *xs[4];
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < NC; j++) {
+        x[j] = (const uint8_t *)act + (size_t)j * act_col;
+        xd[j] = (const float *)(const void *)(x[j] + K);
+        xs[j] = xd[j] + blocks;
+    }
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    __m512 f0[4], f1[4];
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < NC; j++)
+        f0[j] = f1[j] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (int64_t b = 0; b < blocks; b++) {
+        __m512i a0[4], a1[4];
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < NC; j++)
+            a0[j] = a1[j] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 4")
+        for (int e = 0; e < QB; e += 8, k += 8, pv += 8 * MR / 2) {
+            _mm_prefetch((const char *)pv + ahead, _MM_HINT_T1);
+            _mm_prefetch((const char *)pv + ahead + 64, _MM_HINT_T1);
+            __m512i z0 = _mm512_loadu_si512(pv), z1 = _mm512_loadu_si512(pv + 64);
+            __m512i l0 = _mm512_and_si512(z0, low), l1 = _mm512_and_si512(z1, low);
+            __m512i h0 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), low);
+            __m512i h1 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), low);
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < NC; j++) {
+                int32_t xl, xh;
+                memcpy(&xl, x[j] + k, 4);
+                memcpy(&xh, x[j] + k + 4, 4);
+                __m512i bl = _mm512_set1_epi32(xl), bh = _mm512_set1_epi32(xh);
+                a0[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a0[j], l0, bl), h0, bh);
+                a1[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a1[j], l1, bl), h1, bh);
+            }
+        }
+        __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)pd));
+        __m512 d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(pd + 16)));
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < NC; j++) {
+            /* d * (dx * sum(q * qx) - off * s): dx * sum(qx) = s. */
+            __m512 s = _mm512_set1_ps(xd[j][b]), os = _mm512_set1_ps(off * xs[j][b]);
+            f0[j] = _mm512_fmadd_ps(d0, _mm512_fmsub_ps(_mm512_cvtepi32_ps(a0[j]), s, os), f0[j]);
+            f1[j] = _mm512_fmadd_ps(d1, _mm512_fmsub_ps(_mm512_cvtepi32_ps(a1[j]), s, os), f1[j]);
+        }
+        if (MIN) {
+            __m512 m0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)pm));
+            __m512 m1 =
+                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(pm + 16)));
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < NC; j++) {
+                __m512 ms = _mm512_set1_ps(xs[j][b]);
+                f0[j] = _mm512_fmadd_ps(m0, ms, f0[j]);
+                f1[j] = _mm512_fmadd_ps(m1, ms, f1[j]);
+            }
+            pm += MR;
+        }
+        pd += MR;
+    }
+    __mmask16 k0 = rows >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rows) - 1);
+    __mmask16 k1 = rows >= 32 ? (__mmask16)0xffff
+                 : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < NC; j++) {
+        _mm512_mask_storeu_ps(c + (size_t)j * c_col, k0, f0[j]);
+        _mm512_mask_storeu_ps(c + (size_t)j * c_col + 16, k1, f1[j]);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+qg4_all(bool MIN, float off, size_t ahead, const void *panel, int rows, int64_t K, const char *act,
+        size_t act_col, int64_t N, float *c, size_t c_col)
 {
     int64_t j = 0;
     for (; j + 4 <= N; j += 4)
-        qg_tile(4, G, MIN, panel, rows, K, act + (size_t)j * act_col, act_col,
+        qg4_tile(4, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
+                 c + (size_t)j * c_col, c_col);
+    switch (N - j) {
+    case 3:
+        qg4_tile(3, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
+                 c + (size_t)j * c_col, c_col);
+        break;
+    case 2:
+        qg4_tile(2, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
+                 c + (size_t)j * c_col, c_col);
+        break;
+    case 1:
+        qg4_tile(1, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
+                 c + (size_t)j * c_col, c_col);
+        break;
+    default:
+        break;
+    }
+}
+
+static inline __attribute__((always_inline)) void
+qg_all(int G, bool MIN, size_t ahead, const void *panel, int rows, int64_t K, const char *act,
+       size_t act_col, int64_t N, float *c, size_t c_col)
+{
+    int64_t j = 0;
+    for (; j + 4 <= N; j += 4)
+        qg_tile(4, G, MIN, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
                 c + (size_t)j * c_col, c_col);
     switch (N - j) {
     case 3:
-        qg_tile(3, G, MIN, panel, rows, K, act + (size_t)j * act_col, act_col,
+        qg_tile(3, G, MIN, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
                 c + (size_t)j * c_col, c_col);
         break;
     case 2:
-        qg_tile(2, G, MIN, panel, rows, K, act + (size_t)j * act_col, act_col,
+        qg_tile(2, G, MIN, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
                 c + (size_t)j * c_col, c_col);
         break;
     case 1:
-        qg_tile(1, G, MIN, panel, rows, K, act + (size_t)j * act_col, act_col,
+        qg_tile(1, G, MIN, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
                 c + (size_t)j * c_col, c_col);
         break;
     default:
@@ -219,21 +383,29 @@ qg_all(int G, bool MIN, const void *panel, int rows, int64_t K, const char *act,
 }
 
 void cpu_qgemm_run(const cpu_qtype_t *q, const void *panel, int rows, int64_t K,
-                   const char *act, size_t act_col, int64_t N, float *c, size_t c_col)
+                   const char *act, size_t act_col, int64_t N, float *c, size_t c_col,
+                   bool streamed)
 {
-    if (q->s8_group == 16)
-        qg_all(16, false, panel, rows, K, act, act_col, N, c, c_col);
+    /* A scratch panel, packed just now, is in cache; prefetching past it only
+     * evicts (ahead 0: the line being loaded anyway). */
+    const size_t ahead = streamed ? QG_PREFETCH : 0;
+    if (u4(q) && q->s8_min)
+        qg4_all(true, (float)q->u4_offset, ahead, panel, rows, K, act, act_col, N, c, c_col);
+    else if (u4(q))
+        qg4_all(false, (float)q->u4_offset, ahead, panel, rows, K, act, act_col, N, c, c_col);
+    else if (q->s8_group == 16)
+        qg_all(16, false, ahead, panel, rows, K, act, act_col, N, c, c_col);
     else if (q->s8_min)
-        qg_all(32, true, panel, rows, K, act, act_col, N, c, c_col);
+        qg_all(32, true, ahead, panel, rows, K, act, act_col, N, c, c_col);
     else
-        qg_all(32, false, panel, rows, K, act, act_col, N, c, c_col);
+        qg_all(32, false, ahead, panel, rows, K, act, act_col, N, c, c_col);
 }
 
 #else
 
-void cpu_qgemm_quantize(const float *x, void *col, int64_t K)
+void cpu_qgemm_quantize(const cpu_qtype_t *q, const float *x, void *col, int64_t K)
 {
-    (void)x, (void)col, (void)K;
+    (void)q, (void)x, (void)col, (void)K;
 }
 
 void cpu_qgemm_pack(const cpu_qtype_t *q, const char *w, size_t w_row, int rows, int64_t K,
@@ -243,10 +415,11 @@ void cpu_qgemm_pack(const cpu_qtype_t *q, const char *w, size_t w_row, int rows,
 }
 
 void cpu_qgemm_run(const cpu_qtype_t *q, const void *panel, int rows, int64_t K,
-                   const char *act, size_t act_col, int64_t N, float *c, size_t c_col)
+                   const char *act, size_t act_col, int64_t N, float *c, size_t c_col,
+                   bool streamed)
 {
     (void)q, (void)panel, (void)rows, (void)K, (void)act, (void)act_col, (void)N, (void)c,
-        (void)c_col;
+        (void)c_col, (void)streamed;
 }
 
 #endif

@@ -24,8 +24,8 @@ size_t cpu_qgemm_act_bytes(int64_t K);
 size_t cpu_qgemm_panel_bytes(const cpu_qtype_t *q, int64_t K);
 size_t cpu_qgemm_tmp_bytes(int64_t K);
 
-/* Convert K f32 activations (K a multiple of 32) to one column. */
-void cpu_qgemm_quantize(const float *x, void *col, int64_t K);
+/* Convert K f32 activations (K a multiple of 32) to one column for q's panels. */
+void cpu_qgemm_quantize(const cpu_qtype_t *q, const float *x, void *col, int64_t K);
 
 /* Pack rows [0, rows) (rows <= CPU_QGEMM_MR, row i at w + i * w_row) into a panel;
  * rows past `rows` are zero. */
@@ -33,8 +33,10 @@ void cpu_qgemm_pack(const cpu_qtype_t *q, const char *w, size_t w_row, int rows,
                     void *panel, void *tmp);
 
 /* c[j * c_col + i] = dot(panel row i, column j) for i < rows, j < N; column j at
- * act + j * act_col. */
+ * act + j * act_col. `streamed`: the panel is one of many read from memory in a row
+ * (repacked weights), worth prefetching ahead of. */
 void cpu_qgemm_run(const cpu_qtype_t *q, const void *panel, int rows, int64_t K,
-                   const char *act, size_t act_col, int64_t N, float *c, size_t c_col);
+                   const char *act, size_t act_col, int64_t N, float *c, size_t c_col,
+                   bool streamed);
 
 #endif

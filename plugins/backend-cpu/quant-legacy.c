@@ -809,6 +809,24 @@ static inline __attribute__((always_inline)) void unpack_s8(int t, const void *w
     }
 }
 
+/* A 4-bit row as its nibbles and the blocks' own f16 scales (and q4_1's mins): the
+ * integer GEMM's 4-bit panels (quant.h). */
+static inline __attribute__((always_inline)) void unpack_u4(int t, const void *w, int64_t k,
+                                                           uint8_t *q, uint16_t *d, uint16_t *m)
+{
+    const uint8_t *blk = w;
+    for (int64_t b = 0; b < k / QK; b++, blk += lt_bytes(t), q += QK) {
+        d[b] = rd16(blk);
+        if (t == LT_Q4_1)
+            m[b] = rd16(blk + 2);
+        const uint8_t *qs = blk + (t == LT_Q4_1 ? 4 : 2);
+        for (int i = 0; i < QK / 2; i++) {
+            q[i] = qs[i] & 0x0f;
+            q[i + QK / 2] = qs[i] >> 4;
+        }
+    }
+}
+
 /* Whether a type has the decode kernel in this build. */
 static inline __attribute__((always_inline)) bool dec_ok(int t)
 {
@@ -904,6 +922,10 @@ dec_cols_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, size_t
     {                                                                                         \
         unpack_s8(T, w, k, v, d, m);                                                          \
     }                                                                                         \
+    static void N##_unpack_u4(const void *w, int64_t k, uint8_t *q, uint16_t *d, uint16_t *m) \
+    {                                                                                         \
+        unpack_u4(T, w, k, q, d, m);                                                          \
+    }                                                                                         \
     const cpu_qtype_t cpu_qtype_##N = {                                                    \
         .type = ID, .name = #N, .block = QK, .block_bytes = BYTES,                         \
         .act_type = CPU_ACT_Q8X, .act_block = CPU_ACT_Q8X_BLOCK,                              \
@@ -911,6 +933,8 @@ dec_cols_tile(int t, int64_t k, const void *w, size_t wrb, const void *a, size_t
         .vec_dot = N##_vec_dot, .dot_tile = N##_tile, .dequantize_row = N##_dequant, \
         .dot_cols = LEGACY_COLS(N##_cols),                                                    \
         .unpack_s8 = N##_unpack_s8, .s8_group = QK, .s8_min = T == LT_Q4_1 || T == LT_Q5_1,   \
+        .unpack_u4 = T == LT_Q4_0 || T == LT_Q4_1 ? N##_unpack_u4 : NULL,                     \
+        .u4_offset = T == LT_Q4_0 ? 8 : 0,                                                    \
     };
 
 LEGACY_TYPE(q4_0, LT_Q4_0, SLM_TYPE_Q4_0, 18)

@@ -46,6 +46,12 @@ typedef struct cpu_qtype {
     void (*unpack_s8)(const void *w, int64_t k, int8_t *v, float *d, float *m);
     int s8_group;              /* 16 or 32 */
     bool s8_min;
+    /* Optional (NULL: the integer GEMM's panels hold unpack_s8's int8 values). A 4-bit
+     * type's row of k elements as q in 0..15 and f16 d (and, s8_min, m) per 32, element
+     * e = d[e / 32] * (q[e] - u4_offset) (+ m[e / 32]) exactly: panels the size of
+     * the blocks. */
+    void (*unpack_u4)(const void *w, int64_t k, uint8_t *q, uint16_t *d, uint16_t *m);
+    int u4_offset;
 } cpu_qtype_t;
 
 /* The entry for `type` in this variant, or NULL when it has none. */

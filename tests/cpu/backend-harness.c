@@ -118,10 +118,15 @@ const char *h_load(const char *variant)
     return NULL;
 }
 
+void h_open_flags(int n_threads, uint32_t flags)
+{
+    slm_device_config_t cfg = {.struct_size = sizeof cfg, .n_threads = n_threads, .flags = flags};
+    ck_assert_int_eq(h_iface->device_open(h_backend, 0, &cfg, &h_dev), SLM_OK);
+}
+
 void h_open(int n_threads)
 {
-    slm_device_config_t cfg = {.struct_size = sizeof cfg, .n_threads = n_threads};
-    ck_assert_int_eq(h_iface->device_open(h_backend, 0, &cfg, &h_dev), SLM_OK);
+    h_open_flags(n_threads, 0);
 }
 
 void h_close(void)

@@ -21,6 +21,7 @@ const char *h_load(const char *variant);
 const char *h_missing_cpu_feature(const char *features);
 
 void h_open(int n_threads);   /* opens device 0 into h_dev */
+void h_open_flags(int n_threads, uint32_t flags);   /* ... with SLM_DEVICE_CONFIG_* */
 void h_close(void);           /* closes it and frees every tensor */
 
 enum h_layout {

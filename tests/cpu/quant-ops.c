@@ -141,11 +141,25 @@ static void q_free(slm_tensor_desc_t *t)
 
 /* ---- MUL_MAT ---- */
 
+/* C = A·B of the device open now (A's blocks random), checked against the reference. */
+static void expect_product(const qinfo_t *q, const slm_tensor_desc_t *A, int64_t N, int64_t b2,
+                           int b_layout, int d_layout);
+
 static void check_mul_mat(const qinfo_t *q, int64_t K, int64_t M, int64_t N, int64_t a2,
                           int64_t b2, int b_layout, int d_layout, int threads)
 {
     h_open(threads);
     slm_tensor_desc_t A = q_tensor(q, K, M, a2);
+    expect_product(q, &A, N, b2, b_layout, d_layout);
+    q_free(&A);
+    h_close();
+}
+
+static void expect_product(const qinfo_t *q, const slm_tensor_desc_t *Ap, int64_t N, int64_t b2,
+                           int b_layout, int d_layout)
+{
+    slm_tensor_desc_t A = *Ap;
+    int64_t K = A.ne[0], M = A.ne[1], a2 = A.ne[2];
     slm_tensor_desc_t B = h_tensor(SLM_TYPE_F32, K, N, b2, 1, b_layout);
     slm_tensor_desc_t D = h_tensor(SLM_TYPE_F32, M, N, b2, 1, d_layout);
     h_fill(&B, -1.0f, 1.0f);
@@ -190,8 +204,6 @@ static void check_mul_mat(const qinfo_t *q, int64_t K, int64_t M, int64_t N, int
     }
     free(x);
     free(xq);
-    q_free(&A);
-    h_close();
 }
 
 /* Decode shapes (N = 1), one and three blocks, a K past the kernels' 64-block
@@ -224,6 +236,60 @@ START_TEST(mul_mat_broadcast)
     check_mul_mat(q, 64, 5, 3, 2, 4, H_CONTIG, H_CONTIG, 3);
     check_mul_mat(q, 96, 6, 2, 1, 3, H_GAPS, H_GAPS, 2);
     check_mul_mat(q, 32, 2, 9, 1, 1, H_CONTIG, H_GAPS, 3);
+}
+END_TEST
+
+/* A device that repacks weights (SLM_DEVICE_CONFIG_REPACK) gives the same products,
+ * packed on the first one with several columns and used by the next; one vector
+ * product between them reads the weight as it is. The VNNI variant must say that
+ * it repacked (the others have no integer GEMM and keep the weights as they are). */
+START_TEST(mul_mat_repacked)
+{
+    const qinfo_t *q = &qtypes[_i];
+    static const struct {
+        int64_t K, M, N;
+        int threads;
+    } shapes[] = {{64, 37, 2, 1}, {576, 70, 5, 2}, {576, 33, 1, 2}, {96, 64, 8, 3},
+                  {160, 45, 16, 2}, {64, 31, 33, 2}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        h_open_flags(shapes[i].threads, SLM_DEVICE_CONFIG_REPACK);
+        slm_tensor_desc_t A = q_tensor(q, shapes[i].K, shapes[i].M, 1);
+        expect_product(q, &A, shapes[i].N, 1, H_CONTIG, H_CONTIG);
+        expect_product(q, &A, 1, 1, H_CONTIG, H_CONTIG);
+        expect_product(q, &A, shapes[i].N, 1, H_CONTIG, shapes[i].N > 4 ? H_GAPS : H_CONTIG);
+        q_free(&A);
+        h_close();
+    }
+    if (strcmp(CPU_TEST_VARIANT, "cpu-avx512-vnni") == 0)
+        ck_assert_msg(h_logged("repacked a 37 x 64"), "no weight was repacked");
+}
+END_TEST
+
+/* The copies follow the weights: new blocks written with buffer_set or
+ * buffer_clear, and a weight freed and another allocated (likely at the same
+ * address, under the same handle), all give products of the new values. */
+START_TEST(repacked_weights_follow_writes)
+{
+    const qinfo_t *q = &qtypes[_i];
+    h_open_flags(2, SLM_DEVICE_CONFIG_REPACK);
+    slm_tensor_desc_t A = q_tensor(q, 128, 40, 1);
+    expect_product(q, &A, 4, 1, H_CONTIG, H_CONTIG);
+    size_t bytes = (size_t)A.nb[3];
+    uint8_t *fresh = malloc(bytes);
+    random_blocks(q, fresh, 128 / 32 * 40);
+    ck_assert_int_eq(h_iface->buffer_set(h_dev, A.buffer, 0, fresh, bytes), SLM_OK);
+    expect_product(q, &A, 4, 1, H_CONTIG, H_CONTIG);
+    /* All-zero blocks: zero scales, a product of zeros. */
+    ck_assert_int_eq(h_iface->buffer_clear(h_dev, A.buffer, 0, bytes, 0), SLM_OK);
+    expect_product(q, &A, 4, 1, H_CONTIG, H_CONTIG);
+    for (int round = 0; round < 3; round++) {
+        q_free(&A);
+        A = q_tensor(q, 128, 40, 1);
+        expect_product(q, &A, 3, 1, H_CONTIG, H_CONTIG);
+    }
+    free(fresh);
+    q_free(&A);
+    h_close();
 }
 END_TEST
 
@@ -302,6 +368,8 @@ static Suite *quant_suite(void)
         {"mul_mat_matrix", mul_mat_matrix},
         {"mul_mat_broadcast", mul_mat_broadcast},
         {"mul_mat_refuses_partial_blocks", mul_mat_refuses_partial_blocks},
+        {"mul_mat_repacked", mul_mat_repacked},
+        {"repacked_weights_follow_writes", repacked_weights_follow_writes},
         {"get_rows_quantized", get_rows_quantized},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

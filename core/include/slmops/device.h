@@ -40,9 +40,18 @@ int slm_device_resolve(slm_registry_t *reg, const char *spec, slm_device_info_t 
 int slm_device_choose(slm_registry_t *reg, const char *spec, slm_device_info_t *out, char *why,
                       size_t why_size, slm_error_t *err);
 
+/* slm_device_options flags. */
+enum {
+    /* Let the backend keep quantized weights a second time in a layout faster for
+     * products with several columns (a server's batched decoding, prompts): more
+     * memory for throughput (the CPU backend: docs/compute.md, "Repacked weights"). */
+    SLM_DEVICE_REPACK = 1u << 0
+};
+
 typedef struct slm_device_options {
     uint32_t struct_size;
     int32_t n_threads;         /* <= 0: backend default */
+    uint32_t flags;            /* SLM_DEVICE_* */
 } slm_device_options_t;
 
 /* Open a device by spec (as slm_device_resolve). */

@@ -26,6 +26,7 @@ typedef struct slm_model_params {
     uint32_t struct_size;
     const char *device;        /* slm_device_open spec; NULL: $SLMOPS_DEVICE or "auto" */
     int32_t n_threads;         /* <= 0: the backend's default */
+    uint32_t device_flags;     /* SLM_DEVICE_* (SLM_DEVICE_REPACK: servers) */
 } slm_model_params_t;
 
 void slm_model_params_default(slm_model_params_t *p);

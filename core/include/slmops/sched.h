@@ -26,6 +26,7 @@ typedef struct slm_sched_options {
      * NULL: $SLMOPS_DEVICE or "auto". */
     const char *device;
     int32_t n_threads;         /* <= 0: backend default */
+    uint32_t device_flags;     /* SLM_DEVICE_* for every device it opens */
 } slm_sched_options_t;
 
 slm_sched_t *slm_sched_new(slm_registry_t *reg, const slm_sched_options_t *opts, slm_error_t *err);

@@ -76,10 +76,21 @@ typedef struct slm_device_props {
     char description[256];     /* one line, e.g. the ISA in use and why */
 } slm_device_props_t;
 
-/* Options the host passes when opening a device. */
+/* Flags of slm_device_config (each a request a backend may ignore). */
+enum {
+    /* Weights, the quantized operand 0 of MUL_MAT, may be kept a second time in a
+     * layout private to the backend that multiplies faster with several columns
+     * (batched decoding, prompts), built on first use: more memory for throughput.
+     * The backend must notice writes to the tensors it copied (buffer_set,
+     * buffer_clear, buffer_copy, a node's dst) and drop the copies. */
+    SLM_DEVICE_CONFIG_REPACK = 1u << 0
+};
+
+/* Options the host passes when opening a device; grows at the end (struct_size). */
 typedef struct slm_device_config {
     uint32_t struct_size;
     int32_t n_threads;         /* <= 0: backend default (CPU: number of cores) */
+    uint32_t flags;            /* SLM_DEVICE_CONFIG_* */
 } slm_device_config_t;
 
 /* A tensor as a backend sees it: up to 4 dims, byte strides, and where it lives.
