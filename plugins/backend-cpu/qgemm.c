@@ -170,6 +170,33 @@ void cpu_qgemm_pack(const cpu_qtype_t *q, const char *w, size_t w_row, int rows,
     }
 }
 
+/* Column j's values, scales and sums (the column layout above). */
+static inline __attribute__((always_inline)) void
+qg_columns(int NC, const char *act, size_t act_col, int64_t K, const uint8_t *x[4],
+           const float *xd[4], const float *xs[4])
+{
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < NC; j++) {
+        x[j] = (const uint8_t *)act + (size_t)j * act_col;
+        xd[j] = (const float *)(const void *)(x[j] + K);
+        xs[j] = xd[j] + K / QB;
+    }
+}
+
+/* C's rows [0, rows) of NC columns from two 16-row accumulators each. */
+static inline __attribute__((always_inline)) void
+qg_store(int NC, int rows, const __m512 f0[4], const __m512 f1[4], float *c, size_t c_col)
+{
+    __mmask16 k0 = rows >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rows) - 1);
+    __mmask16 k1 = rows >= 32 ? (__mmask16)0xffff
+                 : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < NC; j++) {
+        _mm512_mask_storeu_ps(c + (size_t)j * c_col, k0, f0[j]);
+        _mm512_mask_storeu_ps(c + (size_t)j * c_col + 16, k1, f1[j]);
+    }
+}
+
 /* NC columns (NC <= 4) against the 32 rows of a panel, over all of K. */
 static inline __attribute__((always_inline)) void
 qg_tile(int NC, int G, bool MIN, size_t ahead, const void *panel, int rows, int64_t K,
@@ -183,12 +210,7 @@ qg_tile(int NC, int G, bool MIN, size_t ahead, const void *panel, int rows, int6
     const float *pm = (const float *)(const void *)(pc + (size_t)groups * MR);
     const uint8_t *x[4];
     const float *xd[4], *xs[4];
-    _Pragma("GCC unroll 8")
-    for (int j = 0; j < NC; j++) {
-        x[j] = (const uint8_t *)act + (size_t)j * act_col;
-        xd[j] = (const float *)(const void *)(x[j] + K);
-        xs[j] = xd[j] + blocks;
-    }
+    qg_columns(NC, act, act_col, K, x, xd, xs);
     __m512 f0[4], f1[4];
     _Pragma("GCC unroll 8")
     for (int j = 0; j < NC; j++)
@@ -239,14 +261,7 @@ qg_tile(int NC, int G, bool MIN, size_t ahead, const void *panel, int rows, int6
             pm += MR;
         }
     }
-    __mmask16 k0 = rows >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rows) - 1);
-    __mmask16 k1 = rows >= 32 ? (__mmask16)0xffff
-                 : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
-    _Pragma("GCC unroll 8")
-    for (int j = 0; j < NC; j++) {
-        _mm512_mask_storeu_ps(c + (size_t)j * c_col, k0, f0[j]);
-        _mm512_mask_storeu_ps(c + (size_t)j * c_col + 16, k1, f1[j]);
-    }
+    qg_store(NC, rows, f0, f1, c, c_col);
 }
 
 /* The same over a 4-bit panel: nibbles split into two 16-row vectors of four
@@ -262,12 +277,7 @@ qg4_tile(int NC, bool MIN, float off, size_t ahead, const void *panel, int rows,
     const uint16_t *pm = pd + (size_t)blocks * MR;
     const uint8_t *x[4];
     const float *xd[4], *xs[4];
-    _Pragma("GCC unroll 8")
-    for (int j = 0; j < NC; j++) {
-        x[j] = (const uint8_t *)act + (size_t)j * act_col;
-        xd[j] = (const float *)(const void *)(x[j] + K);
-        xs[j] = xd[j] + blocks;
-    }
+    qg_columns(NC, act, act_col, K, x, xd, xs);
     const __m512i low = _mm512_set1_epi8(0x0f);
     __m512 f0[4], f1[4];
     _Pragma("GCC unroll 8")
@@ -320,62 +330,40 @@ qg4_tile(int NC, bool MIN, float off, size_t ahead, const void *panel, int rows,
         }
         pd += MR;
     }
-    __mmask16 k0 = rows >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rows) - 1);
-    __mmask16 k1 = rows >= 32 ? (__mmask16)0xffff
-                 : rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
-    _Pragma("GCC unroll 8")
-    for (int j = 0; j < NC; j++) {
-        _mm512_mask_storeu_ps(c + (size_t)j * c_col, k0, f0[j]);
-        _mm512_mask_storeu_ps(c + (size_t)j * c_col + 16, k1, f1[j]);
-    }
+    qg_store(NC, rows, f0, f1, c, c_col);
 }
 
+/* The panel kind's tile for NC columns (U4: 4-bit, qg4_tile; else int8, qg_tile). */
 static inline __attribute__((always_inline)) void
-qg4_all(bool MIN, float off, size_t ahead, const void *panel, int rows, int64_t K, const char *act,
-        size_t act_col, int64_t N, float *c, size_t c_col)
+qg_cols(int NC, bool U4, int G, bool MIN, float off, size_t ahead, const void *panel, int rows,
+        int64_t K, const char *act, size_t act_col, float *c, size_t c_col)
+{
+    if (U4)
+        qg4_tile(NC, MIN, off, ahead, panel, rows, K, act, act_col, c, c_col);
+    else
+        qg_tile(NC, G, MIN, ahead, panel, rows, K, act, act_col, c, c_col);
+}
+
+/* All N columns, four at a time. */
+static inline __attribute__((always_inline)) void
+qg_all(bool U4, int G, bool MIN, float off, size_t ahead, const void *panel, int rows, int64_t K,
+       const char *act, size_t act_col, int64_t N, float *c, size_t c_col)
 {
     int64_t j = 0;
     for (; j + 4 <= N; j += 4)
-        qg4_tile(4, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
-                 c + (size_t)j * c_col, c_col);
+        qg_cols(4, U4, G, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
+                c + (size_t)j * c_col, c_col);
+    const char *a = act + (size_t)j * act_col;
+    float *cj = c + (size_t)j * c_col;
     switch (N - j) {
     case 3:
-        qg4_tile(3, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
-                 c + (size_t)j * c_col, c_col);
+        qg_cols(3, U4, G, MIN, off, ahead, panel, rows, K, a, act_col, cj, c_col);
         break;
     case 2:
-        qg4_tile(2, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
-                 c + (size_t)j * c_col, c_col);
+        qg_cols(2, U4, G, MIN, off, ahead, panel, rows, K, a, act_col, cj, c_col);
         break;
     case 1:
-        qg4_tile(1, MIN, off, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
-                 c + (size_t)j * c_col, c_col);
-        break;
-    default:
-        break;
-    }
-}
-
-static inline __attribute__((always_inline)) void
-qg_all(int G, bool MIN, size_t ahead, const void *panel, int rows, int64_t K, const char *act,
-       size_t act_col, int64_t N, float *c, size_t c_col)
-{
-    int64_t j = 0;
-    for (; j + 4 <= N; j += 4)
-        qg_tile(4, G, MIN, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
-                c + (size_t)j * c_col, c_col);
-    switch (N - j) {
-    case 3:
-        qg_tile(3, G, MIN, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
-                c + (size_t)j * c_col, c_col);
-        break;
-    case 2:
-        qg_tile(2, G, MIN, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
-                c + (size_t)j * c_col, c_col);
-        break;
-    case 1:
-        qg_tile(1, G, MIN, ahead, panel, rows, K, act + (size_t)j * act_col, act_col,
-                c + (size_t)j * c_col, c_col);
+        qg_cols(1, U4, G, MIN, off, ahead, panel, rows, K, a, act_col, cj, c_col);
         break;
     default:
         break;
@@ -389,16 +377,17 @@ void cpu_qgemm_run(const cpu_qtype_t *q, const void *panel, int rows, int64_t K,
     /* A scratch panel, packed just now, is in cache; prefetching past it only
      * evicts (ahead 0: the line being loaded anyway). */
     const size_t ahead = streamed ? QG_PREFETCH : 0;
+    const float off = (float)q->u4_offset;
     if (u4(q) && q->s8_min)
-        qg4_all(true, (float)q->u4_offset, ahead, panel, rows, K, act, act_col, N, c, c_col);
+        qg_all(true, 32, true, off, ahead, panel, rows, K, act, act_col, N, c, c_col);
     else if (u4(q))
-        qg4_all(false, (float)q->u4_offset, ahead, panel, rows, K, act, act_col, N, c, c_col);
+        qg_all(true, 32, false, off, ahead, panel, rows, K, act, act_col, N, c, c_col);
     else if (q->s8_group == 16)
-        qg_all(16, false, ahead, panel, rows, K, act, act_col, N, c, c_col);
+        qg_all(false, 16, false, 0.0f, ahead, panel, rows, K, act, act_col, N, c, c_col);
     else if (q->s8_min)
-        qg_all(32, true, ahead, panel, rows, K, act, act_col, N, c, c_col);
+        qg_all(false, 32, true, 0.0f, ahead, panel, rows, K, act, act_col, N, c, c_col);
     else
-        qg_all(32, false, ahead, panel, rows, K, act, act_col, N, c, c_col);
+        qg_all(false, 32, false, 0.0f, ahead, panel, rows, K, act, act_col, N, c, c_col);
 }
 
 #else
