@@ -145,6 +145,8 @@ static int parse(int argc, char **argv, opts_t *o)
     if (o->template_name && o->template_file)
         return slm_cli_usage_error("serve", "give --chat-template or --chat-template-file, "
                                    "not both");
+    if (o->model.repack && o->no_repack)
+        return slm_cli_usage_error("serve", "give --repack or --no-repack, not both");
     if (o->batch < o->parallel)
         return slm_cli_usage_error("serve", "--batch %ld is smaller than --parallel %ld: "
                                    "every slot needs a token in each step", o->batch,
@@ -419,7 +421,7 @@ int slm_cli_serve(int argc, char **argv)
     char *id = model_id(&o);
     srv.model_id = id;
     rc = id ? lora_names(&srv, &o, id) : SLM_CLI_FAILED;
-    o.model.repack = o.model.repack || !o.no_repack;
+    o.model.repack = !o.no_repack;
     if (rc == SLM_CLI_OK)
         rc = slm_cli_session_open(&s, &o.model, false, "serve");
     if (rc == SLM_CLI_OK)

@@ -22,6 +22,8 @@ printf 'not a model at all, not even close to one.............................\n
 expect_fail "info: a file no plugin reads" 1 "slmops info: .*junk.gguf" "$slmops" info "$work/junk.gguf"
 expect_fail "eval: missing text file" 1 "slmops eval: .*missing.txt" \
     "$slmops" eval -m "$m" --perplexity "$work/missing.txt"
+expect_fail "serve: --repack and --no-repack contradict" 2 "give --repack or --no-repack, not both" \
+    "$slmops" serve -m "$m" --repack --no-repack
 expect_fail "chat: unknown template name" 2 "unknown chat template 'nope'" \
     "$slmops" chat -m "$m" --chat-template nope
 expect_fail "chat: a model without a template asks for one" 1 \
