@@ -400,6 +400,7 @@ int cpu_graph_compute(void *dev, const slm_node_t *const *nodes, size_t n_nodes)
         if (rc != SLM_OK)
             return rc;
     }
+    cpu_repack_report(d->repack);
     size_t scratch;
     bool parallel = plan_barriers(d, n_nodes, &scratch);
     if (grow(&d->scratch, &d->scratch_size, scratch, 64) != SLM_OK)

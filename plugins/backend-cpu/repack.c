@@ -22,6 +22,7 @@ struct cpu_repack {
     int32_t *slot;             /* open addressing over v: index or -1; n_slots a power of 2 */
     size_t n_slots;
     size_t total;              /* bytes of panels held */
+    size_t fresh;              /* weights packed since the last cpu_repack_report */
     const void **sources;      /* the distinct buffers of v (few: the model's) */
     size_t n_sources, cap_sources;
 };
@@ -173,10 +174,20 @@ const void *cpu_repack_panels(cpu_repack_t *r, const slm_node_t *n, const void *
         s = (s + 1) & (r->n_slots - 1);
     r->slot[s] = (int32_t)r->n++;
     r->total += bytes;
+    r->fresh++;
     cpu_log(SLM_LOG_DEBUG, "repacked a %lld x %lld %s weight: %.1f MiB of panels, %.1f MiB in all",
             (long long)a->ne[1], (long long)a->ne[0], q->name, bytes / 1048576.0,
             r->total / 1048576.0);
     return panels;
+}
+
+void cpu_repack_report(cpu_repack_t *r)
+{
+    if (!r || !r->fresh)
+        return;
+    cpu_log(SLM_LOG_INFO, "repacked %zu quantized weights for batched products: %.1f MiB of "
+            "panels in all", r->fresh, r->total / 1048576.0);
+    r->fresh = 0;
 }
 
 void cpu_repack_forget(cpu_repack_t *r, const void *buffer)

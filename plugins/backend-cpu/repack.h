@@ -25,6 +25,9 @@ const cpu_qtype_t *cpu_repack_takes(const slm_node_t *n);
 const void *cpu_repack_panels(cpu_repack_t *r, const slm_node_t *n, const void *const *busy,
                               size_t n_busy);
 
+/* One info line for the weights packed since the last report (a graph's worth), if any. */
+void cpu_repack_report(cpu_repack_t *r);
+
 /* The contents of `buffer` change (or it is freed): drop the copies made from it. */
 void cpu_repack_forget(cpu_repack_t *r, const void *buffer);
 
