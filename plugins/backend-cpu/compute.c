@@ -113,6 +113,7 @@ typedef struct node_plan {
     size_t scratch, scratch_off;   /* bytes it needs; where its slice starts */
     uintptr_t lo[SLM_MAX_SRC + 1], hi[SLM_MAX_SRC + 1];   /* [0]: dst */
     atomic_long claimed;           /* work units its threads have taken (cpu_claim) */
+    atomic_long shares[CPU_SHARES_MAX];   /* cpu_claim_share's */
     const void *panels;            /* its weight repacked (repack.h), or NULL */
 } node_plan_t;
 
@@ -128,6 +129,8 @@ static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy
     copy->struct_size = sizeof *copy;
     memset(np, 0, sizeof *np);
     atomic_init(&np->claimed, 0);
+    for (int i = 0; i < CPU_SHARES_MAX; i++)
+        atomic_init(&np->shares[i], 0);
     if (copy->op == SLM_OP_NONE)
         return SLM_OK;
     if (!resolve(&copy->dst, &np->lo[0], &np->hi[0]))
@@ -332,7 +335,7 @@ static void run_graph(void *arg, int ith, int nth)
         cpu_op_ctx_t c = {.node = node, .ith = p->serial ? 0 : ith, .nth = p->serial ? 1 : nth,
                           .pool = p->serial || nth == 1 ? NULL : d->pool,
                           .scratch = (char *)d->scratch + p->scratch_off, .status = &job->status,
-                          .claimed = &p->claimed, .panels = p->panels};
+                          .claimed = &p->claimed, .shares = p->shares, .panels = p->panels};
         cpu_op_get(node->op)->run(&c);
     }
 }

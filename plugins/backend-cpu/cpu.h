@@ -35,6 +35,7 @@ typedef struct cpu_op_ctx {
     char *scratch;             /* shared by all threads, size from the op's plan */
     atomic_int *status;        /* first failure wins */
     atomic_long *claimed;      /* the node's work taken so far, shared (cpu_claim) */
+    atomic_long *shares;       /* CPU_SHARES_MAX shares' claims, shared (cpu_claim_share) */
     const void *panels;        /* src[0] repacked for this product (repack.h), or NULL */
 } cpu_op_ctx_t;
 
@@ -198,6 +199,15 @@ static inline bool cpu_claim(const cpu_op_ctx_t *c, int64_t n, int64_t chunk, in
     *end = s + chunk < n ? s + chunk : n;
     return true;
 }
+
+/* Work of n units in nth contiguous shares (cpu_split's), share i thread i's: a thread
+ * takes `grain` units at a time from the front of its own share, so it streams it in
+ * address order, then, its share done, from the back of the others' the units their
+ * owners have not reached (a partner slowed or off its core leaves no one waiting).
+ * More than CPU_SHARES_MAX threads: cpu_claim's order. */
+#define CPU_SHARES_MAX 8
+bool cpu_claim_share(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int64_t *start,
+                     int64_t *end);
 
 /* Sums with several accumulators so they vectorise without -ffast-math. */
 float cpu_sum_f32(const float *restrict x, int64_t n);

@@ -442,9 +442,15 @@ static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
         int64_t chunk = by_rows ? (units + MV_CLAIMS * c->nth - 1) / (MV_CLAIMS * c->nth) : 1;
         if (chunk < MQ_MIN_CLAIM && by_rows)
             chunk = MQ_MIN_CLAIM;
+        /* One slice (decode's weights): each thread streams its share, then helps. */
+        int64_t k, k1;
+        while (slices == 1 && by_rows && cpu_claim_share(c, units, MQ_MIN_CLAIM, &k, &k1)) {
+            mq_slice(c, &L, cbase, nb1, nb2, nb3, 0, &sl);
+            mq_range(q, &sl, 4 * k, 4 * k1 < M ? 4 * k1 : M, 0, N);
+        }
         /* Claims count chunks, each inside one slice. */
-        int64_t per_slice = (units + chunk - 1) / chunk, k, k1;
-        while (cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
+        int64_t per_slice = (units + chunk - 1) / chunk;
+        while ((slices > 1 || !by_rows) && cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
             int64_t s = k / per_slice, u0 = k % per_slice * chunk;
             int64_t u1 = u0 + chunk < units ? u0 + chunk : units;
             mq_slice(c, &L, cbase, nb1, nb2, nb3, s, &sl);
@@ -498,8 +504,15 @@ static void run_mul_mat(const cpu_op_ctx_t *c)
         /* Matrix-vector (decode): rows claimed a chunk at a time, as run_mul_mat_q. */
         int64_t M = a->ne[1], chunk = (M + MV_CLAIMS * c->nth - 1) / (MV_CLAIMS * c->nth), k, k1;
         chunk = chunk < MM_MIN_CLAIM ? MM_MIN_CLAIM : chunk;
+        while (slices == 1 && cpu_claim_share(c, M, MM_MIN_CLAIM, &k, &k1)) {
+            slice_args(n, &A, &B, &C, 0, &g);
+            g.M = k1 - k;
+            g.a = (const char *)g.a + (size_t)k * g.a_row_bytes;
+            g.c += k;
+            cpu_mul_mat_2d(&g, 0, 1);
+        }
         int64_t per_slice = (M + chunk - 1) / chunk;
-        while (cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
+        while (slices > 1 && cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
             int64_t s = k / per_slice, m0 = k % per_slice * chunk;
             slice_args(n, &A, &B, &C, s, &g);
             g.M = m0 + chunk < M ? chunk : M - m0;
