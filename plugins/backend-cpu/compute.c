@@ -266,23 +266,30 @@ static int grow(void **p, size_t *cap, size_t need, size_t align)
  * and one thread alone, which the OS moves to the free core, goes faster. After two
  * such graphs in a row (one is noise: a page fault, an interrupt) the next
  * CPU_SOLO_GRAPHS graphs run on thread 0 alone; then the pool tries again, and one
- * contended graph sends it back. A stretch alone that was slower than the pooled
- * graph before it (many threads that only looked idle) turns the watch off for
- * CPU_SOLO_BACKOFF graphs. Graphs shorter than CPU_SOLO_MIN_NS say too little. */
+ * contended graph sends it back. A stretch alone clearly slower (CPU_SOLO_MARGIN)
+ * than the pooled graphs' recent mean (many threads that only looked idle) turns the
+ * watch off for CPU_SOLO_BACKOFF graphs: a mean, since one pooled graph, which the
+ * neighbour may have happened to leave alone, says too little (with D57's stealing
+ * one contended graph in a few runs as fast as a lone one). Graphs shorter than
+ * CPU_SOLO_MIN_NS say too little too. */
 #define CPU_SOLO_WAIT_SHARE 0.35
 #define CPU_SOLO_GRAPHS 32
 #define CPU_SOLO_BACKOFF 1024
 #define CPU_SOLO_MIN_NS 1000000
+#define CPU_SOLO_MARGIN 1.1
 
 static void watch_contention(cpu_device_t *d, int64_t graph_ns)
 {
     int64_t waited = cpu_pool_take_wait(d->pool);
+    if (graph_ns < CPU_SOLO_MIN_NS)
+        return;
+    /* The newest pooled graph weighs 1/8 in the mean. */
+    d->pooled_avg_ns = d->pooled_avg_ns ? d->pooled_avg_ns + (graph_ns - d->pooled_avg_ns) / 8
+                                        : graph_ns;
     if (d->solo_backoff > 0) {
         d->solo_backoff--;
         return;
     }
-    if (graph_ns < CPU_SOLO_MIN_NS)
-        return;
     double share = (double)waited / (double)graph_ns;
     if (share < CPU_SOLO_WAIT_SHARE) {
         d->strikes = 0;
@@ -292,7 +299,7 @@ static void watch_contention(cpu_device_t *d, int64_t graph_ns)
         return;
     d->solo_left = CPU_SOLO_GRAPHS;
     d->strikes = 1;
-    d->pooled_ns = graph_ns;
+    d->pooled_ns = d->pooled_avg_ns;
     d->solo_ns = 0;
     cpu_log(SLM_LOG_DEBUG, "a pool thread waited %.0f%% of a graph: the next %d graphs run "
             "on one thread", 100.0 * share, CPU_SOLO_GRAPHS);
@@ -302,7 +309,8 @@ static void watch_contention(cpu_device_t *d, int64_t graph_ns)
 static void judge_solo(cpu_device_t *d, int64_t graph_ns)
 {
     d->solo_ns += graph_ns;
-    if (d->solo_left > 0 || d->solo_ns <= d->pooled_ns * CPU_SOLO_GRAPHS)
+    if (d->solo_left > 0 ||
+        (double)d->solo_ns <= CPU_SOLO_MARGIN * (double)d->pooled_ns * CPU_SOLO_GRAPHS)
         return;
     d->solo_backoff = CPU_SOLO_BACKOFF;
     d->strikes = 0;
