@@ -133,7 +133,7 @@ slm_sched_t *slm_sched_new(slm_registry_t *reg, const slm_sched_options_t *opts,
     }
     s->reg = reg;
     s->dopts = (slm_device_options_t){.struct_size = sizeof s->dopts, .n_threads = o.n_threads,
-                                        .flags = o.device_flags};
+                                        .flags = (uint32_t)o.device_flags};
     if (open_devices(s, o.device, err) != SLM_OK) {
         slm_sched_free(s);
         return NULL;

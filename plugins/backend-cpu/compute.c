@@ -113,7 +113,7 @@ typedef struct node_plan {
     size_t scratch, scratch_off;   /* bytes it needs; where its slice starts */
     uintptr_t lo[SLM_MAX_SRC + 1], hi[SLM_MAX_SRC + 1];   /* [0]: dst */
     atomic_long claimed;           /* work units its threads have taken (cpu_claim) */
-    atomic_long shares[CPU_SHARES_MAX];   /* cpu_claim_share's */
+    atomic_ullong shares[CPU_SHARES_MAX];   /* cpu_claim_share's */
     const void *panels;            /* its weight repacked (repack.h), or NULL */
 } node_plan_t;
 
@@ -281,15 +281,17 @@ static int grow(void **p, size_t *cap, size_t need, size_t align)
 static void watch_contention(cpu_device_t *d, int64_t graph_ns)
 {
     int64_t waited = cpu_pool_take_wait(d->pool);
-    if (graph_ns < CPU_SOLO_MIN_NS)
-        return;
     /* The newest pooled graph weighs 1/8 in the mean. */
-    d->pooled_avg_ns = d->pooled_avg_ns ? d->pooled_avg_ns + (graph_ns - d->pooled_avg_ns) / 8
-                                        : graph_ns;
+    if (graph_ns >= CPU_SOLO_MIN_NS)
+        d->pooled_avg_ns = d->pooled_avg_ns
+                               ? d->pooled_avg_ns + (graph_ns - d->pooled_avg_ns) / 8
+                               : graph_ns;
     if (d->solo_backoff > 0) {
         d->solo_backoff--;
         return;
     }
+    if (graph_ns < CPU_SOLO_MIN_NS)
+        return;
     double share = (double)waited / (double)graph_ns;
     if (share < CPU_SOLO_WAIT_SHARE) {
         d->strikes = 0;

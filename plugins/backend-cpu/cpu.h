@@ -35,7 +35,7 @@ typedef struct cpu_op_ctx {
     char *scratch;             /* shared by all threads, size from the op's plan */
     atomic_int *status;        /* first failure wins */
     atomic_long *claimed;      /* the node's work taken so far, shared (cpu_claim) */
-    atomic_long *shares;       /* CPU_SHARES_MAX shares' claims, shared (cpu_claim_share) */
+    atomic_ullong *shares;     /* CPU_SHARES_MAX shares' claims, shared (cpu_claim_share) */
     const void *panels;        /* src[0] repacked for this product (repack.h), or NULL */
 } cpu_op_ctx_t;
 

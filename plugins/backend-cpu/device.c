@@ -201,6 +201,7 @@ int cpu_device_open(void *backend, int index, const slm_device_config_t *cfg, vo
         d->repack = cpu_repack_new();
     if (!d->pool || (repack && !d->repack)) {
         cpu_pool_free(d->pool);
+        cpu_repack_free(d->repack);
         free(d);
         return SLM_E_NOMEM;
     }

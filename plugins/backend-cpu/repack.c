@@ -23,8 +23,10 @@ struct cpu_repack {
     size_t n_slots;
     size_t total;              /* bytes of panels held */
     size_t fresh;              /* weights packed since the last cpu_repack_report */
-    const void **sources;      /* the distinct buffers of v (few: the model's) */
+    const void **sources;      /* the distinct buffers of v (one per weight, as the
+                                * model loads them: a scan per write stays cheap) */
     size_t n_sources, cap_sources;
+    bool out_of_memory;        /* an allocation failed: pack no more */
 };
 
 cpu_repack_t *cpu_repack_new(void)
@@ -153,6 +155,8 @@ const void *cpu_repack_panels(cpu_repack_t *r, const slm_node_t *n, const void *
     if (!r || !q)
         return NULL;
     const slm_tensor_desc_t *a = &n->src[0];
+    if (r->out_of_memory)
+        return NULL;
     for (size_t i = 0; i < n_busy; i++)
         if (busy[i] == a->buffer)
             return NULL;
@@ -164,8 +168,14 @@ const void *cpu_repack_panels(cpu_repack_t *r, const slm_node_t *n, const void *
     }
     size_t bytes = 0;
     void *panels = reserve(r, a->buffer) ? pack_all(q, a, &bytes) : NULL;
-    if (!panels)
+    if (!panels) {
+        /* Not worth retrying on every graph: the products pack as they go. */
+        r->out_of_memory = true;
+        cpu_log(SLM_LOG_WARN, "not enough memory to repack a %lld x %lld %s weight: "
+                "batched products unpack the weights as they go", (long long)a->ne[1],
+                (long long)a->ne[0], q->name);
         return NULL;
+    }
     r->v[r->n] = (repacked_t){.buffer = a->buffer, .offset = a->offset, .type = a->type,
                               .K = a->ne[0], .M = a->ne[1], .row_bytes = a->nb[1],
                               .panels = panels, .bytes = bytes};

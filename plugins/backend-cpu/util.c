@@ -197,18 +197,19 @@ float cpu_exp_shifted(float *d, const float *v, int64_t n)
 }
 
 /* `grain` units off one share of `size` (front: its owner; back: another thread),
- * the share's taken front and back counts packed in one word. */
-static bool take_from_share(atomic_long *share, int64_t size, int64_t grain, bool front,
+ * the share's taken front and back counts packed in one 64-bit word (both < 2^32). */
+static bool take_from_share(atomic_ullong *share, int64_t size, int64_t grain, bool front,
                             int64_t *off, int64_t *len)
 {
-    long cur = atomic_load_explicit(share, memory_order_relaxed);
+    unsigned long long cur = atomic_load_explicit(share, memory_order_relaxed);
     for (;;) {
-        int64_t f = cur & 0xffffffffL, b = (int64_t)((unsigned long)cur >> 32);
+        int64_t f = (int64_t)(cur & 0xffffffffull), b = (int64_t)(cur >> 32);
         int64_t left = size - f - b;
         if (left <= 0)
             return false;
         int64_t t = grain < left ? grain : left;
-        long next = front ? cur + t : cur + (long)((unsigned long)t << 32);
+        unsigned long long next = front ? cur + (unsigned long long)t
+                                        : cur + ((unsigned long long)t << 32);
         if (atomic_compare_exchange_weak_explicit(share, &cur, next, memory_order_relaxed,
                                                   memory_order_relaxed)) {
             *off = front ? f : size - b - t;
@@ -221,7 +222,7 @@ static bool take_from_share(atomic_long *share, int64_t size, int64_t grain, boo
 bool cpu_claim_share(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int64_t *start,
                      int64_t *end)
 {
-    if (c->nth > CPU_SHARES_MAX || !c->shares || n > 0xffffffffL)
+    if (c->nth > CPU_SHARES_MAX || !c->shares || n > (int64_t)0xffffffff)
         return cpu_claim(c, n, grain, start, end);
     for (int k = 0; k < c->nth; k++) {
         int j = (c->ith + k) % c->nth;

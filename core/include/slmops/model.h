@@ -26,7 +26,9 @@ typedef struct slm_model_params {
     uint32_t struct_size;
     const char *device;        /* slm_device_open spec; NULL: $SLMOPS_DEVICE or "auto" */
     int32_t n_threads;         /* <= 0: the backend's default */
-    uint32_t device_flags;     /* SLM_DEVICE_* (SLM_DEVICE_REPACK: servers) */
+    /* SLM_DEVICE_* (SLM_DEVICE_REPACK: servers). 64 bits so that the struct grows
+     * and struct_size tells callers built before it apart. */
+    uint64_t device_flags;
 } slm_model_params_t;
 
 void slm_model_params_default(slm_model_params_t *p);

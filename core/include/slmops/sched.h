@@ -26,7 +26,9 @@ typedef struct slm_sched_options {
      * NULL: $SLMOPS_DEVICE or "auto". */
     const char *device;
     int32_t n_threads;         /* <= 0: backend default */
-    uint32_t device_flags;     /* SLM_DEVICE_* for every device it opens */
+    /* SLM_DEVICE_* for every device it opens; 64 bits so that the struct grows and
+     * struct_size tells callers built before it apart. */
+    uint64_t device_flags;
 } slm_sched_options_t;
 
 slm_sched_t *slm_sched_new(slm_registry_t *reg, const slm_sched_options_t *opts, slm_error_t *err);
