@@ -301,18 +301,18 @@ static void watch_contention(cpu_device_t *d, int64_t graph_ns)
         return;
     d->solo_left = CPU_SOLO_GRAPHS;
     d->strikes = 1;
-    d->pooled_ns = d->pooled_avg_ns;
     d->solo_ns = 0;
     cpu_log(SLM_LOG_DEBUG, "a pool thread waited %.0f%% of a graph: the next %d graphs run "
             "on one thread", 100.0 * share, CPU_SOLO_GRAPHS);
 }
 
-/* After a graph run alone in a contended stretch: was it worth it? */
+/* After a graph run alone in a contended stretch: was it worth it? (The pooled mean
+ * stands still while the pool is alone.) */
 static void judge_solo(cpu_device_t *d, int64_t graph_ns)
 {
     d->solo_ns += graph_ns;
     if (d->solo_left > 0 ||
-        (double)d->solo_ns <= CPU_SOLO_MARGIN * (double)d->pooled_ns * CPU_SOLO_GRAPHS)
+        (double)d->solo_ns <= CPU_SOLO_MARGIN * (double)d->pooled_avg_ns * CPU_SOLO_GRAPHS)
         return;
     d->solo_backoff = CPU_SOLO_BACKOFF;
     d->strikes = 0;

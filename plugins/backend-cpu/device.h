@@ -15,7 +15,6 @@ typedef struct cpu_device {
     int solo_left;             /* graphs thread 0 still runs alone (compute.c, D54) */
     int strikes;               /* contended graphs in a row */
     int solo_backoff;          /* graphs before the watch may send the pool alone again */
-    int64_t pooled_ns;         /* the pooled graphs' mean when the pool went alone */
     int64_t solo_ns;           /* the stretch alone so far */
     int64_t pooled_avg_ns;     /* the recent pooled graphs' mean time */
     struct cpu_repack *repack; /* repacked weights (repack.h), NULL unless asked for */

@@ -35,11 +35,12 @@ static bool check_attn(const slm_node_t *n)
            cpu_rows_packed(k) && cpu_rows_packed(v);
 }
 
-/* Per thread: the visible cells of the current query (C indices), their scores
- * (C floats) and the output accumulator (D floats). */
 /* Query heads that share a kv head, taken together at most this many at a time. */
 #define ATTN_GROUP_MAX 4
 
+/* Per thread: the visible cells of the current query (C indices), their scores
+ * (C floats for each of up to ATTN_GROUP_MAX heads) and the output accumulator
+ * (D floats). */
 static size_t thread_bytes(const slm_node_t *n)
 {
     size_t C = (size_t)n->src[1].ne[1], D = (size_t)n->src[0].ne[0];
@@ -212,6 +213,17 @@ static void attend_one(const slm_node_t *n, const float *q, const float *mask,
 }
 
 #if defined(__AVX512F__)
+/* NV vectors of an f16 row (K or V of one cell), converted to f32. */
+static inline __attribute__((always_inline)) void load_row_f16(int NV, const slm_tensor_desc_t *t,
+                                                               int64_t cell, int64_t hk,
+                                                               __m512 out[8])
+{
+    const uint16_t *r = (const uint16_t *)(const void *)cpu_row(t, cell, hk, 0);
+    _Pragma("GCC unroll 8")
+    for (int i = 0; i < NV; i++)
+        out[i] = F16_LOAD_H(r + 16 * i);
+}
+
 /* G query heads that share kv head hk (G * NV <= 16 vectors: everything in registers),
  * one query: each visible cell's K and V rows are loaded and converted once for all G
  * heads instead of once per head (no visible cell: zeros). f16 K/V with D = 16 * NV. */
@@ -230,11 +242,8 @@ attend_group(int G, int NV, const slm_node_t *n, const float *mask, const int32_
             qv[g][i] = _mm512_loadu_ps(qr + 16 * i);
     }
     for (int64_t j = 0; j < n_vis; j++) {
-        const uint16_t *kr = (const uint16_t *)(const void *)cpu_row(k, idx[j], hk, 0);
         __m512 kv[8];
-        _Pragma("GCC unroll 8")
-        for (int i = 0; i < NV; i++)
-            kv[i] = F16_LOAD_H(kr + 16 * i);
+        load_row_f16(NV, k, idx[j], hk, kv);
         float mk = mask[idx[j]];
         _Pragma("GCC unroll 4")
         for (int g = 0; g < G; g++) {
@@ -256,11 +265,8 @@ attend_group(int G, int NV, const slm_node_t *n, const float *mask, const int32_
         for (int i = 0; i < NV; i++)
             acc[g][i] = _mm512_setzero_ps();
     for (int64_t j = 0; j < n_vis; j++) {
-        const uint16_t *vr = (const uint16_t *)(const void *)cpu_row(v, idx[j], hk, 0);
         __m512 vv[8];
-        _Pragma("GCC unroll 8")
-        for (int i = 0; i < NV; i++)
-            vv[i] = F16_LOAD_H(vr + 16 * i);
+        load_row_f16(NV, v, idx[j], hk, vv);
         _Pragma("GCC unroll 4")
         for (int g = 0; g < G; g++) {
             __m512 p = _mm512_set1_ps(scores[g * C + j]);

@@ -266,12 +266,11 @@ typedef struct mq_slice {
 #define MM_MIN_CLAIM 32
 /* Fewest row groups one claim takes: long enough runs for the prefetcher. */
 #define MQ_MIN_CLAIM 8
-/* A matrix-vector product gives each thread a contiguous 1/nth of the rows, which it
- * streams front to back and the others finish from the back once their own is done
- * (cpu_claim_share, D57): decode measured 6% (f16) and 11% (q4_0) faster than with
- * four interleaved claims each (D55), and f16 5% faster again than with whole shares.
- * Over several slices, claims of 1/(MV_CLAIMS * nth) of a slice's rows. */
-#define MV_CLAIMS 1
+/* A matrix-vector product over one slice gives each thread a contiguous 1/nth of the
+ * rows, which it streams front to back and the others finish from the back once their
+ * own is done (cpu_claim_share, D57): decode measured 6% (f16) and 11% (q4_0) faster
+ * than with four interleaved claims each (D55), and f16 5% faster again than with
+ * whole shares. Over several slices, claims of 1/nth of a slice's rows. */
 
 static void mq_range(const cpu_qtype_t *q, const mq_slice_t *s, int64_t m0, int64_t m1,
                      int64_t n0, int64_t n1)
@@ -425,6 +424,9 @@ static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
     size_t nb3 = L.temp_c ? nb2 * (size_t)d->ne[2] : (size_t)d->nb[3];
     int64_t slices = b->ne[2] * b->ne[3], M = d->ne[0], N = d->ne[1];
     bool by_slice = c->nth > 1 && (slices >= 4 * c->nth || slices % c->nth == 0);
+    /* Otherwise rows in groups of four (columns only when rows are too few). */
+    bool by_rows = M >= 4 * (int64_t)c->nth || N < c->nth;
+    int64_t units = by_rows ? (M + 3) / 4 : N, k, k1;
     mq_slice_t sl;
     if (by_slice) {
         int64_t s0, s1;
@@ -433,24 +435,18 @@ static void run_mul_mat_q(const cpu_op_ctx_t *c, const cpu_qtype_t *q)
             mq_slice(c, &L, cbase, nb1, nb2, nb3, s, &sl);
             mq_range(q, &sl, 0, M, 0, N);
         }
+    } else if (slices == 1 && by_rows) {
+        /* One slice (decode's weights): each thread streams its share, then helps. */
+        mq_slice(c, &L, cbase, nb1, nb2, nb3, 0, &sl);
+        while (cpu_claim_share(c, units, MQ_MIN_CLAIM, &k, &k1))
+            mq_range(q, &sl, 4 * k, 4 * k1 < M ? 4 * k1 : M, 0, N);
     } else {
-        /* Rows in groups of four, claimed a chunk at a time (MV_CLAIMS per thread: a
-         * thread not started yet leaves its rows to the others); columns only when
-         * rows are too few. */
-        bool by_rows = M >= 4 * (int64_t)c->nth || N < c->nth;
-        int64_t units = by_rows ? (M + 3) / 4 : N;
-        int64_t chunk = by_rows ? (units + MV_CLAIMS * c->nth - 1) / (MV_CLAIMS * c->nth) : 1;
+        int64_t chunk = by_rows ? (units + c->nth - 1) / c->nth : 1;
         if (chunk < MQ_MIN_CLAIM && by_rows)
             chunk = MQ_MIN_CLAIM;
-        /* One slice (decode's weights): each thread streams its share, then helps. */
-        int64_t k, k1;
-        while (slices == 1 && by_rows && cpu_claim_share(c, units, MQ_MIN_CLAIM, &k, &k1)) {
-            mq_slice(c, &L, cbase, nb1, nb2, nb3, 0, &sl);
-            mq_range(q, &sl, 4 * k, 4 * k1 < M ? 4 * k1 : M, 0, N);
-        }
         /* Claims count chunks, each inside one slice. */
         int64_t per_slice = (units + chunk - 1) / chunk;
-        while ((slices > 1 || !by_rows) && cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
+        while (cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
             int64_t s = k / per_slice, u0 = k % per_slice * chunk;
             int64_t u1 = u0 + chunk < units ? u0 + chunk : units;
             mq_slice(c, &L, cbase, nb1, nb2, nb3, s, &sl);
@@ -501,21 +497,19 @@ static void run_mul_mat(const cpu_op_ctx_t *c)
             cpu_mul_mat_2d(&g, 0, 1);
         }
     } else if (b->ne[1] < MM_CLAIM_MAX_N) {
-        /* Matrix-vector (decode): rows claimed a chunk at a time, as run_mul_mat_q. */
-        int64_t M = a->ne[1], chunk = (M + MV_CLAIMS * c->nth - 1) / (MV_CLAIMS * c->nth), k, k1;
+        /* Matrix-vector (decode): rows claimed as run_mul_mat_q claims them, shares
+         * over one slice, chunks of a slice in turn over several. */
+        int64_t M = a->ne[1], chunk = (M + c->nth - 1) / c->nth, k, k1;
         chunk = chunk < MM_MIN_CLAIM ? MM_MIN_CLAIM : chunk;
-        while (slices == 1 && cpu_claim_share(c, M, MM_MIN_CLAIM, &k, &k1)) {
-            slice_args(n, &A, &B, &C, 0, &g);
-            g.M = k1 - k;
-            g.a = (const char *)g.a + (size_t)k * g.a_row_bytes;
-            g.c += k;
-            cpu_mul_mat_2d(&g, 0, 1);
-        }
         int64_t per_slice = (M + chunk - 1) / chunk;
-        while (slices > 1 && cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
-            int64_t s = k / per_slice, m0 = k % per_slice * chunk;
+        while (slices == 1 ? cpu_claim_share(c, M, MM_MIN_CLAIM, &k, &k1)
+                           : cpu_claim(c, per_slice * slices, 1, &k, &k1)) {
+            /* Shares give rows [k, k1) of slice 0; claims give chunk k. */
+            int64_t s = slices == 1 ? 0 : k / per_slice;
+            int64_t m0 = slices == 1 ? k : k % per_slice * chunk;
+            int64_t m1 = slices == 1 ? k1 : (m0 + chunk < M ? m0 + chunk : M);
             slice_args(n, &A, &B, &C, s, &g);
-            g.M = m0 + chunk < M ? chunk : M - m0;
+            g.M = m1 - m0;
             g.a = (const char *)g.a + (size_t)m0 * g.a_row_bytes;
             g.c += m0;
             cpu_mul_mat_2d(&g, 0, 1);

@@ -183,6 +183,24 @@ qg_columns(int NC, const char *act, size_t act_col, int64_t K, const uint8_t *x[
     }
 }
 
+/* The mins' term of block b: m (rows 0-15, 16-31) times each column's sum s. */
+static inline __attribute__((always_inline)) void
+qg_mins(int NC, __m512 m0, __m512 m1, const float *xs[4], int64_t b, __m512 f0[4], __m512 f1[4])
+{
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < NC; j++) {
+        __m512 s = _mm512_set1_ps(xs[j][b]);
+        f0[j] = _mm512_fmadd_ps(m0, s, f0[j]);
+        f1[j] = _mm512_fmadd_ps(m1, s, f1[j]);
+    }
+}
+
+/* 16 f16 values as f32. */
+static inline __attribute__((always_inline)) __m512 qg_f16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+
 /* C's rows [0, rows) of NC columns from two 16-row accumulators each. */
 static inline __attribute__((always_inline)) void
 qg_store(int NC, int rows, const __m512 f0[4], const __m512 f1[4], float *c, size_t c_col)
@@ -251,13 +269,7 @@ qg_tile(int NC, int G, bool MIN, size_t ahead, const void *panel, int rows, int6
             pc += MR;
         }
         if (MIN) {
-            __m512 m0 = _mm512_loadu_ps(pm), m1 = _mm512_loadu_ps(pm + 16);
-            _Pragma("GCC unroll 8")
-            for (int j = 0; j < NC; j++) {
-                __m512 s = _mm512_set1_ps(xs[j][b]);
-                f0[j] = _mm512_fmadd_ps(m0, s, f0[j]);
-                f1[j] = _mm512_fmadd_ps(m1, s, f1[j]);
-            }
+            qg_mins(NC, _mm512_loadu_ps(pm), _mm512_loadu_ps(pm + 16), xs, b, f0, f1);
             pm += MR;
         }
     }
@@ -307,8 +319,7 @@ qg4_tile(int NC, bool MIN, float off, size_t ahead, const void *panel, int rows,
                 a1[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a1[j], l1, bl), h1, bh);
             }
         }
-        __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)pd));
-        __m512 d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(pd + 16)));
+        __m512 d0 = qg_f16(pd), d1 = qg_f16(pd + 16);
         _Pragma("GCC unroll 8")
         for (int j = 0; j < NC; j++) {
             /* d * (dx * sum(q * qx) - off * s): dx * sum(qx) = s. */
@@ -317,15 +328,7 @@ qg4_tile(int NC, bool MIN, float off, size_t ahead, const void *panel, int rows,
             f1[j] = _mm512_fmadd_ps(d1, _mm512_fmsub_ps(_mm512_cvtepi32_ps(a1[j]), s, os), f1[j]);
         }
         if (MIN) {
-            __m512 m0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)pm));
-            __m512 m1 =
-                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(pm + 16)));
-            _Pragma("GCC unroll 8")
-            for (int j = 0; j < NC; j++) {
-                __m512 ms = _mm512_set1_ps(xs[j][b]);
-                f0[j] = _mm512_fmadd_ps(m0, ms, f0[j]);
-                f1[j] = _mm512_fmadd_ps(m1, ms, f1[j]);
-            }
+            qg_mins(NC, qg_f16(pm), qg_f16(pm + 16), xs, b, f0, f1);
             pm += MR;
         }
         pd += MR;

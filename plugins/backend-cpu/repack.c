@@ -23,9 +23,6 @@ struct cpu_repack {
     size_t n_slots;
     size_t total;              /* bytes of panels held */
     size_t fresh;              /* weights packed since the last cpu_repack_report */
-    const void **sources;      /* the distinct buffers of v (one per weight, as the
-                                * model loads them: a scan per write stays cheap) */
-    size_t n_sources, cap_sources;
     bool out_of_memory;        /* an allocation failed: pack no more */
 };
 
@@ -42,7 +39,6 @@ void cpu_repack_free(cpu_repack_t *r)
         free(r->v[i].panels);
     free(r->v);
     free(r->slot);
-    free(r->sources);
     free(r);
 }
 
@@ -88,20 +84,9 @@ static void reindex(cpu_repack_t *r)
     }
 }
 
-/* Room for one more entry (from buffer), the index kept at most half full. */
-static bool reserve(cpu_repack_t *r, const void *buffer)
+/* Room for one more entry, the index kept at most half full. */
+static bool reserve(cpu_repack_t *r)
 {
-    if (!cpu_repack_holds(r, buffer)) {
-        if (r->n_sources == r->cap_sources) {
-            size_t cap = r->cap_sources ? 2 * r->cap_sources : 4;
-            const void **v = realloc(r->sources, cap * sizeof *v);
-            if (!v)
-                return false;
-            r->sources = v;
-            r->cap_sources = cap;
-        }
-        r->sources[r->n_sources++] = buffer;
-    }
     if (r->n == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 64;
         repacked_t *v = realloc(r->v, cap * sizeof *v);
@@ -155,8 +140,6 @@ const void *cpu_repack_panels(cpu_repack_t *r, const slm_node_t *n, const void *
     if (!r || !q)
         return NULL;
     const slm_tensor_desc_t *a = &n->src[0];
-    if (r->out_of_memory)
-        return NULL;
     for (size_t i = 0; i < n_busy; i++)
         if (busy[i] == a->buffer)
             return NULL;
@@ -166,8 +149,10 @@ const void *cpu_repack_panels(cpu_repack_t *r, const slm_node_t *n, const void *
             if (same(&r->v[r->slot[s]], a))
                 return r->v[r->slot[s]].panels;
     }
+    if (r->out_of_memory)
+        return NULL;
     size_t bytes = 0;
-    void *panels = reserve(r, a->buffer) ? pack_all(q, a, &bytes) : NULL;
+    void *panels = reserve(r) ? pack_all(q, a, &bytes) : NULL;
     if (!panels) {
         /* Not worth retrying on every graph: the products pack as they go. */
         r->out_of_memory = true;
@@ -215,17 +200,15 @@ void cpu_repack_forget(cpu_repack_t *r, const void *buffer)
     }
     r->n = kept;
     reindex(r);
-    for (size_t i = 0; i < r->n_sources; i++)
-        if (r->sources[i] == buffer)
-            r->sources[i--] = r->sources[--r->n_sources];
 }
 
 bool cpu_repack_holds(const cpu_repack_t *r, const void *buffer)
 {
     if (!r || !buffer)
         return false;
-    for (size_t i = 0; i < r->n_sources; i++)
-        if (r->sources[i] == buffer)
+    /* A scan: weights each have a buffer of their own (a few hundred). */
+    for (size_t i = 0; i < r->n; i++)
+        if (r->v[i].buffer == buffer)
             return true;
     return false;
 }
