@@ -35,7 +35,8 @@ typedef struct cpu_op_ctx {
     char *scratch;             /* shared by all threads, size from the op's plan */
     atomic_int *status;        /* first failure wins */
     atomic_long *claimed;      /* the node's work taken so far, shared (cpu_claim) */
-    atomic_ullong *shares;     /* CPU_SHARES_MAX shares' claims, shared (cpu_claim_share) */
+    atomic_ullong *shares;     /* CPU_SHARES_MAX * CPU_STREAMS_MAX parts' claims, shared
+                                  (cpu_claim_streams) */
     const void *panels;        /* src[0] repacked for this product (repack.h), or NULL */
 } cpu_op_ctx_t;
 
@@ -200,14 +201,20 @@ static inline bool cpu_claim(const cpu_op_ctx_t *c, int64_t n, int64_t chunk, in
     return true;
 }
 
-/* Work of n units in nth contiguous shares (cpu_split's), share i thread i's: a thread
- * takes `grain` units at a time from the front of its own share, so it streams it in
- * address order, then, its share done, from the back of the others' the units their
- * owners have not reached (a partner slowed or off its core leaves no one waiting).
- * More than CPU_SHARES_MAX threads: cpu_claim's order. */
+/* Work of n units in nth contiguous shares (cpu_split's), share i thread i's, each cut
+ * in `streams` parts (1 to CPU_STREAMS_MAX): a thread takes `grain` units at a time
+ * from the front of every part of its own share, to work them side by side, so it
+ * reads that many far-apart places in address order (D58); its share done, it takes
+ * from the back of the others' parts what their owners have not reached (a partner
+ * slowed or off its core leaves no one waiting, D57). Fills lo/hi with up to
+ * `streams` ranges and returns how many, 0 when none is left. Every thread of a node
+ * passes the same n and streams. Which ranges come together depends on timing: the
+ * results must not. More than CPU_SHARES_MAX threads: one range at a time in
+ * cpu_claim's order. */
 #define CPU_SHARES_MAX 8
-bool cpu_claim_share(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int64_t *start,
-                     int64_t *end);
+#define CPU_STREAMS_MAX 2
+int cpu_claim_streams(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int streams,
+                      int64_t lo[], int64_t hi[]);
 
 /* Sums with several accumulators so they vectorise without -ffast-math. */
 float cpu_sum_f32(const float *restrict x, int64_t n);

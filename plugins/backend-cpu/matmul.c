@@ -46,6 +46,9 @@ enum { MM_F32 = SLM_TYPE_F32, MM_F16 = SLM_TYPE_F16, MM_BF16 = SLM_TYPE_BF16 };
 /* Below this many columns the product is memory-bound on A: packing does not pay. */
 #define GEMM_MIN_N 6
 
+/* Rows at least this long go through dotn in matrix-vector products. */
+#define MV_DOTN_MIN_K 256
+
 #define ALIGN 64
 
 const char *cpu_mul_mat_isa(void)
@@ -149,28 +152,35 @@ static void dot4(int type, const void *const r[4], const float *b, int64_t K, fl
     out[3] = _mm512_reduce_add_ps(_mm512_add_ps(s3, t3));
 }
 
-/* One row against one column, eight accumulators: decode walks the rows in
- * address order, one long stream the hardware prefetcher follows. */
-static inline __attribute__((always_inline)) float dot1(int type, const void *r, const float *b,
-                                                        int64_t K)
+/* `nr` rows (1 or 2) against one column, a 64-byte line of f16 (32 elements)
+ * of each row in turn, into two accumulators per row. Every row is summed the same
+ * way whatever nr is: its value never depends on its partners. Rows from far apart
+ * are separate address streams, and a core keeps more reads in flight for several
+ * than for one (D58). nr is a constant where it is inlined. */
+static inline __attribute__((always_inline)) void dotn(int type, int nr, const void *const r[],
+                                                       const float *b, int64_t K, float out[])
 {
-    __m512 s[8];
-    for (int i = 0; i < 8; i++)
-        s[i] = _mm512_setzero_ps();
+    __m512 s[2][2];
+    for (int j = 0; j < nr; j++)
+        s[j][0] = s[j][1] = _mm512_setzero_ps();
     int64_t k = 0;
-    for (; k + 128 <= K; k += 128)
-        for (int i = 0; i < 8; i++)
-            s[i] = _mm512_fmadd_ps(load16(type, r, k + 16 * i), _mm512_loadu_ps(b + k + 16 * i),
-                                   s[i]);
+    for (; k + 32 <= K; k += 32) {
+        __m512 b0 = _mm512_loadu_ps(b + k), b1 = _mm512_loadu_ps(b + k + 16);
+        for (int j = 0; j < nr; j++) {
+            s[j][0] = _mm512_fmadd_ps(load16(type, r[j], k), b0, s[j][0]);
+            s[j][1] = _mm512_fmadd_ps(load16(type, r[j], k + 16), b1, s[j][1]);
+        }
+    }
     for (; k < K; k += 16) {
         __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
-        s[0] = _mm512_fmadd_ps(load16_mask(type, r, k, m), _mm512_maskz_loadu_ps(m, b + k), s[0]);
+        __m512 bk = _mm512_maskz_loadu_ps(m, b + k);
+        for (int j = 0; j < nr; j++)
+            s[j][0] = _mm512_fmadd_ps(load16_mask(type, r[j], k, m), bk, s[j][0]);
     }
-    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])),
-                             _mm512_add_ps(_mm512_add_ps(s[4], s[5]), _mm512_add_ps(s[6], s[7])));
-    return _mm512_reduce_add_ps(t);
+    for (int j = 0; j < nr; j++)
+        out[j] = _mm512_reduce_add_ps(_mm512_add_ps(s[j][0], s[j][1]));
 }
-#define HAVE_DOT1 1
+#define HAVE_DOTN 1
 
 #elif defined(__AVX2__)
 
@@ -228,27 +238,33 @@ static void dot4(int type, const void *const r[4], const float *b, int64_t K, fl
     }
 }
 
-/* As the AVX-512 dot1: one row at a time, in address order. */
-static inline __attribute__((always_inline)) float dot1(int type, const void *r, const float *b,
-                                                        int64_t K)
+/* As the AVX-512 dotn: 16 elements of each row a step, two accumulators per row. */
+static inline __attribute__((always_inline)) void dotn(int type, int nr, const void *const r[],
+                                                       const float *b, int64_t K, float out[])
 {
-    __m256 s[8];
-    for (int i = 0; i < 8; i++)
-        s[i] = _mm256_setzero_ps();
+    __m256 s[2][2];
+    for (int j = 0; j < nr; j++)
+        s[j][0] = s[j][1] = _mm256_setzero_ps();
     int64_t k = 0;
-    for (; k + 64 <= K; k += 64)
-        for (int i = 0; i < 8; i++)
-            s[i] = _mm256_fmadd_ps(load8(type, r, k + 8 * i), _mm256_loadu_ps(b + k + 8 * i), s[i]);
-    for (; k + 8 <= K; k += 8)
-        s[0] = _mm256_fmadd_ps(load8(type, r, k), _mm256_loadu_ps(b + k), s[0]);
-    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3])),
-                             _mm256_add_ps(_mm256_add_ps(s[4], s[5]), _mm256_add_ps(s[6], s[7])));
-    float out = hsum8(t);
-    for (; k < K; k++)
-        out += load_elem(type, r, k) * b[k];
-    return out;
+    for (; k + 16 <= K; k += 16) {
+        __m256 b0 = _mm256_loadu_ps(b + k), b1 = _mm256_loadu_ps(b + k + 8);
+        for (int j = 0; j < nr; j++) {
+            s[j][0] = _mm256_fmadd_ps(load8(type, r[j], k), b0, s[j][0]);
+            s[j][1] = _mm256_fmadd_ps(load8(type, r[j], k + 8), b1, s[j][1]);
+        }
+    }
+    for (; k + 8 <= K; k += 8) {
+        __m256 bk = _mm256_loadu_ps(b + k);
+        for (int j = 0; j < nr; j++)
+            s[j][0] = _mm256_fmadd_ps(load8(type, r[j], k), bk, s[j][0]);
+    }
+    for (int j = 0; j < nr; j++) {
+        out[j] = hsum8(_mm256_add_ps(s[j][0], s[j][1]));
+        for (int64_t kk = k; kk < K; kk++)
+            out[j] += load_elem(type, r[j], kk) * b[kk];
+    }
 }
-#define HAVE_DOT1 1
+#define HAVE_DOTN 1
 
 #else
 
@@ -280,27 +296,42 @@ static inline void put(const cpu_gemm_args_t *g, float *c, float v)
     *c = g->accumulate ? *c + v : v;
 }
 
+#ifdef HAVE_DOTN
+/* Rows at[j] .. at[j] + n - 1 for j < nr of column col, read side by side. */
+static inline __attribute__((always_inline)) void mv_streams(const cpu_gemm_args_t *g, int type,
+                                                             int64_t col, int nr,
+                                                             const int64_t *at, int64_t n)
+{
+    const float *x = b_col(g, col);
+    float *c = c_col(g, col);
+    for (int64_t i = 0; i < n; i++) {
+        const void *r[2];
+        float out[2];
+        for (int j = 0; j < nr; j++)
+            r[j] = a_row(g, at[j] + i);
+        dotn(type, nr, r, x, g->K, out);
+        for (int j = 0; j < nr; j++)
+            put(g, c + at[j] + i, out[j]);
+    }
+}
+#endif
+
 /* Rows [m0, m1) x columns [n0, n1) by dot products. Short row groups repeat the
  * last row so dot4 stays the only kernel; the duplicates are not stored. */
 static void mv_range(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
 {
-#ifdef HAVE_DOT1
+#ifdef HAVE_DOTN
     /* Short rows (attention over a few cells) amortise the reduction better in dot4. */
-    if (n1 - n0 == 1 && g->K >= 256) {
-        const float *b = b_col(g, n0);
-        float *c = c_col(g, n0);
+    if (n1 - n0 == 1 && g->K >= MV_DOTN_MIN_K) {
         switch (g->a_type) {
         case MM_F16:
-            for (int64_t m = m0; m < m1; m++)
-                put(g, c + m, dot1(MM_F16, a_row(g, m), b, g->K));
+            mv_streams(g, MM_F16, n0, 1, &m0, m1 - m0);
             return;
         case MM_BF16:
-            for (int64_t m = m0; m < m1; m++)
-                put(g, c + m, dot1(MM_BF16, a_row(g, m), b, g->K));
+            mv_streams(g, MM_BF16, n0, 1, &m0, m1 - m0);
             return;
         default:
-            for (int64_t m = m0; m < m1; m++)
-                put(g, c + m, dot1(MM_F32, a_row(g, m), b, g->K));
+            mv_streams(g, MM_F32, n0, 1, &m0, m1 - m0);
             return;
         }
     }
@@ -376,6 +407,43 @@ static void mul_mat_mv(const cpu_gemm_args_t *g, int ith, int nth)
     int64_t n0 = min64(N, (int64_t)ith * per), n1 = min64(N, n0 + per);
     if (n0 < n1)
         mv_any(g, 0, M, n0, n1);
+}
+
+#ifdef HAVE_DOTN
+/* n rows from at[0] and n from at[1] side by side, one instantiation per type. */
+static void mv_two_streams(const cpu_gemm_args_t *g, const int64_t at[2], int64_t n)
+{
+    switch (g->a_type) {
+    case MM_F16:
+        mv_streams(g, MM_F16, 0, 2, at, n);
+        return;
+    case MM_BF16:
+        mv_streams(g, MM_BF16, 0, 2, at, n);
+        return;
+    default:
+        mv_streams(g, MM_F32, 0, 2, at, n);
+        return;
+    }
+}
+#endif
+
+void cpu_mul_vec_rows(const cpu_gemm_args_t *g, const int64_t *lo, const int64_t *hi, int count)
+{
+    if (!g || g->N != 1 || g->a_trans || g->b_trans || count < 1 || count > MV_STREAMS)
+        return;
+    int64_t at[2] = {lo[0], count > 1 ? lo[1] : 0}, end[2] = {hi[0], count > 1 ? hi[1] : 0};
+#ifdef HAVE_DOTN
+    /* Where mv_range reads one row at a time: both streams while both last. */
+    int64_t n = min64(end[0] - at[0], end[1] - at[1]);
+    if (g->K >= MV_DOTN_MIN_K && n > 0) {
+        mv_two_streams(g, at, n);
+        at[0] += n;
+        at[1] += n;
+    }
+#endif
+    for (int j = 0; j < 2; j++)
+        if (at[j] < end[j])
+            mv_range(g, at[j], end[j], 0, 1);
 }
 
 /* ---- GEMM: packing ----

@@ -196,8 +196,8 @@ float cpu_exp_shifted(float *d, const float *v, int64_t n)
     return cpu_sum_f32(d, n);
 }
 
-/* `grain` units off one share of `size` (front: its owner; back: another thread),
- * the share's taken front and back counts packed in one 64-bit word (both < 2^32). */
+/* `grain` units off one part of `size` (front: its owner; back: another thread),
+ * the part's taken front and back counts packed in one 64-bit word (both < 2^32). */
 static bool take_from_share(atomic_ullong *share, int64_t size, int64_t grain, bool front,
                             int64_t *off, int64_t *len)
 {
@@ -219,20 +219,25 @@ static bool take_from_share(atomic_ullong *share, int64_t size, int64_t grain, b
     }
 }
 
-bool cpu_claim_share(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int64_t *start,
-                     int64_t *end)
+int cpu_claim_streams(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int streams,
+                      int64_t lo[], int64_t hi[])
 {
-    if (c->nth > CPU_SHARES_MAX || !c->shares || n > (int64_t)0xffffffff)
-        return cpu_claim(c, n, grain, start, end);
-    for (int k = 0; k < c->nth; k++) {
-        int j = (c->ith + k) % c->nth;
-        int64_t lo, hi, off, len;
-        cpu_split(n, j, c->nth, &lo, &hi);
-        if (take_from_share(&c->shares[j], hi - lo, grain, k == 0, &off, &len)) {
-            *start = lo + off;
-            *end = lo + off + len;
-            return true;
+    if (c->nth > CPU_SHARES_MAX || !c->shares || n > (int64_t)0xffffffff || streams < 1 ||
+        streams > CPU_STREAMS_MAX)
+        return cpu_claim(c, n, grain, &lo[0], &hi[0]) ? 1 : 0;
+    /* Part p of thread t's share is part t * streams + p of the whole. */
+    int parts = c->nth * streams, got = 0;
+    for (int k = 0; k < c->nth && got == 0; k++) {
+        int t = (c->ith + k) % c->nth;
+        for (int p = t * streams; p < (t + 1) * streams; p++) {
+            int64_t plo, phi, off, len;
+            cpu_split(n, p, parts, &plo, &phi);
+            if (take_from_share(&c->shares[p], phi - plo, grain, k == 0, &off, &len)) {
+                lo[got] = plo + off;
+                hi[got] = plo + off + len;
+                got++;
+            }
         }
     }
-    return false;
+    return got;
 }

@@ -734,36 +734,43 @@ START_TEST(test_thread_counts)
 }
 END_TEST
 
-/* Matrix-vector products split in per-thread shares that the threads finish for each
- * other (cpu_claim_share): every row written once, the same value whatever the
- * thread count, more threads than shares (9) included. Rows first hold NaN. */
+/* Matrix-vector products split in per-thread shares, each read as two streams, that
+ * the threads finish for each other (cpu_claim_streams): every row written once, the
+ * same value whatever the thread count, more threads than shares (9) included, rows
+ * with and without a tail. Rows first hold NaN. */
 START_TEST(test_matvec_shares)
 {
     const int counts[] = {1, 2, 3, 8, 9};
-    enum { K = 256, M = 1037 };
+    const int64_t lengths[] = {256, 600};
+    enum { M = 1037 };
     static float ref[M];
-    for (int ci = 0; ci < 5; ci++) {
-        h_close();
-        h_open(counts[ci]);
-        slm_tensor_desc_t a = h_tensor(SLM_TYPE_F16, K, M, 1, 1, H_CONTIG);
-        slm_tensor_desc_t b = h_tensor(SLM_TYPE_F32, K, 1, 1, 1, H_CONTIG);
-        slm_tensor_desc_t c = h_tensor(SLM_TYPE_F32, M, 1, 1, 1, H_CONTIG);
-        for (int64_t i = 0; i < (int64_t)K * M; i++)
-            h_set(&a, i % K, i / K, 0, 0, (float)((i * 37) % 23) / 16.0f - 0.7f);
-        for (int64_t k = 0; k < K; k++)
-            h_set(&b, k, 0, 0, 0, (float)((k * 13) % 17) / 9.0f - 0.9f);
-        for (int64_t m = 0; m < M; m++)
-            h_set(&c, m, 0, 0, 0, NAN);
-        slm_node_t n = h_node(SLM_OP_MUL_MAT, c, 2, (slm_tensor_desc_t[]){a, b});
-        ck_assert_int_eq(h_run(&n), SLM_OK);
-        for (int64_t m = 0; m < M; m++) {
-            float got = h_get(&c, m, 0, 0, 0);
-            ck_assert_msg(!isnan(got), "%d threads: row %lld not written", counts[ci], (long long)m);
-            if (ci == 0)
-                ref[m] = got;
-            else
-                ck_assert_msg(got == ref[m], "%d threads: row %lld = %.9g, 1 thread %.9g",
-                              counts[ci], (long long)m, (double)got, (double)ref[m]);
+    for (int ik = 0; ik < 2; ik++) {
+        int64_t K = lengths[ik];
+        for (int ci = 0; ci < 5; ci++) {
+            h_close();
+            h_open(counts[ci]);
+            slm_tensor_desc_t a = h_tensor(SLM_TYPE_F16, K, M, 1, 1, H_CONTIG);
+            slm_tensor_desc_t b = h_tensor(SLM_TYPE_F32, K, 1, 1, 1, H_CONTIG);
+            slm_tensor_desc_t c = h_tensor(SLM_TYPE_F32, M, 1, 1, 1, H_CONTIG);
+            for (int64_t i = 0; i < K * M; i++)
+                h_set(&a, i % K, i / K, 0, 0, (float)((i * 37) % 23) / 16.0f - 0.7f);
+            for (int64_t k = 0; k < K; k++)
+                h_set(&b, k, 0, 0, 0, (float)((k * 13) % 17) / 9.0f - 0.9f);
+            for (int64_t m = 0; m < M; m++)
+                h_set(&c, m, 0, 0, 0, NAN);
+            slm_node_t n = h_node(SLM_OP_MUL_MAT, c, 2, (slm_tensor_desc_t[]){a, b});
+            ck_assert_int_eq(h_run(&n), SLM_OK);
+            for (int64_t m = 0; m < M; m++) {
+                float got = h_get(&c, m, 0, 0, 0);
+                ck_assert_msg(!isnan(got), "K=%lld, %d threads: row %lld not written",
+                              (long long)K, counts[ci], (long long)m);
+                if (ci == 0)
+                    ref[m] = got;
+                else
+                    ck_assert_msg(got == ref[m], "K=%lld, %d threads: row %lld = %.9g, 1 thread %.9g",
+                                  (long long)K, counts[ci], (long long)m, (double)got,
+                                  (double)ref[m]);
+            }
         }
     }
 }

@@ -2,7 +2,8 @@
 
 # matmul kernels: plugins/backend-cpu/matmul.c is built once per ISA with its entry
 # points renamed, and every build the CPU can run is checked by one program.
-mmk_rename = -Dcpu_mul_mat_2d=mmk_$(1)_mul_mat_2d -Dcpu_mul_mat_isa=mmk_$(1)_isa
+mmk_rename = -Dcpu_mul_mat_2d=mmk_$(1)_mul_mat_2d -Dcpu_mul_vec_rows=mmk_$(1)_mul_vec_rows \
+	-Dcpu_mul_mat_isa=mmk_$(1)_isa
 check_LTLIBRARIES += tests/cpu/libmmk-scalar.la
 tests_cpu_libmmk_scalar_la_SOURCES = plugins/backend-cpu/matmul.c plugins/backend-cpu/matmul.h
 tests_cpu_libmmk_scalar_la_CFLAGS = $(AM_CFLAGS) $(call mmk_rename,scalar)

@@ -1,6 +1,7 @@
 /* Checks every ISA build of the CPU matrix-product kernel against a double-precision
  * naive product: odd shapes, padded strides, f32/f16/bf16 weights, several splits,
- * A stored transposed and accumulation into C. */
+ * A stored transposed and accumulation into C; and that matrix-vector rows read as
+ * two streams get the very values the product gives them. */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -17,33 +18,38 @@
 /* The same matmul.c is compiled once per ISA with its entry points renamed
  * (see tests/cpu/local.mk), so all of them link into this one program. */
 typedef void (*mm_fn)(const cpu_gemm_args_t *, int, int);
+typedef void (*mv_fn)(const cpu_gemm_args_t *, const int64_t *, const int64_t *, int);
 typedef const char *(*isa_fn)(void);
 
-void mmk_scalar_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth);
-const char *mmk_scalar_isa(void);
+#define MMK_DECLARE(isa)                                                                 \
+    void mmk_##isa##_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth);          \
+    void mmk_##isa##_mul_vec_rows(const cpu_gemm_args_t *args, const int64_t *lo,       \
+                                  const int64_t *hi, int count);                         \
+    const char *mmk_##isa##_isa(void);
+MMK_DECLARE(scalar)
 #ifdef MMK_HAVE_AVX2
-void mmk_avx2_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth);
-const char *mmk_avx2_isa(void);
+MMK_DECLARE(avx2)
 #endif
 #ifdef MMK_HAVE_AVX512
-void mmk_avx512_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth);
-const char *mmk_avx512_isa(void);
+MMK_DECLARE(avx512)
 #endif
 
 typedef struct variant {
     const char *name;
     mm_fn mul_mat;
+    mv_fn mul_vec_rows;
     isa_fn isa;
     const char *features[8];   /* what the CPU must have to run this build */
 } variant_t;
 
 static const variant_t variants[] = {
-    { "scalar", mmk_scalar_mul_mat_2d, mmk_scalar_isa, { NULL } },
+    { "scalar", mmk_scalar_mul_mat_2d, mmk_scalar_mul_vec_rows, mmk_scalar_isa, { NULL } },
 #ifdef MMK_HAVE_AVX2
-    { "avx2", mmk_avx2_mul_mat_2d, mmk_avx2_isa, { "avx2", "fma", "f16c", NULL } },
+    { "avx2", mmk_avx2_mul_mat_2d, mmk_avx2_mul_vec_rows, mmk_avx2_isa,
+      { "avx2", "fma", "f16c", NULL } },
 #endif
 #ifdef MMK_HAVE_AVX512
-    { "avx512", mmk_avx512_mul_mat_2d, mmk_avx512_isa,
+    { "avx512", mmk_avx512_mul_mat_2d, mmk_avx512_mul_vec_rows, mmk_avx512_isa,
       { "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx2", "fma", "f16c", NULL } },
 #endif
 };
@@ -337,6 +343,62 @@ START_TEST(test_transposed_accumulate)
 }
 END_TEST
 
+/* Decode's vector products read two row ranges side by side (D58): each row must get
+ * the value the whole product gives it, bit for bit, whatever range and partner it
+ * has, and no row outside the ranges may be written. Row lengths with and without
+ * tails, ranges of unequal lengths, an empty one, one alone, and accumulation. */
+START_TEST(test_vector_streams)
+{
+    int type;
+    select_case(_i, &type);
+    static const int64_t lengths[] = { 100, 256, 300, 576, 1000 };
+    static const int64_t ranges[][4] = {
+        { 0, 150, 150, 301 }, { 10, 20, 200, 301 }, { 290, 301, 0, 120 },
+        { 5, 5, 7, 260 }, { 0, 301, 0, 0 },
+    };
+    enum { M = 301 };
+    for (size_t ik = 0; ik < sizeof lengths / sizeof lengths[0]; ik++) {
+        problem_t p;
+        problem_init(&p, type, lengths[ik], M, 1, 900 + (uint32_t)ik);
+        cpu_gemm_args_t args = {
+            .a_type = p.type, .a = p.a, .a_row_bytes = p.a_row_bytes,
+            .b = p.b, .b_col_bytes = (size_t)(p.K + B_PAD) * sizeof(float),
+            .K = p.K, .M = M, .N = 1,
+        };
+        for (int acc = 0; acc < 2; acc++) {
+            float whole[M], got[M];
+            for (int64_t m = 0; m < M; m++)
+                whole[m] = acc ? (float)m * 0.25f : canary;
+            args.c = whole;
+            args.c_col_bytes = M * sizeof(float);
+            args.accumulate = acc;
+            cur->mul_mat(&args, 0, 1);
+            for (size_t ir = 0; ir < sizeof ranges / sizeof ranges[0]; ir++) {
+                const int64_t *r = ranges[ir];
+                for (int64_t m = 0; m < M; m++)
+                    got[m] = acc ? (float)m * 0.25f : canary;
+                args.c = got;
+                int count = r[2] == r[3] ? 1 : 2;
+                cur->mul_vec_rows(&args, (const int64_t[]){ r[0], r[2] },
+                                  (const int64_t[]){ r[1], r[3] }, count);
+                for (int64_t m = 0; m < M; m++) {
+                    bool in = (m >= r[0] && m < r[1]) || (count == 2 && m >= r[2] && m < r[3]);
+                    float want = in ? whole[m] : (acc ? (float)m * 0.25f : canary);
+                    ck_assert_msg(memcmp(&got[m], &want, sizeof want) == 0,
+                                  "%s %s K=%lld ranges [%lld,%lld) [%lld,%lld) acc=%d: row %lld "
+                                  "= %.9g, want %.9g",
+                                  cur->name, slm_type_name(type), (long long)p.K,
+                                  (long long)r[0], (long long)r[1], (long long)r[2],
+                                  (long long)r[3], acc, (long long)m, (double)got[m],
+                                  (double)want);
+                }
+            }
+        }
+        problem_free(&p);
+    }
+}
+END_TEST
+
 static bool cpu_can_run(const variant_t *v, const char **missing)
 {
     for (int i = 0; v->features[i]; i++) {
@@ -364,6 +426,7 @@ static Suite *matmul_suite(void)
         tcase_add_loop_test(tc, test_blocked_shape, first, first + 3);
         tcase_add_loop_test(tc, test_empty_k, (int)v, (int)v + 1);
         tcase_add_loop_test(tc, test_transposed_accumulate, first, first + 3);
+        tcase_add_loop_test(tc, test_vector_streams, first, first + 3);
         suite_add_tcase(s, tc);
     }
     return s;
