@@ -36,6 +36,8 @@ cpu_backend_sources = \
 	plugins/backend-cpu/ops-rope.c \
 	plugins/backend-cpu/ops-softmax.c \
 	plugins/backend-cpu/ops-attn.c \
+	plugins/backend-cpu/attn-blocks.h \
+	plugins/backend-cpu/attn-blocks.c \
 	plugins/backend-cpu/ops-getrows.c \
 	plugins/backend-cpu/ops-matmul.c \
 	plugins/backend-cpu/ops-matmul-t.c \

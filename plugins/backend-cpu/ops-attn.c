@@ -2,7 +2,8 @@
  * the cells its mask row leaves visible, their softmax, and the weighted sum of
  * their V rows. Masked cells cost nothing: one decode step of eight sequences
  * sharing a cache reads each sequence's cells once, not every cell eight times as
- * the matmul-softmax-matmul composite does (docs/decisions.md D53). */
+ * the matmul-softmax-matmul composite does (docs/decisions.md D53). A prompt's
+ * queries go by blocks through the GEMM instead (attn-blocks.c, D59). */
 #include "config.h"
 
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <immintrin.h>
 #endif
 
+#include "attn-blocks.h"
 #include "convert.h"
 #include "cpu.h"
 #include "vmath.h"
@@ -39,13 +41,19 @@ static bool check_attn(const slm_node_t *n)
 #define ATTN_GROUP_MAX 4
 
 /* Per thread: the visible cells of the current query (C indices), their scores
- * (C floats for each of up to ATTN_GROUP_MAX heads) and the output accumulator
- * (D floats). */
-static size_t thread_bytes(const slm_node_t *n)
+ * (C floats for each of up to ATTN_GROUP_MAX heads), the output accumulator
+ * (D floats), and for many queries a block's scores (attn-blocks.h) last. */
+static size_t query_bytes(const slm_node_t *n)
 {
     size_t C = (size_t)n->src[1].ne[1], D = (size_t)n->src[0].ne[0];
     return cpu_align64(C * sizeof(int32_t)) + cpu_align64(ATTN_GROUP_MAX * C * sizeof(float)) +
            cpu_align64(D * sizeof(float));
+}
+
+static size_t thread_bytes(const slm_node_t *n)
+{
+    return query_bytes(n) +
+           (cpu_attn_blocks_apply(n) ? cpu_align64(cpu_attn_block_bytes(n)) : 0);
 }
 
 static size_t scratch_attn(const slm_node_t *n, int nth)
@@ -362,6 +370,26 @@ static void run_attn(const cpu_op_ctx_t *c)
         return;
     }
 #endif
+    if (cpu_attn_blocks_apply(n)) {
+        /* A prompt (the grouped kernel, where it applies, measured faster: it reads
+         * K and V once for the heads sharing them): (block of queries, head) items,
+         * block-major; a block whose cells are not one span goes query by query. */
+        float *block = (float *)(void *)(mine + query_bytes(n));
+        attn_span_t span = {.t0 = -1};
+        int64_t blocks = (N + ATTN_BLOCK - 1) / ATTN_BLOCK;
+        while (cpu_claim(c, blocks * H, 1, &i0, &i1)) {
+            int64_t t0 = i0 / H * ATTN_BLOCK, h = i0 % H;
+            int64_t t1 = t0 + ATTN_BLOCK < N ? t0 + ATTN_BLOCK : N;
+            if (cpu_attn_block(n, t0, t1, h, &span, block))
+                continue;
+            for (int64_t t = t0; t < t1; t++) {
+                const float *mask = cells_of(n, t, &qc);
+                attend_one(n, (const float *)cpu_row(q, h, t, 0), mask, qc.idx, qc.n_vis,
+                           h / group, scores, acc, (float *)cpu_row(dst, h, t, 0));
+            }
+        }
+        return;
+    }
     int64_t chunk = items / (16 * (int64_t)c->nth);
     chunk = chunk < 1 ? 1 : (chunk > H ? H : chunk);
     while (cpu_claim(c, items, chunk, &i0, &i1)) {

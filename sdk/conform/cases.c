@@ -394,20 +394,28 @@ static size_t cases_soft_max(conform_case_t *out, size_t max)
 static size_t cases_attn(conform_case_t *out, size_t max)
 {
     /* D, H, N, C, Hk, K/V type, K/V layout (PERMUTED: a KV cache's cells outermost),
-     * q layout; D of 16, 32, 64 and 128 take the register paths of the vector widths,
-     * and with several queries, f16 and D 64 or 128, groups of 1-4 heads sharing a
-     * kv head (the five of the last case: four, then one).
-     * The mask hides some cells of every query, never cell 0 but in a hole row. */
-    static const int64_t at[][8] = {
-        {8, 2, 1, 5, 2, F32, LAYOUT_CONTIG, LAYOUT_CONTIG},
-        {16, 4, 3, 9, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
-        {64, 9, 2, 70, 3, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
-        {20, 3, 4, 7, 1, SLM_TYPE_F16, LAYOUT_PADDED, LAYOUT_PADDED},
-        {32, 6, 5, 33, 6, F32, LAYOUT_PERMUTED, LAYOUT_PADDED},
-        {7, 2, 2, 3, 2, SLM_TYPE_F16, LAYOUT_CONTIG, LAYOUT_CONTIG},
-        {128, 4, 2, 40, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
-        {32, 2, 3, 17, 1, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_PADDED},
-        {64, 10, 3, 21, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG},
+     * q layout, mask; D of 16, 32, 64 and 128 take the register paths of the vector
+     * widths, and with several queries, f16 and D 64 or 128, groups of 1-4 heads
+     * sharing a kv head (the five of the ninth case: four, then one). 32 queries or
+     * more go by blocks of 64 through the GEMM where the grouped kernel does not
+     * apply: causal masks, a partial last block, and a cell no query sees (those
+     * blocks go query by query). The mask hides some cells of every query, never
+     * cell 0 but in a hole row (two cases have a query that sees no cell: zeros). */
+    enum { MASK = FILL_MASK, HOLE = FILL_MASK_HOLE, CAUSAL = FILL_MASK_CAUSAL, GAP = FILL_MASK_GAP };
+    static const int64_t at[][9] = {
+        {8, 2, 1, 5, 2, F32, LAYOUT_CONTIG, LAYOUT_CONTIG, MASK},
+        {16, 4, 3, 9, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG, HOLE},
+        {64, 9, 2, 70, 3, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG, MASK},
+        {20, 3, 4, 7, 1, SLM_TYPE_F16, LAYOUT_PADDED, LAYOUT_PADDED, MASK},
+        {32, 6, 5, 33, 6, F32, LAYOUT_PERMUTED, LAYOUT_PADDED, HOLE},
+        {7, 2, 2, 3, 2, SLM_TYPE_F16, LAYOUT_CONTIG, LAYOUT_CONTIG, MASK},
+        {128, 4, 2, 40, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG, MASK},
+        {32, 2, 3, 17, 1, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_PADDED, MASK},
+        {64, 10, 3, 21, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG, MASK},
+        {48, 3, 70, 90, 3, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG, CAUSAL},
+        {40, 2, 40, 40, 1, F32, LAYOUT_CONTIG, LAYOUT_PADDED, GAP},
+        {64, 4, 33, 50, 2, SLM_TYPE_F16, LAYOUT_PERMUTED, LAYOUT_CONTIG, CAUSAL},
+        {24, 2, 36, 36, 2, F32, LAYOUT_PERMUTED, LAYOUT_CONTIG, HOLE},
     };
     size_t n = 0;
     for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) {
@@ -416,9 +424,7 @@ static size_t cases_attn(conform_case_t *out, size_t max)
         src(c, 0, F32, p[0], p[1], p[2], 1, (int)p[7]);
         src(c, 1, (int)p[5], p[0], p[3], p[4], 1, (int)p[6]);
         src(c, 2, (int)p[5], p[0], p[3], p[4], 1, (int)p[6]);
-        /* Two cases have a query that sees no cell (zeros, not NaN). */
-        src(c, 3, F32, p[3], p[2] + (s % 2), 1, 1, LAYOUT_CONTIG)->fill =
-            p[2] > 1 && s % 3 == 1 ? FILL_MASK_HOLE : FILL_MASK;
+        src(c, 3, F32, p[3], p[2] + (s % 2), 1, 1, LAYOUT_CONTIG)->fill = (int)p[8];
         dst_like(c, 0);
         c->fp[0] = 1.0f / sqrtf((float)p[0]);
         c->reduce = p[0] + p[3];

@@ -23,6 +23,9 @@ enum conform_fill {
     FILL_PROB,          /* positive, each ne0-row summing to 1 */
     FILL_MASK,          /* uniform in [-2, 0], some -inf (never in column 0) */
     FILL_MASK_HOLE,     /* as FILL_MASK, but row 1 all -inf: a query that sees nothing */
+    FILL_MASK_CAUSAL,   /* as FILL_MASK, and row r sees no cell past r + (cells - rows):
+                         * a prompt's causal mask */
+    FILL_MASK_GAP,      /* as FILL_MASK_CAUSAL, and no row sees cell 1 */
     FILL_VALUES         /* the case's values[] in order */
 };
 

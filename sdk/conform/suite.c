@@ -77,6 +77,16 @@ static double fill_value(const conform_tensor_t *t, const conform_case_t *c, con
         return floor(slm_conform__uniform(rng, 0.0, (double)t->range));
     case FILL_PROB:
         return slm_conform__uniform(rng, 0.05, 1.0);
+    case FILL_MASK_GAP:
+        if (i[0] == 1)
+            return -INFINITY;
+        /* fall through */
+    case FILL_MASK_CAUSAL:
+        if (i[0] > i[1] + (t->ne[0] - t->ne[1]))
+            return -INFINITY;
+        if (i[0] > 0 && (i[0] + i[1]) % 5 == 3)
+            return -INFINITY;
+        return slm_conform__uniform(rng, -2.0, 0.0);
     case FILL_MASK_HOLE:
         if (i[1] == 1)
             return -INFINITY;
