@@ -218,6 +218,43 @@ START_TEST(mul_mat_vector)
 }
 END_TEST
 
+/* Decode's threads finish each other's shares (D57), so who reads a row depends on
+ * timing: every row must be written and get the same value, bit for bit, whatever
+ * the thread count (9: more threads than shares). K with a partial last step. */
+START_TEST(mul_mat_vector_threads)
+{
+    const qinfo_t *q = &qtypes[_i];
+    const int counts[] = {1, 2, 3, 8, 9};
+    enum { K = 576, M = 1037 };
+    static float ref[M];
+    for (int ci = 0; ci < 5; ci++) {
+        h_open(counts[ci]);
+        rng = 0x243f6a8885a308d3ull;   /* the same blocks every time */
+        slm_tensor_desc_t A = q_tensor(q, K, M, 1);
+        slm_tensor_desc_t B = h_tensor(SLM_TYPE_F32, K, 1, 1, 1, H_CONTIG);
+        slm_tensor_desc_t D = h_tensor(SLM_TYPE_F32, M, 1, 1, 1, H_CONTIG);
+        for (int64_t k = 0; k < K; k++)
+            h_set(&B, k, 0, 0, 0, (float)((k * 13) % 17) / 9.0f - 0.9f);
+        for (int64_t m = 0; m < M; m++)
+            h_set(&D, m, 0, 0, 0, NAN);
+        slm_node_t node = h_node(SLM_OP_MUL_MAT, D, 2, (slm_tensor_desc_t[]){A, B});
+        ck_assert_int_eq(h_run(&node), SLM_OK);
+        for (int64_t m = 0; m < M; m++) {
+            float got = h_get(&D, m, 0, 0, 0);
+            ck_assert_msg(!isnan(got), "%s, %d threads: row %lld not written", q->name,
+                          counts[ci], (long long)m);
+            if (ci == 0)
+                ref[m] = got;
+            else
+                ck_assert_msg(got == ref[m], "%s, %d threads: row %lld = %.9g, 1 thread %.9g",
+                              q->name, counts[ci], (long long)m, (double)got, (double)ref[m]);
+        }
+        q_free(&A);
+        h_close();
+    }
+}
+END_TEST
+
 /* Prompt shapes: 4 x 4 tiles with ragged edges on both sides. */
 START_TEST(mul_mat_matrix)
 {
@@ -365,6 +402,7 @@ static Suite *quant_suite(void)
         const TTest *fn;
     } cases[] = {
         {"mul_mat_vector", mul_mat_vector},
+        {"mul_mat_vector_threads", mul_mat_vector_threads},
         {"mul_mat_matrix", mul_mat_matrix},
         {"mul_mat_broadcast", mul_mat_broadcast},
         {"mul_mat_refuses_partial_blocks", mul_mat_refuses_partial_blocks},
