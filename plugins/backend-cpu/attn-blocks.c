@@ -3,8 +3,10 @@
  * masked softmax, then the weighted V rows (P V). One query at a time each score is a
  * dot product of D elements and a horizontal sum, and each K and V row is read once
  * per query; the packed GEMM reads them once per block and keeps its FMAs busy
- * (D59). Cells the block sees are a contiguous span, the last query's masked ones
- * included: their scores get the mask's -inf and weigh nothing. */
+ * (D59). The cells a block sees must be one span every cell of which some query
+ * sees (a causal prompt's are): a query's hidden cells in it weigh nothing, but
+ * enter P V as zero weights, so a V row holding an inf there (an overflowed f16
+ * cache) would make a NaN the query-by-query path does not. */
 #include "config.h"
 
 #include <math.h>
@@ -14,9 +16,14 @@
 #include "matmul.h"
 #include "vmath.h"
 
-bool cpu_attn_blocks_apply(const slm_node_t *n)
+int64_t cpu_attn_blocks(const slm_node_t *n)
 {
-    return n->src[0].ne[2] >= ATTN_BLOCKS_MIN_N;
+    return (n->src[0].ne[2] + ATTN_BLOCK - 1) / ATTN_BLOCK;
+}
+
+bool cpu_attn_blocks_apply(const slm_node_t *n, int nth)
+{
+    return n->src[0].ne[2] >= ATTN_BLOCKS_MIN_N && cpu_attn_blocks(n) * n->src[0].ne[1] >= nth;
 }
 
 size_t cpu_attn_block_bytes(const slm_node_t *n)
@@ -61,10 +68,12 @@ static bool block_span(const slm_node_t *n, int64_t t0, int64_t t1, int64_t *lo,
     return true;
 }
 
-/* One query's scores over the span: scaled and masked, then exponentials of the
- * cells from its first to its last visible one (the rest weigh 0, uncomputed: the
- * last queries of a causal block see the fewest); 1 / their sum, 0 with no visible
- * cell (every score -inf, or overflowed down), which makes the row's output zeros. */
+/* One query's scores over the span: scaled, or -inf where its mask hides the cell
+ * (whatever the score: an inf in a hidden K row must not make a NaN), then
+ * exponentials of the cells from its first to its last visible one (the rest weigh
+ * 0, uncomputed: the first queries of a causal block see the fewest); 1 / their sum,
+ * 0 with no visible cell (every score -inf, or overflowed down), which makes the
+ * row's output zeros. */
 static float softmax_row(float *s, const float *mask, int64_t span, float scale)
 {
     int64_t a = 0, b = span;
@@ -76,28 +85,30 @@ static float softmax_row(float *s, const float *mask, int64_t span, float scale)
     /* Fixed-length inner loops: -O2's cost model vectorises only those. */
     for (; c + CPU_VW <= b; c += CPU_VW)
         for (int i = 0; i < CPU_VW; i++)
-            s[c + i] = s[c + i] * scale + mask[c + i];
+            s[c + i] = visible(mask[c + i]) ? s[c + i] * scale + mask[c + i] : -INFINITY;
     for (; c < b; c++)
-        s[c] = s[c] * scale + mask[c];
+        s[c] = visible(mask[c]) ? s[c] * scale + mask[c] : -INFINITY;
     float sum = b > a ? cpu_exp_shifted(s + a, s + a, b - a) : 0.0f;
     memset(s, 0, (size_t)a * sizeof *s);
     memset(s + b, 0, (size_t)(span - b) * sizeof *s);
     return sum == 0.0f ? 0.0f : 1.0f / sum;
 }
 
-bool cpu_attn_block(const slm_node_t *n, int64_t t0, int64_t t1, int64_t h, attn_span_t *sp,
+void cpu_attn_find_spans(const slm_node_t *n, int ith, int nth, attn_span_t *spans)
+{
+    int64_t N = n->src[0].ne[2];
+    for (int64_t b = ith; b < cpu_attn_blocks(n); b += nth) {
+        int64_t t0 = b * ATTN_BLOCK, t1 = t0 + ATTN_BLOCK < N ? t0 + ATTN_BLOCK : N;
+        spans[b].ok = block_span(n, t0, t1, &spans[b].lo, &spans[b].hi);
+    }
+}
+
+void cpu_attn_block(const slm_node_t *n, int64_t blk, int64_t h, const attn_span_t *sp,
                     float *scores)
 {
     const slm_tensor_desc_t *q = &n->src[0], *k = &n->src[1], *v = &n->src[2],
                             *m = &n->src[3], *dst = &n->dst;
-    if (t1 - t0 > ATTN_BLOCK)
-        return false;
-    if (sp->t0 != t0) {
-        sp->t0 = t0;
-        sp->ok = block_span(n, t0, t1, &sp->lo, &sp->hi);
-    }
-    if (!sp->ok)
-        return false;
+    int64_t t0 = blk * ATTN_BLOCK, t1 = t0 + ATTN_BLOCK < q->ne[2] ? t0 + ATTN_BLOCK : q->ne[2];
     int64_t lo = sp->lo, hi = sp->hi;
     int64_t D = q->ne[0], span = hi - lo, hk = h / (q->ne[1] / k->ne[2]), nq = t1 - t0;
     /* scores[j * span + c]: query t0 + j, cell lo + c. */
@@ -125,5 +136,4 @@ bool cpu_attn_block(const slm_node_t *n, int64_t t0, int64_t t1, int64_t h, attn
         for (int64_t d = 0; d < D; d++)
             out[d] *= inv[j];
     }
-    return true;
 }

@@ -12,24 +12,28 @@
 #define ATTN_BLOCK 64
 #define ATTN_BLOCKS_MIN_N 32
 
-/* Whether node n (a checked SLM_OP_ATTN) has queries enough for blocks. */
-bool cpu_attn_blocks_apply(const slm_node_t *n);
+/* Whether node n (a checked SLM_OP_ATTN) goes by blocks with nth threads: queries
+ * enough, and (block, head) items for every thread. */
+bool cpu_attn_blocks_apply(const slm_node_t *n, int nth);
+
+/* The node's blocks of queries (the last may be partial). */
+int64_t cpu_attn_blocks(const slm_node_t *n);
 
 /* Scratch one thread needs for cpu_attn_block: a block's scores. */
 size_t cpu_attn_block_bytes(const slm_node_t *n);
 
-/* The cells a block of queries sees, kept by a thread for its next head of the same
- * block (finding them reads every mask row of the block). */
+/* The cells one block of queries sees. */
 typedef struct attn_span {
-    int64_t t0;                /* the block's first query; -1: none yet */
     int64_t lo, hi;            /* its cells */
     bool ok;                   /* one span, every cell of it seen by some query */
 } attn_span_t;
 
-/* Queries [t0, t1) (at most ATTN_BLOCK) of query head h, written to the node's
- * destination. False, with nothing written, where the cells the block sees are not
- * one span every cell of which some query sees: the caller takes those one by one. */
-bool cpu_attn_block(const slm_node_t *n, int64_t t0, int64_t t1, int64_t h, attn_span_t *span,
+/* spans[b] for the blocks b = ith, ith + nth, ... (every thread its own; the caller
+ * meets the others before reading them). */
+void cpu_attn_find_spans(const slm_node_t *n, int ith, int nth, attn_span_t *spans);
+
+/* Block b of the node for query head h (spans[b].ok), written to its destination. */
+void cpu_attn_block(const slm_node_t *n, int64_t b, int64_t h, const attn_span_t *span,
                     float *scores);
 
 #endif

@@ -209,8 +209,8 @@ static inline bool cpu_claim(const cpu_op_ctx_t *c, int64_t n, int64_t chunk, in
  * slowed or off its core leaves no one waiting, D57). Fills lo/hi with up to
  * `streams` ranges and returns how many, 0 when none is left. Every thread of a node
  * passes the same n and streams. Which ranges come together depends on timing: the
- * results must not. More than CPU_SHARES_MAX threads: one range at a time in
- * cpu_claim's order. */
+ * results must not. More than CPU_SHARES_MAX threads (or n of 2^32 or more, or
+ * streams out of range): one range at a time in cpu_claim's order. */
 #define CPU_SHARES_MAX 8
 #define CPU_STREAMS_MAX 2
 int cpu_claim_streams(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int streams,

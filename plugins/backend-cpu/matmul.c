@@ -152,8 +152,8 @@ static void dot4(int type, const void *const r[4], const float *b, int64_t K, fl
     out[3] = _mm512_reduce_add_ps(_mm512_add_ps(s3, t3));
 }
 
-/* `nr` rows (1 or 2) against one column, a 64-byte line of f16 (32 elements)
- * of each row in turn, into two accumulators per row. Every row is summed the same
+/* `nr` rows (1 or 2) against one column, 32 elements (a 64-byte line of f16) of
+ * each row in turn, into two accumulators per row. Every row is summed the same
  * way whatever nr is: its value never depends on its partners. Rows from far apart
  * are separate address streams, and a core keeps more reads in flight for several
  * than for one (D58). nr is a constant where it is inlined. */
@@ -429,8 +429,14 @@ static void mv_two_streams(const cpu_gemm_args_t *g, const int64_t at[2], int64_
 
 void cpu_mul_vec_rows(const cpu_gemm_args_t *g, const int64_t *lo, const int64_t *hi, int count)
 {
-    if (!g || g->N != 1 || g->a_trans || g->b_trans || count < 1 || count > MV_STREAMS)
+    if (!g || g->a_trans || g->b_trans || count < 1 || count > MV_STREAMS)
         return;
+    if (g->N != 1) {   /* a few columns: the ranges one after the other */
+        for (int j = 0; j < count; j++)
+            if (lo[j] < hi[j])
+                mv_range(g, lo[j], hi[j], 0, g->N);
+        return;
+    }
     int64_t at[2] = {lo[0], count > 1 ? lo[1] : 0}, end[2] = {hi[0], count > 1 ? hi[1] : 0};
 #ifdef HAVE_DOTN
     /* Where mv_range reads one row at a time: both streams while both last. */

@@ -35,10 +35,11 @@ typedef struct cpu_gemm_args {
  * along M for matrix-vector, in tiles for matrix-matrix). All nth threads call it. */
 void cpu_mul_mat_2d(const cpu_gemm_args_t *args, int ith, int nth);
 
-/* Rows [lo[j], hi[j]) for j < count (1 or MV_STREAMS ranges) of a matrix-vector
- * product (N == 1, neither operand transposed), read side by side: far-apart streams
- * keep more of the memory's bandwidth busy than one. Each row gets the value
- * cpu_mul_mat_2d gives it, whatever the ranges. */
+/* Rows [lo[j], hi[j]) for j < count (1 or MV_STREAMS ranges) of a product with few
+ * columns (N < 6, neither operand transposed; otherwise nothing is written); a
+ * vector's (N == 1) ranges are read side by side: far-apart streams keep more of the
+ * memory's bandwidth busy than one. Each row gets the value cpu_mul_mat_2d gives it,
+ * whatever the ranges. */
 #define MV_STREAMS 2
 void cpu_mul_vec_rows(const cpu_gemm_args_t *args, const int64_t *lo, const int64_t *hi,
                       int count);

@@ -50,15 +50,20 @@ static size_t query_bytes(const slm_node_t *n)
            cpu_align64(D * sizeof(float));
 }
 
-static size_t thread_bytes(const slm_node_t *n)
+static size_t thread_bytes(const slm_node_t *n, int nth)
 {
     return query_bytes(n) +
-           (cpu_attn_blocks_apply(n) ? cpu_align64(cpu_attn_block_bytes(n)) : 0);
+           (cpu_attn_blocks_apply(n, nth) ? cpu_align64(cpu_attn_block_bytes(n)) : 0);
 }
 
+/* Every thread's part, then (blocks) the blocks' spans, shared. */
 static size_t scratch_attn(const slm_node_t *n, int nth)
 {
-    return cpu_scratch_per_thread(thread_bytes(n), nth);
+    size_t all = cpu_scratch_per_thread(thread_bytes(n, nth), nth);
+    if (all == SIZE_MAX || !cpu_attn_blocks_apply(n, nth))
+        return all;
+    size_t spans = (size_t)cpu_attn_blocks(n) * sizeof(attn_span_t);
+    return all > SIZE_MAX - spans ? SIZE_MAX : all + spans;
 }
 
 /* The cells a mask row leaves visible, in order; how many. */
@@ -348,7 +353,7 @@ static void run_attn(const cpu_op_ctx_t *c)
     const slm_tensor_desc_t *dst = &n->dst, *q = &n->src[0];
     int64_t H = q->ne[1], N = q->ne[2], C = n->src[1].ne[1];
     int64_t group = H / n->src[1].ne[2], items = N * H;
-    char *mine = cpu_thread_scratch(c, thread_bytes(n));
+    char *mine = cpu_thread_scratch(c, thread_bytes(n, c->nth));
     float *scores = (float *)(mine + cpu_align64((size_t)C * sizeof(int32_t)));
     float *acc = scores + cpu_align64(ATTN_GROUP_MAX * (size_t)C * sizeof(float)) / sizeof(float);
     query_cells_t qc = {.t = -1, .idx = (int32_t *)mine};
@@ -370,22 +375,30 @@ static void run_attn(const cpu_op_ctx_t *c)
         return;
     }
 #endif
-    if (cpu_attn_blocks_apply(n)) {
+    if (cpu_attn_blocks_apply(n, c->nth)) {
         /* A prompt (the grouped kernel, where it applies, measured faster: it reads
-         * K and V once for the heads sharing them): (block of queries, head) items,
-         * block-major; a block whose cells are not one span goes query by query. */
+         * K and V once for the heads sharing them): each thread finds the spans of
+         * some blocks, then (block, head) items, block-major. A block whose cells are
+         * not one span goes query by query, every head of a query in turn (its
+         * visible cells found once), in its head-0 item. */
         float *block = (float *)(void *)(mine + query_bytes(n));
-        attn_span_t span = {.t0 = -1};
-        int64_t blocks = (N + ATTN_BLOCK - 1) / ATTN_BLOCK;
-        while (cpu_claim(c, blocks * H, 1, &i0, &i1)) {
-            int64_t t0 = i0 / H * ATTN_BLOCK, h = i0 % H;
-            int64_t t1 = t0 + ATTN_BLOCK < N ? t0 + ATTN_BLOCK : N;
-            if (cpu_attn_block(n, t0, t1, h, &span, block))
+        attn_span_t *spans = (attn_span_t *)(void *)(c->scratch +
+                                                     cpu_scratch_per_thread(
+                                                         thread_bytes(n, c->nth), c->nth));
+        cpu_attn_find_spans(n, c->ith, c->nth, spans);
+        cpu_pool_barrier(c->pool);
+        while (cpu_claim(c, cpu_attn_blocks(n) * H, 1, &i0, &i1)) {
+            int64_t b = i0 / H, h = i0 % H;
+            if (spans[b].ok) {
+                cpu_attn_block(n, b, h, &spans[b], block);
                 continue;
-            for (int64_t t = t0; t < t1; t++) {
+            }
+            int64_t t1 = (b + 1) * ATTN_BLOCK < N ? (b + 1) * ATTN_BLOCK : N;
+            for (int64_t t = b * ATTN_BLOCK; t < t1 && h == 0; t++) {
                 const float *mask = cells_of(n, t, &qc);
-                attend_one(n, (const float *)cpu_row(q, h, t, 0), mask, qc.idx, qc.n_vis,
-                           h / group, scores, acc, (float *)cpu_row(dst, h, t, 0));
+                for (int64_t hh = 0; hh < H; hh++)
+                    attend_one(n, (const float *)cpu_row(q, hh, t, 0), mask, qc.idx, qc.n_vis,
+                               hh / group, scores, acc, (float *)cpu_row(dst, hh, t, 0));
             }
         }
         return;

@@ -778,58 +778,63 @@ END_TEST
 
 /* A prompt's attention goes by blocks of queries through the GEMM (D59), over the
  * span of cells a block sees: cells no query sees may hold anything, NaN included,
- * and must weigh nothing (those blocks go query by query). A causal mask over 40
- * queries and 48 cells, cell 5 and the last four hidden from all, their K and V
- * rows NaN; checked against a double-precision reference. */
+ * and must weigh nothing. A causal mask over 70 queries (two blocks, one partial) and
+ * 80 cells whose last six no query sees, their K and V rows NaN (the block path);
+ * then cell 5 hidden from every query and NaN too (those blocks go query by query).
+ * Checked against a double-precision reference, with 2 threads and with 8 (more
+ * threads than items: query by query throughout). */
 START_TEST(test_attn_blocks_skip_unseen)
 {
-    enum { D = 32, N = 40, C = 48 };
-    h_close();
-    h_open(2);
-    slm_tensor_desc_t q = h_tensor(SLM_TYPE_F32, D, 1, N, 1, H_CONTIG);
-    slm_tensor_desc_t k = h_tensor(SLM_TYPE_F32, D, C, 1, 1, H_CONTIG);
-    slm_tensor_desc_t v = h_tensor(SLM_TYPE_F32, D, C, 1, 1, H_CONTIG);
-    slm_tensor_desc_t m = h_tensor(SLM_TYPE_F32, C, N, 1, 1, H_CONTIG);
-    slm_tensor_desc_t y = h_tensor(SLM_TYPE_F32, D, 1, N, 1, H_CONTIG);
-    h_fill(&q, -1.0f, 1.0f);
-    h_fill(&k, -1.0f, 1.0f);
-    h_fill(&v, -1.0f, 1.0f);
-    for (int64_t t = 0; t < N; t++)
-        for (int64_t c = 0; c < C; c++)
-            h_set(&m, c, t, 0, 0, c == 5 || c > t + 4 ? -INFINITY : 0.0f);
-    for (int64_t d = 0; d < D; d++)
-        for (int64_t c = 0; c < C; c++)
-            if (c == 5 || c >= N + 4) {
-                h_set(&k, d, c, 0, 0, NAN);
-                h_set(&v, d, c, 0, 0, NAN);
-            }
-    slm_node_t n = h_node(SLM_OP_ATTN, y, 4, (slm_tensor_desc_t[]){q, k, v, m});
-    n.fp[0] = 0.25f;
-    ck_assert_int_eq(h_run(&n), SLM_OK);
-    for (int64_t t = 0; t < N; t++) {
-        double w[C], sum = 0.0, top = -INFINITY;
-        for (int64_t c = 0; c < C; c++) {
-            w[c] = -INFINITY;
-            if (c == 5 || c > t + 4)
-                continue;
-            double s = 0.0;
-            for (int64_t d = 0; d < D; d++)
-                s += (double)h_get(&q, d, 0, t, 0) * h_get(&k, d, c, 0, 0);
-            w[c] = s * 0.25;
-            top = w[c] > top ? w[c] : top;
-        }
-        for (int64_t c = 0; c < C; c++) {
-            w[c] = w[c] == -INFINITY ? 0.0 : exp(w[c] - top);
-            sum += w[c];
-        }
-        for (int64_t d = 0; d < D; d++) {
-            double want = 0.0;
+    enum { D = 32, N = 70, C = 80 };
+    for (int run = 0; run < 4; run++) {
+        bool gap = run % 2;
+        h_close();
+        h_open(run < 2 ? 2 : 8);
+        slm_tensor_desc_t q = h_tensor(SLM_TYPE_F32, D, 1, N, 1, H_CONTIG);
+        slm_tensor_desc_t k = h_tensor(SLM_TYPE_F32, D, C, 1, 1, H_CONTIG);
+        slm_tensor_desc_t v = h_tensor(SLM_TYPE_F32, D, C, 1, 1, H_CONTIG);
+        slm_tensor_desc_t m = h_tensor(SLM_TYPE_F32, C, N, 1, 1, H_CONTIG);
+        slm_tensor_desc_t y = h_tensor(SLM_TYPE_F32, D, 1, N, 1, H_CONTIG);
+        h_fill(&q, -1.0f, 1.0f);
+        h_fill(&k, -1.0f, 1.0f);
+        h_fill(&v, -1.0f, 1.0f);
+        for (int64_t t = 0; t < N; t++)
             for (int64_t c = 0; c < C; c++)
-                if (w[c] > 0.0)
-                    want += w[c] / sum * h_get(&v, d, c, 0, 0);
-            float got = h_get(&y, d, 0, t, 0);
-            ck_assert_msg(fabs(got - want) <= 1e-5, "query %lld, d %lld: %.9g, want %.9g",
-                          (long long)t, (long long)d, (double)got, want);
+                h_set(&m, c, t, 0, 0, (gap && c == 5) || c > t + 4 ? -INFINITY : 0.0f);
+        for (int64_t d = 0; d < D; d++)
+            for (int64_t c = 0; c < C; c++)
+                if ((gap && c == 5) || c >= N + 4) {
+                    h_set(&k, d, c, 0, 0, NAN);
+                    h_set(&v, d, c, 0, 0, NAN);
+                }
+        slm_node_t n = h_node(SLM_OP_ATTN, y, 4, (slm_tensor_desc_t[]){q, k, v, m});
+        n.fp[0] = 0.25f;
+        ck_assert_int_eq(h_run(&n), SLM_OK);
+        for (int64_t t = 0; t < N; t++) {
+            double w[C], sum = 0.0, top = -INFINITY;
+            for (int64_t c = 0; c < C; c++) {
+                w[c] = -INFINITY;
+                if ((gap && c == 5) || c > t + 4)
+                    continue;
+                double s = 0.0;
+                for (int64_t d = 0; d < D; d++)
+                    s += (double)h_get(&q, d, 0, t, 0) * h_get(&k, d, c, 0, 0);
+                w[c] = s * 0.25;
+                top = w[c] > top ? w[c] : top;
+            }
+            for (int64_t c = 0; c < C; c++) {
+                w[c] = w[c] == -INFINITY ? 0.0 : exp(w[c] - top);
+                sum += w[c];
+            }
+            for (int64_t d = 0; d < D; d++) {
+                double want = 0.0;
+                for (int64_t c = 0; c < C; c++)
+                    if (w[c] > 0.0)
+                        want += w[c] / sum * h_get(&v, d, c, 0, 0);
+                float got = h_get(&y, d, 0, t, 0);
+                ck_assert_msg(fabs(got - want) <= 1e-5, "run %d, query %lld, d %lld: %.9g, want %.9g",
+                              run, (long long)t, (long long)d, (double)got, want);
+            }
         }
     }
 }
