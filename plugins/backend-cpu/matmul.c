@@ -316,6 +316,28 @@ static inline __attribute__((always_inline)) void mv_streams(const cpu_gemm_args
 }
 #endif
 
+#ifdef HAVE_DOTN
+/* mv_streams with the type and the stream count (1 or 2) made constants. */
+static void mv_dotn(const cpu_gemm_args_t *g, int64_t col, int nr, const int64_t *at, int64_t n)
+{
+#define MV_DOTN(T)                                                                       \
+    if (nr == 1)                                                                         \
+        mv_streams(g, T, col, 1, at, n);                                                 \
+    else                                                                                 \
+        mv_streams(g, T, col, 2, at, n);                                                 \
+    return;
+    switch (g->a_type) {
+    case MM_F16:
+        MV_DOTN(MM_F16)
+    case MM_BF16:
+        MV_DOTN(MM_BF16)
+    default:
+        MV_DOTN(MM_F32)
+    }
+#undef MV_DOTN
+}
+#endif
+
 /* Rows [m0, m1) x columns [n0, n1) by dot products. Short row groups repeat the
  * last row so dot4 stays the only kernel; the duplicates are not stored. */
 static void mv_range(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
@@ -323,17 +345,8 @@ static void mv_range(const cpu_gemm_args_t *g, int64_t m0, int64_t m1, int64_t n
 #ifdef HAVE_DOTN
     /* Short rows (attention over a few cells) amortise the reduction better in dot4. */
     if (n1 - n0 == 1 && g->K >= MV_DOTN_MIN_K) {
-        switch (g->a_type) {
-        case MM_F16:
-            mv_streams(g, MM_F16, n0, 1, &m0, m1 - m0);
-            return;
-        case MM_BF16:
-            mv_streams(g, MM_BF16, n0, 1, &m0, m1 - m0);
-            return;
-        default:
-            mv_streams(g, MM_F32, n0, 1, &m0, m1 - m0);
-            return;
-        }
+        mv_dotn(g, n0, 1, &m0, m1 - m0);
+        return;
     }
 #endif
 
@@ -409,24 +422,6 @@ static void mul_mat_mv(const cpu_gemm_args_t *g, int ith, int nth)
         mv_any(g, 0, M, n0, n1);
 }
 
-#ifdef HAVE_DOTN
-/* n rows from at[0] and n from at[1] side by side, one instantiation per type. */
-static void mv_two_streams(const cpu_gemm_args_t *g, const int64_t at[2], int64_t n)
-{
-    switch (g->a_type) {
-    case MM_F16:
-        mv_streams(g, MM_F16, 0, 2, at, n);
-        return;
-    case MM_BF16:
-        mv_streams(g, MM_BF16, 0, 2, at, n);
-        return;
-    default:
-        mv_streams(g, MM_F32, 0, 2, at, n);
-        return;
-    }
-}
-#endif
-
 void cpu_mul_vec_rows(const cpu_gemm_args_t *g, const int64_t *lo, const int64_t *hi, int count)
 {
     if (!g || g->a_trans || g->b_trans || count < 1 || count > MV_STREAMS)
@@ -442,7 +437,7 @@ void cpu_mul_vec_rows(const cpu_gemm_args_t *g, const int64_t *lo, const int64_t
     /* Where mv_range reads one row at a time: both streams while both last. */
     int64_t n = min64(end[0] - at[0], end[1] - at[1]);
     if (g->K >= MV_DOTN_MIN_K && n > 0) {
-        mv_two_streams(g, at, n);
+        mv_dotn(g, 0, 2, at, n);
         at[0] += n;
         at[1] += n;
     }

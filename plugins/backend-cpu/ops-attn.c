@@ -56,10 +56,15 @@ static size_t thread_bytes(const slm_node_t *n, int nth)
            (cpu_attn_blocks_apply(n, nth) ? cpu_align64(cpu_attn_block_bytes(n)) : 0);
 }
 
-/* Every thread's part, then (blocks) the blocks' spans, shared. */
+/* Every thread's part, then (blocks) the blocks' spans, shared, from here on. */
+static size_t spans_offset(const slm_node_t *n, int nth)
+{
+    return cpu_scratch_per_thread(thread_bytes(n, nth), nth);
+}
+
 static size_t scratch_attn(const slm_node_t *n, int nth)
 {
-    size_t all = cpu_scratch_per_thread(thread_bytes(n, nth), nth);
+    size_t all = spans_offset(n, nth);
     if (all == SIZE_MAX || !cpu_attn_blocks_apply(n, nth))
         return all;
     size_t spans = (size_t)cpu_attn_blocks(n) * sizeof(attn_span_t);
@@ -382,9 +387,7 @@ static void run_attn(const cpu_op_ctx_t *c)
          * not one span goes query by query, every head of a query in turn (its
          * visible cells found once), in its head-0 item. */
         float *block = (float *)(void *)(mine + query_bytes(n));
-        attn_span_t *spans = (attn_span_t *)(void *)(c->scratch +
-                                                     cpu_scratch_per_thread(
-                                                         thread_bytes(n, c->nth), c->nth));
+        attn_span_t *spans = (attn_span_t *)(void *)(c->scratch + spans_offset(n, c->nth));
         cpu_attn_find_spans(n, c->ith, c->nth, spans);
         cpu_pool_barrier(c->pool);
         while (cpu_claim(c, cpu_attn_blocks(n) * H, 1, &i0, &i1)) {
@@ -393,8 +396,10 @@ static void run_attn(const cpu_op_ctx_t *c)
                 cpu_attn_block(n, b, h, &spans[b], block);
                 continue;
             }
+            if (h != 0)
+                continue;
             int64_t t1 = (b + 1) * ATTN_BLOCK < N ? (b + 1) * ATTN_BLOCK : N;
-            for (int64_t t = b * ATTN_BLOCK; t < t1 && h == 0; t++) {
+            for (int64_t t = b * ATTN_BLOCK; t < t1; t++) {
                 const float *mask = cells_of(n, t, &qc);
                 for (int64_t hh = 0; hh < H; hh++)
                     attend_one(n, (const float *)cpu_row(q, hh, t, 0), mask, qc.idx, qc.n_vis,

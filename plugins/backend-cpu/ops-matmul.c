@@ -519,14 +519,8 @@ static void run_mul_mat(const cpu_op_ctx_t *c)
         int64_t lo[MM_STREAMS], hi[MM_STREAMS];
         int got;
         slice_args(n, &A, &B, &C, 0, &g);
-        while ((got = cpu_claim_streams(c, a->ne[1], MM_MIN_CLAIM, MM_STREAMS, lo, hi)) > 0) {
-            if (g.N == 1) {
-                cpu_mul_vec_rows(&g, lo, hi, got);
-                continue;
-            }
-            for (int i = 0; i < got; i++)
-                mul_mat_rows(&g, lo[i], hi[i]);
-        }
+        while ((got = cpu_claim_streams(c, a->ne[1], MM_MIN_CLAIM, MM_STREAMS, lo, hi)) > 0)
+            cpu_mul_vec_rows(&g, lo, hi, got);
     } else if (b->ne[1] < MM_CLAIM_MAX_N) {
         /* Several slices: chunks of a slice in turn. */
         int64_t M = a->ne[1], chunk = (M + c->nth - 1) / c->nth, k, k1;
