@@ -12,8 +12,17 @@ same_greedy_text() {
     [ -n "$want" ] && [ "$ids" = "$want" ] && ok "$name: same token ids ($ids)" ||
         { not_ok "$name: ids '$ids', llama.cpp '$want'"; cat "$work/peer.err"; }
     # llama-simple prints every token's piece, BOS's ("<s>") first, and decodes greedily.
-    ltext=$("$peer/llama-simple" -m "$f" -n 32 "$prompt" 2>"$work/peer.err" | sed '1s/^<s> //')
+    "$peer/llama-simple" -m "$f" -n 32 "$prompt" >"$work/peer.out" 2>"$work/peer.err"
+    rc=$?
+    ltext=$(sed '1s/^<s> //' "$work/peer.out")
     text=$("$slmops" generate -m "$f" -p "$prompt" -n 32 --temp 0 2>"$work/err")
+    # On a CPU that lists AMX while its kernel does not enable it, llama.cpp's AMX
+    # kernels die (SIGSEGV at ldtilecfg) on quantized models; llama-simple, unlike the
+    # tools that read LLAMA_ARG_REPACK (tests/local.mk), cannot be told to do without.
+    if [ $rc -gt 128 ] && grep -qw amx_tile /proc/cpuinfo; then
+        echo "ok - $name: greedy text # SKIP llama-simple died by signal $((rc - 128)) on this CPU, which lists AMX (llama.cpp's AMX kernels)"
+        return
+    fi
     [ -n "$ltext" ] && [ "$text" = "$ltext" ] && ok "$name: same greedy text" ||
         { not_ok "$name: slmops '$text', llama.cpp '$ltext'"; cat "$work/err" "$work/peer.err"; }
 }
