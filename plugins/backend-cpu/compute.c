@@ -113,7 +113,7 @@ typedef struct node_plan {
     size_t scratch, scratch_off;   /* bytes it needs; where its slice starts */
     uintptr_t lo[SLM_MAX_SRC + 1], hi[SLM_MAX_SRC + 1];   /* [0]: dst */
     atomic_long claimed;           /* work units its threads have taken (cpu_claim) */
-    atomic_ullong shares[CPU_SHARES_MAX * CPU_STREAMS_MAX];   /* cpu_claim_streams' */
+    atomic_ullong shares[CPU_SHARE_WORDS];   /* cpu_claim_streams' */
     const void *panels;            /* its weight repacked (repack.h), or NULL */
 } node_plan_t;
 
@@ -129,7 +129,7 @@ static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy
     copy->struct_size = sizeof *copy;
     memset(np, 0, sizeof *np);
     atomic_init(&np->claimed, 0);
-    for (int i = 0; i < CPU_SHARES_MAX * CPU_STREAMS_MAX; i++)
+    for (int i = 0; i < CPU_SHARE_WORDS; i++)
         atomic_init(&np->shares[i], 0);
     if (copy->op == SLM_OP_NONE)
         return SLM_OK;

@@ -35,7 +35,7 @@ typedef struct cpu_op_ctx {
     char *scratch;             /* shared by all threads, size from the op's plan */
     atomic_int *status;        /* first failure wins */
     atomic_long *claimed;      /* the node's work taken so far, shared (cpu_claim) */
-    atomic_ullong *shares;     /* CPU_SHARES_MAX * CPU_STREAMS_MAX parts' claims, shared
+    atomic_ullong *shares;     /* CPU_SHARE_WORDS: the parts' claims, shared
                                   (cpu_claim_streams) */
     const void *panels;        /* src[0] repacked for this product (repack.h), or NULL */
 } cpu_op_ctx_t;
@@ -213,6 +213,13 @@ static inline bool cpu_claim(const cpu_op_ctx_t *c, int64_t n, int64_t chunk, in
  * streams out of range): one range at a time in cpu_claim's order. */
 #define CPU_SHARES_MAX 8
 #define CPU_STREAMS_MAX 2
+/* Words between two threads' claim words: thread t's parts are words
+ * [t * CPU_SHARE_STRIDE, + streams). 128 bytes apart, no two threads' claims share a
+ * cache line (nor an adjacent-line prefetch pair), so a thread taking from its own
+ * share does not pull the line from its partner at every claim. */
+#define CPU_SHARE_STRIDE 16
+#define CPU_SHARE_WORDS (CPU_SHARES_MAX * CPU_SHARE_STRIDE)
+_Static_assert(CPU_STREAMS_MAX <= CPU_SHARE_STRIDE, "a thread's parts fit its stride");
 int cpu_claim_streams(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int streams,
                       int64_t lo[], int64_t hi[]);
 

@@ -225,14 +225,15 @@ int cpu_claim_streams(const cpu_op_ctx_t *c, int64_t n, int64_t grain, int strea
     if (c->nth > CPU_SHARES_MAX || !c->shares || n > (int64_t)0xffffffff || streams < 1 ||
         streams > CPU_STREAMS_MAX)
         return cpu_claim(c, n, grain, &lo[0], &hi[0]) ? 1 : 0;
-    /* Part p of thread t's share is part t * streams + p of the whole. */
+    /* Part s of thread t's share is part t * streams + s of the whole. */
     int parts = c->nth * streams, got = 0;
     for (int k = 0; k < c->nth && got == 0; k++) {
         int t = (c->ith + k) % c->nth;
-        for (int p = t * streams; p < (t + 1) * streams; p++) {
+        for (int s = 0; s < streams; s++) {
             int64_t plo, phi, off, len;
-            cpu_split(n, p, parts, &plo, &phi);
-            if (take_from_share(&c->shares[p], phi - plo, grain, k == 0, &off, &len)) {
+            cpu_split(n, t * streams + s, parts, &plo, &phi);
+            if (take_from_share(&c->shares[t * CPU_SHARE_STRIDE + s], phi - plo, grain, k == 0,
+                                &off, &len)) {
                 lo[got] = plo + off;
                 hi[got] = plo + off + len;
                 got++;
