@@ -13,6 +13,8 @@ libslmops_la_SOURCES = \
 	core/util/output-stale.c \
 	core/util/output-signal.c \
 	core/util/sha256.c \
+	core/util/host-pages.c \
+	core/internal/host-pages.h \
 	core/internal/sha256.h \
 	core/internal/output.h \
 	core/internal/device.h \

@@ -78,10 +78,16 @@ slm_buffer_t *slm_buffer_from_host(slm_sched_t *s, const void *data, uint64_t si
         return NULL;
     if (size && wrap_host(b->dev, data, size, b) == SLM_OK)
         return b;
-    free(b);
-    b = slm_buffer_new(s, size, err);
-    if (!b)
+    /* A copy, written whole at once and then only read: no clearing first, and the
+     * backend may place it where reading is fastest (the CPU's huge pages, D60). */
+    int rc = slm__device_alloc(b->dev, size ? size : 1, SLM_BUFFER_RESIDENT | SLM_BUFFER_FROM_HOST,
+                               &b->buffer, &b->base);
+    if (rc < 0) {
+        slm__fail(err, SLM_E_DEVICE, NULL, -1, "%s: allocating a %llu-byte buffer failed",
+                  b->dev->info.id, (unsigned long long)size);
+        free(b);
         return NULL;
+    }
     if (slm_buffer_set(b, 0, data, size) < 0) {
         slm_buffer_free(b);
         slm__fail(err, SLM_E_DEVICE, NULL, -1, "buffer_from_host: copying %llu bytes failed",

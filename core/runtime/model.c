@@ -9,6 +9,7 @@
 
 #include <slmops/types.h>
 
+#include "internal/host-pages.h"
 #include "internal/util.h"
 #include "runtime/runtime.h"
 
@@ -41,6 +42,7 @@ typedef struct loader {
     const slm_model_file_t *mf;
     const char *path;          /* for messages */
     slm_error_t *err;
+    slm__host_pages_t *pages;  /* the mappings, to give back copied weights' pages */
 } loader_t;
 
 static int key_int(loader_t *L, const char *suffix, bool required, int64_t def, int64_t lo,
@@ -253,6 +255,10 @@ static int weight(loader_t *L, const char *name, int64_t d0, int64_t d1, bool re
     w->buf = slm_buffer_from_host(m->sched, t.data, t.nbytes, L->err);
     if (!w->buf)
         return L->err ? L->err->code : SLM_E_DEVICE;
+    if (!slm_buffer_is_zero_copy(w->buf)) {   /* copied: its file pages go now (D60) */
+        slm__host_range_t r = {t.data, t.nbytes};
+        slm__host_pages_drop(L->pages, &r, 1);
+    }
     m->n_weights++;
     w->name = t.name;
     w->type = t.type;
@@ -302,6 +308,28 @@ static int layer_weights(loader_t *L, const arch_desc_t *a, int il)
     return SLM_OK;
 }
 
+/* Weights the device copied (not wrapped in place) are read from the copy from now
+ * on: the pages of the file mapping they came from are given back (D60), so a model
+ * does not count twice toward resident memory; weight() gives back each one's whole
+ * pages as it goes (the peak stays one model), this the pages neighbours share.
+ * Best effort: nothing fails here. */
+static void release_copied(loader_t *L)
+{
+    slm_model_t *m = L->m;
+    slm__host_range_t *r = calloc(m->n_weights ? m->n_weights : 1, sizeof *r);
+    size_t n = 0;
+    if (!r)
+        return;
+    for (size_t i = 0; i < m->n_weights; i++) {
+        slm_model_tensor_t t = {.struct_size = sizeof t};
+        if (!slm_buffer_is_zero_copy(m->weights[i].buf) &&
+            slm_model_file_find_tensor(L->mf, m->weights[i].name, &t) >= 0 && t.data)
+            r[n++] = (slm__host_range_t){t.data, t.nbytes};
+    }
+    slm__host_pages_drop(L->pages, r, n);
+    free(r);
+}
+
 static int load_weights(loader_t *L, const arch_desc_t *a)
 {
     slm_model_t *m = L->m;
@@ -312,6 +340,7 @@ static int load_weights(loader_t *L, const arch_desc_t *a)
     int rc = vocab_size(L, &embd);
     if (rc)
         return rc;
+    L->pages = slm__host_pages_open();
     size_t n_tensors = slm_model_file_n_tensors(L->mf);
     m->weights = calloc(n_tensors + 1, sizeof *m->weights);
     m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
@@ -331,6 +360,7 @@ static int load_weights(loader_t *L, const arch_desc_t *a)
     if (slm_model_file_find_tensor(L->mf, "rope_freqs.weight", NULL) >= 0)
         slm_log(SLM_LOG_WARN, "model", "rope_freqs.weight (llama3 rope scaling) is not "
                 "applied yet; logits will differ slightly from llama.cpp's");
+    release_copied(L);
     return SLM_OK;
 }
 
@@ -376,6 +406,7 @@ int slm_model_from_file(slm_registry_t *reg, const slm_model_file_t *mf,
                                   .n_threads = o.n_threads, .device_flags = o.device_flags};
         m->sched = slm_sched_new(reg, &so, err);
         rc = m->sched ? load_weights(&L, a) : (err ? err->code : SLM_E_DEVICE);
+        slm__host_pages_close(L.pages);
     }
     if (rc != SLM_OK) {
         slm_model_free(m);

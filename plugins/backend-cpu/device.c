@@ -7,11 +7,13 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "device.h"
 #include "matmul.h"
 #include "repack.h"
+#include "weights-arena.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -182,6 +184,20 @@ int cpu_device_props(void *backend, int index, slm_device_props_t *props)
     return SLM_OK;
 }
 
+/* Whether weights are copied into huge pages (D60) rather than read in place from
+ * the host's memory (a file mapping): where huge pages exist, unless
+ * SLMOPS_CPU_WEIGHTS=map asks for the mapping (several processes serving one file
+ * then share the page cache instead of a copy each). */
+static bool copy_weights(void)
+{
+    const char *how = getenv("SLMOPS_CPU_WEIGHTS");
+    if (how && strcmp(how, "map") == 0)
+        return false;
+    if (how && *how && strcmp(how, "copy") != 0)
+        cpu_log(SLM_LOG_WARN, "SLMOPS_CPU_WEIGHTS=%s: neither map nor copy; copying", how);
+    return cpu_arena_huge_pages();
+}
+
 int cpu_device_open(void *backend, int index, const slm_device_config_t *cfg, void **dev)
 {
     (void)backend;
@@ -199,9 +215,12 @@ int cpu_device_open(void *backend, int index, const slm_device_config_t *cfg, vo
     d->pool = cpu_pool_new(n_threads);
     if (repack)
         d->repack = cpu_repack_new();
+    if (copy_weights())
+        d->arena = cpu_arena_new();
     if (!d->pool || (repack && !d->repack)) {
         cpu_pool_free(d->pool);
         cpu_repack_free(d->repack);
+        cpu_arena_free(d->arena);
         free(d);
         return SLM_E_NOMEM;
     }
@@ -217,6 +236,7 @@ void cpu_device_close(void *dev)
         return;
     cpu_pool_free(d->pool);
     cpu_repack_free(d->repack);
+    cpu_arena_free(d->arena);
     free(d->busy);
     free(d->scratch);
     free(d->nodes);
@@ -256,14 +276,34 @@ int cpu_buffer_alloc_ex(void *dev, const slm_buffer_request_t *req, void **buffe
 {
     if (!req || req->struct_size < offsetof(slm_buffer_request_t, size) + sizeof req->size)
         return SLM_E_INVALID;
-    return cpu_buffer_alloc(dev, req->size, buffer, base);
+    cpu_device_t *d = dev;
+    if (!(req->flags & SLM_BUFFER_FROM_HOST) || !d || !d->arena)
+        return cpu_buffer_alloc(dev, req->size, buffer, base);
+    if (!buffer || req->size > SIZE_MAX - CPU_BUFFER_ALIGN)
+        return SLM_E_INVALID;
+    cpu_buffer_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return SLM_E_NOMEM;
+    b->base = cpu_arena_take(d->arena, req->size, &b->chunk);
+    if (!b->base) {
+        free(b);
+        return SLM_E_NOMEM;
+    }
+    b->size = req->size;
+    *buffer = b;
+    if (base)
+        *base = b->base;
+    return SLM_OK;
 }
 
-/* Host memory is what this device computes on, so a file mapping is used as is. */
+/* Host memory is what this device computes on: a file mapping is used as is unless
+ * the device copies weights into huge pages (D60), when the host copies instead. */
 int cpu_buffer_from_host(void *dev, void *ptr, uint64_t size, void **buffer, void **base)
 {
     if (!buffer || (!ptr && size))
         return SLM_E_INVALID;
+    if (dev && ((cpu_device_t *)dev)->arena)
+        return SLM_E_UNSUPPORTED;   /* the host copies it into the arena (alloc_ex) */
     cpu_buffer_t *b = calloc(1, sizeof *b);
     if (!b)
         return SLM_E_NOMEM;
@@ -290,7 +330,9 @@ void cpu_buffer_free(void *dev, void *buffer)
     if (!b)
         return;
     changed(dev, b);
-    if (b->mapped)
+    if (b->chunk)
+        cpu_arena_release(((cpu_device_t *)dev)->arena, b->chunk);
+    else if (b->mapped)
         munmap(b->base, (size_t)b->size);
     else if (!b->wrapped)
         free(b->base);

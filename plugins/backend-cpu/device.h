@@ -18,6 +18,9 @@ typedef struct cpu_device {
     int64_t solo_ns;           /* the stretch alone so far */
     int64_t pooled_avg_ns;     /* the recent pooled graphs' mean time */
     struct cpu_repack *repack; /* repacked weights (repack.h), NULL unless asked for */
+    /* Weights the host copies in (weights-arena.h, D60); NULL when buffer_from_host
+     * wraps host memory in place instead (no huge pages, or SLMOPS_CPU_WEIGHTS=map). */
+    struct cpu_arena *arena;
     const void **busy;         /* per graph: the buffers its nodes write (compute.c) */
     size_t busy_cap;
 } cpu_device_t;
@@ -29,6 +32,7 @@ typedef struct cpu_buffer {
     bool wrapped;              /* base is the caller's memory: never freed here */
     bool mapped;               /* base is an anonymous mapping of its own */
     bool pristine;             /* fresh mapping, not yet set nor cleared: all zero */
+    struct cpu_arena_chunk *chunk; /* base is in this chunk of the device's arena */
 } cpu_buffer_t;
 
 /* Buffers from this size up are mapped: the kernel hands out zero pages lazily, so a

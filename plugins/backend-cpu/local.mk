@@ -38,6 +38,8 @@ cpu_backend_sources = \
 	plugins/backend-cpu/ops-attn.c \
 	plugins/backend-cpu/attn-blocks.h \
 	plugins/backend-cpu/attn-blocks.c \
+	plugins/backend-cpu/weights-arena.h \
+	plugins/backend-cpu/weights-arena.c \
 	plugins/backend-cpu/ops-getrows.c \
 	plugins/backend-cpu/ops-matmul.c \
 	plugins/backend-cpu/ops-matmul-t.c \

@@ -7,6 +7,14 @@ tests_runtime_test_buffer_SOURCES = tests/runtime/test-buffer.c tests/compute/co
 tests_runtime_test_buffer_CFLAGS = $(test_cflags)
 tests_runtime_test_buffer_LDADD = $(test_libs)
 
+# Giving back a copied file mapping's pages (core/util/host-pages.c, internal: its
+# source is linked in).
+check_PROGRAMS += tests/runtime/test-host-pages
+TESTS += tests/runtime/test-host-pages
+tests_runtime_test_host_pages_SOURCES = tests/runtime/test-host-pages.c core/util/host-pages.c
+tests_runtime_test_host_pages_CFLAGS = $(test_cflags)
+tests_runtime_test_host_pages_LDADD = $(test_libs)
+
 # stories260K from GGUF against llama2.c's reference run (greedy ids, logits).
 check_PROGRAMS += tests/runtime/test-model
 TESTS += tests/runtime/test-model

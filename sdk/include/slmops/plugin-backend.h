@@ -167,7 +167,11 @@ enum {
     SLM_BUFFER_HOST_PINNED = 1u << 1,
     /* Written once, read by many computes (weights, mirrors of weights): keep it in
      * the fastest memory for reading. A hint. */
-    SLM_BUFFER_RESIDENT = 1u << 2
+    SLM_BUFFER_RESIDENT = 1u << 2,
+    /* The host fills all of it from host memory right after allocating it and then
+     * only reads it: weights buffer_from_host declined to wrap. With RESIDENT. A hint
+     * (the CPU backend packs such buffers in huge pages). */
+    SLM_BUFFER_FROM_HOST = 1u << 3
 };
 
 /* What buffer_alloc_ex is asked for; grows at the end (struct_size). */
