@@ -82,6 +82,8 @@ slm_buffer_t *slm_buffer_from_host(slm_sched_t *s, const void *data, uint64_t si
      * backend may place it where reading is fastest (the CPU's huge pages, D60). */
     int rc = slm__device_alloc(b->dev, size ? size : 1, SLM_BUFFER_RESIDENT | SLM_BUFFER_FROM_HOST,
                                &b->buffer, &b->base);
+    if (rc == SLM_E_INVALID)   /* a plugin that refuses hints it does not know */
+        rc = slm__device_alloc(b->dev, size ? size : 1, SLM_BUFFER_RESIDENT, &b->buffer, &b->base);
     if (rc < 0) {
         slm__fail(err, SLM_E_DEVICE, NULL, -1, "%s: allocating a %llu-byte buffer failed",
                   b->dev->info.id, (unsigned long long)size);

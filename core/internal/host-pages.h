@@ -19,8 +19,8 @@ slm__host_pages_t *slm__host_pages_open(void);
 void slm__host_pages_close(slm__host_pages_t *hp);
 
 /* Drops (madvise MADV_DONTNEED) the whole pages inside the ranges that lie in a
- * read-only file mapping none of whose pages is anonymous (never written, so every
- * page reads back from the file, unchanged, if touched again). Memory of any other
+ * read-only file mapping none of whose pages is anonymous or swapped out (never
+ * written, so every page reads back from the file, unchanged, if touched again). Memory of any other
  * kind (the heap, anonymous or writable mappings, pages copied on write) is left
  * alone: dropping those would lose data. Ranges that touch are merged first, so the
  * pages two of them share go too. Sorts `r` in place. Returns the bytes dropped. */

@@ -42,7 +42,9 @@ typedef struct loader {
     const slm_model_file_t *mf;
     const char *path;          /* for messages */
     slm_error_t *err;
-    slm__host_pages_t *pages;  /* the mappings, to give back copied weights' pages */
+    slm__host_pages_t *pages;  /* the mappings, to give back copied weights' pages (read
+                                  at the first copied weight; NULL until then) */
+    bool pages_read;
 } loader_t;
 
 static int key_int(loader_t *L, const char *suffix, bool required, int64_t def, int64_t lo,
@@ -256,6 +258,10 @@ static int weight(loader_t *L, const char *name, int64_t d0, int64_t d1, bool re
     if (!w->buf)
         return L->err ? L->err->code : SLM_E_DEVICE;
     if (!slm_buffer_is_zero_copy(w->buf)) {   /* copied: its file pages go now (D60) */
+        if (!L->pages_read) {
+            L->pages = slm__host_pages_open();
+            L->pages_read = true;
+        }
         slm__host_range_t r = {t.data, t.nbytes};
         slm__host_pages_drop(L->pages, &r, 1);
     }
@@ -316,6 +322,8 @@ static int layer_weights(loader_t *L, const arch_desc_t *a, int il)
 static void release_copied(loader_t *L)
 {
     slm_model_t *m = L->m;
+    if (!L->pages)   /* nothing copied, or the mappings could not be read */
+        return;
     slm__host_range_t *r = calloc(m->n_weights ? m->n_weights : 1, sizeof *r);
     size_t n = 0;
     if (!r)
@@ -340,7 +348,6 @@ static int load_weights(loader_t *L, const arch_desc_t *a)
     int rc = vocab_size(L, &embd);
     if (rc)
         return rc;
-    L->pages = slm__host_pages_open();
     size_t n_tensors = slm_model_file_n_tensors(L->mf);
     m->weights = calloc(n_tensors + 1, sizeof *m->weights);
     m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);

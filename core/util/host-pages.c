@@ -12,7 +12,7 @@
 
 typedef struct mapping {
     uintptr_t lo, hi;
-    bool droppable;            /* file-backed, not writable, no anonymous page */
+    bool droppable;            /* file-backed, not writable, no anonymous or swapped page */
 } mapping_t;
 
 struct slm__host_pages {
@@ -30,8 +30,9 @@ static mapping_t *read_mappings(size_t *n)
     mapping_t *m = NULL;
     size_t cap = 0;
     *n = 0;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
+    char *line = NULL;
+    size_t line_cap = 0;
+    while (getline(&line, &line_cap, f) > 0) {
         unsigned long lo, hi, inode;
         char perms[8];
         unsigned long kb;
@@ -41,6 +42,7 @@ static mapping_t *read_mappings(size_t *n)
                 mapping_t *g = realloc(m, nc * sizeof *m);
                 if (!g) {
                     free(m);
+                    free(line);
                     fclose(f);
                     return NULL;
                 }
@@ -48,10 +50,12 @@ static mapping_t *read_mappings(size_t *n)
                 cap = nc;
             }
             m[(*n)++] = (mapping_t){lo, hi, inode != 0 && perms[1] == '-'};
-        } else if (*n && sscanf(line, "Anonymous: %lu kB", &kb) == 1 && kb != 0) {
-            m[*n - 1].droppable = false;
+        } else if (*n && (sscanf(line, "Anonymous: %lu kB", &kb) == 1 ||
+                          sscanf(line, "Swap: %lu kB", &kb) == 1) && kb != 0) {
+            m[*n - 1].droppable = false;   /* pages of its own, in memory or swapped out */
         }
     }
+    free(line);
     fclose(f);
     return m;
 }

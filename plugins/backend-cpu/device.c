@@ -296,14 +296,20 @@ int cpu_buffer_alloc_ex(void *dev, const slm_buffer_request_t *req, void **buffe
     return SLM_OK;
 }
 
+/* Memory left free beside copied weights (D60). */
+#define COPY_RESERVE ((uint64_t)512 << 20)
+
 /* Host memory is what this device computes on: a file mapping is used as is unless
  * the device copies weights into huge pages (D60), when the host copies instead. */
 int cpu_buffer_from_host(void *dev, void *ptr, uint64_t size, void **buffer, void **base)
 {
     if (!buffer || (!ptr && size))
         return SLM_E_INVALID;
-    if (dev && ((cpu_device_t *)dev)->arena)
-        return SLM_E_UNSUPPORTED;   /* the host copies it into the arena (alloc_ex) */
+    /* The host copies it into the arena (alloc_ex), unless the copy would not fit in
+     * the memory available with room to spare: a copy cannot be paged back to the
+     * file the way the mapping can, so a model larger than memory is read in place. */
+    if (dev && ((cpu_device_t *)dev)->arena && size + COPY_RESERVE <= mem_available())
+        return SLM_E_UNSUPPORTED;
     cpu_buffer_t *b = calloc(1, sizeof *b);
     if (!b)
         return SLM_E_NOMEM;
@@ -331,7 +337,7 @@ void cpu_buffer_free(void *dev, void *buffer)
         return;
     changed(dev, b);
     if (b->chunk)
-        cpu_arena_release(((cpu_device_t *)dev)->arena, b->chunk);
+        cpu_arena_release(((cpu_device_t *)dev)->arena, b->chunk, b->base, b->size);
     else if (b->mapped)
         munmap(b->base, (size_t)b->size);
     else if (!b->wrapped)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "plugins/backend-cpu/weights-arena.h"
 
@@ -15,7 +16,7 @@
  * model's small tensors share huge pages, small enough that the unused tail of the
  * last chunk costs little (its pages are only faulted in where written). */
 #define CHUNK_BYTES ((size_t)64 << 20)
-#define ALIGN 64
+#define ARENA_ALIGN 64
 
 struct cpu_arena_chunk {
     void *map;                 /* what mmap returned */
@@ -28,7 +29,8 @@ struct cpu_arena_chunk {
 
 struct cpu_arena {
     pthread_mutex_t lock;      /* devices may load models from several threads */
-    cpu_arena_chunk_t *chunks; /* every chunk with live allocations; the first is filled */
+    cpu_arena_chunk_t *chunks; /* every chunk with live allocations; new buffers go in the
+                                  first (one too big for a chunk gets its own, first) */
 };
 
 bool cpu_arena_huge_pages(void)
@@ -73,6 +75,8 @@ void cpu_arena_free(cpu_arena_t *a)
 static cpu_arena_chunk_t *chunk_new(size_t need)
 {
     size_t cap = need > CHUNK_BYTES ? (need + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE : CHUNK_BYTES;
+    if (cap > SIZE_MAX - HUGE_PAGE)
+        return NULL;
     cpu_arena_chunk_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -91,10 +95,10 @@ static cpu_arena_chunk_t *chunk_new(size_t need)
 
 void *cpu_arena_take(cpu_arena_t *a, uint64_t size, cpu_arena_chunk_t **chunk)
 {
-    if (!a || !chunk || size > SIZE_MAX - HUGE_PAGE - ALIGN)
+    if (!a || !chunk || size > SIZE_MAX - HUGE_PAGE - ARENA_ALIGN)
         return NULL;
-    size_t need = (size ? (size_t)size : 1) + ALIGN - 1;
-    need -= need % ALIGN;
+    size_t need = (size ? (size_t)size : 1) + ARENA_ALIGN - 1;
+    need -= need % ARENA_ALIGN;
     pthread_mutex_lock(&a->lock);
     cpu_arena_chunk_t *c = a->chunks;
     if (!c || c->cap - c->used < need) {
@@ -114,17 +118,27 @@ void *cpu_arena_take(cpu_arena_t *a, uint64_t size, cpu_arena_chunk_t **chunk)
     return p;
 }
 
-void cpu_arena_release(cpu_arena_t *a, cpu_arena_chunk_t *chunk)
+void cpu_arena_release(cpu_arena_t *a, cpu_arena_chunk_t *chunk, void *p, uint64_t size)
 {
     if (!a || !chunk)
         return;
     pthread_mutex_lock(&a->lock);
+    /* The chunk may live on for its other buffers (a weight replaced during training,
+     * say): the whole pages of this one go back now, not with the last of them. */
+    if (chunk->live > 1) {
+        long ps = sysconf(_SC_PAGESIZE);
+        uintptr_t lo = (uintptr_t)p, hi = lo + (uintptr_t)size, pg = ps > 0 ? (uintptr_t)ps : 4096;
+        lo = (lo + pg - 1) & ~(pg - 1);
+        hi &= ~(pg - 1);
+        if (lo < hi)
+            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
     /* An empty chunk goes at once, the one being filled too: an unloaded model's
      * memory goes back to the system, not to the next load. */
     if (--chunk->live == 0) {
-        for (cpu_arena_chunk_t **p = &a->chunks; *p; p = &(*p)->next)
-            if (*p == chunk) {
-                *p = chunk->next;
+        for (cpu_arena_chunk_t **link = &a->chunks; *link; link = &(*link)->next)
+            if (*link == chunk) {
+                *link = chunk->next;
                 break;
             }
         chunk_unmap(chunk);

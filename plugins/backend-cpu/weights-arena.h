@@ -22,7 +22,8 @@ void cpu_arena_free(cpu_arena_t *a);
 /* `size` bytes (64-byte aligned) from the arena, or NULL when out of memory; *chunk
  * is what cpu_arena_release takes back. Contents undefined (the caller fills them). */
 void *cpu_arena_take(cpu_arena_t *a, uint64_t size, cpu_arena_chunk_t **chunk);
-/* One allocation of the chunk is gone; the last one unmaps the chunk. */
-void cpu_arena_release(cpu_arena_t *a, cpu_arena_chunk_t *chunk);
+/* The allocation at p (size bytes) of the chunk is gone: its whole pages are given
+ * back at once; the chunk's last allocation unmaps the chunk. */
+void cpu_arena_release(cpu_arena_t *a, cpu_arena_chunk_t *chunk, void *p, uint64_t size);
 
 #endif

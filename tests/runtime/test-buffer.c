@@ -200,6 +200,7 @@ START_TEST(host_memory_is_used_in_place_on_cpu)
     ck_assert_float_eq(host[3], 100.0f);
     free(host);
     slm_sched_free(cpu);
+    unsetenv("SLMOPS_CPU_WEIGHTS");
 }
 END_TEST
 
