@@ -45,6 +45,8 @@ typedef struct loader {
     slm__host_pages_t *pages;  /* the mappings, to give back copied weights' pages (read
                                   at the first copied weight; NULL until then) */
     bool pages_read;
+    slm__host_range_t *copied; /* the file bytes of the weights copied so far */
+    size_t n_copied;
 } loader_t;
 
 static int key_int(loader_t *L, const char *suffix, bool required, int64_t def, int64_t lo,
@@ -264,6 +266,8 @@ static int weight(loader_t *L, const char *name, int64_t d0, int64_t d1, bool re
         }
         slm__host_range_t r = {t.data, t.nbytes};
         slm__host_pages_drop(L->pages, &r, 1);
+        if (L->copied)   /* room for every tensor of the file (load_weights) */
+            L->copied[L->n_copied++] = r;
     }
     m->n_weights++;
     w->name = t.name;
@@ -321,21 +325,7 @@ static int layer_weights(loader_t *L, const arch_desc_t *a, int il)
  * Best effort: nothing fails here. */
 static void release_copied(loader_t *L)
 {
-    slm_model_t *m = L->m;
-    if (!L->pages)   /* nothing copied, or the mappings could not be read */
-        return;
-    slm__host_range_t *r = calloc(m->n_weights ? m->n_weights : 1, sizeof *r);
-    size_t n = 0;
-    if (!r)
-        return;
-    for (size_t i = 0; i < m->n_weights; i++) {
-        slm_model_tensor_t t = {.struct_size = sizeof t};
-        if (!slm_buffer_is_zero_copy(m->weights[i].buf) &&
-            slm_model_file_find_tensor(L->mf, m->weights[i].name, &t) >= 0 && t.data)
-            r[n++] = (slm__host_range_t){t.data, t.nbytes};
-    }
-    slm__host_pages_drop(L->pages, r, n);
-    free(r);
+    slm__host_pages_drop(L->pages, L->copied, L->n_copied);
 }
 
 static int load_weights(loader_t *L, const arch_desc_t *a)
@@ -351,6 +341,7 @@ static int load_weights(loader_t *L, const arch_desc_t *a)
     size_t n_tensors = slm_model_file_n_tensors(L->mf);
     m->weights = calloc(n_tensors + 1, sizeof *m->weights);
     m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
+    L->copied = calloc(n_tensors + 1, sizeof *L->copied);   /* NULL: only boundary pages stay */
     if (!m->weights || !m->layers)
         return slm__fail(L->err, SLM_E_NOMEM, L->path, -1, "model: out of memory");
     /* weight() never adds more entries than the file has tensors (each name once). */
@@ -414,6 +405,7 @@ int slm_model_from_file(slm_registry_t *reg, const slm_model_file_t *mf,
         m->sched = slm_sched_new(reg, &so, err);
         rc = m->sched ? load_weights(&L, a) : (err ? err->code : SLM_E_DEVICE);
         slm__host_pages_close(L.pages);
+        free(L.copied);
     }
     if (rc != SLM_OK) {
         slm_model_free(m);

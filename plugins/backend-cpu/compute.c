@@ -129,8 +129,9 @@ static int prepare_node(cpu_device_t *d, const slm_node_t *src, slm_node_t *copy
     copy->struct_size = sizeof *copy;
     memset(np, 0, sizeof *np);
     atomic_init(&np->claimed, 0);
-    for (int i = 0; i < CPU_SHARE_WORDS; i++)
-        atomic_init(&np->shares[i], 0);
+    for (int t = 0; t < CPU_SHARES_MAX; t++)   /* the words cpu_claim_streams uses */
+        for (int s = 0; s < CPU_STREAMS_MAX; s++)
+            atomic_init(&np->shares[t * CPU_SHARE_STRIDE + s], 0);
     if (copy->op == SLM_OP_NONE)
         return SLM_OK;
     if (!resolve(&copy->dst, &np->lo[0], &np->hi[0]))
